@@ -1,0 +1,1 @@
+"""glupy: GlusterFS translators written in Python."""

@@ -1,1 +1,42 @@
-"""glupy: GlusterFS translators written in Python."""
+"""glupy: GlusterFS translators written in Python.
+
+A translator is a subclass of :class:`Translator` that overrides ``async def``
+FOP handlers::
+
+    import glupy
+
+    class Hello(glupy.Translator):
+        async def lookup(self, loc, xdata):
+            self.log.info("lookup %s", loc.path)
+            return await self.child.lookup(loc, xdata)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glupy import replies
+from glupy._driver import gather
+from glupy.constants import (EntrylkCmd, EntrylkType, Event, FileType, Fop, LockCmd, LockType, SetAttr,
+                             XattropFlag)
+from glupy.errors import FopError, OptionError, TranslatorLoadError
+from glupy.replies import *  # noqa: F401,F403 - LookupReply, ReadvReply, ...
+from glupy.translator import Child, Option, Size, Translator
+from glupy.types import NATIVE_TYPES, Dirent, LockInfo
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Translator", "Child", "Option", "Size", "FopError", "OptionError", "TranslatorLoadError", "gather",
+    "Dirent", "LockInfo", "Event", "Fop", "FileType", "LockCmd", "LockType", "EntrylkCmd", "EntrylkType",
+    "XattropFlag", "SetAttr", "replies", *NATIVE_TYPES, *replies.__all__,
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Loc, Iatt, Xdata, ...: the native types inside GlusterFS, stand-ins elsewhere
+    if name in NATIVE_TYPES:
+        from glupy import types
+
+        return getattr(types, name)
+    raise AttributeError(f"module 'glupy' has no attribute {name!r}")

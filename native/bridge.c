@@ -1,0 +1,738 @@
+/* The xlator entry points (init, fini, reconfigure, notify, callbacks, statedump)
+ * and the machinery the generated FOP glue relies on: interpreter start-up, the
+ * _glupy module, dispatching a FOP to Python, and the wind/callback handshake.
+ *
+ * Threads: GlusterFS calls FOPs and callbacks on its own threads. Every entry
+ * from GlusterFS takes the GIL with PyGILState_Ensure; every call back into
+ * GlusterFS (wind, unwind, unref) releases it. A callback may run synchronously
+ * inside a wind on the same thread, or concurrently on another thread: the slot
+ * state machine below resolves both under the GIL. */
+#include <dlfcn.h>
+#include <pthread.h>
+
+#include "glupy.h"
+#include "layout_check.h"
+
+#ifndef GLUPY_PYTHON
+#error "GLUPY_PYTHON (the Python executable of glupy's environment) must be defined by the build"
+#endif
+#ifndef GLUPY_LIBPYTHON
+#error "GLUPY_LIBPYTHON (the libpython soname) must be defined by the build"
+#endif
+
+#define GP_DOMAIN "glupy"
+
+/* The raised exception, normalised, with its traceback (PyErr_GetRaisedException
+ * arrives only in Python 3.12). */
+static PyObject *
+gp_fetch_exception(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (!type)
+        return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb && value)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+}
+
+typedef struct {
+    PyObject *instance;                   /* the Python translator */
+    PyObject *handlers[GF_FOP_MAXVALUE];  /* bound methods of overridden FOPs */
+    PyObject *hooks;                      /* dict of optional hooks: notify, statedump, ... */
+    PyObject *handle;                     /* Xlator object for `this` */
+    struct xlator_fops fops;              /* this instance's table */
+    struct xlator_fops *base_fops;        /* GlusterFS's defaults for this xlator */
+    char module[256], cls[128];
+} gp_private_t;
+
+static PyObject *gp_runtime;      /* glupy._runtime */
+static PyObject *gp_start;        /* glupy._runtime.start(frame, handler, *args) */
+static PyObject *gp_module;       /* _glupy */
+static int gp_embedded;           /* we initialised the interpreter (not a gfapi host) */
+
+/* ------------------------------------------------------------ logging */
+
+static int
+gp_gf_level(int pylevel)
+{
+    if (pylevel >= 50)
+        return GF_LOG_CRITICAL;
+    if (pylevel >= 40)
+        return GF_LOG_ERROR;
+    if (pylevel >= 30)
+        return GF_LOG_WARNING;
+    if (pylevel >= 20)
+        return GF_LOG_INFO;
+    return GF_LOG_DEBUG;
+}
+
+/* _glupy.log(domain, level, message): one GlusterFS log line per text line. */
+static PyObject *
+gp_mod_log(PyObject *m, PyObject *args)
+{
+    const char *domain, *msg;
+    int level;
+    if (!PyArg_ParseTuple(args, "sis", &domain, &level, &msg))
+        return NULL;
+    int gl = gp_gf_level(level);
+    const char *p = msg;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
+        if (len)
+            gf_log(domain, gl, "%.*s", len, p);
+        p += len + (nl ? 1 : 0);
+    }
+    Py_RETURN_NONE;
+}
+
+void
+gp_log_exception(const char *domain, const char *context)
+{
+    PyObject *exc = gp_fetch_exception();
+    if (!exc)
+        return;
+    PyObject *r = gp_runtime ? PyObject_CallMethod(gp_runtime, "log_exception", "ssO", domain, context, exc) : NULL;
+    if (!r) {
+        PyErr_Clear();
+        PyObject *s = PyObject_Str(exc);
+        gf_log(domain, GF_LOG_ERROR, "%s: %s", context, s ? PyUnicode_AsUTF8(s) : "(unprintable exception)");
+        Py_XDECREF(s);
+        PyErr_Clear();
+    }
+    Py_XDECREF(r);
+    Py_DECREF(exc);
+}
+
+/* ------------------------------------------------------------ replies */
+
+PyObject *
+gp_make_reply(int fop, int32_t op_ret, int32_t op_errno, PyObject **fields, int n)
+{
+    PyObject *argv[16];
+    PyObject *reply = NULL;
+    int ok = 1;
+    for (int i = 0; i < n; i++) {
+        argv[i] = fields[i];
+        ok = ok && fields[i];
+    }
+    argv[n] = PyLong_FromLong(op_ret);
+    argv[n + 1] = PyLong_FromLong(op_errno);
+    if (ok && argv[n] && argv[n + 1])
+        reply = PyObject_Vectorcall(gp_reg.reply_cls[fop], argv, n, gp_reg.kw_reply);
+    for (int i = 0; i < n + 2; i++)
+        Py_XDECREF(argv[i]);
+    return reply;
+}
+
+PyObject *
+gp_reply_field(PyObject *reply, const char *name, gp_tmp *tmp)
+{
+    PyObject *v = PyObject_GetAttrString(reply, name);
+    if (v && gp_tmp_add(tmp, GP_TMP_PYOBJ, v) < 0) {
+        Py_DECREF(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* ------------------------------------------------------------ wind slots */
+
+enum { GP_SLOT_WINDING, GP_SLOT_DONE, GP_SLOT_WAITING };
+
+struct gp_slot {
+    int state;
+    PyObject *result;   /* set when the callback ran before the wind returned */
+    PyObject *callback; /* called with the reply when it arrives later */
+};
+
+void
+gp_slot_complete(gp_slot *slot, PyObject *reply)
+{
+    if (!reply) {
+        /* a conversion failed: hand the exception to the waiting task */
+        reply = gp_fetch_exception();
+    }
+    if (slot->state == GP_SLOT_WINDING) {
+        slot->result = reply;
+        slot->state = GP_SLOT_DONE;
+        return;
+    }
+    PyObject *cb = slot->callback;
+    PyMem_Free(slot);
+    PyObject *r = PyObject_CallOneArg(cb, reply);
+    if (!r)
+        gp_log_exception(GP_DOMAIN, "resuming a handler");
+    Py_XDECREF(r);
+    Py_DECREF(cb);
+    Py_DECREF(reply);
+}
+
+/* _glupy.wind(frame, child, fop, args, callback) -> reply, or PENDING when the
+ * reply will come later through callback(reply). */
+static PyObject *
+gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
+{
+    if (argc != 5 || !PyObject_TypeCheck(argv[0], &gp_frame_type) || !PyObject_TypeCheck(argv[1], &gp_xlator_type) ||
+        !PyLong_Check(argv[2]) || !PyTuple_Check(argv[3])) {
+        PyErr_SetString(PyExc_TypeError, "wind(frame, child, fop, args, callback)");
+        return NULL;
+    }
+    gp_frame_obj *fo = (gp_frame_obj *)argv[0];
+    if (!fo->frame) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot wind: this FOP has already been answered");
+        return NULL;
+    }
+    long fop = PyLong_AsLong(argv[2]);
+    if (fop <= 0 || fop >= GF_FOP_MAXVALUE || !gp_winders[fop]) {
+        PyErr_Format(PyExc_ValueError, "no such FOP: %ld", fop);
+        return NULL;
+    }
+    gp_slot *slot = PyMem_Malloc(sizeof(*slot));
+    if (!slot)
+        return PyErr_NoMemory();
+    slot->state = GP_SLOT_WINDING;
+    slot->result = NULL;
+    slot->callback = Py_NewRef(argv[4]);
+    PyObject *r = gp_winders[fop](fo, ((gp_xlator_obj *)argv[1])->xl, argv[3], slot);
+    if (!r) {
+        /* conversion failed before anything was wound */
+        Py_DECREF(slot->callback);
+        PyMem_Free(slot);
+        return NULL;
+    }
+    /* r is Py_None from the winder: decide under the GIL who resumes the task */
+    Py_DECREF(r);
+    if (slot->state == GP_SLOT_DONE) {
+        PyObject *result = slot->result;
+        Py_DECREF(slot->callback);
+        PyMem_Free(slot);
+        return result;
+    }
+    slot->state = GP_SLOT_WAITING;
+    return Py_NewRef(gp_reg.pending);
+}
+
+/* _glupy.unwind(frame, fop, op_ret, op_errno, reply_or_None) */
+static PyObject *
+gp_mod_unwind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
+{
+    if (argc != 5 || !PyObject_TypeCheck(argv[0], &gp_frame_type)) {
+        PyErr_SetString(PyExc_TypeError, "unwind(frame, fop, op_ret, op_errno, reply)");
+        return NULL;
+    }
+    gp_frame_obj *fo = (gp_frame_obj *)argv[0];
+    long fop = PyLong_AsLong(argv[1]);
+    int32_t op_ret, op_errno;
+    if (gp_c_int32(argv[2], &op_ret, "op_ret") || gp_c_int32(argv[3], &op_errno, "op_errno"))
+        return NULL;
+    if (!fo->frame) {
+        PyErr_SetString(PyExc_RuntimeError, "this FOP has already been answered");
+        return NULL;
+    }
+    if (fop <= 0 || fop >= GF_FOP_MAXVALUE || !gp_unwinders[fop]) {
+        PyErr_Format(PyExc_ValueError, "no such FOP: %ld", fop);
+        return NULL;
+    }
+    if (gp_unwinders[fop](fo, op_ret, op_errno, argv[4] == Py_None ? NULL : argv[4]) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* _glupy.register(uuid_cls, dirent_cls, lockinfo_cls, pending, replies: dict[int, type]) */
+static PyObject *
+gp_mod_register(PyObject *m, PyObject *args)
+{
+    PyObject *uuid_cls, *dirent_cls, *lockinfo_cls, *pending, *replies;
+    if (!PyArg_ParseTuple(args, "OOOOO!", &uuid_cls, &dirent_cls, &lockinfo_cls, &pending, &PyDict_Type, &replies))
+        return NULL;
+    Py_XSETREF(gp_reg.uuid_cls, Py_NewRef(uuid_cls));
+    Py_XSETREF(gp_reg.dirent_cls, Py_NewRef(dirent_cls));
+    Py_XSETREF(gp_reg.lockinfo_cls, Py_NewRef(lockinfo_cls));
+    Py_XSETREF(gp_reg.pending, Py_NewRef(pending));
+    for (int i = 0; i < GF_FOP_MAXVALUE; i++) {
+        PyObject *key = PyLong_FromLong(i);
+        PyObject *cls = key ? PyDict_GetItemWithError(replies, key) : NULL;
+        Py_XDECREF(key);
+        if (PyErr_Occurred())
+            return NULL;
+        Py_XSETREF(gp_reg.reply_cls[i], Py_XNewRef(cls));
+        if (!cls && gp_winders[i]) {
+            PyErr_Format(PyExc_ValueError, "no reply class for FOP %s", gp_fop_names[i]);
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+gp_mod_fop_names(PyObject *m, PyObject *unused)
+{
+    PyObject *d = PyDict_New();
+    for (int i = 0; d && i < GF_FOP_MAXVALUE; i++) {
+        if (!gp_fop_names[i])
+            continue;
+        PyObject *k = PyLong_FromLong(i);
+        PyObject *v = PyUnicode_FromString(gp_fop_names[i]);
+        if (!k || !v || PyDict_SetItem(d, k, v) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+    }
+    return d;
+}
+
+static PyMethodDef gp_mod_methods[] = {
+    {"wind", (PyCFunction)(void (*)(void))gp_mod_wind, METH_FASTCALL, NULL},
+    {"unwind", (PyCFunction)(void (*)(void))gp_mod_unwind, METH_FASTCALL, NULL},
+    {"register", gp_mod_register, METH_VARARGS, NULL},
+    {"log", gp_mod_log, METH_VARARGS, NULL},
+    {"fop_names", gp_mod_fop_names, METH_NOARGS, NULL},
+    {NULL},
+};
+
+static struct PyModuleDef gp_moddef = {
+    PyModuleDef_HEAD_INIT, "glupy._glupy", "The native half of glupy, inside a GlusterFS process.", -1,
+    gp_mod_methods,
+};
+
+/* ------------------------------------------------------------ interpreter */
+
+static pthread_mutex_t gp_start_lock = PTHREAD_MUTEX_INITIALIZER;
+static int gp_started; /* 1: ready, -1: failed for good */
+
+/* Start (or join) the interpreter and import glupy._runtime. Called from init with
+ * no GIL held. On failure writes a one-line reason into err. */
+static int
+gp_python_start(xlator_t *this, char *err, size_t errlen)
+{
+    int ret = -1;
+    pthread_mutex_lock(&gp_start_lock);
+    if (gp_started) {
+        ret = gp_started > 0 ? 0 : -1;
+        if (ret)
+            snprintf(err, errlen, "the Python interpreter failed to start earlier in this process");
+        goto out;
+    }
+    if (!Py_IsInitialized()) {
+        /* glusterfs dlopen()s translators RTLD_LOCAL; make libpython's symbols
+         * global so that extension modules (ssl, hashlib, ...) resolve them. */
+        if (!dlopen(GLUPY_LIBPYTHON, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD) &&
+            !dlopen(GLUPY_LIBPYTHON, RTLD_NOW | RTLD_GLOBAL)) {
+            snprintf(err, errlen, "cannot load %s: %s", GLUPY_LIBPYTHON, dlerror());
+            gp_started = -1;
+            goto out;
+        }
+        PyConfig config;
+        PyConfig_InitPythonConfig(&config);
+        config.install_signal_handlers = 0; /* the signals belong to GlusterFS */
+        config.parse_argv = 0;
+        config.buffered_stdio = 0;
+        /* The executable of glupy's environment: Python finds the virtualenv's
+         * pyvenv.cfg beside it, and with it glupy and the translators' packages. */
+        PyStatus st = PyConfig_SetBytesString(&config, &config.executable, GLUPY_PYTHON);
+        if (!PyStatus_Exception(st))
+            st = PyConfig_SetBytesString(&config, &config.program_name, GLUPY_PYTHON);
+        if (!PyStatus_Exception(st))
+            st = Py_InitializeFromConfig(&config);
+        PyConfig_Clear(&config);
+        if (PyStatus_Exception(st)) {
+            snprintf(err, errlen, "cannot start Python (%s): %s", GLUPY_PYTHON, st.err_msg ? st.err_msg : "?");
+            gp_started = -1;
+            goto out;
+        }
+        gp_embedded = 1;
+        PyEval_SaveThread(); /* from now on every thread takes the GIL as needed */
+    } else {
+        /* A Python process (gfapi) hosts us: use its interpreter, never a second one. */
+        PyGILState_STATE g = PyGILState_Ensure();
+        const char *running = Py_GetVersion();
+        char built[16];
+        snprintf(built, sizeof(built), "%d.%d.", PY_MAJOR_VERSION, PY_MINOR_VERSION);
+        int ok = strncmp(running, built, strlen(built)) == 0;
+        PyGILState_Release(g);
+        if (!ok) {
+            snprintf(err, errlen, "this process runs Python %.8s but glupy was built for %s", running, PY_VERSION);
+            gp_started = -1;
+            goto out;
+        }
+    }
+
+    PyGILState_STATE g = PyGILState_Ensure();
+    gp_module = PyModule_Create(&gp_moddef);
+    if (gp_module && gp_types_ready(gp_module) == 0 &&
+        PyModule_AddIntConstant(gp_module, "EMBEDDED", gp_embedded) == 0 &&
+        PyModule_AddStringConstant(gp_module, "PYTHON", GLUPY_PYTHON) == 0) {
+        PyObject *mods = PyImport_GetModuleDict();
+        gp_reg.str_bytes = PyUnicode_InternFromString("bytes");
+        gp_reg.kw_uuid = Py_BuildValue("(s)", "bytes");
+        gp_reg.kw_reply = Py_BuildValue("(ss)", "op_ret", "op_errno");
+        if (PyDict_SetItemString(mods, "glupy._glupy", gp_module) == 0) {
+            gp_runtime = PyImport_ImportModule("glupy._runtime");
+            gp_start = gp_runtime ? PyObject_GetAttrString(gp_runtime, "start") : NULL;
+        }
+    }
+    if (!gp_start) {
+        PyObject *exc = gp_fetch_exception();
+        PyObject *s = exc ? PyObject_Str(exc) : NULL;
+        PyObject *path = PySys_GetObject("path");
+        PyObject *ps = path ? PyObject_Repr(path) : NULL;
+        snprintf(err, errlen, "cannot import glupy._runtime with %s: %s (sys.path=%s); is glupy installed in that environment?",
+                 GLUPY_PYTHON, s ? PyUnicode_AsUTF8(s) : "unknown error", ps ? PyUnicode_AsUTF8(ps) : "?");
+        Py_XDECREF(s);
+        Py_XDECREF(ps);
+        Py_XDECREF(exc);
+        PyErr_Clear();
+        gp_started = -1;
+    } else {
+        gp_started = 1;
+        ret = 0;
+    }
+    PyGILState_Release(g);
+out:
+    pthread_mutex_unlock(&gp_start_lock);
+    return ret;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+int
+gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs)
+{
+    gp_private_t *priv = this->private;
+    PyObject *argv[16];
+    gp_frame_obj *fo = PyObject_New(gp_frame_obj, &gp_frame_type);
+    if (!fo) {
+        gp_log_exception(this->name, gp_fop_names[fop]);
+        return -1;
+    }
+    fo->frame = frame;
+    fo->this = this;
+    PyObject *fop_obj = PyLong_FromLong(fop); /* small ints are cached: no allocation */
+    argv[0] = (PyObject *)fo;
+    argv[1] = fop_obj;
+    argv[2] = priv->handlers[fop];
+    for (int i = 0; i < nargs; i++)
+        argv[3 + i] = args[i];
+    PyObject *r = fop_obj ? PyObject_Vectorcall(gp_start, argv, 3 + nargs, NULL) : NULL;
+    Py_XDECREF(fop_obj);
+    int ret = 0;
+    if (!r) {
+        gp_log_exception(this->name, gp_fop_names[fop]);
+        /* glupy's runtime failed before it could answer: C answers EIO */
+        ret = fo->frame ? -1 : 0;
+        fo->frame = NULL;
+    }
+    Py_XDECREF(r);
+    Py_DECREF(fo);
+    return ret;
+}
+
+/* ------------------------------------------------------------ xlator entry points */
+
+static PyObject *
+gp_hook(gp_private_t *priv, const char *name)
+{
+    return priv && priv->hooks ? PyDict_GetItemString(priv->hooks, name) : NULL;
+}
+
+int32_t
+mem_acct_init(xlator_t *this)
+{
+    return xlator_mem_acct_init(this, gf_common_mt_end + 1);
+}
+
+static int
+gp_option(xlator_t *this, const char *key, char *out, size_t len)
+{
+    char *v = NULL;
+    out[0] = '\0';
+    if (dict_get_str(this->options, (char *)key, &v) != 0 || !v)
+        return -1;
+    snprintf(out, len, "%s", v);
+    return 0;
+}
+
+int32_t
+init(xlator_t *this)
+{
+    char err[1024] = "";
+    gp_private_t *priv = NULL;
+
+    if (glupy_layout_check(this, err, sizeof(err)) != 0) {
+        gf_log(this->name, GF_LOG_ERROR, "glupy: refusing to start: %s", err);
+        return -1;
+    }
+    gp_ctx = this->ctx;
+
+    priv = GF_CALLOC(1, sizeof(*priv), gf_common_mt_char);
+    if (!priv)
+        return -1;
+    if (gp_option(this, "module", priv->module, sizeof(priv->module)) != 0) {
+        gf_log(this->name, GF_LOG_ERROR,
+               "glupy: no 'module' option: set it to the Python module (and optionally :Class) of the translator, "
+               "e.g. `option module glupy.translators.passthrough`");
+        GF_FREE(priv);
+        return -1;
+    }
+    gp_option(this, "class", priv->cls, sizeof(priv->cls));
+
+    if (gp_python_start(this, err, sizeof(err)) != 0) {
+        gf_log(this->name, GF_LOG_ERROR, "glupy: module=%s: %s", priv->module, err);
+        GF_FREE(priv);
+        return -1;
+    }
+
+    PyGILState_STATE g = PyGILState_Ensure();
+    gp_xlator_obj *handle = PyObject_New(gp_xlator_obj, &gp_xlator_type);
+    PyObject *res = NULL;
+    if (handle) {
+        handle->xl = this;
+        res = PyObject_CallMethod(gp_runtime, "create", "Oss", handle, priv->module, priv->cls);
+    }
+    /* create() returns (instance, {fop: bound handler}, {hook name: callable}) */
+    PyObject *inst, *handlers, *hooks;
+    if (!res || !PyArg_ParseTuple(res, "OO!O!", &inst, &PyDict_Type, &handlers, &PyDict_Type, &hooks)) {
+        PyObject *exc = gp_fetch_exception();
+        PyObject *msg = exc ? PyObject_CallMethod(gp_runtime, "describe_init_error", "O", exc) : NULL;
+        gf_log(this->name, GF_LOG_ERROR, "glupy: cannot start translator module=%s class=%s: %s", priv->module,
+               priv->cls[0] ? priv->cls : "(default)", msg ? PyUnicode_AsUTF8(msg) : "unknown error");
+        Py_XDECREF(msg);
+        Py_XDECREF(exc);
+        PyErr_Clear();
+        Py_XDECREF(res);
+        Py_XDECREF(handle);
+        PyGILState_Release(g);
+        GF_FREE(priv);
+        return -1;
+    }
+    char overridden[GF_FOP_MAXVALUE] = {0};
+    priv->instance = Py_NewRef(inst);
+    priv->hooks = Py_NewRef(hooks);
+    priv->handle = (PyObject *)handle;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(handlers, &pos, &k, &v)) {
+        long fop = PyLong_AsLong(k);
+        if (fop > 0 && fop < GF_FOP_MAXVALUE && gp_winders[fop]) {
+            priv->handlers[fop] = Py_NewRef(v);
+            overridden[fop] = 1;
+        }
+    }
+    Py_DECREF(res);
+    PyGILState_Release(g);
+
+    /* This instance's own table: Python where overridden, C defaults elsewhere,
+     * so a FOP the class does not define never enters Python. */
+    priv->base_fops = this->fops;
+    gp_fill_fops(&priv->fops, overridden, priv->base_fops);
+    this->private = priv;
+    this->fops = &priv->fops;
+    gf_log(this->name, GF_LOG_INFO, "glupy: translator module=%s class=%s started (Python %s, %s)", priv->module,
+           priv->cls[0] ? priv->cls : "(default)", PY_VERSION, gp_embedded ? "embedded" : "hosted by this process");
+    return 0;
+}
+
+void
+fini(xlator_t *this)
+{
+    gp_private_t *priv = this->private;
+    if (!priv)
+        return;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *hook = gp_hook(priv, "fini");
+    if (hook) {
+        PyObject *r = PyObject_CallNoArgs(hook);
+        if (!r)
+            gp_log_exception(this->name, "fini");
+        Py_XDECREF(r);
+    }
+    for (int i = 0; i < GF_FOP_MAXVALUE; i++)
+        Py_CLEAR(priv->handlers[i]);
+    Py_CLEAR(priv->hooks);
+    Py_CLEAR(priv->instance);
+    Py_CLEAR(priv->handle);
+    PyGILState_Release(g);
+    /* no FOP reaches a finished xlator, but leave it a valid table */
+    this->fops = priv->base_fops;
+    this->private = NULL;
+    GF_FREE(priv);
+}
+
+int32_t
+reconfigure(xlator_t *this, dict_t *options)
+{
+    gp_private_t *priv = this->private;
+    int ret = 0;
+    if (!priv)
+        return 0;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *hook = gp_hook(priv, "reconfigure");
+    if (hook) {
+        PyObject *opts = gp_py_xdata(options);
+        PyObject *r = opts ? PyObject_CallOneArg(hook, opts) : NULL;
+        if (!r) {
+            gp_log_exception(this->name, "reconfigure (the old option values stay in force)");
+            ret = -1;
+        }
+        Py_XDECREF(r);
+        Py_XDECREF(opts);
+    }
+    PyGILState_Release(g);
+    return ret;
+}
+
+int32_t
+notify(xlator_t *this, int32_t event, void *data, ...)
+{
+    gp_private_t *priv = this->private;
+    int propagate = 1;
+    if (priv) {
+        PyGILState_STATE g = PyGILState_Ensure();
+        PyObject *hook = gp_hook(priv, "notify");
+        if (hook) {
+            /* data is the xlator that sent the event for the events that matter
+             * to translators (CHILD_UP/DOWN/CONNECTING, PARENT_UP/DOWN) */
+            PyObject *source = NULL;
+            if (event == GF_EVENT_CHILD_UP || event == GF_EVENT_CHILD_DOWN || event == GF_EVENT_CHILD_CONNECTING ||
+                event == GF_EVENT_PARENT_UP || event == GF_EVENT_PARENT_DOWN || event == GF_EVENT_SOME_DESCENDENT_UP ||
+                event == GF_EVENT_SOME_DESCENDENT_DOWN) {
+                gp_xlator_obj *x = data ? PyObject_New(gp_xlator_obj, &gp_xlator_type) : NULL;
+                if (x)
+                    x->xl = data;
+                source = x ? (PyObject *)x : Py_NewRef(Py_None);
+            } else {
+                source = Py_NewRef(Py_None);
+            }
+            PyObject *r = PyObject_CallFunction(hook, "iO", event, source);
+            if (!r)
+                gp_log_exception(this->name, "notify");
+            else
+                propagate = r != Py_False;
+            Py_XDECREF(r);
+            Py_XDECREF(source);
+        }
+        PyGILState_Release(g);
+    }
+    return propagate ? default_notify(this, event, data) : 0;
+}
+
+/* ------------------------------------------------------------ callbacks: context release */
+
+static void
+gp_release_ctx(xlator_t *this, const char *hook_name, uint64_t value)
+{
+    if (!value)
+        return;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *ctx = (PyObject *)(uintptr_t)value;
+    PyObject *hook = gp_hook(this->private, hook_name);
+    if (hook) {
+        PyObject *r = PyObject_CallOneArg(hook, ctx);
+        if (!r)
+            gp_log_exception(this->name, hook_name);
+        Py_XDECREF(r);
+    }
+    Py_DECREF(ctx);
+    PyGILState_Release(g);
+}
+
+static int32_t
+gp_forget(xlator_t *this, inode_t *inode)
+{
+    uint64_t v = 0;
+    inode_ctx_del(inode, this, &v);
+    gp_release_ctx(this, "forget", v);
+    return 0;
+}
+
+static int32_t
+gp_release(xlator_t *this, fd_t *fd)
+{
+    uint64_t v = 0;
+    fd_ctx_del(fd, this, &v);
+    gp_release_ctx(this, "release", v);
+    return 0;
+}
+
+static int32_t
+gp_releasedir(xlator_t *this, fd_t *fd)
+{
+    uint64_t v = 0;
+    fd_ctx_del(fd, this, &v);
+    gp_release_ctx(this, "releasedir", v);
+    return 0;
+}
+
+/* ------------------------------------------------------------ statedump */
+
+static int32_t
+gp_dump_priv(xlator_t *this)
+{
+    gp_private_t *priv = this->private;
+    if (!priv)
+        return 0;
+    gf_proc_dump_add_section("xlator.glupy.%s.priv", this->name);
+    gf_proc_dump_write("module", "%s", priv->module);
+    gf_proc_dump_write("class", "%s", priv->cls[0] ? priv->cls : "(default)");
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *hook = gp_hook(priv, "statedump");
+    PyObject *items = hook ? PyObject_CallNoArgs(hook) : NULL; /* list of (key, str) */
+    if (hook && !items)
+        gp_log_exception(this->name, "statedump");
+    for (Py_ssize_t i = 0; items && PyList_Check(items) && i < PyList_GET_SIZE(items); i++) {
+        const char *key, *value;
+        if (PyArg_ParseTuple(PyList_GET_ITEM(items, i), "ss", &key, &value))
+            gf_proc_dump_write((char *)key, "%s", value);
+        else
+            PyErr_Clear();
+    }
+    Py_XDECREF(items);
+    PyGILState_Release(g);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the xlator's tables */
+
+static struct xlator_fops gp_static_fops; /* replaced per instance in init */
+
+static struct xlator_cbks gp_cbks = {
+    .forget = gp_forget,
+    .release = gp_release,
+    .releasedir = gp_releasedir,
+};
+
+static struct xlator_dumpops gp_dumpops = {
+    .priv = gp_dump_priv,
+};
+
+struct volume_options options[] = {
+    {.key = {"module"},
+     .type = GF_OPTION_TYPE_STR,
+     .description = "The Python module of the translator, e.g. glupy.translators.passthrough, "
+                    "optionally with :Class."},
+    {.key = {"class"},
+     .type = GF_OPTION_TYPE_STR,
+     .description = "The translator class in the module (default: the module's only Translator subclass)."},
+    /* The translator's own options are declared on its Python class and checked there. */
+    {.key = {NULL}},
+};
+
+xlator_api_t xlator_api = {
+    .init = init,
+    .fini = fini,
+    .reconfigure = reconfigure,
+    .mem_acct_init = mem_acct_init,
+    .notify = notify,
+    .op_version = {1},
+    .fops = &gp_static_fops,
+    .cbks = &gp_cbks,
+    .dumpops = &gp_dumpops,
+    .options = options,
+    .identifier = "glupy",
+    .category = GF_EXPERIMENTAL,
+};

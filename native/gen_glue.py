@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Generate the bridge's per-FOP C glue from glupy's FOP table.
+
+For every FOP in src/glupy/fop_table.py this writes four functions:
+
+* ``gp_fop_NAME``: the entry point GlusterFS calls; converts the arguments and
+  hands the FOP to Python (gp_dispatch);
+* ``gp_wind_NAME``: converts Python arguments and winds to a child;
+* ``gp_cbk_NAME``: converts the child's reply into a Python reply object;
+* ``gp_unwind_NAME``: converts a Python reply and unwinds to the caller;
+
+plus the tables the hand-written bridge uses, and compile-time assertions that the
+FOP and event numbers in the table match the GlusterFS headers being compiled against.
+
+Usage: gen_glue.py OUTPUT.c
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def load_table():
+    path = HERE.parent / "src" / "glupy" / "fop_table.py"
+    spec = importlib.util.spec_from_file_location("fop_table", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["fop_table"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+T = load_table()
+
+# kind -> (C declaration type used for the temporary, converter, conversion style)
+#   style "ptr": gp_c_KIND(o, &var, what)       var has the C type
+#   style "tmp": gp_c_KIND(o, &var, &tmp, what) needs temporaries
+#   style "int": through an int64/uint64 temporary, then cast
+PY_TO_C = {
+    "loc": ("loc_t *", "gp_c_loc", "ptr"),
+    "fd": ("fd_t *", "gp_c_fd", "ptr"),
+    "xdata": ("dict_t *", "gp_c_xdata", "ptr"),
+    "dict": ("dict_t *", "gp_c_xdata", "ptr"),
+    "inode": ("inode_t *", "gp_c_inode", "ptr"),
+    "iatt": ("struct iatt *", "gp_c_iatt", "ptr"),
+    "str": ("const char *", "gp_c_str", "ptr"),
+    "outstr": ("char *", "gp_c_outstr", "ptr"),
+    "flock": ("struct gf_flock *", "gp_c_flock", "ptr"),
+    "statvfs": ("struct statvfs *", "gp_c_statvfs", "ptr"),
+    "checksum": ("uint8_t *", "gp_c_checksum", "ptr"),
+    "lease": ("struct gf_lease *", "gp_c_lease", "ptr"),
+    "dirents": ("gf_dirent_t *", "gp_c_dirents", "tmp"),
+    "locklist": ("lock_migration_info_t *", "gp_c_locklist", "tmp"),
+    "data": ("gp_data", "gp_c_data", "tmp"),
+    "int32": ("int64_t", "gp_c_int64", "int"),
+    "uint32": ("uint64_t", "gp_c_uint64", "int"),
+    "size": ("uint64_t", "gp_c_uint64", "int"),
+    "off": ("int64_t", "gp_c_int64", "int"),
+    "off64": ("int64_t", "gp_c_int64", "int"),
+    "mode": ("uint64_t", "gp_c_uint64", "int"),
+    "dev": ("uint64_t", "gp_c_uint64", "int"),
+    "xattrop_flags": ("int64_t", "gp_c_int64", "int"),
+    "entrylk_cmd": ("int64_t", "gp_c_int64", "int"),
+    "entrylk_type": ("int64_t", "gp_c_int64", "int"),
+    "seek_what": ("int64_t", "gp_c_int64", "int"),
+}
+
+# Kinds converted in a callback even when op_ret < 0 (the rest may be garbage then).
+ON_ERROR = {"xdata", "iatt"}
+
+# What a kind becomes in Python when it is not converted.
+PY_DEFAULT = {"dirents": "PyList_New(0)", "locklist": "PyList_New(0)", "data": "gp_py_data(NULL, 0, NULL)"}
+
+
+def c_params(args, prefix):
+    """(declarations, names) of the C parameters for an argument list."""
+    decls, names = [], []
+    for a in args:
+        v = f"{prefix}{a.name}"
+        if a.kind == "data":
+            decls += [f"struct iovec *{v}_vector", f"int32_t {v}_count"]
+            names += [f"{v}_vector", f"{v}_count"]
+        else:
+            decls.append(f"{T.KINDS[a.kind].ctype} {v}")
+            names.append(v)
+    return decls, names
+
+
+def iobref_of(args, prefix):
+    for a in args:
+        if a.kind == "iobref":
+            return f"{prefix}{a.name}"
+    return "NULL"
+
+
+def py_from_c(a, args, prefix):
+    v = f"{prefix}{a.name}"
+    k = a.kind
+    if k == "data":
+        return f"gp_py_data({v}_vector, {v}_count, {iobref_of(args, prefix)})"
+    if k in ("xdata", "dict"):
+        return f"gp_py_xdata({v})"
+    if k in ("str", "outstr"):
+        return f"gp_py_str({v})"
+    if k in ("int32", "off", "off64", "xattrop_flags", "entrylk_cmd", "entrylk_type", "seek_what"):
+        return f"gp_py_int((long long){v})"
+    if k in ("uint32", "size", "mode", "dev"):
+        return f"gp_py_uint((unsigned long long){v})"
+    return f"gp_py_{k}({v})"
+
+
+def error_value(a):
+    ctype = T.KINDS[a.kind].ctype
+    return "NULL" if "*" in ctype else "0"
+
+
+def error_args(args):
+    out = []
+    for a in args:
+        if a.kind == "data":
+            out += ["NULL", "0"]
+        else:
+            out.append(error_value(a))
+    return out
+
+
+def c_from_py(a, src, what, prefix, out):
+    """Lines converting Python object `src` into C variable(s) for argument a."""
+    decl, fn, style = PY_TO_C[a.kind]
+    v = f"{prefix}{a.name}"
+    ctype = T.KINDS[a.kind].ctype
+    if style == "ptr":
+        out.append(f"    if ({fn}({src}, &{v}, \"{what}\") < 0) goto fail;")
+    elif style == "tmp":
+        target = f"&{v}_d" if a.kind == "data" else f"&{v}"
+        out.append(f"    if ({fn}({src}, {target}, &tmp, \"{what}\") < 0) goto fail;")
+    else:
+        out.append(f"    {{ {decl} t_; if ({fn}({src}, &t_, \"{what}\") < 0) goto fail; {v} = ({ctype})t_; }}")
+
+
+def declare(args, prefix, initial):
+    lines = []
+    for a in args:
+        v = f"{prefix}{a.name}"
+        if a.kind == "data":
+            lines.append(f"    gp_data {v}_d = {{NULL, 0, NULL}};")
+        elif a.kind == "iobref":
+            continue
+        else:
+            lines.append(f"    {T.KINDS[a.kind].ctype} {v} = {initial(a)};")
+    return lines
+
+
+def call_args(args, prefix):
+    """C argument expressions after conversion from Python."""
+    data = next((a for a in args if a.kind == "data"), None)
+    out = []
+    for a in args:
+        v = f"{prefix}{a.name}"
+        if a.kind == "data":
+            out += [f"{v}_d.vector", f"{v}_d.count"]
+        elif a.kind == "iobref":
+            out.append(f"{prefix}{data.name}_d.iobref")
+        else:
+            out.append(v)
+    return out
+
+
+def gen_fop(f) -> str:
+    name = f.name
+    gf = f.gf_fop
+    L = []
+    # ---- entry point
+    decls, _ = c_params(f.args, "a_")
+    py_args = f.py_args
+    n = len(py_args)
+    L.append(f"static int32_t\ngp_fop_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)})\n{{")
+    L.append(f"    PyObject *args[{n}] = {{0}};")
+    L.append("    int ok = 0;")
+    L.append("    PyGILState_STATE gil = PyGILState_Ensure();")
+    conds = " && ".join(f"(args[{i}] = {py_from_c(a, f.args, 'a_')})" for i, a in enumerate(py_args))
+    L.append(f"    if ({conds})")
+    L.append(f"        ok = gp_dispatch(this, frame, {gf}, args, {n}) == 0;")
+    L.append("    else")
+    L.append(f"        gp_log_exception(this->name, \"{name}: converting the arguments\");")
+    L.append(f"    for (int i = 0; i < {n}; i++)\n        Py_XDECREF(args[i]);")
+    L.append("    PyGILState_Release(gil);")
+    L.append("    if (!ok)")
+    L.append(f"        STACK_UNWIND_STRICT({name}, frame, -1, EIO, {', '.join(error_args(f.reply))});")
+    L.append("    return 0;\n}\n")
+
+    # ---- callback
+    cdecls, _ = c_params(f.reply, "r_")
+    rn = len(f.py_reply)
+    L.append(f"static int32_t\ngp_cbk_{name}(call_frame_t *frame, void *cookie, xlator_t *this, int32_t op_ret, "
+             f"int32_t op_errno, {', '.join(cdecls)})\n{{")
+    L.append("    PyGILState_STATE gil = PyGILState_Ensure();")
+    L.append(f"    PyObject *f[{rn}];")
+    for i, a in enumerate(f.py_reply):
+        conv = py_from_c(a, f.reply, "r_")
+        if a.kind in ON_ERROR:
+            L.append(f"    f[{i}] = {conv};")
+        else:
+            default = PY_DEFAULT.get(a.kind, "Py_NewRef(Py_None)")
+            L.append(f"    f[{i}] = op_ret >= 0 ? {conv} : {default};")
+    L.append(f"    gp_slot_complete(cookie, gp_make_reply({gf}, op_ret, op_errno, f, {rn}));")
+    L.append("    PyGILState_Release(gil);")
+    L.append("    return 0;\n}\n")
+
+    # ---- wind
+    L.append(f"static PyObject *\ngp_wind_{name}(gp_frame_obj *fo, xlator_t *child, PyObject *args, gp_slot *slot)\n{{")
+    L += declare(f.args, "a_", error_value)
+    L.append("    gp_tmp tmp = GP_TMP_INIT;")
+    pnames = ", ".join(a.name for a in py_args)
+    L.append(f"    if (PyTuple_GET_SIZE(args) != {n}) {{")
+    L.append(f"        PyErr_Format(PyExc_TypeError, \"{name}({pnames}) takes {n} arguments, got %zd\", "
+             "PyTuple_GET_SIZE(args));")
+    L.append("        return NULL;\n    }")
+    for i, a in enumerate(py_args):
+        c_from_py(a, f"PyTuple_GET_ITEM(args, {i})", f"{name}() argument {a.name}", "a_", L)
+    L.append("    call_frame_t *frame = fo->frame;")
+    L.append("    Py_BEGIN_ALLOW_THREADS")
+    L.append(f"    STACK_WIND_COOKIE(frame, gp_cbk_{name}, slot, child, child->fops->{name}, "
+             f"{', '.join(call_args(f.args, 'a_'))});")
+    L.append("    Py_END_ALLOW_THREADS")
+    L.append("    gp_tmp_release(&tmp);")
+    L.append("    Py_RETURN_NONE;")
+    L.append("fail:\n    gp_tmp_release(&tmp);\n    return NULL;\n}\n")
+
+    # ---- unwind
+    L.append(f"static int\ngp_unwind_{name}(gp_frame_obj *fo, int32_t op_ret, int32_t op_errno, PyObject *reply)\n{{")
+    L += declare(f.reply, "r_", error_value)
+    L.append("    gp_tmp tmp = GP_TMP_INIT;")
+    L.append("    PyObject *v;")
+    L.append("    if (reply) {")
+    for a in f.py_reply:
+        L.append(f"        if (!(v = gp_reply_field(reply, \"{a.name}\", &tmp))) goto fail;")
+        body = []
+        c_from_py(a, "v", f"{f.reply_class}.{a.name}", "r_", body)
+        L += ["    " + line for line in body]
+    L.append("    }")
+    L.append("    call_frame_t *frame = fo->frame;")
+    L.append("    fo->frame = NULL; /* answered: later use from Python raises instead of touching freed memory */")
+    L.append("    Py_BEGIN_ALLOW_THREADS")
+    L.append(f"    STACK_UNWIND_STRICT({name}, frame, op_ret, op_errno, {', '.join(call_args(f.reply, 'r_'))});")
+    L.append("    Py_END_ALLOW_THREADS")
+    L.append("    gp_tmp_release(&tmp);")
+    L.append("    return 0;")
+    L.append("fail:\n    gp_tmp_release(&tmp);\n    return -1;\n}\n")
+    return "\n".join(L)
+
+
+def generate() -> str:
+    out = [
+        "/* Generated by native/gen_glue.py from src/glupy/fop_table.py. Do not edit. */",
+        '#include "glupy.h"',
+        "",
+        "/* The table's numbering must be GlusterFS's. */",
+    ]
+    for f in T.FOPS:
+        out.append(f'_Static_assert({f.gf_fop} == {T.FOP_ID[f.name]}, "{f.gf_fop} moved: regenerate for this GlusterFS");')
+    out.append(f'_Static_assert(GF_FOP_MAXVALUE == {T.FOP_MAXVALUE}, "GlusterFS has a FOP glupy does not know");')
+    for ev, num in T.EVENTS.items():
+        out.append(f'_Static_assert(GF_EVENT_{ev} == {num}, "GF_EVENT_{ev} moved");')
+    out.append("")
+    for f in T.FOPS:
+        out.append(gen_fop(f))
+    out.append("const char *const gp_fop_names[GF_FOP_MAXVALUE] = {")
+    out += [f'    [{f.gf_fop}] = "{f.name}",' for f in T.FOPS]
+    out.append("};\n")
+    out.append("const gp_winder_t gp_winders[GF_FOP_MAXVALUE] = {")
+    out += [f"    [{f.gf_fop}] = gp_wind_{f.name}," for f in T.FOPS]
+    out.append("};\n")
+    out.append("const gp_unwinder_t gp_unwinders[GF_FOP_MAXVALUE] = {")
+    out += [f"    [{f.gf_fop}] = gp_unwind_{f.name}," for f in T.FOPS]
+    out.append("};\n")
+    out.append("void\ngp_fill_fops(struct xlator_fops *fops, const char *overridden, const struct xlator_fops *base)\n{")
+    out.append("    *fops = *base;")
+    out += [f"    if (overridden[{f.gf_fop}])\n        fops->{f.name} = gp_fop_{f.name};" for f in T.FOPS]
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    pathlib.Path(sys.argv[1]).write_text(generate())

@@ -1,0 +1,150 @@
+/* glupy: the native bridge between GlusterFS translators and Python.
+ *
+ * Python.h first (it must precede system headers), then GlusterFS's configuration
+ * macros (gluster-config.h), then GlusterFS's headers. */
+#ifndef GLUPY_H
+#define GLUPY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include "gluster-config.h"
+
+#include <glusterfs/xlator.h>
+#include <glusterfs/defaults.h>
+#include <glusterfs/stack.h>
+#include <glusterfs/inode.h>
+#include <glusterfs/fd.h>
+#include <glusterfs/dict.h>
+#include <glusterfs/iobuf.h>
+#include <glusterfs/gf-dirent.h>
+#include <glusterfs/statedump.h>
+#include <glusterfs/client_t.h>
+#include <glusterfs/logging.h>
+
+/* ---- temporaries that live for one wind or unwind call ---- */
+
+enum gp_tmp_kind { GP_TMP_PYOBJ, GP_TMP_IOBREF, GP_TMP_DIRENTS, GP_TMP_LOCKS };
+
+#define GP_TMP_MAX 16
+typedef struct {
+    int n;
+    struct {
+        enum gp_tmp_kind kind;
+        void *ptr;
+    } item[GP_TMP_MAX];
+} gp_tmp;
+
+#define GP_TMP_INIT {0}
+int gp_tmp_add(gp_tmp *tmp, enum gp_tmp_kind kind, void *ptr);
+void gp_tmp_release(gp_tmp *tmp);
+
+/* A data payload as GlusterFS passes it: vector + count, with its iobref. */
+typedef struct {
+    struct iovec *vector;
+    int32_t count;
+    struct iobref *iobref;
+    struct iovec one; /* storage when the payload is a single new iobuf */
+} gp_data;
+
+/* ---- Python object types (types.c) ---- */
+
+typedef struct {
+    PyObject_HEAD call_frame_t *frame; /* NULL once unwound */
+    xlator_t *this;
+} gp_frame_obj;
+
+typedef struct {
+    PyObject_HEAD xlator_t *xl;
+} gp_xlator_obj;
+
+extern PyTypeObject gp_frame_type, gp_xlator_type, gp_inode_type, gp_fd_type, gp_loc_type,
+    gp_xdata_type, gp_iatt_type, gp_statvfs_type, gp_flock_type, gp_lease_type, gp_buffer_type;
+
+int gp_types_ready(PyObject *module);
+
+/* Python classes registered by glupy._runtime at start-up. */
+typedef struct {
+    PyObject *uuid_cls;     /* uuid.UUID */
+    PyObject *dirent_cls;   /* glupy.types.Dirent */
+    PyObject *lockinfo_cls; /* glupy.types.LockInfo */
+    PyObject *pending;      /* sentinel: a wind has not completed yet */
+    PyObject *reply_cls[GF_FOP_MAXVALUE];
+    PyObject *str_bytes, *str_op_ret, *str_op_errno; /* interned names */
+    PyObject *kw_uuid;                               /* ("bytes",) */
+    PyObject *kw_reply;                              /* ("op_ret", "op_errno") */
+} gp_registry_t;
+extern gp_registry_t gp_reg;
+
+extern glusterfs_ctx_t *gp_ctx;
+
+/* C -> Python conversions: new reference, or NULL with an exception set. */
+PyObject *gp_py_loc(loc_t *loc);
+PyObject *gp_py_fd(fd_t *fd);
+PyObject *gp_py_xdata(dict_t *dict);
+PyObject *gp_py_inode(inode_t *inode);
+PyObject *gp_py_iatt(struct iatt *ia);
+PyObject *gp_py_str(const char *s);
+PyObject *gp_py_int(long long v);
+PyObject *gp_py_uint(unsigned long long v);
+PyObject *gp_py_flock(struct gf_flock *fl);
+PyObject *gp_py_statvfs(struct statvfs *st);
+PyObject *gp_py_dirents(gf_dirent_t *entries);
+PyObject *gp_py_data(struct iovec *vector, int32_t count, struct iobref *iobref);
+PyObject *gp_py_checksum(uint8_t *sum);
+PyObject *gp_py_lease(struct gf_lease *lease);
+PyObject *gp_py_locklist(lock_migration_info_t *locks);
+PyObject *gp_py_gfid(const unsigned char *gfid);
+
+/* Python -> C conversions: 0, or -1 with an exception set. `what` names the
+ * argument in error messages. Borrowed pointers stay valid while `o` lives. */
+int gp_c_loc(PyObject *o, loc_t **out, const char *what);
+int gp_c_fd(PyObject *o, fd_t **out, const char *what);
+int gp_c_xdata(PyObject *o, dict_t **out, const char *what);
+int gp_c_inode(PyObject *o, inode_t **out, const char *what);
+int gp_c_iatt(PyObject *o, struct iatt **out, const char *what);
+int gp_c_str(PyObject *o, const char **out, const char *what);
+int gp_c_outstr(PyObject *o, char **out, const char *what);
+int gp_c_int32(PyObject *o, int32_t *out, const char *what);
+int gp_c_uint32(PyObject *o, uint32_t *out, const char *what);
+int gp_c_int64(PyObject *o, int64_t *out, const char *what);
+int gp_c_uint64(PyObject *o, uint64_t *out, const char *what);
+int gp_c_flock(PyObject *o, struct gf_flock **out, const char *what);
+int gp_c_statvfs(PyObject *o, struct statvfs **out, const char *what);
+int gp_c_dirents(PyObject *o, gf_dirent_t **out, gp_tmp *tmp, const char *what);
+int gp_c_data(PyObject *o, gp_data *out, gp_tmp *tmp, const char *what);
+int gp_c_checksum(PyObject *o, uint8_t **out, const char *what);
+int gp_c_lease(PyObject *o, struct gf_lease **out, const char *what);
+int gp_c_locklist(PyObject *o, lock_migration_info_t **out, gp_tmp *tmp, const char *what);
+
+/* ---- the bridge (bridge.c) ---- */
+
+/* Start the Python task for one FOP; args are borrowed. Returns 0 once Python owns
+ * the frame (it will unwind it), -1 if the FOP must be unwound with EIO by C. */
+int gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs);
+
+/* A wind in progress: the cookie of STACK_WIND_COOKIE. */
+typedef struct gp_slot gp_slot;
+/* Called by a generated callback with the reply (or NULL with an exception set). */
+void gp_slot_complete(gp_slot *slot, PyObject *reply);
+/* Build the reply object of a FOP; steals the references in fields. */
+PyObject *gp_make_reply(int fop, int32_t op_ret, int32_t op_errno, PyObject **fields, int n);
+/* Fetch a reply attribute into tmp (kept alive until the unwind returns). */
+PyObject *gp_reply_field(PyObject *reply, const char *name, gp_tmp *tmp);
+/* Log the current Python exception (with traceback) to the GlusterFS log. */
+void gp_log_exception(const char *domain, const char *context);
+
+/* ---- generated glue (build/glue.c) ---- */
+
+typedef PyObject *(*gp_winder_t)(gp_frame_obj *fo, xlator_t *child, PyObject *args, gp_slot *slot);
+typedef int (*gp_unwinder_t)(gp_frame_obj *fo, int32_t op_ret, int32_t op_errno, PyObject *reply);
+
+extern const char *const gp_fop_names[GF_FOP_MAXVALUE];
+extern const gp_winder_t gp_winders[GF_FOP_MAXVALUE];
+extern const gp_unwinder_t gp_unwinders[GF_FOP_MAXVALUE];
+/* Fill `fops`: glupy's entry point where `overridden[fop]`, else base's entry (the
+ * table GlusterFS filled with its defaults when it loaded the xlator). */
+void gp_fill_fops(struct xlator_fops *fops, const char *overridden, const struct xlator_fops *base);
+
+#endif

@@ -1,0 +1,256 @@
+"""The task driver: runs ``async def`` FOP handlers on GlusterFS's callback model.
+
+There is no event loop. A FOP handler's coroutine is stepped by :class:`Task`:
+awaiting ``self.child.lookup(...)`` yields a :class:`Wind` request to the task,
+which hands it to the backend (the C bridge, or the in-process harness). The
+backend either returns the reply at once (the child answered synchronously, on
+this thread, inside the wind) or returns :data:`PENDING` and later calls the
+task's ``resume`` from whichever thread the reply arrives on. The task then
+sends the reply into the coroutine; a reply with ``op_ret < 0`` is thrown in as
+:class:`~glupy.FopError`. When the coroutine returns, the task answers the FOP
+(unwinds) through the backend.
+
+Stepping is a loop, not recursion, so a handler that winds many times to
+children that answer synchronously does not grow the stack. The GIL serialises
+the driver's state changes; the one counter touched from several threads (in
+:class:`Gather`) has its own lock.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import threading
+from functools import partial
+from typing import Any, Awaitable, Callable, Iterable, Protocol
+
+from glupy.errors import FopError
+from glupy.replies import REPLY_BY_ID
+
+
+class _Pending:
+    def __repr__(self) -> str:
+        return "PENDING"
+
+
+#: returned by a backend's wind when the reply will arrive later via the callback
+PENDING: Any = _Pending()
+
+_local = threading.local()
+
+
+class Backend(Protocol):
+    """What the driver needs from the process it runs in."""
+
+    def wind(self, frame: Any, child: Any, fop: int, args: tuple, callback: Callable[[Any], None]) -> Any:
+        """Send a FOP to a child: the reply, or PENDING and later callback(reply)."""
+
+    def unwind(self, frame: Any, fop: int, op_ret: int, op_errno: int, reply: Any) -> None:
+        """Answer the FOP that `frame` carries."""
+
+    def log_exception(self, domain: str, context: str, exc: BaseException) -> None:
+        """Write a traceback to the process's log."""
+
+
+class Wind:
+    """An awaitable FOP on a child; created by :class:`glupy.Child` methods."""
+
+    __slots__ = ("child", "fop", "args")
+
+    def __init__(self, child: Any, fop: int, args: tuple) -> None:
+        self.child = child
+        self.fop = fop
+        self.args = args
+
+    def __await__(self):
+        return (yield self)
+
+    def __repr__(self) -> str:
+        return f"<Wind fop={self.fop} to {self.child!r}>"
+
+
+def outcome(reply: Any) -> tuple[Any, BaseException | None]:
+    """(value, exception) to resume a coroutine with, from a backend's reply."""
+    if isinstance(reply, BaseException):
+        return None, reply
+    if reply.op_ret < 0:
+        return None, FopError(reply.op_errno, reply=reply)
+    return reply, None
+
+
+class Task:
+    """Drives one coroutine: a FOP handler, or a coroutine run by gather()."""
+
+    __slots__ = ("backend", "frame", "fop", "coro", "done", "domain")
+
+    def __init__(self, backend: Backend, frame: Any, fop: int, coro: Any, domain: str,
+                 done: Callable[[Any, BaseException | None], None] | None = None) -> None:
+        self.backend = backend
+        self.frame = frame
+        self.fop = fop
+        self.coro = coro
+        self.done = done
+        self.domain = domain
+
+    def resume(self, reply: Any) -> None:
+        """Called by the backend when a pending wind's reply arrives."""
+        value, exc = outcome(reply)
+        self.step(value, exc)
+
+    def step(self, value: Any, exc: BaseException | None) -> None:
+        coro = self.coro
+        previous = getattr(_local, "task", None)
+        _local.task = self
+        try:
+            while True:
+                try:
+                    request = coro.send(value) if exc is None else coro.throw(exc)
+                except StopIteration as stop:
+                    self._finish(stop.value, None)
+                    return
+                except BaseException as error:  # noqa: BLE001 - every failure becomes an errno
+                    self._finish(None, error)
+                    return
+                value, exc = self._issue(request)
+                if value is PENDING:
+                    return
+        finally:
+            _local.task = previous
+
+    def _issue(self, request: Any) -> tuple[Any, BaseException | None]:
+        if type(request) is Wind:
+            try:
+                reply = self.backend.wind(self.frame, request.child, request.fop, request.args, self.resume)
+            except BaseException as error:  # noqa: BLE001 - e.g. a bad argument type
+                return None, error
+            if reply is PENDING:
+                return PENDING, None
+            return outcome(reply)
+        if type(request) is Gather:
+            return request.issue(self)
+        return None, TypeError(
+            f"a glupy handler can only await glupy operations (self.child.<fop>(...), glupy.gather(...)), "
+            f"not {request!r}")
+
+    def _finish(self, result: Any, error: BaseException | None) -> None:
+        if self.done is not None:
+            self.done(result, error)
+        else:
+            answer(self.backend, self.frame, self.fop, result, error, self.domain)
+
+
+def answer(backend: Backend, frame: Any, fop: int, result: Any, error: BaseException | None, domain: str) -> None:
+    """Unwind a FOP with a handler's result or exception. Never raises."""
+    reply_cls = REPLY_BY_ID[fop]
+    try:
+        if error is None:
+            reply = reply_cls() if result is None else result
+            if type(reply) is not reply_cls:
+                raise TypeError(f"the {reply_cls.fop} handler returned {type(result).__name__}, "
+                                f"expected {reply_cls.__name__} (or None)")
+            backend.unwind(frame, fop, reply.op_ret, reply.op_errno, reply)
+        elif isinstance(error, FopError):
+            carried = error.reply if type(error.reply) is reply_cls else None
+            backend.unwind(frame, fop, -1, error.errno, carried)
+        else:
+            raise error
+    except BaseException as failure:  # noqa: BLE001 - the brick must keep serving
+        backend.log_exception(domain, f"{reply_cls.fop}: the handler failed, answering EIO", failure)
+        try:
+            backend.unwind(frame, fop, -1, _errno.EIO, None)
+        except BaseException as again:  # noqa: BLE001 - e.g. already answered
+            backend.log_exception(domain, f"{reply_cls.fop}: cannot answer EIO", again)
+
+
+def start(backend: Backend, frame: Any, fop: int, handler: Callable[..., Any], args: tuple, domain: str) -> None:
+    """Run the handler of one FOP."""
+    try:
+        coro = handler(*args)
+    except BaseException as error:  # noqa: BLE001
+        answer(backend, frame, fop, None, error, domain)
+        return
+    if not hasattr(coro, "send"):
+        # a plain `def` handler answered directly
+        answer(backend, frame, fop, coro, None, domain)
+        return
+    Task(backend, frame, fop, coro, domain).step(None, None)
+
+
+class Gather:
+    """Awaitable that runs several winds or coroutines concurrently; see :func:`gather`."""
+
+    __slots__ = ("items", "return_exceptions", "results", "errors", "remaining", "lock", "task")
+
+    def __init__(self, items: Iterable[Awaitable[Any]], return_exceptions: bool) -> None:
+        self.items = list(items)
+        self.return_exceptions = return_exceptions
+
+    def __await__(self):
+        return (yield self)
+
+    def issue(self, task: Task) -> tuple[Any, BaseException | None]:
+        n = len(self.items)
+        self.results: list[Any] = [None] * n
+        self.errors: list[BaseException | None] = [None] * n
+        self.remaining = n + 1  # +1 until every item has been issued
+        self.lock = threading.Lock()
+        self.task = task
+        for i, item in enumerate(self.items):
+            if type(item) is Wind:
+                try:
+                    reply = task.backend.wind(task.frame, item.child, item.fop, item.args, partial(self._reply, i))
+                except BaseException as error:  # noqa: BLE001
+                    reply = error
+                if reply is not PENDING:
+                    self._store(i, *outcome(reply))
+                    self._arrive()
+            elif hasattr(item, "send"):
+                Task(task.backend, task.frame, task.fop, item, task.domain, done=partial(self._done, i)).step(None, None)
+            else:
+                self._store(i, None, TypeError(f"gather() takes glupy winds or coroutines, not {item!r}"))
+                self._arrive()
+        if self._arrive():
+            return self._outcome()
+        return PENDING, None
+
+    def _store(self, i: int, value: Any, error: BaseException | None) -> None:
+        self.results[i] = value
+        self.errors[i] = error
+
+    def _arrive(self) -> bool:
+        with self.lock:
+            self.remaining -= 1
+            return self.remaining == 0
+
+    def _reply(self, i: int, reply: Any) -> None:
+        self._store(i, *outcome(reply))
+        if self._arrive():
+            self.task.step(*self._outcome())
+
+    def _done(self, i: int, value: Any, error: BaseException | None) -> None:
+        self._store(i, value, error)
+        if self._arrive():
+            self.task.step(*self._outcome())
+
+    def _outcome(self) -> tuple[Any, BaseException | None]:
+        if self.return_exceptions:
+            return [e if e is not None else r for r, e in zip(self.results, self.errors)], None
+        for error in self.errors:
+            if error is not None:
+                return None, error
+        return list(self.results), None
+
+
+def gather(*aws: Awaitable[Any], return_exceptions: bool = False) -> Gather:
+    """Run winds (``self.children[i].writev(...)``) or coroutines concurrently.
+
+    ``await gather(a, b)`` returns their results in order. Like asyncio.gather, the
+    first exception is raised (after all have finished, so no wind is left in
+    flight), or with ``return_exceptions=True`` exceptions take their place in the list.
+    """
+    return Gather(aws, return_exceptions)
+
+
+def current_frame() -> Any:
+    """The frame of the FOP whose handler is running on this thread, or None."""
+    task = getattr(_local, "task", None)
+    return task.frame if task is not None else None

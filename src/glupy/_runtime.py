@@ -1,0 +1,219 @@
+"""The Python half of the bridge, imported by the native xlator inside a GlusterFS process.
+
+The native code calls :func:`create` from the xlator's init and :func:`start` for
+every FOP the class overrides. Everything here must turn failures into log lines
+and errnos: an exception escaping into C would leave a FOP unanswered.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import io
+import logging
+import sys
+import traceback
+import uuid
+from typing import Any, Mapping
+
+from glupy import _driver
+from glupy._glupy import EMBEDDED, PYTHON  # type: ignore[import-not-found]  # created by the bridge
+from glupy import _glupy  # type: ignore[attr-defined]
+from glupy.errors import OptionError, TranslatorLoadError
+from glupy.fop_table import FOP_ID
+from glupy.replies import REPLY_BY_ID
+from glupy.translator import HOOKS, Translator, is_fop_handler
+from glupy.types import Dirent, LockInfo
+
+
+class _GlusterLogHandler(logging.Handler):
+    """Python logging into the process's GlusterFS log (brick stderr goes nowhere)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _glupy.log(record.name, record.levelno, self.format(record))
+        except Exception:  # noqa: BLE001 - logging must never fail a FOP
+            pass
+
+
+class _LogStream(io.TextIOBase):
+    """sys.stdout/sys.stderr of an embedded interpreter: lines go to the GlusterFS log."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self.buffer_text = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.buffer_text += text
+        while "\n" in self.buffer_text:
+            line, self.buffer_text = self.buffer_text.split("\n", 1)
+            if line.strip():
+                _glupy.log("glupy.stdio", self.level, line)
+        return len(text)
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("glupy")
+    if not any(isinstance(h, _GlusterLogHandler) for h in logger.handlers):
+        handler = _GlusterLogHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)  # GlusterFS's own log level filters
+    logger.propagate = False
+    if EMBEDDED:
+        sys.stdout = _LogStream(logging.INFO)
+        sys.stderr = _LogStream(logging.ERROR)
+
+
+class _Backend:
+    """The driver's backend inside GlusterFS: the native module."""
+
+    wind = staticmethod(_glupy.wind)
+    unwind = staticmethod(_glupy.unwind)
+
+    @staticmethod
+    def log_exception(domain: str, context: str, exc: BaseException) -> None:
+        log_exception(domain, context, exc)
+
+
+BACKEND = _Backend()
+
+
+def log_exception(domain: str, context: str, exc: BaseException) -> None:
+    """Write `context: exception` and its traceback to the GlusterFS log."""
+    text = "".join(traceback.format_exception(exc)).rstrip()
+    _glupy.log(domain if domain.startswith("glupy") else f"glupy.{domain}", logging.ERROR, f"{context}:\n{text}")
+
+
+def start(frame: Any, fop: int, handler: Any, *args: Any) -> None:
+    """Called by the bridge for each FOP a Python translator overrides."""
+    _driver.start(BACKEND, frame, fop, handler, args, handler.__self__.name)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def resolve(module_spec: str, class_name: str = "") -> type[Translator]:
+    """The Translator class named by ``module[:Class]`` (and/or class_name)."""
+    module_name, _, spec_class = module_spec.partition(":")
+    class_name = class_name or spec_class
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and module_name.startswith(error.name):
+            raise TranslatorLoadError(
+                f"no Python module named {error.name!r} in the environment of {PYTHON}; install the package "
+                f"that provides it into that environment, or check the spelling") from None
+        raise
+    if class_name:
+        cls = getattr(module, class_name, None)
+        if cls is None:
+            raise TranslatorLoadError(f"module {module_name} has no class {class_name!r}")
+        if not (isinstance(cls, type) and issubclass(cls, Translator)):
+            raise TranslatorLoadError(f"{module_name}.{class_name} is not a subclass of glupy.Translator")
+        return cls
+    found = [c for c in vars(module).values()
+             if isinstance(c, type) and issubclass(c, Translator) and c is not Translator
+             and c.__module__ == module.__name__]
+    if len(found) != 1:
+        names = ", ".join(sorted(c.__name__ for c in found)) or "none"
+        raise TranslatorLoadError(
+            f"module {module_name} defines {len(found)} Translator classes ({names}); name one with "
+            f"`option class NAME` or module:Class")
+    return found[0]
+
+
+def overridden_fops(cls: type[Translator]) -> dict[str, int]:
+    """{fop name: GF_FOP number} of the FOP handlers the class defines."""
+    return {name: num for name, num in FOP_ID.items() if num in REPLY_BY_ID and is_fop_handler(cls, name)}
+
+
+def create(xlator: Any, module_spec: str, class_name: str) -> tuple[Translator, dict[int, Any], dict[str, Any]]:
+    """Load and set up a translator for the native xlator `xlator`.
+
+    Returns (instance, {GF_FOP number: bound handler}, {hook name: callable}).
+    """
+    cls = resolve(module_spec, class_name)
+    options = {k: v for k, v in xlator.options.items()}
+    inst = cls.__new__(cls)
+    inst._glupy_setup(xlator, options)
+    inst.__init__()
+    inst.init()
+
+    handlers = {}
+    for name, num in overridden_fops(cls).items():
+        handler = getattr(inst, name)
+        if not callable(handler):
+            raise TranslatorLoadError(f"{cls.__qualname__}.{name} is not a method")
+        handlers[num] = handler
+
+    hooks: dict[str, Any] = {
+        "fini": inst.fini,
+        "reconfigure": lambda opts: _reconfigure(inst, opts),
+        "statedump": lambda: _statedump(inst, handlers),
+    }
+    for name in ("notify", "forget", "release", "releasedir"):
+        method = getattr(inst, name, None)
+        if method is not None:
+            hooks[name] = _notify_hook(inst, method) if name == "notify" else method
+    inst.log.info("%s.%s handles %s", cls.__module__, cls.__qualname__,
+                  ", ".join(sorted(getattr(h, "__name__", "?") for h in handlers.values())) or "no FOPs")
+    return inst, handlers, hooks
+
+
+def _notify_hook(inst: Translator, method: Any) -> Any:
+    from glupy.constants import Event
+
+    by_xlator = {c.xlator: c for c in inst.children}
+
+    def hook(event: int, source: Any) -> Any:
+        try:
+            event_value: Any = Event(event)
+        except ValueError:
+            event_value = event
+        return method(event_value, by_xlator.get(source, source))
+
+    return hook
+
+
+def _reconfigure(inst: Translator, options: Mapping[str, Any]) -> None:
+    new = type(inst)._glupy_parse(dict(options.items()), initial=False)
+    old = inst._glupy_values
+    changed = {}
+    for key, opt in type(inst).options.items():
+        if old.get(opt.attr) != new[opt.attr]:
+            if not opt.reconfigurable:
+                raise OptionError(f"option {key} cannot change while running; restart the volume")
+            changed[key] = (old.get(opt.attr), new[opt.attr])
+    inst._glupy_values = new
+    if changed:
+        inst.log.info("reconfigured: %s", ", ".join(f"{k}={v[1]!r}" for k, v in changed.items()))
+        inst.reconfigure(changed)
+
+
+def _statedump(inst: Translator, handlers: Mapping[int, Any]) -> list[tuple[str, str]]:
+    items = [("handled-fops", ",".join(sorted(h.__name__ for h in handlers.values())))]
+    for key, opt in type(inst).options.items():
+        items.append((f"option.{key}", str(getattr(inst, opt.attr))))
+    for key, value in inst.statedump().items():
+        items.append((str(key), str(value)))
+    return items
+
+
+def describe_init_error(exc: BaseException) -> str:
+    """One line saying why a translator could not start; the traceback goes to the log too."""
+    if isinstance(exc, TranslatorLoadError):
+        return str(exc)
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError in {exc.filename} line {exc.lineno}: {exc.msg}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    log_exception("glupy", "translator start-up failed", exc)
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+_setup_logging()
+_glupy.register(uuid.UUID, Dirent, LockInfo, _driver.PENDING, dict(REPLY_BY_ID))

@@ -1,0 +1,328 @@
+"""The FOP table: the single source of truth for every file operation glupy exposes.
+
+Everything else is generated from this module:
+
+* the C glue of the bridge (``native/gen_glue.py`` -> ``native/build/glue.c``):
+  the FOP entry points, the wind and callback functions, the unwind functions;
+* the Python side: handler signatures of :class:`glupy.Child` methods and the
+  reply classes in :mod:`glupy.replies`;
+* the reference page ``docs/fops.md`` (``python -m glupy.fop_table --markdown``).
+
+The order and argument lists follow GlusterFS 10's ``libglusterfs/src/generator.py``
+and ``struct xlator_fops``. An argument is described by a *kind* (see :data:`KINDS`),
+which says what the C type is and which Python type a handler sees.
+
+This module is plain data and imports nothing from glupy, so that build scripts
+can load it without the rest of the package.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How one C argument type crosses the bridge."""
+
+    ctype: str  # the C declaration type, e.g. "loc_t *"
+    pytype: str  # the annotation shown to Python authors
+    nullable: bool = False  # whether None (NULL) is allowed
+    doc: str = ""
+
+
+KINDS: dict[str, Kind] = {
+    "loc": Kind("loc_t *", "Loc", doc="a location: path, name, inode, parent, gfids"),
+    "fd": Kind("fd_t *", "Fd", doc="an open file or directory"),
+    "xdata": Kind("dict_t *", "Xdata | None", nullable=True, doc="extra data, a mapping of str to bytes/str/int"),
+    "dict": Kind("dict_t *", "Xdata | None", nullable=True, doc="extended attributes, a mapping"),
+    "inode": Kind("inode_t *", "Inode | None", nullable=True, doc="an inode"),
+    "iatt": Kind("struct iatt *", "Iatt | None", nullable=True, doc="file attributes"),
+    "str": Kind("const char *", "str | None", nullable=True, doc="a string"),
+    "outstr": Kind("char *", "str | None", nullable=True, doc="a string"),
+    "int32": Kind("int32_t", "int"),
+    "uint32": Kind("uint32_t", "int"),
+    "size": Kind("size_t", "int"),
+    "off": Kind("off_t", "int"),
+    "off64": Kind("off64_t", "int"),
+    "mode": Kind("mode_t", "int"),
+    "dev": Kind("dev_t", "int"),
+    "xattrop_flags": Kind("gf_xattrop_flags_t", "int", doc="GF_XATTROP_* (glupy.XattropFlag)"),
+    "entrylk_cmd": Kind("entrylk_cmd", "int", doc="ENTRYLK_LOCK, ENTRYLK_UNLOCK, ENTRYLK_LOCK_NB"),
+    "entrylk_type": Kind("entrylk_type", "int", doc="ENTRYLK_RDLCK, ENTRYLK_WRLCK"),
+    "seek_what": Kind("gf_seek_what_t", "int", doc="SEEK_DATA (0) or SEEK_HOLE (1)"),
+    "flock": Kind("struct gf_flock *", "Flock", doc="a POSIX-style lock"),
+    "statvfs": Kind("struct statvfs *", "Statvfs | None", nullable=True, doc="file system statistics"),
+    "dirents": Kind("gf_dirent_t *", "list[Dirent]", doc="directory entries"),
+    # A data payload: struct iovec *vector + int32_t count, with its struct iobref *
+    # as a separate hidden argument (kind "iobref") placed where GlusterFS puts it.
+    "data": Kind("struct iovec *", "Buffer | bytes", doc="data; a bytes-like object"),
+    "iobref": Kind("struct iobref *", "", doc="(hidden: travels with the data)"),
+    "checksum": Kind("uint8_t *", "bytes | None", nullable=True, doc="SHA-256 digest (32 bytes)"),
+    "lease": Kind("struct gf_lease *", "Lease | None", nullable=True, doc="a lease"),
+    "locklist": Kind("lock_migration_info_t *", "list[LockInfo]", doc="active locks"),
+}
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a FOP, or one field of its reply."""
+
+    name: str
+    kind: str
+
+    @property
+    def hidden(self) -> bool:
+        """True for C-only arguments (the iobref that goes with a data payload)."""
+        return self.kind == "iobref"
+
+
+@dataclass(frozen=True)
+class Fop:
+    """One file operation: its arguments, its reply fields, and what it does."""
+
+    name: str
+    gf_fop: str  # the GF_FOP_* enum member
+    args: tuple[Arg, ...]
+    reply: tuple[Arg, ...]
+    doc: str
+    op_ret: str = "0 on success"  # what op_ret means on success
+    fuse: str = ""  # how a FUSE mount triggers it ("" = cannot)
+    notes: str = ""
+
+    @property
+    def py_args(self) -> tuple[Arg, ...]:
+        return tuple(a for a in self.args if not a.hidden)
+
+    @property
+    def py_reply(self) -> tuple[Arg, ...]:
+        return tuple(a for a in self.reply if not a.hidden)
+
+    @property
+    def reply_class(self) -> str:
+        return "".join(p.capitalize() for p in self.name.split("_")) + "Reply"
+
+
+def _args(spec: str) -> tuple[Arg, ...]:
+    """Parse "name:kind name:kind ..." into Args."""
+    return tuple(Arg(*item.split(":")) for item in spec.split())
+
+
+def _fop(name: str, args: str, reply: str, doc: str, **kw: str) -> Fop:
+    gf = "GF_FOP_" + {"writev": "WRITE", "readv": "READ"}.get(name, name.upper())
+    return Fop(name, gf, _args(args), _args(reply), doc, **kw)
+
+
+# In the order of struct xlator_fops (GlusterFS 10). The placeholders for forget,
+# release and releasedir are callbacks, not FOPs (see Translator.forget/release);
+# compound is deprecated and not exposed (see NOT_EXPOSED).
+FOPS: tuple[Fop, ...] = (
+    _fop("stat", "loc:loc xdata:xdata", "buf:iatt xdata:xdata",
+         "Attributes of a file by location.", fuse="stat(2) (when attributes are not cached)"),
+    _fop("readlink", "loc:loc size:size xdata:xdata", "path:str buf:iatt xdata:xdata",
+         "Target of a symbolic link.", op_ret="length of path", fuse="readlink(2)"),
+    _fop("mknod", "loc:loc mode:mode rdev:dev umask:mode xdata:xdata",
+         "inode:inode buf:iatt preparent:iatt postparent:iatt xdata:xdata",
+         "Create a special file or FIFO.", fuse="mknod(2), mkfifo(3)"),
+    _fop("mkdir", "loc:loc mode:mode umask:mode xdata:xdata",
+         "inode:inode buf:iatt preparent:iatt postparent:iatt xdata:xdata",
+         "Create a directory.", fuse="mkdir(2)"),
+    _fop("unlink", "loc:loc flags:int32 xdata:xdata", "preparent:iatt postparent:iatt xdata:xdata",
+         "Remove a name.", fuse="unlink(2)"),
+    _fop("rmdir", "loc:loc flags:int32 xdata:xdata", "preparent:iatt postparent:iatt xdata:xdata",
+         "Remove a directory.", fuse="rmdir(2)"),
+    _fop("symlink", "linkname:str loc:loc umask:mode xdata:xdata",
+         "inode:inode buf:iatt preparent:iatt postparent:iatt xdata:xdata",
+         "Create a symbolic link at loc pointing to linkname.", fuse="symlink(2)"),
+    _fop("rename", "oldloc:loc newloc:loc xdata:xdata",
+         "buf:iatt preoldparent:iatt postoldparent:iatt prenewparent:iatt postnewparent:iatt xdata:xdata",
+         "Rename oldloc to newloc.", fuse="rename(2)"),
+    _fop("link", "oldloc:loc newloc:loc xdata:xdata",
+         "inode:inode buf:iatt preparent:iatt postparent:iatt xdata:xdata",
+         "Create a hard link newloc to oldloc.", fuse="link(2)"),
+    _fop("truncate", "loc:loc offset:off xdata:xdata", "prebuf:iatt postbuf:iatt xdata:xdata",
+         "Set the size of a file by location.", fuse="truncate(2) (FUSE usually sends ftruncate or setattr)"),
+    _fop("open", "loc:loc flags:int32 fd:fd xdata:xdata", "fd:fd xdata:xdata",
+         "Open a file; fd is the new open file.", fuse="open(2)"),
+    _fop("readv", "fd:fd size:size offset:off flags:uint32 xdata:xdata",
+         "data:data buf:iatt iobref:iobref xdata:xdata",
+         "Read up to size bytes at offset.", op_ret="number of bytes read (glupy sets it from len(data))",
+         fuse="read(2)"),
+    _fop("writev", "fd:fd data:data offset:off flags:uint32 iobref:iobref xdata:xdata",
+         "prebuf:iatt postbuf:iatt xdata:xdata",
+         "Write data at offset.", op_ret="number of bytes written (a reply you build must set it)",
+         fuse="write(2)"),
+    _fop("statfs", "loc:loc xdata:xdata", "buf:statvfs xdata:xdata",
+         "File system statistics.", fuse="statvfs(3), df(1)"),
+    _fop("flush", "fd:fd xdata:xdata", "xdata:xdata",
+         "Called on each close(2) of a file descriptor.", fuse="close(2)"),
+    _fop("fsync", "fd:fd flags:int32 xdata:xdata", "prebuf:iatt postbuf:iatt xdata:xdata",
+         "Flush file data (flags != 0: data only).", fuse="fsync(2), fdatasync(2)"),
+    _fop("setxattr", "loc:loc dict:dict flags:int32 xdata:xdata", "xdata:xdata",
+         "Set extended attributes (dict) by location.", fuse="setxattr(2)"),
+    _fop("getxattr", "loc:loc name:str xdata:xdata", "dict:dict xdata:xdata",
+         "Get one extended attribute (or all when name is None) by location.",
+         op_ret="size of the value (or of the name list)", fuse="getxattr(2), listxattr(2)"),
+    _fop("removexattr", "loc:loc name:str xdata:xdata", "xdata:xdata",
+         "Remove an extended attribute by location.", fuse="removexattr(2)"),
+    _fop("opendir", "loc:loc fd:fd xdata:xdata", "fd:fd xdata:xdata",
+         "Open a directory.", fuse="opendir(3)"),
+    _fop("fsyncdir", "fd:fd flags:int32 xdata:xdata", "xdata:xdata",
+         "Flush a directory.", fuse="fsync(2) on a directory"),
+    _fop("access", "loc:loc mask:int32 xdata:xdata", "xdata:xdata",
+         "Check access permissions.", fuse="access(2) (only when the mount checks permissions itself)"),
+    _fop("create", "loc:loc flags:int32 mode:mode umask:mode fd:fd xdata:xdata",
+         "fd:fd inode:inode buf:iatt preparent:iatt postparent:iatt xdata:xdata",
+         "Create and open a regular file.", fuse="open(2) with O_CREAT"),
+    _fop("ftruncate", "fd:fd offset:off xdata:xdata", "prebuf:iatt postbuf:iatt xdata:xdata",
+         "Set the size of an open file.", fuse="ftruncate(2), truncate(2)"),
+    _fop("fstat", "fd:fd xdata:xdata", "buf:iatt xdata:xdata",
+         "Attributes of an open file.", fuse="fstat(2)"),
+    _fop("lk", "fd:fd cmd:int32 lock:flock xdata:xdata", "lock:flock xdata:xdata",
+         "POSIX byte-range lock (cmd: GF_LK_GETLK, GF_LK_SETLK, GF_LK_SETLKW, ...).", fuse="fcntl(F_SETLK)"),
+    _fop("lookup", "loc:loc xdata:xdata", "inode:inode buf:iatt xdata:xdata postparent:iatt",
+         "Resolve a name: the first FOP on any path.", fuse="any path resolution, stat(2)"),
+    _fop("readdir", "fd:fd size:size offset:off xdata:xdata", "entries:dirents xdata:xdata",
+         "Read directory entries (names only).", op_ret="number of entries (glupy sets it from entries)",
+         fuse="readdir(3) on a mount with use-readdirp=no"),
+    _fop("inodelk", "volume:str loc:loc cmd:int32 lock:flock xdata:xdata", "xdata:xdata",
+         "GlusterFS internal inode lock in a domain (volume).", fuse="(internal: afr, ec, dht)"),
+    _fop("finodelk", "volume:str fd:fd cmd:int32 lock:flock xdata:xdata", "xdata:xdata",
+         "Inode lock by fd.", fuse="(internal: afr on writes)"),
+    _fop("entrylk", "volume:str loc:loc basename:str cmd:entrylk_cmd type:entrylk_type xdata:xdata", "xdata:xdata",
+         "GlusterFS internal lock on a directory entry name.", fuse="(internal: afr on create/unlink)"),
+    _fop("fentrylk", "volume:str fd:fd basename:str cmd:entrylk_cmd type:entrylk_type xdata:xdata", "xdata:xdata",
+         "Entry lock by fd.", fuse="(internal)"),
+    _fop("xattrop", "loc:loc flags:xattrop_flags dict:dict xdata:xdata", "dict:dict xdata:xdata",
+         "Atomic arithmetic on extended attributes (afr changelog).", fuse="(internal: afr)"),
+    _fop("fxattrop", "fd:fd flags:xattrop_flags dict:dict xdata:xdata", "dict:dict xdata:xdata",
+         "xattrop by fd.", fuse="(internal: afr on writes)"),
+    _fop("fgetxattr", "fd:fd name:str xdata:xdata", "dict:dict xdata:xdata",
+         "Get extended attributes of an open file.", fuse="fgetxattr(2)"),
+    _fop("fsetxattr", "fd:fd dict:dict flags:int32 xdata:xdata", "xdata:xdata",
+         "Set extended attributes of an open file.", fuse="fsetxattr(2)"),
+    _fop("rchecksum", "fd:fd offset:off len:int32 xdata:xdata", "weak_checksum:uint32 strong_checksum:checksum xdata:xdata",
+         "Checksums of a region (self-heal's diff algorithm).", fuse="(internal: afr self-heal)"),
+    _fop("setattr", "loc:loc stbuf:iatt valid:int32 xdata:xdata", "statpre:iatt statpost:iatt xdata:xdata",
+         "Change attributes (valid: GF_SET_ATTR_* mask) by location.", fuse="chmod(2), chown(2), utimes(2)"),
+    _fop("fsetattr", "fd:fd stbuf:iatt valid:int32 xdata:xdata", "statpre:iatt statpost:iatt xdata:xdata",
+         "Change attributes of an open file.", fuse="fchmod(2), fchown(2), futimens(3)"),
+    _fop("readdirp", "fd:fd size:size offset:off xdata:xdata", "entries:dirents xdata:xdata",
+         "Read directory entries with attributes and inodes.", op_ret="number of entries (glupy sets it from entries)",
+         fuse="readdir(3)"),
+    _fop("getspec", "key:str flags:int32", "spec_data:outstr",
+         "Fetch a volfile (management; not used in data paths).", fuse="(management only)"),
+    _fop("fremovexattr", "fd:fd name:str xdata:xdata", "xdata:xdata",
+         "Remove an extended attribute of an open file.", fuse="fremovexattr(2)"),
+    _fop("fallocate", "fd:fd mode:int32 offset:off len:size xdata:xdata", "pre:iatt post:iatt xdata:xdata",
+         "Allocate space (mode: FALLOC_FL_KEEP_SIZE ...).", fuse="fallocate(2)"),
+    _fop("discard", "fd:fd offset:off len:size xdata:xdata", "pre:iatt post:iatt xdata:xdata",
+         "Punch a hole.", fuse="fallocate(2) with FALLOC_FL_PUNCH_HOLE"),
+    _fop("zerofill", "fd:fd offset:off len:off xdata:xdata", "pre:iatt post:iatt xdata:xdata",
+         "Write zeroes.", fuse="(gfapi glfs_zerofill only)"),
+    _fop("ipc", "op:int32 xdata:xdata", "xdata:xdata",
+         "Inter-translator messages.", fuse="(internal)"),
+    _fop("seek", "fd:fd offset:off what:seek_what xdata:xdata", "offset:off xdata:xdata",
+         "Find data or a hole (SEEK_DATA/SEEK_HOLE).", fuse="lseek(2) with SEEK_DATA/SEEK_HOLE"),
+    _fop("lease", "loc:loc lease:lease xdata:xdata", "lease:lease xdata:xdata",
+         "Acquire or release a lease.", fuse="(gfapi glfs_lease only)"),
+    _fop("getactivelk", "loc:loc xdata:xdata", "locklist:locklist xdata:xdata",
+         "List active locks (lock migration).", fuse="(internal: rebalance)"),
+    _fop("setactivelk", "loc:loc locklist:locklist xdata:xdata", "xdata:xdata",
+         "Install locks (lock migration).", fuse="(internal: rebalance)"),
+    _fop("put", "loc:loc mode:mode umask:mode flags:uint32 data:data offset:off iobref:iobref dict:dict xdata:xdata",
+         "inode:inode buf:iatt preparent:iatt postparent:iatt xdata:xdata",
+         "Create a file with data and xattrs in one call.", fuse="(gfapi only)"),
+    _fop("icreate", "loc:loc mode:mode xdata:xdata", "inode:inode buf:iatt xdata:xdata",
+         "Create an inode without a name (internal).", fuse="(internal)"),
+    _fop("namelink", "loc:loc xdata:xdata", "prebuf:iatt postbuf:iatt xdata:xdata",
+         "Link a name to an inode created by icreate (internal).", fuse="(internal)"),
+    _fop("copy_file_range", "fd_in:fd off_in:off64 fd_out:fd off_out:off64 len:size flags:uint32 xdata:xdata",
+         "stbuf:iatt prebuf_dst:iatt postbuf_dst:iatt xdata:xdata",
+         "Copy a range between two open files on the server.", op_ret="number of bytes copied",
+         fuse="copy_file_range(2)"),
+)
+
+FOP_BY_NAME: dict[str, Fop] = {f.name: f for f in FOPS}
+
+# struct xlator_fops keeps three callback placeholders and the deprecated compound
+# so that a FOP's position + 1 equals its GF_FOP_* number.
+_STRUCT_ORDER = (
+    [f.name for f in FOPS[:40]] + ["forget", "release", "releasedir"] + [f.name for f in FOPS[40:48]]
+    + ["compound"] + [f.name for f in FOPS[48:]]
+)
+
+#: GF_FOP_* numbers; the C glue asserts them at compile time.
+FOP_ID: dict[str, int] = {name: i + 1 for i, name in enumerate(_STRUCT_ORDER)}
+FOP_MAXVALUE = len(_STRUCT_ORDER) + 1
+
+NOT_EXPOSED: dict[str, str] = {
+    "compound": "deprecated in GlusterFS 6 and generated by no client since; GlusterFS's own "
+                "generator.py lists no arguments for it. A translator that needs it can not be "
+                "written in Python; it passes through in C.",
+    "forget_placeholder": "not a FOP: the forget callback (Translator.forget).",
+    "release_placeholder": "not a FOP: the release callback (Translator.release).",
+    "releasedir_placeholder": "not a FOP: the releasedir callback (Translator.releasedir).",
+}
+
+#: GlusterFS notify events (enum glusterfs_event_t). The C glue asserts these values
+#: at compile time, so a GlusterFS that renumbers them fails the build.
+EVENTS: dict[str, int] = {
+    "PARENT_UP": 1, "POLLIN": 2, "POLLOUT": 3, "POLLERR": 4, "CHILD_UP": 5, "CHILD_DOWN": 6,
+    "CHILD_CONNECTING": 7, "CLEANUP": 9, "TRANSPORT_CONNECTED": 10, "VOLFILE_MODIFIED": 11,
+    "GRAPH_NEW": 12, "TRANSLATOR_INFO": 13, "TRANSLATOR_OP": 14, "AUTH_FAILED": 15,
+    "VOLUME_DEFRAG": 16, "PARENT_DOWN": 17, "VOLUME_BARRIER_OP": 18, "UPCALL": 19,
+    "SCRUB_STATUS": 20, "SOME_DESCENDENT_DOWN": 21, "SCRUB_ONDEMAND": 22,
+    "SOME_DESCENDENT_UP": 23, "CHILD_PING": 24,
+}
+
+
+def signature(fop: Fop) -> str:
+    """The Python handler signature, e.g. ``lookup(self, loc: Loc, xdata: Xdata | None)``."""
+    params = ", ".join(f"{a.name}: {KINDS[a.kind].pytype}" for a in fop.py_args)
+    return f"async def {fop.name}(self, {params}) -> {fop.reply_class}"
+
+
+def markdown() -> str:
+    """The reference page docs/fops.md."""
+    out = [
+        "# FOP reference",
+        "",
+        "Generated from `src/glupy/fop_table.py` by `python -m glupy.fop_table --markdown`;"
+        " do not edit by hand.",
+        "",
+        f"glupy exposes all {len(FOPS)} FOPs of GlusterFS 10's `struct xlator_fops`."
+        " A translator overrides a FOP by defining an `async def` method of that name;"
+        " FOPs it does not define pass to the first child in C and never enter Python.",
+        "A handler returns the reply class shown (or the reply of a child) or raises"
+        " `glupy.FopError(errno)`. Every reply also has `op_ret` and `op_errno`.",
+        "",
+        "| FOP | arguments | reply | op_ret on success | triggered from a FUSE mount by |",
+        "|---|---|---|---|---|",
+    ]
+    for f in FOPS:
+        args = ", ".join(f"`{a.name}`: {KINDS[a.kind].pytype}" for a in f.py_args)
+        reply = ", ".join(f"`{a.name}`: {KINDS[a.kind].pytype}" for a in f.py_reply)
+        out.append(f"| `{f.name}` | {args} | `{f.reply_class}`({reply}) | {f.op_ret} | {f.fuse} |")
+    out += ["", "## What each FOP does", ""]
+    for f in FOPS:
+        out.append(f"- `{signature(f)}`: {f.doc}")
+    out += ["", "## Not exposed", ""]
+    for name, why in NOT_EXPOSED.items():
+        out.append(f"- `{name}`: {why}")
+    out += ["", "## Argument types", "", "| type | meaning |", "|---|---|"]
+    seen = set()
+    for kind in KINDS.values():
+        if kind.pytype and kind.pytype not in seen:
+            seen.add(kind.pytype)
+            out.append(f"| `{kind.pytype}` | {kind.doc} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--markdown"]:
+        sys.stdout.write(markdown())
+    else:
+        for f in FOPS:
+            print(signature(f))

@@ -1,0 +1,306 @@
+"""The API translator authors write against: Translator, Child, Option."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, ClassVar, Generic, Iterable, Mapping, TypeVar, overload
+
+from glupy._driver import Wind, current_frame
+from glupy.errors import OptionError
+from glupy.fop_table import FOP_ID, FOPS, KINDS
+
+T = TypeVar("T")
+
+_TRUE = {"on", "yes", "true", "enable", "1"}
+_FALSE = {"off", "no", "false", "disable", "0"}
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "K": 1 << 10, "MB": 1 << 20, "M": 1 << 20,
+               "GB": 1 << 30, "G": 1 << 30, "TB": 1 << 40, "T": 1 << 40}
+
+
+class Size(int):
+    """An option type: a byte count written as 4096, 64KB, 1MB, 2GB (GlusterFS's units, powers of 1024)."""
+
+
+def parse_bool(text: str) -> bool:
+    v = text.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not a boolean (use on/off, yes/no, true/false, enable/disable, 1/0)")
+
+
+def parse_size(text: str) -> Size:
+    v = text.strip().upper().replace(" ", "")
+    number = v.rstrip("BKMGT")
+    unit = v[len(number):]
+    if unit not in _SIZE_UNITS or not number:
+        raise ValueError(f"{text!r} is not a size (e.g. 4096, 64KB, 1MB)")
+    try:
+        return Size(int(float(number) * _SIZE_UNITS[unit]))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size (e.g. 4096, 64KB, 1MB)") from None
+
+
+_PARSERS: dict[type, Callable[[str], Any]] = {bool: parse_bool, Size: parse_size, int: int, float: float, str: str}
+
+_REQUIRED: Any = object()
+
+
+class Option(Generic[T]):
+    """A translator option, declared as a class attribute.
+
+    ``ttl = Option(float, default=5.0, min=0, doc="seconds a miss is cached")``
+    becomes the volfile option ``ttl`` (underscores become dashes in the key) and
+    reads as ``self.ttl``. Values from GlusterFS are text; they are parsed with the
+    type (int, float, bool, str, Size, or any callable taking a str) and checked
+    against min, max, choices and validate. A bad value fails the translator's
+    init, or a reconfigure (which then keeps the old values), with a clear error.
+    """
+
+    def __init__(self, type: Callable[[str], T] = str, default: Any = _REQUIRED, *, doc: str = "",
+                 key: str | None = None, min: float | None = None, max: float | None = None,
+                 choices: Iterable[Any] | None = None, validate: Callable[[T], Any] | None = None,
+                 reconfigurable: bool = True) -> None:
+        self.type = type
+        self.default = default
+        self.doc = doc
+        self.key = key
+        self.min = min
+        self.max = max
+        self.choices = tuple(choices) if choices is not None else None
+        self.validate = validate
+        self.reconfigurable = reconfigurable
+        self.attr = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = name
+        if self.key is None:
+            self.key = name.replace("_", "-")
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def parse(self, text: Any) -> T:
+        """Turn a volfile value into a checked Python value; OptionError if it is bad."""
+        try:
+            if isinstance(text, str):
+                value = _PARSERS.get(self.type, self.type)(text)  # type: ignore[arg-type]
+            else:
+                value = text
+            self.check(value)
+        except OptionError:
+            raise
+        except (ValueError, TypeError) as error:
+            raise OptionError(f"option {self.key}: {error}") from None
+        return value
+
+    def check(self, value: Any) -> None:
+        if self.min is not None and value < self.min:
+            raise OptionError(f"option {self.key}: {value!r} is less than the minimum {self.min}")
+        if self.max is not None and value > self.max:
+            raise OptionError(f"option {self.key}: {value!r} is more than the maximum {self.max}")
+        if self.choices is not None and value not in self.choices:
+            raise OptionError(f"option {self.key}: {value!r} is not one of {', '.join(map(str, self.choices))}")
+        if self.validate is not None:
+            try:
+                ok = self.validate(value)
+            except (ValueError, TypeError) as error:
+                raise OptionError(f"option {self.key}: {error}") from None
+            if ok is False:
+                raise OptionError(f"option {self.key}: {value!r} is not valid")
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Option[T]: ...
+    @overload
+    def __get__(self, obj: Any, owner: type) -> T: ...
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        try:
+            return obj._glupy_values[self.attr]
+        except (AttributeError, KeyError):
+            if self.required:
+                raise AttributeError(f"option {self.key} has no value yet") from None
+            return self.default
+
+    def describe(self) -> str:
+        type_name = getattr(self.type, "__name__", str(self.type))
+        default = "required" if self.required else f"default {self.default!r}"
+        return f"{self.key} ({type_name}, {default}){': ' + self.doc if self.doc else ''}"
+
+
+def _make_child_method(fop: Any) -> Callable[..., Wind]:
+    names = [a.name for a in fop.py_args]
+    params = ", ".join(f"{n}=None" if n == "xdata" else n for n in names)
+    fop_id = FOP_ID[fop.name]
+    src = (f"def {fop.name}(self, {params}):\n"
+           f"    return Wind(self.xlator, {fop_id}, ({', '.join(names)}{',' if len(names) == 1 else ''}))\n")
+    ns: dict[str, Any] = {"Wind": Wind}
+    exec(src, ns)
+    fn = ns[fop.name]
+    fn.__doc__ = (f"Wind {fop.name} to this child: ``await child.{fop.name}({', '.join(names)})`` "
+                  f"returns its {fop.reply_class} or raises FopError. {fop.doc}")
+    fn.__annotations__ = {a.name: KINDS[a.kind].pytype for a in fop.py_args}
+    return fn
+
+
+class Child:
+    """A child (subvolume) of a translator. Each FOP is a method returning an awaitable.
+
+    ``reply = await self.child.lookup(loc, xdata)``
+    """
+
+    __slots__ = ("xlator", "index")
+
+    def __init__(self, xlator: Any, index: int) -> None:
+        self.xlator = xlator
+        self.index = index
+
+    @property
+    def name(self) -> str:
+        """The child's name in the volfile."""
+        return self.xlator.name
+
+    @property
+    def type(self) -> str:
+        """The child's translator type, e.g. ``protocol/client``."""
+        return self.xlator.type
+
+    def __repr__(self) -> str:
+        return f"<Child {self.index} {self.name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Child) and other.xlator == self.xlator
+
+    def __hash__(self) -> int:
+        return hash(self.xlator)
+
+
+for _fop in FOPS:
+    setattr(Child, _fop.name, _make_child_method(_fop))
+
+#: names a Translator subclass may define that are not FOP handlers
+HOOKS = ("init", "fini", "reconfigure", "notify", "statedump", "forget", "release", "releasedir")
+
+
+class Translator:
+    """Base class of Python translators.
+
+    Override ``async def <fop>(self, ...)`` for the FOPs the translator handles (see
+    docs/fops.md for each signature); every other FOP passes to the first child in
+    C without entering Python. A handler returns a reply (a child's, or one it builds
+    from :mod:`glupy.replies`), returns None for an empty success reply, or raises
+    :class:`glupy.FopError`. Any other exception answers EIO and logs a traceback.
+
+    Set up before :meth:`init` runs: ``self.name`` (the volfile name),
+    ``self.children``, ``self.child`` (the first child, or None), ``self.log``
+    (a logger writing to the GlusterFS log) and the option values.
+    """
+
+    options: ClassVar[dict[str, Option[Any]]] = {}
+
+    name: str
+    children: list[Child]
+    child: Child
+    log: logging.Logger
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, Option[Any]] = {}
+        for klass in reversed(cls.__mro__):
+            for value in vars(klass).values():
+                if isinstance(value, Option):
+                    found[value.key] = value  # type: ignore[index]
+        cls.options = found
+
+    # ---- lifecycle hooks
+
+    def init(self) -> None:
+        """Called once the translator is set up, before any FOP. Raise to fail init."""
+
+    def fini(self) -> None:
+        """Called when the graph is torn down."""
+
+    def reconfigure(self, changed: Mapping[str, tuple[Any, Any]]) -> None:
+        """Called after `gluster volume set` changed options: {key: (old, new)}; new values are already set."""
+
+    # notify(self, event: Event, source: Child | None) -> bool | None
+    #   Define it to see GlusterFS events (CHILD_UP, CHILD_DOWN, ...). Return False
+    #   to stop the event from going on to the parents (a cluster translator that
+    #   aggregates its children's state); anything else passes it on.
+
+    def statedump(self) -> Mapping[str, Any]:
+        """Entries for `gluster volume statedump`; the default shows the option values."""
+        return {}
+
+    # forget(self, ctx), release(self, ctx), releasedir(self, ctx)
+    #   Define them to be told when an inode or fd with a context set by this
+    #   translator goes away; the context's reference is dropped right after.
+
+    # ---- per-inode and per-fd context
+
+    def inode_ctx(self, inode: Any) -> Any:
+        """The Python object this translator stored for an inode, or None."""
+        return self._glupy_xlator.inode_ctx_get(inode)
+
+    def set_inode_ctx(self, inode: Any, value: Any) -> None:
+        """Store a Python object for an inode (None clears it); dropped when GlusterFS forgets the inode."""
+        self._glupy_xlator.inode_ctx_set(inode, value)
+
+    def fd_ctx(self, fd: Any) -> Any:
+        """The Python object this translator stored for an fd, or None."""
+        return self._glupy_xlator.fd_ctx_get(fd)
+
+    def set_fd_ctx(self, fd: Any, value: Any) -> None:
+        """Store a Python object for an open fd (None clears it); dropped when the fd is released."""
+        self._glupy_xlator.fd_ctx_set(fd, value)
+
+    # ---- the caller
+
+    @property
+    def caller(self) -> Any:
+        """Who made the FOP being handled (uid, gid, groups, pid, lk_owner, client)."""
+        frame = current_frame()
+        if frame is None:
+            raise RuntimeError("caller is only known inside a FOP handler")
+        return frame
+
+    # ---- set-up, used by the runtime
+
+    def _glupy_setup(self, xlator: Any, options: Mapping[str, Any]) -> None:
+        self._glupy_xlator = xlator
+        self.name = xlator.name
+        self.children = [Child(x, i) for i, x in enumerate(xlator.children)]
+        self.child = self.children[0] if self.children else None  # type: ignore[assignment]
+        self.log = logging.getLogger(f"glupy.{self.name}")
+        self._glupy_values = self._glupy_parse(options, initial=True)
+
+    @classmethod
+    def _glupy_parse(cls, options: Mapping[str, Any], *, initial: bool) -> dict[str, Any]:
+        """Parse and check volfile options into {attribute: value}."""
+        unknown = sorted(k for k in options if k not in cls.options and k not in BRIDGE_OPTIONS)
+        if unknown:
+            known = ", ".join(sorted(cls.options)) or "none"
+            raise OptionError(f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                              f"(options of {cls.__module__}.{cls.__qualname__}: {known})")
+        values = {}
+        for key, opt in cls.options.items():
+            if key in options:
+                values[opt.attr] = opt.parse(options[key])
+            elif opt.required:
+                raise OptionError(f"option {key} is required: {opt.describe()}")
+            else:
+                values[opt.attr] = opt.default
+        return values
+
+
+#: options of the bridge itself, not of the Python class
+BRIDGE_OPTIONS = frozenset({"module", "class"})
+
+
+def is_fop_handler(cls: type, name: str) -> bool:
+    """True if the class (not Translator itself) defines a handler for FOP `name`."""
+    return name in FOP_ID and any(name in vars(k) for k in cls.__mro__ if k is not Translator and k is not object)

@@ -1,0 +1,58 @@
+"""The typed objects handlers receive and return.
+
+Loc, Inode, Fd, Xdata, Iatt, Statvfs, Flock, Lease, Buffer and Caller wrap
+GlusterFS objects. Inside a GlusterFS process they are the native bridge's types
+(glupy._glupy); elsewhere (unit tests, the in-process harness) they are the
+pure-Python stand-ins of glupy._pytypes with the same attributes. The choice is
+made on each attribute access, because a Python process that hosts GlusterFS
+through gfapi gets the native module only when the first glupy xlator starts.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+NATIVE_TYPES = ("Loc", "Inode", "Fd", "Xdata", "Iatt", "Statvfs", "Flock", "Lease", "Buffer", "Caller")
+
+
+@dataclass(eq=False)
+class Dirent:
+    """One directory entry of readdir/readdirp."""
+
+    name: str
+    ino: int = 0
+    off: int = 0
+    type: int = 0  # d_type (DT_REG, DT_DIR, ...)
+    stat: Any = None  # Iatt (readdirp)
+    inode: Any = None  # Inode (readdirp)
+    xdata: Any = None  # Xdata (readdirp)
+
+    def __repr__(self) -> str:
+        return f"Dirent({self.name!r}, off={self.off}, type={self.type})"
+
+
+@dataclass
+class LockInfo:
+    """One active lock (getactivelk/setactivelk)."""
+
+    flock: Any
+    client_uid: str | None = None
+    lk_flags: int = 0
+
+
+def native_module() -> Any:
+    """The bridge's module if this process runs glupy inside GlusterFS, else None."""
+    return sys.modules.get("glupy._glupy")
+
+
+def __getattr__(name: str) -> Any:
+    if name in NATIVE_TYPES:
+        native = native_module()
+        if native is not None:
+            return getattr(native, name)
+        from glupy import _pytypes
+
+        return getattr(_pytypes, name)
+    raise AttributeError(f"module 'glupy.types' has no attribute {name!r}")

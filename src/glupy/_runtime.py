@@ -7,8 +7,6 @@ and errnos: an exception escaping into C would leave a FOP unanswered.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import io
 import logging
 import sys
@@ -17,12 +15,12 @@ import uuid
 from typing import Any, Mapping
 
 from glupy import _driver
-from glupy._glupy import EMBEDDED, PYTHON  # type: ignore[import-not-found]  # created by the bridge
-from glupy import _glupy  # type: ignore[attr-defined]
+from glupy import _glupy  # type: ignore[attr-defined]  # created by the native bridge
+from glupy._glupy import EMBEDDED  # type: ignore[import-not-found]
 from glupy.errors import OptionError, TranslatorLoadError
-from glupy.fop_table import FOP_ID
 from glupy.replies import REPLY_BY_ID
-from glupy.translator import HOOKS, Translator, is_fop_handler
+from glupy.loader import overridden_fops, resolve
+from glupy.translator import Translator
 from glupy.types import Dirent, LockInfo
 
 
@@ -94,41 +92,6 @@ def start(frame: Any, fop: int, handler: Any, *args: Any) -> None:
 
 
 # ---------------------------------------------------------------- loading
-
-
-def resolve(module_spec: str, class_name: str = "") -> type[Translator]:
-    """The Translator class named by ``module[:Class]`` (and/or class_name)."""
-    module_name, _, spec_class = module_spec.partition(":")
-    class_name = class_name or spec_class
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name and module_name.startswith(error.name):
-            raise TranslatorLoadError(
-                f"no Python module named {error.name!r} in the environment of {PYTHON}; install the package "
-                f"that provides it into that environment, or check the spelling") from None
-        raise
-    if class_name:
-        cls = getattr(module, class_name, None)
-        if cls is None:
-            raise TranslatorLoadError(f"module {module_name} has no class {class_name!r}")
-        if not (isinstance(cls, type) and issubclass(cls, Translator)):
-            raise TranslatorLoadError(f"{module_name}.{class_name} is not a subclass of glupy.Translator")
-        return cls
-    found = [c for c in vars(module).values()
-             if isinstance(c, type) and issubclass(c, Translator) and c is not Translator
-             and c.__module__ == module.__name__]
-    if len(found) != 1:
-        names = ", ".join(sorted(c.__name__ for c in found)) or "none"
-        raise TranslatorLoadError(
-            f"module {module_name} defines {len(found)} Translator classes ({names}); name one with "
-            f"`option class NAME` or module:Class")
-    return found[0]
-
-
-def overridden_fops(cls: type[Translator]) -> dict[str, int]:
-    """{fop name: GF_FOP number} of the FOP handlers the class defines."""
-    return {name: num for name, num in FOP_ID.items() if num in REPLY_BY_ID and is_fop_handler(cls, name)}
 
 
 def create(xlator: Any, module_spec: str, class_name: str) -> tuple[Translator, dict[int, Any], dict[str, Any]]:

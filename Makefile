@@ -1,0 +1,103 @@
+# glupy: GlusterFS translators written in Python.
+#
+#   make demo    install what is needed, build, and run the demo
+#   make test    install what is needed, build, and run every test
+#   make bench   benchmarks against plain GlusterFS, side by side
+#   make         build the native bridge (native/build/glupy.so)
+#   make install install the bridge where glusterfs loads translators
+
+SHELL := /bin/bash
+PYTHON_BASE ?= /usr/bin/python3
+VENV ?= $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+BUILD := native/build
+
+# What GlusterFS and Python we build against (empty until the packages are installed).
+GLUSTER_VERSION = $(shell glusterfs --version 2>/dev/null | awk 'NR==1 {print $$2}')
+GLUSTER_LIBDIR = $(shell dirname "$$(ldconfig -p | awk '/libglusterfs.so.0 / {print $$NF; exit}')" 2>/dev/null)
+XLATOR_DIR = $(GLUSTER_LIBDIR)/glusterfs/$(GLUSTER_VERSION)/xlator
+PY_INCLUDES = $(shell $(PYTHON_BASE) -c 'import sysconfig; print("-I" + sysconfig.get_paths()["include"])')
+PY_LIBDIR = $(shell $(PYTHON_BASE) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
+PY_LDLIB = $(shell $(PYTHON_BASE) -c 'import sysconfig; print("python" + sysconfig.get_config_var("LDVERSION"))')
+PY_SONAME = $(shell $(PYTHON_BASE) -c 'import sysconfig; print(sysconfig.get_config_var("INSTSONAME"))')
+
+CFLAGS ?= -O2 -g
+GLUPY_CFLAGS = $(CFLAGS) -fPIC -Wall -Werror=incompatible-pointer-types -Werror=implicit-function-declaration \
+	-Werror=int-conversion -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(PY_INCLUDES) -Inative -I$(BUILD) \
+	-DGLUPY_PYTHON='"$(PY)"' -DGLUPY_LIBPYTHON='"$(PY_SONAME)"'
+GLUPY_LDFLAGS = -shared -L$(PY_LIBDIR) -lglusterfs -l$(PY_LDLIB)
+
+SOURCES = native/bridge.c native/types.c native/layout_check.c $(BUILD)/glue.c
+OBJECTS = $(patsubst %.c,$(BUILD)/%.o,$(notdir $(SOURCES)))
+HEADERS = native/glupy.h native/gluster-config.h native/layout_check.h
+
+.PHONY: all build deps venv install uninstall test unit integration demo bench docs clean check-layout
+
+all: build
+
+deps:
+	@tools/install-deps.sh
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PYTHON_BASE) || { echo "$(PYTHON_BASE) not found: apt-get install python3 python3-venv python3-dev" >&2; exit 1; }
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,metrics,crypt,graph]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(BUILD)/glue.c: native/gen_glue.py src/glupy/fop_table.py
+	@mkdir -p $(BUILD)
+	$(PYTHON_BASE) native/gen_glue.py $@
+
+$(BUILD)/%.o: native/%.c $(HEADERS) | $(BUILD)/glue.c
+	@test -n "$(GLUSTER_VERSION)" || { echo "GlusterFS is not installed: run 'make deps' (apt-get install glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev uuid-dev)" >&2; exit 1; }
+	$(CC) $(GLUPY_CFLAGS) -c $< -o $@
+
+$(BUILD)/glue.o: $(BUILD)/glue.c $(HEADERS)
+	$(CC) $(GLUPY_CFLAGS) -c $< -o $@
+
+$(BUILD)/glupy.so: $(OBJECTS) $(VENV)/.installed
+	$(CC) -o $@ $(OBJECTS) $(GLUPY_LDFLAGS)
+	@if ldd -r $@ 2>&1 | grep -q 'undefined symbol'; then ldd -r $@ 2>&1 | grep 'undefined symbol' >&2; \
+		echo "glupy.so has symbols the installed GlusterFS does not provide" >&2; rm -f $@; exit 1; fi
+
+$(BUILD)/layout_probe: native/layout_probe.c $(BUILD)/layout_check.o $(HEADERS)
+	$(CC) $(GLUPY_CFLAGS) -o $@ native/layout_probe.c $(BUILD)/layout_check.o -L$(PY_LIBDIR) -lglusterfs -l$(PY_LDLIB)
+
+# A build whose structure layouts disagree with the installed libglusterfs fails here.
+check-layout: $(BUILD)/layout_probe
+	$(BUILD)/layout_probe
+
+build: $(BUILD)/glupy.so check-layout
+
+install: build
+	install -d $(XLATOR_DIR)/user
+	install -m 0755 $(BUILD)/glupy.so $(XLATOR_DIR)/user/glupy.so.new
+	mv -f $(XLATOR_DIR)/user/glupy.so.new $(XLATOR_DIR)/user/glupy.so
+	@echo "installed $(XLATOR_DIR)/user/glupy.so (GlusterFS $(GLUSTER_VERSION), Python $(PY))"
+
+uninstall:
+	rm -f $(XLATOR_DIR)/user/glupy.so
+
+docs: venv
+	$(PY) -c "import glupy.fop_table as t; print(t.markdown(), end='')" > docs/fops.md
+
+unit: venv
+	$(PY) -m pytest -q tests/unit
+
+integration: deps venv install
+	GLUPY_REQUIRE_GLUSTER=1 $(PY) -m pytest -q tests/integration
+
+test: deps venv install
+	GLUPY_REQUIRE_GLUSTER=1 $(PY) -m pytest -q tests/unit tests/integration
+
+demo: deps venv install
+	$(VENV)/bin/glupy demo
+
+bench: deps venv install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(BUILD)

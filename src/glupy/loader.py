@@ -1,0 +1,55 @@
+"""Finding and checking translator classes: used by the bridge at init and by the CLI before attaching."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any, Mapping
+
+from glupy.errors import TranslatorLoadError
+from glupy.fop_table import FOP_ID
+from glupy.replies import REPLY_BY_ID
+from glupy.translator import Translator, is_fop_handler
+
+
+def resolve(module_spec: str, class_name: str = "") -> type[Translator]:
+    """The Translator class named by ``module[:Class]`` (and/or class_name)."""
+    module_name, _, spec_class = module_spec.partition(":")
+    class_name = class_name or spec_class
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and module_name.startswith(error.name):
+            raise TranslatorLoadError(
+                f"no Python module named {error.name!r} in the environment of {sys.executable}; install the package "
+                f"that provides it into that environment, or check the spelling") from None
+        raise
+    if class_name:
+        cls = getattr(module, class_name, None)
+        if cls is None:
+            raise TranslatorLoadError(f"module {module_name} has no class {class_name!r}")
+        if not (isinstance(cls, type) and issubclass(cls, Translator)):
+            raise TranslatorLoadError(f"{module_name}.{class_name} is not a subclass of glupy.Translator")
+        return cls
+    found = [c for c in vars(module).values()
+             if isinstance(c, type) and issubclass(c, Translator) and c is not Translator
+             and c.__module__ == module.__name__]
+    if len(found) != 1:
+        names = ", ".join(sorted(c.__name__ for c in found)) or "none"
+        raise TranslatorLoadError(
+            f"module {module_name} defines {len(found)} Translator classes ({names}); name one with "
+            f"`option class NAME` or module:Class")
+    return found[0]
+
+
+def overridden_fops(cls: type[Translator]) -> dict[str, int]:
+    """{fop name: GF_FOP number} of the FOP handlers the class defines."""
+    return {name: num for name, num in FOP_ID.items() if num in REPLY_BY_ID and is_fop_handler(cls, name)}
+
+
+
+def validate(module_spec: str, class_name: str = "", options: Mapping[str, Any] | None = None) -> type[Translator]:
+    """Import the class and check option values as the bridge would; raises TranslatorLoadError."""
+    cls = resolve(module_spec, class_name)
+    cls._glupy_parse(dict(options or {}), initial=True)
+    return cls

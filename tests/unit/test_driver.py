@@ -1,0 +1,233 @@
+"""The task driver against a scripted backend: sync and async replies, errors, gather, threads."""
+
+from __future__ import annotations
+
+import errno
+import threading
+
+import pytest
+
+import glupy
+from glupy import _driver
+from glupy.constants import Fop
+from glupy.replies import LookupReply, ReadvReply, StatReply, WritevReply
+
+
+class Backend:
+    """Answers winds from a script; records unwinds and logged exceptions."""
+
+    def __init__(self, answer=None, asynchronous=False):
+        self.answer = answer or (lambda fop, args: LookupReply(op_ret=0))
+        self.asynchronous = asynchronous
+        self.pending = []
+        self.unwound = []
+        self.logged = []
+        self.winds = []
+
+    def wind(self, frame, child, fop, args, callback):
+        self.winds.append((child, fop, args))
+        reply = self.answer(fop, args)
+        if self.asynchronous:
+            self.pending.append((callback, reply))
+            return _driver.PENDING
+        return reply
+
+    def unwind(self, frame, fop, op_ret, op_errno, reply):
+        self.unwound.append((fop, op_ret, op_errno, reply))
+
+    def log_exception(self, domain, context, exc):
+        self.logged.append((context, exc))
+
+    def deliver_all(self):
+        while self.pending:
+            callback, reply = self.pending.pop(0)
+            callback(reply)
+
+
+def run(backend, handler, fop=Fop.LOOKUP, args=("loc", None)):
+    _driver.start(backend, "frame", int(fop), handler, args, "test")
+
+
+child = glupy.Child("child0", 0)
+
+
+async def passthrough_lookup(loc, xdata):
+    return await child.lookup(loc, xdata)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_passthrough_returns_the_childs_reply(asynchronous):
+    expected = LookupReply(inode="i", buf="b", op_ret=0)
+    b = Backend(lambda fop, args: expected, asynchronous)
+    run(b, passthrough_lookup)
+    b.deliver_all()
+    assert b.winds == [("child0", Fop.LOOKUP, ("loc", None))]
+    assert b.unwound == [(Fop.LOOKUP, 0, 0, expected)]
+
+
+def test_error_reply_raises_fop_error_and_propagates_the_full_reply():
+    failed = LookupReply(postparent="pp", op_ret=-1, op_errno=errno.ENOENT)
+    b = Backend(lambda fop, args: failed)
+    seen = []
+
+    async def handler(loc, xdata):
+        try:
+            return await child.lookup(loc, xdata)
+        except glupy.FopError as e:
+            seen.append(e.errno)
+            raise
+
+    run(b, handler)
+    assert seen == [errno.ENOENT]
+    assert b.unwound == [(Fop.LOOKUP, -1, errno.ENOENT, failed)]
+
+
+def test_raising_fop_error_answers_that_errno_without_a_reply():
+    b = Backend()
+
+    async def handler(loc, xdata):
+        raise glupy.FopError(errno.EROFS)
+
+    run(b, handler)
+    assert b.unwound == [(Fop.LOOKUP, -1, errno.EROFS, None)]
+    assert b.logged == []
+
+
+def test_a_bug_answers_eio_and_logs_the_traceback():
+    b = Backend()
+
+    async def handler(loc, xdata):
+        return 1 / 0
+
+    run(b, handler)
+    assert b.unwound == [(Fop.LOOKUP, -1, errno.EIO, None)]
+    assert isinstance(b.logged[0][1], ZeroDivisionError)
+
+
+def test_wrong_reply_type_answers_eio():
+    b = Backend()
+
+    async def handler(loc, xdata):
+        return StatReply()
+
+    run(b, handler)
+    assert b.unwound[0][1:3] == (-1, errno.EIO)
+    assert "expected LookupReply" in str(b.logged[0][1])
+
+
+def test_returning_none_is_an_empty_success():
+    b = Backend()
+
+    async def handler(loc, xdata):
+        return None
+
+    run(b, handler)
+    fop, op_ret, op_errno, reply = b.unwound[0]
+    assert (op_ret, op_errno, type(reply)) == (0, 0, LookupReply)
+
+
+def test_plain_function_handler_answers_directly():
+    b = Backend()
+    run(b, lambda loc, xdata: LookupReply(op_ret=0))
+    assert b.unwound[0][1] == 0 and b.winds == []
+
+
+def test_awaiting_something_else_is_a_clear_error():
+    b = Backend()
+
+    class Foreign:
+        def __await__(self):
+            yield "not glupy"
+
+    async def handler(loc, xdata):
+        await Foreign()
+
+    run(b, handler)
+    assert b.unwound[0][1:3] == (-1, errno.EIO)
+    assert "can only await glupy operations" in str(b.logged[0][1])
+
+
+def test_many_synchronous_winds_do_not_grow_the_stack():
+    b = Backend()
+
+    async def handler(loc, xdata):
+        for _ in range(20000):
+            await child.lookup(loc, xdata)
+        return await child.lookup(loc, xdata)
+
+    run(b, handler)
+    assert len(b.winds) == 20001 and b.unwound[0][1] == 0
+
+
+def test_readv_reply_counts_its_data():
+    assert ReadvReply(data=b"abcd").op_ret == 4
+    assert WritevReply(op_ret=7).op_ret == 7
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_gather_returns_results_in_order(asynchronous):
+    b = Backend(lambda fop, args: LookupReply(buf=args[0], op_ret=0), asynchronous)
+    c1 = glupy.Child("child1", 1)
+
+    async def sub(tag):
+        r = await child.lookup(tag, None)
+        return r.buf + "!"
+
+    async def handler(loc, xdata):
+        results = await glupy.gather(child.lookup("a", None), c1.lookup("b", None), sub("c"))
+        return LookupReply(buf=[results[0].buf, results[1].buf, results[2]], op_ret=0)
+
+    run(b, handler)
+    b.deliver_all()
+    assert b.unwound[0][3].buf == ["a", "b", "c!"]
+
+
+def test_gather_raises_first_error_after_all_finish_or_returns_exceptions():
+    def answer(fop, args):
+        return LookupReply(op_ret=-1, op_errno=errno.EIO) if args[0] == "bad" else LookupReply(op_ret=0)
+
+    b = Backend(answer, asynchronous=True)
+    outcomes = []
+
+    async def handler(loc, xdata):
+        mixed = await glupy.gather(child.lookup("ok", None), child.lookup("bad", None), return_exceptions=True)
+        outcomes.append([type(x).__name__ for x in mixed])
+        await glupy.gather(child.lookup("ok", None), child.lookup("bad", None))
+
+    run(b, handler)
+    b.deliver_all()
+    assert outcomes == [["LookupReply", "FopError"]]
+    assert b.unwound[0][1:3] == (-1, errno.EIO)
+
+
+def test_replies_arriving_on_other_threads_resume_exactly_once():
+    """Callbacks race from many threads; the handler must finish once with all results."""
+    for _ in range(50):
+        b = Backend(lambda fop, args: LookupReply(buf=args[0], op_ret=0), asynchronous=True)
+
+        async def handler(loc, xdata):
+            results = await glupy.gather(*(child.lookup(i, None) for i in range(16)))
+            return LookupReply(buf=[r.buf for r in results], op_ret=0)
+
+        run(b, handler)
+        threads = [threading.Thread(target=cb, args=(reply,)) for cb, reply in b.pending]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(b.unwound) == 1
+        assert b.unwound[0][3].buf == list(range(16))
+
+
+def test_current_frame_is_visible_inside_a_handler_only():
+    b = Backend()
+    frames = []
+
+    async def handler(loc, xdata):
+        frames.append(_driver.current_frame())
+        await child.lookup(loc, xdata)
+        frames.append(_driver.current_frame())
+
+    run(b, handler)
+    assert frames == ["frame", "frame"]
+    assert _driver.current_frame() is None

@@ -1682,6 +1682,29 @@ gp_buffer_repr(gp_buffer_obj *self)
     return PyUnicode_FromFormat("<Buffer %zu bytes in %d pieces>", self->size, self->count ? self->count : 1);
 }
 
+/* buf[i] and buf[a:b], through a memoryview of the data */
+static PyObject *
+gp_buffer_subscript(gp_buffer_obj *self, PyObject *key)
+{
+    PyObject *view = PyMemoryView_FromObject((PyObject *)self);
+    if (!view)
+        return NULL;
+    PyObject *r = PyObject_GetItem(view, key);
+    Py_DECREF(view);
+    if (r && PyMemoryView_Check(r)) {
+        /* a slice: return bytes, which outlive this Buffer */
+        PyObject *b = PyBytes_FromObject(r);
+        Py_DECREF(r);
+        return b;
+    }
+    return r;
+}
+
+static PyMappingMethods gp_buffer_mapping = {
+    .mp_length = (lenfunc)gp_buffer_len,
+    .mp_subscript = (binaryfunc)gp_buffer_subscript,
+};
+
 static PyBufferProcs gp_buffer_procs = {
     .bf_getbuffer = (getbufferproc)gp_buffer_getbuffer,
 };
@@ -1705,6 +1728,7 @@ PyTypeObject gp_buffer_type = {
     .tp_dealloc = (destructor)gp_buffer_dealloc,
     .tp_as_buffer = &gp_buffer_procs,
     .tp_as_sequence = &gp_buffer_sequence,
+    .tp_as_mapping = &gp_buffer_mapping,
     .tp_methods = gp_buffer_methods,
     .tp_repr = (reprfunc)gp_buffer_repr,
 };

@@ -84,6 +84,9 @@ class Option(Generic[T]):
 
     def parse(self, text: Any) -> T:
         """Turn a volfile value into a checked Python value; OptionError if it is bad."""
+        if isinstance(text, (bytes, bytearray)):
+            # GlusterFS keeps volfile values as untyped data, NUL-terminated
+            text = bytes(text).rstrip(b"\0").decode("utf-8", "surrogateescape")
         try:
             if isinstance(text, str):
                 value = _PARSERS.get(self.type, self.type)(text)  # type: ignore[arg-type]

@@ -1,0 +1,107 @@
+"""Translators that exercise the bridge's safety and context handling in tests.
+
+They ship with glupy so that any GlusterFS process using glupy's environment can
+load them by module path (glupy.testing.translators:Faulty, ...).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import threading
+
+import glupy
+
+STATS_XATTR = "glupy.test.stats"
+
+
+class Faulty(glupy.Translator):
+    """Misbehaves on request, by file name:
+
+    * lookup of ``boom-*``: raises ZeroDivisionError (a bug) -> EIO;
+    * lookup of ``eperm-*``: raises FopError(EPERM);
+    * lookup of ``wrongtype-*``: returns a reply of the wrong type -> EIO;
+    * writev whose data starts with ``crash``: raises RuntimeError -> EIO.
+    """
+
+    async def lookup(self, loc, xdata):
+        name = loc.name or ""
+        if name.startswith("boom-"):
+            return 1 / 0
+        if name.startswith("eperm-"):
+            raise glupy.FopError(errno.EPERM)
+        if name.startswith("wrongtype-"):
+            return glupy.StatReply()
+        return await self.child.lookup(loc, xdata)
+
+    async def writev(self, fd, data, offset, flags, xdata):
+        if bytes(data[:5]) == b"crash":
+            raise RuntimeError("writev asked to crash")
+        return await self.child.writev(fd, data, offset, flags, xdata)
+
+
+class FailingInit(glupy.Translator):
+    """Raises in init(), as a translator with a bug in its set-up would."""
+
+    def init(self) -> None:
+        raise RuntimeError("FailingInit fails by design")
+
+
+class Probe(glupy.Translator):
+    """Keeps per-inode and per-fd context and counts how often GlusterFS releases it.
+
+    ``getfattr -n glupy.test.stats`` on any file answers a JSON object with the
+    counts, the option values and the last reconfigure and notify events seen.
+    """
+
+    label = glupy.Option(str, default="probe", doc="a value to see reconfigure work")
+    limit = glupy.Option(int, default=10, min=0, max=1000)
+
+    def init(self) -> None:
+        self.lock = threading.Lock()
+        self.stats = {"inode_ctx_set": 0, "forgets": 0, "fd_ctx_set": 0, "releases": 0,
+                      "reconfigured": [], "events": []}
+
+    def _bump(self, key: str) -> None:
+        with self.lock:
+            self.stats[key] += 1
+
+    async def lookup(self, loc, xdata):
+        reply = await self.child.lookup(loc, xdata)
+        if reply.inode is not None and self.inode_ctx(reply.inode) is None:
+            self.set_inode_ctx(reply.inode, {"path": loc.path})
+            self._bump("inode_ctx_set")
+        return reply
+
+    async def open(self, loc, flags, fd, xdata):
+        reply = await self.child.open(loc, flags, fd, xdata)
+        self.set_fd_ctx(fd, {"path": loc.path, "flags": flags})
+        self._bump("fd_ctx_set")
+        return reply
+
+    def forget(self, ctx):
+        self._bump("forgets")
+
+    def release(self, ctx):
+        self._bump("releases")
+
+    def reconfigure(self, changed):
+        with self.lock:
+            self.stats["reconfigured"].append({k: v[1] for k, v in changed.items()})
+
+    def notify(self, event, source):
+        with self.lock:
+            self.stats["events"].append(getattr(event, "name", str(event)))
+
+    async def getxattr(self, loc, name, xdata):
+        if name == STATS_XATTR:
+            with self.lock:
+                data = dict(self.stats, label=self.label, limit=self.limit,
+                            caller={"uid": self.caller.uid, "gid": self.caller.gid, "pid": self.caller.pid})
+            value = json.dumps(data).encode()
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: value}), op_ret=len(value))
+        return await self.child.getxattr(loc, name, xdata)
+
+    def statedump(self):
+        with self.lock:
+            return {k: v for k, v in self.stats.items() if isinstance(v, int)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import threading
+import uuid
 
 import glupy
 
@@ -105,3 +106,76 @@ class Probe(glupy.Translator):
     def statedump(self):
         with self.lock:
             return {k: v for k, v in self.stats.items() if isinstance(v, int)}
+
+
+DRIVE_XATTR = "glupy.test.drive"
+DRIVE_RESULT_XATTR = "glupy.test.drive.result"
+
+
+class FopDriver(glupy.Translator):
+    """Issues FOPs that no FUSE or gfapi call triggers, for tests.
+
+    ``setfattr -n glupy.test.drive -v FOP FILE`` makes this translator send FOP
+    (rchecksum, getactivelk, setactivelk, put, icreate, namelink, ipc, getspec,
+    lease, zerofill, seek) to its child for FILE; the setxattr itself succeeds.
+    ``getfattr -n glupy.test.drive.result FILE`` then answers a JSON object with
+    the FOP's op_ret, op_errno and a summary of its reply.
+    """
+
+    def init(self) -> None:
+        self.results: dict[str, dict] = {}
+
+    async def _drive(self, fop: str, loc):
+        c = self.child
+        inode = loc.inode
+        if fop == "rchecksum":
+            r = await c.rchecksum(glupy.Fd.anonymous_for(inode), 0, 4096, None)
+            return {"weak": r.weak_checksum, "strong": r.strong_checksum.hex() if r.strong_checksum else None}
+        if fop == "seek":
+            r = await c.seek(glupy.Fd.anonymous_for(inode), 0, 0, None)
+            return {"offset": r.offset}
+        if fop == "zerofill":
+            r = await c.zerofill(glupy.Fd.anonymous_for(inode), 0, 16, None)
+            return {"size": r.post.size if r.post else None}
+        if fop == "getactivelk":
+            r = await c.getactivelk(loc, None)
+            return {"locks": len(r.locklist)}
+        if fop == "setactivelk":
+            await c.setactivelk(loc, [], None)
+            return {}
+        if fop == "ipc":
+            await c.ipc(1, None)
+            return {}
+        if fop == "getspec":
+            r = await c.getspec("volfile", 0)
+            return {"spec": (r.spec_data or "")[:20]}
+        if fop == "put":
+            new = glupy.Loc(path=f"{loc.path}.put", parent=loc.parent)
+            xdata = glupy.Xdata({"gfid-req": uuid.uuid4()})
+            r = await c.put(new, 0o644, 0o022, 0, b"put-data", 0, glupy.Xdata(), xdata)
+            return {"size": r.buf.size if r.buf else None}
+        if fop == "icreate":
+            new = glupy.Loc(gfid=uuid.uuid4())
+            r = await c.icreate(new, 0o100644, glupy.Xdata({"gfid-req": new.gfid}))
+            return {"type": r.buf.type if r.buf else None}
+        if fop == "namelink":
+            await c.namelink(glupy.Loc(path=f"{loc.path}.nl", parent=loc.parent), None)
+            return {}
+        raise glupy.FopError(errno.EINVAL, f"FopDriver cannot drive {fop}")
+
+    async def setxattr(self, loc, dict, flags, xdata):
+        if dict is not None and DRIVE_XATTR in dict:
+            fop = dict.raw(DRIVE_XATTR).rstrip(b"\0").decode()
+            try:
+                detail = await self._drive(fop, loc)
+                self.results[fop] = {"op_ret": 0, "op_errno": 0, **detail}
+            except glupy.FopError as e:
+                self.results[fop] = {"op_ret": -1, "op_errno": e.errno, "error": e.name}
+            return glupy.SetxattrReply()
+        return await self.child.setxattr(loc, dict, flags, xdata)
+
+    async def getxattr(self, loc, name, xdata):
+        if name == DRIVE_RESULT_XATTR:
+            value = json.dumps(self.results).encode()
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: value}), op_ret=len(value))
+        return await self.child.getxattr(loc, name, xdata)

@@ -179,3 +179,21 @@ class FopDriver(glupy.Translator):
             value = json.dumps(self.results).encode()
             return glupy.GetxattrReply(dict=glupy.Xdata({name: value}), op_ret=len(value))
         return await self.child.getxattr(loc, name, xdata)
+
+
+class Responder(glupy.Translator):
+    """Answers, in Python and without winding, the FOPs a brick's posix cannot take.
+
+    posix implements neither icreate, namelink nor getspec; GlusterFS's default
+    would wind them to posix's (missing) child. Placed under a passthrough, this
+    lets tests drive those FOPs through Python end to end.
+    """
+
+    async def icreate(self, loc, mode, xdata):
+        raise glupy.FopError(errno.ENOTSUP)
+
+    async def namelink(self, loc, xdata):
+        raise glupy.FopError(errno.ENOTSUP)
+
+    async def getspec(self, key, flags):
+        raise glupy.FopError(errno.ENOTSUP)

@@ -1,0 +1,93 @@
+"""Where GlusterFS loads translators from, and glupy's entries there.
+
+The bridge is installed once as ``XLATOR_DIR/user/glupy.so``. A server-side
+translator attached with ``gluster volume set VOL user.xlator.NAME POSITION`` is
+loaded by glusterfsd as type ``user/NAME``, i.e. from ``user/NAME.so``: glupy
+makes that a symbolic link to ``glupy.so`` (one bridge; each instance reads its
+module and class from its options).
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import re
+import subprocess
+from pathlib import Path
+
+from .errors import GlusterNotInstalledError
+
+BRIDGE = "glupy.so"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+def gluster_version() -> str:
+    """The installed GlusterFS version, e.g. ``10.3``."""
+    try:
+        out = subprocess.run(["glusterfs", "--version"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise GlusterNotInstalledError(
+            "GlusterFS is not installed (no working `glusterfs --version`): "
+            "apt-get install glusterfs-server glusterfs-client") from error
+    return out.split()[1]
+
+
+def xlator_dir() -> Path:
+    """``$libdir/glusterfs/VERSION/xlator``."""
+    lib = ctypes.util.find_library("glusterfs")
+    candidates = [Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib64"), Path("/usr/lib"),
+                  Path("/usr/lib/aarch64-linux-gnu")]
+    version = gluster_version()
+    for base in candidates:
+        d = base / "glusterfs" / version / "xlator"
+        if d.is_dir():
+            return d
+    raise GlusterNotInstalledError(f"no translator directory for GlusterFS {version} (libglusterfs: {lib})")
+
+
+def bridge_path() -> Path:
+    return xlator_dir() / "user" / BRIDGE
+
+
+def check_bridge_installed() -> Path:
+    path = bridge_path()
+    if not path.exists():
+        raise GlusterNotInstalledError(f"the glupy bridge is not installed at {path}: run `make install` "
+                                       "(or `glupy install`)")
+    return path
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name) or name == "glupy":
+        raise ValueError(f"invalid translator name {name!r}: use letters, digits, '-' and '_' (not 'glupy')")
+    return name
+
+
+def alias_path(name: str) -> Path:
+    return xlator_dir() / "user" / f"{check_name(name)}.so"
+
+
+def ensure_alias(name: str) -> Path:
+    """Make ``user/NAME.so`` load the bridge (idempotent)."""
+    check_bridge_installed()
+    path = alias_path(name)
+    if path.is_symlink() and path.readlink() == Path(BRIDGE):
+        return path
+    if path.exists() or path.is_symlink():
+        raise FileExistsError(f"{path} exists and is not glupy's: choose another translator name")
+    path.symlink_to(BRIDGE)
+    return path
+
+
+def remove_alias(name: str) -> None:
+    """Remove ``user/NAME.so`` if it is glupy's link."""
+    path = alias_path(name)
+    if path.is_symlink() and path.readlink() == Path(BRIDGE):
+        path.unlink()
+
+
+def aliases() -> list[str]:
+    """Names with a glupy ``user/NAME.so`` link."""
+    d = xlator_dir() / "user"
+    if not d.is_dir():
+        return []
+    return sorted(p.stem for p in d.glob("*.so") if p.is_symlink() and p.readlink() == Path(BRIDGE))

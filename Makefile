@@ -64,7 +64,7 @@ $(BUILD)/glupy.so: $(OBJECTS) $(VENV)/.installed
 		echo "glupy.so has symbols the installed GlusterFS does not provide" >&2; rm -f $@; exit 1; fi
 
 $(BUILD)/layout_probe: native/layout_probe.c $(BUILD)/layout_check.o $(HEADERS)
-	$(CC) $(GLUPY_CFLAGS) -o $@ native/layout_probe.c $(BUILD)/layout_check.o -L$(PY_LIBDIR) -lglusterfs -l$(PY_LDLIB)
+	$(CC) $(GLUPY_CFLAGS) -o $@ native/layout_probe.c $(BUILD)/layout_check.o -lgfapi -lglusterfs
 
 # A build whose structure layouts disagree with the installed libglusterfs fails here.
 check-layout: $(BUILD)/layout_probe

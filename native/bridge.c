@@ -46,6 +46,8 @@ typedef struct {
     PyObject *handle;                     /* Xlator object for `this` */
     struct xlator_fops fops;              /* this instance's table */
     struct xlator_fops *base_fops;        /* GlusterFS's defaults for this xlator */
+    char overridden[GF_FOP_MAXVALUE];     /* FOPs the Python class handles */
+    gf_boolean_t pass_through;            /* option pass-through: all FOPs in C */
     char module[256], cls[128];
 } gp_private_t;
 
@@ -53,6 +55,42 @@ static PyObject *gp_runtime;      /* glupy._runtime */
 static PyObject *gp_start;        /* glupy._runtime.start(frame, handler, *args) */
 static PyObject *gp_module;       /* _glupy */
 static int gp_embedded;           /* we initialised the interpreter (not a gfapi host) */
+
+/* ------------------------------------------------------------ threads */
+
+static pthread_key_t gp_thread_key;
+static pthread_once_t gp_thread_key_once = PTHREAD_ONCE_INIT;
+
+/* At thread exit: delete the thread state kept by gp_gil_acquire. Python's own
+ * thread-local slot may already be cleared by now (glibc clears every key
+ * before destructors run), so the thread state comes from our key's value. */
+static void
+gp_thread_exit(void *tstate)
+{
+    if (!tstate || !Py_IsInitialized())
+        return;
+    PyEval_RestoreThread(tstate);
+    PyThreadState_Clear(tstate);
+    PyThreadState_DeleteCurrent(); /* and releases the GIL */
+}
+
+static void
+gp_thread_key_create(void)
+{
+    pthread_key_create(&gp_thread_key, gp_thread_exit);
+}
+
+PyGILState_STATE
+gp_gil_acquire(void)
+{
+    PyGILState_STATE s = PyGILState_Ensure();
+    pthread_once(&gp_thread_key_once, gp_thread_key_create);
+    if (!pthread_getspecific(gp_thread_key)) {
+        PyGILState_Ensure(); /* the pin: never released; gp_thread_exit deletes the state */
+        pthread_setspecific(gp_thread_key, PyGILState_GetThisThreadState());
+    }
+    return s;
+}
 
 /* ------------------------------------------------------------ logging */
 
@@ -349,12 +387,12 @@ gp_python_start(xlator_t *this, char *err, size_t errlen)
         PyEval_SaveThread(); /* from now on every thread takes the GIL as needed */
     } else {
         /* A Python process (gfapi) hosts us: use its interpreter, never a second one. */
-        PyGILState_STATE g = PyGILState_Ensure();
+        PyGILState_STATE g = gp_gil_acquire();
         const char *running = Py_GetVersion();
         char built[16];
         snprintf(built, sizeof(built), "%d.%d.", PY_MAJOR_VERSION, PY_MINOR_VERSION);
         int ok = strncmp(running, built, strlen(built)) == 0;
-        PyGILState_Release(g);
+        gp_gil_release(g);
         if (!ok) {
             snprintf(err, errlen, "this process runs Python %.8s but glupy was built for %s", running, PY_VERSION);
             gp_started = -1;
@@ -362,7 +400,7 @@ gp_python_start(xlator_t *this, char *err, size_t errlen)
         }
     }
 
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = gp_gil_acquire();
     gp_module = PyModule_Create(&gp_moddef);
     if (gp_module && gp_types_ready(gp_module) == 0 &&
         PyModule_AddIntConstant(gp_module, "EMBEDDED", gp_embedded) == 0 &&
@@ -392,7 +430,7 @@ gp_python_start(xlator_t *this, char *err, size_t errlen)
         gp_started = 1;
         ret = 0;
     }
-    PyGILState_Release(g);
+    gp_gil_release(g);
 out:
     pthread_mutex_unlock(&gp_start_lock);
     return ret;
@@ -457,6 +495,24 @@ gp_option(xlator_t *this, const char *key, char *out, size_t len)
     return 0;
 }
 
+static gf_boolean_t
+gp_option_bool(dict_t *options, const char *key)
+{
+    char *v = NULL;
+    gf_boolean_t b = _gf_false;
+    if (options && dict_get_str(options, (char *)key, &v) == 0 && v)
+        gf_string2boolean(v, &b);
+    return b;
+}
+
+/* Python handlers where the class overrides a FOP, unless pass-through is on. */
+static void
+gp_apply_table(gp_private_t *priv)
+{
+    static const char none[GF_FOP_MAXVALUE];
+    gp_fill_fops(&priv->fops, priv->pass_through ? none : priv->overridden, priv->base_fops);
+}
+
 int32_t
 init(xlator_t *this)
 {
@@ -487,7 +543,7 @@ init(xlator_t *this)
         return -1;
     }
 
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = gp_gil_acquire();
     gp_xlator_obj *handle = PyObject_New(gp_xlator_obj, &gp_xlator_type);
     PyObject *res = NULL;
     if (handle) {
@@ -506,11 +562,11 @@ init(xlator_t *this)
         PyErr_Clear();
         Py_XDECREF(res);
         Py_XDECREF(handle);
-        PyGILState_Release(g);
+        gp_gil_release(g);
         GF_FREE(priv);
         return -1;
     }
-    char overridden[GF_FOP_MAXVALUE] = {0};
+    char *overridden = priv->overridden;
     priv->instance = Py_NewRef(inst);
     priv->hooks = Py_NewRef(hooks);
     priv->handle = (PyObject *)handle;
@@ -524,16 +580,19 @@ init(xlator_t *this)
         }
     }
     Py_DECREF(res);
-    PyGILState_Release(g);
+    gp_gil_release(g);
 
     /* This instance's own table: Python where overridden, C defaults elsewhere,
      * so a FOP the class does not define never enters Python. */
     priv->base_fops = this->fops;
-    gp_fill_fops(&priv->fops, overridden, priv->base_fops);
+    priv->pass_through = gp_option_bool(this->options, "pass-through");
+    memcpy(&priv->fops, priv->base_fops, sizeof(priv->fops));
+    gp_apply_table(priv);
     this->private = priv;
     this->fops = &priv->fops;
-    gf_log(this->name, GF_LOG_INFO, "glupy: translator module=%s class=%s started (Python %s, %s)", priv->module,
-           priv->cls[0] ? priv->cls : "(default)", PY_VERSION, gp_embedded ? "embedded" : "hosted by this process");
+    gf_log(this->name, GF_LOG_INFO, "glupy: translator module=%s class=%s started (Python %s, %s)%s", priv->module,
+           priv->cls[0] ? priv->cls : "(default)", PY_VERSION, gp_embedded ? "embedded" : "hosted by this process",
+           priv->pass_through ? "; pass-through is on: no FOP enters Python" : "");
     return 0;
 }
 
@@ -543,7 +602,7 @@ fini(xlator_t *this)
     gp_private_t *priv = this->private;
     if (!priv)
         return;
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = gp_gil_acquire();
     PyObject *hook = gp_hook(priv, "fini");
     if (hook) {
         PyObject *r = PyObject_CallNoArgs(hook);
@@ -556,7 +615,7 @@ fini(xlator_t *this)
     Py_CLEAR(priv->hooks);
     Py_CLEAR(priv->instance);
     Py_CLEAR(priv->handle);
-    PyGILState_Release(g);
+    gp_gil_release(g);
     /* no FOP reaches a finished xlator, but leave it a valid table */
     this->fops = priv->base_fops;
     this->private = NULL;
@@ -570,7 +629,13 @@ reconfigure(xlator_t *this, dict_t *options)
     int ret = 0;
     if (!priv)
         return 0;
-    PyGILState_STATE g = PyGILState_Ensure();
+    gf_boolean_t pass_through = gp_option_bool(options, "pass-through");
+    if (pass_through != priv->pass_through) {
+        priv->pass_through = pass_through;
+        gp_apply_table(priv);
+        gf_log(this->name, GF_LOG_INFO, "glupy: pass-through %s", pass_through ? "on: FOPs stay in C" : "off");
+    }
+    PyGILState_STATE g = gp_gil_acquire();
     PyObject *hook = gp_hook(priv, "reconfigure");
     if (hook) {
         PyObject *opts = gp_py_xdata(options);
@@ -582,7 +647,7 @@ reconfigure(xlator_t *this, dict_t *options)
         Py_XDECREF(r);
         Py_XDECREF(opts);
     }
-    PyGILState_Release(g);
+    gp_gil_release(g);
     return ret;
 }
 
@@ -592,7 +657,7 @@ notify(xlator_t *this, int32_t event, void *data, ...)
     gp_private_t *priv = this->private;
     int propagate = 1;
     if (priv) {
-        PyGILState_STATE g = PyGILState_Ensure();
+        PyGILState_STATE g = gp_gil_acquire();
         PyObject *hook = gp_hook(priv, "notify");
         if (hook) {
             /* data is the xlator that sent the event for the events that matter
@@ -616,7 +681,7 @@ notify(xlator_t *this, int32_t event, void *data, ...)
             Py_XDECREF(r);
             Py_XDECREF(source);
         }
-        PyGILState_Release(g);
+        gp_gil_release(g);
     }
     return propagate ? default_notify(this, event, data) : 0;
 }
@@ -628,7 +693,7 @@ gp_release_ctx(xlator_t *this, const char *hook_name, uint64_t value)
 {
     if (!value)
         return;
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = gp_gil_acquire();
     PyObject *ctx = (PyObject *)(uintptr_t)value;
     PyObject *hook = gp_hook(this->private, hook_name);
     if (hook) {
@@ -638,7 +703,7 @@ gp_release_ctx(xlator_t *this, const char *hook_name, uint64_t value)
         Py_XDECREF(r);
     }
     Py_DECREF(ctx);
-    PyGILState_Release(g);
+    gp_gil_release(g);
 }
 
 static int32_t
@@ -679,7 +744,7 @@ gp_dump_priv(xlator_t *this)
     gf_proc_dump_add_section("xlator.glupy.%s.priv", this->name);
     gf_proc_dump_write("module", "%s", priv->module);
     gf_proc_dump_write("class", "%s", priv->cls[0] ? priv->cls : "(default)");
-    PyGILState_STATE g = PyGILState_Ensure();
+    PyGILState_STATE g = gp_gil_acquire();
     PyObject *hook = gp_hook(priv, "statedump");
     PyObject *items = hook ? PyObject_CallNoArgs(hook) : NULL; /* list of (key, str) */
     if (hook && !items)
@@ -692,7 +757,7 @@ gp_dump_priv(xlator_t *this)
             PyErr_Clear();
     }
     Py_XDECREF(items);
-    PyGILState_Release(g);
+    gp_gil_release(g);
     return 0;
 }
 
@@ -718,6 +783,12 @@ struct volume_options options[] = {
     {.key = {"class"},
      .type = GF_OPTION_TYPE_STR,
      .description = "The translator class in the module (default: the module's only Translator subclass)."},
+    {.key = {"pass-through"},
+     .type = GF_OPTION_TYPE_BOOL,
+     .default_value = "off",
+     .op_version = {1},
+     .flags = OPT_FLAG_SETTABLE,
+     .description = "on: every FOP passes through in C and no FOP enters Python (reconfigurable)."},
     /* The translator's own options are declared on its Python class and checked there. */
     {.key = {NULL}},
 };

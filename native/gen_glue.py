@@ -180,14 +180,14 @@ def gen_fop(f) -> str:
     L.append(f"static int32_t\ngp_fop_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)})\n{{")
     L.append(f"    PyObject *args[{n}] = {{0}};")
     L.append("    int ok = 0;")
-    L.append("    PyGILState_STATE gil = PyGILState_Ensure();")
+    L.append("    PyGILState_STATE gil = gp_gil_acquire();")
     conds = " && ".join(f"(args[{i}] = {py_from_c(a, f.args, 'a_')})" for i, a in enumerate(py_args))
     L.append(f"    if ({conds})")
     L.append(f"        ok = gp_dispatch(this, frame, {gf}, args, {n}) == 0;")
     L.append("    else")
     L.append(f"        gp_log_exception(this->name, \"{name}: converting the arguments\");")
     L.append(f"    for (int i = 0; i < {n}; i++)\n        Py_XDECREF(args[i]);")
-    L.append("    PyGILState_Release(gil);")
+    L.append("    gp_gil_release(gil);")
     L.append("    if (!ok)")
     L.append(f"        STACK_UNWIND_STRICT({name}, frame, -1, EIO, {', '.join(error_args(f.reply))});")
     L.append("    return 0;\n}\n")
@@ -197,7 +197,7 @@ def gen_fop(f) -> str:
     rn = len(f.py_reply)
     L.append(f"static int32_t\ngp_cbk_{name}(call_frame_t *frame, void *cookie, xlator_t *this, int32_t op_ret, "
              f"int32_t op_errno, {', '.join(cdecls)})\n{{")
-    L.append("    PyGILState_STATE gil = PyGILState_Ensure();")
+    L.append("    PyGILState_STATE gil = gp_gil_acquire();")
     L.append(f"    PyObject *f[{rn}];")
     for i, a in enumerate(f.py_reply):
         conv = py_from_c(a, f.reply, "r_")
@@ -207,7 +207,7 @@ def gen_fop(f) -> str:
             default = PY_DEFAULT.get(a.kind, "Py_NewRef(Py_None)")
             L.append(f"    f[{i}] = op_ret >= 0 ? {conv} : {default};")
     L.append(f"    gp_slot_complete(cookie, gp_make_reply({gf}, op_ret, op_errno, f, {rn}));")
-    L.append("    PyGILState_Release(gil);")
+    L.append("    gp_gil_release(gil);")
     L.append("    return 0;\n}\n")
 
     # ---- wind
@@ -278,8 +278,9 @@ def generate() -> str:
     out += [f"    [{f.gf_fop}] = gp_unwind_{f.name}," for f in T.FOPS]
     out.append("};\n")
     out.append("void\ngp_fill_fops(struct xlator_fops *fops, const char *overridden, const struct xlator_fops *base)\n{")
-    out.append("    *fops = *base;")
-    out += [f"    if (overridden[{f.gf_fop}])\n        fops->{f.name} = gp_fop_{f.name};" for f in T.FOPS]
+    out.append("    /* one atomic store per entry: other threads may be reading the table (reconfigure) */")
+    out += [f"    __atomic_store_n(&fops->{f.name}, overridden[{f.gf_fop}] ? gp_fop_{f.name} : base->{f.name}, "
+            "__ATOMIC_RELEASE);" for f in T.FOPS]
     out.append("}")
     return "\n".join(out) + "\n"
 

@@ -120,6 +120,12 @@ int gp_c_locklist(PyObject *o, lock_migration_info_t **out, gp_tmp *tmp, const c
 
 /* ---- the bridge (bridge.c) ---- */
 
+/* Take and give back the GIL on a GlusterFS thread. The first call on a thread
+ * keeps a Python thread state for it until the thread exits, so later calls do
+ * not create and destroy one each time. */
+PyGILState_STATE gp_gil_acquire(void);
+#define gp_gil_release(state) PyGILState_Release(state)
+
 /* Start the Python task for one FOP; args are borrowed. Returns 0 once Python owns
  * the frame (it will unwind it), -1 if the FOP must be unwound with EIO by C. */
 int gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs);

@@ -301,7 +301,7 @@ class Translator:
 
 
 #: options of the bridge itself, not of the Python class
-BRIDGE_OPTIONS = frozenset({"module", "class"})
+BRIDGE_OPTIONS = frozenset({"module", "class", "pass-through"})
 
 
 def is_fop_handler(cls: type, name: str) -> bool:

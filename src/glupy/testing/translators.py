@@ -197,3 +197,10 @@ class Responder(glupy.Translator):
 
     async def getspec(self, key, flags):
         raise glupy.FopError(errno.ENOTSUP)
+
+
+class LookupOnly(glupy.Translator):
+    """Overrides lookup only (and passes it on): the cheapest translator that still sees every path."""
+
+    async def lookup(self, loc, xdata):
+        return await self.child.lookup(loc, xdata)

@@ -1,0 +1,1 @@
+"""glupy's benchmarks: `make bench` (python -m bench)."""

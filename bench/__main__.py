@@ -1,0 +1,240 @@
+"""Benchmarks against plain GlusterFS, measured side by side in one run.
+
+Core (issue 3): small-file create/stat/read/delete ops/s and 1 MiB sequential
+write/read MB/s on one replica-2 volume, for
+  * plain GlusterFS,
+  * passthrough (every FOP in Python) on the server side (both bricks),
+  * passthrough on the client side,
+  * a lookup-only translator on the client side,
+printed as ratios to plain; and the cost of one FOP entering and leaving Python.
+
+Rounds are interleaved (plain and client-side configurations mounted side by
+side; the server-side configuration by restarting the bricks with the
+translator) and medians reported. Mounts use zero attribute/entry timeouts so
+that stats and lookups reach GlusterFS instead of the kernel's cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
+from glupy.gluster.volfile import Volfile, glupy_xlator
+
+SERVER_XLATOR = "gpbench-pt"
+MOUNT_ARGS = ["--attribute-timeout=0", "--entry-timeout=0", "--negative-timeout=0"]
+
+
+def drop_caches() -> None:
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        pass
+
+
+def small_files(root: Path, count: int, size: int) -> dict[str, float]:
+    """ops/s of create(+write 4 KiB), stat, read, delete over `count` files."""
+    d = root / f"small-{time.monotonic_ns()}"
+    d.mkdir()
+    payload = os.urandom(size)
+    names = [d / f"f{i:05d}" for i in range(count)]
+    out = {}
+    t = time.perf_counter()
+    for p in names:
+        fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+        os.write(fd, payload)
+        os.close(fd)
+    out["create"] = count / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for p in names:
+        os.stat(p)
+    out["stat"] = count / (time.perf_counter() - t)
+    drop_caches()
+    t = time.perf_counter()
+    for p in names:
+        fd = os.open(p, os.O_RDONLY)
+        os.read(fd, size)
+        os.close(fd)
+    out["read"] = count / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for p in names:
+        os.unlink(p)
+    out["delete"] = count / (time.perf_counter() - t)
+    os.rmdir(d)
+    return out
+
+
+def sequential(root: Path, mib: int) -> dict[str, float]:
+    """MB/s writing then reading one file in 1 MiB blocks."""
+    p = root / f"seq-{time.monotonic_ns()}"
+    block = os.urandom(1 << 20)
+    t = time.perf_counter()
+    fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+    for _ in range(mib):
+        os.write(fd, block)
+    os.fsync(fd)
+    os.close(fd)
+    write = mib / (time.perf_counter() - t)
+    drop_caches()
+    t = time.perf_counter()
+    fd = os.open(p, os.O_RDONLY)
+    while os.read(fd, 1 << 20):
+        pass
+    os.close(fd)
+    read = mib / (time.perf_counter() - t)
+    os.unlink(p)
+    return {"seq-write": write, "seq-read": read}
+
+
+def workload(root: Path, files: int, mib: int) -> dict[str, float]:
+    return {**small_files(root, files, 4096), **sequential(root, mib)}
+
+
+def client_graph(volume: Volume, path: Path, module: str | None) -> Path:
+    graph = Volfile.read(volume.client_volfile())
+    if module:
+        graph.insert_below_top(glupy_xlator("bench-py", module))
+    graph.write(path)
+    return path
+
+
+def median_table(samples: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+    return {cfg: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for cfg, runs in samples.items()}
+
+
+def print_table(title: str, med: dict[str, dict[str, float]], base: str) -> None:
+    metrics = list(next(iter(med.values())))
+    units = {"seq-write": "MB/s", "seq-read": "MB/s"}
+    print(f"\n{title}")
+    header = f"{'configuration':34}" + "".join(f"{m + ' (' + units.get(m, 'ops/s') + ')':>22}" for m in metrics)
+    print(header)
+    print("-" * len(header))
+    for cfg, row in med.items():
+        cells = "".join(f"{row[m]:>12.1f} ({row[m] / med[base][m]:4.2f}x)" if cfg != base else f"{row[m]:>22.1f}"
+                        for m in metrics)
+        print(f"{cfg:34}{cells}")
+
+
+def fop_cost(state: Path, calls: int) -> None:
+    """µs per FOP through Python: stat loop on a FUSE client over posix, with and without passthrough."""
+    brick = state / "cost-brick"
+    brick.mkdir(exist_ok=True)
+    (brick / "f").write_bytes(b"x")
+    results = {}
+    fops = {}
+    for label, module in (("plain", None), ("python", "glupy.translators.passthrough")):
+        lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume"]
+        if module:
+            lines += ["volume py", "    type user/glupy", f"    option module {module}", "    subvolumes posix",
+                      "end-volume"]
+        vf = state / f"cost-{label}.vol"
+        vf.write_text("\n".join(lines) + "\n")
+        m = FuseMount.from_volfile(vf, state / f"cost-mnt-{label}", log_file=state / f"cost-{label}.log",
+                                   extra_args=MOUNT_ARGS)
+        m.mount()
+        try:
+            target = m.mountpoint / "f"
+            for _ in range(500):
+                os.stat(target)
+            before = _count(m.mountpoint) if module else None
+            t = time.perf_counter()
+            for _ in range(calls):
+                os.stat(target)
+            results[label] = time.perf_counter() - t
+            if module:
+                fops[label] = _count(m.mountpoint) - before - 1  # minus the getxattr that reads the counts
+        finally:
+            m.unmount()
+    extra = results["python"] - results["plain"]
+    per_fop = extra / max(1, fops["python"]) * 1e6
+    print(f"\nCost of one FOP through Python (FUSE client over posix, {calls} stat calls, "
+          f"{fops['python']} FOPs entered Python):")
+    print(f"  plain {results['plain'] / calls * 1e6:.1f} µs/stat, with passthrough "
+          f"{results['python'] / calls * 1e6:.1f} µs/stat -> {per_fop:.1f} µs per FOP entering and leaving Python")
+
+
+def _count(mp: Path) -> int:
+    import json
+
+    return sum(json.loads(os.getxattr(mp, "glupy.passthrough.counts")).values())
+
+
+def core(args: argparse.Namespace) -> None:
+    state = Path(tempfile.mkdtemp(prefix="glupy-bench-"))
+    node = GlusterNode(state, args.node, port_range=(49900, 49999))
+    node.start()
+    xlators.ensure_alias(SERVER_XLATOR)
+    mounts: list[FuseMount] = []
+    try:
+        vol = Volume.create(node, "bench", [node.brick("bench", 0), node.brick("bench", 1)], replica=2)
+        # The server-side passthrough stays in the brick graphs; its bridge option
+        # pass-through (live, no restart) switches it between Python and C-only.
+        vol.set(f"user.xlator.{SERVER_XLATOR}", "posix")
+        vol.set(f"user.xlator.{SERVER_XLATOR}.module", "glupy.translators.passthrough")
+        vol.set(f"user.xlator.{SERVER_XLATOR}.pass-through", "on")
+        vol.start()
+        client_cfgs = {
+            "plain GlusterFS": None,
+            "passthrough, client side": "glupy.translators.passthrough",
+            "lookup-only, client side": "glupy.testing.translators:LookupOnly",
+        }
+        for i, (label, module) in enumerate(client_cfgs.items()):
+            vf = client_graph(vol, state / f"client-{i}.vol", module)
+            m = FuseMount.from_volfile(vf, state / f"mnt-{i}", log_file=state / f"client-{i}.log",
+                                       extra_args=MOUNT_ARGS)
+            m.mount()
+            mounts.append(m)
+        samples: dict[str, list[dict[str, float]]] = {k: [] for k in client_cfgs}
+        samples["passthrough, server side"] = []
+        for rnd in range(args.rounds):
+            print(f"round {rnd + 1}/{args.rounds}", file=sys.stderr)
+            for (label, _), m in zip(client_cfgs.items(), mounts):
+                samples[label].append(workload(m.mountpoint, args.files, args.mib))
+            vol.set(f"user.xlator.{SERVER_XLATOR}.pass-through", "off")
+            time.sleep(2)  # bricks apply the new volfile asynchronously
+            samples["passthrough, server side"].append(workload(mounts[0].mountpoint, args.files, args.mib))
+            vol.set(f"user.xlator.{SERVER_XLATOR}.pass-through", "on")
+            time.sleep(2)
+        med = median_table(samples)
+        print_table(f"Core: replica-2 volume, {args.files} files of 4 KiB, {args.mib} MiB sequential, "
+                    f"median of {args.rounds} interleaved rounds (ratio to plain)", med, "plain GlusterFS")
+        print("(plain and client-side rows: the bricks' glupy translator has pass-through on, i.e. C only; "
+              "server-side row: pass-through off, every FOP through Python on both bricks)")
+        fop_cost(state, args.calls)
+    finally:
+        for m in mounts:
+            try:
+                m.unmount()
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            Volume(node, "bench").delete()
+        except Exception:  # noqa: BLE001
+            pass
+        node.stop()
+        xlators.remove_alias(SERVER_XLATOR)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--files", type=int, default=400)
+    parser.add_argument("--mib", type=int, default=128)
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--node", type=int, default=7, help="glusterd on 127.1.1.N")
+    args = parser.parse_args()
+    core(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -719,7 +719,7 @@ static int32_t
 gp_release(xlator_t *this, fd_t *fd)
 {
     uint64_t v = 0;
-    fd_ctx_del(fd, this, &v);
+    gp_fd_ctx_del(fd, this, &v);
     gp_release_ctx(this, "release", v);
     return 0;
 }
@@ -728,7 +728,7 @@ static int32_t
 gp_releasedir(xlator_t *this, fd_t *fd)
 {
     uint64_t v = 0;
-    fd_ctx_del(fd, this, &v);
+    gp_fd_ctx_del(fd, this, &v);
     gp_release_ctx(this, "releasedir", v);
     return 0;
 }

@@ -23,6 +23,17 @@
 #include <glusterfs/client_t.h>
 #include <glusterfs/logging.h>
 
+#include "layout_check.h" /* GLUPY_GF_MAJOR */
+
+/* GlusterFS 11 returns fd contexts instead of filling an out-parameter. */
+#if GLUPY_GF_MAJOR >= 11
+#define gp_fd_ctx_get(fd, xl, out) ((*(out) = fd_ctx_get((fd), (xl))) ? 0 : -1)
+#define gp_fd_ctx_del(fd, xl, out) ((*(out) = fd_ctx_del((fd), (xl))) ? 0 : -1)
+#else
+#define gp_fd_ctx_get(fd, xl, out) fd_ctx_get((fd), (xl), (out))
+#define gp_fd_ctx_del(fd, xl, out) fd_ctx_del((fd), (xl), (out))
+#endif
+
 /* ---- temporaries that live for one wind or unwind call ---- */
 
 enum gp_tmp_kind { GP_TMP_PYOBJ, GP_TMP_IOBREF, GP_TMP_DIRENTS, GP_TMP_LOCKS };

@@ -376,7 +376,7 @@ gp_xlator_fd_ctx_get(gp_xlator_obj *self, PyObject *fd_obj)
     uint64_t v = 0;
     if (gp_c_fd(fd_obj, &fd, "fd") < 0)
         return NULL;
-    if (fd_ctx_get(fd, self->xl, &v) != 0 || !v)
+    if (gp_fd_ctx_get(fd, self->xl, &v) != 0 || !v)
         Py_RETURN_NONE;
     return Py_NewRef((PyObject *)(uintptr_t)v);
 }
@@ -393,7 +393,7 @@ gp_xlator_fd_ctx_set(gp_xlator_obj *self, PyObject *const *args, Py_ssize_t n)
     if (gp_c_fd(args[0], &fd, "fd") < 0)
         return NULL;
     PyObject *value = args[1] == Py_None ? NULL : args[1];
-    fd_ctx_del(fd, self->xl, &old);
+    gp_fd_ctx_del(fd, self->xl, &old);
     if (value) {
         Py_INCREF(value);
         if (fd_ctx_set(fd, self->xl, (uint64_t)(uintptr_t)value) != 0) {

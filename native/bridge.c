@@ -85,7 +85,9 @@ gp_gil_acquire(void)
 {
     PyGILState_STATE s = PyGILState_Ensure();
     pthread_once(&gp_thread_key_once, gp_thread_key_create);
-    if (!pthread_getspecific(gp_thread_key)) {
+    /* Only in our own interpreter: a hosting Python process manages the thread
+     * states of threads it knows, and its main thread calls into GlusterFS. */
+    if (gp_embedded && !pthread_getspecific(gp_thread_key)) {
         PyGILState_Ensure(); /* the pin: never released; gp_thread_exit deletes the state */
         pthread_setspecific(gp_thread_key, PyGILState_GetThisThreadState());
     }
@@ -400,6 +402,15 @@ gp_python_start(xlator_t *this, char *err, size_t errlen)
         }
     }
 
+    /* Python objects of our types may outlive the graph (a gfapi host lives on
+     * after glfs_fini, which dlclose()s translators): never unmap this library. */
+    Dl_info self;
+    if (!dladdr((void *)gp_python_start, &self) || !dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)) {
+        snprintf(err, errlen, "cannot pin the glupy bridge in memory: %s", dlerror());
+        gp_started = -1;
+        goto out;
+    }
+
     PyGILState_STATE g = gp_gil_acquire();
     gp_module = PyModule_Create(&gp_moddef);
     if (gp_module && gp_types_ready(gp_module) == 0 &&
@@ -615,6 +626,20 @@ fini(xlator_t *this)
     Py_CLEAR(priv->hooks);
     Py_CLEAR(priv->instance);
     Py_CLEAR(priv->handle);
+    if (!gp_embedded) {
+        /* A Python process hosts this graph (gfapi) and lives on after it:
+         * free what only cycles keep alive while the graph still exists, then
+         * cut loose what Python still holds. */
+        PyObject *r = PyImport_ImportModule("gc");
+        PyObject *c = r ? PyObject_CallMethod(r, "collect", NULL) : NULL;
+        Py_XDECREF(c);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        int n = gp_orphan_ctx(this->ctx);
+        if (n)
+            gf_log(this->name, GF_LOG_INFO, "glupy: %d Python objects outlive this graph; they no longer "
+                   "refer to it", n);
+    }
     gp_gil_release(g);
     /* no FOP reaches a finished xlator, but leave it a valid table */
     this->fops = priv->base_fops;

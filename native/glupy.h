@@ -61,6 +61,17 @@ typedef struct {
 
 /* ---- Python object types (types.c) ---- */
 
+/* Wrappers that hold GlusterFS references are linked in one list, so that when a
+ * graph hosted by a Python process (gfapi) is torn down, those Python still holds
+ * can be cut loose ("orphaned") instead of touching freed memory later. */
+typedef struct gp_track {
+    struct gp_track *prev, *next;
+    glusterfs_ctx_t *ctx;
+} gp_track;
+
+/* Orphan every tracked wrapper created in ctx; returns how many. */
+int gp_orphan_ctx(glusterfs_ctx_t *ctx);
+
 typedef struct {
     PyObject_HEAD call_frame_t *frame; /* NULL once unwound */
     xlator_t *this;

@@ -8,14 +8,47 @@
 gp_registry_t gp_reg;
 glusterfs_ctx_t *gp_ctx;
 
-/* Drop a GlusterFS reference without the GIL: an unref may run other translators'
- * forget/release callbacks, and one of them may be a glupy translator that needs
- * the GIL. */
-#define GP_UNLOCKED(stmt)                                                      \
-    do {                                                                       \
-        Py_BEGIN_ALLOW_THREADS stmt;                                           \
-        Py_END_ALLOW_THREADS                                                   \
-    } while (0)
+/* Deallocators drop GlusterFS references with the GIL held: releasing the GIL
+ * inside tp_dealloc is unsafe during a garbage collection. It cannot deadlock:
+ * GlusterFS runs forget/release callbacks (which take the GIL, re-entrantly on
+ * this thread) after dropping its own locks, and no thread holding a GlusterFS
+ * lock waits for the GIL. */
+
+/* ------------------------------------------------------------ tracking */
+
+static gp_track gp_tracked = {&gp_tracked, &gp_tracked, NULL};
+
+#define GP_TRACK(obj) gp_track_add(&(obj)->track)
+#define GP_UNTRACK(obj) gp_track_del(&(obj)->track)
+
+static void
+gp_track_add(gp_track *t)
+{
+    xlator_t *x = THIS;
+    t->ctx = x ? x->ctx : NULL;
+    t->next = gp_tracked.next;
+    t->prev = &gp_tracked;
+    gp_tracked.next->prev = t;
+    gp_tracked.next = t;
+}
+
+static void
+gp_track_del(gp_track *t)
+{
+    if (!t->next)
+        return;
+    t->prev->next = t->next;
+    t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+}
+
+static PyObject *
+gp_gone(void)
+{
+    PyErr_SetString(PyExc_RuntimeError,
+                    "this object belonged to a GlusterFS graph that has been torn down (glfs_fini)");
+    return NULL;
+}
 
 /* ------------------------------------------------------------ temporaries */
 
@@ -459,7 +492,8 @@ PyTypeObject gp_xlator_type = {
 /* ------------------------------------------------------------ Inode */
 
 typedef struct {
-    PyObject_HEAD inode_t *inode;
+    PyObject_HEAD gp_track track;
+    inode_t *inode;
 } gp_inode_obj;
 
 PyObject *
@@ -468,8 +502,10 @@ gp_py_inode(inode_t *inode)
     if (!inode)
         Py_RETURN_NONE;
     gp_inode_obj *o = PyObject_New(gp_inode_obj, &gp_inode_type);
-    if (o)
+    if (o) {
         o->inode = inode_ref(inode);
+        GP_TRACK(o);
+    }
     return (PyObject *)o;
 }
 
@@ -483,33 +519,39 @@ gp_c_inode(PyObject *o, inode_t **out, const char *what)
     if (gp_type_check(o, &gp_inode_type, what))
         return -1;
     *out = ((gp_inode_obj *)o)->inode;
-    return 0;
+    return *out ? 0 : (gp_gone(), -1);
 }
 
 static void
 gp_inode_dealloc(gp_inode_obj *self)
 {
-    inode_t *inode = self->inode;
-    if (inode)
-        GP_UNLOCKED(inode_unref(inode));
+    GP_UNTRACK(self);
+    if (self->inode)
+        inode_unref(self->inode);
     PyObject_Free(self);
 }
 
 static PyObject *
 gp_inode_get_gfid(gp_inode_obj *self, void *c)
 {
+    if (!self->inode)
+        return gp_gone();
     return gp_py_gfid(self->inode->gfid);
 }
 
 static PyObject *
 gp_inode_get_type(gp_inode_obj *self, void *c)
 {
+    if (!self->inode)
+        return gp_gone();
     return PyLong_FromLong(self->inode->ia_type);
 }
 
 static PyObject *
 gp_inode_get_is_root(gp_inode_obj *self, void *c)
 {
+    if (!self->inode)
+        return gp_gone();
     return PyBool_FromLong(__is_root_gfid(self->inode->gfid));
 }
 
@@ -531,6 +573,8 @@ gp_inode_hash(gp_inode_obj *self)
 static PyObject *
 gp_inode_repr(gp_inode_obj *self)
 {
+    if (!self->inode)
+        return PyUnicode_FromString("<Inode of a torn-down graph>");
     return PyUnicode_FromFormat("<Inode %s type=%d>", uuid_utoa(self->inode->gfid), self->inode->ia_type);
 }
 
@@ -556,7 +600,8 @@ PyTypeObject gp_inode_type = {
 /* ------------------------------------------------------------ Fd */
 
 typedef struct {
-    PyObject_HEAD fd_t *fd;
+    PyObject_HEAD gp_track track;
+    fd_t *fd;
 } gp_fd_obj;
 
 PyObject *
@@ -565,8 +610,10 @@ gp_py_fd(fd_t *fd)
     if (!fd)
         Py_RETURN_NONE;
     gp_fd_obj *o = PyObject_New(gp_fd_obj, &gp_fd_type);
-    if (o)
+    if (o) {
         o->fd = fd_ref(fd);
+        GP_TRACK(o);
+    }
     return (PyObject *)o;
 }
 
@@ -580,39 +627,47 @@ gp_c_fd(PyObject *o, fd_t **out, const char *what)
     if (gp_type_check(o, &gp_fd_type, what))
         return -1;
     *out = ((gp_fd_obj *)o)->fd;
-    return 0;
+    return *out ? 0 : (gp_gone(), -1);
 }
 
 static void
 gp_fd_dealloc(gp_fd_obj *self)
 {
-    fd_t *fd = self->fd;
-    if (fd)
-        GP_UNLOCKED(fd_unref(fd));
+    GP_UNTRACK(self);
+    if (self->fd)
+        fd_unref(self->fd);
     PyObject_Free(self);
 }
 
 static PyObject *
 gp_fd_get_inode(gp_fd_obj *self, void *c)
 {
+    if (!self->fd)
+        return gp_gone();
     return gp_py_inode(self->fd->inode);
 }
 
 static PyObject *
 gp_fd_get_flags(gp_fd_obj *self, void *c)
 {
+    if (!self->fd)
+        return gp_gone();
     return PyLong_FromLong(self->fd->flags);
 }
 
 static PyObject *
 gp_fd_get_pid(gp_fd_obj *self, void *c)
 {
+    if (!self->fd)
+        return gp_gone();
     return PyLong_FromLong(self->fd->pid);
 }
 
 static PyObject *
 gp_fd_get_anonymous(gp_fd_obj *self, void *c)
 {
+    if (!self->fd)
+        return gp_gone();
     return PyBool_FromLong(fd_is_anonymous(self->fd));
 }
 
@@ -678,7 +733,8 @@ PyTypeObject gp_fd_type = {
 /* ------------------------------------------------------------ Loc */
 
 typedef struct {
-    PyObject_HEAD loc_t loc;
+    PyObject_HEAD gp_track track;
+    loc_t loc;
 } gp_loc_obj;
 
 PyObject *
@@ -688,6 +744,7 @@ gp_py_loc(loc_t *loc)
     if (!o)
         return NULL;
     memset(&o->loc, 0, sizeof(o->loc));
+    GP_TRACK(o);
     if (loc && loc_copy(&o->loc, loc) != 0) {
         Py_DECREF(o);
         return PyErr_NoMemory();
@@ -707,7 +764,8 @@ gp_c_loc(PyObject *o, loc_t **out, const char *what)
 static void
 gp_loc_dealloc(gp_loc_obj *self)
 {
-    GP_UNLOCKED(loc_wipe(&self->loc));
+    GP_UNTRACK(self);
+    loc_wipe(&self->loc);
     PyObject_Free(self);
 }
 
@@ -728,6 +786,7 @@ gp_loc_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     gp_loc_obj *o = (gp_loc_obj *)type->tp_alloc(type, 0);
     if (!o)
         return NULL;
+    GP_TRACK(o);
     loc_t *loc = &o->loc;
     if (path) {
         loc->path = gf_strdup(path);
@@ -828,7 +887,8 @@ PyTypeObject gp_loc_type = {
 /* ------------------------------------------------------------ Xdata (dict_t) */
 
 typedef struct {
-    PyObject_HEAD dict_t *dict;
+    PyObject_HEAD gp_track track;
+    dict_t *dict;
 } gp_xdata_obj;
 
 PyObject *
@@ -837,8 +897,10 @@ gp_py_xdata(dict_t *dict)
     if (!dict)
         Py_RETURN_NONE;
     gp_xdata_obj *o = PyObject_New(gp_xdata_obj, &gp_xdata_type);
-    if (o)
+    if (o) {
         o->dict = dict_ref(dict);
+        GP_TRACK(o);
+    }
     return (PyObject *)o;
 }
 
@@ -852,7 +914,7 @@ gp_c_xdata(PyObject *o, dict_t **out, const char *what)
     if (gp_type_check(o, &gp_xdata_type, what))
         return -1;
     *out = ((gp_xdata_obj *)o)->dict;
-    return 0;
+    return *out ? 0 : (gp_gone(), -1);
 }
 
 static PyObject *gp_xdata_update(gp_xdata_obj *self, PyObject *args, PyObject *kw);
@@ -866,6 +928,7 @@ gp_xdata_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     gp_xdata_obj *o = (gp_xdata_obj *)type->tp_alloc(type, 0);
     if (!o)
         return NULL;
+    GP_TRACK(o);
     o->dict = dict_new();
     if (!o->dict) {
         Py_DECREF(o);
@@ -887,15 +950,24 @@ gp_xdata_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 static void
 gp_xdata_dealloc(gp_xdata_obj *self)
 {
-    dict_t *d = self->dict;
-    if (d)
-        GP_UNLOCKED(dict_unref(d));
-    PyObject_Free(self);
+    GP_UNTRACK(self);
+    if (self->dict)
+        dict_unref(self->dict);
+    Py_TYPE(self)->tp_free(self);
 }
+
+#define GP_XDATA_LIVE(self, fail)                                              \
+    do {                                                                       \
+        if (!(self)->dict) {                                                   \
+            gp_gone();                                                         \
+            return fail;                                                       \
+        }                                                                      \
+    } while (0)
 
 static Py_ssize_t
 gp_xdata_len(gp_xdata_obj *self)
 {
+    GP_XDATA_LIVE(self, -1);
     return self->dict->count;
 }
 
@@ -938,6 +1010,7 @@ gp_xdata_key(PyObject *key)
 static PyObject *
 gp_xdata_getitem(gp_xdata_obj *self, PyObject *key)
 {
+    GP_XDATA_LIVE(self, NULL);
     const char *k = gp_xdata_key(key);
     if (!k)
         return NULL;
@@ -952,6 +1025,7 @@ gp_xdata_getitem(gp_xdata_obj *self, PyObject *key)
 static int
 gp_xdata_setitem(gp_xdata_obj *self, PyObject *key, PyObject *value)
 {
+    GP_XDATA_LIVE(self, -1);
     const char *k = gp_xdata_key(key);
     int ret;
     if (!k)
@@ -1024,6 +1098,7 @@ gp_xdata_setitem(gp_xdata_obj *self, PyObject *key, PyObject *value)
 static int
 gp_xdata_contains(gp_xdata_obj *self, PyObject *key)
 {
+    GP_XDATA_LIVE(self, -1);
     const char *k = gp_xdata_key(key);
     if (!k)
         return -1;
@@ -1035,6 +1110,7 @@ gp_xdata_contains(gp_xdata_obj *self, PyObject *key)
 static PyObject *
 gp_xdata_keys(gp_xdata_obj *self, PyObject *unused)
 {
+    GP_XDATA_LIVE(self, NULL);
     PyObject *list = PyList_New(0);
     if (!list)
         return NULL;
@@ -1066,6 +1142,7 @@ gp_xdata_iter(gp_xdata_obj *self)
 static PyObject *
 gp_xdata_copy(gp_xdata_obj *self, PyObject *unused)
 {
+    GP_XDATA_LIVE(self, NULL);
     dict_t *d = dict_copy_with_ref(self->dict, NULL);
     if (!d)
         return PyErr_NoMemory();
@@ -1077,6 +1154,7 @@ gp_xdata_copy(gp_xdata_obj *self, PyObject *unused)
 static PyObject *
 gp_xdata_get_raw(gp_xdata_obj *self, PyObject *key)
 {
+    GP_XDATA_LIVE(self, NULL);
     const char *k = gp_xdata_key(key);
     if (!k)
         return NULL;
@@ -1089,6 +1167,7 @@ gp_xdata_get_raw(gp_xdata_obj *self, PyObject *key)
 static PyObject *
 gp_xdata_get(gp_xdata_obj *self, PyObject *const *args, Py_ssize_t n)
 {
+    GP_XDATA_LIVE(self, NULL);
     if (n < 1 || n > 2) {
         PyErr_SetString(PyExc_TypeError, "get(key, default=None)");
         return NULL;
@@ -1592,7 +1671,8 @@ PyTypeObject gp_lease_type = {
 /* ------------------------------------------------------------ Buffer */
 
 typedef struct {
-    PyObject_HEAD struct iovec *vector;
+    PyObject_HEAD gp_track track;
+    struct iovec *vector;
     int32_t count;
     struct iobref *iobref; /* keeps the vector's memory alive */
     size_t size;
@@ -1605,6 +1685,7 @@ gp_py_data(struct iovec *vector, int32_t count, struct iobref *iobref)
     gp_buffer_obj *o = PyObject_New(gp_buffer_obj, &gp_buffer_type);
     if (!o)
         return NULL;
+    GP_TRACK(o);
     o->vector = NULL;
     o->count = 0;
     o->iobref = NULL;
@@ -1635,6 +1716,7 @@ gp_py_data(struct iovec *vector, int32_t count, struct iobref *iobref)
 static void
 gp_buffer_dealloc(gp_buffer_obj *self)
 {
+    GP_UNTRACK(self);
     if (self->iobref)
         iobref_unref(self->iobref);
     PyMem_Free(self->vector);
@@ -1981,6 +2063,42 @@ gp_c_locklist(PyObject *o, lock_migration_info_t **out, gp_tmp *tmp, const char 
     }
     Py_DECREF(seq);
     return 0;
+}
+
+/* ------------------------------------------------------------ orphaning */
+
+int
+gp_orphan_ctx(glusterfs_ctx_t *ctx)
+{
+    int n = 0;
+    gp_track *t = gp_tracked.next;
+    while (t != &gp_tracked) {
+        gp_track *next = t->next;
+        if (t->ctx == ctx) {
+            PyObject *o = (PyObject *)((char *)t - offsetof(gp_inode_obj, track));
+            PyTypeObject *type = Py_TYPE(o);
+            /* drop the pointers without releasing them: their memory is gone */
+            if (type == &gp_inode_type)
+                ((gp_inode_obj *)o)->inode = NULL;
+            else if (type == &gp_fd_type)
+                ((gp_fd_obj *)o)->fd = NULL;
+            else if (type == &gp_loc_type)
+                memset(&((gp_loc_obj *)o)->loc, 0, sizeof(loc_t));
+            else if (PyObject_TypeCheck(o, &gp_xdata_type))
+                ((gp_xdata_obj *)o)->dict = NULL;
+            else if (type == &gp_buffer_type) {
+                gp_buffer_obj *b = (gp_buffer_obj *)o;
+                b->iobref = NULL;
+                b->count = 0;
+                if (!b->flat)
+                    b->size = 0;
+            }
+            gp_track_del(t);
+            n++;
+        }
+        t = next;
+    }
+    return n;
 }
 
 /* ------------------------------------------------------------ registration */

@@ -163,7 +163,7 @@ FOPS: tuple[Fop, ...] = (
          "Set extended attributes (dict) by location.", fuse="setxattr(2)"),
     _fop("getxattr", "loc:loc name:str xdata:xdata", "dict:dict xdata:xdata",
          "Get one extended attribute (or all when name is None) by location.",
-         op_ret="size of the value (or of the name list)", fuse="getxattr(2), listxattr(2)"),
+         op_ret="0 (gfapi skips the value when it is not 0)", fuse="getxattr(2), listxattr(2)"),
     _fop("removexattr", "loc:loc name:str xdata:xdata", "xdata:xdata",
          "Remove an extended attribute by location.", fuse="removexattr(2)"),
     _fop("opendir", "loc:loc fd:fd xdata:xdata", "fd:fd xdata:xdata",

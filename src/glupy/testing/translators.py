@@ -100,7 +100,7 @@ class Probe(glupy.Translator):
                 data = dict(self.stats, label=self.label, limit=self.limit,
                             caller={"uid": self.caller.uid, "gid": self.caller.gid, "pid": self.caller.pid})
             value = json.dumps(data).encode()
-            return glupy.GetxattrReply(dict=glupy.Xdata({name: value}), op_ret=len(value))
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: value}))
         return await self.child.getxattr(loc, name, xdata)
 
     def statedump(self):
@@ -177,15 +177,16 @@ class FopDriver(glupy.Translator):
     async def getxattr(self, loc, name, xdata):
         if name == DRIVE_RESULT_XATTR:
             value = json.dumps(self.results).encode()
-            return glupy.GetxattrReply(dict=glupy.Xdata({name: value}), op_ret=len(value))
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: value}))
         return await self.child.getxattr(loc, name, xdata)
 
 
 class Responder(glupy.Translator):
-    """Answers, in Python and without winding, the FOPs a brick's posix cannot take.
+    """Answers, in Python and without winding, the FOPs a brick cannot take.
 
     posix implements neither icreate, namelink nor getspec; GlusterFS's default
-    would wind them to posix's (missing) child. Placed under a passthrough, this
+    would wind them to posix's (missing) child. features/locks of GlusterFS 10.3
+    crashes on setactivelk with an empty lock list. Placed under a passthrough, this
     lets tests drive those FOPs through Python end to end.
     """
 
@@ -196,6 +197,10 @@ class Responder(glupy.Translator):
         raise glupy.FopError(errno.ENOTSUP)
 
     async def getspec(self, key, flags):
+        raise glupy.FopError(errno.ENOTSUP)
+
+    async def setactivelk(self, loc, locklist, xdata):
+        # GlusterFS 10.3's features/locks dereferences NULL on an empty lock list
         raise glupy.FopError(errno.ENOTSUP)
 
 

@@ -54,7 +54,7 @@ class Passthrough(glupy.Translator):
             self.counts["getxattr"] += 1
         if name == COUNTS_XATTR:
             value = json.dumps(self.snapshot(), sort_keys=True).encode()
-            return glupy.GetxattrReply(dict=glupy.Xdata({name: value}), op_ret=len(value))
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: value}))
         return await self.child.getxattr(loc, name, xdata)
 
 

@@ -100,16 +100,16 @@ def _session_alive(state: Path) -> bool:
     return _process_start(int(pid_text)) == start
 
 
-def _reap_dead_sessions(addresses: Sequence[str]) -> list[str]:
+def _reap_dead_sessions() -> list[str]:
     """Clean up after test sessions that died without teardown (e.g. a crashed interpreter).
 
-    Looks at the processes bound to our addresses (glusterd and bricks), finds
-    the state directory they belong to by its owner file, and — only if the
-    pytest process that owned it is gone — unmounts and stops everything that
-    refers to that directory.  Processes of live sessions and anything not
-    created by these fixtures are left alone.
+    Looks at the processes bound to a loopback address (glusterd and bricks),
+    finds the state directory they belong to by its owner file, and — only if
+    the pytest process that owned it is gone — unmounts and stops everything
+    that refers to that directory.  Processes of live sessions and anything
+    not created under a session state directory are left alone.
     """
-    needles = [f"transport.socket.bind-address={a}\0" for a in addresses]
+    needles = ["transport.socket.bind-address=127."]
     states: set[Path] = set()
     for argv in _proc.pids_with_cmdline_containing(needles).values():
         for arg in argv:
@@ -142,8 +142,7 @@ def gluster_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         state.mkdir(parents=True, exist_ok=True)
     else:
         state = tmp_path_factory.mktemp("gluster")
-    addresses = ["127.1.1.1"] + [f"{POOL_PREFIX}.{i}" for i in (1, 2, 3)]
-    reaped = _reap_dead_sessions(addresses)
+    reaped = _reap_dead_sessions()
     if reaped:
         warnings.warn("cleaned up after dead test sessions:\n" + "\n".join(reaped), stacklevel=1)
     (state / OWNER_FILE).write_text(f"{os.getpid()} {_process_start(os.getpid())}\n")

@@ -26,9 +26,25 @@ Layout of a node's directory (``STATE_DIR/node{index}/``)::
 
 Things glusterd still puts outside that directory (hard-coded in GlusterFS 10.3):
 brick and self-heal daemon UNIX sockets ``/var/run/gluster/<xxhash>.socket``
-(:meth:`GlusterNode.stop` removes those of the processes it stops), and empty
+(glusterd leaves them behind on ``volume stop``; :meth:`Volume.stop` and
+:meth:`GlusterNode.stop` remove the stale ones, including those of crashed
+bricks, found through the command lines in the node's logs), and empty
 directories ``/var/lib/glusterd/{ss_brick,geo-replication}`` and
 ``/var/run/gluster/snaps``.
+
+Facts checked on GlusterFS 10.3 (Debian 12):
+
+* Each node must bind ``ADDRESS:24007``; a glusterd on ``0.0.0.0:24007``
+  (the system service) makes that fail with EADDRINUSE, so it must be stopped.
+* Brick ports: glusterd tests a port by binding ``0.0.0.0:PORT``, so a port
+  used by any brick on any address is skipped; several glusterd can share one
+  range (two nodes with the same 4-port range got disjoint ports).  Distinct
+  ranges (``port_range``) only avoid a race between concurrent brick starts.
+* ``management.logging-directory`` moves brick logs (``bricks/PATH.log``),
+  ``glustershd.log`` and ``cmd_history.log``; glusterd's own log follows
+  ``--log-file``; FUSE clients default to ``/var/log/glusterfs/MOUNT.log``.
+* glusterd daemonizes and its parent exits after init (~1.5 s), with a
+  non-zero status on failure.
 """
 
 from __future__ import annotations

@@ -51,11 +51,16 @@ $(BUILD)/glue.c: native/gen_glue.py src/glupy/fop_table.py
 	@mkdir -p $(BUILD)
 	$(PYTHON_BASE) native/gen_glue.py $@
 
-$(BUILD)/%.o: native/%.c $(HEADERS) | $(BUILD)/glue.c
+# GlusterFS's devel headers include "config.h": ours is gluster-config.h
+$(BUILD)/config.h:
+	@mkdir -p $(BUILD)
+	echo '#include "gluster-config.h"' > $@
+
+$(BUILD)/%.o: native/%.c $(HEADERS) | $(BUILD)/glue.c $(BUILD)/config.h
 	@test -n "$(GLUSTER_VERSION)" || { echo "GlusterFS is not installed: run 'make deps' (apt-get install glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev uuid-dev)" >&2; exit 1; }
 	$(CC) $(GLUPY_CFLAGS) -c $< -o $@
 
-$(BUILD)/glue.o: $(BUILD)/glue.c $(HEADERS)
+$(BUILD)/glue.o: $(BUILD)/glue.c $(HEADERS) | $(BUILD)/config.h
 	$(CC) $(GLUPY_CFLAGS) -c $< -o $@
 
 $(BUILD)/glupy.so: $(OBJECTS) $(VENV)/.installed

@@ -621,25 +621,19 @@ fini(xlator_t *this)
             gp_log_exception(this->name, "fini");
         Py_XDECREF(r);
     }
+    /* The graph is going away, and translators finished before this one may
+     * already have freed their state: from now on no Python object may release
+     * an inode or fd of this graph (their forget/release callbacks would reach
+     * those translators). In a gfapi host the whole ctx goes away, and with it
+     * every dict and buffer. Cut them loose first, then drop the instance. */
+    int n = gp_orphan(this->ctx, this->graph, !gp_embedded);
+    if (n)
+        gf_log(this->name, GF_LOG_DEBUG, "glupy: %d Python objects outlive this graph", n);
     for (int i = 0; i < GF_FOP_MAXVALUE; i++)
         Py_CLEAR(priv->handlers[i]);
     Py_CLEAR(priv->hooks);
     Py_CLEAR(priv->instance);
     Py_CLEAR(priv->handle);
-    if (!gp_embedded) {
-        /* A Python process hosts this graph (gfapi) and lives on after it:
-         * free what only cycles keep alive while the graph still exists, then
-         * cut loose what Python still holds. */
-        PyObject *r = PyImport_ImportModule("gc");
-        PyObject *c = r ? PyObject_CallMethod(r, "collect", NULL) : NULL;
-        Py_XDECREF(c);
-        Py_XDECREF(r);
-        PyErr_Clear();
-        int n = gp_orphan_ctx(this->ctx);
-        if (n)
-            gf_log(this->name, GF_LOG_INFO, "glupy: %d Python objects outlive this graph; they no longer "
-                   "refer to it", n);
-    }
     gp_gil_release(g);
     /* no FOP reaches a finished xlator, but leave it a valid table */
     this->fops = priv->base_fops;

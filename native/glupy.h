@@ -69,8 +69,9 @@ typedef struct gp_track {
     glusterfs_ctx_t *ctx;
 } gp_track;
 
-/* Orphan every tracked wrapper created in ctx; returns how many. */
-int gp_orphan_ctx(glusterfs_ctx_t *ctx);
+/* Orphan the tracked wrappers of inodes and fds of `graph` (and, with whole_ctx,
+ * every wrapper created in ctx: a gfapi host whose ctx goes away); returns how many. */
+int gp_orphan(glusterfs_ctx_t *ctx, glusterfs_graph_t *graph, int whole_ctx);
 
 typedef struct {
     PyObject_HEAD call_frame_t *frame; /* NULL once unwound */

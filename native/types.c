@@ -2067,32 +2067,49 @@ gp_c_locklist(PyObject *o, lock_migration_info_t **out, gp_tmp *tmp, const char 
 
 /* ------------------------------------------------------------ orphaning */
 
+static int
+gp_inode_in_graph(inode_t *inode, glusterfs_graph_t *graph)
+{
+    return inode && inode->table && inode->table->xl && inode->table->xl->graph == graph;
+}
+
 int
-gp_orphan_ctx(glusterfs_ctx_t *ctx)
+gp_orphan(glusterfs_ctx_t *ctx, glusterfs_graph_t *graph, int whole_ctx)
 {
     int n = 0;
     gp_track *t = gp_tracked.next;
     while (t != &gp_tracked) {
         gp_track *next = t->next;
-        if (t->ctx == ctx) {
-            PyObject *o = (PyObject *)((char *)t - offsetof(gp_inode_obj, track));
-            PyTypeObject *type = Py_TYPE(o);
-            /* drop the pointers without releasing them: their memory is gone */
-            if (type == &gp_inode_type)
-                ((gp_inode_obj *)o)->inode = NULL;
-            else if (type == &gp_fd_type)
-                ((gp_fd_obj *)o)->fd = NULL;
-            else if (type == &gp_loc_type)
-                memset(&((gp_loc_obj *)o)->loc, 0, sizeof(loc_t));
-            else if (PyObject_TypeCheck(o, &gp_xdata_type))
+        PyObject *o = (PyObject *)((char *)t - offsetof(gp_inode_obj, track));
+        PyTypeObject *type = Py_TYPE(o);
+        int cut = 0;
+        /* drop the pointers without releasing them: their memory goes with the graph */
+        if (type == &gp_inode_type) {
+            gp_inode_obj *x = (gp_inode_obj *)o;
+            if ((cut = (whole_ctx && t->ctx == ctx) || gp_inode_in_graph(x->inode, graph)))
+                x->inode = NULL;
+        } else if (type == &gp_fd_type) {
+            gp_fd_obj *x = (gp_fd_obj *)o;
+            if ((cut = (whole_ctx && t->ctx == ctx) || (x->fd && gp_inode_in_graph(x->fd->inode, graph))))
+                x->fd = NULL;
+        } else if (type == &gp_loc_type) {
+            gp_loc_obj *x = (gp_loc_obj *)o;
+            if ((cut = (whole_ctx && t->ctx == ctx) || gp_inode_in_graph(x->loc.inode, graph) ||
+                       gp_inode_in_graph(x->loc.parent, graph)))
+                memset(&x->loc, 0, sizeof(loc_t));
+        } else if (whole_ctx && t->ctx == ctx) {
+            cut = 1;
+            if (PyObject_TypeCheck(o, &gp_xdata_type)) {
                 ((gp_xdata_obj *)o)->dict = NULL;
-            else if (type == &gp_buffer_type) {
+            } else if (type == &gp_buffer_type) {
                 gp_buffer_obj *b = (gp_buffer_obj *)o;
                 b->iobref = NULL;
                 b->count = 0;
                 if (!b->flat)
                     b->size = 0;
             }
+        }
+        if (cut) {
             gp_track_del(t);
             n++;
         }

@@ -112,6 +112,9 @@ class Fd:
     def anonymous_for(cls, inode: Inode) -> "Fd":
         return cls(inode, anonymous=True)
 
+    def __repr__(self) -> str:
+        return f"<Fd {'anonymous ' if self.anonymous else ''}flags={self.flags:#o} of {self.inode!r}>"
+
 
 class Loc:
     def __init__(self, path: str | None = None, inode: Inode | None = None, parent: Inode | None = None,
@@ -157,3 +160,6 @@ class Caller:
         self.uid, self.gid, self.pid, self.groups = uid, gid, pid, groups
         self.lk_owner, self.client, self.unique = lk_owner, client, unique
         self.valid = True
+
+    def __repr__(self) -> str:
+        return f"<Caller uid={self.uid} gid={self.gid} pid={self.pid} unique={self.unique}>"

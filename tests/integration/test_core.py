@@ -92,6 +92,11 @@ def client_volfile(volume: Volume, path: Path) -> Path:
     graph.insert_below_top(glupy_xlator("c-responder", "glupy.testing.translators:Responder"))
     graph.insert_above("c-responder", glupy_xlator("c-pt", "glupy.translators.passthrough"))
     graph.insert_above("c-pt", glupy_xlator("c-driver", "glupy.testing.translators:FopDriver"))
+    # A translator that takes locks on fds must sit below open-behind (which delays
+    # opens): right above the replicate translator.
+    replicate = graph.find_type("cluster/replicate")[0].name
+    graph.insert_above(replicate, glupy_xlator("c-pt-low", "glupy.translators.passthrough"))
+    graph.insert_above("c-pt-low", glupy_xlator("c-locker", "glupy.testing.translators:LockingWriter"))
     graph.write(path)
     return path
 
@@ -382,4 +387,7 @@ def test_random_operations_match_a_model(mount: Path) -> None:
     for name, buf in model.items():
         assert (root / name).read_bytes() == bytes(buf), name
     assert sorted(os.listdir(root)) == sorted(model)
+    # LockingWriter wrapped every write in inodelk lock/unlock, seen by the passthrough below it
+    low = json.loads(os.getxattr(mount, "glupy.passthrough.counts.c-pt-low"))
+    assert low["inodelk"] >= 2 * low["writev"] > 0, low
     subprocess.run(["rm", "-rf", str(root)], check=True)

@@ -209,3 +209,25 @@ class LookupOnly(glupy.Translator):
 
     async def lookup(self, loc, xdata):
         return await self.child.lookup(loc, xdata)
+
+
+class LockingWriter(glupy.Translator):
+    """Wraps every write in a GlusterFS inode lock taken from Python, as a
+    translator doing read-modify-write (e.g. encryption) must.
+
+    It locks by inode (inodelk with a Loc of the fd's inode), not by fd: in
+    GlusterFS 10.3, AFR forwards an finodelk *unlock* from a parent translator
+    with a NULL fd, which the clients refuse with EINVAL.
+    """
+
+    domain = glupy.Option(str, default="glupy-test", doc="the lock domain")
+
+    async def writev(self, fd, data, offset, flags, xdata):
+        loc = glupy.Loc(inode=fd.inode)
+        lock = glupy.Flock(type=glupy.LockType.WRLCK, whence=0, start=0, len=0)
+        await self.child.inodelk(self.domain, loc, glupy.LockCmd.SETLKW, lock, None)
+        try:
+            return await self.child.writev(fd, data, offset, flags, xdata)
+        finally:
+            lock.type = glupy.LockType.UNLCK
+            await self.child.inodelk(self.domain, loc, glupy.LockCmd.SETLK, lock, None)

@@ -6,6 +6,7 @@ be read from outside in two ways:
 * ``getfattr -n glupy.passthrough.counts FILE`` on a mount (answered by the
   passthrough nearest to the caller: the client-side one, or on bricks the one on
   the brick that afr reads from), a JSON object {fop: count};
+  ``glupy.passthrough.counts.NAME`` asks the passthrough named NAME in the graph;
 * ``gluster volume statedump VOL``: a ``count.<fop>`` line per FOP in the
   ``xlator.glupy.<name>.priv`` section of each brick's dump.
 """
@@ -50,9 +51,11 @@ class Passthrough(glupy.Translator):
         return {f"count.{name}": n for name, n in sorted(self.snapshot().items())}
 
     async def getxattr(self, loc, name, xdata):
+        """Answers the counts xattr: glupy.passthrough.counts (the first passthrough
+        on the way) or glupy.passthrough.counts.NAME (only the one named NAME)."""
         with self._lock:
             self.counts["getxattr"] += 1
-        if name == COUNTS_XATTR:
+        if name == COUNTS_XATTR or name == f"{COUNTS_XATTR}.{self.name}":
             value = json.dumps(self.snapshot(), sort_keys=True).encode()
             return glupy.GetxattrReply(dict=glupy.Xdata({name: value}))
         return await self.child.getxattr(loc, name, xdata)

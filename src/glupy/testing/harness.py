@@ -1,0 +1,2158 @@
+"""An in-process harness: Python translators over a local directory, no GlusterFS daemons.
+
+The harness builds a translator graph the way the native bridge does
+(``cls.__new__``, ``_glupy_setup(xlator, options)``, ``__init__()``, ``init()``),
+runs every FOP through the real task driver (:mod:`glupy._driver`), and answers
+at the bottom with :class:`PosixBackend`, a Python stand-in for ``storage/posix``
+(plus the in-memory locks of ``features/locks``) on a local directory.
+
+On top sits a small synchronous client that behaves like a FUSE mount: each call
+gets a fresh :class:`~glupy.Caller` (``uid``/``gid`` from :meth:`Harness.as_user`),
+resolves its path with one lookup per component (keeping an inode table, so one
+file is one :class:`~glupy.Inode` object while it is referenced), opens, reads or
+writes, flushes and releases fds, and forgets inodes that are gone::
+
+    from glupy.testing.harness import Harness
+    from glupy.translators.passthrough import Passthrough
+
+    with Harness(tmp_path, Passthrough) as h:
+        h.create("/hello", b"hi")
+        assert h.read("/hello") == b"hi"
+        h.reconfigure("passthrough", pass_through="on")
+
+A FOP a translator does not override falls through to its first child, like the
+C default. Cluster translators get several children with :meth:`Harness.graph`.
+
+Differences from GlusterFS are listed in :data:`DIFFERENCES`.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import itertools
+import logging
+import os
+import posixpath
+import stat as _stat
+import time
+import uuid
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence, Union
+
+from glupy import _driver
+from glupy import _pytypes as T
+from glupy.constants import EntrylkCmd, EntrylkType, Event, FileType, LockCmd, LockType, SetAttr, XattropFlag
+from glupy.errors import FopError, OptionError, TranslatorLoadError
+from glupy.fop_table import FOP_BY_NAME, FOP_ID, KINDS
+from glupy.loader import overridden_fops, resolve
+from glupy.replies import REPLIES, REPLY_BY_ID
+from glupy.translator import Translator, parse_bool
+from glupy.types import Dirent, LockInfo
+
+__all__ = ["Harness", "Client", "File", "Node", "PosixBackend", "XlatorNode", "HarnessError", "ROOT_GFID",
+           "DIFFERENCES"]
+
+log = logging.getLogger("glupy.testing.harness")
+
+#: the gfid of a volume's root directory in GlusterFS
+ROOT_GFID = uuid.UUID(int=1)
+
+#: Where the harness knowingly differs from a GlusterFS volume.
+DIFFERENCES = """\
+* One thread: a child answers inside the wind (never PENDING). Blocking locks
+  (SETLKW, ENTRYLK_LOCK) that conflict fail with EAGAIN instead of waiting.
+* No kernel caches: every client call looks each path component up again, so a
+  translator sees more lookups (and stat for every stat()) than under FUSE with
+  entry/attribute timeouts; reads and writes are never served from a page cache.
+* PosixBackend resolves a Loc by gfid (inode FOPs) or parent gfid + name (entry
+  FOPs) like the server does, but falls back to Loc.path where GlusterFS would
+  fail with ESTALE/EINVAL; gfids live in memory (keyed by st_dev/st_ino), not in
+  trusted.gfid xattrs and .glusterfs handles.
+* Permission checks (as features/access-control does on bricks) are the basic
+  owner/group/other bits for callers other than root; no ACLs, no sticky bit.
+* put, icreate, namelink, ipc, getspec, lease, getactivelk and setactivelk answer
+  ENOSYS. Inode/entry locks are in memory and per PosixBackend; lk is advisory
+  and in memory too.
+* Inode objects are the harness's own: GlusterFS's inode table is per process
+  (client and each brick), the harness has one, shared by all translators.
+"""
+
+
+class HarnessError(RuntimeError):
+    """The harness was used wrongly, or a translator answered in a way GlusterFS could not carry."""
+
+
+# ------------------------------------------------------------------ helpers
+
+_DT = {FileType.REG: 8, FileType.DIR: 4, FileType.LNK: 10, FileType.BLK: 6, FileType.CHR: 2,
+       FileType.FIFO: 1, FileType.SOCK: 12}
+_FOP_NAME = {num: name for name, num in FOP_ID.items()}
+_ENTRY_FOPS = {"lookup", "create", "mkdir", "mknod", "symlink", "unlink", "rmdir", "link", "rename", "put"}
+
+
+def gfid_to_ino(gfid: uuid.UUID) -> int:
+    """GlusterFS's inode number of a gfid (its last 8 bytes; 1 for the root)."""
+    return int.from_bytes(gfid.bytes[8:], "big")
+
+
+def _as_gfid(value: Any) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, (bytes, bytearray)) and len(value) == 16:
+        return uuid.UUID(bytes=bytes(value))
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value.rstrip("\0"))
+        except ValueError:
+            return None
+    return None
+
+
+def _norm(path: str) -> str:
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise HarnessError(f"paths are absolute in the volume (start with '/'), not {path!r}")
+    norm = posixpath.normpath(path)
+    return "/" if norm in ("/", "//") else norm
+
+
+# Type checks of FOP arguments and reply fields, as strict as the native bridge's conversions.
+
+def _kind_check(kind: str) -> tuple[Callable[[Any], bool], str]:
+    opt = KINDS[kind].nullable
+    def inst(*types: type) -> Callable[[Any], bool]:
+        return (lambda v: v is None or isinstance(v, types)) if opt else (lambda v: isinstance(v, types))
+
+    def is_bytes_like(v: Any) -> bool:
+        try:
+            memoryview(v)
+            return True
+        except TypeError:
+            return False
+
+    table: dict[str, tuple[Callable[[Any], bool], str]] = {
+        "loc": (inst(T.Loc), "Loc"), "fd": (inst(T.Fd), "Fd"), "xdata": (inst(T.Xdata), "glupy.Xdata or None"),
+        "dict": (inst(T.Xdata), "glupy.Xdata or None"), "inode": (inst(T.Inode), "Inode or None"),
+        "iatt": (inst(T.Iatt), "Iatt or None"), "str": (lambda v: v is None or isinstance(v, (str, bytes)), "str or None"),
+        "outstr": (lambda v: v is None or isinstance(v, (str, bytes)), "str or None"),
+        "flock": (inst(T.Flock), "Flock"), "statvfs": (inst(T.Statvfs), "Statvfs or None"),
+        "lease": (inst(T.Lease), "Lease or None"),
+        "dirents": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(e, Dirent) for e in v), "a list of Dirent"),
+        "locklist": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(e, LockInfo) for e in v),
+                     "a list of LockInfo"),
+        "data": (is_bytes_like, "a bytes-like object"),
+        "checksum": (lambda v: v is None or (isinstance(v, (bytes, bytearray)) and len(v) == 32), "32 bytes or None"),
+    }
+    if kind in table:
+        return table[kind]
+    return (lambda v: isinstance(v, int)), "int"
+
+
+_CHECKS = {k: _kind_check(k) for k in KINDS if k != "iobref"}
+
+
+def check_args(fop: int, args: tuple) -> None:
+    """Raise TypeError as the native wind would for arguments of the wrong type or number."""
+    spec = FOP_BY_NAME[_FOP_NAME[fop]]
+    names = spec.py_args
+    if len(args) != len(names):
+        raise TypeError(f"{spec.name}({', '.join(a.name for a in names)}) takes {len(names)} arguments, "
+                        f"got {len(args)}")
+    for arg, value in zip(names, args):
+        ok, what = _CHECKS[arg.kind]
+        if not ok(value):
+            raise TypeError(f"{spec.name}: {arg.name} must be {what}, not {type(value).__name__}")
+
+
+def check_reply(fop: int, reply: Any) -> None:
+    """Raise TypeError as the native unwind would for reply fields of the wrong type."""
+    spec = FOP_BY_NAME[_FOP_NAME[fop]]
+    if reply.op_ret < 0:
+        return  # GlusterFS carries an error reply's fields as they are (mostly NULL)
+    for arg in spec.py_reply:
+        value = getattr(reply, arg.name)
+        ok, what = _CHECKS[arg.kind]
+        if value is not None and not ok(value):
+            raise TypeError(f"{type(reply).__name__}.{arg.name} must be {what}, not {type(value).__name__}")
+
+
+def error_reply(fop: int, err: int, reply: Any = None) -> Any:
+    """A reply of FOP `fop` carrying errno `err` (the given reply's fields if it is of the right class)."""
+    cls = REPLY_BY_ID[fop]
+    if type(reply) is cls:
+        if reply.op_ret == -1 and reply.op_errno == err:
+            return reply
+        new = _copy_reply(reply)
+        new.op_ret, new.op_errno = -1, err
+        return new
+    return cls(op_ret=-1, op_errno=err)
+
+
+def _copy_reply(reply: Any) -> Any:
+    cls = type(reply)
+    new = cls.__new__(cls)
+    for name in cls.fields + ("op_ret", "op_errno"):
+        setattr(new, name, getattr(reply, name))
+    return new
+
+
+# ============================================================ PosixBackend
+
+
+@dataclass
+class _OpenFile:
+    osfd: int | None  # None for a directory fd
+    path: str
+    gfid: uuid.UUID
+    flags: int
+    listing: list[str] | None = None
+
+
+@dataclass
+class _Lock:
+    owner: tuple[Any, ...]
+    type: int
+    start: int
+    end: int  # exclusive; -1 = to the end
+    pid: int = 0
+
+    def overlaps(self, start: int, end: int) -> bool:
+        a_end = self.end if self.end >= 0 else 1 << 63
+        b_end = end if end >= 0 else 1 << 63
+        return self.start < b_end and start < a_end
+
+
+class PosixBackend:
+    """The bottom of a harness graph: answers FOPs on a local directory like ``storage/posix``.
+
+    ``PosixBackend(root, name="posix")``. Every FOP of :data:`glupy.fop_table.FOPS`
+    is answered: the ones posix implements with the matching system calls and the
+    errno the system gives; inodelk/finodelk/entrylk/fentrylk/lk with in-memory
+    locks (as ``features/locks`` above posix does on a brick); put, icreate,
+    namelink, ipc, getspec, lease, getactivelk and setactivelk with ENOSYS.
+
+    Gfids are kept in memory by (st_dev, st_ino); the root is
+    ``00000000-0000-0000-0000-000000000001``, a new entry takes the ``gfid-req``
+    of its xdata when there is one (as posix does). Iatt.ino is derived from the
+    gfid as in GlusterFS. Callers other than root get owner/group/other
+    permission checks; new files belong to the caller when the harness runs as root.
+    """
+
+    type = "storage/posix"
+
+    def __init__(self, root: Path | str, name: str = "posix") -> None:
+        self.root = Path(root).absolute()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.children: list[Any] = []
+        self.options: dict[str, str] = {"directory": str(self.root)}
+        self.parents: list[Any] = []
+        self._gfid_by_key: dict[tuple[int, int], uuid.UUID] = {}
+        self._path_by_gfid: dict[uuid.UUID, str] = {}
+        self._fds: dict[int, tuple[T.Fd, _OpenFile]] = {}
+        self._inodelks: dict[tuple[str, uuid.UUID], list[_Lock]] = {}
+        self._entrylks: dict[tuple[str, uuid.UUID, str | None], list[tuple[tuple[Any, ...], int]]] = {}
+        self._posix_locks: dict[uuid.UUID, list[_Lock]] = {}
+        st = os.lstat(self.root)
+        self._gfid_by_key[(st.st_dev, st.st_ino)] = ROOT_GFID
+        self._path_by_gfid[ROOT_GFID] = "/"
+
+    def __repr__(self) -> str:
+        return f"<PosixBackend {self.name} on {self.root}>"
+
+    # ---- dispatch
+
+    def dispatch(self, frame: Any, fop: int, args: tuple) -> Any:
+        """Answer one FOP: its reply (op_ret -1 and the errno on failure). Harness bugs raise."""
+        name = _FOP_NAME[fop]
+        method = getattr(self, f"_{name}", None)
+        try:
+            if method is None:
+                raise FopError(errno.ENOSYS, f"PosixBackend does not implement {name}")
+            reply = method(frame, *args)
+        except FopError as e:
+            return error_reply(fop, e.errno, e.reply)
+        except OSError as e:
+            return error_reply(fop, e.errno or errno.EIO)
+        return REPLIES[name]() if reply is None else reply
+
+    # ---- paths and gfids
+
+    def real(self, path: str) -> str:
+        """The backing file of a volume path."""
+        return os.path.join(str(self.root), path.lstrip("/")) if path != "/" else str(self.root)
+
+    def gfid_of(self, path: str, st: os.stat_result | None = None, *, assign: uuid.UUID | None = None) -> uuid.UUID:
+        """The gfid of the entry at `path` (minted the first time it is seen)."""
+        st = st or os.lstat(self.real(path))
+        key = (st.st_dev, st.st_ino)
+        if assign is not None:
+            self._gfid_by_key[key] = assign
+        gfid = self._gfid_by_key.get(key)
+        if gfid is None:
+            gfid = self._gfid_by_key[key] = uuid.uuid4()
+        self._path_by_gfid[gfid] = path
+        return gfid
+
+    def path_of(self, gfid: uuid.UUID) -> str:
+        """A path of the file with this gfid; ESTALE if it is gone."""
+        path = self._path_by_gfid.get(gfid)
+        if path is not None:
+            try:
+                st = os.lstat(self.real(path))
+                if self._gfid_by_key.get((st.st_dev, st.st_ino)) == gfid:
+                    return path
+            except OSError:
+                pass
+        keys = [k for k, g in self._gfid_by_key.items() if g == gfid]
+        if keys:
+            for dirpath, dirnames, filenames in os.walk(self.root):
+                for n in dirnames + filenames:
+                    full = os.path.join(dirpath, n)
+                    try:
+                        st = os.lstat(full)
+                    except OSError:
+                        continue
+                    if (st.st_dev, st.st_ino) in keys:
+                        found = "/" + os.path.relpath(full, self.root)
+                        self._path_by_gfid[gfid] = found
+                        return found
+        raise FopError(errno.ESTALE, f"no file with gfid {gfid}")
+
+    def _forget_key(self, st: os.stat_result) -> None:
+        gfid = self._gfid_by_key.pop((st.st_dev, st.st_ino), None)
+        if gfid is not None:
+            self._path_by_gfid.pop(gfid, None)
+
+    def _loc_path(self, loc: T.Loc, entry: bool) -> str:
+        """Resolve a Loc like the server: by pargfid + name for entry FOPs, by gfid otherwise."""
+        gfid = loc.gfid or (loc.inode.gfid if loc.inode is not None else None)
+        pargfid = loc.pargfid or (loc.parent.gfid if loc.parent is not None else None)
+        name = loc.name
+        if entry and pargfid is not None and name:
+            return _norm(posixpath.join(self.path_of(pargfid), name))
+        if not entry and gfid is not None:
+            return self.path_of(gfid)
+        if loc.path and not loc.path.startswith("<gfid:"):
+            return _norm(loc.path)
+        if pargfid is not None and name:
+            return _norm(posixpath.join(self.path_of(pargfid), name))
+        if gfid is not None:
+            return self.path_of(gfid)
+        raise FopError(errno.EINVAL, f"cannot resolve {loc!r}: no path, gfid or parent gfid + name")
+
+    def iatt(self, path: str, st: os.stat_result | None = None) -> T.Iatt:
+        """The Iatt of the entry at `path` (lstat)."""
+        st = st or os.lstat(self.real(path))
+        return self._iatt_of(st, self.gfid_of(path, st))
+
+    @staticmethod
+    def _iatt_of(st: os.stat_result, gfid: uuid.UUID) -> T.Iatt:
+        ia = T.Iatt(ino=gfid_to_ino(gfid), dev=st.st_dev, rdev=st.st_rdev, size=st.st_size, nlink=st.st_nlink,
+                    uid=st.st_uid, gid=st.st_gid, blksize=st.st_blksize, blocks=st.st_blocks,
+                    atime=st.st_atime_ns // 10**9, atime_nsec=st.st_atime_ns % 10**9,
+                    mtime=st.st_mtime_ns // 10**9, mtime_nsec=st.st_mtime_ns % 10**9,
+                    ctime=st.st_ctime_ns // 10**9, ctime_nsec=st.st_ctime_ns % 10**9, gfid=gfid)
+        ia.mode = st.st_mode
+        return ia
+
+    def _parent_iatt(self, path: str) -> T.Iatt | None:
+        return None if path == "/" else self.iatt(posixpath.dirname(path))
+
+    # ---- permissions (features/access-control on a brick)
+
+    @staticmethod
+    def _allowed(st: os.stat_result, caller: Any, want: int) -> bool:
+        uid = getattr(caller, "uid", 0)
+        if uid == 0:
+            return True
+        groups = {getattr(caller, "gid", 0), *getattr(caller, "groups", ())}
+        if st.st_uid == uid:
+            bits = (st.st_mode >> 6) & 7
+        elif st.st_gid in groups:
+            bits = (st.st_mode >> 3) & 7
+        else:
+            bits = st.st_mode & 7
+        return bits & want == want
+
+    def _require(self, path: str, caller: Any, want: int) -> os.stat_result:
+        st = os.lstat(self.real(path))
+        if not self._allowed(st, caller, want):
+            raise FopError(errno.EACCES)
+        return st
+
+    def _require_parents(self, path: str, caller: Any, want: int = 3) -> None:
+        """Search permission on every ancestor; `want` (write+search) on the parent."""
+        if getattr(caller, "uid", 0) == 0:
+            return
+        parts = [p for p in path.split("/") if p]
+        current = "/"
+        for i, part in enumerate(parts[:-1] if parts else []):
+            self._require(current, caller, 1)
+            current = posixpath.join(current, part)
+        if parts:
+            self._require(current, caller, want)
+
+    def _own(self, path: str, caller: Any) -> None:
+        if os.geteuid() == 0 and caller is not None:
+            os.lchown(self.real(path), caller.uid, caller.gid)
+
+    @staticmethod
+    def _want_of_flags(flags: int) -> int:
+        acc = flags & os.O_ACCMODE
+        want = {os.O_RDONLY: 4, os.O_WRONLY: 2, os.O_RDWR: 6}.get(acc, 6)
+        if flags & os.O_TRUNC:
+            want |= 2
+        return want
+
+    # ---- fds
+
+    def _register(self, fd: T.Fd, state: _OpenFile) -> None:
+        old = self._fds.pop(id(fd), None)
+        if old is not None and old[1].osfd is not None:
+            os.close(old[1].osfd)
+        self._fds[id(fd)] = (fd, state)
+
+    def _state(self, fd: T.Fd, *, want_write: bool = False) -> tuple[_OpenFile, bool]:
+        """The open file behind an Fd: (state, temporary). Anonymous fds are opened by gfid."""
+        entry = self._fds.get(id(fd))
+        if entry is not None and entry[0] is fd:
+            state = entry[1]
+            try:  # follow renames while open
+                state.path = self.path_of(state.gfid)
+            except FopError:
+                pass  # removed while open: the fd still works, names do not
+            return state, False
+        gfid = fd.inode.gfid if fd.inode is not None else None
+        if gfid is None:
+            raise FopError(errno.EBADF, "an fd whose inode has no gfid")
+        path = self.path_of(gfid)
+        real = self.real(path)
+        if os.path.isdir(real) and not os.path.islink(real):
+            return _OpenFile(None, path, gfid, os.O_RDONLY), True
+        try:
+            osfd = os.open(real, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError as e:
+            if e.errno not in (errno.EACCES, errno.EROFS, errno.ETXTBSY) or want_write:
+                raise
+            osfd = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        return _OpenFile(osfd, path, gfid, os.O_RDWR), True
+
+    class _Using:
+        def __init__(self, backend: "PosixBackend", fd: T.Fd, want_write: bool = False) -> None:
+            self.state, self.temp = backend._state(fd, want_write=want_write)
+
+        def __enter__(self) -> _OpenFile:
+            return self.state
+
+        def __exit__(self, *exc: object) -> None:
+            if self.temp and self.state.osfd is not None:
+                os.close(self.state.osfd)
+
+    def _file(self, fd: T.Fd, want_write: bool = False) -> "PosixBackend._Using":
+        return PosixBackend._Using(self, fd, want_write)
+
+    def _fiatt(self, state: _OpenFile) -> T.Iatt:
+        if state.osfd is None:
+            return self.iatt(state.path)
+        st = os.fstat(state.osfd)
+        return self._iatt_of(st, self._gfid_by_key.get((st.st_dev, st.st_ino), state.gfid))
+
+    def release(self, fd: T.Fd) -> None:
+        """The fd is gone (GlusterFS's release/releasedir callback): close the backing file."""
+        entry = self._fds.pop(id(fd), None)
+        if entry is not None and entry[1].osfd is not None:
+            os.close(entry[1].osfd)
+
+    def close(self) -> None:
+        """Close every backing fd."""
+        for fd, state in list(self._fds.values()):
+            if state.osfd is not None:
+                os.close(state.osfd)
+        self._fds.clear()
+
+    # ---- xattrs (GlusterFS-internal names hidden like posix hides trusted.gfid)
+
+    def _xattrs(self, real: str) -> dict[str, bytes]:
+        out = {}
+        for n in os.listxattr(real, follow_symlinks=False):
+            try:
+                out[n] = os.getxattr(real, n, follow_symlinks=False)
+            except OSError:
+                continue
+        return out
+
+    # ================================================================ FOPs
+    # Each takes (frame, *args) in the FOP table's order and returns a reply or raises.
+
+    def _lookup(self, frame: Any, loc: T.Loc, xdata: Any) -> Any:
+        path = self._loc_path(loc, entry=True) if loc.path != "/" and (loc.name or loc.pargfid) else \
+            self._loc_path(loc, entry=False)
+        postparent = None
+        if path != "/":
+            parent = posixpath.dirname(path)
+            try:
+                self._require_parents(path, frame, 1)
+                postparent = self.iatt(parent)
+            except FileNotFoundError:
+                raise FopError(errno.ENOENT) from None
+        try:
+            st = os.lstat(self.real(path))
+        except OSError as e:
+            reply = REPLIES["lookup"](postparent=postparent, op_ret=-1, op_errno=e.errno)
+            raise FopError(e.errno, reply=reply) from None
+        buf = self.iatt(path, st)
+        out_xdata = None
+        if xdata:
+            found = {}
+            for key in xdata:
+                if key in ("gfid-req",) or key.startswith("glusterfs."):
+                    continue
+                try:
+                    found[key] = os.getxattr(self.real(path), key, follow_symlinks=False)
+                except OSError:
+                    pass
+            out_xdata = T.Xdata(found) if found else None
+        inode = loc.inode if loc.inode is not None else T.Inode()
+        return REPLIES["lookup"](inode=inode, buf=buf, xdata=out_xdata, postparent=postparent)
+
+    def _stat(self, frame: Any, loc: T.Loc, xdata: Any) -> Any:
+        return REPLIES["stat"](buf=self.iatt(self._loc_path(loc, False)))
+
+    def _fstat(self, frame: Any, fd: T.Fd, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            return REPLIES["fstat"](buf=self._fiatt(f))
+
+    def _access(self, frame: Any, loc: T.Loc, mask: int, xdata: Any) -> Any:
+        path = self._loc_path(loc, False)
+        st = os.lstat(self.real(path))
+        want = mask & 7
+        if want and not self._allowed(st, frame, want):
+            raise FopError(errno.EACCES)
+        if want & 1 and getattr(frame, "uid", 0) == 0 and not (st.st_mode & 0o111 or _stat.S_ISDIR(st.st_mode)):
+            raise FopError(errno.EACCES)
+
+    def _new_entry(self, frame: Any, loc: T.Loc, xdata: Any,
+                   make: Callable[[str], bool | None]) -> tuple[str, Any, Any]:
+        """Create an entry with `make(real_path)` (False: it existed, create without O_EXCL);
+        give it the xdata's gfid-req (or a new gfid) and the caller's ownership."""
+        path = self._loc_path(loc, True)
+        if path == "/":
+            raise FopError(errno.EEXIST)
+        parent = posixpath.dirname(path)
+        self._require_parents(path, frame, 3)
+        preparent = self.iatt(parent)
+        created = make(self.real(path)) is not False
+        st = os.lstat(self.real(path))
+        if created:
+            gfid_req = _as_gfid(xdata.get("gfid-req")) if xdata else None
+            self.gfid_of(path, st, assign=gfid_req or uuid.uuid4())
+            self._own(path, frame)
+        return path, preparent, self.iatt(parent)
+
+    def _create(self, frame: Any, loc: T.Loc, flags: int, mode: int, umask: int, fd: T.Fd, xdata: Any) -> Any:
+        opened: list[int] = []
+        perm = _stat.S_IMODE(mode) & ~umask
+
+        def make(real: str) -> bool:
+            existed = os.path.lexists(real)
+            osfd = os.open(real, (flags & ~os.O_NOCTTY) | os.O_CREAT | os.O_CLOEXEC, perm)
+            opened.append(osfd)
+            if not existed:
+                os.fchmod(osfd, perm)
+            return not existed
+
+        try:
+            path, pre, post = self._new_entry(frame, loc, xdata, make)
+        except BaseException:
+            for o in opened:
+                os.close(o)
+            raise
+        buf = self.iatt(path)
+        self._register(fd, _OpenFile(opened[0], path, buf.gfid, flags))
+        inode = loc.inode if loc.inode is not None else T.Inode()
+        return REPLIES["create"](fd=fd, inode=inode, buf=buf, preparent=pre, postparent=post)
+
+    def _mkdir(self, frame: Any, loc: T.Loc, mode: int, umask: int, xdata: Any) -> Any:
+        perm = _stat.S_IMODE(mode) & ~umask
+
+        def make(real: str) -> None:
+            os.mkdir(real, perm)
+            os.chmod(real, perm | (mode & (_stat.S_ISVTX | _stat.S_ISGID)))
+
+        path, pre, post = self._new_entry(frame, loc, xdata, make)
+        inode = loc.inode if loc.inode is not None else T.Inode()
+        return REPLIES["mkdir"](inode=inode, buf=self.iatt(path), preparent=pre, postparent=post)
+
+    def _mknod(self, frame: Any, loc: T.Loc, mode: int, rdev: int, umask: int, xdata: Any) -> Any:
+        perm = _stat.S_IMODE(mode) & ~umask
+
+        def make(real: str) -> None:
+            os.mknod(real, _stat.S_IFMT(mode) | perm, rdev)
+            os.chmod(real, perm)
+
+        path, pre, post = self._new_entry(frame, loc, xdata, make)
+        inode = loc.inode if loc.inode is not None else T.Inode()
+        return REPLIES["mknod"](inode=inode, buf=self.iatt(path), preparent=pre, postparent=post)
+
+    def _symlink(self, frame: Any, linkname: Any, loc: T.Loc, umask: int, xdata: Any) -> Any:
+        target = linkname.decode() if isinstance(linkname, bytes) else linkname
+        if not target:
+            raise FopError(errno.ENOENT)
+        path, pre, post = self._new_entry(frame, loc, xdata, lambda real: os.symlink(target, real))
+        inode = loc.inode if loc.inode is not None else T.Inode()
+        return REPLIES["symlink"](inode=inode, buf=self.iatt(path), preparent=pre, postparent=post)
+
+    def _link(self, frame: Any, oldloc: T.Loc, newloc: T.Loc, xdata: Any) -> Any:
+        old = self._loc_path(oldloc, False)
+        if os.path.isdir(self.real(old)) and not os.path.islink(self.real(old)):
+            raise FopError(errno.EPERM)
+        new = self._loc_path(newloc, True)
+        self._require_parents(new, frame, 3)
+        parent = posixpath.dirname(new)
+        pre = self.iatt(parent)
+        os.link(self.real(old), self.real(new), follow_symlinks=False)
+        buf = self.iatt(new)
+        inode = oldloc.inode if oldloc.inode is not None else (newloc.inode or T.Inode())
+        return REPLIES["link"](inode=inode, buf=buf, preparent=pre, postparent=self.iatt(parent))
+
+    def _readlink(self, frame: Any, loc: T.Loc, size: int, xdata: Any) -> Any:
+        path = self._loc_path(loc, False)
+        target = os.readlink(self.real(path))
+        if size and size < len(target.encode()):
+            target = target.encode()[:size].decode(errors="ignore")
+        return REPLIES["readlink"](path=target, buf=self.iatt(path), op_ret=len(target.encode()))
+
+    def _unlink(self, frame: Any, loc: T.Loc, flags: int, xdata: Any) -> Any:
+        path = self._loc_path(loc, True)
+        self._require_parents(path, frame, 3)
+        parent = posixpath.dirname(path)
+        pre = self.iatt(parent)
+        st = os.lstat(self.real(path))
+        os.unlink(self.real(path))
+        if st.st_nlink <= 1 and not _stat.S_ISDIR(st.st_mode):
+            still_open = any(s.osfd is not None and s.gfid == self._gfid_by_key.get((st.st_dev, st.st_ino))
+                             for _, s in self._fds.values())
+            if not still_open:
+                self._forget_key(st)
+        return REPLIES["unlink"](preparent=pre, postparent=self.iatt(parent))
+
+    def _rmdir(self, frame: Any, loc: T.Loc, flags: int, xdata: Any) -> Any:
+        path = self._loc_path(loc, True)
+        if path == "/":
+            raise FopError(errno.EBUSY)
+        self._require_parents(path, frame, 3)
+        parent = posixpath.dirname(path)
+        pre = self.iatt(parent)
+        st = os.lstat(self.real(path))
+        os.rmdir(self.real(path))
+        self._forget_key(st)
+        return REPLIES["rmdir"](preparent=pre, postparent=self.iatt(parent))
+
+    def _rename(self, frame: Any, oldloc: T.Loc, newloc: T.Loc, xdata: Any) -> Any:
+        old = self._loc_path(oldloc, True)
+        new = self._loc_path(newloc, True)
+        if old == "/" or new == "/":
+            raise FopError(errno.EBUSY)
+        self._require_parents(old, frame, 3)
+        self._require_parents(new, frame, 3)
+        oldp, newp = posixpath.dirname(old), posixpath.dirname(new)
+        preold, prenew = self.iatt(oldp), self.iatt(newp)
+        try:
+            victim: os.stat_result | None = os.lstat(self.real(new))
+        except FileNotFoundError:
+            victim = None
+        moved = os.lstat(self.real(old))
+        os.rename(self.real(old), self.real(new))
+        if victim is not None and (victim.st_dev, victim.st_ino) != (moved.st_dev, moved.st_ino) and \
+                (victim.st_nlink <= 1 or _stat.S_ISDIR(victim.st_mode)):
+            self._forget_key(victim)
+        prefix = old.rstrip("/") + "/"
+        for g, p in list(self._path_by_gfid.items()):
+            if p == old:
+                self._path_by_gfid[g] = new
+            elif p.startswith(prefix):
+                self._path_by_gfid[g] = new.rstrip("/") + "/" + p[len(prefix):]
+        return REPLIES["rename"](buf=self.iatt(new), preoldparent=preold, postoldparent=self.iatt(oldp),
+                                 prenewparent=prenew, postnewparent=self.iatt(newp))
+
+    def _truncate(self, frame: Any, loc: T.Loc, offset: int, xdata: Any) -> Any:
+        path = self._loc_path(loc, False)
+        self._require(path, frame, 2)
+        if offset < 0:
+            raise FopError(errno.EINVAL)
+        pre = self.iatt(path)
+        os.truncate(self.real(path), offset)
+        return REPLIES["truncate"](prebuf=pre, postbuf=self.iatt(path))
+
+    def _ftruncate(self, frame: Any, fd: T.Fd, offset: int, xdata: Any) -> Any:
+        if offset < 0:
+            raise FopError(errno.EINVAL)
+        with self._file(fd, want_write=True) as f:
+            if f.osfd is None:
+                raise FopError(errno.EISDIR)
+            pre = self._fiatt(f)
+            os.ftruncate(f.osfd, offset)
+            return REPLIES["ftruncate"](prebuf=pre, postbuf=self._fiatt(f))
+
+    def _open(self, frame: Any, loc: T.Loc, flags: int, fd: T.Fd, xdata: Any) -> Any:
+        path = self._loc_path(loc, False)
+        real = self.real(path)
+        st = os.lstat(real)
+        if _stat.S_ISLNK(st.st_mode):
+            raise FopError(errno.ELOOP)
+        if not self._allowed(st, frame, self._want_of_flags(flags)):
+            raise FopError(errno.EACCES)
+        clean = flags & ~(os.O_CREAT | os.O_EXCL | os.O_NOCTTY | getattr(os, "O_DIRECT", 0))
+        osfd = os.open(real, clean | os.O_CLOEXEC)
+        self._register(fd, _OpenFile(osfd, path, self.gfid_of(path, st), flags))
+        return REPLIES["open"](fd=fd)
+
+    def _readv(self, frame: Any, fd: T.Fd, size: int, offset: int, flags: int, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            if f.osfd is None:
+                raise FopError(errno.EISDIR)
+            data = os.pread(f.osfd, size, offset)
+            return REPLIES["readv"](data=T.Buffer(data), buf=self._fiatt(f))
+
+    def _writev(self, frame: Any, fd: T.Fd, data: Any, offset: int, flags: int, xdata: Any) -> Any:
+        with self._file(fd, want_write=True) as f:
+            if f.osfd is None:
+                raise FopError(errno.EISDIR)
+            pre = self._fiatt(f)
+            if f.flags & os.O_APPEND:
+                offset = os.fstat(f.osfd).st_size
+            written = os.pwrite(f.osfd, bytes(memoryview(data)), offset)
+            return REPLIES["writev"](prebuf=pre, postbuf=self._fiatt(f), op_ret=written)
+
+    def _flush(self, frame: Any, fd: T.Fd, xdata: Any) -> Any:
+        self._posix_unlock_owner(fd, frame)
+        return None
+
+    def _fsync(self, frame: Any, fd: T.Fd, flags: int, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            pre = self._fiatt(f)
+            if f.osfd is not None:
+                (os.fdatasync if flags else os.fsync)(f.osfd)
+            return REPLIES["fsync"](prebuf=pre, postbuf=self._fiatt(f))
+
+    def _fsyncdir(self, frame: Any, fd: T.Fd, flags: int, xdata: Any) -> Any:
+        return None
+
+    def _statfs(self, frame: Any, loc: T.Loc, xdata: Any) -> Any:
+        s = os.statvfs(self.real(self._loc_path(loc, False)))
+        return REPLIES["statfs"](buf=T.Statvfs(f_bsize=s.f_bsize, f_frsize=s.f_frsize, f_blocks=s.f_blocks,
+                                               f_bfree=s.f_bfree, f_bavail=s.f_bavail, f_files=s.f_files,
+                                               f_ffree=s.f_ffree, f_favail=s.f_favail, f_fsid=s.f_fsid,
+                                               f_flag=s.f_flag, f_namemax=s.f_namemax))
+
+    # ---- xattrs
+
+    def _set_xattrs(self, frame: Any, path: str, d: Any, flags: int) -> None:
+        if not d:
+            raise FopError(errno.EINVAL)
+        st = os.lstat(self.real(path))
+        if getattr(frame, "uid", 0) != 0 and st.st_uid != frame.uid and not self._allowed(st, frame, 2):
+            raise FopError(errno.EACCES)
+        for key in d:
+            value = d.raw(key) if isinstance(d, T.Xdata) else d[key]
+            os.setxattr(self.real(path), key, value or b"", flags, follow_symlinks=False)
+
+    def _get_xattrs(self, frame: Any, path: str, name: Any) -> Any:
+        real = self.real(path)
+        if getattr(frame, "uid", 0) != 0 and not os.path.islink(real):
+            self._require(path, frame, 4)
+        if name is None or name == "":
+            return T.Xdata(self._xattrs(real))
+        name = name.decode() if isinstance(name, bytes) else name
+        return T.Xdata({name: os.getxattr(real, name, follow_symlinks=False)})
+
+    def _setxattr(self, frame: Any, loc: T.Loc, dict: Any, flags: int, xdata: Any) -> Any:
+        self._set_xattrs(frame, self._loc_path(loc, False), dict, flags)
+
+    def _fsetxattr(self, frame: Any, fd: T.Fd, dict: Any, flags: int, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            self._set_xattrs(frame, f.path, dict, flags)
+
+    def _getxattr(self, frame: Any, loc: T.Loc, name: Any, xdata: Any) -> Any:
+        return REPLIES["getxattr"](dict=self._get_xattrs(frame, self._loc_path(loc, False), name))
+
+    def _fgetxattr(self, frame: Any, fd: T.Fd, name: Any, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            return REPLIES["fgetxattr"](dict=self._get_xattrs(frame, f.path, name))
+
+    def _remove_xattr(self, frame: Any, path: str, name: Any) -> None:
+        st = os.lstat(self.real(path))
+        if getattr(frame, "uid", 0) != 0 and st.st_uid != frame.uid and not self._allowed(st, frame, 2):
+            raise FopError(errno.EACCES)
+        if not name:
+            raise FopError(errno.EINVAL)
+        os.removexattr(self.real(path), name.decode() if isinstance(name, bytes) else name, follow_symlinks=False)
+
+    def _removexattr(self, frame: Any, loc: T.Loc, name: Any, xdata: Any) -> Any:
+        self._remove_xattr(frame, self._loc_path(loc, False), name)
+
+    def _fremovexattr(self, frame: Any, fd: T.Fd, name: Any, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            self._remove_xattr(frame, f.path, name)
+
+    def _do_xattrop(self, path: str, flags: int, d: Any) -> Any:
+        real = self.real(path)
+        out = T.Xdata()
+        for key in (d or {}):
+            value = d.raw(key) if isinstance(d, T.Xdata) else bytes(d[key])
+            try:
+                old = os.getxattr(real, key, follow_symlinks=False)
+            except OSError as e:
+                if e.errno != errno.ENODATA:
+                    raise
+                old = bytes(len(value))
+            if len(old) != len(value) and flags != XattropFlag.GET_AND_SET:
+                raise FopError(errno.EINVAL, f"xattrop {key}: stored {len(old)} bytes, given {len(value)}")
+            if flags in (XattropFlag.ADD_ARRAY, XattropFlag.ADD_ARRAY64):
+                width = 4 if flags == XattropFlag.ADD_ARRAY else 8
+                if len(value) % width:
+                    raise FopError(errno.EINVAL)
+                mask = (1 << (8 * width)) - 1
+                new = b"".join(
+                    ((int.from_bytes(old[i:i + width], "big") + int.from_bytes(value[i:i + width], "big")) & mask)
+                    .to_bytes(width, "big") for i in range(0, len(value), width))
+                result = new
+            elif flags == XattropFlag.OR_ARRAY:
+                new = result = bytes(a | b for a, b in zip(old, value))
+            elif flags == XattropFlag.AND_ARRAY:
+                new = result = bytes(a & b for a, b in zip(old, value))
+            elif flags == XattropFlag.GET_AND_SET:
+                new, result = value, old
+            else:
+                raise FopError(errno.ENOTSUP, f"xattrop flag {flags} is not supported by the harness")
+            os.setxattr(real, key, new, follow_symlinks=False)
+            out[key] = result
+        return out
+
+    def _xattrop(self, frame: Any, loc: T.Loc, flags: int, dict: Any, xdata: Any) -> Any:
+        return REPLIES["xattrop"](dict=self._do_xattrop(self._loc_path(loc, False), flags, dict))
+
+    def _fxattrop(self, frame: Any, fd: T.Fd, flags: int, dict: Any, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            return REPLIES["fxattrop"](dict=self._do_xattrop(f.path, flags, dict))
+
+    # ---- attributes
+
+    def _do_setattr(self, frame: Any, path: str, stbuf: Any, valid: int) -> tuple[Any, Any]:
+        real = self.real(path)
+        pre = self.iatt(path)
+        uid = getattr(frame, "uid", 0)
+        valid = SetAttr(valid)
+        if stbuf is None and valid & (SetAttr.MODE | SetAttr.UID | SetAttr.GID | SetAttr.ATIME | SetAttr.MTIME):
+            raise FopError(errno.EINVAL)
+        if valid & SetAttr.MODE:
+            if uid not in (0, pre.uid):
+                raise FopError(errno.EPERM)
+            if pre.type != FileType.LNK:
+                os.chmod(real, _stat.S_IMODE(stbuf.mode))
+        if valid & (SetAttr.UID | SetAttr.GID):
+            new_uid = stbuf.uid if valid & SetAttr.UID else -1
+            new_gid = stbuf.gid if valid & SetAttr.GID else -1
+            if uid != 0 and (new_uid not in (-1, pre.uid) or pre.uid != uid or
+                             (new_gid != -1 and new_gid not in {frame.gid, *frame.groups})):
+                raise FopError(errno.EPERM)
+            os.lchown(real, new_uid, new_gid)
+        if valid & (SetAttr.ATIME | SetAttr.MTIME | SetAttr.ATIME_NOW | SetAttr.MTIME_NOW):
+            if uid not in (0, pre.uid):
+                st = os.lstat(real)
+                now_only = not (valid & (SetAttr.ATIME | SetAttr.MTIME))
+                if not (now_only and self._allowed(st, frame, 2)):
+                    raise FopError(errno.EPERM)
+            now = time.time_ns()
+            cur = os.lstat(real)
+            atime = cur.st_atime_ns
+            mtime = cur.st_mtime_ns
+            if valid & SetAttr.ATIME_NOW:
+                atime = now
+            elif valid & SetAttr.ATIME:
+                atime = stbuf.atime * 10**9 + stbuf.atime_nsec
+            if valid & SetAttr.MTIME_NOW:
+                mtime = now
+            elif valid & SetAttr.MTIME:
+                mtime = stbuf.mtime * 10**9 + stbuf.mtime_nsec
+            os.utime(real, ns=(atime, mtime), follow_symlinks=False)
+        return pre, self.iatt(path)
+
+    def _setattr(self, frame: Any, loc: T.Loc, stbuf: Any, valid: int, xdata: Any) -> Any:
+        pre, post = self._do_setattr(frame, self._loc_path(loc, False), stbuf, valid)
+        return REPLIES["setattr"](statpre=pre, statpost=post)
+
+    def _fsetattr(self, frame: Any, fd: T.Fd, stbuf: Any, valid: int, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            pre, post = self._do_setattr(frame, f.path, stbuf, valid)
+            return REPLIES["fsetattr"](statpre=pre, statpost=post)
+
+    # ---- directories
+
+    def _opendir(self, frame: Any, loc: T.Loc, fd: T.Fd, xdata: Any) -> Any:
+        path = self._loc_path(loc, False)
+        st = os.lstat(self.real(path))
+        if not _stat.S_ISDIR(st.st_mode):
+            raise FopError(errno.ENOTDIR)
+        if not self._allowed(st, frame, 4):
+            raise FopError(errno.EACCES)
+        self._register(fd, _OpenFile(None, path, self.gfid_of(path, st), os.O_RDONLY))
+        return REPLIES["opendir"](fd=fd)
+
+    def _listing(self, f: _OpenFile, offset: int) -> list[str]:
+        if f.listing is None or offset == 0:
+            real = self.real(f.path)
+            if not os.path.isdir(real):
+                raise FopError(errno.ENOTDIR)
+            f.listing = [".", ".."] + sorted(os.listdir(real))
+        return f.listing
+
+    def _entries(self, fd: T.Fd, size: int, offset: int, plus: bool) -> list[Dirent]:
+        with self._file(fd) as f:
+            names = self._listing(f, offset)
+            out: list[Dirent] = []
+            used = 0
+            for i in range(max(offset, 0), len(names)):
+                name = names[i]
+                cost = (24 + len(name.encode()) + (160 if plus else 0) + 7) & ~7
+                if out and used + cost > size:
+                    break
+                used += cost
+                child = f.path if name == "." else (posixpath.dirname(f.path) if name == ".." else
+                                                    posixpath.join(f.path, name))
+                try:
+                    st = os.lstat(self.real(child))
+                except FileNotFoundError:
+                    continue  # removed since the listing was taken
+                ia = self.iatt(child, st)
+                d = Dirent(name, ino=ia.ino, off=i + 1, type=_DT.get(ia.type, 0))
+                if plus:
+                    d.stat = ia
+                    d.inode = T.Inode() if name not in (".", "..") else None
+                out.append(d)
+            return out
+
+    def _readdir(self, frame: Any, fd: T.Fd, size: int, offset: int, xdata: Any) -> Any:
+        return REPLIES["readdir"](entries=self._entries(fd, size, offset, False))
+
+    def _readdirp(self, frame: Any, fd: T.Fd, size: int, offset: int, xdata: Any) -> Any:
+        return REPLIES["readdirp"](entries=self._entries(fd, size, offset, True))
+
+    # ---- space
+
+    def _fallocate(self, frame: Any, fd: T.Fd, mode: int, offset: int, len: int, xdata: Any) -> Any:
+        with self._file(fd, want_write=True) as f:
+            if f.osfd is None:
+                raise FopError(errno.EISDIR)
+            pre = self._fiatt(f)
+            _fallocate(f.osfd, mode, offset, len)
+            return REPLIES["fallocate"](pre=pre, post=self._fiatt(f))
+
+    def _discard(self, frame: Any, fd: T.Fd, offset: int, len: int, xdata: Any) -> Any:
+        with self._file(fd, want_write=True) as f:
+            if f.osfd is None:
+                raise FopError(errno.EISDIR)
+            pre = self._fiatt(f)
+            _fallocate(f.osfd, 0x02 | 0x01, offset, len)  # PUNCH_HOLE | KEEP_SIZE
+            return REPLIES["discard"](pre=pre, post=self._fiatt(f))
+
+    def _zerofill(self, frame: Any, fd: T.Fd, offset: int, len: int, xdata: Any) -> Any:
+        with self._file(fd, want_write=True) as f:
+            if f.osfd is None:
+                raise FopError(errno.EISDIR)
+            pre = self._fiatt(f)
+            chunk = bytes(min(len, 1 << 20))
+            done = 0
+            while done < len:
+                done += os.pwrite(f.osfd, chunk[:len - done], offset + done)
+            return REPLIES["zerofill"](pre=pre, post=self._fiatt(f))
+
+    def _seek(self, frame: Any, fd: T.Fd, offset: int, what: int, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            if f.osfd is None:
+                raise FopError(errno.EISDIR)
+            whence = {0: os.SEEK_DATA, 1: os.SEEK_HOLE}.get(what)
+            if whence is None:
+                raise FopError(errno.EINVAL)
+            return REPLIES["seek"](offset=os.lseek(f.osfd, offset, whence))
+
+    def _rchecksum(self, frame: Any, fd: T.Fd, offset: int, len: int, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            if f.osfd is None:
+                raise FopError(errno.EISDIR)
+            data = os.pread(f.osfd, len, offset)
+            return REPLIES["rchecksum"](weak_checksum=zlib.adler32(data, 0),
+                                        strong_checksum=hashlib.sha256(data).digest())
+
+    def _copy_file_range(self, frame: Any, fd_in: T.Fd, off_in: int, fd_out: T.Fd, off_out: int, len: int,
+                         flags: int, xdata: Any) -> Any:
+        with self._file(fd_in) as src, self._file(fd_out, want_write=True) as dst:
+            if src.osfd is None or dst.osfd is None:
+                raise FopError(errno.EISDIR)
+            stbuf = self._fiatt(src)
+            pre = self._fiatt(dst)
+            n = os.copy_file_range(src.osfd, dst.osfd, len, off_in, off_out)
+            return REPLIES["copy_file_range"](stbuf=stbuf, prebuf_dst=pre, postbuf_dst=self._fiatt(dst), op_ret=n)
+
+    # ---- locks (features/locks)
+
+    @staticmethod
+    def _owner(frame: Any) -> tuple[Any, ...]:
+        return (getattr(frame, "client", None), bytes(getattr(frame, "lk_owner", b"") or b""))
+
+    @staticmethod
+    def _range(lock: T.Flock) -> tuple[int, int]:
+        start = int(lock.start or 0)
+        length = int(lock.len or 0)
+        return start, (start + length if length > 0 else -1)
+
+    def _range_lock(self, table: list[_Lock], owner: tuple[Any, ...], cmd: int, lock: T.Flock,
+                    pid: int) -> _Lock | None:
+        """Apply a GETLK/SETLK/SETLKW on a lock list; returns the conflicting lock for GETLK."""
+        start, end = self._range(lock)
+        conflict = next((l for l in table if l.owner != owner and l.overlaps(start, end) and
+                         (l.type == LockType.WRLCK or lock.type == LockType.WRLCK)), None)
+        if cmd == LockCmd.GETLK:
+            return conflict
+        if lock.type == LockType.UNLCK:
+            table[:] = [l for l in table if not (l.owner == owner and l.overlaps(start, end))]
+            return None
+        if conflict is not None:
+            raise FopError(errno.EAGAIN)
+        table[:] = [l for l in table if not (l.owner == owner and l.overlaps(start, end))]
+        table.append(_Lock(owner, int(lock.type), start, end, pid))
+        return None
+
+    def _inodelk(self, frame: Any, volume: Any, loc: T.Loc, cmd: int, lock: T.Flock, xdata: Any) -> Any:
+        gfid = self.gfid_of(self._loc_path(loc, False))
+        table = self._inodelks.setdefault((str(volume), gfid), [])
+        self._range_lock(table, self._owner(frame), cmd, lock, getattr(frame, "pid", 0))
+
+    def _finodelk(self, frame: Any, volume: Any, fd: T.Fd, cmd: int, lock: T.Flock, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            table = self._inodelks.setdefault((str(volume), f.gfid), [])
+            self._range_lock(table, self._owner(frame), cmd, lock, getattr(frame, "pid", 0))
+
+    def _do_entrylk(self, frame: Any, volume: Any, gfid: uuid.UUID, basename: Any, cmd: int, type: int) -> None:
+        owner = self._owner(frame)
+        key = (str(volume), gfid, basename)
+        held = self._entrylks.setdefault(key, [])
+        if cmd == EntrylkCmd.UNLOCK:
+            for i, (o, _) in enumerate(held):
+                if o == owner:
+                    del held[i]
+                    return
+            raise FopError(errno.EINVAL, "entrylk unlock of a lock not held")
+        # a lock on the whole directory (basename None) conflicts with every name in it
+        related = [lst for (v, g, b), lst in self._entrylks.items()
+                   if v == str(volume) and g == gfid and (basename is None or b is None or b == basename)]
+        for lst in related:
+            for o, t in lst:
+                if o != owner and (t == EntrylkType.WRLCK or type == EntrylkType.WRLCK):
+                    raise FopError(errno.EAGAIN)
+        held.append((owner, int(type)))
+
+    def _entrylk(self, frame: Any, volume: Any, loc: T.Loc, basename: Any, cmd: int, type: int, xdata: Any) -> Any:
+        self._do_entrylk(frame, volume, self.gfid_of(self._loc_path(loc, False)), basename, cmd, type)
+
+    def _fentrylk(self, frame: Any, volume: Any, fd: T.Fd, basename: Any, cmd: int, type: int, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            self._do_entrylk(frame, volume, f.gfid, basename, cmd, type)
+
+    def _lk(self, frame: Any, fd: T.Fd, cmd: int, lock: T.Flock, xdata: Any) -> Any:
+        with self._file(fd) as f:
+            table = self._posix_locks.setdefault(f.gfid, [])
+            owner = (getattr(frame, "client", None), bytes(lock.owner or b"") or self._owner(frame)[1])
+            conflict = self._range_lock(table, owner, cmd, lock, int(lock.pid or 0))
+            out = lock.copy()
+            if cmd == LockCmd.GETLK:
+                if conflict is None:
+                    out.type = LockType.UNLCK
+                else:
+                    out.type, out.start, out.pid = conflict.type, conflict.start, conflict.pid
+                    out.len = 0 if conflict.end < 0 else conflict.end - conflict.start
+            return REPLIES["lk"](lock=out)
+
+    def _posix_unlock_owner(self, fd: T.Fd, frame: Any) -> None:
+        """flush drops the caller's POSIX locks on the file, as close(2) does."""
+        entry = self._fds.get(id(fd))
+        if entry is None:
+            return
+        table = self._posix_locks.get(entry[1].gfid)
+        if table:
+            client = getattr(frame, "client", None)
+            lk_owner = bytes(getattr(frame, "lk_owner", b"") or b"")
+            table[:] = [l for l in table if not (l.owner[0] == client and (not lk_owner or l.owner[1] == lk_owner))]
+
+
+def _fallocate(osfd: int, mode: int, offset: int, length: int) -> None:
+    if mode == 0:
+        os.posix_fallocate(osfd, offset, length)
+        return
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    if libc.fallocate(osfd, mode, offset, length) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+# ============================================================ the graph
+
+
+class XlatorNode:
+    """The handle a Python translator gets as its xlator (what the bridge's native Xlator provides).
+
+    ``name``, ``type``, ``children``, ``options`` (volfile text), ``inode_ctx_get/set``
+    and ``fd_ctx_get/set`` (kept in dicts). ``instance`` is the translator object,
+    ``handlers`` its FOP handlers by GF_FOP number, ``seen`` a Counter of the FOPs
+    that reached this node (handled or falling through).
+    """
+
+    def __init__(self, cls: type[Translator], name: str, options: Mapping[str, str],
+                 children: Sequence[Any]) -> None:
+        self.cls = cls
+        self.name = name
+        self.type = "user/glupy"
+        self.options = dict(options)
+        self.children = list(children)
+        self.parents: list[Any] = []
+        self.instance: Translator | None = None
+        self.handlers: dict[int, Any] = {}
+        self.inode_ctx: dict[int, tuple[Any, Any]] = {}
+        self.fd_ctx: dict[int, tuple[Any, Any]] = {}
+        self.seen: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"<XlatorNode {self.name} ({self.cls.__module__}.{self.cls.__qualname__})>"
+
+    # the native Xlator's context API
+    def inode_ctx_get(self, inode: Any) -> Any:
+        entry = self.inode_ctx.get(id(inode))
+        return entry[1] if entry is not None and entry[0] is inode else None
+
+    def inode_ctx_set(self, inode: Any, value: Any) -> None:
+        if not isinstance(inode, T.Inode):
+            raise TypeError("inode_ctx_set(inode, value)")
+        if value is None:
+            self.inode_ctx.pop(id(inode), None)
+        else:
+            self.inode_ctx[id(inode)] = (inode, value)
+
+    def fd_ctx_get(self, fd: Any) -> Any:
+        entry = self.fd_ctx.get(id(fd))
+        return entry[1] if entry is not None and entry[0] is fd else None
+
+    def fd_ctx_set(self, fd: Any, value: Any) -> None:
+        if not isinstance(fd, T.Fd):
+            raise TypeError("fd_ctx_set(fd, value)")
+        if value is None:
+            self.fd_ctx.pop(id(fd), None)
+        else:
+            self.fd_ctx[id(fd)] = (fd, value)
+
+    @property
+    def pass_through(self) -> bool:
+        value = self.options.get("pass-through")
+        return bool(value) and parse_bool(str(value))
+
+
+TranslatorSpec = Union[type, str, tuple]
+ChildSpec = Union["Node", PosixBackend, Path, str]
+
+
+@dataclass
+class Node:
+    """One translator of a graph spec: ``Node(cls, {"opt": "value"}, children=[...], name=None)``.
+
+    ``cls`` is a Translator subclass or a ``"module:Class"`` string (as in a volfile's
+    ``option module``). Children are Nodes, :class:`PosixBackend` objects, or paths
+    (each becomes a PosixBackend).
+    """
+
+    cls: Any
+    options: Mapping[str, Any] = field(default_factory=dict)
+    children: Sequence[Any] = ()
+    name: str | None = None
+
+
+def _spec_to_node(spec: Any, children: Sequence[Any]) -> Node:
+    if isinstance(spec, Node):
+        return spec if not children else Node(spec.cls, spec.options, list(children), spec.name)
+    if isinstance(spec, tuple):
+        if not 1 <= len(spec) <= 3:
+            raise HarnessError(f"a translator is cls, (cls, options) or (cls, options, name), not {spec!r}")
+        cls = spec[0]
+        options = spec[1] if len(spec) > 1 else {}
+        name = spec[2] if len(spec) > 2 else None
+        return Node(cls, options or {}, list(children), name)
+    return Node(spec, {}, list(children))
+
+
+def _option_text(value: Any) -> str:
+    """A volfile value: GlusterFS hands translators text."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+# ============================================================ the client
+
+
+class File:
+    """An open file of the harness client (``h.open(path)``); close it, or use ``with``."""
+
+    def __init__(self, client: "Client", path: str, fd: T.Fd, directory: bool = False) -> None:
+        self.client = client
+        self.path = path
+        self.fd = fd
+        self.directory = directory
+        self.closed = False
+
+    @property
+    def inode(self) -> T.Inode:
+        return self.fd.inode
+
+    def _call(self, fop: str, *args: Any) -> Any:
+        if self.closed:
+            raise HarnessError(f"{self.path} is closed")
+        return self.client._call(fop, *args)
+
+    def read(self, size: int = 131072, offset: int = 0) -> bytes:
+        """One readv."""
+        return bytes(self._call("readv", self.fd, size, offset, 0, None).data)
+
+    def write(self, data: bytes, offset: int = 0) -> int:
+        """One writev; the number of bytes written."""
+        return self._call("writev", self.fd, bytes(data), offset, 0, None).op_ret
+
+    def fstat(self) -> T.Iatt:
+        return self._call("fstat", self.fd, None).buf
+
+    def fsync(self, datasync: bool = False) -> None:
+        self._call("fsync", self.fd, 1 if datasync else 0, None)
+
+    def truncate(self, size: int) -> None:
+        self._call("ftruncate", self.fd, size, None)
+
+    def getxattr(self, name: str) -> bytes:
+        reply = self._call("fgetxattr", self.fd, name, None)
+        return _xattr_value(reply.dict, name, self.path)
+
+    def setxattr(self, name: str, value: bytes | str, flags: int = 0) -> None:
+        self._call("fsetxattr", self.fd, T.Xdata({name: _to_bytes(value)}), flags, None)
+
+    def close(self) -> None:
+        """flush (for files), then release: the translators' release hooks and the backend's close."""
+        if self.closed:
+            return
+        try:
+            if not self.directory:
+                self.client._call("flush", self.fd, None)
+        finally:
+            self.closed = True
+            self.client.harness._release(self.fd, self.directory)
+
+    def __enter__(self) -> "File":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _to_bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
+def _xattr_value(d: Any, name: str, path: str) -> bytes:
+    if d is None or name not in d:
+        raise FopError(errno.ENODATA, f"{path}: no attribute {name} in the reply")
+    return d.raw(name) if isinstance(d, T.Xdata) else _to_bytes(d[name])
+
+
+class Client:
+    """A synchronous FUSE-like client of a :class:`Harness` with fixed credentials.
+
+    Paths are absolute within the volume (``"/dir/file"``). Failures raise
+    :class:`glupy.FopError` with the errno a mount would give.
+    """
+
+    _pids = itertools.count(1000)
+
+    def __init__(self, harness: "Harness", uid: int = 0, gid: int = 0, groups: Sequence[int] = (),
+                 pid: int | None = None, lk_owner: bytes = b"", client: str = "glupy-harness") -> None:
+        self.harness = harness
+        self.uid, self.gid, self.groups = uid, gid, tuple(groups)
+        self.pid = os.getpid() if pid is None else pid
+        self.lk_owner = lk_owner
+        self.client = client
+
+    def as_user(self, uid: int, gid: int, groups: Sequence[int] = ()) -> "Client":
+        """A client of the same harness making its FOPs as uid/gid."""
+        return Client(self.harness, uid, gid, groups, self.pid, self.lk_owner, self.client)
+
+    def frame(self) -> T.Caller:
+        """A new Caller (the frame of one FOP)."""
+        return T.Caller(uid=self.uid, gid=self.gid, pid=self.pid, groups=self.groups, lk_owner=self.lk_owner,
+                        client=self.client, unique=next(self.harness._unique))
+
+    def _call(self, fop: str, *args: Any) -> Any:
+        return self.harness._top_call(self.frame(), fop, args)
+
+    # ---- path resolution, like the kernel + fuse-bridge
+
+    def _lookup_entry(self, parent: T.Inode, path: str) -> tuple[T.Loc, Any]:
+        """Lookup one name; (loc, reply) or raise."""
+        table = self.harness.itable
+        name = path.rsplit("/", 1)[1]
+        known = table.dentry(parent, name)
+        loc = T.Loc(path=path, inode=known if known is not None else T.Inode(), parent=parent)
+        try:
+            reply = self._call("lookup", loc, None)
+        except FopError as e:
+            if e.errno in (errno.ENOENT, errno.ESTALE) and known is not None:
+                table.unlink_dentry(parent, name)
+            raise
+        inode = table.link(parent, name, reply.inode or loc.inode, reply.buf, what=f"lookup {path}")
+        reply.inode = inode
+        return loc, reply
+
+    def _walk(self, path: str) -> T.Inode:
+        """The inode of an existing directory or file, looking up every component (not the root:
+        FUSE knows it from the mount on)."""
+        if _norm(path) == "/":
+            return self.harness.itable.root
+        return self.lookup(path).inode
+
+    def _parent(self, path: str) -> tuple[str, T.Inode, str]:
+        path = _norm(path)
+        if path == "/":
+            raise FopError(errno.EBUSY, "the root has no parent")
+        parent_path = posixpath.dirname(path)
+        parent = self._walk(parent_path)
+        if parent.type not in (FileType.DIR, FileType.INVAL):
+            raise FopError(errno.ENOTDIR)
+        return path, parent, posixpath.basename(path)
+
+    def loc(self, path: str) -> T.Loc:
+        """A Loc of an existing entry, resolved with lookups (as a FUSE mount would pass it)."""
+        path = _norm(path)
+        inode = self._walk(path)
+        if path == "/":
+            return T.Loc(path="/", inode=inode)
+        parent = self.harness.itable.dentry_parent(inode, path)
+        return T.Loc(path=path, inode=inode, parent=parent)
+
+    def _new_loc(self, path: str) -> tuple[T.Loc, T.Inode, str]:
+        """A Loc for a name that must not exist yet (the kernel's negative lookup first)."""
+        path, parent, name = self._parent(path)
+        try:
+            self._lookup_entry(parent, path)
+        except FopError as e:
+            if e.errno != errno.ENOENT:
+                raise
+        else:
+            raise FopError(errno.EEXIST)
+        return T.Loc(path=path, inode=T.Inode(), parent=parent), parent, name
+
+    @staticmethod
+    def _gfid_req() -> T.Xdata:
+        return T.Xdata({"gfid-req": uuid.uuid4()})
+
+    # ---- namespace
+
+    def lookup(self, path: str) -> Any:
+        """Lookup every component of `path`; the LookupReply of the last (its inode is the table's)."""
+        path = _norm(path)
+        table = self.harness.itable
+        if path == "/":
+            return self._call("lookup", T.Loc(path="/", inode=table.root), None)
+        current = table.root
+        walked = ""
+        reply = None
+        for part in path.strip("/").split("/"):
+            walked += "/" + part
+            if current.type not in (FileType.DIR, FileType.INVAL):
+                raise FopError(errno.ENOTDIR)
+            _, reply = self._lookup_entry(current, walked)
+            current = reply.inode
+        return reply
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.lookup(path)
+            return True
+        except FopError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                return False
+            raise
+
+    def stat(self, path: str) -> T.Iatt:
+        """lookup + stat; the Iatt."""
+        return self._call("stat", self.loc(path), None).buf
+
+    def access(self, path: str, mask: int = os.F_OK) -> None:
+        self._call("access", self.loc(path), mask, None)
+
+    def statfs(self, path: str = "/") -> T.Statvfs:
+        return self._call("statfs", self.loc(path), None).buf
+
+    def mkdir(self, path: str, mode: int = 0o755, umask: int = 0o022) -> T.Inode:
+        loc, parent, name = self._new_loc(path)
+        reply = self._call("mkdir", loc, mode | _stat.S_IFDIR, umask, self._gfid_req())
+        return self.harness.itable.link(parent, name, reply.inode or loc.inode, reply.buf, what=f"mkdir {path}")
+
+    def mknod(self, path: str, mode: int = _stat.S_IFIFO | 0o644, rdev: int = 0, umask: int = 0o022) -> T.Inode:
+        loc, parent, name = self._new_loc(path)
+        reply = self._call("mknod", loc, mode, rdev, umask, self._gfid_req())
+        return self.harness.itable.link(parent, name, reply.inode or loc.inode, reply.buf, what=f"mknod {path}")
+
+    def symlink(self, target: str, path: str, umask: int = 0o022) -> T.Inode:
+        """Create `path` pointing to `target` (like os.symlink(target, path))."""
+        loc, parent, name = self._new_loc(path)
+        reply = self._call("symlink", target, loc, umask, self._gfid_req())
+        return self.harness.itable.link(parent, name, reply.inode or loc.inode, reply.buf, what=f"symlink {path}")
+
+    def readlink(self, path: str) -> str:
+        reply = self._call("readlink", self.loc(path), 4096, None)
+        return reply.path.decode() if isinstance(reply.path, bytes) else reply.path
+
+    def link(self, existing: str, new: str) -> T.Inode:
+        """Hard link `new` to `existing`."""
+        old = self.loc(existing)
+        loc, parent, name = self._new_loc(new)
+        loc.inode = old.inode
+        loc.gfid = old.inode.gfid
+        reply = self._call("link", old, loc, None)
+        inode = self.harness.itable.link(parent, name, reply.inode or old.inode, reply.buf, what=f"link {new}")
+        return inode
+
+    def unlink(self, path: str) -> None:
+        path, parent, name = self._parent(path)
+        _, reply = self._lookup_entry(parent, path)
+        if reply.inode.type == FileType.DIR:
+            raise FopError(errno.EISDIR)
+        self._call("unlink", T.Loc(path=path, inode=reply.inode, parent=parent), 0, None)
+        self.harness.itable.removed(parent, name, reply.inode)
+
+    def rmdir(self, path: str) -> None:
+        path, parent, name = self._parent(path)
+        _, reply = self._lookup_entry(parent, path)
+        if reply.inode.type != FileType.DIR:
+            raise FopError(errno.ENOTDIR)
+        self._call("rmdir", T.Loc(path=path, inode=reply.inode, parent=parent), 0, None)
+        self.harness.itable.removed(parent, name, reply.inode, directory=True)
+
+    def rename(self, old: str, new: str) -> None:
+        old, oldparent, oldname = self._parent(old)
+        _, src = self._lookup_entry(oldparent, old)
+        new, newparent, newname = self._parent(new)
+        target = None
+        try:
+            _, target = self._lookup_entry(newparent, new)
+        except FopError as e:
+            if e.errno != errno.ENOENT:
+                raise
+        oldloc = T.Loc(path=old, inode=src.inode, parent=oldparent)
+        newloc = T.Loc(path=new, inode=target.inode if target else None, parent=newparent)
+        self._call("rename", oldloc, newloc, None)
+        self.harness.itable.renamed(oldparent, oldname, newparent, newname, src.inode,
+                                    target.inode if target else None)
+
+    def truncate(self, path: str, size: int) -> None:
+        self._call("truncate", self.loc(path), size, None)
+
+    def chmod(self, path: str, mode: int) -> T.Iatt:
+        """setattr with SetAttr.MODE; the new Iatt."""
+        ia = T.Iatt()
+        ia.mode = mode
+        return self._call("setattr", self.loc(path), ia, int(SetAttr.MODE), None).statpost
+
+    def chown(self, path: str, uid: int = -1, gid: int = -1) -> T.Iatt:
+        ia = T.Iatt(uid=uid, gid=gid)
+        valid = (SetAttr.UID if uid != -1 else 0) | (SetAttr.GID if gid != -1 else 0)
+        return self._call("setattr", self.loc(path), ia, int(valid), None).statpost
+
+    def utime(self, path: str, atime_ns: int, mtime_ns: int) -> T.Iatt:
+        ia = T.Iatt(atime=atime_ns // 10**9, atime_nsec=atime_ns % 10**9, mtime=mtime_ns // 10**9,
+                    mtime_nsec=mtime_ns % 10**9)
+        return self._call("setattr", self.loc(path), ia, int(SetAttr.ATIME | SetAttr.MTIME), None).statpost
+
+    # ---- data
+
+    def open(self, path: str, flags: int = os.O_RDONLY) -> File:
+        """Open an existing file (lookup, open); returns a :class:`File`."""
+        loc = self.loc(path)
+        if loc.inode.type == FileType.DIR:
+            return self.opendir(path)
+        fd = T.Fd(loc.inode, flags=flags, pid=self.pid)
+        reply = self._call("open", loc, flags & ~(os.O_CREAT | os.O_EXCL), fd, None)
+        self.harness._opened(reply.fd or fd)
+        return File(self, loc.path, reply.fd or fd)
+
+    def opendir(self, path: str) -> File:
+        loc = self.loc(path)
+        fd = T.Fd(loc.inode, flags=os.O_RDONLY | os.O_DIRECTORY, pid=self.pid)
+        reply = self._call("opendir", loc, fd, None)
+        self.harness._opened(reply.fd or fd)
+        return File(self, loc.path, reply.fd or fd, directory=True)
+
+    def create(self, path: str, data: bytes | str = b"", mode: int = 0o644, *, exclusive: bool = False,
+               umask: int = 0o022) -> T.Inode:
+        """Like writing a whole file with open(O_CREAT|O_TRUNC): create (or open an existing file
+        with O_TRUNC), write `data`, flush, release. Returns the file's inode."""
+        path, parent, name = self._parent(path)
+        existing = None
+        try:
+            _, existing = self._lookup_entry(parent, path)
+        except FopError as e:
+            if e.errno != errno.ENOENT:
+                raise
+        if existing is not None:
+            if exclusive:
+                raise FopError(errno.EEXIST)
+            if existing.inode.type == FileType.DIR:
+                raise FopError(errno.EISDIR)
+            f = self.open(path, os.O_WRONLY | os.O_TRUNC)
+        else:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_EXCL if exclusive else 0)
+            loc = T.Loc(path=path, inode=T.Inode(), parent=parent)
+            fd = T.Fd(loc.inode, flags=flags, pid=self.pid)
+            reply = self._call("create", loc, flags, mode | _stat.S_IFREG, umask, fd, self._gfid_req())
+            inode = self.harness.itable.link(parent, name, reply.inode or loc.inode, reply.buf,
+                                             what=f"create {path}")
+            fd = reply.fd or fd
+            fd.inode = inode
+            self.harness._opened(fd)
+            f = File(self, path, fd)
+        with f:
+            data = _to_bytes(data)
+            offset = 0
+            while offset < len(data):
+                n = f.write(data[offset:offset + (1 << 17)], offset)
+                if n <= 0:
+                    raise FopError(errno.EIO, f"writev of {path} wrote {n} bytes")
+                offset += n
+        return f.fd.inode
+
+    def write(self, path: str, data: bytes | str, offset: int = 0) -> int:
+        """Open an existing file for writing, write `data` at `offset` (in 128 KiB writevs), close."""
+        data = _to_bytes(data)
+        with self.open(path, os.O_WRONLY) as f:
+            done = 0
+            while done < len(data) or not data:
+                n = f.write(data[done:done + (1 << 17)], offset + done)
+                done += n
+                if not data or n <= 0:
+                    break
+            return done
+
+    def read(self, path: str, size: int | None = None, offset: int = 0) -> bytes:
+        """Open, read `size` bytes (None: to the end, in 128 KiB readvs) from `offset`, close."""
+        out = bytearray()
+        with self.open(path, os.O_RDONLY) as f:
+            while size is None or len(out) < size:
+                want = 1 << 17 if size is None else min(1 << 17, size - len(out))
+                chunk = f.read(want, offset + len(out))
+                out += chunk
+                if len(chunk) < want:
+                    break
+        return bytes(out)
+
+    # ---- directories
+
+    def readdir(self, path: str = "/", *, plus: bool = True, size: int = 4096) -> list[Dirent]:
+        """All entries (with "." and ".."), by opendir + readdirp (or readdir) until empty + releasedir.
+        readdirp entries are linked into the inode table, as fuse-bridge does."""
+        out: list[Dirent] = []
+        with self.opendir(path) as d:
+            offset = 0
+            while True:
+                reply = d._call("readdirp" if plus else "readdir", d.fd, size, offset, None)
+                if not reply.entries:
+                    break
+                for e in reply.entries:
+                    if plus and e.name not in (".", "..") and e.stat is not None and e.stat.gfid is not None:
+                        e.inode = self.harness.itable.link(d.fd.inode, e.name, e.inode or T.Inode(), e.stat,
+                                                           what=f"readdirp {path}")
+                    out.append(e)
+                offset = reply.entries[-1].off
+        return out
+
+    def listdir(self, path: str = "/") -> list[str]:
+        """Sorted names in a directory, without "." and ".."."""
+        return sorted(e.name for e in self.readdir(path) if e.name not in (".", ".."))
+
+    # ---- xattrs
+
+    def setxattr(self, path: str, name: str, value: bytes | str, flags: int = 0) -> None:
+        self._call("setxattr", self.loc(path), T.Xdata({name: _to_bytes(value)}), flags, None)
+
+    def getxattr(self, path: str, name: str) -> bytes:
+        """The value (bytes; a str value in the reply comes NUL-terminated, as GlusterFS sends it)."""
+        reply = self._call("getxattr", self.loc(path), name, None)
+        return _xattr_value(reply.dict, name, path)
+
+    def listxattr(self, path: str) -> list[str]:
+        """Names, by getxattr with name None (sorted)."""
+        reply = self._call("getxattr", self.loc(path), None, None)
+        return sorted(reply.dict or {})
+
+    def removexattr(self, path: str, name: str) -> None:
+        self._call("removexattr", self.loc(path), name, None)
+
+    # ---- anything else
+
+    def fop(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Send any FOP to the top of the graph; the reply, or FopError.
+
+        Arguments are the FOP's (docs/fops.md), by position or keyword; a missing
+        ``xdata`` is None. A str where a Loc is expected is resolved to the Loc of
+        that path; a str where an Fd is expected becomes an anonymous Fd of that file.
+        """
+        if name not in FOP_BY_NAME:
+            raise HarnessError(f"no FOP named {name!r}")
+        spec = FOP_BY_NAME[name]
+        params = [a for a in spec.py_args]
+        values: list[Any] = list(args)
+        for a in params[len(values):]:
+            if a.name in kwargs:
+                values.append(kwargs.pop(a.name))
+            elif a.kind in ("xdata", "dict") or KINDS[a.kind].nullable:
+                values.append(None)
+            else:
+                raise TypeError(f"{name}: missing argument {a.name}")
+        if kwargs:
+            raise TypeError(f"{name}: unexpected arguments {', '.join(kwargs)}")
+        for i, a in enumerate(params[:len(values)]):
+            if isinstance(values[i], str) and a.kind == "loc":
+                values[i] = self.loc(values[i])
+            elif isinstance(values[i], str) and a.kind == "fd":
+                values[i] = T.Fd.anonymous_for(self.loc(values[i]).inode)
+        return self._call(name, *values)
+
+
+# ============================================================ inode table
+
+
+class InodeTable:
+    """The client's inode table: one Inode object per gfid while referenced, dentries by (parent, name)."""
+
+    def __init__(self, harness: "Harness") -> None:
+        self.harness = harness
+        self.root = T.Inode(ROOT_GFID, FileType.DIR)
+        self.by_gfid: dict[uuid.UUID, T.Inode] = {ROOT_GFID: self.root}
+        self.dentries: dict[tuple[int, str], T.Inode] = {}
+        self.names: dict[int, set[tuple[int, str]]] = {}
+        self.nlink: dict[int, int] = {}
+        self.open_fds: Counter[int] = Counter()
+        self.parents: dict[int, T.Inode] = {}
+
+    def __len__(self) -> int:
+        return len(self.by_gfid)
+
+    def dentry(self, parent: T.Inode, name: str) -> T.Inode | None:
+        return self.dentries.get((id(parent), name))
+
+    def dentry_parent(self, inode: T.Inode, path: str) -> T.Inode | None:
+        return self.parents.get(id(inode))
+
+    def link(self, parent: T.Inode, name: str, inode: Any, buf: Any, *, what: str) -> T.Inode:
+        """inode_link: the table's inode for buf.gfid (the given one, if the gfid is new)."""
+        if buf is None or getattr(buf, "gfid", None) is None:
+            raise HarnessError(f"{what} succeeded without an Iatt with a gfid; GlusterFS's fuse-bridge "
+                               f"could not link the inode (reply buf={buf!r})")
+        if not isinstance(inode, T.Inode):
+            raise HarnessError(f"{what}: the reply's inode is {inode!r}, not an Inode")
+        gfid = buf.gfid
+        linked = self.by_gfid.get(gfid)
+        if linked is None:
+            if inode.gfid is not None and inode.gfid != gfid:
+                inode = T.Inode()
+            inode.gfid = gfid
+            inode.type = buf.type
+            self.by_gfid[gfid] = linked = inode
+        old = self.dentries.get((id(parent), name))
+        if old is not None and old is not linked:
+            self._drop_name(parent, name, old)
+        self.dentries[(id(parent), name)] = linked
+        self.names.setdefault(id(linked), set()).add((id(parent), name))
+        self.parents[id(linked)] = parent
+        self.nlink[id(linked)] = buf.nlink or 1
+        return linked
+
+    def _drop_name(self, parent: T.Inode, name: str, inode: T.Inode) -> None:
+        self.dentries.pop((id(parent), name), None)
+        names = self.names.get(id(inode))
+        if names is not None:
+            names.discard((id(parent), name))
+
+    def unlink_dentry(self, parent: T.Inode, name: str) -> None:
+        inode = self.dentries.get((id(parent), name))
+        if inode is not None:
+            self._drop_name(parent, name, inode)
+
+    def removed(self, parent: T.Inode, name: str, inode: T.Inode, directory: bool = False) -> None:
+        """After unlink/rmdir: drop the name; forget the inode when its last link is gone and no fd is open."""
+        self._drop_name(parent, name, inode)
+        self.nlink[id(inode)] = 0 if directory else self.nlink.get(id(inode), 1) - 1
+        self._maybe_forget(inode)
+
+    def renamed(self, oldparent: T.Inode, oldname: str, newparent: T.Inode, newname: str, inode: T.Inode,
+                victim: T.Inode | None) -> None:
+        self._drop_name(oldparent, oldname, inode)
+        if victim is not None and victim is not inode:
+            self.removed(newparent, newname, victim, directory=victim.type == FileType.DIR)
+        self.dentries[(id(newparent), newname)] = inode
+        self.names.setdefault(id(inode), set()).add((id(newparent), newname))
+        self.parents[id(inode)] = newparent
+
+    def _maybe_forget(self, inode: T.Inode) -> None:
+        if self.nlink.get(id(inode), 1) <= 0 and not self.open_fds.get(id(inode)):
+            self.forget(inode)
+
+    def forget(self, inode: T.Inode) -> None:
+        """Drop an inode from the table and call forget on the translators that set a context on it."""
+        if inode is self.root:
+            return
+        for key in list(self.names.pop(id(inode), ())):
+            if self.dentries.get(key) is inode:
+                del self.dentries[key]
+        # children of a forgotten directory lose their parent dentries too
+        for key in [k for k in self.dentries if k[0] == id(inode)]:
+            del self.dentries[key]
+        if inode.gfid is not None and self.by_gfid.get(inode.gfid) is inode:
+            del self.by_gfid[inode.gfid]
+        self.nlink.pop(id(inode), None)
+        self.parents.pop(id(inode), None)
+        self.harness._forget_ctx(inode)
+
+    def forget_all(self) -> int:
+        """Forget every inode but the root (as when the kernel drops its caches); how many."""
+        inodes = [i for i in self.by_gfid.values() if i is not self.root and not self.open_fds.get(id(i))]
+        for inode in inodes:
+            self.forget(inode)
+        return len(inodes)
+
+
+# ============================================================ the harness
+
+
+_Logged = tuple[str, str, BaseException]
+
+
+class _Answer:
+    """The driver-facing receiver of one handler's answer (a Backend's unwind half)."""
+
+    __slots__ = ("harness", "callback", "reply", "done")
+
+    def __init__(self, harness: "Harness") -> None:
+        self.harness = harness
+        self.callback: Callable[[Any], None] | None = None
+        self.reply: Any = None
+        self.done = False
+
+    def unwind(self, frame: Any, fop: int, op_ret: int, op_errno: int, reply: Any) -> None:
+        if self.done:
+            raise HarnessError(f"{_FOP_NAME[fop]} answered twice")
+        if reply is None:
+            reply = REPLY_BY_ID[fop](op_ret=op_ret, op_errno=op_errno)
+        else:
+            check_reply(fop, reply)
+            if (reply.op_ret, reply.op_errno) != (op_ret, op_errno):
+                reply = _copy_reply(reply)
+                reply.op_ret, reply.op_errno = op_ret, op_errno
+        self.done = True
+        self.reply = reply
+        if self.callback is not None:
+            self.callback(reply)
+
+    def log_exception(self, domain: str, context: str, exc: BaseException) -> None:
+        self.harness.log_exception(domain, context, exc)
+
+
+class Harness(Client):
+    """A graph of Python translators over :class:`PosixBackend`, driven in-process.
+
+    ``Harness(root, A, (B, {"opt": "1"}), C)`` stacks A over B over C over
+    ``PosixBackend(root)`` (translators top-down; each a class, a ``"module:Class"``
+    string, ``(cls, options)`` or ``(cls, options, name)``). ``root`` may also be a
+    PosixBackend. For several children use :meth:`graph`.
+
+    The harness is also its own root client (see :class:`Client`): ``h.create``,
+    ``h.read``, ``h.stat``... as uid 0; :meth:`as_user` gives other credentials.
+
+    Attributes: ``nodes`` (name -> :class:`XlatorNode` or PosixBackend), ``top``,
+    ``itable`` (the client's inode table), ``logged`` (tracebacks the bridge would
+    have written to the GlusterFS log: (domain, context, exception)).
+    """
+
+    def __init__(self, root: Path | str | PosixBackend, *translators: TranslatorSpec,
+                 name_prefix: str = "", start: bool = True) -> None:
+        backend = root if isinstance(root, PosixBackend) else PosixBackend(root)
+        node: Any = backend
+        for spec in reversed(translators):
+            node = _spec_to_node(spec, [node])
+        self._build(node, name_prefix, start)
+
+    @classmethod
+    def graph(cls, top: TranslatorSpec | Node, children: Sequence[ChildSpec] = (), *,
+              start: bool = True) -> "Harness":
+        """A harness over any graph: ``Harness.graph(top=(Mirror, opts), children=[PosixBackend(d1), d2])``.
+
+        Children may be Nodes (to nest further), PosixBackend objects or paths.
+        """
+        self = cls.__new__(cls)
+        self._build(_spec_to_node(top, list(children)), "", start)
+        return self
+
+    # ---- building
+
+    def _build(self, spec: Any, prefix: str, start: bool) -> None:
+        Client.__init__(self, self)
+        self._unique = itertools.count(1)
+        self.nodes: dict[str, Any] = {}
+        self.logged: list[_Logged] = []
+        self.itable = InodeTable(self)
+        self._open: dict[int, T.Fd] = {}
+        self.closed = False
+        self.started = False
+        self._backend_seen: dict[str, Counter[str]] = {}
+        self.top = self._make(spec, prefix)
+        self.backends = [n for n in self.nodes.values() if isinstance(n, PosixBackend)]
+        self._init(self.top, set())
+        if start:
+            self.start()
+
+    def _unique_name(self, base: str) -> str:
+        name, n = base, 1
+        while name in self.nodes:
+            n += 1
+            name = f"{base}-{n}"
+        return name
+
+    def _make(self, spec: Any, prefix: str) -> Any:
+        if isinstance(spec, (str, Path)) and not (isinstance(spec, str) and ":" in spec):
+            spec = PosixBackend(spec)
+        if isinstance(spec, PosixBackend):
+            if spec.name in self.nodes and self.nodes[spec.name] is not spec:
+                spec.name = self._unique_name(spec.name)
+            self.nodes[spec.name] = spec
+            return spec
+        if not isinstance(spec, Node):
+            spec = _spec_to_node(spec, [])
+        cls = spec.cls
+        if isinstance(cls, str):
+            cls = resolve(cls)
+        if not (isinstance(cls, type) and issubclass(cls, Translator)):
+            raise HarnessError(f"{cls!r} is not a glupy.Translator subclass")
+        if not spec.children:
+            raise HarnessError(f"{cls.__qualname__} has no children: give it a PosixBackend or a directory")
+        children = [self._make(c, prefix) for c in spec.children]
+        name = spec.name or self._unique_name(prefix + cls.__name__.lower())
+        if name in self.nodes:
+            raise HarnessError(f"two translators are named {name}")
+        node = XlatorNode(cls, name, {k: _option_text(v) for k, v in dict(spec.options).items()}, children)
+        for c in children:
+            c.parents.append(node)
+        self.nodes[name] = node
+        return node
+
+    def _init(self, node: Any, done: set[int]) -> None:
+        """Children first, as GlusterFS's xlator_init_rec does; then what the bridge's create() does."""
+        if id(node) in done or isinstance(node, PosixBackend):
+            return
+        done.add(id(node))
+        for c in node.children:
+            self._init(c, done)
+        cls = node.cls
+        inst = cls.__new__(cls)
+        inst._glupy_setup(node, node.options)
+        inst.__init__()
+        inst.init()
+        handlers = {}
+        for fname, num in overridden_fops(cls).items():
+            handler = getattr(inst, fname)
+            if not callable(handler):
+                raise TranslatorLoadError(f"{cls.__qualname__}.{fname} is not a method")
+            handlers[num] = handler
+        node.instance = inst
+        node.handlers = handlers
+
+    def start(self) -> None:
+        """PARENT_UP top-down, then CHILD_UP from every PosixBackend upwards; then the root lookup."""
+        if self.started:
+            return
+        self.started = True
+        self._parent_event(Event.PARENT_UP)
+        for b in self.backends:
+            self.notify(Event.CHILD_UP, b)
+        self.lookup("/")
+
+    # ---- access
+
+    def __getitem__(self, name: str) -> Any:
+        """The translator instance named `name` (or the PosixBackend)."""
+        node = self.nodes[name]
+        return node.instance if isinstance(node, XlatorNode) else node
+
+    def translator(self, name: str | None = None) -> Any:
+        """The top translator instance, or the one named `name`."""
+        node = self.top if name is None else self.nodes[name]
+        if not isinstance(node, XlatorNode):
+            raise HarnessError(f"{name or 'the top'} is not a Python translator")
+        return node.instance
+
+    def seen(self, name: str | None = None) -> Counter[str]:
+        """FOPs that reached the node `name` (default: the top), handled or falling through."""
+        node = self.top if name is None else self.nodes[name]
+        return node.seen if isinstance(node, XlatorNode) else self._backend_seen.setdefault(node.name, Counter())
+
+    def as_user(self, uid: int, gid: int, groups: Sequence[int] = ()) -> Client:
+        """A client of this harness making its FOPs as uid/gid (and groups)."""
+        return Client(self, uid, gid, groups, self.pid, self.lk_owner, self.client)
+
+    # ---- the driver's backend
+
+    def wind(self, frame: Any, child: Any, fop: int, args: tuple, callback: Callable[[Any], None]) -> Any:
+        """Backend.wind: deliver FOP `fop` to `child` (an XlatorNode or a PosixBackend)."""
+        if self.closed:
+            raise HarnessError("the harness is closed")
+        check_args(fop, args)
+        name = _FOP_NAME[fop]
+        node = child
+        while isinstance(node, XlatorNode):
+            node.seen[name] += 1
+            handler = node.handlers.get(fop)
+            if handler is not None and not node.pass_through:
+                return self._run(frame, node, fop, handler, args, callback)
+            if not node.children:
+                return error_reply(fop, errno.ENOSYS)
+            node = node.children[0]  # the C default: wind to FIRST_CHILD
+        if not isinstance(node, PosixBackend):
+            raise HarnessError(f"cannot wind {name} to {node!r}")
+        self._backend_seen.setdefault(node.name, Counter())[name] += 1
+        return node.dispatch(frame, fop, args)
+
+    def _run(self, frame: Any, node: XlatorNode, fop: int, handler: Any, args: tuple,
+             callback: Callable[[Any], None]) -> Any:
+        ans = _Answer(self)
+        domain = node.name
+        try:
+            coro = handler(*args)
+        except BaseException as error:  # noqa: BLE001
+            _driver.answer(ans, frame, fop, None, error, domain)
+        else:
+            if not hasattr(coro, "send"):
+                _driver.answer(ans, frame, fop, coro, None, domain)
+            else:
+                _driver.Task(self, frame, fop, coro, domain,
+                             done=lambda result, error: _driver.answer(ans, frame, fop, result, error, domain)
+                             ).step(None, None)
+        if ans.done:
+            return ans.reply
+        ans.callback = callback
+        return _driver.PENDING
+
+    def unwind(self, frame: Any, fop: int, op_ret: int, op_errno: int, reply: Any) -> None:
+        """Backend.unwind: unused (every task the harness starts has its own receiver)."""
+        raise HarnessError("unwind without a receiver")
+
+    def log_exception(self, domain: str, context: str, exc: BaseException) -> None:
+        """Backend.log_exception: keep it in ``logged`` and log it (logger ``glupy.<domain>``)."""
+        self.logged.append((domain, context, exc))
+        name = domain if domain.startswith("glupy") else f"glupy.{domain}"
+        logging.getLogger(name).error("%s", context, exc_info=(type(exc), exc, exc.__traceback__))
+
+    def _top_call(self, frame: Any, fop: str, args: tuple) -> Any:
+        fop_id = FOP_ID[fop]
+        result: list[Any] = []
+        reply = self.wind(frame, self.top, fop_id, tuple(args), result.append)
+        if reply is _driver.PENDING:
+            if not result:
+                raise HarnessError(f"{fop} was not answered (a handler waits for something that never comes)")
+            reply = result[0]
+        if isinstance(reply, BaseException):
+            raise reply
+        if reply.op_ret < 0:
+            raise FopError(reply.op_errno, reply=reply)
+        return reply
+
+    # ---- fds and inodes
+
+    def _opened(self, fd: T.Fd) -> None:
+        self._open[id(fd)] = fd
+        self.itable.open_fds[id(fd.inode)] += 1
+
+    def _release(self, fd: T.Fd, directory: bool) -> None:
+        """fd_destroy: release/releasedir on every translator with an fd ctx, then the backends close."""
+        hook_name = "releasedir" if directory else "release"
+        for node in self.nodes.values():
+            if isinstance(node, XlatorNode):
+                entry = node.fd_ctx.pop(id(fd), None)
+                if entry is not None and entry[0] is fd:
+                    hook = getattr(node.instance, hook_name, None)
+                    if hook is not None:
+                        self._call_hook(node, hook_name, hook, entry[1])
+            else:
+                node.release(fd)
+        if self._open.pop(id(fd), None) is not None:
+            inode = fd.inode
+            self.itable.open_fds[id(inode)] -= 1
+            if self.itable.open_fds[id(inode)] <= 0:
+                del self.itable.open_fds[id(inode)]
+                self.itable._maybe_forget(inode)
+
+    def _forget_ctx(self, inode: T.Inode) -> None:
+        for node in self.nodes.values():
+            if isinstance(node, XlatorNode):
+                entry = node.inode_ctx.pop(id(inode), None)
+                if entry is not None and entry[0] is inode:
+                    hook = getattr(node.instance, "forget", None)
+                    if hook is not None:
+                        self._call_hook(node, "forget", hook, entry[1])
+
+    def _call_hook(self, node: XlatorNode, what: str, hook: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return hook(*args)
+        except Exception as exc:  # noqa: BLE001 - the bridge logs hook failures and goes on
+            self.log_exception(node.name, f"{what} failed", exc)
+            return None
+
+    def forget(self, path: str) -> None:
+        """Forget the inode of `path` (as when the kernel drops it from its cache)."""
+        self.itable.forget(self.lookup(path).inode)
+
+    def forget_all(self) -> int:
+        """Forget every inode but the root and those with open fds; how many were forgotten."""
+        return self.itable.forget_all()
+
+    # ---- events and options
+
+    def _deliver(self, node: XlatorNode, event: Event, source: Any) -> bool:
+        """Call the node's notify; True if the event goes on (anything but False)."""
+        method = getattr(node.instance, "notify", None)
+        if method is None:
+            return True
+        by_xlator = {c.xlator: c for c in node.instance.children}
+        return self._call_hook(node, "notify", method, event, by_xlator.get(source, source)) is not False
+
+    def _parent_event(self, event: Event) -> None:
+        seen: set[int] = set()
+
+        def down(node: Any, source: Any) -> None:
+            if not isinstance(node, XlatorNode):
+                return
+            first = id(node) not in seen
+            seen.add(id(node))
+            if self._deliver(node, event, source) and first:
+                for c in node.children:
+                    down(c, node)
+
+        down(self.top, None)
+
+    def notify(self, event: Event | int | str, source: Any = None) -> None:
+        """Inject an event. CHILD_UP, CHILD_DOWN, ... travel up from `source` (a PosixBackend, its
+        name, or a translator name; default: the first PosixBackend) through every parent that
+        does not stop them (notify returning False). PARENT_UP/PARENT_DOWN travel down from the top."""
+        if isinstance(event, str):
+            event = Event[event.upper()]
+        event = Event(event)
+        if event in (Event.PARENT_UP, Event.PARENT_DOWN):
+            self._parent_event(event)
+            return
+        if source is None:
+            source = self.backends[0]
+        elif isinstance(source, str):
+            source = self.nodes[source]
+
+        def up(node: Any) -> None:
+            for parent in node.parents:
+                if self._deliver(parent, event, node):
+                    up(parent)
+
+        up(source)
+
+    def reconfigure(self, name: str | None = None, options: Mapping[str, Any] | None = None, **kw: Any) -> dict:
+        """Change options of translator `name` (default: the top) like `gluster volume set`.
+
+        Keywords use underscores for dashes (``pass_through="on"``). The new set is the
+        current options updated with these; it is parsed with the class's Options and
+        the translator's reconfigure hook runs, as in GlusterFS. A bad value raises
+        OptionError and keeps the old values. Returns {key: (old, new)}.
+        """
+        node = self.top if name is None else self.nodes[name]
+        if not isinstance(node, XlatorNode):
+            raise HarnessError(f"{name} is not a Python translator")
+        new_options = dict(node.options)
+        for k, v in {**dict(options or {}), **kw}.items():
+            new_options[k.replace("_", "-") if k not in (options or {}) else k] = _option_text(v)
+        inst = node.instance
+        cls = type(inst)
+        new = cls._glupy_parse(new_options, initial=False)
+        old = inst._glupy_values
+        changed = {}
+        for key, opt in cls.options.items():
+            if old.get(opt.attr) != new[opt.attr]:
+                if not opt.reconfigurable:
+                    raise OptionError(f"option {key} cannot change while running; restart the volume")
+                changed[key] = (old.get(opt.attr), new[opt.attr])
+        inst._glupy_values = new
+        node.options = new_options
+        if changed:
+            inst.log.info("reconfigured: %s", ", ".join(f"{k}={v[1]!r}" for k, v in changed.items()))
+            inst.reconfigure(changed)
+        return changed
+
+    def statedump(self, name: str | None = None) -> list[tuple[str, str]]:
+        """The entries `gluster volume statedump` shows for translator `name` (default: the top)."""
+        node = self.top if name is None else self.nodes[name]
+        inst = node.instance
+        items = [("handled-fops", ",".join(sorted(h.__name__ for h in node.handlers.values())))]
+        for key, opt in type(inst).options.items():
+            items.append((f"option.{key}", str(getattr(inst, opt.attr))))
+        for key, value in inst.statedump().items():
+            items.append((str(key), str(value)))
+        return items
+
+    # ---- teardown
+
+    def close(self) -> None:
+        """Release open fds, forget every inode, fini every translator (top-down), close the backends."""
+        if self.closed:
+            return
+        for fd in list(self._open.values()):
+            self._release(fd, fd.inode.type == FileType.DIR)
+        self.itable.forget_all()
+        order: list[XlatorNode] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, XlatorNode) and node not in order:
+                order.append(node)
+                for c in node.children:
+                    walk(c)
+
+        walk(self.top)
+        for node in order:
+            if node.instance is not None:
+                self._call_hook(node, "fini", node.instance.fini)
+        for b in self.backends:
+            b.close()
+        self.closed = True
+
+    def __enter__(self) -> "Harness":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Harness top={getattr(self.top, 'name', self.top)} nodes={list(self.nodes)}>"

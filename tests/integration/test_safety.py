@@ -78,7 +78,7 @@ def test_a_raising_handler_gives_eio_and_the_bricks_keep_serving(node: GlusterNo
     (2, "glupy.testing.translators:FailingInit", {}, "RuntimeError: FailingInit fails by design"),
     (3, "glupy.testing.translators:Probe", {"limit": "-5"}, "option limit: -5 is less than the minimum 0"),
     (4, "glupy.testing.translators:Probe", {"colour": "blue"}, "unknown option colour"),
-    (5, "glupy.testing.translators", {}, "defines 6 Translator classes"),
+    (5, "glupy.testing.translators", {}, "defines 7 Translator classes"),
 ])
 def test_a_translator_that_cannot_start_fails_init_with_one_clear_line(
         node: GlusterNode, case: int, module: str, options: dict[str, str], message: str) -> None:

@@ -1,0 +1,380 @@
+"""The ``glupy`` command: install the bridge, attach Python translators to volumes, mount, inspect, demo.
+
+Every failure prints one line (``error: ...``) on stderr and exits with status 1
+(2 for usage errors, 130 when interrupted). The logic lives in :mod:`glupy.admin`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from glupy import __version__, admin
+from glupy.gluster.errors import GlusterError
+
+console = Console()
+err_console = Console(stderr=True)
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def fail(message: str, status: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(status)
+
+
+def handle_errors(func):
+    """Turn AdminError/GlusterError/OSError into one line and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except admin.AdminError as error:
+            fail(str(error))
+        except GlusterError as error:
+            fail(str(error).strip().splitlines()[0])
+        except OSError as error:
+            fail(f"{error.filename + ': ' if error.filename else ''}{error.strerror or error}")
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+    return wrapper
+
+
+def confirm(question: str, yes: bool) -> bool:
+    """--yes answers yes; without a terminal the answer is no."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        return False
+    return click.confirm(question, default=False)
+
+
+def node_of(ctx: click.Context):
+    return admin.resolve_node(ctx.obj.get("node_dir") if ctx.obj else None)
+
+
+@click.group(context_settings=CONTEXT)
+@click.option("--node", "node_dir", metavar="DIR", envvar="GLUPY_NODE",
+              help="Talk to the isolated glusterd living in DIR (a glupy.gluster.GlusterNode directory, e.g. "
+                   "/var/lib/glupy-demo/node9) instead of the system glusterd. Also $GLUPY_NODE.")
+@click.version_option(__version__, prog_name="glupy")
+@click.pass_context
+def main(ctx: click.Context, node_dir: str | None) -> None:
+    """glupy: GlusterFS translators written in Python.
+
+    \b
+    glupy doctor                      what is missing, and how to fix it
+    glupy install                     build and install the bridge for the installed GlusterFS
+    glupy demo                        a volume with Python translators on both sides, end to end
+    glupy attach VOL MODULE[:CLASS]   add a Python translator to a volume's bricks or clients
+    glupy list / detach / graph       see and undo it
+    glupy mount VOL DIR --with MOD    a FUSE mount with Python translators on this client only
+    glupy new NAME                    scaffold a translator package
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["node_dir"] = node_dir
+
+
+# ------------------------------------------------------------------ install
+
+@main.command(context_settings=CONTEXT)
+@click.option("--dry-run", is_flag=True, help="Print the build command instead of running it.")
+@click.option("--filter", "with_filter", is_flag=True,
+              help="Also install the client volfile filter (needed on every server of a pool for "
+                   "client-side translators; `glupy attach --side client` installs it on this one).")
+@handle_errors
+def install(dry_run: bool, with_filter: bool) -> None:
+    """Build and install the bridge (user/glupy.so) for the installed GlusterFS. Idempotent.
+
+    From a source checkout this runs `make -C REPO install`, which builds against
+    the installed GlusterFS and records this Python environment in the bridge.
+    """
+    from glupy.gluster import xlators
+
+    try:
+        version = xlators.gluster_version()
+    except GlusterError:
+        raise admin.AdminError(f"GlusterFS is not installed: run {admin.INSTALL_HINT}") from None
+    cmd = admin.install_command()
+    if sys.prefix != sys.base_prefix:
+        cmd.append(f"VENV={sys.prefix}")
+    python = Path(sys.prefix) / "bin" / "python"
+    console.print(f"GlusterFS {version}; translators run in Python {python} ({sys.version.split()[0]})")
+    if dry_run:
+        console.print(" ".join(cmd))
+        return
+    with console.status(f"building the bridge: {' '.join(cmd)}"):
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        lines = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+        raise admin.AdminError(f"`{' '.join(cmd)}` failed: {lines[-1] if lines else 'no output'}")
+    path = xlators.bridge_path()
+    console.print(f"[green]installed[/] {path} (GlusterFS {version}, Python {python})")
+    if with_filter:
+        from glupy import filter as gfilter
+
+        console.print(f"[green]installed[/] {gfilter.install_filter()}")
+
+
+# ------------------------------------------------------------------ attach / detach / list
+
+@main.command(context_settings=CONTEXT)
+@click.argument("volume")
+@click.argument("spec", metavar="MODULE[:CLASS]")
+@click.option("--name", help="Translator name in the graph (default: from the class or module).")
+@click.option("--side", type=click.Choice(["server", "client"]), default="server", show_default=True,
+              help="server: on every brick (user.xlator); client: in the FUSE client graph (volfile filter).")
+@click.option("--after", "after", metavar="XLATOR",
+              help="Server: the brick translator to sit above (posix, locks, io-threads, ...; default posix). "
+                   "Client: the translator to sit above (default: right below the top io-stats).")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Translator option (repeatable).")
+@click.option("-y", "--yes", is_flag=True, help="Restart what needs restarting without asking.")
+@click.pass_context
+@handle_errors
+def attach(ctx, volume, spec, name, side, after, options, yes) -> None:
+    """Attach a Python translator to VOLUME.
+
+    The class is imported and its options checked first; if either fails nothing
+    is changed. Server side needs a volume restart (asked, or --yes); client side
+    is pushed by glusterd to connected clients, and new mounts load it.
+    """
+    node = node_of(ctx)
+    opts = admin.parse_options(options)
+    plan = admin.plan_attach(node, volume, spec, name=name, side=side, after=after, options=opts)
+    with console.status(f"attaching {plan.name} to {volume}"):
+        notes = admin.apply_attach(node, plan)
+    where = f"above {plan.after}" if plan.after else "below the top io-stats"
+    console.print(f"[green]attached[/] {plan.name} ({plan.spec.partition(':')[0]}:{plan.cls_name}) to the "
+                  f"{'bricks' if side == 'server' else 'clients'} of {volume}, {where}")
+    for note in notes:
+        console.print(f"  {note}")
+    if side == "server":
+        _server_restart(node, volume, plan.started, yes, f"load {plan.name}")
+        if plan.started:
+            info = admin.volume_info(node, volume)
+            console.print(f"  state: {admin.server_state(node, info, plan.name)}")
+    else:
+        _client_report(node, volume, plan.name, present=True)
+
+
+def _server_restart(node, volume: str, started: bool, yes: bool, why: str) -> bool:
+    if not started:
+        console.print(f"  volume {volume} is not started: its bricks will {why} when it starts")
+        return False
+    if confirm(f"Restart volume {volume} now so that the bricks {why}? (clients see a short interruption)", yes):
+        with console.status(f"restarting volume {volume} (stop, start, wait for the bricks)"):
+            admin.restart_volume(node, volume)
+        console.print(f"  restarted volume {volume}")
+        return True
+    console.print(f"  [yellow]not restarted[/]: the bricks {why} at the next restart: "
+                  f"gluster volume stop {volume} && gluster volume start {volume}")
+    return False
+
+
+def _client_report(node, volume: str, name: str, present: bool) -> None:
+    if not admin.verify_client_volfile(node, volume, name, present):
+        console.print(f"  [yellow]warning[/]: the client volfile of {volume} was not updated; "
+                      f"see {node.logfile} (\"failed to run filter\")")
+        return
+    verb = "load" if present else "no longer load"
+    console.print(f"  new mounts of {volume} {verb} {name}; glusterd pushed the new volfile to connected clients")
+    switched = admin.graph_switch(volume, name, present)
+    for mp, ok in switched.items():
+        if ok:
+            console.print(f"  {mp}: switched to the new graph (.meta/graphs/active {'has' if present else 'lost'} {name})")
+        else:
+            console.print(f"  {mp}: [yellow]still on the old graph[/]: remount it")
+    if not switched:
+        console.print("  FUSE clients switch to the new graph by themselves; remount any that do not "
+                      f"(check MOUNT/.meta/graphs/active/{name})")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("volume")
+@click.argument("name")
+@click.option("-y", "--yes", is_flag=True, help="Restart what needs restarting without asking.")
+@click.pass_context
+@handle_errors
+def detach(ctx, volume, name, yes) -> None:
+    """Remove the glupy translator NAME from VOLUME (either side)."""
+    node = node_of(ctx)
+    info = admin.volume_info(node, volume)
+    restart = False
+    if f"{admin.SERVER_PREFIX}{name}" in info.options and info.started:
+        restart = confirm(f"Detaching {name} from the bricks restarts volume {volume} (clients see a short "
+                          "interruption). Go on?", yes)
+        if not restart:
+            raise admin.AdminError(f"not detached: the bricks of {volume} must restart to drop {name}; "
+                                   "rerun with --yes")
+    with console.status(f"detaching {name} from {volume}" + (" (stop, reset, start)" if restart else "")):
+        result = admin.detach(node, volume, name, restart=restart)
+    console.print(f"[green]detached[/] {name} from the {result.side} side of {volume}")
+    if result.side == "server":
+        if result.restarted:
+            console.print(f"  restarted volume {volume}: the bricks no longer load {name}")
+        for warning in result.warnings:
+            console.print(f"  [yellow]warning[/]: {warning}")
+        if admin.finish_server_detach(node, name):
+            console.print(f"  removed user/{name}.so")
+    else:
+        _client_report(node, volume, name, present=False)
+        if result.filter_removed:
+            console.print("  removed the client volfile filter (no client-side translators left)")
+
+
+@main.command("list", context_settings=CONTEXT)
+@click.argument("volume", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+@handle_errors
+def list_(ctx, volume, as_json) -> None:
+    """List the glupy translators attached to VOLUME (default: every volume)."""
+    entries = admin.list_translators(node_of(ctx), volume)
+    if as_json:
+        click.echo(admin.entries_json(entries))
+    elif not entries:
+        console.print(f"no glupy translators attached{' to ' + volume if volume else ''}")
+    else:
+        console.print(admin.entries_table(entries))
+
+
+# ------------------------------------------------------------------ mount / umount
+
+class RawArgsCommand(click.Command):
+    """Keeps the raw argument words, so that each -o can be bound to the --with before it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["raw_args"] = list(args)
+        return super().parse_args(ctx, args)
+
+
+@main.command(cls=RawArgsCommand, context_settings=CONTEXT)
+@click.argument("volume")
+@click.argument("mountpoint", type=click.Path(file_okay=False))
+@click.option("--with", "withs", multiple=True, metavar="MODULE[:CLASS]",
+              help="A Python translator for this mount only (repeatable; the first is nearest the top).")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Option of the --with before it (repeatable).")
+@click.option("--server", metavar="HOST", help="glusterd to fetch the volume's volfile from (default: the node's).")
+@click.option("--log-file", type=click.Path(dir_okay=False), help="Client log (default /var/log/glusterfs/MOUNT.log).")
+@click.pass_context
+@handle_errors
+def mount(ctx, volume, mountpoint, withs, options, server, log_file) -> None:
+    """Mount VOLUME at MOUNTPOINT with FUSE, optionally with Python translators on this client."""
+    withs_grouped = admin.group_with_options(ctx.meta.get("raw_args", []))
+    node = node_of(ctx)
+    with console.status(f"mounting {volume} at {mountpoint}"):
+        fm, names = admin.mount(node, volume, mountpoint, withs_grouped, server=server, log_file=log_file)
+    console.print(f"[green]mounted[/] {volume} at {fm.mountpoint} (log {fm.log_file})")
+    if names:
+        active = set(fm.graph_xlators())
+        for name, (spec, _) in zip(names, withs_grouped):
+            state = "[green]active[/]" if name in active else "[yellow]not in the active graph[/]"
+            console.print(f"  {name}: {spec} {state}")
+    console.print(f"  unmount with: glupy umount {fm.mountpoint}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("mountpoint", type=click.Path(file_okay=False))
+@handle_errors
+def umount(mountpoint) -> None:
+    """Unmount a GlusterFS FUSE mount (and stop its client process)."""
+    admin.umount(mountpoint)
+    console.print(f"[green]unmounted[/] {Path(mountpoint).absolute()}")
+
+
+# ------------------------------------------------------------------ graph
+
+@main.command(context_settings=CONTEXT)
+@click.argument("volume")
+@click.option("--side", type=click.Choice(["server", "client"]), default="client", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write a picture: FILE.svg, .png, .pdf or .dot.")
+@click.pass_context
+@handle_errors
+def graph(ctx, volume, side, output) -> None:
+    """Show VOLUME's translator graph (Python translators highlighted)."""
+    node = node_of(ctx)
+    g = admin.volume_graph(node, volume, side)
+    title = f"{volume} ({side})"
+    if output:
+        path = admin.render_graph(g, output, title)
+        count = sum(admin.is_python_xlator(x) for x in g.xlators)
+        console.print(f"[green]wrote[/] {path} ({len(g.xlators)} translators, {count} in Python)")
+    else:
+        console.print(admin.graph_tree(g, title))
+
+
+# ------------------------------------------------------------------ new / doctor / demo
+
+@main.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Where to create it (default: ./NAME).")
+@handle_errors
+def new(name, directory) -> None:
+    """Scaffold a translator package NAME (pyproject, module with a Translator subclass, a test)."""
+    files = admin.new_project(name, directory or name)
+    root = Path(directory or name)
+    console.print(f"[green]created[/] {root}/")
+    for f in files:
+        console.print(f"  {f.relative_to(root)}")
+    console.print(f"next: pip install -e {root} && pytest {root}/tests")
+
+
+@main.command(context_settings=CONTEXT)
+@click.pass_context
+@handle_errors
+def doctor(ctx) -> None:
+    """Check what glupy needs; print what is missing and the command that fixes it."""
+    from rich.table import Table
+
+    checks = admin.doctor(ctx.obj.get("node_dir"))
+    table = Table(show_header=True)
+    for col in ("", "check", "found", "fix"):
+        table.add_column(col)
+    for c in checks:
+        mark = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]note[/]")
+        table.add_row(mark, c.name, c.detail, "" if c.ok else c.fix)
+    console.print(table)
+    missing = [c for c in checks if c.required and not c.ok]
+    if missing:
+        fail(f"{len(missing)} missing: " + "; ".join(f"{c.name} ({c.fix})" for c in missing))
+    console.print("[green]everything glupy needs is there[/]")
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--keep", is_flag=True, help="Leave the volume, the glusterd and the mount running.")
+@click.option("--state-dir", type=click.Path(file_okay=False),
+              help="Where the demo's glusterd, bricks and logs live "
+                   "(default /var/lib/glupy-demo as root, else ~/.local/state/glupy-demo).")
+@click.option("--index", type=click.IntRange(1, 254), default=9, show_default=True,
+              help="Node number: glusterd binds 127.1.1.INDEX.")
+@click.option("--cleanup", "cleanup_only", is_flag=True, help="Only tear down a demo left with --keep.")
+@handle_errors
+def demo(keep, state_dir, index, cleanup_only) -> None:
+    """Run a volume with Python translators on the bricks and on a client, end to end.
+
+    Creates a one-node replica-2 volume, attaches `passthrough` to the bricks,
+    mounts it with `helloworld` and `passthrough` on the client, creates, writes,
+    reads, renames and deletes files, then shows what each translator saw.
+    Everything is removed at the end unless --keep.
+    """
+    from glupy import demo as demo_mod
+
+    d = demo_mod.Demo(Path(state_dir) if state_dir else None, index=index, console=console)
+    if cleanup_only:
+        d.cleanup(verbose=True)
+        return
+    d.run(keep=keep)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

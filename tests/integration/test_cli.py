@@ -1,0 +1,214 @@
+"""The ``glupy`` command on real GlusterFS, run as a subprocess like a user would.
+
+Uses its own glusterd (node 8, 127.1.1.8, brick ports 49400-49499); ``glupy demo``
+runs its own on 127.1.1.9 (ports 49500-49599). The client volfile filter that
+client-side attach installs is removed at the end of the module in any case.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from glupy import filter as gfilter
+from glupy.gluster import GlusterNode, Volume, _proc, xlators
+from glupy.gluster.mount import is_glusterfs_mount
+from glupy.gluster.volfile import Volfile
+
+GLUPY = str(Path(sys.executable).parent / "glupy")
+COUNTS = "glupy.passthrough.counts"
+
+
+def glupy(*args: str | Path, node: GlusterNode | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    cmd = [GLUPY] + (["--node", str(node.root)] if node else []) + [str(a) for a in args]
+    env = dict(os.environ, COLUMNS="200")
+    env.pop("GLUPY_NODE", None)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def refused(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    assert proc.returncode == 1, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+def last_graph(log: Path) -> str:
+    text = log.read_text(errors="replace")
+    at = text.rfind("Final graph:")
+    assert at >= 0, f"no graph in {log}"
+    return text[at:]
+
+
+@pytest.fixture(scope="module")
+def cli_node(gluster_state_dir: Path) -> Iterator[GlusterNode]:
+    node = GlusterNode(gluster_state_dir / "cli", 8, port_range=(49400, 49499))
+    node.start()
+    try:
+        yield node
+    finally:
+        try:
+            for name in node.volume_names():
+                node.volume(name).delete()
+        finally:
+            node.stop()
+            gfilter.remove_filter()
+            for name in ("cli-pt", "cli-probe"):
+                xlators.remove_alias(name)
+
+
+def test_doctor_and_help() -> None:
+    out = ok(glupy("--help"))
+    for command in ("attach", "detach", "list", "mount", "umount", "graph", "new", "doctor", "demo", "install"):
+        assert command in out
+    out = ok(glupy("doctor"))
+    assert "glupy bridge" in out and "GlusterFS" in out
+    assert "make -C" in ok(glupy("install", "--dry-run"))
+
+
+def test_server_attach_list_detach(cli_node: GlusterNode, volume_factory, fuse_mount) -> None:
+    vol = volume_factory(cli_node, bricks=2, replica=2)
+    out = ok(glupy("attach", vol.name, "glupy.translators.passthrough", "--name", "cli-pt", "--yes", node=cli_node))
+    assert "restarted volume" in out and "state: active" in out, out
+    assert xlators.alias_path("cli-pt").is_symlink()
+    for log in vol.brick_logs().values():  # the translator runs on every brick
+        graph = last_graph(log)
+        assert "type user/cli-pt" in graph and "option module glupy.translators.passthrough" in graph, log
+    listed = json.loads(ok(glupy("list", vol.name, "--json", node=cli_node)))
+    assert [(e["name"], e["class"], e["side"], e["position"], e["state"]) for e in listed] == [
+        ("cli-pt", "Passthrough", "server", "above posix", "active")]
+    table = ok(glupy("list", node=cli_node))
+    assert "cli-pt" in table and "Passthrough" in table
+    # FOPs through a plain mount reach the brick passthrough (it answers the counts xattr)
+    m = fuse_mount(vol, server=cli_node)
+    (m.mountpoint / "f").write_text("x")
+    counts = json.loads(os.getxattr(m.mountpoint, COUNTS))
+    assert counts.get("create", 0) >= 1 and counts.get("writev", 0) >= 1, counts
+    m.unmount()
+
+    ok(glupy("detach", vol.name, "cli-pt", "--yes", node=cli_node))
+    assert json.loads(ok(glupy("list", vol.name, "--json", node=cli_node))) == []
+    assert not any(k.startswith("user.xlator.cli-pt") for k in vol.info().options)
+    for log in vol.brick_logs().values():
+        assert "user/cli-pt" not in last_graph(log)
+    assert not xlators.alias_path("cli-pt").exists()
+
+
+def test_refusals_change_nothing(cli_node: GlusterNode, volume_factory) -> None:
+    vol = volume_factory(cli_node, start=False)
+    before = dict(vol.info().options)
+    refused(glupy("attach", vol.name, "no_such_pkg.mod", node=cli_node), "no Python module named 'no_such_pkg'")
+    refused(glupy("attach", vol.name, "glupy.testing.translators:Probe", "--name", "cli-probe", "-o", "limit=5000",
+                  node=cli_node), "limit", "maximum")
+    refused(glupy("attach", vol.name, "glupy.testing.translators:Probe", "--name", "cli-probe", "-o", "bogus=1",
+                  node=cli_node), "unknown option bogus")
+    refused(glupy("attach", vol.name, "glupy.testing.translators", node=cli_node), "Translator classes")
+    refused(glupy("attach", vol.name, "glupy.translators.passthrough", "-o", "novalue", node=cli_node), "KEY=VALUE")
+    refused(glupy("attach", "no-such-volume", "glupy.translators.passthrough", node=cli_node), "no-such-volume")
+    refused(glupy("detach", vol.name, "nothing", node=cli_node), "no glupy translator nothing")
+    assert dict(vol.info().options) == before
+    assert not xlators.alias_path("cli-probe").exists()
+    assert not gfilter.filter_path().exists() or gfilter.client_config(before) == []
+
+
+def test_client_attach_filter_graph_detach(cli_node: GlusterNode, volume_factory, fuse_mount,
+                                           tmp_path: Path) -> None:
+    vol = volume_factory(cli_node)
+    existing = fuse_mount(vol, server=cli_node)
+    try:
+        out = ok(glupy("attach", vol.name, "glupy.translators.passthrough", "--side", "client", "--name", "cli-cpt",
+                       "--yes", node=cli_node))
+        assert gfilter.filter_installed()
+        volfile = vol.client_volfile()
+        graph = Volfile.read(volfile)
+        assert graph["cli-cpt"].type == "user/glupy" and graph.parents("cli-cpt") == [graph.top]
+        trusted = Volfile.read(vol.client_volfile(trusted=True))
+        assert "cli-cpt" in trusted
+        assert not any("cli-cpt" in p.read_text() for p in vol.brick_volfiles().values())
+        # the filter is idempotent on the real file
+        text = volfile.read_text()
+        subprocess.run([str(gfilter.filter_path()), str(volfile)], check=True)
+        assert volfile.read_text() == text
+        # the existing mount: glusterd pushed the new volfile; the report says what happened
+        switched = "cli-cpt" in existing.graph_xlators()
+        assert ("switched to the new graph" in out) == switched, out
+        # a new mount loads it
+        m = fuse_mount(vol, server=cli_node)
+        assert "cli-cpt" in m.graph_xlators()
+        (m.mountpoint / "c").write_text("y")
+        assert json.loads(os.getxattr(m.mountpoint, COUNTS)).get("create") == 1
+        listed = json.loads(ok(glupy("list", vol.name, "--json", node=cli_node)))
+        assert [(e["name"], e["side"], e["position"], e["state"]) for e in listed] == [
+            ("cli-cpt", "client", "below top", "new mounts")]
+        # graph picture with the Python translator highlighted
+        svg = tmp_path / "g.svg"
+        ok(glupy("graph", vol.name, "--side", "client", "-o", svg, node=cli_node))
+        text = html.unescape(svg.read_text())
+        assert "<svg" in text and "cli-cpt" in text
+        node_svg = re.search(r'<g id="node\d+" class="node glupy-python">\s*<title>cli-cpt</title>.*?</g>', text, re.S)
+        assert node_svg and 'fill="#ffd54f"' in node_svg.group(0), text[:2000]
+        tree = ok(glupy("graph", vol.name, node=cli_node))
+        assert "cli-cpt" in tree and "python glupy.translators.passthrough" in tree
+
+        out = ok(glupy("detach", vol.name, "cli-cpt", "--yes", node=cli_node))
+        assert "removed the client volfile filter" in out, out
+        assert not gfilter.filter_path().exists()
+        assert "cli-cpt" not in Volfile.read(vol.client_volfile())
+        assert vol.info().options["user.glupy.client.cli-cpt"] == "-"
+    finally:
+        gfilter.remove_filter()
+
+
+def test_mount_with_and_umount(cli_node: GlusterNode, volume_factory, gluster_state_dir: Path) -> None:
+    vol = volume_factory(cli_node)
+    mp = gluster_state_dir / "mnt" / "cli-with"
+    log = gluster_state_dir / "clients" / "cli-with.log"
+    try:
+        out = ok(glupy("mount", vol.name, mp, "--with", "glupy.translators.helloworld",
+                       "--with", "glupy.testing.translators:Probe", "-o", "limit=7", "-o", "label=x",
+                       "--log-file", log, node=cli_node))
+        assert "helloworld" in out and "probe" in out, out
+        active = (mp / ".meta" / "graphs" / "active" / "volfile").read_text()
+        graph = Volfile.parse(active)
+        top = graph.find_type("debug/io-stats")[-1]
+        assert top.subvolumes == ["helloworld"] and graph["helloworld"].subvolumes == ["probe"]
+        assert graph["probe"].options == {"module": "glupy.testing.translators:Probe", "limit": "7", "label": "x"}
+        os.listdir(mp)
+        assert (mp / "nope").exists() is False
+        assert "hello: lookup /nope" in log.read_text()
+        refused(glupy("mount", vol.name, mp, node=cli_node), "already mounted")
+        refused(glupy("mount", vol.name, gluster_state_dir / "mnt" / "cli-bad", "-o", "a=b",
+                      "--with", "glupy.translators.helloworld", node=cli_node), "after the --with")
+        ok(glupy("umount", mp))
+        assert not is_glusterfs_mount(mp)
+        refused(glupy("umount", mp), "no GlusterFS mount")
+    finally:
+        if is_glusterfs_mount(mp):
+            glupy("umount", mp)
+
+
+def test_demo_end_to_end(gluster_state_dir: Path) -> None:
+    state = gluster_state_dir / "demo"
+    proc = glupy("demo", "--state-dir", state, timeout=240)
+    out = ok(proc)
+    assert "helloworld logged" in out and "cleaned up" in out, out
+    assert re.search(r"create\s+│\s+3\s+│\s+[1-9]", out), out  # client and bricks counted the creates
+    assert not state.exists()
+    assert not _proc.pids_with_cmdline_containing([str(state) + "/"])
+    assert not xlators.alias_path("demo-pt").exists()

@@ -213,15 +213,21 @@ def core(args: argparse.Namespace) -> None:
         samples["passthrough, server side"] = []
         for m in mounts:  # warm-up, not counted: caches, pools, thread states
             workload(m.mountpoint, max(50, args.files // 4), 8)
+        labels = list(client_cfgs) + ["passthrough, server side"]
+        mount_of = dict(zip(client_cfgs, mounts))
         for rnd in range(args.rounds):
-            print(f"round {rnd + 1}/{args.rounds}", file=sys.stderr)
-            for (label, _), m in zip(client_cfgs.items(), mounts):
-                samples[label].append(workload(m.mountpoint, args.files, args.mib))
-            vol.set(f"user.xlator.{SERVER_XLATOR}.pass-through", "off")
-            time.sleep(2)  # bricks apply the new volfile asynchronously
-            samples["passthrough, server side"].append(workload(mounts[0].mountpoint, args.files, args.mib))
-            vol.set(f"user.xlator.{SERVER_XLATOR}.pass-through", "on")
-            time.sleep(2)
+            # rotate the order each round so that no configuration always runs first
+            order = labels[rnd % len(labels):] + labels[:rnd % len(labels)]
+            print(f"round {rnd + 1}/{args.rounds}: {', '.join(order)}", file=sys.stderr)
+            for label in order:
+                if label == "passthrough, server side":
+                    vol.set(f"user.xlator.{SERVER_XLATOR}.pass-through", "off")
+                    time.sleep(2)  # bricks apply the new volfile asynchronously
+                    samples[label].append(workload(mounts[0].mountpoint, args.files, args.mib))
+                    vol.set(f"user.xlator.{SERVER_XLATOR}.pass-through", "on")
+                    time.sleep(2)
+                else:
+                    samples[label].append(workload(mount_of[label].mountpoint, args.files, args.mib))
         med = median_table(samples)
         print_table(f"Core: replica-2 volume, {args.files} files of 4 KiB, {args.mib} MiB sequential, "
                     f"median of {args.rounds} interleaved rounds (ratio to plain)", med, "plain GlusterFS")
@@ -246,7 +252,7 @@ def core(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--files", type=int, default=400)
     parser.add_argument("--mib", type=int, default=128)
     parser.add_argument("--calls", type=int, default=5000)

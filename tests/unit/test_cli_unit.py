@@ -226,3 +226,29 @@ def test_install_dry_run() -> None:
     result = CliRunner().invoke(main, ["install", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "make -C" in result.output and "GlusterFS" in result.output
+
+
+def test_doctor_on_a_machine_without_glusterfs_names_what_is_missing(monkeypatch, tmp_path):
+    """No GlusterFS programs, no headers: doctor says so, with the command that fixes it, and fails."""
+    from click.testing import CliRunner
+
+    from glupy import admin, cli
+    from glupy.gluster import _proc, xlators
+    from glupy.gluster.errors import GlusterNotInstalledError
+
+    def missing(*args, **kwargs):
+        raise GlusterNotInstalledError("GlusterFS is not installed")
+
+    monkeypatch.setattr(xlators, "gluster_version", missing)
+    monkeypatch.setattr(_proc, "find_program", missing)
+    real_path = admin.Path
+    monkeypatch.setattr(admin, "Path", lambda p, *a: real_path(tmp_path / "absent") if str(p).startswith(
+        "/usr/include/glusterfs") else real_path(p, *a))
+    found = admin.doctor()
+    checks = {c.name: c for c in found}
+    assert not checks["GlusterFS"].ok and "glusterfs-server" in checks["GlusterFS"].fix
+    assert any(c.name == "glusterd" and not c.ok and "glusterfs-server" in c.fix for c in found)
+    assert not checks["GlusterFS headers"].ok and checks["GlusterFS headers"].fix == "apt-get install libglusterfs-dev"
+    result = CliRunner().invoke(cli.main, ["doctor"])
+    assert result.exit_code == 1
+    assert "glusterfs-server" in result.output and "libglusterfs-dev" in result.output

@@ -153,31 +153,84 @@ gp_log_exception(const char *domain, const char *context)
 PyObject *
 gp_make_reply(int fop, int32_t op_ret, int32_t op_errno, PyObject **fields, int n)
 {
-    PyObject *argv[16];
+    PyTypeObject *cls = (PyTypeObject *)gp_reg.reply_cls[fop];
     PyObject *reply = NULL;
     int ok = 1;
-    for (int i = 0; i < n; i++) {
-        argv[i] = fields[i];
+    for (int i = 0; i < n; i++)
         ok = ok && fields[i];
+    PyObject *ret = PyLong_FromLong(op_ret), *err = PyLong_FromLong(op_errno);
+    if (ok && ret && err && n + 2 == gp_reg.reply_nfields[fop])
+        reply = cls->tp_alloc(cls, 0);
+    if (!reply) {
+        for (int i = 0; i < n; i++)
+            Py_XDECREF(fields[i]);
+        Py_XDECREF(ret);
+        Py_XDECREF(err);
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_SystemError, "cannot build the reply of %s", gp_fop_names[fop]);
+        return NULL;
     }
-    argv[n] = PyLong_FromLong(op_ret);
-    argv[n + 1] = PyLong_FromLong(op_errno);
-    if (ok && argv[n] && argv[n + 1])
-        reply = PyObject_Vectorcall(gp_reg.reply_cls[fop], argv, n, gp_reg.kw_reply);
-    for (int i = 0; i < n + 2; i++)
-        Py_XDECREF(argv[i]);
+    /* the class's own __slots__, filled directly: no __init__ call on the hot path */
+    for (int i = 0; i < n; i++)
+        *(PyObject **)((char *)reply + gp_reg.reply_off[fop][i]) = fields[i];
+    *(PyObject **)((char *)reply + gp_reg.reply_off[fop][n]) = ret;
+    *(PyObject **)((char *)reply + gp_reg.reply_off[fop][n + 1]) = err;
     return reply;
 }
 
 PyObject *
-gp_reply_field(PyObject *reply, const char *name, gp_tmp *tmp)
+gp_reply_get(PyObject *reply, int fop, int i, const char *name, gp_tmp *tmp)
 {
+    if ((PyObject *)Py_TYPE(reply) == gp_reg.reply_cls[fop]) {
+        PyObject *v = *(PyObject **)((char *)reply + gp_reg.reply_off[fop][i]);
+        if (!v)
+            PyErr_Format(PyExc_AttributeError, "%s reply has no %s", gp_fop_names[fop], name);
+        return v;
+    }
     PyObject *v = PyObject_GetAttrString(reply, name);
     if (v && gp_tmp_add(tmp, GP_TMP_PYOBJ, v) < 0) {
         Py_DECREF(v);
         return NULL;
     }
     return v;
+}
+
+/* Record the slot offsets of a reply class: its `fields`, then op_ret, op_errno. */
+static int
+gp_register_reply(int fop, PyObject *cls)
+{
+    PyObject *fields = PyObject_GetAttrString(cls, "fields");
+    if (!fields || !PyTuple_Check(fields)) {
+        Py_XDECREF(fields);
+        PyErr_Format(PyExc_TypeError, "reply class of %s has no fields tuple", gp_fop_names[fop]);
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(fields);
+    if (n + 2 > GP_REPLY_MAX) {
+        Py_DECREF(fields);
+        PyErr_Format(PyExc_ValueError, "reply of %s has too many fields", gp_fop_names[fop]);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n + 2; i++) {
+        PyObject *name = i < n ? Py_NewRef(PyTuple_GET_ITEM(fields, i))
+                               : PyUnicode_FromString(i == n ? "op_ret" : "op_errno");
+        PyObject *descr = name ? PyObject_GetAttr(cls, name) : NULL;
+        Py_XDECREF(name);
+        if (!descr || !Py_IS_TYPE(descr, &PyMemberDescr_Type) ||
+            ((PyMemberDescrObject *)descr)->d_member->type != T_OBJECT_EX) {
+            Py_XDECREF(descr);
+            Py_DECREF(fields);
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_TypeError, "reply class of %s must declare its fields in __slots__",
+                             gp_fop_names[fop]);
+            return -1;
+        }
+        gp_reg.reply_off[fop][i] = ((PyMemberDescrObject *)descr)->d_member->offset;
+        Py_DECREF(descr);
+    }
+    gp_reg.reply_nfields[fop] = (int)n + 2;
+    Py_DECREF(fields);
+    return 0;
 }
 
 /* ------------------------------------------------------------ wind slots */
@@ -305,6 +358,8 @@ gp_mod_register(PyObject *m, PyObject *args)
             PyErr_Format(PyExc_ValueError, "no reply class for FOP %s", gp_fop_names[i]);
             return NULL;
         }
+        if (cls && gp_register_reply(i, cls) < 0)
+            return NULL;
     }
     Py_RETURN_NONE;
 }

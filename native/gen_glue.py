@@ -236,8 +236,8 @@ def gen_fop(f) -> str:
     L.append("    gp_tmp tmp = GP_TMP_INIT;")
     L.append("    PyObject *v;")
     L.append("    if (reply) {")
-    for a in f.py_reply:
-        L.append(f"        if (!(v = gp_reply_field(reply, \"{a.name}\", &tmp))) goto fail;")
+    for i, a in enumerate(f.py_reply):
+        L.append(f"        if (!(v = gp_reply_get(reply, {gf}, {i}, \"{a.name}\", &tmp))) goto fail;")
         body = []
         c_from_py(a, "v", f"{f.reply_class}.{a.name}", "r_", body)
         L += ["    " + line for line in body]

@@ -87,6 +87,8 @@ extern PyTypeObject gp_frame_type, gp_xlator_type, gp_inode_type, gp_fd_type, gp
 
 int gp_types_ready(PyObject *module);
 
+#define GP_REPLY_MAX 12 /* most reply fields of any FOP, plus op_ret and op_errno */
+
 /* Python classes registered by glupy._runtime at start-up. */
 typedef struct {
     PyObject *uuid_cls;     /* uuid.UUID */
@@ -94,6 +96,10 @@ typedef struct {
     PyObject *lockinfo_cls; /* glupy.types.LockInfo */
     PyObject *pending;      /* sentinel: a wind has not completed yet */
     PyObject *reply_cls[GF_FOP_MAXVALUE];
+    /* offsets of each reply class's __slots__: its fields in table order, then
+     * op_ret and op_errno; read and written directly on the hot path */
+    Py_ssize_t reply_off[GF_FOP_MAXVALUE][GP_REPLY_MAX];
+    int reply_nfields[GF_FOP_MAXVALUE];
     PyObject *str_bytes, *str_op_ret, *str_op_errno; /* interned names */
     PyObject *kw_uuid;                               /* ("bytes",) */
     PyObject *kw_reply;                              /* ("op_ret", "op_errno") */
@@ -159,8 +165,9 @@ typedef struct gp_slot gp_slot;
 void gp_slot_complete(gp_slot *slot, PyObject *reply);
 /* Build the reply object of a FOP; steals the references in fields. */
 PyObject *gp_make_reply(int fop, int32_t op_ret, int32_t op_errno, PyObject **fields, int n);
-/* Fetch a reply attribute into tmp (kept alive until the unwind returns). */
-PyObject *gp_reply_field(PyObject *reply, const char *name, gp_tmp *tmp);
+/* Field i of a reply of FOP fop (borrowed while reply lives; by name, kept in
+ * tmp, when the reply is not exactly the FOP's reply class). */
+PyObject *gp_reply_get(PyObject *reply, int fop, int i, const char *name, gp_tmp *tmp);
 /* Log the current Python exception (with traceback) to the GlusterFS log. */
 void gp_log_exception(const char *domain, const char *context);
 

@@ -161,6 +161,29 @@ def answer(backend: Backend, frame: Any, fop: int, result: Any, error: BaseExcep
             backend.log_exception(domain, f"{reply_cls.fop}: cannot answer EIO", again)
 
 
+def make_starter(backend: Backend) -> Callable[..., None]:
+    """``start(frame, fop, handler, *args)`` bound to a backend: the entry point the
+    native bridge calls for every FOP that enters Python (one Python call, no more)."""
+
+    def start_fop(frame: Any, fop: int, handler: Callable[..., Any], *args: Any) -> None:
+        try:
+            coro = handler(*args)
+        except BaseException as error:  # noqa: BLE001
+            answer(backend, frame, fop, None, error, _domain(handler))
+            return
+        if not hasattr(coro, "send"):
+            answer(backend, frame, fop, coro, None, _domain(handler))
+            return
+        Task(backend, frame, fop, coro, _domain(handler)).step(None, None)
+
+    return start_fop
+
+
+def _domain(handler: Any) -> str:
+    owner = getattr(handler, "__self__", None)
+    return getattr(owner, "name", "glupy")
+
+
 def start(backend: Backend, frame: Any, fop: int, handler: Callable[..., Any], args: tuple, domain: str) -> None:
     """Run the handler of one FOP."""
     try:

@@ -86,9 +86,9 @@ def log_exception(domain: str, context: str, exc: BaseException) -> None:
     _glupy.log(domain if domain.startswith("glupy") else f"glupy.{domain}", logging.ERROR, f"{context}:\n{text}")
 
 
-def start(frame: Any, fop: int, handler: Any, *args: Any) -> None:
-    """Called by the bridge for each FOP a Python translator overrides."""
-    _driver.start(BACKEND, frame, fop, handler, args, handler.__self__.name)
+#: called by the bridge for each FOP a Python translator overrides:
+#: start(frame, fop, handler, *args)
+start = _driver.make_starter(BACKEND)
 
 
 # ---------------------------------------------------------------- loading

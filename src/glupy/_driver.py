@@ -19,6 +19,7 @@ the driver's state changes; the one counter touched from several threads (in
 from __future__ import annotations
 
 import errno as _errno
+import sys
 import threading
 from functools import partial
 from typing import Any, Awaitable, Callable, Iterable, Protocol
@@ -34,8 +35,6 @@ class _Pending:
 
 #: returned by a backend's wind when the reply will arrive later via the callback
 PENDING: Any = _Pending()
-
-_local = threading.local()
 
 
 class Backend(Protocol):
@@ -97,24 +96,36 @@ class Task:
         self.step(value, exc)
 
     def step(self, value: Any, exc: BaseException | None) -> None:
+        # current_frame() finds this frame on the stack: nothing to record per step
         coro = self.coro
-        previous = getattr(_local, "task", None)
-        _local.task = self
-        try:
-            while True:
+        wind = self.backend.wind
+        while True:
+            try:
+                request = coro.send(value) if exc is None else coro.throw(exc)
+            except StopIteration as stop:
+                self._finish(stop.value, None)
+                return
+            except BaseException as error:  # noqa: BLE001 - every failure becomes an errno
+                self._finish(None, error)
+                return
+            if type(request) is Wind:  # the common case, inline
                 try:
-                    request = coro.send(value) if exc is None else coro.throw(exc)
-                except StopIteration as stop:
-                    self._finish(stop.value, None)
+                    reply = wind(self.frame, request.child, request.fop, request.args, self.resume)
+                except BaseException as error:  # noqa: BLE001 - e.g. a bad argument type
+                    value, exc = None, error
+                    continue
+                if reply is PENDING:
                     return
-                except BaseException as error:  # noqa: BLE001 - every failure becomes an errno
-                    self._finish(None, error)
-                    return
-                value, exc = self._issue(request)
-                if value is PENDING:
-                    return
-        finally:
-            _local.task = previous
+                if isinstance(reply, BaseException):
+                    value, exc = None, reply
+                elif reply.op_ret < 0:
+                    value, exc = None, FopError(reply.op_errno, reply=reply)
+                else:
+                    value, exc = reply, None
+                continue
+            value, exc = self._issue(request)
+            if value is PENDING:
+                return
 
     def _issue(self, request: Any) -> tuple[Any, BaseException | None]:
         if type(request) is Wind:
@@ -274,6 +285,20 @@ def gather(*aws: Awaitable[Any], return_exceptions: bool = False) -> Gather:
 
 
 def current_frame() -> Any:
-    """The frame of the FOP whose handler is running on this thread, or None."""
-    task = getattr(_local, "task", None)
-    return task.frame if task is not None else None
+    """The frame of the FOP whose handler is running on this thread, or None.
+
+    Found on the call stack (the Task stepping the handler, or the entry point of a
+    plain handler), so that the hot path records nothing per step."""
+    f = sys._getframe(1)
+    while f is not None:
+        code = f.f_code
+        if code is _STEP_CODE:
+            return f.f_locals["self"].frame
+        if code is _START_CODE:
+            return f.f_locals["frame"]
+        f = f.f_back
+    return None
+
+
+_STEP_CODE = Task.step.__code__
+_START_CODE = make_starter(None).__code__  # type: ignore[arg-type]

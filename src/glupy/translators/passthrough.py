@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import Counter
 
 import glupy
 from glupy.fop_table import FOPS
@@ -28,7 +27,8 @@ def _forwarder(name: str):
 
     async def handler(self, *args):
         with self._lock:
-            self.counts[name] += 1
+            counts = self.counts
+            counts[name] = counts.get(name, 0) + 1
         return await wind(self.child, *args)
 
     handler.__name__ = handler.__qualname__ = name
@@ -40,7 +40,7 @@ class Passthrough(glupy.Translator):
     """Forwards every FOP unchanged and counts them."""
 
     def init(self) -> None:
-        self.counts: Counter[str] = Counter()
+        self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def snapshot(self) -> dict[str, int]:
@@ -54,7 +54,7 @@ class Passthrough(glupy.Translator):
         """Answers the counts xattr: glupy.passthrough.counts (the first passthrough
         on the way) or glupy.passthrough.counts.NAME (only the one named NAME)."""
         with self._lock:
-            self.counts["getxattr"] += 1
+            self.counts["getxattr"] = self.counts.get("getxattr", 0) + 1
         if name == COUNTS_XATTR or name == f"{COUNTS_XATTR}.{self.name}":
             value = json.dumps(self.snapshot(), sort_keys=True).encode()
             return glupy.GetxattrReply(dict=glupy.Xdata({name: value}))

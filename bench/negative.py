@@ -1,0 +1,233 @@
+"""Negative-lookup caching: the include-path workload.
+
+1000 files spread over 10 directories (100 each). Each request looks for one
+file by trying the directories in order (``stat dir0/NAME``, ``stat dir1/NAME``,
+...) until it finds it, as a compiler searches its include path, so most probes
+fail with ENOENT. 80% of the requests go to 10% of the files. The same sequence
+of requests (fixed seed) runs through a FUSE mount of one replica-2 volume for
+each configuration, interleaved (the order rotates every round), and the median
+of the rounds is reported:
+
+* plain GlusterFS (the client graph without nl-cache);
+* GlusterFS's C negative-lookup cache, nl-cache, set up as its volume group
+  ``extras/group-nl-cache`` does (features.cache-invalidation on with timeout 600
+  so that the bricks' upcall translator tells clients about changes,
+  performance.nl-cache on, performance.nl-cache-timeout 600,
+  network.inode-lru-limit 200000);
+* glupy.translators.negative on the client side, right under io-stats, with its
+  default ttl (5 s) and with ttl 600 (nl-cache's timeout). (Right below
+  md-cache, where nl-cache sits, it would cache nothing: md-cache adds xattr
+  requests to the lookups' xdata, and the cache only answers lookups whose
+  xdata asks for nothing but gfid-req; ``client_volfile(..., where="md-cache")``
+  builds that graph.)
+
+The volume options are the same for every configuration (upcall runs on the
+bricks for all of them); only the client graph differs: nl-cache is taken out
+of the other configurations' volfiles. Mounts use --negative-timeout=0
+--entry-timeout=0 --attribute-timeout=0 so that every probe reaches GlusterFS.
+
+This benchmark runs its own glusterd on 127.1.1.11 (bricks on ports 49100-49199).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from glupy.gluster import FuseMount, GlusterNode, Volume
+from glupy.gluster.volfile import Volfile, glupy_xlator
+
+MOUNT_ARGS = ["--negative-timeout=0", "--entry-timeout=0", "--attribute-timeout=0"]
+DIRS = 10
+FILES_PER_DIR = 100
+NL_CACHE_OPTIONS = {  # extras/group-nl-cache of GlusterFS 10.3
+    "features.cache-invalidation": "on",
+    "features.cache-invalidation-timeout": "600",
+    "performance.nl-cache": "on",
+    "performance.nl-cache-timeout": "600",
+    "network.inode-lru-limit": "200000",
+}
+VOLUME = "negbench"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--neg-rounds", type=int, default=3, help="negative-lookup benchmark: rounds (median)")
+    parser.add_argument("--neg-requests", type=int, default=10000, help="negative-lookup benchmark: requests per round")
+    parser.add_argument("--neg-node", type=int, default=11, help="negative-lookup benchmark: glusterd on 127.1.1.N")
+
+
+def requests(count: int, seed: int = 1) -> list[int]:
+    """File numbers: 80% of the requests to the first 10% of the files (shuffled), 20% uniform over the rest."""
+    rng = random.Random(seed)
+    files = list(range(DIRS * FILES_PER_DIR))
+    rng.shuffle(files)
+    hot, cold = files[: len(files) // 10], files[len(files) // 10:]
+    return [rng.choice(hot) if rng.random() < 0.8 else rng.choice(cold) for _ in range(count)]
+
+
+def file_name(n: int) -> str:
+    return f"inc{n:04d}.h"
+
+
+def populate(root: Path) -> None:
+    """dir0..dir9, 100 files each; file n lives in dir n % 10 (so hot files are spread over all dirs)."""
+    for d in range(DIRS):
+        (root / f"dir{d}").mkdir(exist_ok=True)
+    for n in range(DIRS * FILES_PER_DIR):
+        (root / f"dir{n % DIRS}" / file_name(n)).write_bytes(b"/* header */\n")
+
+
+def search(root: Path, reqs: list[int]) -> tuple[float, int]:
+    """Run the requests; (seconds, probes)."""
+    dirs = [str(root / f"dir{d}") + "/" for d in range(DIRS)]
+    stat = os.stat
+    probes = 0
+    t = time.perf_counter()
+    for n in reqs:
+        name = file_name(n)
+        for d in dirs:
+            probes += 1
+            try:
+                stat(d + name)
+                break
+            except FileNotFoundError:
+                continue
+        else:
+            raise RuntimeError(f"{name} not found under {root}")
+    return time.perf_counter() - t, probes
+
+
+def client_volfile(volume: Volume, path: Path, config: str, ttl: float | None = None, where: str = "top") -> Path:
+    """The client graph of a configuration; glupy's cache under io-stats ("top") or right below
+    md-cache ("md-cache", where nl-cache sits, so that md-cache answers positive lookups first)."""
+    graph = Volfile.read(volume.client_volfile())
+    nl = graph.find_type("performance/nl-cache")
+    if config == "nl-cache":
+        if not nl:
+            raise RuntimeError("glusterd's client volfile has no nl-cache translator")
+    else:
+        for x in nl:
+            graph.remove(x.name)
+    if config == "glupy":
+        xl = glupy_xlator("neg", "glupy.translators.negative", {"ttl": str(ttl)})
+        if where == "md-cache":
+            md = graph.find_type("performance/md-cache")[0]
+            graph.insert_above(md.subvolumes[0], xl)
+        else:
+            graph.insert_below_top(xl)
+    graph.write(path)
+    return path
+
+
+def glupy_counters(mount: FuseMount) -> dict[str, int]:
+    """hits/misses/... of the glupy cache in the client (from a statedump); {} if unavailable."""
+    pid = mount.pid
+    if not pid:
+        return {}
+    dump_dir = Path("/var/run/gluster")
+    pattern = f"glusterdump.{pid}.dump.*"
+    for old in dump_dir.glob(pattern):
+        old.unlink()
+    os.kill(pid, signal.SIGUSR1)
+    text = ""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        dumps = list(dump_dir.glob(pattern))
+        if dumps and "DUMP-END-TIME" in (text := dumps[0].read_text()):
+            break
+        time.sleep(0.1)
+    for old in dump_dir.glob(pattern):
+        old.unlink()
+    section = re.search(r"\[xlator\.glupy\.neg\.priv\]\n(.*?)(?:\n\[|\Z)", text, re.S)
+    if not section:
+        return {}
+    return {k: int(v) for k, v in re.findall(r"^(\w+)=(\d+)$", section.group(1), re.M)}
+
+
+def run(args: argparse.Namespace) -> None:
+    rounds = getattr(args, "neg_rounds", 3)
+    count = getattr(args, "neg_requests", 10000)
+    node_index = getattr(args, "neg_node", 11)
+    state = Path(tempfile.mkdtemp(prefix="glupy-bench-neg-"))
+    node = GlusterNode(state, node_index, port_range=(49100, 49199))
+    node.start()
+    mounts: dict[str, FuseMount] = {}
+    try:
+        vol = Volume.create(node, VOLUME, [node.brick(VOLUME, 0), node.brick(VOLUME, 1)], replica=2)
+        vol.set_options(NL_CACHE_OPTIONS)
+        vol.start()
+        configs = {
+            "plain GlusterFS": ("plain", None, ""),
+            "nl-cache (C), timeout 600": ("nl-cache", None, ""),
+            "glupy, under io-stats, ttl 5": ("glupy", 5.0, "top"),
+            "glupy, under io-stats, ttl 600": ("glupy", 600.0, "top"),
+        }
+        for i, (label, (config, ttl, where)) in enumerate(configs.items()):
+            vf = client_volfile(vol, state / f"client-{i}.vol", config, ttl, where)
+            m = FuseMount.from_volfile(vf, state / f"mnt-{i}", log_file=state / f"client-{i}.log",
+                                       extra_args=MOUNT_ARGS)
+            m.mount()
+            mounts[label] = m
+        first = next(iter(mounts.values())).mountpoint
+        populate(first)
+        reqs = requests(count)
+        warm = requests(max(count // 10, 100), seed=2)
+        for m in mounts.values():  # warm-up, not counted
+            search(m.mountpoint, warm)
+        samples: dict[str, list[float]] = {k: [] for k in configs}
+        probes = 0
+        labels = list(configs)
+        for rnd in range(rounds):
+            order = labels[rnd % len(labels):] + labels[:rnd % len(labels)]
+            print(f"negative: round {rnd + 1}/{rounds}: {', '.join(order)}", file=sys.stderr)
+            for label in order:
+                seconds, probes = search(mounts[label].mountpoint, reqs)
+                samples[label].append(count / seconds)
+        counters = {label: glupy_counters(m) for label, m in mounts.items() if configs[label][0] == "glupy"}
+        med = {label: statistics.median(v) for label, v in samples.items()}
+        base = med["plain GlusterFS"]
+        print(f"\nNegative lookups, include-path workload: {DIRS} directories x {FILES_PER_DIR} files, "
+              f"{count} requests ({probes} stat probes, {probes - count} of them ENOENT), 80% of requests "
+              f"to 10% of the files; replica-2 volume; median of {rounds} interleaved rounds")
+        header = f"{'configuration':34}{'requests/s':>12}{'probes/s':>12}{'speed-up':>10}{'rounds (req/s)':>30}"
+        print(header)
+        print("-" * len(header))
+        for label, value in med.items():
+            spread = ", ".join(f"{v:.0f}" for v in samples[label])
+            print(f"{label:34}{value:>12.1f}{value * probes / count:>12.1f}{value / base:>9.2f}x{spread:>30}")
+        for label, c in counters.items():
+            if c:
+                print(f"({label}: hits {c.get('hits')}, misses {c.get('misses')}, expired {c.get('expired')}, "
+                      f"entries {c.get('entries')}, invalidations {c.get('invalidations')})")
+    finally:
+        for m in mounts.values():
+            try:
+                m.unmount()
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            Volume(node, VOLUME).delete()
+        except Exception:  # noqa: BLE001
+            pass
+        node.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.negative", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""glupy.translators.negative on a real volume: two FUSE clients of one single-brick volume.
+
+The first mount has the negative-lookup cache (ttl 2) right under its top
+(io-stats); the second is plain. Both mount with ``--negative-timeout=0
+--entry-timeout=0`` so that the kernel does not cache negative (or positive)
+lookups itself and every probe reaches GlusterFS.
+
+This module runs its own glusterd on 127.1.1.10 (bricks in ports 49000-49099),
+apart from the session's nodes.
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from glupy.gluster import FuseMount, GlusterNode, Volume
+from glupy.gluster.volfile import Volfile, glupy_xlator
+
+TTL = 2.0
+MOUNT_ARGS = ["--negative-timeout=0", "--entry-timeout=0", "--attribute-timeout=0"]
+
+
+@pytest.fixture(scope="module")
+def neg_node(gluster_state_dir: Path) -> Iterator[GlusterNode]:
+    node = GlusterNode(gluster_state_dir / "negative", 10, port_range=(49000, 49099))
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def neg_volume(neg_node: GlusterNode) -> Iterator[Volume]:
+    vol = Volume.create(neg_node, "negative", [neg_node.brick("negative", 0)])
+    try:
+        vol.start()
+        yield vol
+    finally:
+        vol.delete()
+
+
+@pytest.fixture(scope="module")
+def cached_mount(neg_volume: Volume, gluster_state_dir: Path) -> Iterator[list[FuseMount]]:
+    yield []
+
+
+@pytest.fixture(scope="module")
+def mounts(neg_volume: Volume, gluster_state_dir: Path, cached_mount: list[FuseMount]) -> Iterator[tuple[Path, Path]]:
+    """(cached, plain): mount points of the same volume, with and without the cache."""
+    state = gluster_state_dir / "negative-clients"
+    state.mkdir(exist_ok=True)
+    cached_vf = state / "cached.vol"
+    graph = Volfile.read(neg_volume.client_volfile())
+    graph.insert_below_top(glupy_xlator("neg", "glupy.translators.negative", {"ttl": str(TTL)}))
+    graph.write(cached_vf)
+    plain_vf = state / "plain.vol"
+    Volfile.read(neg_volume.client_volfile()).write(plain_vf)
+    made: list[FuseMount] = []
+    try:
+        for label, vf in (("cached", cached_vf), ("plain", plain_vf)):
+            m = FuseMount.from_volfile(vf, gluster_state_dir / "mnt" / f"negative-{label}",
+                                       log_file=state / f"{label}.log", extra_args=MOUNT_ARGS)
+            m.mount()
+            made.append(m)
+        cached_mount.append(made[0])
+        yield made[0].mountpoint, made[1].mountpoint
+    finally:
+        logs = [m.log_tail(400) for m in made]
+        for m in reversed(made):
+            m.unmount()
+        for log in logs:
+            assert "signal received" not in log, log
+        if made:
+            assert "cannot start translator" not in logs[0], logs[0]
+
+
+def counters(mount: FuseMount) -> dict[str, int]:
+    """The cache's statedump counters in the client process (SIGUSR1 writes a statedump)."""
+    pid = mount.pid
+    assert pid, "the cached mount has no client process"
+    pattern = f"/var/run/gluster/glusterdump.{pid}.dump.*"
+    for old in glob.glob(pattern):
+        os.unlink(old)
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    text = ""
+    while time.monotonic() < deadline:
+        dumps = glob.glob(pattern)
+        if dumps:
+            text = Path(dumps[0]).read_text()
+            if "DUMP-END-TIME" in text:
+                break
+        time.sleep(0.1)
+    for old in glob.glob(pattern):
+        os.unlink(old)
+    section = re.search(r"\[xlator\.glupy\.neg\.priv\]\n(.*?)(?:\n\[|\Z)", text, re.S)
+    assert section, f"no statedump section of the cache in {text[-2000:]!r}"
+    return {k: int(v) for k, v in re.findall(r"^(entries|hits|misses|evictions|expired|invalidations)=(\d+)$",
+                                                section.group(1), re.M)}
+
+
+def missing(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return True
+    return False
+
+
+def wait_visible(path: Path, deadline: float) -> float | None:
+    """Seconds until `path` exists (polling), or None if it does not before `deadline`."""
+    start = time.monotonic()
+    while time.monotonic() < deadline:
+        if not missing(path):
+            return time.monotonic() - start
+        time.sleep(0.05)
+    return None
+
+
+def test_another_clients_create_is_visible_within_the_ttl(mounts: tuple[Path, Path]) -> None:
+    cached, plain = mounts
+    name = f"late-{time.monotonic_ns()}"  # in the root: FUSE never revalidates it, only the ttl helps
+    assert missing(cached / name)  # ENOENT, now cached
+    t_miss = time.monotonic()
+    (plain / name).write_bytes(b"made elsewhere")
+    created = time.monotonic()
+    assert not missing(plain / name)
+    # Stale (ENOENT from the cache) is allowed here, within the ttl; in practice FUSE
+    # turns the kernel's getattr of the root into a lookup of the root, whose new
+    # mtime makes the cache drop the root's entries, so the file is often seen at once.
+    missing(cached / name)
+    assert time.monotonic() - t_miss < TTL
+    took = wait_visible(cached / name, created + TTL + 1.0)
+    assert took is not None, f"{name} was still invisible on the cached mount {TTL + 1.0} s after its creation"
+    assert (cached / name).read_bytes() == b"made elsewhere"
+
+
+def test_a_create_through_the_cache_is_visible_at_once(mounts: tuple[Path, Path],
+                                                       cached_mount: list[FuseMount]) -> None:
+    cached, plain = mounts
+    d = cached / f"own-{time.monotonic_ns()}"
+    d.mkdir()
+    name = f"{d.name}/f"
+    before = counters(cached_mount[0])
+    for _ in range(5):
+        assert missing(cached / name)
+    after = counters(cached_mount[0])
+    assert after["hits"] - before["hits"] >= 4, (before, after)  # the repeats were answered from the cache
+    assert after["misses"] - before["misses"] >= 1
+    (cached / name).write_bytes(b"mine")
+    assert not missing(cached / name)
+    assert (cached / name).read_bytes() == b"mine"
+    assert (plain / name).read_bytes() == b"mine"
+
+
+def test_namespace_changes_through_the_cache_are_visible_at_once(mounts: tuple[Path, Path]) -> None:
+    cached, plain = mounts
+    base = cached / f"ns-{time.monotonic_ns()}"
+    base.mkdir()
+    (base / "src").write_bytes(b"s")
+    names = ["dir", "sym", "hard", "renamed", "fifo"]
+    for n in names:
+        assert missing(base / n)
+        assert missing(base / n)
+    (base / "dir").mkdir()
+    os.symlink("src", base / "sym")
+    os.link(base / "src", base / "hard")
+    (base / "tmp").write_bytes(b"t")
+    os.rename(base / "tmp", base / "renamed")
+    os.mkfifo(base / "fifo")
+    for n in names:
+        assert not missing(base / n), n
+    assert sorted(os.listdir(plain / base.name)) == sorted(names + ["src"])
+
+
+def test_a_subdirectory_create_elsewhere_is_visible_within_the_ttl(mounts: tuple[Path, Path]) -> None:
+    cached, plain = mounts
+    d = f"sub-{time.monotonic_ns()}"
+    (plain / d).mkdir()
+    assert missing(cached / d / "x")
+    (plain / d / "x").write_bytes(b"x")
+    created = time.monotonic()
+    # the cache may notice /d's new mtime when the kernel revalidates /d (at once), or the ttl expires
+    took = wait_visible(cached / d / "x", created + TTL + 1.0)
+    assert took is not None
+
+
+def test_errors_other_than_enoent_pass(mounts: tuple[Path, Path]) -> None:
+    cached, _ = mounts
+    f = cached / f"file-{time.monotonic_ns()}"
+    f.write_bytes(b"")
+    with pytest.raises(OSError) as info:
+        os.stat(f / "below-a-file")
+    assert info.value.errno == errno.ENOTDIR

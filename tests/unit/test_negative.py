@@ -1,0 +1,264 @@
+"""glupy.translators.negative in the in-process harness."""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+
+import pytest
+
+import glupy
+from glupy import FopError, Xdata
+from glupy.testing.fixtures import glupy_harness  # noqa: F401 - the fixture
+from glupy.testing.harness import ROOT_GFID
+from glupy.translators.negative import NegativeLookupCache
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make(glupy_harness, *below, **options):
+    """A harness with the cache on top (and `below` under it), a fake clock, and the backing directory."""
+    h = glupy_harness(NegativeLookupCache, *below, **options)
+    clock = FakeClock()
+    neg = h.translator()
+    neg.clock = clock
+    return h, neg, clock, glupy_harness.bricks[-1]
+
+
+def lookups_reaching_posix(h) -> int:
+    return h.seen("posix")["lookup"]
+
+
+def enoent(h, path: str) -> FopError:
+    with pytest.raises(FopError) as info:
+        h.lookup(path)
+    assert info.value.errno == errno.ENOENT
+    return info.value
+
+
+def test_a_miss_is_cached_with_its_postparent(glupy_harness) -> None:
+    h, neg, clock, _ = make(glupy_harness)
+    before = lookups_reaching_posix(h)
+    first = enoent(h, "/missing")
+    assert lookups_reaching_posix(h) == before + 1
+    second = enoent(h, "/missing")
+    assert lookups_reaching_posix(h) == before + 1  # answered without winding
+    assert isinstance(second.reply, glupy.LookupReply)
+    assert second.reply.op_ret == -1 and second.reply.op_errno == errno.ENOENT
+    assert second.reply.postparent is not None and second.reply.postparent.gfid == ROOT_GFID
+    assert second.reply.postparent == first.reply.postparent
+    assert second.reply.inode is None and second.reply.buf is None
+    stats = neg.stats()
+    assert (stats["entries"], stats["hits"], stats["misses"]) == (1, 1, 1)
+
+
+def test_a_create_through_the_cache_is_visible_at_once(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness)
+    enoent(h, "/f")
+    h.create("/f", b"data")  # the client's lookup before create is a hit; the create invalidates
+    assert neg.stats()["hits"] >= 1
+    assert h.lookup("/f").buf.size == 4
+    assert h.read("/f") == b"data"
+    assert neg.stats()["entries"] == 0
+
+
+@pytest.mark.parametrize("how", ["mkdir", "mknod", "symlink", "link", "rename", "rename-dir"])
+def test_namespace_changes_invalidate_the_new_name(glupy_harness, how: str) -> None:
+    h, neg, _, _ = make(glupy_harness)
+    h.mkdir("/d")
+    h.create("/src", b"x")
+    h.mkdir("/srcdir")
+    enoent(h, "/d/new")
+    enoent(h, "/d/other")
+    assert neg.stats()["entries"] == 2
+    if how == "mkdir":
+        h.mkdir("/d/new")
+    elif how == "mknod":
+        h.mknod("/d/new")
+    elif how == "symlink":
+        h.symlink("../src", "/d/new")
+    elif how == "link":
+        h.link("/src", "/d/new")
+    elif how == "rename":
+        h.rename("/src", "/d/new")
+    else:
+        h.rename("/srcdir", "/d/new")
+    with neg._lock:
+        keys = set(neg._entries)
+    d = h.lookup("/d").buf.gfid
+    assert (d, "new") not in keys and (d, "other") in keys  # only the new name went
+    assert h.lookup("/d/new").buf is not None
+
+
+def test_other_names_in_the_same_directory_stay_cached(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness)
+    enoent(h, "/a")
+    enoent(h, "/b")
+    h.create("/a", b"1")  # root: never looked up again by the client, so only /a's entry goes
+    assert h.exists("/a")
+    before = lookups_reaching_posix(h)
+    enoent(h, "/b")
+    assert lookups_reaching_posix(h) == before
+    assert neg.stats()["entries"] == 1
+
+
+def test_rename_drops_the_old_parents_entries(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness)
+    h.mkdir("/from")
+    h.mkdir("/to")
+    h.create("/from/f")
+    enoent(h, "/from/x")
+    enoent(h, "/to/f")
+    enoent(h, "/elsewhere")
+    h.rename("/from/f", "/to/f")
+    with neg._lock:
+        keys = {name for _, name in neg._entries}
+    assert keys == {"elsewhere"}  # /to/f (new name) and everything in /from are gone
+    assert h.exists("/to/f") and not h.exists("/from/f")
+
+
+def test_ttl_bounds_how_long_another_clients_create_stays_invisible(glupy_harness) -> None:
+    h, neg, clock, brick = make(glupy_harness, ttl=2)
+    enoent(h, "/late")
+    (brick / "late").write_bytes(b"from another client")  # behind the cache's back
+    clock.advance(1.5)
+    enoent(h, "/late")  # stale, within the ttl
+    clock.advance(0.6)
+    assert h.lookup("/late").buf.size == len(b"from another client")
+    stats = neg.stats()
+    assert stats["expired"] == 1 and stats["entries"] == 0
+
+
+def test_a_directory_whose_mtime_changed_loses_its_entries(glupy_harness) -> None:
+    h, neg, clock, brick = make(glupy_harness, ttl=1000)
+    h.mkdir("/d")
+    enoent(h, "/d/x")
+    enoent(h, "/d/y")
+    (brick / "d" / "x").write_bytes(b"new")  # another client: /d's mtime changes
+    os.utime(brick / "d", ns=(0, 123456789))  # make sure it differs at any timestamp granularity
+    assert h.lookup("/d/x").buf.size == 3  # the lookup of /d saw the change
+    assert neg.stats()["invalidations"] >= 2
+
+
+def test_setxattr_on_a_directory_drops_its_entries(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness)
+    h.mkdir("/d")
+    enoent(h, "/d/x")
+    enoent(h, "/y")
+    h.setxattr("/d", "user.layout", b"1")
+    assert neg.stats()["entries"] == 1
+    with neg._lock:
+        assert list(neg._entries) == [(ROOT_GFID, "y")]
+
+
+def test_eviction_at_max_entries_is_lru(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness, max_entries=3)
+    for name in "abc":
+        enoent(h, f"/{name}")
+    enoent(h, "/a")  # a is now the most recently used
+    enoent(h, "/d")  # evicts b
+    assert neg.stats()["entries"] == 3 and neg.stats()["evictions"] == 1
+    before = lookups_reaching_posix(h)
+    for name in "acd":
+        enoent(h, f"/{name}")
+    assert lookups_reaching_posix(h) == before
+    enoent(h, "/b")
+    assert lookups_reaching_posix(h) == before + 1
+    h.reconfigure(max_entries=1)
+    assert neg.stats()["entries"] == 1
+
+
+def test_ttl_zero_caches_nothing(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness, ttl=0)
+    enoent(h, "/m")
+    before = lookups_reaching_posix(h)
+    enoent(h, "/m")
+    assert lookups_reaching_posix(h) == before + 1
+    assert neg.stats()["entries"] == 0
+
+
+def test_lookups_with_other_xdata_requests_bypass_the_cache(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness)
+    enoent(h, "/m")
+    loc = glupy.Loc(path="/m", parent=h.itable.root, inode=glupy.Inode())
+    before = lookups_reaching_posix(h)
+    with pytest.raises(FopError):
+        h.fop("lookup", loc, Xdata({"trusted.glusterfs.dht.linkto": 0}))
+    assert lookups_reaching_posix(h) == before + 1
+    with pytest.raises(FopError):
+        h.fop("lookup", loc, Xdata({"gfid-req": uuid.uuid4()}))  # what FUSE sends: cached
+    assert lookups_reaching_posix(h) == before + 1
+
+
+def test_nameless_lookups_are_not_cached(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness)
+    gone = uuid.uuid4()
+    for _ in range(2):
+        with pytest.raises(FopError):
+            h.fop("lookup", glupy.Loc(gfid=gone, inode=glupy.Inode(gone)), None)
+    assert neg.stats()["entries"] == 0 and neg.stats()["misses"] == 0
+
+
+class RacingCreate(glupy.Translator):
+    """Below the cache: while a lookup of `name` is in flight, the name is created through the top."""
+
+    def init(self) -> None:
+        self.race = None
+
+    async def lookup(self, loc, xdata):
+        try:
+            return await self.child.lookup(loc, xdata)
+        except FopError:
+            if self.race is not None and loc.name == self.race[0]:
+                race, self.race = self.race, None
+                race[1]()
+            raise
+
+
+def test_a_create_during_a_failing_lookup_is_not_hidden(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness, RacingCreate)
+    racer = h.translator("racingcreate")
+
+    def create_now():
+        parent = h.itable.root
+        loc = glupy.Loc(path="/r", parent=parent, inode=glupy.Inode())
+        fd = glupy.Fd(loc.inode, flags=os.O_CREAT | os.O_WRONLY)
+        h.fop("create", loc, os.O_CREAT | os.O_WRONLY, 0o100644, 0o022, fd, Xdata({"gfid-req": uuid.uuid4()}))
+
+    racer.race = ("r", create_now)
+    enoent(h, "/r")  # the lookup lost the race: ENOENT, but it must not be remembered
+    assert neg.stats()["entries"] == 0
+    assert h.exists("/r")
+
+
+def test_child_events_clear_the_cache(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness)
+    enoent(h, "/m")
+    h.notify(glupy.Event.CHILD_DOWN)
+    assert neg.stats()["entries"] == 0
+
+
+def test_statedump(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness, ttl=7, max_entries=10)
+    enoent(h, "/m")
+    enoent(h, "/m")
+    dump = dict(h.statedump())
+    assert dump["option.ttl"] == "7.0" and dump["option.max-entries"] == "10"
+    assert (dump["entries"], dump["hits"], dump["misses"], dump["evictions"]) == ("1", "1", "1", "0")
+
+
+def test_bad_options_are_refused(glupy_harness) -> None:
+    with pytest.raises(glupy.OptionError):
+        glupy_harness(NegativeLookupCache, ttl=-1)
+    with pytest.raises(glupy.OptionError):
+        glupy_harness(NegativeLookupCache, max_entries=0)

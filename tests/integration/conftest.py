@@ -177,6 +177,31 @@ def _leftovers(state: Path) -> str:
     return "\n".join(problems)
 
 
+#: Test modules that run a glusterd of their own: address 127.1.1.N and brick ports.
+#: Distinct addresses and port ranges keep one module's volumes away from another's.
+MODULE_NODES: dict[str, tuple[int, tuple[int, int]]] = {
+    "test_safety": (4, (49600, 49699)),
+    "test_core": (5, (49700, 49799)),
+    "test_shared_suite": (6, (49300, 49399)),
+    "test_cli": (8, (49400, 49499)),
+    "test_negative_volume": (10, (49000, 49099)),
+    "test_library": (12, (49200, 49299)),
+}
+
+
+@pytest.fixture(scope="module")
+def module_node(request: pytest.FixtureRequest, gluster_state_dir: Path) -> Iterator[GlusterNode]:
+    """A glusterd of the requesting module's own (see MODULE_NODES)."""
+    module = request.module.__name__.rsplit(".", 1)[-1]
+    index, ports = MODULE_NODES[module]
+    node = GlusterNode(gluster_state_dir / module.removeprefix("test_"), index, port_range=ports)
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
 @pytest.fixture(scope="session")
 def gluster_node(gluster_state_dir: Path) -> Iterator[GlusterNode]:
     """One isolated glusterd on 127.1.1.1 (started once per session)."""

@@ -13,14 +13,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from glupy import filter as gfilter
-from glupy.gluster import GlusterNode, Volume, _proc, xlators
+from glupy.gluster import GlusterNode, _proc, xlators
 from glupy.gluster.mount import is_glusterfs_mount
 from glupy.gluster.volfile import Volfile
 
@@ -57,9 +56,8 @@ def last_graph(log: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def cli_node(gluster_state_dir: Path) -> Iterator[GlusterNode]:
-    node = GlusterNode(gluster_state_dir / "cli", 8, port_range=(49400, 49499))
-    node.start()
+def cli_node(module_node: GlusterNode) -> Iterator[GlusterNode]:
+    node = module_node
     try:
         yield node
     finally:
@@ -67,7 +65,6 @@ def cli_node(gluster_state_dir: Path) -> Iterator[GlusterNode]:
             for name in node.volume_names():
                 node.volume(name).delete()
         finally:
-            node.stop()
             gfilter.remove_filter()
             for name in ("cli-pt", "cli-probe"):
                 xlators.remove_alias(name)

@@ -57,19 +57,8 @@ def statedump_counts(volume: Volume, dump_dir: Path, section_name: str) -> list[
 
 
 @pytest.fixture(scope="module")
-def core_node(gluster_state_dir: Path) -> Iterator[GlusterNode]:
-    """A glusterd of this module's own (127.1.1.5), so other modules' volumes do not disturb it."""
-    node = GlusterNode(gluster_state_dir / "core", 5, port_range=(49700, 49799))
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
-
-
-@pytest.fixture(scope="module")
-def core_volume(core_node: GlusterNode, gluster_state_dir: Path) -> Iterator[Volume]:
-    gluster_node = core_node
+def core_volume(module_node: GlusterNode, gluster_state_dir: Path) -> Iterator[Volume]:
+    gluster_node = module_node
     xlators.ensure_alias(SERVER_XLATOR)
     dump_dir = gluster_state_dir / "dumps-core"
     dump_dir.mkdir(exist_ok=True)

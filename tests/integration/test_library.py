@@ -27,13 +27,8 @@ WORM_KEY = "trusted.glupy.worm.retention"
 
 
 @pytest.fixture(scope="module")
-def node(gluster_state_dir: Path) -> Iterator[GlusterNode]:
-    n = GlusterNode(gluster_state_dir / "library", 12, port_range=(49200, 49299))
-    n.start()
-    try:
-        yield n
-    finally:
-        n.stop()
+def node(module_node: GlusterNode) -> GlusterNode:
+    return module_node
 
 
 @pytest.fixture(scope="module")

@@ -30,13 +30,8 @@ MOUNT_ARGS = ["--negative-timeout=0", "--entry-timeout=0", "--attribute-timeout=
 
 
 @pytest.fixture(scope="module")
-def neg_node(gluster_state_dir: Path) -> Iterator[GlusterNode]:
-    node = GlusterNode(gluster_state_dir / "negative", 10, port_range=(49000, 49099))
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
+def neg_node(module_node: GlusterNode) -> GlusterNode:
+    return module_node
 
 
 @pytest.fixture(scope="module")

@@ -23,19 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
 from translator_suite import *  # noqa: E402,F401,F403 - the shared suite's tests
 from translator_suite import MountVolume  # noqa: E402
 
-NODE_INDEX = 6
-PORTS = (49300, 49399)
 
 
 @pytest.fixture(scope="module")
-def shared_node(gluster_state_dir: Path) -> Iterator[GlusterNode]:
-    """A glusterd of this module's own on 127.1.1.6."""
-    node = GlusterNode(gluster_state_dir / "shared", NODE_INDEX, port_range=PORTS)
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
+def shared_node(module_node: GlusterNode) -> GlusterNode:
+    return module_node
 
 
 @pytest.fixture(scope="module")

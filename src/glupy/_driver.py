@@ -128,14 +128,7 @@ class Task:
                 return
 
     def _issue(self, request: Any) -> tuple[Any, BaseException | None]:
-        if type(request) is Wind:
-            try:
-                reply = self.backend.wind(self.frame, request.child, request.fop, request.args, self.resume)
-            except BaseException as error:  # noqa: BLE001 - e.g. a bad argument type
-                return None, error
-            if reply is PENDING:
-                return PENDING, None
-            return outcome(reply)
+        """Everything but a Wind, which step() issues itself."""
         if type(request) is Gather:
             return request.issue(self)
         return None, TypeError(

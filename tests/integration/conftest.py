@@ -186,6 +186,8 @@ MODULE_NODES: dict[str, tuple[int, tuple[int, int]]] = {
     "test_cli": (8, (49400, 49499)),
     "test_negative_volume": (10, (49000, 49099)),
     "test_library": (12, (49200, 49299)),
+    "test_mirror_trace": (13, (48800, 48899)),
+    "test_crypt_volume": (14, (48600, 48699)),
 }
 
 

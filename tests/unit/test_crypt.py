@@ -1,0 +1,378 @@
+"""glupy.translators.crypt: sizes, blocks, key files, and the translator in the in-process harness."""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import stat
+import uuid
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import glupy
+from glupy import FopError
+from glupy.testing.fixtures import glupy_harness  # noqa: F401 - the fixture
+from glupy.translators import crypt
+from glupy.translators.crypt import (BLOCK, CBLOCK, OVERHEAD, BlockCodec, CorruptBlock, Crypt, KeyFileError,
+                                     cipher_size, plain_size, read_key_file, write_key_file)
+
+# ------------------------------------------------------------------ sizes
+
+
+@given(st.integers(min_value=0, max_value=1 << 50))
+def test_plain_size_inverts_cipher_size(plain: int) -> None:
+    assert plain_size(cipher_size(plain)) == plain
+    assert cipher_size(plain) >= plain
+
+
+@given(st.integers(min_value=0, max_value=1 << 50), st.integers(min_value=0, max_value=1 << 20))
+def test_sizes_are_monotonic(a: int, delta: int) -> None:
+    assert cipher_size(a) <= cipher_size(a + delta)
+    assert plain_size(a) <= plain_size(a + delta)
+
+
+def test_size_examples() -> None:
+    assert cipher_size(0) == 0
+    assert cipher_size(1) == 1 + OVERHEAD
+    assert cipher_size(BLOCK) == CBLOCK
+    assert cipher_size(BLOCK + 1) == CBLOCK + 1 + OVERHEAD
+    for damaged_tail in range(1, OVERHEAD + 1):  # not a block: counts as nothing
+        assert plain_size(CBLOCK + damaged_tail) == BLOCK
+
+
+# ------------------------------------------------------------------ blocks
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=3 * BLOCK + 100), st.integers(min_value=0, max_value=1 << 40))
+def test_blocks_round_trip(plain: bytes, first: int) -> None:
+    codec = BlockCodec(bytes(range(32)))
+    file_id = uuid.UUID(int=42).bytes
+    stored = codec.encrypt(file_id, first, plain)
+    assert len(stored) == cipher_size(len(plain))
+    assert codec.decrypt(file_id, first, stored) == (plain, 0)
+
+
+def test_a_block_is_bound_to_its_file_and_position() -> None:
+    codec = BlockCodec(os.urandom(32))
+    a, b = uuid.uuid4().bytes, uuid.uuid4().bytes
+    stored = codec.encrypt(a, 5, os.urandom(2 * BLOCK))
+    with pytest.raises(CorruptBlock):
+        codec.decrypt(b, 5, stored)  # another file
+    with pytest.raises(CorruptBlock):
+        codec.decrypt(a, 6, stored)  # another position
+    swapped = stored[CBLOCK:] + stored[:CBLOCK]
+    with pytest.raises(CorruptBlock) as info:
+        codec.decrypt(a, 5, swapped)
+    assert info.value.index == 5
+
+
+def test_same_plaintext_twice_is_stored_differently() -> None:
+    codec = BlockCodec(os.urandom(32))
+    gfid = uuid.uuid4().bytes
+    assert codec.encrypt(gfid, 0, b"x" * BLOCK) != codec.encrypt(gfid, 0, b"x" * BLOCK)
+
+
+def test_zero_blocks_are_holes_and_damage_is_found() -> None:
+    codec = BlockCodec(os.urandom(32))
+    gfid = uuid.uuid4().bytes
+    assert codec.decrypt(gfid, 0, bytes(CBLOCK + 100)) == (bytes(BLOCK + 100 - OVERHEAD), 2)
+    stored = bytearray(codec.encrypt(gfid, 0, os.urandom(3 * BLOCK)))
+    stored[CBLOCK + 100] ^= 1
+    with pytest.raises(CorruptBlock) as info:
+        codec.decrypt(gfid, 0, bytes(stored))
+    assert info.value.index == 1
+    with pytest.raises(CorruptBlock):
+        codec.decrypt(gfid, 0, bytes(stored[:CBLOCK + 10]))  # a tail too short to be a block
+    other = BlockCodec(os.urandom(32))
+    with pytest.raises(CorruptBlock):
+        other.decrypt(gfid, 0, codec.encrypt(gfid, 0, b"secret"))
+
+
+# ------------------------------------------------------------------ key files
+
+
+def test_keygen_writes_a_private_key_that_reads_back(tmp_path) -> None:
+    path = tmp_path / "vol.key"
+    write_key_file(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    key = read_key_file(path)
+    assert len(key) == 32
+    text = path.read_text()
+    assert text.startswith("glupy-crypt-v1:") and text.endswith("\n") and text.count("\n") == 1
+    with pytest.raises(FileExistsError):
+        write_key_file(path)
+    write_key_file(path, force=True)
+    assert read_key_file(path) != key
+    assert [p.name for p in tmp_path.iterdir()] == ["vol.key"]  # no temporary file left
+
+
+def test_key_file_problems_are_one_clear_line_without_the_key(tmp_path) -> None:
+    path = tmp_path / "k"
+    with pytest.raises(KeyFileError, match="does not exist.*glupy crypt keygen"):
+        read_key_file(path)
+    write_key_file(path)
+    secret = path.read_text().strip().split(":", 1)[1]
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyFileError) as info:
+        read_key_file(path)
+    message = str(info.value)
+    assert "0644" in message and "chmod 600" in message and secret not in message and "\n" not in message
+    os.chmod(path, 0o640)
+    with pytest.raises(KeyFileError, match="group or others"):
+        read_key_file(path)
+    os.chmod(path, 0o600)
+    for bad in ("hello\n", "glupy-crypt-v1:abc\n", "glupy-crypt-v1:" + "A" * 43 + "!\n", ""):
+        path.write_text(bad)
+        with pytest.raises(KeyFileError) as info:
+            read_key_file(path)
+        assert "\n" not in str(info.value)
+    (tmp_path / "d").mkdir(mode=0o700)
+    with pytest.raises(KeyFileError, match="not a regular file"):
+        read_key_file(tmp_path / "d")
+
+
+# ------------------------------------------------------------------ the translator
+
+
+@pytest.fixture
+def key(tmp_path):
+    return str(write_key_file(tmp_path / "test.key"))
+
+
+def brick_file(glupy_harness, path: str) -> bytes:
+    return (glupy_harness.bricks[0] / path.lstrip("/")).read_bytes()
+
+
+class Model:
+    """The plaintext a file should hold."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, offset: int, chunk: bytes) -> None:
+        if offset > len(self.data):
+            self.data += bytes(offset - len(self.data))
+        self.data[offset:offset + len(chunk)] = chunk
+
+    def truncate(self, size: int) -> None:
+        if size < len(self.data):
+            del self.data[size:]
+        else:
+            self.data += bytes(size - len(self.data))
+
+
+def test_random_operations_match_a_plaintext_model(glupy_harness, key) -> None:
+    h = glupy_harness(Crypt, key_file=key)
+    rng = random.Random(6)
+    h.create("/f")
+    model = Model()
+    f = h.open("/f", os.O_RDWR)
+    appender = h.open("/f", os.O_WRONLY | os.O_APPEND)
+    for step in range(600):
+        op = rng.random()
+        size = len(model.data)
+        if op < 0.45:
+            offset = rng.randrange(0, size + 3 * BLOCK)
+            chunk = os.urandom(rng.choice([1, 7, 100, BLOCK - 1, BLOCK, BLOCK + 1, rng.randrange(1, 5 * BLOCK)]))
+            assert f.write(chunk, offset) == len(chunk)
+            model.write(offset, chunk)
+        elif op < 0.55:
+            chunk = os.urandom(rng.randrange(1, 2 * BLOCK))
+            assert appender.write(chunk, 0) == len(chunk)  # the offset an O_APPEND write carries is ignored
+            model.write(size, chunk)
+        elif op < 0.65:
+            new = rng.choice([0, rng.randrange(0, size + 1), size + rng.randrange(1, 3 * BLOCK)])
+            if rng.random() < 0.5:
+                f.truncate(new)
+            else:
+                h.truncate("/f", new)
+            model.truncate(new)
+        else:
+            offset = rng.randrange(0, size + 100)
+            length = rng.randrange(0, 3 * BLOCK)
+            assert f.read(length, offset) == bytes(model.data[offset:offset + length]), f"step {step}"
+        assert f.fstat().size == len(model.data)
+    f.close()
+    appender.close()
+    assert h.read("/f") == bytes(model.data)
+    assert h.stat("/f").size == len(model.data)
+    assert len(brick_file(glupy_harness, "/f")) == cipher_size(len(model.data))
+
+
+def test_bricks_hold_only_ciphertext(glupy_harness, key) -> None:
+    h = glupy_harness(Crypt, key_file=key)
+    marker = b"GLUPY-CRYPT-KNOWN-PLAINTEXT-0123456789abcdef!" * 500
+    h.create("/plain.txt", marker)
+    stored = brick_file(glupy_harness, "/plain.txt")
+    assert len(stored) == cipher_size(len(marker))
+    for i in range(0, len(marker) - 16, 16):
+        assert marker[i:i + 16] not in stored
+    assert h.read("/plain.txt") == marker
+
+
+def test_sizes_are_plaintext_sizes_everywhere(glupy_harness, key) -> None:
+    h = glupy_harness(Crypt, key_file=key)
+    h.create("/a", b"x" * 5000)
+    assert h.stat("/a").size == 5000
+    assert h.lookup("/a").buf.size == 5000
+    entries = {e.name: e for e in h.readdir("/")}
+    assert entries["a"].stat.size == 5000
+    with h.open("/a", os.O_RDWR) as f:
+        reply = h.fop("writev", f.fd, b"y" * 10, 4995, 0, None)
+        assert (reply.op_ret, reply.prebuf.size, reply.postbuf.size) == (10, 5000, 5005)
+        reply = h.fop("ftruncate", f.fd, 3, None)
+        assert (reply.prebuf.size, reply.postbuf.size) == (5005, 3)
+        reply = h.fop("fsync", f.fd, 0, None)
+        assert reply.postbuf.size == 3
+    reply = h.fop("truncate", "/a", 9000)
+    assert (reply.prebuf.size, reply.postbuf.size) == (3, 9000)
+    assert h.chmod("/a", 0o600).size == 9000
+    h.rename("/a", "/b")
+    h.link("/b", "/c")
+    assert h.stat("/c").size == 9000 and h.read("/c") == b"xxx" + bytes(8997)
+
+
+def test_holes_read_as_zeros(glupy_harness, key) -> None:
+    h = glupy_harness(Crypt, key_file=key)
+    h.create("/sparse", b"head")
+    h.write("/sparse", b"tail", 10 * 1024 * 1024)
+    assert h.stat("/sparse").size == 10 * 1024 * 1024 + 4
+    data = h.read("/sparse")
+    assert data[:4] == b"head" and data[-4:] == b"tail" and data[4:-4] == bytes(len(data) - 8)
+    assert h.translator().stats["holes-read"] > 0
+    assert os.stat(glupy_harness.bricks[0] / "sparse").st_blocks * 512 < 1024 * 1024  # holes stay holes
+
+
+def test_a_modified_block_reads_eio_and_the_others_still_read(glupy_harness, key, caplog) -> None:
+    h = glupy_harness(Crypt, key_file=key)
+    data = os.urandom(5 * BLOCK)
+    h.create("/f", data)
+    path = glupy_harness.bricks[0] / "f"
+    stored = bytearray(path.read_bytes())
+    stored[2 * CBLOCK + 50] ^= 0x01
+    path.write_bytes(stored)
+    with h.open("/f") as f:
+        with pytest.raises(FopError) as info:
+            f.read(10, 2 * BLOCK + 5)
+        assert info.value.errno == errno.EIO
+        assert f.read(2 * BLOCK, 0) == data[:2 * BLOCK]
+        assert f.read(2 * BLOCK, 3 * BLOCK) == data[3 * BLOCK:]
+        with pytest.raises(FopError) as info:  # a partial write cannot merge with a damaged block
+            h.fop("writev", f.fd, b"zz", 2 * BLOCK + 1, 0, None)
+        assert info.value.errno == errno.EIO
+    assert "block 2" in caplog.text
+    assert bytearray(path.read_bytes()) == stored  # nothing was written over it
+
+
+def test_a_wrong_key_reads_eio_and_damages_nothing(glupy_harness, key, tmp_path) -> None:
+    h = glupy_harness(Crypt, key_file=key)
+    data = os.urandom(3 * BLOCK + 5)
+    h.create("/f", data)
+    backend = h.backends[0]
+    before = (glupy_harness.bricks[0] / "f").read_bytes()
+    other = str(write_key_file(tmp_path / "other.key"))
+    wrong = glupy_harness(Crypt, root=backend, key_file=other)
+    with pytest.raises(FopError) as info:
+        wrong.read("/f")
+    assert info.value.errno == errno.EIO
+    for offset in (0, BLOCK):  # aligned full-block writes too: they would not need to decrypt anything
+        with pytest.raises(FopError) as info:
+            wrong.write("/f", b"w" * BLOCK, offset)
+        assert info.value.errno == errno.EIO
+    with pytest.raises(FopError):
+        wrong.truncate("/f", 1)
+    assert (glupy_harness.bricks[0] / "f").read_bytes() == before
+    assert h.read("/f") == data
+    assert wrong.translator().statedump()["volume-key"] == "mismatch"
+
+
+def test_without_the_volume_record_a_wrong_key_still_reads_eio(glupy_harness, key, tmp_path) -> None:
+    h = glupy_harness(Crypt, key_file=key)
+    h.create("/f", b"secret data")
+    os.removexattr(glupy_harness.bricks[0], crypt.KEYCHECK_XATTR)
+    wrong = glupy_harness(Crypt, root=h.backends[0], key_file=str(write_key_file(tmp_path / "o.key")))
+    with pytest.raises(FopError) as info:
+        wrong.read("/f")
+    assert info.value.errno == errno.EIO
+
+
+def test_statedump_and_logs_never_show_the_key(glupy_harness, key, caplog) -> None:
+    h = glupy_harness(Crypt, key_file=key)
+    h.create("/f", b"x")
+    dump = dict(h.statedump())
+    secret = open(key).read().strip().split(":", 1)[1]
+    assert dump["option.key-file"] == key and len(dump["key-fingerprint"]) == 32
+    assert secret not in repr(dump) and secret not in caplog.text
+    assert bytes(crypt.read_key_file(key)).hex() not in repr(dump) + caplog.text
+
+
+def test_unsupported_fops_fail_with_a_clear_errno(glupy_harness, key) -> None:
+    h = glupy_harness(Crypt, key_file=key)
+    h.create("/f", b"0123456789")
+    h.create("/g")
+    with h.open("/f", os.O_RDWR) as f, h.open("/g", os.O_RDWR) as g:
+        for fop, args, err in [("fallocate", (f.fd, 0, 0, 100), errno.EOPNOTSUPP),
+                               ("discard", (f.fd, 0, 5), errno.EOPNOTSUPP),
+                               ("zerofill", (f.fd, 0, 5), errno.EOPNOTSUPP),
+                               ("rchecksum", (f.fd, 0, 10), errno.EOPNOTSUPP),
+                               ("copy_file_range", (f.fd, 0, g.fd, 0, 10, 0), errno.EXDEV)]:
+            with pytest.raises(FopError) as info:
+                h.fop(fop, *args)
+            assert info.value.errno == err, fop
+        assert h.fop("seek", f.fd, 3, crypt.SEEK_DATA).offset == 3
+        assert h.fop("seek", f.fd, 3, crypt.SEEK_HOLE).offset == 10
+        with pytest.raises(FopError) as info:
+            h.fop("seek", f.fd, 10, crypt.SEEK_DATA)
+        assert info.value.errno == errno.ENXIO
+    assert h.read("/f") == b"0123456789" and h.read("/g") == b""
+
+
+class Spy(glupy.Translator):
+    """Below crypt: records lookup xdata keys; answers setxattr with posix's pre/post stats in xdata."""
+
+    def init(self) -> None:
+        self.lookup_keys: list[set[str]] = []
+
+    async def lookup(self, loc, xdata):
+        self.lookup_keys.append(set(xdata or ()))
+        return await self.child.lookup(loc, xdata)
+
+    async def setxattr(self, loc, dict, flags, xdata):
+        reply = await self.child.setxattr(loc, dict, flags, xdata)
+        st = (await self.child.stat(loc, None)).buf
+        reply.xdata = glupy.Xdata({"virt-gf-prestat": st, "virt-gf-poststat": st.copy()})
+        return reply
+
+
+def test_no_ciphertext_reaches_callers_through_xdata(glupy_harness, key) -> None:
+    h = glupy_harness(Crypt, Spy, key_file=key)
+    h.create("/f", b"z" * 100)
+    loc = h.loc("/f")
+    h.fop("lookup", loc, glupy.Xdata({"glusterfs.content": 65536, "gfid-req": uuid.uuid4()}))
+    spy = h.translator("spy")
+    assert "glusterfs.content" not in spy.lookup_keys[-1] and "gfid-req" in spy.lookup_keys[-1]
+    reply = h.fop("setxattr", loc, glupy.Xdata({"user.a": b"1"}), 0)
+    assert reply.xdata["virt-gf-poststat"].size == 100 and reply.xdata["virt-gf-prestat"].size == 100
+
+
+def test_open_turns_write_only_into_read_write_and_drops_append(glupy_harness, key) -> None:
+    h = glupy_harness(Crypt, key_file=key)  # the backend opens files with the flags it is given
+    h.create("/f", b"abc")
+    with h.open("/f", os.O_WRONLY | os.O_APPEND) as f:
+        assert f.write(b"def", 0) == 3
+        assert f.write(b"x", 1) == 1  # unaligned: needs to read the block through a write-only fd
+    assert h.read("/f") == b"abcdefx"
+
+
+def test_refuses_to_start_without_a_usable_key(glupy_harness, tmp_path) -> None:
+    path = tmp_path / "k"
+    with pytest.raises(KeyFileError):
+        glupy_harness(Crypt, key_file=str(path))
+    write_key_file(path)
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        glupy_harness(Crypt, key_file=str(path))

@@ -376,5 +376,27 @@ def demo(keep, state_dir, index, cleanup_only) -> None:
     d.run(keep=keep)
 
 
+# ------------------------------------------------------------------ crypt
+
+@main.group(context_settings=CONTEXT)
+def crypt() -> None:
+    """Keys of the encryption translator glupy.translators.crypt (see docs/crypt.md)."""
+
+
+@crypt.command(context_settings=CONTEXT)
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists (the data written with the old key "
+                                             "can no longer be read with the new one).")
+@handle_errors
+def keygen(file, force) -> None:
+    """Write a new random key to FILE (mode 0600, written atomically)."""
+    from glupy.translators.crypt import derive_keys, read_key_file, write_key_file
+
+    path = write_key_file(file, force=force)
+    fingerprint = derive_keys(read_key_file(path))[1].hex()
+    console.print(f"[green]wrote[/] {Path(path).absolute()} (mode 0600, fingerprint {fingerprint}); keep a copy "
+                  "in a safe place: data written with it cannot be read without it")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -376,3 +376,20 @@ def test_refuses_to_start_without_a_usable_key(glupy_harness, tmp_path) -> None:
     os.chmod(path, 0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         glupy_harness(Crypt, key_file=str(path))
+
+
+def test_glupy_crypt_keygen_command(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from glupy.cli import main
+
+    path = tmp_path / "cli.key"
+    result = CliRunner().invoke(main, ["crypt", "keygen", str(path)])
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and len(read_key_file(path)) == 32
+    first = path.read_text()
+    assert first.strip() not in result.output  # the key itself is never printed
+    result = CliRunner().invoke(main, ["crypt", "keygen", str(path)])
+    assert result.exit_code == 1 and "--force" in result.output and path.read_text() == first
+    result = CliRunner().invoke(main, ["crypt", "keygen", "--force", str(path)])
+    assert result.exit_code == 0 and path.read_text() != first

@@ -20,11 +20,9 @@
 #error "GLUPY_LIBPYTHON (the libpython soname) must be defined by the build"
 #endif
 
-#define GP_DOMAIN "glupy"
-
 /* The raised exception, normalised, with its traceback (PyErr_GetRaisedException
  * arrives only in Python 3.12). */
-static PyObject *
+PyObject *
 gp_fetch_exception(void)
 {
     PyObject *type, *value, *tb;
@@ -52,7 +50,6 @@ typedef struct {
 } gp_private_t;
 
 static PyObject *gp_runtime;      /* glupy._runtime */
-static PyObject *gp_start;        /* glupy._runtime.start(frame, handler, *args) */
 static PyObject *gp_module;       /* _glupy */
 static int gp_embedded;           /* we initialised the interpreter (not a gfapi host) */
 
@@ -239,9 +236,51 @@ enum { GP_SLOT_WINDING, GP_SLOT_DONE, GP_SLOT_WAITING };
 
 struct gp_slot {
     int state;
+    int fop;            /* the FOP wound */
     PyObject *result;   /* set when the callback ran before the wind returned */
-    PyObject *callback; /* called with the reply when it arrives later */
+    gp_task *task;      /* resumed with the reply (task.c), or else: */
+    PyObject *callback; /* called with the reply when it arrives later, */
+    gp_frame_obj *fo;   /* with this FOP as the thread's current one */
 };
+
+gp_slot *
+gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
+{
+    gp_slot *slot = PyMem_Malloc(sizeof(*slot));
+    if (!slot) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    slot->state = GP_SLOT_WINDING;
+    slot->fop = fop;
+    slot->result = NULL;
+    slot->task = t;
+    slot->callback = Py_XNewRef(callback);
+    slot->fo = (gp_frame_obj *)Py_XNewRef(fo);
+    return slot;
+}
+
+void
+gp_slot_free(gp_slot *slot)
+{
+    Py_XDECREF(slot->callback);
+    Py_XDECREF(slot->fo);
+    PyMem_Free(slot);
+}
+
+/* Decided under the GIL: the callback either ran inside the wind (DONE) or
+ * will find the slot WAITING and resume the task itself. */
+PyObject *
+gp_slot_wound(gp_slot *slot)
+{
+    if (slot->state == GP_SLOT_DONE) {
+        PyObject *result = slot->result;
+        gp_slot_free(slot);
+        return result;
+    }
+    slot->state = GP_SLOT_WAITING;
+    return NULL;
+}
 
 void
 gp_slot_complete(gp_slot *slot, PyObject *reply)
@@ -255,11 +294,20 @@ gp_slot_complete(gp_slot *slot, PyObject *reply)
         slot->state = GP_SLOT_DONE;
         return;
     }
-    PyObject *cb = slot->callback;
-    PyMem_Free(slot);
+    if (slot->task) {
+        gp_task *t = slot->task;
+        int fop = slot->fop;
+        gp_slot_free(slot);
+        gp_task_resume(t, fop, reply);
+        return;
+    }
+    PyObject *cb = Py_NewRef(slot->callback);
+    gp_frame_obj *prev = gp_current_frame_set(slot->fo);
+    gp_slot_free(slot);
     PyObject *r = PyObject_CallOneArg(cb, reply);
     if (!r)
         gp_log_exception(GP_DOMAIN, "resuming a handler");
+    gp_current_frame_set(prev);
     Py_XDECREF(r);
     Py_DECREF(cb);
     Py_DECREF(reply);
@@ -285,29 +333,18 @@ gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
         PyErr_Format(PyExc_ValueError, "no such FOP: %ld", fop);
         return NULL;
     }
-    gp_slot *slot = PyMem_Malloc(sizeof(*slot));
+    gp_slot *slot = gp_slot_new(NULL, (int)fop, fo, argv[4]);
     if (!slot)
-        return PyErr_NoMemory();
-    slot->state = GP_SLOT_WINDING;
-    slot->result = NULL;
-    slot->callback = Py_NewRef(argv[4]);
+        return NULL;
     PyObject *r = gp_winders[fop](fo, ((gp_xlator_obj *)argv[1])->xl, argv[3], slot);
     if (!r) {
         /* conversion failed before anything was wound */
-        Py_DECREF(slot->callback);
-        PyMem_Free(slot);
+        gp_slot_free(slot);
         return NULL;
     }
-    /* r is Py_None from the winder: decide under the GIL who resumes the task */
     Py_DECREF(r);
-    if (slot->state == GP_SLOT_DONE) {
-        PyObject *result = slot->result;
-        Py_DECREF(slot->callback);
-        PyMem_Free(slot);
-        return result;
-    }
-    slot->state = GP_SLOT_WAITING;
-    return Py_NewRef(gp_reg.pending);
+    PyObject *result = gp_slot_wound(slot);
+    return result ? result : Py_NewRef(gp_reg.pending);
 }
 
 /* _glupy.unwind(frame, fop, op_ret, op_errno, reply_or_None) */
@@ -387,6 +424,7 @@ static PyMethodDef gp_mod_methods[] = {
     {"register", gp_mod_register, METH_VARARGS, NULL},
     {"log", gp_mod_log, METH_VARARGS, NULL},
     {"fop_names", gp_mod_fop_names, METH_NOARGS, NULL},
+    {"current_frame", gp_mod_current_frame, METH_NOARGS, NULL},
     {NULL},
 };
 
@@ -468,7 +506,7 @@ gp_python_start(xlator_t *this, char *err, size_t errlen)
 
     PyGILState_STATE g = gp_gil_acquire();
     gp_module = PyModule_Create(&gp_moddef);
-    if (gp_module && gp_types_ready(gp_module) == 0 &&
+    if (gp_module && gp_types_ready(gp_module) == 0 && gp_task_ready(gp_module) == 0 &&
         PyModule_AddIntConstant(gp_module, "EMBEDDED", gp_embedded) == 0 &&
         PyModule_AddStringConstant(gp_module, "PYTHON", GLUPY_PYTHON) == 0) {
         PyObject *mods = PyImport_GetModuleDict();
@@ -477,10 +515,11 @@ gp_python_start(xlator_t *this, char *err, size_t errlen)
         gp_reg.kw_reply = Py_BuildValue("(ss)", "op_ret", "op_errno");
         if (PyDict_SetItemString(mods, "glupy._glupy", gp_module) == 0) {
             gp_runtime = PyImport_ImportModule("glupy._runtime");
-            gp_start = gp_runtime ? PyObject_GetAttrString(gp_runtime, "start") : NULL;
+            if (gp_runtime && gp_task_bind(gp_runtime) < 0)
+                Py_CLEAR(gp_runtime);
         }
     }
-    if (!gp_start) {
+    if (!gp_runtime) {
         PyObject *exc = gp_fetch_exception();
         PyObject *s = exc ? PyObject_Str(exc) : NULL;
         PyObject *path = PySys_GetObject("path");
@@ -508,7 +547,6 @@ int
 gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs)
 {
     gp_private_t *priv = this->private;
-    PyObject *argv[16];
     gp_frame_obj *fo = PyObject_New(gp_frame_obj, &gp_frame_type);
     if (!fo) {
         gp_log_exception(this->name, gp_fop_names[fop]);
@@ -516,24 +554,11 @@ gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int n
     }
     fo->frame = frame;
     fo->this = this;
-    PyObject *fop_obj = PyLong_FromLong(fop); /* small ints are cached: no allocation */
-    argv[0] = (PyObject *)fo;
-    argv[1] = fop_obj;
-    argv[2] = priv->handlers[fop];
-    for (int i = 0; i < nargs; i++)
-        argv[3 + i] = args[i];
-    PyObject *r = fop_obj ? PyObject_Vectorcall(gp_start, argv, 3 + nargs, NULL) : NULL;
-    Py_XDECREF(fop_obj);
-    int ret = 0;
-    if (!r) {
-        gp_log_exception(this->name, gp_fop_names[fop]);
-        /* glupy's runtime failed before it could answer: C answers EIO */
-        ret = fo->frame ? -1 : 0;
-        fo->frame = NULL;
-    }
-    Py_XDECREF(r);
+    gp_frame_obj *prev = gp_current_frame_set(fo);
+    gp_task_start(fo, fop, priv->handlers[fop], args, nargs); /* always answers */
+    gp_current_frame_set(prev);
     Py_DECREF(fo);
-    return ret;
+    return 0;
 }
 
 /* ------------------------------------------------------------ xlator entry points */

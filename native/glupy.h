@@ -82,10 +82,13 @@ typedef struct {
     PyObject_HEAD xlator_t *xl;
 } gp_xlator_obj;
 
+extern PyTypeObject gp_wind_type;
 extern PyTypeObject gp_frame_type, gp_xlator_type, gp_inode_type, gp_fd_type, gp_loc_type,
     gp_xdata_type, gp_iatt_type, gp_statvfs_type, gp_flock_type, gp_lease_type, gp_buffer_type;
 
 int gp_types_ready(PyObject *module);
+
+#define GP_DOMAIN "glupy"
 
 #define GP_REPLY_MAX 12 /* most reply fields of any FOP, plus op_ret and op_errno */
 
@@ -163,6 +166,26 @@ int gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, i
 typedef struct gp_slot gp_slot;
 /* Called by a generated callback with the reply (or NULL with an exception set). */
 void gp_slot_complete(gp_slot *slot, PyObject *reply);
+
+/* A handler's coroutine driven in C (task.c). */
+typedef struct gp_task gp_task;
+/* A slot whose reply resumes task t (a wind of `fop`), or else calls `callback`
+ * (new references taken to fo and callback); NULL with an exception set. */
+gp_slot *gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback);
+void gp_slot_free(gp_slot *slot);
+/* After the winder returned: the reply if the callback already ran (the slot is
+ * freed), else NULL, and the slot waits for gp_slot_complete. */
+PyObject *gp_slot_wound(gp_slot *slot);
+/* Run a handler for the FOP that fo carries; answers it one way or another. */
+void gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs);
+void gp_task_resume(gp_task *t, int fop, PyObject *reply);
+int gp_task_ready(PyObject *module);
+int gp_task_bind(PyObject *runtime);
+/* The FOP whose handler runs on this thread; returns the previous one. */
+gp_frame_obj *gp_current_frame_set(gp_frame_obj *fo);
+PyObject *gp_mod_current_frame(PyObject *m, PyObject *unused);
+/* The raised exception, normalised, with its traceback; NULL if none. */
+PyObject *gp_fetch_exception(void);
 /* Build the reply object of a FOP; steals the references in fields. */
 PyObject *gp_make_reply(int fop, int32_t op_ret, int32_t op_errno, PyObject **fields, int n);
 /* Field i of a reply of FOP fop (borrowed while reply lives; by name, kept in

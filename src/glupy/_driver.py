@@ -50,8 +50,11 @@ class Backend(Protocol):
         """Write a traceback to the process's log."""
 
 
-class Wind:
-    """An awaitable FOP on a child; created by :class:`glupy.Child` methods."""
+class _PyWind:
+    """An awaitable FOP on a child; created by :class:`glupy.Child` methods.
+
+    Inside GlusterFS the native bridge's ``Wind`` (same attributes) replaces it,
+    so that the bridge can drive the common path of a handler in C."""
 
     __slots__ = ("child", "fop", "args")
 
@@ -65,6 +68,11 @@ class Wind:
 
     def __repr__(self) -> str:
         return f"<Wind fop={self.fop} to {self.child!r}>"
+
+
+_native = sys.modules.get("glupy._glupy")  # present when loaded by the bridge
+Wind: Any = _native.Wind if _native is not None else _PyWind
+_WIND_TYPES = (Wind, _PyWind)
 
 
 def outcome(reply: Any) -> tuple[Any, BaseException | None]:
@@ -128,9 +136,16 @@ class Task:
                 return
 
     def _issue(self, request: Any) -> tuple[Any, BaseException | None]:
-        """Everything but a Wind, which step() issues itself."""
+        """What step() does not issue inline: a gather, or a Wind of the other kind
+        (a Python host that imported glupy before the bridge loaded)."""
         if type(request) is Gather:
             return request.issue(self)
+        if type(request) in _WIND_TYPES:
+            try:
+                reply = self.backend.wind(self.frame, request.child, request.fop, request.args, self.resume)
+            except BaseException as error:  # noqa: BLE001 - e.g. a bad argument type
+                return None, error
+            return (PENDING, None) if reply is PENDING else outcome(reply)
         return None, TypeError(
             f"a glupy handler can only await glupy operations (self.child.<fop>(...), glupy.gather(...)), "
             f"not {request!r}")
@@ -165,22 +180,43 @@ def answer(backend: Backend, frame: Any, fop: int, result: Any, error: BaseExcep
             backend.log_exception(domain, f"{reply_cls.fop}: cannot answer EIO", again)
 
 
-def make_starter(backend: Backend) -> Callable[..., None]:
-    """``start(frame, fop, handler, *args)`` bound to a backend: the entry point the
-    native bridge calls for every FOP that enters Python (one Python call, no more)."""
+# What the bridge's C driver (native/task.c) hands over, and where.
+TAKEOVER_CALLED = 0   # obj: a handler's return value that is not a coroutine
+TAKEOVER_ERROR = 1    # obj: the exception the handler (or its coroutine) raised
+TAKEOVER_RESULT = 2   # obj: a coroutine's result the C driver could not answer with
+TAKEOVER_REPLY = 3    # obj: a failed reply, or an exception, to resume coro with
+TAKEOVER_REQUEST = 4  # obj: something coro awaited that is not a Wind (gather)
 
-    def start_fop(frame: Any, fop: int, handler: Callable[..., Any], *args: Any) -> None:
-        try:
-            coro = handler(*args)
-        except BaseException as error:  # noqa: BLE001
-            answer(backend, frame, fop, None, error, _domain(handler))
-            return
-        if not hasattr(coro, "send"):
-            answer(backend, frame, fop, coro, None, _domain(handler))
-            return
-        Task(backend, frame, fop, coro, _domain(handler)).step(None, None)
 
-    return start_fop
+def make_takeover(backend: Backend) -> Callable[..., None]:
+    """``takeover(frame, fop, handler, coro, kind, obj)`` bound to a backend.
+
+    The native bridge runs the common path of every handler in C (winds whose
+    replies succeed, then the FOP's reply). Where a handler leaves that path, the
+    bridge calls this once and this driver runs the handler to its end."""
+
+    def takeover(frame: Any, fop: int, handler: Any, coro: Any, kind: int, obj: Any) -> None:
+        domain = _domain(handler)
+        if kind == TAKEOVER_CALLED:
+            if hasattr(obj, "send"):
+                Task(backend, frame, fop, obj, domain).step(None, None)
+            else:  # a plain `def` handler answered directly
+                answer(backend, frame, fop, obj, None, domain)
+        elif kind == TAKEOVER_ERROR:
+            answer(backend, frame, fop, None, obj, domain)
+        elif kind == TAKEOVER_RESULT:
+            answer(backend, frame, fop, obj, None, domain)
+        else:
+            task = Task(backend, frame, fop, coro, domain)
+            if kind == TAKEOVER_REPLY:
+                value, exc = outcome(obj)
+            else:
+                value, exc = task._issue(obj)
+                if value is PENDING:
+                    return
+            task.step(value, exc)
+
+    return takeover
 
 
 def _domain(handler: Any) -> str:
@@ -222,7 +258,7 @@ class Gather:
         self.lock = threading.Lock()
         self.task = task
         for i, item in enumerate(self.items):
-            if type(item) is Wind:
+            if type(item) in _WIND_TYPES:
                 try:
                     reply = task.backend.wind(task.frame, item.child, item.fop, item.args, partial(self._reply, i))
                 except BaseException as error:  # noqa: BLE001
@@ -280,8 +316,15 @@ def gather(*aws: Awaitable[Any], return_exceptions: bool = False) -> Gather:
 def current_frame() -> Any:
     """The frame of the FOP whose handler is running on this thread, or None.
 
-    Found on the call stack (the Task stepping the handler, or the entry point of a
-    plain handler), so that the hot path records nothing per step."""
+    Inside GlusterFS the bridge knows it (it sets it whenever it runs a handler or
+    resumes one). Elsewhere (the in-process harness) it is found on the call
+    stack: the Task stepping the handler, or the entry point of a plain handler,
+    so that the hot path records nothing per step."""
+    native = sys.modules.get("glupy._glupy")
+    if native is not None:
+        frame = native.current_frame()
+        if frame is not None:
+            return frame
     f = sys._getframe(1)
     while f is not None:
         code = f.f_code
@@ -294,4 +337,4 @@ def current_frame() -> Any:
 
 
 _STEP_CODE = Task.step.__code__
-_START_CODE = make_starter(None).__code__  # type: ignore[arg-type]
+_START_CODE = start.__code__

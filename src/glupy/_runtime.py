@@ -86,9 +86,9 @@ def log_exception(domain: str, context: str, exc: BaseException) -> None:
     _glupy.log(domain if domain.startswith("glupy") else f"glupy.{domain}", logging.ERROR, f"{context}:\n{text}")
 
 
-#: called by the bridge for each FOP a Python translator overrides:
-#: start(frame, fop, handler, *args)
-start = _driver.make_starter(BACKEND)
+#: called by the bridge where a handler leaves the path its C driver runs:
+#: takeover(frame, fop, handler, coro, kind, obj)
+takeover = _driver.make_takeover(BACKEND)
 
 
 # ---------------------------------------------------------------- loading

@@ -5,6 +5,12 @@ The first mount has the negative-lookup cache (ttl 2) right under its top
 --entry-timeout=0`` so that the kernel does not cache negative (or positive)
 lookups itself and every probe reaches GlusterFS.
 
+A second volume has ``features.cache-invalidation`` on (upcalls to clients, as
+GlusterFS's group-nl-cache sets it); its cached mount has the cache right below
+md-cache, where nl-cache sits and where every lookup carries md-cache's xattr
+requests, with a ttl of 600 s, so that only an upcall (or a directory's new
+mtime) can make another client's create visible in time.
+
 This module runs its own glusterd on 127.1.1.10 (bricks in ports 49000-49099),
 apart from the session's nodes.
 """
@@ -100,7 +106,7 @@ def counters(mount: FuseMount) -> dict[str, int]:
         os.unlink(old)
     section = re.search(r"\[xlator\.glupy\.neg\.priv\]\n(.*?)(?:\n\[|\Z)", text, re.S)
     assert section, f"no statedump section of the cache in {text[-2000:]!r}"
-    return {k: int(v) for k, v in re.findall(r"^(entries|hits|misses|evictions|expired|invalidations)=(\d+)$",
+    return {k: int(v) for k, v in re.findall(r"^(entries|hits|misses|evictions|expired|invalidations|upcalls)=(\d+)$",
                                                 section.group(1), re.M)}
 
 
@@ -197,3 +203,70 @@ def test_errors_other_than_enoent_pass(mounts: tuple[Path, Path]) -> None:
     with pytest.raises(OSError) as info:
         os.stat(f / "below-a-file")
     assert info.value.errno == errno.ENOTDIR
+
+
+# ---------------------------------------------------------------- below md-cache, with upcalls
+
+CI_TTL = 600.0
+
+
+@pytest.fixture(scope="module")
+def ci_mounts(neg_node: GlusterNode, gluster_state_dir: Path) -> Iterator[tuple[FuseMount, Path]]:
+    """(cached mount, plain mount point) of a volume with cache-invalidation; the cache below md-cache."""
+    vol = Volume.create(neg_node, "negative-ci", [neg_node.brick("negative-ci", 0)])
+    made: list[FuseMount] = []
+    try:
+        vol.set_options({"features.cache-invalidation": "on", "features.cache-invalidation-timeout": "600"})
+        vol.start()
+        state = gluster_state_dir / "negative-ci-clients"
+        state.mkdir(exist_ok=True)
+        graph = Volfile.read(vol.client_volfile())
+        md_cache = graph.find_type("performance/md-cache")[0]
+        graph.insert_above(md_cache.subvolumes[0],
+                           glupy_xlator("neg", "glupy.translators.negative", {"ttl": str(CI_TTL)}))
+        graph.write(state / "cached.vol")
+        Volfile.read(vol.client_volfile()).write(state / "plain.vol")
+        for label in ("cached", "plain"):
+            m = FuseMount.from_volfile(state / f"{label}.vol", gluster_state_dir / "mnt" / f"negative-ci-{label}",
+                                       log_file=state / f"{label}.log", extra_args=MOUNT_ARGS)
+            m.mount()
+            made.append(m)
+        yield made[0], made[1].mountpoint
+    finally:
+        logs = [m.log_tail(400) for m in made]
+        for m in reversed(made):
+            m.unmount()
+        vol.delete()
+        for log in logs:
+            assert "signal received" not in log, log
+
+
+def test_below_md_cache_repeated_probes_are_answered_from_the_cache(ci_mounts: tuple[FuseMount, Path]) -> None:
+    # Below md-cache every lookup carries md-cache's xattr requests (security.capability,
+    # security.ima, ...); they ask nothing of a missing name, so the cache answers anyway.
+    cached, plain = ci_mounts
+    d = f"probe-{time.monotonic_ns()}"
+    (plain / d).mkdir()
+    before = counters(cached)
+    for _ in range(20):
+        assert missing(cached.mountpoint / d / "nothing.h")
+    after = counters(cached)
+    assert after["hits"] - before["hits"] >= 18, (before, after)
+    assert after["misses"] - before["misses"] <= 2, (before, after)
+
+
+def test_an_upcall_shows_another_clients_create_long_before_the_ttl(ci_mounts: tuple[FuseMount, Path]) -> None:
+    cached, plain = ci_mounts
+    d = f"up-{time.monotonic_ns()}"
+    (plain / d).mkdir()
+    for _ in range(3):
+        assert missing(cached.mountpoint / d / "late.h")
+    before = counters(cached)
+    assert before["hits"] >= 1
+    (plain / d / "late.h").write_bytes(b"made elsewhere")
+    created = time.monotonic()
+    took = wait_visible(cached.mountpoint / d / "late.h", created + 20.0)
+    assert took is not None, f"another client's create was still hidden after 20 s (ttl {CI_TTL:.0f} s)"
+    assert (cached.mountpoint / d / "late.h").read_bytes() == b"made elsewhere"
+    after = counters(cached)
+    assert after["upcalls"] > before["upcalls"], (before, after)

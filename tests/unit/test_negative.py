@@ -262,3 +262,61 @@ def test_bad_options_are_refused(glupy_harness) -> None:
         glupy_harness(NegativeLookupCache, ttl=-1)
     with pytest.raises(glupy.OptionError):
         glupy_harness(NegativeLookupCache, max_entries=0)
+
+
+#: what a FUSE lookup carries right below md-cache (where nl-cache sits): md-cache's xattr requests
+MD_CACHE_XDATA = {"security.capability": 0, "security.ima": 0}
+
+
+def test_lookups_with_md_cache_xattr_requests_are_cached(glupy_harness) -> None:
+    h, neg, _, _ = make(glupy_harness)
+    loc = glupy.Loc(path="/m", parent=h.itable.root, inode=glupy.Inode())
+    before = lookups_reaching_posix(h)
+    for _ in range(3):
+        with pytest.raises(FopError) as info:
+            h.fop("lookup", loc, Xdata({"gfid-req": uuid.uuid4(), **MD_CACHE_XDATA}))
+        assert info.value.errno == errno.ENOENT
+    with pytest.raises(FopError):  # and without gfid-req (a revalidation's xdata below md-cache)
+        h.fop("lookup", loc, Xdata(MD_CACHE_XDATA))
+    assert lookups_reaching_posix(h) == before + 1
+    assert (neg.stats()["hits"], neg.stats()["misses"]) == (3, 1)
+
+
+@pytest.mark.parametrize("keys, cacheable", [
+    (["gfid-req"], True),
+    (["gfid-req", "security.capability", "security.ima", "security.selinux"], True),
+    (["system.posix_acl_access", "system.posix_acl_default", "glusterfs.posix.acl"], True),
+    (["user.swift.metadata", "user.DOSATTRIB", "glusterfs.content", "trusted.glusterfs.mdata"], True),
+    (["get-link-count", "glusterfs.inodelk-count", "glusterfs.entrylk-count", "glusterfs.open-fd-count"], True),
+    (["gfid-req", "trusted.glusterfs.dht.linkto"], False),   # dht's own linkto handling
+    (["gfid-req", "glusterfs.parent-entrylk"], False),       # about the parent's entry locks on the name
+    (["gfid-req", "some-new-key"], False),                  # unknown: never assumed harmless
+])
+def test_which_xdata_keys_a_cached_answer_may_ignore(keys, cacheable) -> None:
+    from glupy.translators.negative import xdata_is_cacheable
+
+    assert xdata_is_cacheable(keys) is cacheable
+
+
+def test_a_lookup_with_a_known_inode_is_wound_and_drops_the_entry(glupy_harness) -> None:
+    h, neg, clock, brick = make(glupy_harness, ttl=600)
+    enoent(h, "/late")
+    (brick / "late").write_bytes(b"created elsewhere")  # another client creates it
+    # this client learns of it (e.g. readdirp linked an inode): a lookup with a known gfid
+    # must not be answered ENOENT from the cache
+    known = glupy.Loc(path="/late", parent=h.itable.root, inode=glupy.Inode(uuid.uuid4()))
+    before = lookups_reaching_posix(h)
+    assert h.fop("lookup", known, None).buf.size == len(b"created elsewhere")
+    assert lookups_reaching_posix(h) == before + 1
+    assert neg.stats()["entries"] == 0
+    assert h.lookup("/late").buf.size == len(b"created elsewhere")
+
+
+def test_an_upcall_clears_the_cache(glupy_harness) -> None:
+    h, neg, _, brick = make(glupy_harness, ttl=600)
+    enoent(h, "/m")
+    (brick / "m").write_bytes(b"x")  # another client creates it; the bricks' upcall tells this client
+    h.notify(glupy.Event.UPCALL)
+    assert h.lookup("/m").buf.size == 1
+    stats = neg.stats()
+    assert stats["entries"] == 0 and stats["upcalls"] == 1

@@ -14,12 +14,15 @@ of the rounds is reported:
   so that the bricks' upcall translator tells clients about changes,
   performance.nl-cache on, performance.nl-cache-timeout 600,
   network.inode-lru-limit 200000);
-* glupy.translators.negative on the client side, right under io-stats, with its
-  default ttl (5 s) and with ttl 600 (nl-cache's timeout). (Right below
-  md-cache, where nl-cache sits, it would cache nothing: md-cache adds xattr
-  requests to the lookups' xdata, and the cache only answers lookups whose
-  xdata asks for nothing but gfid-req; ``client_volfile(..., where="md-cache")``
-  builds that graph.)
+* glupy.translators.negative on the client side right below md-cache, where
+  nl-cache sits (``glupy attach ... --after quick-read``; there every lookup
+  carries md-cache's xattr requests, which the cache ignores for an ENOENT
+  answer), with its default ttl (5 s) and with ttl 600 (nl-cache's timeout; the
+  volume's cache-invalidation upcalls clear glupy's cache as they do
+  nl-cache's);
+* the same with ttl 600 right under io-stats (``glupy attach`` without
+  ``--after``), where md-cache has not yet answered the kernel's revalidations
+  of the directories, so about twice as many lookups enter Python.
 
 The volume options are the same for every configuration (upcall runs on the
 bricks for all of them); only the client graph differs: nl-cache is taken out
@@ -168,7 +171,8 @@ def run(args: argparse.Namespace) -> None:
         configs = {
             "plain GlusterFS": ("plain", None, ""),
             "nl-cache (C), timeout 600": ("nl-cache", None, ""),
-            "glupy, under io-stats, ttl 5": ("glupy", 5.0, "top"),
+            "glupy, below md-cache, ttl 5": ("glupy", 5.0, "md-cache"),
+            "glupy, below md-cache, ttl 600": ("glupy", 600.0, "md-cache"),
             "glupy, under io-stats, ttl 600": ("glupy", 600.0, "top"),
         }
         for i, (label, (config, ttl, where)) in enumerate(configs.items()):
@@ -186,9 +190,11 @@ def run(args: argparse.Namespace) -> None:
         samples: dict[str, list[float]] = {k: [] for k in configs}
         probes = 0
         labels = list(configs)
+        loads: list[float] = []
         for rnd in range(rounds):
             order = labels[rnd % len(labels):] + labels[:rnd % len(labels)]
             print(f"negative: round {rnd + 1}/{rounds}: {', '.join(order)}", file=sys.stderr)
+            loads.append(os.getloadavg()[0])
             for label in order:
                 seconds, probes = search(mounts[label].mountpoint, reqs)
                 samples[label].append(count / seconds)
@@ -204,10 +210,13 @@ def run(args: argparse.Namespace) -> None:
         for label, value in med.items():
             spread = ", ".join(f"{v:.0f}" for v in samples[label])
             print(f"{label:34}{value:>12.1f}{value * probes / count:>12.1f}{value / base:>9.2f}x{spread:>30}")
+        print("(1-minute load average at the start of each round: "
+              + ", ".join(f"{x:.1f}" for x in loads) + f"; {os.cpu_count()} CPUs)")
         for label, c in counters.items():
             if c:
                 print(f"({label}: hits {c.get('hits')}, misses {c.get('misses')}, expired {c.get('expired')}, "
-                      f"entries {c.get('entries')}, invalidations {c.get('invalidations')})")
+                      f"entries {c.get('entries')}, invalidations {c.get('invalidations')}, "
+                      f"upcalls {c.get('upcalls')})")
     finally:
         for m in mounts.values():
             try:

@@ -14,6 +14,13 @@ Stepping is a loop, not recursion, so a handler that winds many times to
 children that answer synchronously does not grow the stack. The GIL serialises
 the driver's state changes; the one counter touched from several threads (in
 :class:`Gather`) has its own lock.
+
+Inside GlusterFS the bridge runs the common path of this loop in C
+(native/task.c: winds whose replies succeed, then the FOP's own reply class) and
+hands a handler to :func:`make_takeover`'s function where it leaves that path;
+from there this module runs it to its end. This module is therefore the
+specification of the driver's behaviour, and the in-process harness runs it
+whole.
 """
 
 from __future__ import annotations

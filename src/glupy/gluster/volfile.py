@@ -116,6 +116,20 @@ class Volfile:
     def names(self) -> list[str]:
         return [x.name for x in self.xlators]
 
+    def subgraph(self, name: str) -> "Volfile":
+        """The translator `name` and everything below it, in volfile order (copies, safe to edit)."""
+        if name not in self:
+            raise VolfileError(f"no translator {name!r} in the graph (it has: {', '.join(self.names())})")
+        wanted: set[str] = set()
+        pending = [name]
+        while pending:
+            current = pending.pop()
+            if current not in wanted:
+                wanted.add(current)
+                pending.extend(self[current].subvolumes)
+        return Volfile([Xlator(x.name, x.type, dict(x.options), list(x.subvolumes))
+                        for x in self.xlators if x.name in wanted])
+
     def parents(self, name: str) -> list[Xlator]:
         return [x for x in self.xlators if name in x.subvolumes]
 
@@ -161,3 +175,25 @@ def glupy_xlator(name: str, module: str, options: dict[str, str] | None = None, 
     opts = {"module": module}
     opts.update(options or {})
     return Xlator(name, xlator_type, opts)
+
+
+def join_under(top: Xlator, branches: list[Volfile]) -> Volfile:
+    """One graph: `top` (e.g. a cluster translator) over the tops of `branches`.
+
+    ``join_under(glupy_xlator("mirror", "glupy.translators.mirror"),
+    [Volfile.read(a).subgraph("A-client-0"), Volfile.read(b).subgraph("B-client-0")])``
+    puts a mirror over the protocol/client of two volumes. Translator names must
+    be unique across the branches (GlusterFS names them after their volume).
+    """
+    xlators: list[Xlator] = []
+    seen: set[str] = set()
+    for branch in branches:
+        for x in branch.xlators:
+            if x.name in seen:
+                raise VolfileError(f"two branches have a translator named {x.name}")
+            seen.add(x.name)
+            xlators.append(x)
+    if top.name in seen:
+        raise VolfileError(f"a branch already has a translator named {top.name}")
+    top.subvolumes = [b.top.name for b in branches]
+    return Volfile(xlators + [top])

@@ -231,3 +231,66 @@ class LockingWriter(glupy.Translator):
         finally:
             lock.type = glupy.LockType.UNLCK
             await self.child.inodelk(self.domain, loc, glupy.LockCmd.SETLK, lock, None)
+
+
+PATHS_XATTR = "glupy.test.paths."
+
+
+class DriverPaths(glupy.Translator):
+    """Takes every way a handler can leave the bridge's C fast path, on request.
+
+    ``getfattr -n glupy.test.paths.CASE FILE`` answers a JSON value (or fails)
+    according to CASE:
+
+    * ``plain``: winds nothing and returns a reply from a plain coroutine;
+    * ``gather``: two stats at once through glupy.gather -> both sizes;
+    * ``caught``: a failing wind (ENODATA) caught, then a successful one -> errno and size;
+    * ``chain``: three winds in a row (C path only) -> the sizes;
+    * ``caller``: the caller's pid, read after a wind -> pid;
+    * ``raise-fop``: FopError(EACCES) raised after a wind;
+    * ``raise-bug``: RuntimeError after a wind (EIO, traceback in the log);
+    * ``none``: returns None after a wind (an empty success reply);
+    * ``wrong``: returns another FOP's reply after a wind (EIO).
+
+    ``access`` is a plain ``def`` handler (not a coroutine) that answers itself.
+    """
+
+    def access(self, loc, mask, xdata):
+        return glupy.AccessReply()
+
+    async def getxattr(self, loc, name, xdata):
+        if not name or not name.startswith(PATHS_XATTR):
+            return await self.child.getxattr(loc, name, xdata)
+        case = name[len(PATHS_XATTR):]
+
+        def answer(value) -> glupy.GetxattrReply:
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: json.dumps(value).encode()}))
+
+        if case == "plain":
+            return answer("plain")
+        if case == "gather":
+            a, b = await glupy.gather(self.child.stat(loc, None), self.child.stat(loc, None))
+            return answer([a.buf.size, b.buf.size])
+        if case == "caught":
+            try:
+                await self.child.getxattr(loc, "user.glupy-test-missing", None)
+            except glupy.FopError as e:
+                st = await self.child.stat(loc, None)
+                return answer([errno.errorcode[e.errno], st.buf.size])
+            return answer("no error")
+        if case == "chain":
+            sizes = [(await self.child.stat(loc, None)).buf.size for _ in range(3)]
+            return answer(sizes)
+        if case == "caller":
+            await self.child.stat(loc, None)
+            return answer(self.caller.pid)
+        await self.child.stat(loc, None)
+        if case == "raise-fop":
+            raise glupy.FopError(errno.EACCES)
+        if case == "raise-bug":
+            raise RuntimeError("DriverPaths raise-bug by design")
+        if case == "none":
+            return None
+        if case == "wrong":
+            return glupy.StatReply()
+        raise glupy.FopError(errno.EINVAL)

@@ -250,34 +250,38 @@ gp_reply_failed(int fop, PyObject *reply)
     return v < 0;
 }
 
-/* The coroutine returned `result` (stolen): unwind it, or let Python do it. */
+/* A handler's result (stolen): unwind it in C when it is exactly the FOP's reply
+ * class, else let Python answer (None, another type, an unconvertible field). */
 static void
-gp_task_finish(gp_task *t, PyObject *result)
+gp_answer(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *result)
 {
-    int fop = t->fop;
-    if ((PyObject *)Py_TYPE(result) == gp_reg.reply_cls[fop] && t->fo->frame) {
+    if ((PyObject *)Py_TYPE(result) == gp_reg.reply_cls[fop] && fo->frame) {
         int n = gp_reg.reply_nfields[fop];
         PyObject *ret = *(PyObject **)((char *)result + gp_reg.reply_off[fop][n - 2]);
         PyObject *err = *(PyObject **)((char *)result + gp_reg.reply_off[fop][n - 1]);
         int32_t op_ret, op_errno;
         if (ret && err && gp_c_int32(ret, &op_ret, "op_ret") == 0 && gp_c_int32(err, &op_errno, "op_errno") == 0 &&
-            gp_unwinders[fop](t->fo, op_ret, op_errno, result) == 0) {
+            gp_unwinders[fop](fo, op_ret, op_errno, result) == 0) {
             Py_DECREF(result);
-            gp_task_free(t);
             return;
         }
         if (PyErr_Occurred()) {
             /* a reply field C cannot convert: Python logs it and answers EIO */
             PyObject *exc = gp_fetch_exception();
-            gp_takeover(t->fo, fop, t->handler, NULL, GP_KIND_ERROR, exc);
+            gp_takeover(fo, fop, handler, NULL, GP_KIND_ERROR, exc);
             Py_XDECREF(exc);
             Py_DECREF(result);
-            gp_task_free(t);
             return;
         }
     }
-    gp_takeover(t->fo, fop, t->handler, NULL, GP_KIND_RESULT, result);
+    gp_takeover(fo, fop, handler, NULL, GP_KIND_RESULT, result);
     Py_DECREF(result);
+}
+
+static void
+gp_task_finish(gp_task *t, PyObject *result)
+{
+    gp_answer(t->fo, t->fop, t->handler, result);
     gp_task_free(t);
 }
 
@@ -380,6 +384,10 @@ gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *arg
         }
         Py_CLEAR(r);
         PyErr_NoMemory();
+    }
+    if (r && (PyObject *)Py_TYPE(r) == gp_reg.reply_cls[fop]) {
+        gp_answer(fo, fop, handler, r); /* a plain `def` handler (or a cache hit) answered */
+        return;
     }
     if (r) {
         gp_takeover(fo, fop, handler, NULL, GP_KIND_CALLED, r);

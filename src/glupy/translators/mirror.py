@@ -220,6 +220,12 @@ class Mirror(glupy.Translator):
             else:
                 aggregate = new if reported else None
             propagate = aggregate is not None and aggregate != self._announced
+            if propagate and aggregate == "up" and event != Event.CHILD_UP:
+                # The last child to report is not up, another one is. The bridge can only pass this
+                # event on: a CHILD_DOWN tells FUSE and gfapi "the graph is ready" as a CHILD_UP does;
+                # a CHILD_CONNECTING would not (FUSE keeps waiting), so wait for the CHILD_DOWN that
+                # protocol/client sends when it drops the failed connection.
+                propagate = event == Event.CHILD_DOWN
             if propagate:
                 self._announced = aggregate
         if old != new:
@@ -308,36 +314,36 @@ class Mirror(glupy.Translator):
             self.writes += 1
         ok: list[int] = []
         lost: list[int] = []
-        answered: list[tuple[int, Any]] = []  # (child, errno or None)
-        first_error: glupy.FopError | None = None
-        first_reply = None
+        answers: dict[int, Any] = {}  # child -> its reply or FopError (transport errors left out)
         for i, outcome in zip(targets, outcomes):
             if isinstance(outcome, glupy.FopError):
                 if outcome.errno in TRANSPORT_ERRORS:
                     lost.append(i)
                     continue
-                answered.append((i, outcome.errno))
-                if first_error is None:
-                    first_error = outcome
             elif isinstance(outcome, BaseException):
                 raise outcome  # a bug, not a child's answer: the bridge logs it and answers EIO
             else:
-                answered.append((i, None))
                 ok.append(i)
-                if first_reply is None:
-                    first_reply = outcome
-        if counted:
-            self._missed(lost, fop)
-        if answered:
-            reference = answered[0][1]
-            differing = [i for i, e in answered if e != reference]
-            if differing:
-                self._diverged(fop, args, answered, differing)
-        if first_error is not None:
-            raise first_error
-        if first_reply is None:  # every target failed with a transport error
+            answers[i] = outcome
+        if not answers:  # every target failed with a transport error
+            if counted:
+                self._missed(lost, fop)
             raise next(o for o in outcomes if isinstance(o, glupy.FopError))
-        return first_reply, ok
+        # Fresh children decide the result; a stale child that answers differently (it lacks
+        # what it missed) only misses this write too. Without a fresh answer, the stale ones decide.
+        deciding = [i for i in answers if not self.states[i].stale] or list(answers)
+        outcome_of = {i: (a.errno if isinstance(a, glupy.FopError) else None) for i, a in answers.items()}
+        reference = outcome_of[deciding[0]]
+        differing = [i for i in deciding if outcome_of[i] != reference]
+        lagging = [i for i in answers if i not in deciding and outcome_of[i] != reference]
+        if counted:
+            self._missed(lost + lagging, fop)
+        if differing:
+            self._diverged(fop, args, [(i, outcome_of[i]) for i in deciding], differing)
+        for i in deciding:
+            if isinstance(answers[i], glupy.FopError):
+                raise answers[i]
+        return answers[deciding[0]], ok
 
     def _diverged(self, fop: str, args: tuple, answered: list[tuple[int, Any]], differing: list[int]) -> None:
         with self._lock:

@@ -2,23 +2,28 @@
 
 A small RAID-1 over two or more children (subvolumes), to show that a Python
 translator can sit anywhere in a graph, including where GlusterFS puts its own
-cluster translators. A client-side volfile over two plain volumes A and B::
+cluster translators. On a client, over the protocol/client translators of the
+two bricks of a plain volume (in place of its distribute translator)::
 
-    volume A-client-0
+    volume mvol-client-0
         type protocol/client
-        ...                              # from A's client volfile
+        ...                              # from the volume's client volfile
     end-volume
-    volume B-client-0
+    volume mvol-client-1
         type protocol/client
-        ...                              # from B's client volfile
+        ...
     end-volume
     volume mirror
         type user/glupy
         option module glupy.translators.mirror
-        subvolumes A-client-0 B-client-0
+        subvolumes mvol-client-0 mvol-client-1
     end-volume
 
-(``glupy.gluster.volfile.join_under`` builds it; see examples/mirror/.)
+``glupy.gluster.volfile.join_under`` builds it; examples/mirror/ shows the
+whole procedure. The bricks must belong to one volume: a GlusterFS 10.3 client
+process accepts bricks of a single volume-id ("volume-id changed, can't
+connect to server. Needs remount"), so a mirror over bricks of two different
+volumes never sees its second child come up.
 
 Where each FOP goes
 -------------------
@@ -49,13 +54,18 @@ The result of a write
 ---------------------
 * Every healthy child succeeded: success, with the reply of the first.
 * Some children failed with a transport error (down, not yet known as down):
-  those children *missed* the write (counted, and marked stale); if at least
-  one child succeeded the write succeeds.
-* The children that answered disagree (one succeeded, another failed with,
-  say, EEXIST; or they failed with different errors): a **divergence**. The
-  FOP fails with the error of the first child that failed, the children whose
-  outcome differs from the first child's (the one reads come from) are marked
-  stale and their ``divergent_writes`` counted, and a warning is logged.
+  those children *missed* the write (counted, and marked stale); if another
+  child answered, its answer is the result.
+* Fresh (not stale) children decide the result. When they disagree (one
+  succeeded, another failed with, say, EEXIST; or they failed with different
+  errors) it is a **divergence**: the FOP fails with the error of the first
+  fresh child that failed, the children whose outcome differs from the first
+  fresh child's (the one reads come from) are marked stale and their
+  ``divergent_writes`` counted, and a warning is logged.
+* A stale child that answers differently from the fresh ones (it lacks what it
+  missed: an open of a file created while it was down fails there with
+  ESTALE) does not fail the FOP: the write counts as one more missed write for
+  it. Only when no fresh child answered do the stale ones decide.
 * All failed alike (ENOENT everywhere): that error, nothing diverged.
 
 Children going down and up
@@ -72,14 +82,17 @@ brick over the stale one preserving xattrs and hard links, ``rsync -aHAX``),
 the counters.
 
 The parent (FUSE) is told the mirror is up (CHILD_UP) once every child has
-reported and at least one is up, and down (CHILD_DOWN) only when all are down;
-other transitions are kept from it (notify returns False). A CHILD_UP that
-arrives while other children have not reported yet is held until they have, so
-that the first FOPs reach every child that is going to come up. If the event
-that completes the set is a CHILD_DOWN while another child is up, that event is
-what the parent receives (the bridge can pass on or stop an event, not send a
-different one): FUSE and gfapi treat it as "the graph is ready" as they do a
-CHILD_UP, a cluster translator above the mirror would not.
+reported and at least one is up, and down (CHILD_DOWN, or CHILD_CONNECTING)
+only when all are down; other transitions are kept from it (notify returns
+False). A CHILD_UP that arrives while other children have not reported yet is
+held until they have, so that the first FOPs reach every child that is going to
+come up. If the event that completes the set is a child's CHILD_DOWN while
+another child is up, that CHILD_DOWN is what the parent receives: the bridge
+can pass an event on or stop it, not send a different one, and FUSE and gfapi
+take a CHILD_DOWN as "the graph is ready" just as a CHILD_UP (a cluster
+translator above the mirror would not). A CHILD_CONNECTING in that position is
+stopped (FUSE would keep waiting) and the CHILD_DOWN protocol/client sends when
+it drops the failed connection is passed instead.
 
 Reporting
 ---------

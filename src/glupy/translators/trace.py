@@ -24,8 +24,9 @@ when it arrives). The text format (option ``format text``, the default)::
   their length only (``<11 bytes>``), or with the first ``data-bytes`` bytes in
   hex (``<11 bytes 68656c6c6f...>``). Each value is cut at ``max-arg-length``.
 * ``= op_ret`` on success, ``= -1 ERRNO`` on failure; then the reply's key
-  fields in braces: the file's attributes (type, permission bits, size, gfid
-  prefix), readlink's target, getxattr's keys, readdir's entry count, statfs's
+  fields in braces: the file's attributes (type, permission bits, size, owner,
+  gfid prefix; ``{empty}`` when a translator below answered without them, as
+  write-behind does for writes), readlink's target, getxattr's keys, readdir's entry count, statfs's
   blocks, seek's offset, non-empty xdata keys.
 * The latency in microseconds (arrival to the child's answer), and the caller
   (``client`` is the client's identifier on a brick, ``-`` on a client).
@@ -72,6 +73,7 @@ import itertools
 import json
 import logging
 import os
+import platform
 import threading
 import time
 from typing import Any, Callable
@@ -91,6 +93,9 @@ _QUIET_REPLY_FIELDS = frozenset({"preparent", "postparent", "preoldparent", "pos
 _OPEN_FLAG_NAMES = [(getattr(os, "O_" + n), n) for n in (
     "CREAT", "EXCL", "NOCTTY", "TRUNC", "APPEND", "NONBLOCK", "DSYNC", "DIRECT", "LARGEFILE", "DIRECTORY",
     "NOFOLLOW", "NOATIME", "CLOEXEC", "PATH") if hasattr(os, "O_" + n)]
+if not getattr(os, "O_LARGEFILE", 0) and platform.machine() in ("x86_64", "i686", "i386"):
+    # 64-bit glibc defines O_LARGEFILE as 0, but the kernel sets its bit in the flags FUSE passes on
+    _OPEN_FLAG_NAMES.append((0o100000, "LARGEFILE"))
 _O_SYNC_ONLY = os.O_SYNC & ~os.O_DSYNC  # O_SYNC is __O_SYNC|O_DSYNC on Linux
 _ACCESS = {os.O_RDONLY: "RDONLY", os.O_WRONLY: "WRONLY", os.O_RDWR: "RDWR"}
 
@@ -191,6 +196,8 @@ class Renderer:
     def iatt(self, ia: Any) -> str:
         if ia is None:
             return "-"
+        if not ia.type and ia.gfid is None:
+            return "{empty}"  # e.g. write-behind answers a write before the brick did
         kind = _enum_text(FileType, ia.type)
         return f"{{{kind} 0{ia.mode & 0o7777:o} size={ia.size} uid={ia.uid} gid={ia.gid} gfid={_gfid_short(ia.gfid)}}}"
 
@@ -239,7 +246,7 @@ class Renderer:
             text = mode_text(value)
         elif kind == "int32" and name == "flags" and fop in ("open", "create"):
             text = open_flags_text(value)
-        elif kind == "uint32" and name == "flags" and fop == "put":
+        elif kind == "uint32" and name == "flags" and fop in ("put", "readv", "writev"):
             text = open_flags_text(value)
         elif kind == "int32" and name == "valid":
             text = setattr_valid_text(value)

@@ -283,9 +283,21 @@ def test_mirror_writes_both_bricks_and_survives_one_going_down(two_bricks: Volum
         with pytest.raises(OSError) as e:
             os.setxattr(mp, RESYNCED_XATTR, b"no-such-child")
         assert e.value.errno == errno.EINVAL
+
+        # ---- now A goes away: reads and writes are served by B
+        a_pid = two_bricks.brick_pids()[bricks[0]]
+        os.kill(a_pid, signal.SIGTERM)
+        wait_for(lambda: child(status(mp), name_a)["state"] != "up", 30, "the mirror to see A down")
+        assert uncached_read(d / "f") == payload and uncached_read(d / "late") == b"both again"
+        (d / "only-b").write_bytes(b"b")
+        assert (brick_b / "d" / "only-b").exists() and not (brick_a / "d" / "only-b").exists()
+        st = status(mp)
+        assert child(st, name_a)["stale"] and not child(st, name_b)["stale"] and st["up"] == 1
+        two_bricks.start(force=True)
+        wait_for(lambda: status(mp)["up"] == 2, 60, "both children up again")
     finally:
         m.unmount()
-        if b_pid is not None and bricks[1] not in two_bricks.brick_pids():
+        if b_pid is not None and len(two_bricks.brick_pids()) < 2:
             two_bricks.start(force=True)  # leave the volume as the fixture made it
     log = (state / "mirror-client.log").read_text(errors="replace")
     assert f"child {name_b} is down" in log and "missed a write" in log and f"child {name_b} is up" in log
@@ -294,3 +306,36 @@ def test_mirror_writes_both_bricks_and_survives_one_going_down(two_bricks: Volum
     told = re.findall(r"children up: telling the parent (\w+)", until_unmount)
     assert told == ["CHILD_UP"], told
     assert "signal received" not in log
+
+
+def test_mirror_mounts_while_a_brick_is_down(two_bricks: Volume, gluster_state_dir: Path) -> None:
+    """The second brick is down when the client starts: FUSE must still be released (the CHILD_DOWN
+    that completes the mirror's set of children is passed on), and the mount works on the first brick."""
+    state = gluster_state_dir / "mirror_trace"
+    graph = Volfile.read(two_bricks.client_volfile())
+    clients = graph.find_type("protocol/client")
+    volfile = state / "mirror-degraded.vol"
+    join_under(glupy_xlator("mirror", "glupy.translators.mirror"),
+               [graph.subgraph(c.name) for c in clients]).write(volfile)
+    bricks = two_bricks.info().bricks
+    brick_a, brick_b = (Path(b.path) for b in bricks)
+    os.kill(two_bricks.brick_pids()[bricks[1]], signal.SIGTERM)
+    wait_for(lambda: bricks[1] not in two_bricks.brick_pids(), 30, "brick B to stop")
+    log_file = state / "mirror-degraded-client.log"
+    m = FuseMount.from_volfile(volfile, state / "mnt-mirror-degraded", log_file=log_file)
+    try:
+        m.mount(timeout=60)
+        mp = m.mountpoint
+        (mp / "degraded").write_bytes(b"only A")
+        assert uncached_read(mp / "degraded") == b"only A"
+        assert (brick_a / "degraded").exists() and not (brick_b / "degraded").exists()
+        st = status(mp)
+        b = child(st, clients[1].name)
+        assert b["state"] in ("down", "connecting") and b["stale"] and b["missed_writes"] >= 2, st
+        assert child(st, clients[0].name)["state"] == "up"
+    finally:
+        m.unmount()
+        two_bricks.start(force=True)
+    log = log_file.read_text(errors="replace")
+    told = re.findall(r"children up: telling the parent (\w+)", log.split("initiating unmount")[0])
+    assert told and told[0] in ("CHILD_UP", "CHILD_DOWN"), told

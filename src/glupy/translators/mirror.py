@@ -37,7 +37,10 @@ Where each FOP goes
   flush, fsync and fsyncdir, which change nothing but must reach every child
   (each child's protocol/client keeps its own remote fd in the fd's context, as
   under AFR). FOPs on an fd go to the children the fd was opened on (and that
-  are healthy).
+  are healthy). When the fd goes away GlusterFS calls the release of every
+  translator holding a context in it, so each child's protocol/client closes
+  its remote fd by itself; the mirror's own context (which children the fd is
+  open on) is dropped by the bridge.
 * **Reads** (lookup, stat, fstat, access, readlink, readv, getxattr,
   fgetxattr, statfs, seek, rchecksum, getactivelk, readdir, readdirp) come from
   the first healthy child that is not stale, else the first healthy stale one.
@@ -246,8 +249,9 @@ class Mirror(glupy.Translator):
                 self.log.info("mirror: child %s is up%s", st.name,
                               " (stale: it missed writes; not read from while a fresh child is up)"
                               if st.stale else "")
-            elif old == "up":
-                self.log.warning("mirror: child %s is %s: writes skip it and make it stale", st.name, new)
+            elif old in ("up", "unknown"):
+                self.log.warning("mirror: child %s is %s%s: writes skip it and make it stale", st.name, new,
+                                 " (since the start)" if old == "unknown" else "")
         if propagate:
             self.log.info("mirror: %d of %d children up: telling the parent %s", len(up), len(self.states),
                           event.name)

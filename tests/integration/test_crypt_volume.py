@@ -1,0 +1,431 @@
+"""glupy.translators.crypt on a real replica-2 volume, through FUSE mounts.
+
+crypt sits in the client graph directly above the volume's distribute
+translator (below utime, write-behind, open-behind, quick-read, md-cache), as
+``glupy attach VOL glupy.translators.crypt --side client --after dht`` puts it.
+This module runs its own glusterd (127.1.1.14, brick ports 48600-48699).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import random
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from glupy.gluster import FuseMount, GlusterError, GlusterNode, Volume
+from glupy.gluster.volfile import Volfile, glupy_xlator
+from glupy.translators.crypt import BLOCK, CBLOCK, cipher_size, write_key_file
+
+VOLUME = "cryptvol"
+DIRECT = ["--direct-io-mode=enable", "--attribute-timeout=0", "--entry-timeout=0"]
+
+
+@pytest.fixture(scope="module")
+def node(module_node: GlusterNode) -> GlusterNode:
+    return module_node
+
+
+@pytest.fixture(scope="module")
+def volume(node: GlusterNode) -> Iterator[Volume]:
+    vol = Volume.create(node, VOLUME, [node.brick(VOLUME, 0), node.brick(VOLUME, 1)], replica=2)
+    try:
+        vol.start()
+        yield vol
+    finally:
+        vol.delete()
+
+
+@pytest.fixture(scope="module")
+def state(gluster_state_dir: Path) -> Path:
+    path = gluster_state_dir / "crypt"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def key(state: Path) -> Path:
+    path = state / "volume.key"
+    if not path.exists():
+        write_key_file(path)
+    return path
+
+
+def brick_dirs(volume: Volume, node: GlusterNode) -> list[Path]:
+    return [node.brick(VOLUME, i).path for i in range(2)]
+
+
+class Mounts:
+    """Crypt mounts of the volume made by one test; all unmounted at the end."""
+
+    def __init__(self, volume: Volume, state: Path) -> None:
+        self.volume = volume
+        self.state = state
+        self.mounts: list[FuseMount] = []
+        self.count = 0
+
+    def volfile(self, key: Path | str, label: str, above: str = "cluster/distribute",
+                afr: dict[str, str] | None = None) -> Path:
+        graph = Volfile.read(self.volume.client_volfile())
+        for x in graph.find_type("cluster/replicate"):
+            x.options.update(afr or {})
+        target = graph.find_type(above)[0]
+        graph.insert_above(target.name, glupy_xlator("crypt", "glupy.translators.crypt", {"key-file": str(key)}))
+        path = self.state / f"{label}.vol"
+        graph.write(path)
+        return path
+
+    def fuse(self, key: Path | str, label: str = "", extra: list[str] | None = None,
+             above: str = "cluster/distribute", afr: dict[str, str] | None = None) -> FuseMount:
+        self.count += 1
+        label = f"{label or 'm'}{self.count}"
+        m = FuseMount.from_volfile(self.volfile(key, label, above, afr), self.state / "mnt" / label,
+                                   log_file=self.state / f"{label}.log", extra_args=extra or [])
+        self.mounts.append(m)
+        m.mount()
+        return m
+
+    def close(self) -> None:
+        for m in self.mounts:
+            m.unmount()
+
+
+@pytest.fixture
+def mounts(volume: Volume, state: Path) -> Iterator[Mounts]:
+    ms = Mounts(volume, state)
+    try:
+        yield ms
+    finally:
+        ms.close()
+
+
+def drop_caches() -> None:
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+class Model:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, offset: int, chunk: bytes) -> None:
+        if offset > len(self.data):
+            self.data += bytes(offset - len(self.data))
+        self.data[offset:offset + len(chunk)] = chunk
+
+    def truncate(self, size: int) -> None:
+        if size < len(self.data):
+            del self.data[size:]
+        else:
+            self.data += bytes(size - len(self.data))
+
+
+def random_ops(root: Path, name: str, ops: int, seed: int) -> Model:
+    """Writes at random offsets and sizes, appends, truncates and reads of one file, checked as it goes."""
+    rng = random.Random(seed)
+    path = root / name
+    model = Model()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    app = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        for step in range(ops):
+            op = rng.random()
+            size = len(model.data)
+            if op < 0.45:
+                offset = rng.randrange(0, size + 2 * BLOCK)
+                chunk = os.urandom(rng.choice([1, 13, 511, BLOCK - 1, BLOCK, BLOCK + 3, rng.randrange(1, 40000)]))
+                assert os.pwrite(fd, chunk, offset) == len(chunk)
+                model.write(offset, chunk)
+            elif op < 0.55:
+                chunk = os.urandom(rng.randrange(1, 9000))
+                # Plain GlusterFS 10.3 needs the fsyncs: its write-behind reorders an O_APPEND
+                # write of one fd with writes of another fd it still holds (this run fails
+                # without crypt too). crypt places appends itself, under its lock.
+                os.fsync(fd)
+                assert os.write(app, chunk) == len(chunk)
+                os.fsync(app)
+                model.write(size, chunk)
+            elif op < 0.65:
+                new = rng.choice([0, rng.randrange(0, size + 1), size + rng.randrange(1, 3 * BLOCK)])
+                if rng.random() < 0.5:
+                    os.ftruncate(fd, new)
+                else:
+                    os.truncate(path, new)
+                model.truncate(new)
+            else:
+                offset = rng.randrange(0, size + 10)
+                length = rng.randrange(0, 3 * BLOCK)
+                got = os.pread(fd, length, offset)
+                assert got == bytes(model.data[offset:offset + length]), f"{name}: step {step} read {length}@{offset}"
+            if step % 50 == 0:
+                # fsync first: plain GlusterFS 10.3 too answers fstat with a stale size for up to
+                # md-cache's timeout when a read overtook writes that write-behind still held
+                os.fsync(fd)
+                assert os.fstat(fd).st_size == len(model.data), f"{name}: step {step}"
+    finally:
+        os.close(fd)
+        os.close(app)
+    return model
+
+
+def stored(volume: Volume, node: GlusterNode, name: str) -> list[bytes]:
+    return [(b / name).read_bytes() for b in brick_dirs(volume, node)]
+
+
+# ------------------------------------------------------------------ the random runs
+
+
+def test_random_operations_match_a_plaintext_model(mounts: Mounts, key: Path, volume: Volume,
+                                                   node: GlusterNode) -> None:
+    m = mounts.fuse(key, "rand", DIRECT)
+    models = {f"rand{i}": random_ops(m.mountpoint, f"rand{i}", 400, seed=i) for i in range(3)}
+    for name, model in models.items():
+        assert (m.mountpoint / name).read_bytes() == bytes(model.data)
+        for copy in stored(volume, node, name):  # both replicas: exactly the stored size of the plaintext
+            assert len(copy) == cipher_size(len(model.data))
+    m.unmount()
+    again = mounts.fuse(key, "reread")  # page cache on, a fresh client: what the bricks hold
+    drop_caches()
+    for name, model in models.items():
+        assert os.stat(again.mountpoint / name).st_size == len(model.data)
+        assert (again.mountpoint / name).read_bytes() == bytes(model.data), name
+
+
+def test_two_mounts_at_once(mounts: Mounts, key: Path) -> None:
+    # Without post-op-delay-secs 0, every hand-over of the shared file between the two
+    # clients waits for AFR's delayed post-op (1 s): a client holding crypt's lock waits
+    # for the other client's AFR eager lock (see docs/crypt.md, "Several writers").
+    afr = {"post-op-delay-secs": "0"}
+    a = mounts.fuse(key, "twoa", DIRECT, afr=afr)
+    b = mounts.fuse(key, "twob", DIRECT, afr=afr)
+    results: dict[str, Model] = {}
+    errors: list[BaseException] = []
+
+    def run(target, *args) -> None:
+        try:
+            target(*args)
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    def disjoint(m: FuseMount, name: str, seed: int) -> None:
+        results[name] = random_ops(m.mountpoint, name, 200, seed)
+
+    # one file written by two mounts (and two threads of one of them): unaligned, interleaved,
+    # non-overlapping ranges; every range is rewritten in random order several times
+    slot, slots = 1000, 60
+    shared = a.mountpoint / "shared"
+    shared.write_bytes(b"")
+    final: dict[int, bytes] = {}
+    lock = threading.Lock()
+
+    def slots_writer(m: FuseMount, mine: list[int], seed: int) -> None:
+        rng = random.Random(seed)
+        fd = os.open(m.mountpoint / "shared", os.O_WRONLY)
+        try:
+            for rnd in range(3):
+                order = list(mine)
+                rng.shuffle(order)
+                for s in order:
+                    data = bytes([65 + (s % 26)]) * (slot - 1) + bytes([48 + rnd])
+                    assert os.pwrite(fd, data, s * slot) == slot
+                    with lock:
+                        final[s] = data
+        finally:
+            os.close(fd)
+
+    threads = [threading.Thread(target=run, args=(disjoint, a, "disa", 11)),
+               threading.Thread(target=run, args=(disjoint, b, "disb", 12)),
+               threading.Thread(target=run, args=(slots_writer, a, list(range(0, slots, 3)), 1)),
+               threading.Thread(target=run, args=(slots_writer, b, list(range(1, slots, 3)), 2)),
+               threading.Thread(target=run, args=(slots_writer, a, list(range(2, slots, 3)), 3))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not errors, errors
+    c = mounts.fuse(key, "twoc", DIRECT)
+    for name, model in results.items():
+        assert (c.mountpoint / name).read_bytes() == bytes(model.data), name
+    expected = b"".join(final[s] for s in range(slots))
+    got = (c.mountpoint / "shared").read_bytes()
+    assert len(got) == len(expected)
+    bad = [s for s in range(slots) if got[s * slot:(s + 1) * slot] != final[s]]
+    assert not bad, f"slots overwritten by a concurrent read-modify-write: {bad}"
+
+
+# ------------------------------------------------------------------ what the bricks see
+
+
+def test_bricks_hold_no_known_plaintext(mounts: Mounts, key: Path, volume: Volume, node: GlusterNode) -> None:
+    m = mounts.fuse(key, "known")
+    marker = b"GLUPY-CRYPT-KNOWN-PLAINTEXT/0123456789abcdefghij/" * 3000
+    (m.mountpoint / "known.txt").write_bytes(marker)
+    with open(m.mountpoint / "known.txt", "r+b") as f:  # an unaligned overwrite and an append too
+        f.seek(5000)
+        f.write(marker[:7000])
+    with open(m.mountpoint / "known.txt", "ab") as f:
+        f.write(marker[:3000])
+    os.sync()
+    expected = bytearray(marker)
+    expected[5000:12000] = marker[:7000]
+    expected += marker[:3000]
+    assert (m.mountpoint / "known.txt").read_bytes() == bytes(expected)
+    pieces = {marker[i:i + 16] for i in range(0, 50)}  # every 16-byte window of the repeating marker
+    for brick in brick_dirs(volume, node):
+        files = [p for p in brick.rglob("*") if p.is_file() and ".glusterfs" not in p.parts]
+        assert files
+        for p in files:
+            data = p.read_bytes()
+            assert marker[:50] not in data, p
+            found = [w for w in pieces if w in data]
+            assert not found, f"{p} holds plaintext {found[:3]}"
+        assert len((brick / "known.txt").read_bytes()) == cipher_size(len(expected))
+
+
+def test_a_modified_block_reads_eio_others_still_read(mounts: Mounts, key: Path, volume: Volume,
+                                                      node: GlusterNode) -> None:
+    m = mounts.fuse(key, "flipw")
+    data = os.urandom(8 * BLOCK + 123)
+    (m.mountpoint / "flip").write_bytes(data)
+    m.unmount()
+    k = 5
+    for brick in brick_dirs(volume, node):
+        p = brick / "flip"
+        raw = bytearray(p.read_bytes())
+        raw[k * CBLOCK + 700] ^= 0x40
+        p.write_bytes(raw)
+    r = mounts.fuse(key, "flipr", DIRECT)
+    fd = os.open(r.mountpoint / "flip", os.O_RDONLY)
+    try:
+        with pytest.raises(OSError) as info:
+            os.pread(fd, 100, k * BLOCK + 10)
+        assert info.value.errno == errno.EIO
+        assert os.pread(fd, k * BLOCK, 0) == data[:k * BLOCK]
+        assert os.pread(fd, len(data), (k + 1) * BLOCK) == data[(k + 1) * BLOCK:]
+    finally:
+        os.close(fd)
+    assert re.search(rf"block {k} \(bytes {k * BLOCK}-", r.log_tail(200))
+
+
+# ------------------------------------------------------------------ keys
+
+
+def refused_line(m: FuseMount, needle: str) -> list[str]:
+    return [line for line in m.log_file.read_text().splitlines() if needle in line]
+
+
+@pytest.mark.parametrize("problem", ["mode", "missing", "malformed", "placement"])
+def test_refuses_to_start_with_one_clear_line(mounts: Mounts, state: Path, key: Path, problem: str) -> None:
+    bad = state / f"bad-{problem}.key"
+    above = "cluster/distribute"
+    if problem == "mode":
+        shutil.copy(key, bad)
+        os.chmod(bad, 0o644)
+        needle = f"key file {bad} has mode 0644: it is accessible by group or others; run chmod 600 {bad}"
+    elif problem == "missing":
+        bad.unlink(missing_ok=True)
+        needle = f"key file {bad} does not exist"
+    elif problem == "malformed":
+        bad.write_text("not a key\n")
+        os.chmod(bad, 0o600)
+        needle = f"key file {bad} is not a glupy crypt key"
+    else:
+        bad = key
+        above = "performance/md-cache"
+        needle = "it must sit directly above the cluster translator"
+    with pytest.raises(GlusterError):
+        m = mounts.fuse(bad, f"refuse-{problem}", above=above)
+        os.listdir(m.mountpoint)  # a client that survived its graph's failure must not serve anything
+    m = mounts.mounts[-1]
+    lines = refused_line(m, needle)
+    assert len(lines) == 1, m.log_tail(60)
+    secret = key.read_text().strip().split(":", 1)[1]
+    assert secret not in m.log_file.read_text()
+
+
+def test_a_wrong_key_reads_eio_and_damages_nothing(mounts: Mounts, key: Path, state: Path, volume: Volume,
+                                                   node: GlusterNode) -> None:
+    right = mounts.fuse(key, "right")
+    data = os.urandom(3 * BLOCK + 77)
+    (right.mountpoint / "keyed").write_bytes(data)
+    right.unmount()
+    before = stored(volume, node, "keyed")
+    other = state / "other.key"
+    if not other.exists():
+        write_key_file(other)
+    wrong = mounts.fuse(other, "wrong", DIRECT)
+    with pytest.raises(OSError) as info:
+        (wrong.mountpoint / "keyed").read_bytes()
+    assert info.value.errno == errno.EIO
+    with pytest.raises(OSError) as info:
+        with open(wrong.mountpoint / "keyed", "r+b", buffering=0) as f:
+            f.write(b"w" * BLOCK)
+    assert info.value.errno == errno.EIO
+    assert os.stat(wrong.mountpoint / "keyed").st_size == len(data)  # sizes need no key
+    assert "is not this volume's key" in wrong.log_tail(200)
+    wrong.unmount()
+    assert stored(volume, node, "keyed") == before
+    again = mounts.fuse(key, "rightagain")
+    assert (again.mountpoint / "keyed").read_bytes() == data
+
+
+# ------------------------------------------------------------------ namespace, sizes, big files
+
+
+def test_rename_links_holes_truncate_sizes_and_a_big_file(mounts: Mounts, key: Path, volume: Volume,
+                                                           node: GlusterNode) -> None:
+    m = mounts.fuse(key, "misc")
+    mp = m.mountpoint
+    body = os.urandom(10000)
+    (mp / "d").mkdir()
+    (mp / "d" / "a").write_bytes(body)
+    os.rename(mp / "d" / "a", mp / "d" / "b")
+    os.link(mp / "d" / "b", mp / "c")
+    assert (mp / "d" / "b").read_bytes() == body and (mp / "c").read_bytes() == body
+    with open(mp / "c", "ab") as f:  # through the other name: same gfid, same blocks
+        f.write(b"!")
+    assert (mp / "d" / "b").read_bytes() == body + b"!"
+    # sparse: a write at 10 MiB
+    with open(mp / "sparse", "wb") as f:
+        f.write(b"start")
+        f.seek(10 * 1024 * 1024)
+        f.write(b"end")
+    assert os.stat(mp / "sparse").st_size == 10 * 1024 * 1024 + 3
+    got = (mp / "sparse").read_bytes()
+    assert got[:5] == b"start" and got[-3:] == b"end" and got[5:-3].count(0) == len(got) - 8
+    os.truncate(mp / "sparse", 0)
+    assert os.stat(mp / "sparse").st_size == 0 and (mp / "sparse").read_bytes() == b""
+    # plaintext sizes in stat and in ls -l (readdirp), from a fresh client
+    m.unmount()
+    fresh = mounts.fuse(key, "sizes")
+    assert os.stat(fresh.mountpoint / "c").st_size == 10001
+    listing = subprocess.run(["ls", "-ln", str(fresh.mountpoint / "d"), str(fresh.mountpoint)],
+                             capture_output=True, text=True, check=True).stdout
+    sizes = {line.split()[-1]: int(line.split()[4]) for line in listing.splitlines() if line.startswith("-")}
+    assert {k: sizes.get(k) for k in ("b", "c", "sparse")} == {"b": 10001, "c": 10001, "sparse": 0}, listing
+    # a big file, with the page cache dropped before reading it back
+    digest = hashlib.sha256()
+    chunk = os.urandom(1 << 20)
+    with open(fresh.mountpoint / "big", "wb") as f:
+        for i in range(200):
+            piece = chunk[i:] + chunk[:i]
+            digest.update(piece)
+            f.write(piece)
+    size = 200 << 20
+    drop_caches()
+    assert os.stat(fresh.mountpoint / "big").st_size == size
+    back = hashlib.sha256()
+    with open(fresh.mountpoint / "big", "rb") as f:
+        while piece := f.read(1 << 20):
+            back.update(piece)
+    assert back.hexdigest() == digest.hexdigest()
+    for copy in brick_dirs(volume, node):
+        assert (copy / "big").stat().st_size == cipher_size(size)

@@ -97,6 +97,9 @@ def test_trace_logs_one_line_per_operation(trace_volume: Volume, gluster_state_d
     log = state / "trace" / "trace.log"
     graph = Volfile.read(trace_volume.client_volfile())
     graph.insert_below_top(glupy_xlator("trace", "glupy.translators.trace", {"path": str(log)}))
+    # a second one, above it, writing a few FOPs to the client's GlusterFS log
+    graph.insert_below_top(glupy_xlator("tracelog", "glupy.translators.trace", {"fops": "mkdir,rmdir",
+                                                                                 "log-entry": "on"}))
     volfile = state / "trace.vol"
     graph.write(volfile)
     m = FuseMount.from_volfile(volfile, state / "mnt-trace", log_file=state / "trace-client.log")
@@ -130,6 +133,12 @@ def test_trace_logs_one_line_per_operation(trace_volume: Volume, gluster_state_d
         hits = [r for r in records if r["fop"] == fop and arg in r["args"] and r["errno"] == errno_name]
         assert hits, f"no {fop} line with {arg!r} and result {errno_name or 'OK'}; lines:\n" + "\n".join(lines)
         return hits[0]
+
+    client_log = (state / "trace-client.log").read_text(errors="replace")
+    in_log = re.findall(r"\] 0-glupy\.tracelog: ([<-]-?>? .*)$", client_log, re.M)
+    assert [line.split(" (")[0].split(" #")[0] for line in in_log] == ["-> mkdir", "<- mkdir", "-> rmdir",
+                                                                       "<- rmdir"], in_log
+    assert "loc=/tdir " in in_log[1] and "= 0 {buf={DIR 0755" in in_log[1]
 
     mkdir = find("mkdir", "loc=/tdir ")
     assert "mode=040755" in mkdir["args"] or "mode=0" in mkdir["args"]

@@ -135,7 +135,7 @@ def test_trace_logs_one_line_per_operation(trace_volume: Volume, gluster_state_d
         return hits[0]
 
     client_log = (state / "trace-client.log").read_text(errors="replace")
-    in_log = re.findall(r"\] 0-glupy\.tracelog: ([<-]-?>? .*)$", client_log, re.M)
+    in_log = re.findall(r"\] 0-glupy\.tracelog: ((?:->|<-) .*)$", client_log, re.M)
     assert [line.split(" (")[0].split(" #")[0] for line in in_log] == ["-> mkdir", "<- mkdir", "-> rmdir",
                                                                        "<- rmdir"], in_log
     assert "loc=/tdir " in in_log[1] and "= 0 {buf={DIR 0755" in in_log[1]

@@ -77,6 +77,8 @@ def test_trace_lines_name_fops_arguments_and_results(glupy_harness, tmp_path) ->
     assert all(r["uid"] == "0" and int(r["us"]) >= 0 for r in records)
     dump = dict(h.statedump())
     assert int(dump["lines"]) == len(records) and dump["file"] == str(log)
+    assert int(dump["fops-logged"]) == max(int(r["id"]) for r in records) == len(records)
+    assert dict(h.statedump())["fops-logged"] == dump["fops-logged"]  # a statedump changes nothing
 
 
 def test_trace_changes_nothing(glupy_harness, tmp_path) -> None:

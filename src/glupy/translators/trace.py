@@ -63,7 +63,7 @@ written on the FOP path (to the file, flushed per line, or to the GlusterFS
 log): trace is a debugging tool, not something to leave on a busy volume. The
 file is neither rotated nor size-limited. On bricks, paths often read
 ``<gfid:...>/name`` (the server resolves by gfid). ``gluster volume statedump``
-shows the number of lines written and the FOP counter.
+shows the number of lines written (``lines``) and of FOPs logged (``fops-logged``).
 """
 
 from __future__ import annotations
@@ -337,7 +337,7 @@ def _tracer(name: str):
                 self.set_fd_ctx(fd, loc.path)
         if name not in self._chosen:
             return await wind(self.child, *args)
-        number = next(self._numbers)
+        number = self.last_id = next(self._numbers)
         try:
             caller = self._caller_of(self.caller)
             rendered = self.render.args(spec, args)
@@ -409,6 +409,7 @@ class Trace(glupy.Translator):
 
     def init(self) -> None:
         self._numbers = itertools.count(1)
+        self.last_id = 0  # the number of the last FOP logged
         self._lock = threading.Lock()
         self._file: Any = None
         self._file_path = ""
@@ -447,7 +448,7 @@ class Trace(glupy.Translator):
         self._file_path = ""
 
     def statedump(self):
-        return {"lines": self.lines, "fops-seen": next(self._numbers) - 1, "file": self._file_path or "-",
+        return {"lines": self.lines, "fops-logged": self.last_id, "file": self._file_path or "-",
                 "render-errors": self.render_errors}
 
     @staticmethod

@@ -313,6 +313,32 @@ def test_mirror_startup_completed_by_a_child_that_failed(tmp_path) -> None:
         assert dict(h.statedump("mirror"))["children-up"] == "2/2"
 
 
+def test_mirror_without_waiting_for_all_children(tmp_path) -> None:
+    class Parent(glupy.Translator):
+        def init(self) -> None:
+            self.events: list[str] = []
+
+        def notify(self, event, source):
+            if event in (Event.CHILD_UP, Event.CHILD_DOWN, Event.CHILD_CONNECTING):
+                self.events.append(event.name)
+
+    h = Harness.graph(Node(Parent, children=[Node(Mirror, {"wait-for-all-children": "off"},
+                                                  children=[tmp_path / "a", tmp_path / "b"])]), start=False)
+    with h:
+        parent = h.translator()
+        h.notify(Event.CHILD_UP, "posix")
+        assert parent.events == ["CHILD_UP"]
+        h.notify(Event.CHILD_CONNECTING, "posix-2")
+        h.notify(Event.CHILD_DOWN, "posix-2")
+        h.notify(Event.CHILD_CONNECTING, "posix")
+        assert parent.events == ["CHILD_UP"]
+        h.notify(Event.CHILD_DOWN, "posix")  # all down now (one down, one connecting: "down")
+        assert parent.events == ["CHILD_UP", "CHILD_DOWN"]
+        h.notify(Event.CHILD_CONNECTING, "posix")
+        h.notify(Event.CHILD_CONNECTING, "posix-2")
+        assert parent.events == ["CHILD_UP", "CHILD_DOWN", "CHILD_CONNECTING"]
+
+
 def test_mirror_needs_two_children(glupy_harness) -> None:
     with pytest.raises(glupy.OptionError, match="at least two children"):
         glupy_harness(Mirror)

@@ -85,8 +85,9 @@ brick over the stale one preserving xattrs and hard links, ``rsync -aHAX``),
 the counters.
 
 The parent (FUSE) is told the mirror is up (CHILD_UP) once every child has
-reported and at least one is up, and down (CHILD_DOWN, or CHILD_CONNECTING)
-only when all are down; other transitions are kept from it (notify returns
+reported and at least one is up, and down only when all are down (with a
+CHILD_DOWN, or a CHILD_CONNECTING when every child is connecting); other
+transitions are kept from it (notify returns
 False). A CHILD_UP that arrives while other children have not reported yet is
 held until they have, so that the first FOPs reach every child that is going to
 come up. If the event that completes the set is a child's CHILD_DOWN while
@@ -109,7 +110,11 @@ Reporting
   the same, as ``child.N.*`` lines.
 
 Options: ``read-child`` (default -1: the first healthy one) prefers that child
-index for reads when it is healthy and fresh.
+index for reads when it is healthy and fresh. ``wait-for-all-children``
+(default on) holds the first CHILD_UP until every child has reported; off, the
+parent is told as soon as one child is up (a child still connecting then
+misses the first writes and is stale from the start), for children that may
+take long to report (an unreachable host: until TCP gives up).
 
 Limits: no self-heal, no quorum (a write to one surviving child succeeds), no
 locking across children (two mirror clients writing the same file concurrently
@@ -204,6 +209,8 @@ class Mirror(glupy.Translator):
     """Writes to every healthy child, reads from the first healthy fresh one; reports children down and stale."""
 
     read_child = glupy.Option(int, default=-1, min=-1, doc="child index preferred for reads (-1: the first healthy)")
+    wait_for_all_children = glupy.Option(bool, default=True,
+                                         doc="tell the parent CHILD_UP only once every child has reported")
 
     def init(self) -> None:
         if len(self.children) < 2:
@@ -232,16 +239,21 @@ class Mirror(glupy.Translator):
             up = [s for s in self.states if s.state == "up"]
             reported = all(s.state != "unknown" for s in self.states)
             if up:
-                aggregate = "up" if reported else None  # hold the first CHILD_UP until every child reported
+                # hold the first CHILD_UP until every child has reported (unless told not to wait)
+                aggregate = "up" if reported or not self.wait_for_all_children else None
+            elif reported:
+                aggregate = "down" if any(s.state == "down" for s in self.states) else "connecting"
             else:
-                aggregate = new if reported else None
+                aggregate = None
             propagate = aggregate is not None and aggregate != self._announced
-            if propagate and aggregate == "up" and event != Event.CHILD_UP:
-                # The last child to report is not up, another one is. The bridge can only pass this
-                # event on: a CHILD_DOWN tells FUSE and gfapi "the graph is ready" as a CHILD_UP does;
-                # a CHILD_CONNECTING would not (FUSE keeps waiting), so wait for the CHILD_DOWN that
-                # protocol/client sends when it drops the failed connection.
-                propagate = event == Event.CHILD_DOWN
+            if propagate and aggregate == "up":
+                # The bridge can only pass on the event at hand. If the last child to report is not up
+                # while another one is, its CHILD_DOWN tells FUSE and gfapi "the graph is ready" as a
+                # CHILD_UP does; a CHILD_CONNECTING would not (FUSE keeps waiting), so wait for the
+                # CHILD_DOWN protocol/client sends when it drops the failed connection.
+                propagate = event in (Event.CHILD_UP, Event.CHILD_DOWN)
+            elif propagate:
+                propagate = new == aggregate  # pass "all down" with a CHILD_DOWN, "all connecting" likewise
             if propagate:
                 self._announced = aggregate
         if old != new:

@@ -73,9 +73,13 @@ def two_bricks(node: GlusterNode) -> Iterator[Volume]:
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    """Poll until predicate() is true; an OSError (ENOTCONN while children reconnect) counts as false."""
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except OSError:
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
@@ -318,8 +322,8 @@ def test_mirror_writes_both_bricks_and_survives_one_going_down(two_bricks: Volum
 
 
 def test_mirror_mounts_while_a_brick_is_down(two_bricks: Volume, gluster_state_dir: Path) -> None:
-    """The second brick is down when the client starts: FUSE must still be released (the CHILD_DOWN
-    that completes the mirror's set of children is passed on), and the mount works on the first brick."""
+    """The second brick is down when the client starts: FUSE must still be released, and the mount
+    works on the first brick. Then the first goes too: the parent is told CHILD_DOWN, then CHILD_UP."""
     state = gluster_state_dir / "mirror_trace"
     graph = Volfile.read(two_bricks.client_volfile())
     clients = graph.find_type("protocol/client")
@@ -342,9 +346,19 @@ def test_mirror_mounts_while_a_brick_is_down(two_bricks: Volume, gluster_state_d
         b = child(st, clients[1].name)
         assert b["state"] in ("down", "connecting") and b["stale"] and b["missed_writes"] >= 2, st
         assert child(st, clients[0].name)["state"] == "up"
+        # A goes too: no child left, the parent is told CHILD_DOWN; FOPs fail with ENOTCONN
+        os.kill(two_bricks.brick_pids()[bricks[0]], signal.SIGTERM)
+        wait_for(lambda: status(mp)["up"] == 0, 30, "both children down")
+        with pytest.raises(OSError) as e:
+            os.stat(mp / "never-created")
+        assert e.value.errno == errno.ENOTCONN
+        two_bricks.start(force=True)
+        wait_for(lambda: status(mp)["up"] == 2, 60, "both children up again")
+        assert uncached_read(mp / "degraded") == b"only A"
     finally:
         m.unmount()
-        two_bricks.start(force=True)
+        if len(two_bricks.brick_pids()) < 2:
+            two_bricks.start(force=True)
     log = log_file.read_text(errors="replace")
     told = re.findall(r"children up: telling the parent (\w+)", log.split("initiating unmount")[0])
-    assert told and told[0] in ("CHILD_UP", "CHILD_DOWN"), told
+    assert len(told) == 3 and told[0] in ("CHILD_UP", "CHILD_DOWN") and told[1:] == ["CHILD_DOWN", "CHILD_UP"], told

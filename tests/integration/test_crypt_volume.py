@@ -241,7 +241,32 @@ def test_two_mounts_at_once(mounts: Mounts, key: Path) -> None:
         finally:
             os.close(fd)
 
+    # whole aligned blocks (crypt's shared lock) from one mount, unaligned pieces between them
+    # (read-modify-write, partial last blocks to pad: exclusive) from the other
+    (a.mountpoint / "mixed").write_bytes(b"")
+    chunk = 4 * BLOCK
+    mixed: dict[int, bytes] = {}
+
+    def mixed_writer(m: FuseMount, aligned: bool, seed: int) -> None:
+        rng = random.Random(seed)
+        fd = os.open(m.mountpoint / "mixed", os.O_WRONLY)
+        try:
+            order = list(range(40))
+            rng.shuffle(order)
+            for i in order:
+                if aligned:
+                    offset, data = i * chunk, os.urandom(2 * BLOCK)
+                else:
+                    offset, data = i * chunk + 2 * BLOCK + 100, os.urandom(BLOCK + 500)
+                assert os.pwrite(fd, data, offset) == len(data)
+                with lock:
+                    mixed[offset] = data
+        finally:
+            os.close(fd)
+
     threads = [threading.Thread(target=run, args=(disjoint, a, "disa", 11)),
+               threading.Thread(target=run, args=(mixed_writer, a, True, 5)),
+               threading.Thread(target=run, args=(mixed_writer, b, False, 6)),
                threading.Thread(target=run, args=(disjoint, b, "disb", 12)),
                threading.Thread(target=run, args=(slots_writer, a, list(range(0, slots, 3)), 1)),
                threading.Thread(target=run, args=(slots_writer, b, list(range(1, slots, 3)), 2)),
@@ -259,6 +284,10 @@ def test_two_mounts_at_once(mounts: Mounts, key: Path) -> None:
     assert len(got) == len(expected)
     bad = [s for s in range(slots) if got[s * slot:(s + 1) * slot] != final[s]]
     assert not bad, f"slots overwritten by a concurrent read-modify-write: {bad}"
+    want = Model()
+    for offset, data in mixed.items():
+        want.write(offset, data)
+    assert (c.mountpoint / "mixed").read_bytes() == bytes(want.data)
 
 
 # ------------------------------------------------------------------ what the bricks see

@@ -337,11 +337,12 @@ class Crypt(glupy.Translator):
         self.fingerprint = self._check.hex()
         self._check_value = f"{KEY_PREFIX}{self._check.hex()}".encode()
         self._mutex = threading.Lock()
-        self._busy: set[Any] = set()
+        self._files: dict[Any, list[Any]] = {}  # gfid -> [shared holders, exclusive held, exclusive waiting]
         self._volume = _UNKNOWN
         self._volume_fingerprint = ""
         self.stats = {"blocks-encrypted": 0, "blocks-decrypted": 0, "holes-read": 0, "auth-failures": 0,
-                      "read-retries": 0, "lock-waits": 0, "refused": 0}
+                      "read-retries": 0, "writes-shared": 0, "writes-exclusive": 0, "lock-waits": 0,
+                      "refused": 0}
         self.log.info("crypt: key from %s (fingerprint %s)", self.key_file, self.fingerprint)
 
     def statedump(self) -> dict[str, Any]:
@@ -376,15 +377,35 @@ class Crypt(glupy.Translator):
                        error.index, error.index * BLOCK, (error.index + 1) * BLOCK - 1)
         return glupy.FopError(errno.EIO, f"crypt: block {error.index} failed authentication")
 
-    async def _lock(self, fd: Any) -> Any:
-        """Take this client's per-file lock, then the GlusterFS inode lock; returns the lock's Loc."""
+    async def _lock(self, fd: Any, shared: bool = False) -> Any:
+        """Take this client's per-file lock, then the GlusterFS inode lock; returns the lock's Loc.
+
+        Exclusive for anything that reads blocks back or changes which block is the
+        partial last one; shared for writes of whole blocks that need neither (several
+        may run at once, from this client and others)."""
         inode = fd.inode
         key = inode.gfid
+        waiting = False
         while True:
             with self._mutex:
-                if key not in self._busy:
-                    self._busy.add(key)
-                    break
+                state = self._files.get(key)
+                if state is None:
+                    state = self._files[key] = [0, False, 0]  # shared holders, exclusive held, exclusive waiting
+                if shared:
+                    ok = not state[1] and not state[2]  # waiting exclusive lockers go first
+                    if ok:
+                        state[0] += 1
+                else:
+                    ok = not state[1] and state[0] == 0
+                    if ok:
+                        state[1] = True
+                        if waiting:
+                            state[2] -= 1
+                    elif not waiting:
+                        state[2] += 1
+                        waiting = True
+            if ok:
+                break
             # Another FOP of this client holds the file. The driver can only wait on
             # FOPs, and GlusterFS's locks never make two FOPs of one lock owner wait
             # for each other: poll with a cheap FOP until the holder is done.
@@ -395,24 +416,34 @@ class Crypt(glupy.Translator):
                 pass
         # By inode, not by fd: GlusterFS 10.3's AFR forwards an finodelk unlock with a NULL fd.
         loc = glupy.Loc(inode=inode)
-        lock = glupy.Flock(type=LockType.WRLCK, whence=0, start=0, len=0)
+        lock = glupy.Flock(type=LockType.RDLCK if shared else LockType.WRLCK, whence=0, start=0, len=0)
         try:
             await self.child.inodelk(LOCK_DOMAIN, loc, SETLKW, lock, None)
         except BaseException:
-            with self._mutex:
-                self._busy.discard(key)
+            self._release_local(key, shared)
             raise
         return loc
 
-    async def _unlock(self, fd: Any, loc: Any) -> None:
+    def _release_local(self, key: Any, shared: bool) -> None:
+        with self._mutex:
+            state = self._files.get(key)
+            if state is None:
+                return
+            if shared:
+                state[0] -= 1
+            else:
+                state[1] = False
+            if state == [0, False, 0]:
+                del self._files[key]
+
+    async def _unlock(self, fd: Any, loc: Any, shared: bool = False) -> None:
         try:
             lock = glupy.Flock(type=LockType.UNLCK, whence=0, start=0, len=0)
             await self.child.inodelk(LOCK_DOMAIN, loc, SETLK, lock, None)
         except glupy.FopError as e:
             self.log.warning("crypt: unlocking file gfid %s failed: %s", fd.inode.gfid, e)
         finally:
-            with self._mutex:
-                self._busy.discard(fd.inode.gfid)
+            self._release_local(fd.inode.gfid, shared)
 
     async def _read_blocks(self, fd: Any, indexes: Iterable[int]) -> dict[int, bytes]:
         """Plaintext of the given existing blocks (lock held)."""
@@ -624,17 +655,29 @@ class Crypt(glupy.Translator):
         if offset < 0 and not append:
             raise glupy.FopError(errno.EINVAL)
         payload = bytes(data)
-        loc = await self._lock(fd)
-        try:
-            return await self._write_locked(fd, payload, offset, append, flags, xdata)
-        finally:
-            await self._unlock(fd, loc)
+        # whole blocks at a block boundary need no read-modify-write: a shared lock, unless
+        # the file's partial last block lies before them (it must be padded: exclusive)
+        shared = not append and offset % BLOCK == 0 and len(payload) % BLOCK == 0
+        while True:
+            loc = await self._lock(fd, shared)
+            try:
+                reply = await self._write_locked(fd, payload, offset, append, flags, xdata, shared)
+            finally:
+                await self._unlock(fd, loc, shared)
+            if reply is not None:
+                self.stats["writes-shared" if shared else "writes-exclusive"] += 1
+                return reply
+            shared = False
 
-    async def _write_locked(self, fd, payload: bytes, offset: int, append: bool, flags: int, xdata):
+    async def _write_locked(self, fd, payload: bytes, offset: int, append: bool, flags: int, xdata,
+                            shared: bool = False):
+        """Write under the lock; None if the shared lock is not enough (retry exclusive)."""
         pre = (await self.child.fstat(fd, None)).buf
         old_size = plain_size(pre.size)
         if append:
             offset = old_size
+        if shared and old_size % BLOCK and old_size // BLOCK < offset // BLOCK:
+            return None
         n = len(payload)
         if n == 0:
             post = (await self.child.fstat(fd, None)).buf

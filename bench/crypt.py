@@ -1,0 +1,147 @@
+"""Encryption at rest: sequential 1 MiB writes and reads, crypt against plain GlusterFS.
+
+One replica-2 volume, two FUSE mounts side by side: the plain client graph, and
+the same graph with glupy.translators.crypt directly above the distribute
+translator (where ``glupy attach --side client --after dht`` puts it). Each round
+writes one file of ``--crypt-mib`` MiB in 1 MiB write(2)s (then fsync), drops the
+page cache, and reads it back in 1 MiB read(2)s, on each mount; the order of the
+mounts rotates every round and the median of the rounds is reported, with the
+ratio crypt/plain (the issue's target: at least 0.5).
+
+This benchmark runs its own glusterd on 127.1.1.15 (bricks on ports 48500-48599).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from glupy.gluster import FuseMount, GlusterNode, Volume
+from glupy.gluster.volfile import Volfile, glupy_xlator
+from glupy.translators.crypt import write_key_file
+
+VOLUME = "cryptbench"
+BLOCK = 1 << 20
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--crypt-rounds", type=int, default=5, help="crypt benchmark: rounds (median)")
+    parser.add_argument("--crypt-mib", type=int, default=256, help="crypt benchmark: file size in MiB")
+    parser.add_argument("--crypt-node", type=int, default=15, help="crypt benchmark: glusterd on 127.1.1.N")
+
+
+def drop_caches() -> None:
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        pass
+
+
+def sequential(root: Path, mib: int) -> dict[str, float]:
+    """MB/s (MiB/s) writing then reading one file in 1 MiB blocks."""
+    path = root / f"seq-{time.monotonic_ns()}"
+    block = os.urandom(BLOCK)
+    t = time.perf_counter()
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    try:
+        for _ in range(mib):
+            os.write(fd, block)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    write = mib / (time.perf_counter() - t)
+    drop_caches()
+    t = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    got = 0
+    try:
+        while chunk := os.read(fd, BLOCK):
+            got += len(chunk)
+    finally:
+        os.close(fd)
+    read = mib / (time.perf_counter() - t)
+    if got != mib * BLOCK:
+        raise RuntimeError(f"read back {got} bytes of {mib * BLOCK} from {path}")
+    os.unlink(path)
+    return {"seq-write": write, "seq-read": read}
+
+
+def client_volfile(volume: Volume, path: Path, key: Path | None) -> Path:
+    graph = Volfile.read(volume.client_volfile())
+    if key is not None:
+        dht = graph.find_type("cluster/distribute")[0]
+        graph.insert_above(dht.name, glupy_xlator("crypt", "glupy.translators.crypt", {"key-file": str(key)}))
+    graph.write(path)
+    return path
+
+
+def run(args: argparse.Namespace) -> None:
+    rounds = getattr(args, "crypt_rounds", 5)
+    mib = getattr(args, "crypt_mib", 256)
+    node_index = getattr(args, "crypt_node", 15)
+    state = Path(tempfile.mkdtemp(prefix="glupy-bench-crypt-"))
+    node = GlusterNode(state, node_index, port_range=(48500, 48599))
+    node.start()
+    mounts: dict[str, FuseMount] = {}
+    try:
+        vol = Volume.create(node, VOLUME, [node.brick(VOLUME, 0), node.brick(VOLUME, 1)], replica=2)
+        vol.start()
+        key = write_key_file(state / "bench.key")
+        configs = {"plain GlusterFS": None, "crypt (client side)": key}
+        for i, (label, k) in enumerate(configs.items()):
+            vf = client_volfile(vol, state / f"client-{i}.vol", k)
+            m = FuseMount.from_volfile(vf, state / f"mnt-{i}", log_file=state / f"client-{i}.log")
+            m.mount()
+            mounts[label] = m
+        for m in mounts.values():  # warm-up, not counted
+            sequential(m.mountpoint, max(4, mib // 16))
+        samples: dict[str, list[dict[str, float]]] = {k: [] for k in configs}
+        labels = list(configs)
+        for rnd in range(rounds):
+            order = labels[rnd % len(labels):] + labels[:rnd % len(labels)]
+            print(f"crypt: round {rnd + 1}/{rounds}: {', '.join(order)}", file=sys.stderr)
+            for label in order:
+                samples[label].append(sequential(mounts[label].mountpoint, mib))
+        med = {label: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for label, runs in samples.items()}
+        base = med["plain GlusterFS"]
+        print(f"\nEncryption at rest: replica-2 volume, one {mib} MiB file written and read in 1 MiB blocks "
+              f"(page cache dropped before reading), median of {rounds} interleaved rounds")
+        header = f"{'configuration':24}{'seq write (MB/s)':>22}{'seq read (MB/s)':>22}   rounds write / read"
+        print(header)
+        print("-" * len(header))
+        for label, row in med.items():
+            w, r = row["seq-write"], row["seq-read"]
+            ratio = "" if label == labels[0] else f" ({w / base['seq-write']:.2f}x)"
+            ratio_r = "" if label == labels[0] else f" ({r / base['seq-read']:.2f}x)"
+            spread = " ".join(f"{s['seq-write']:.0f}/{s['seq-read']:.0f}" for s in samples[label])
+            print(f"{label:24}{f'{w:.1f}{ratio}':>22}{f'{r:.1f}{ratio_r}':>22}   {spread}")
+    finally:
+        for m in mounts.values():
+            try:
+                m.unmount()
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            Volume(node, VOLUME).delete()
+        except Exception:  # noqa: BLE001
+            pass
+        node.stop()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.crypt", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import negative
+from bench import crypt, negative
 from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
 from glupy.gluster.volfile import Volfile, glupy_xlator
 
@@ -258,13 +258,16 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=128)
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--node", type=int, default=7, help="glusterd on 127.1.1.N")
-    parser.add_argument("--only", choices=["core", "negative"], help="run one benchmark (default: all)")
+    parser.add_argument("--only", choices=["core", "negative", "crypt"], help="run one benchmark (default: all)")
     negative.add_arguments(parser)
+    crypt.add_arguments(parser)
     args = parser.parse_args()
     if args.only in (None, "core"):
         core(args)
     if args.only in (None, "negative"):
         negative.run(args)
+    if args.only in (None, "crypt"):
+        crypt.run(args)
 
 
 if __name__ == "__main__":

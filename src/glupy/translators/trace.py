@@ -9,9 +9,12 @@ read one line per FOP::
 Each FOP gives one line when it completes (and, with ``log-entry on``, one more
 when it arrives). The text format (option ``format text``, the default)::
 
-    <- writev #42 (fd=/d/f data=<11 bytes> offset=0 flags=0) = 11 {postbuf={REG 0644 size=11}} 83us [uid=0 gid=0 pid=4242 client=-]
-    <- stat #43 (loc=/d/nope) = -1 ENOENT 120us [uid=0 gid=0 pid=4242 client=-]
-    -> mkdir #44 (loc=/d/e mode=0755 umask=0022 xdata={gfid-req}) [uid=0 gid=0 pid=4242 client=-]
+    <- writev #42 (fd=/d/f data=<11 bytes> offset=0 flags=0100001|WRONLY|LARGEFILE) = 11
+       {postbuf={REG 0644 size=11 uid=0 gid=0 gfid=6f0c1a2b}} 83us [uid=0 gid=0 pid=4242 client=-]
+    <- lookup #43 (loc=/d/nope xdata={gfid-req}) = -1 ENOENT 120us [uid=0 gid=0 pid=4242 client=-]
+    -> mkdir #44 (loc=/d/e mode=0755 umask=022 xdata={gfid-req}) [uid=0 gid=0 pid=4242 client=-]
+
+(one line each; the first is folded here).
 
 * ``<-`` a completed FOP, ``->`` an arriving one (``log-entry on``); the FOP
   name; ``#N`` a number shared by the entry and completion lines of one FOP.

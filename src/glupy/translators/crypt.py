@@ -22,7 +22,9 @@ docs/crypt.md; in short:
   GlusterFS inode lock (domain ``glupy.crypt``, whole file) so that two clients
   cannot interleave their read-modify-writes, and under a per-file lock in this
   client (two writes of one mount carry the same lock owner, which GlusterFS's
-  locks never make wait for each other).
+  locks never make wait for each other). Writes of whole aligned blocks take
+  both shared, so a sequential writer's writes still overlap; the rest takes
+  them exclusive.
 * Any block that fails authentication (modified on a brick, or a key that is not
   the one the data was written with) answers EIO and is logged (file gfid and
   block number; never key material). Other blocks of the file still read.
@@ -45,7 +47,10 @@ md-cache::
     glupy attach VOL glupy.translators.crypt --side client --after dht -o key-file=/etc/glupy/VOL.key
 
 It refuses to start above a ``performance/*`` translator (their caches would hold
-ciphertext across the locks that make read-modify-write safe).
+ciphertext across the locks that make read-modify-write safe). Recommended volume
+settings: ``performance.aggregate-size 1MB`` (fewer, bigger writes: fewer lock
+round trips) and, for files written by several clients at once,
+``cluster.post-op-delay-secs 0`` (see docs/crypt.md).
 
 Behaviour worth knowing
 -----------------------

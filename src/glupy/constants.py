@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import fcntl
 
 from glupy.fop_table import EVENTS, FOP_ID
 
@@ -27,19 +28,21 @@ class FileType(enum.IntEnum):
 
 
 class LockCmd(enum.IntEnum):
-    """The cmd of lk, inodelk and finodelk."""
+    """The cmd of lk, inodelk and finodelk: fcntl's values, as GlusterFS passes them
+    between translators (protocol/client maps them to its wire values, and refuses
+    anything else)."""
 
-    GETLK = 0
-    SETLK = 1
-    SETLKW = 2
+    GETLK = fcntl.F_GETLK
+    SETLK = fcntl.F_SETLK
+    SETLKW = fcntl.F_SETLKW
 
 
 class LockType(enum.IntEnum):
-    """Flock.type."""
+    """Flock.type: fcntl's values."""
 
-    RDLCK = 0
-    WRLCK = 1
-    UNLCK = 2
+    RDLCK = fcntl.F_RDLCK
+    WRLCK = fcntl.F_WRLCK
+    UNLCK = fcntl.F_UNLCK
 
 
 class EntrylkCmd(enum.IntEnum):

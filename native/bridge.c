@@ -773,10 +773,21 @@ notify(xlator_t *this, int32_t event, void *data, ...)
                 source = Py_NewRef(Py_None);
             }
             PyObject *r = PyObject_CallFunction(hook, "iO", event, source);
-            if (!r)
+            if (!r) {
                 gp_log_exception(this->name, "notify");
-            else
-                propagate = r != Py_False;
+            } else if (r == Py_False) {
+                propagate = 0;
+            } else if (PyLong_Check(r) && !PyBool_Check(r)) {
+                /* an Event: pass that on instead (a cluster translator turning its
+                 * children's states into its own) */
+                long other = PyLong_AsLong(r);
+                if (other > 0 && other < GF_EVENT_MAXVAL)
+                    event = (int32_t)other;
+                else
+                    gf_log(this->name, GF_LOG_ERROR, "glupy: notify returned %ld, not an event: passing on %d",
+                           other, event);
+                PyErr_Clear();
+            }
             Py_XDECREF(r);
             Py_XDECREF(source);
         }

@@ -230,10 +230,11 @@ class Translator:
     def reconfigure(self, changed: Mapping[str, tuple[Any, Any]]) -> None:
         """Called after `gluster volume set` changed options: {key: (old, new)}; new values are already set."""
 
-    # notify(self, event: Event, source: Child | None) -> bool | None
+    # notify(self, event: Event, source: Child | None) -> bool | Event | None
     #   Define it to see GlusterFS events (CHILD_UP, CHILD_DOWN, ...). Return False
-    #   to stop the event from going on to the parents (a cluster translator that
-    #   aggregates its children's state); anything else passes it on.
+    #   to stop the event from going on to the parents, or another Event to pass
+    #   that on instead (a cluster translator turning its children's states into
+    #   its own: e.g. CHILD_UP once one child is up); anything else passes it on.
 
     def statedump(self) -> Mapping[str, Any]:
         """Entries for `gluster volume statedump`; the default shows the option values."""

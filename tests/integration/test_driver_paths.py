@@ -1,4 +1,7 @@
-"""Every way a handler can leave the bridge's C fast path, in a real FUSE client.
+"""The bridge's own semantics in a real FUSE client over a local posix directory.
+
+Every way a handler can leave the bridge's C fast path, and notify passing on
+another event than it received.
 
 The bridge drives the common path of a handler in C (native/task.c) and hands
 the rest to the Python driver (glupy._driver.make_takeover). The unit tests run
@@ -18,22 +21,38 @@ from pathlib import Path
 import pytest
 
 from glupy.gluster import FuseMount
-from glupy.testing.translators import PATHS_XATTR
+from glupy.testing.translators import PATHS_XATTR, STATS_XATTR
+
+
+def posix_mount(state: Path, label: str, *stack: tuple[str, dict[str, str]]) -> FuseMount:
+    """A FUSE client of posix over state/brick with glupy translators (class, options) stacked above it, bottom first."""
+    brick = state / "brick"
+    if not brick.exists():
+        brick.mkdir()
+        (brick / "f").write_bytes(b"12345")
+    lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume"]
+    below = "posix"
+    for i, (cls, options) in enumerate(stack):
+        name = f"{cls.lower()}-{i}"
+        lines += [f"volume {name}", "    type user/glupy", "    option module glupy.testing.translators",
+                  f"    option class {cls}", *(f"    option {k} {v}" for k, v in options.items()),
+                  f"    subvolumes {below}", "end-volume"]
+        below = name
+    vf = state / f"{label}.vol"
+    vf.write_text("\n".join(lines) + "\n")
+    m = FuseMount.from_volfile(vf, state / f"mnt-{label}", log_file=state / f"{label}-client.log")
+    m.mount()
+    return m
 
 
 @pytest.fixture(scope="module")
-def mount(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuseMount]:
-    state = tmp_path_factory.mktemp("driver-paths")
-    brick = state / "brick"
-    brick.mkdir()
-    (brick / "f").write_bytes(b"12345")
-    vf = state / "paths.vol"
-    vf.write_text("\n".join([
-        "volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume",
-        "volume paths", "    type user/glupy", "    option module glupy.testing.translators",
-        "    option class DriverPaths", "    subvolumes posix", "end-volume", ""]))
-    m = FuseMount.from_volfile(vf, state / "mnt", log_file=state / "client.log")
-    m.mount()
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("driver-paths")
+
+
+@pytest.fixture(scope="module")
+def mount(state: Path) -> Iterator[FuseMount]:
+    m = posix_mount(state, "paths", ("DriverPaths", {}))
     try:
         yield m
     finally:
@@ -79,3 +98,13 @@ def test_a_handler_returning_none_answers_success(mount: FuseMount) -> None:
         assert e.errno == errno.ENODATA
     else:
         assert value == b""
+
+
+def test_notify_can_pass_on_another_event(state: Path) -> None:
+    m = posix_mount(state, "events", ("EventMap", {"events": "CHILD_UP=CHILD_DOWN"}), ("Probe", {}))
+    try:
+        events = json.loads(os.getxattr(m.mountpoint / "f", STATS_XATTR))["events"]
+    finally:
+        m.unmount()
+    # posix said CHILD_UP; the Probe above EventMap heard CHILD_DOWN instead
+    assert "CHILD_DOWN" in events and "CHILD_UP" not in events, events

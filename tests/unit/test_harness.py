@@ -429,3 +429,28 @@ def test_graph_with_nested_nodes_and_paths(tmp_path) -> None:
         h.create("/f", b"1")
         assert (tmp_path / "x/f").read_bytes() == (tmp_path / "y/f").read_bytes() == b"1"
         assert sorted(h.nodes) == ["mirror", "passthrough", "posix", "posix-2"]
+
+
+class Relabel(glupy.Translator):
+    """Passes CHILD_DOWN on as CHILD_CONNECTING (a notify returning another Event)."""
+
+    def notify(self, event, source):
+        return Event.CHILD_CONNECTING if event == Event.CHILD_DOWN else None
+
+
+class Recorder(glupy.Translator):
+    def init(self) -> None:
+        self.events: list[str] = []
+
+    def notify(self, event, source):
+        self.events.append(event.name)
+
+
+def test_notify_returning_another_event_passes_that_on(tmp_path) -> None:
+    with Harness.graph(Node(Recorder, children=[Node(Relabel, children=[tmp_path / "b"])])) as h:
+        recorder = h.translator()
+        recorder.events.clear()
+        h.notify(Event.CHILD_DOWN)
+        assert recorder.events == ["CHILD_CONNECTING"]
+        h.notify(Event.CHILD_UP)
+        assert recorder.events == ["CHILD_CONNECTING", "CHILD_UP"]

@@ -2037,13 +2037,22 @@ class Harness(Client):
 
     # ---- events and options
 
-    def _deliver(self, node: XlatorNode, event: Event, source: Any) -> bool:
-        """Call the node's notify; True if the event goes on (anything but False)."""
+    def _deliver(self, node: XlatorNode, event: Event, source: Any) -> Event | None:
+        """Call the node's notify; the event that goes on (None: stopped), as in the bridge:
+        False stops it, another Event replaces it, anything else passes it on."""
         method = getattr(node.instance, "notify", None)
         if method is None:
-            return True
+            return event
         by_xlator = {c.xlator: c for c in node.instance.children}
-        return self._call_hook(node, "notify", method, event, by_xlator.get(source, source)) is not False
+        result = self._call_hook(node, "notify", method, event, by_xlator.get(source, source))
+        if result is False:
+            return None
+        if isinstance(result, int) and not isinstance(result, bool):
+            try:
+                return Event(result)
+            except ValueError:
+                return event
+        return event
 
     def _parent_event(self, event: Event) -> None:
         seen: set[int] = set()
@@ -2053,7 +2062,7 @@ class Harness(Client):
                 return
             first = id(node) not in seen
             seen.add(id(node))
-            if self._deliver(node, event, source) and first:
+            if self._deliver(node, event, source) is not None and first:
                 for c in node.children:
                     down(c, node)
 
@@ -2062,7 +2071,8 @@ class Harness(Client):
     def notify(self, event: Event | int | str, source: Any = None) -> None:
         """Inject an event. CHILD_UP, CHILD_DOWN, ... travel up from `source` (a PosixBackend, its
         name, or a translator name; default: the first PosixBackend) through every parent that
-        does not stop them (notify returning False). PARENT_UP/PARENT_DOWN travel down from the top."""
+        does not stop them (notify returning False; one returning another Event passes that on).
+        PARENT_UP/PARENT_DOWN travel down from the top."""
         if isinstance(event, str):
             event = Event[event.upper()]
         event = Event(event)
@@ -2074,12 +2084,13 @@ class Harness(Client):
         elif isinstance(source, str):
             source = self.nodes[source]
 
-        def up(node: Any) -> None:
+        def up(node: Any, event: Event) -> None:
             for parent in node.parents:
-                if self._deliver(parent, event, node):
-                    up(parent)
+                passed = self._deliver(parent, event, node)
+                if passed is not None:
+                    up(parent, passed)
 
-        up(source)
+        up(source, event)
 
     def reconfigure(self, name: str | None = None, options: Mapping[str, Any] | None = None, **kw: Any) -> dict:
         """Change options of translator `name` (default: the top) like `gluster volume set`.

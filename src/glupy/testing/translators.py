@@ -294,3 +294,23 @@ class DriverPaths(glupy.Translator):
         if case == "wrong":
             return glupy.StatReply()
         raise glupy.FopError(errno.EINVAL)
+
+
+def _event_pairs(text: str) -> dict[glupy.Event, glupy.Event]:
+    pairs = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        old, sep, new = item.partition("=")
+        if not sep:
+            raise ValueError(f"{item!r} is not OLD=NEW")
+        pairs[glupy.Event[old.strip().upper()]] = glupy.Event[new.strip().upper()]
+    return pairs
+
+
+class EventMap(glupy.Translator):
+    """Passes notify events on under other names: ``option events CHILD_UP=CHILD_DOWN``
+    (a notify returning another Event); other events go on unchanged."""
+
+    events = glupy.Option(_event_pairs, default="", doc="OLD=NEW pairs, comma-separated")
+
+    def notify(self, event, source):
+        return self.events.get(event)

@@ -15,6 +15,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -458,3 +459,38 @@ def test_rename_links_holes_truncate_sizes_and_a_big_file(mounts: Mounts, key: P
     assert back.hexdigest() == digest.hexdigest()
     for copy in brick_dirs(volume, node):
         assert (copy / "big").stat().st_size == cipher_size(size)
+
+
+# ------------------------------------------------------------------ the one-command set-up
+
+
+def test_glupy_attach_puts_crypt_above_dht(node: GlusterNode, key: Path, state: Path) -> None:
+    """`glupy attach --side client --after dht` and a mount that fetches its graph from glusterd."""
+    name = "cryptattach"
+    vol = Volume.create(node, name, [node.brick(name, 0), node.brick(name, 1)], replica=2)
+    m = None
+    try:
+        vol.start()
+        proc = subprocess.run([str(Path(sys.executable).with_name("glupy")), "--node", str(node.root),
+                               "attach", name, "glupy.translators.crypt", "--side", "client", "--name", "crypt",
+                               "--after", "dht", "-o", f"key-file={key}"],
+                              capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        m = FuseMount.from_volume(vol, state / "mnt" / "attached", log_file=state / "attached.log")
+        m.mount()
+        graph = Volfile.parse(m.active_volfile())
+        assert graph["crypt"].subvolumes == [f"{name}-dht"]
+        assert [x.name for x in graph.parents("crypt")] == [f"{name}-utime"]
+        data = os.urandom(3 * BLOCK + 10)
+        (m.mountpoint / "f").write_bytes(data)
+        with open(m.mountpoint / "f", "r+b") as f:
+            f.seek(BLOCK - 3)
+            f.write(b"across")
+        data = data[:BLOCK - 3] + b"across" + data[BLOCK + 3:]
+        assert (m.mountpoint / "f").read_bytes() == data
+        for i in range(2):
+            assert (node.brick(name, i).path / "f").stat().st_size == cipher_size(len(data))
+    finally:
+        if m is not None:
+            m.unmount()
+        vol.delete()  # not `glupy detach`: that may remove the shared client filter other tests use

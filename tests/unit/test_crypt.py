@@ -201,6 +201,9 @@ def test_random_operations_match_a_plaintext_model(glupy_harness, key) -> None:
     assert h.read("/f") == bytes(model.data)
     assert h.stat("/f").size == len(model.data)
     assert len(brick_file(glupy_harness, "/f")) == cipher_size(len(model.data))
+    stats = h.translator().statedump()
+    assert stats["writes-shared"] > 0 and stats["writes-exclusive"] > 0
+    assert h.translator()._files == {}  # every local lock given back
 
 
 def test_bricks_hold_only_ciphertext(glupy_harness, key) -> None:

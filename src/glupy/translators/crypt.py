@@ -419,6 +419,12 @@ class Crypt(glupy.Translator):
                 await self.child.fstat(fd, None)
             except glupy.FopError:
                 pass
+            except BaseException:
+                if waiting:  # give up our place, or shared lockers would wait for us forever
+                    with self._mutex:
+                        self._files[key][2] -= 1
+                    self._release_local(key, shared=True, count=0)
+                raise
         # By inode, not by fd: GlusterFS 10.3's AFR forwards an finodelk unlock with a NULL fd.
         loc = glupy.Loc(inode=inode)
         lock = glupy.Flock(type=LockType.RDLCK if shared else LockType.WRLCK, whence=0, start=0, len=0)
@@ -429,13 +435,13 @@ class Crypt(glupy.Translator):
             raise
         return loc
 
-    def _release_local(self, key: Any, shared: bool) -> None:
+    def _release_local(self, key: Any, shared: bool, count: int = 1) -> None:
         with self._mutex:
             state = self._files.get(key)
             if state is None:
                 return
             if shared:
-                state[0] -= 1
+                state[0] -= count
             else:
                 state[1] = False
             if state == [0, False, 0]:

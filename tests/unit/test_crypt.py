@@ -176,8 +176,12 @@ def test_random_operations_match_a_plaintext_model(glupy_harness, key) -> None:
         op = rng.random()
         size = len(model.data)
         if op < 0.45:
-            offset = rng.randrange(0, size + 3 * BLOCK)
-            chunk = os.urandom(rng.choice([1, 7, 100, BLOCK - 1, BLOCK, BLOCK + 1, rng.randrange(1, 5 * BLOCK)]))
+            if rng.random() < 0.3:  # whole blocks at a block boundary: the shared-lock path
+                offset = rng.randrange(0, size // BLOCK + 3) * BLOCK
+                chunk = os.urandom(BLOCK * rng.randrange(1, 4))
+            else:
+                offset = rng.randrange(0, size + 3 * BLOCK)
+                chunk = os.urandom(rng.choice([1, 7, 100, BLOCK - 1, BLOCK, BLOCK + 1, rng.randrange(1, 5 * BLOCK)]))
             assert f.write(chunk, offset) == len(chunk)
             model.write(offset, chunk)
         elif op < 0.55:

@@ -140,7 +140,12 @@ def random_ops(root: Path, name: str, ops: int, seed: int) -> Model:
         for step in range(ops):
             op = rng.random()
             size = len(model.data)
-            if op < 0.45:
+            if op < 0.15:  # whole blocks at a block boundary: crypt's shared-lock path
+                offset = rng.randrange(0, size // BLOCK + 3) * BLOCK
+                chunk = os.urandom(BLOCK * rng.randrange(1, 5))
+                assert os.pwrite(fd, chunk, offset) == len(chunk)
+                model.write(offset, chunk)
+            elif op < 0.45:
                 offset = rng.randrange(0, size + 2 * BLOCK)
                 chunk = os.urandom(rng.choice([1, 13, 511, BLOCK - 1, BLOCK, BLOCK + 3, rng.randrange(1, 40000)]))
                 assert os.pwrite(fd, chunk, offset) == len(chunk)

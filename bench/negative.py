@@ -131,8 +131,9 @@ def client_volfile(volume: Volume, path: Path, config: str, ttl: float | None = 
     return path
 
 
-def glupy_counters(mount: FuseMount) -> dict[str, int]:
-    """hits/misses/... of the glupy cache in the client (from a statedump); {} if unavailable."""
+def glupy_counters(mount: FuseMount, section_name: str = "xlator.glupy.neg.priv") -> dict[str, int]:
+    """hits/misses/... of the glupy cache in the client (from a statedump), or the counters of
+    another statedump section (e.g. nl-cache's); {} if unavailable."""
     pid = mount.pid
     if not pid:
         return {}
@@ -150,10 +151,16 @@ def glupy_counters(mount: FuseMount) -> dict[str, int]:
         time.sleep(0.1)
     for old in dump_dir.glob(pattern):
         old.unlink()
-    section = re.search(r"\[xlator\.glupy\.neg\.priv\]\n(.*?)(?:\n\[|\Z)", text, re.S)
+    section = re.search(r"\[" + re.escape(section_name) + r"\]\n(.*?)(?:\n\[|\Z)", text, re.S)
     if not section:
         return {}
     return {k: int(v) for k, v in re.findall(r"^(\w+)=(\d+)$", section.group(1), re.M)}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -188,6 +195,7 @@ def run(args: argparse.Namespace) -> None:
         for m in mounts.values():  # warm-up, not counted
             search(m.mountpoint, warm)
         samples: dict[str, list[float]] = {k: [] for k in configs}
+        cpu: dict[str, list[float]] = {k: [] for k in configs}  # client process CPU, µs per request
         probes = 0
         labels = list(configs)
         loads: list[float] = []
@@ -196,22 +204,37 @@ def run(args: argparse.Namespace) -> None:
             print(f"negative: round {rnd + 1}/{rounds}: {', '.join(order)}", file=sys.stderr)
             loads.append(os.getloadavg()[0])
             for label in order:
+                pid = mounts[label].pid
+                cpu0 = _cpu_seconds(pid) if pid else 0.0
                 seconds, probes = search(mounts[label].mountpoint, reqs)
                 samples[label].append(count / seconds)
+                if pid:
+                    cpu[label].append((_cpu_seconds(pid) - cpu0) / count * 1e6)
         counters = {label: glupy_counters(m) for label, m in mounts.items() if configs[label][0] == "glupy"}
+        nl_counters = {label: glupy_counters(m, f"performance/nl-cache.{VOLUME}-nl-cache")
+                       for label, m in mounts.items() if configs[label][0] == "nl-cache"}
         med = {label: statistics.median(v) for label, v in samples.items()}
         base = med["plain GlusterFS"]
         print(f"\nNegative lookups, include-path workload: {DIRS} directories x {FILES_PER_DIR} files, "
               f"{count} requests ({probes} stat probes, {probes - count} of them ENOENT), 80% of requests "
               f"to 10% of the files; replica-2 volume; median of {rounds} interleaved rounds")
-        header = f"{'configuration':34}{'requests/s':>12}{'probes/s':>12}{'speed-up':>10}{'rounds (req/s)':>30}"
+        header = (f"{'configuration':34}{'requests/s':>12}{'probes/s':>12}{'speed-up':>10}{'rounds (req/s)':>22}"
+                  f"{'client CPU µs/req':>19}")
         print(header)
         print("-" * len(header))
         for label, value in med.items():
             spread = ", ".join(f"{v:.0f}" for v in samples[label])
-            print(f"{label:34}{value:>12.1f}{value * probes / count:>12.1f}{value / base:>9.2f}x{spread:>30}")
+            cpu_med = f"{statistics.median(cpu[label]):.0f}" if cpu[label] else "-"
+            print(f"{label:34}{value:>12.1f}{value * probes / count:>12.1f}{value / base:>9.2f}x{spread:>22}"
+                  f"{cpu_med:>19}")
+        print("(client CPU: user+system time of the FUSE client process during a round, median, per request)")
         print("(1-minute load average at the start of each round: "
               + ", ".join(f"{x:.1f}" for x in loads) + f"; {os.cpu_count()} CPUs)")
+        for label, c in nl_counters.items():
+            if c:
+                print(f"({label}: hits {c.get('negative_lookup_hit_count')}, "
+                      f"misses {c.get('negative_lookup_miss_count')}, "
+                      f"invalidations received {c.get('dentry_invalidations_received')})")
         for label, c in counters.items():
             if c:
                 print(f"({label}: hits {c.get('hits')}, misses {c.get('misses')}, expired {c.get('expired')}, "

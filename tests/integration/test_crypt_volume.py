@@ -499,3 +499,38 @@ def test_glupy_attach_puts_crypt_above_dht(node: GlusterNode, key: Path, state: 
         if m is not None:
             m.unmount()
         vol.delete()  # not `glupy detach`: that may remove the shared client filter other tests use
+
+
+def test_statedump_and_log_show_the_fingerprint_never_the_key(mounts: Mounts, key: Path) -> None:
+    import signal
+    import time
+
+    from glupy.translators.crypt import derive_keys, read_key_file
+
+    m = mounts.fuse(key, "dump")
+    (m.mountpoint / "dumped").write_bytes(b"x" * 5000)
+    pid = m.pid
+    assert pid
+    dump_dir = Path("/var/run/gluster")
+    pattern = f"glusterdump.{pid}.dump.*"
+    for old in dump_dir.glob(pattern):
+        old.unlink()
+    os.kill(pid, signal.SIGUSR1)
+    text = ""
+    for _ in range(100):
+        dumps = list(dump_dir.glob(pattern))
+        if dumps and "DUMP-END-TIME" in (text := dumps[0].read_text()):
+            break
+        time.sleep(0.1)
+    for d in dump_dir.glob(pattern):
+        d.unlink()
+    section = re.search(r"\[xlator\.glupy\.crypt\.priv\]\n(.*?)(?:\n\[|\Z)", text, re.S)
+    assert section, text[-2000:]
+    entries = dict(line.split("=", 1) for line in section.group(1).splitlines() if "=" in line)
+    master = read_key_file(key)
+    data_key, check = derive_keys(master)
+    assert entries["key-fingerprint"] == check.hex() and entries["option.key-file"] == str(key)
+    assert entries["volume-key"] == "ok" and int(entries["blocks-encrypted"]) >= 2
+    secret = key.read_text().strip().split(":", 1)[1]
+    for where in (text, m.log_file.read_text()):
+        assert secret not in where and master.hex() not in where and data_key.hex() not in where

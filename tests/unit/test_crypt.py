@@ -400,3 +400,16 @@ def test_glupy_crypt_keygen_command(tmp_path) -> None:
     assert result.exit_code == 1 and "--force" in result.output and path.read_text() == first
     result = CliRunner().invoke(main, ["crypt", "keygen", "--force", str(path)])
     assert result.exit_code == 0 and path.read_text() != first
+
+
+def test_the_client_side_file_lock_prefers_waiting_exclusive_lockers() -> None:
+    lock = crypt._FileLock()
+    assert lock.try_take(True, False) and lock.try_take(True, False) and lock.shared == 2
+    assert not lock.try_take(False, False)  # shared holders: exclusive must wait...
+    lock.exclusive_waiting += 1  # ...and queues (as Crypt._lock does)
+    assert not lock.try_take(True, False)  # new shared lockers wait behind it
+    lock.shared -= 2
+    assert lock.try_take(False, True) and lock.exclusive and lock.exclusive_waiting == 0
+    assert not lock.try_take(True, False) and not lock.try_take(False, False)
+    lock.exclusive = False
+    assert lock.idle

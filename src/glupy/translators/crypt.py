@@ -302,6 +302,35 @@ class BlockCodec:
 _UNKNOWN, _OK, _MISMATCH = "unknown", "ok", "mismatch"
 
 
+class _FileLock:
+    """This client's lock on one file: shared holders, or one exclusive holder."""
+
+    __slots__ = ("shared", "exclusive", "exclusive_waiting")
+
+    def __init__(self) -> None:
+        self.shared = 0
+        self.exclusive = False
+        self.exclusive_waiting = 0  # exclusive lockers polling: new shared lockers wait behind them
+
+    def try_take(self, shared: bool, queued: bool) -> bool:
+        """Take the lock if it is free for this mode (`queued`: the caller counts as waiting)."""
+        if shared:
+            if self.exclusive or self.exclusive_waiting:
+                return False
+            self.shared += 1
+            return True
+        if self.exclusive or self.shared:
+            return False
+        self.exclusive = True
+        if queued:
+            self.exclusive_waiting -= 1
+        return True
+
+    @property
+    def idle(self) -> bool:
+        return not (self.shared or self.exclusive or self.exclusive_waiting)
+
+
 def _gfid_bytes(inode: Any) -> bytes:
     gfid = inode.gfid if inode is not None else None
     if gfid is None:
@@ -342,7 +371,7 @@ class Crypt(glupy.Translator):
         self.fingerprint = self._check.hex()
         self._check_value = f"{KEY_PREFIX}{self._check.hex()}".encode()
         self._mutex = threading.Lock()
-        self._files: dict[Any, list[Any]] = {}  # gfid -> [shared holders, exclusive held, exclusive waiting]
+        self._files: dict[Any, _FileLock] = {}  # by gfid, while held or waited for
         self._volume = _UNKNOWN
         self._volume_fingerprint = ""
         self.stats = {"blocks-encrypted": 0, "blocks-decrypted": 0, "holes-read": 0, "auth-failures": 0,
@@ -390,41 +419,33 @@ class Crypt(glupy.Translator):
         may run at once, from this client and others)."""
         inode = fd.inode
         key = inode.gfid
-        waiting = False
-        while True:
-            with self._mutex:
-                state = self._files.get(key)
-                if state is None:
-                    state = self._files[key] = [0, False, 0]  # shared holders, exclusive held, exclusive waiting
-                if shared:
-                    ok = not state[1] and not state[2]  # waiting exclusive lockers go first
-                    if ok:
-                        state[0] += 1
-                else:
-                    ok = not state[1] and state[0] == 0
-                    if ok:
-                        state[1] = True
-                        if waiting:
-                            state[2] -= 1
-                    elif not waiting:
-                        state[2] += 1
-                        waiting = True
-            if ok:
-                break
-            # Another FOP of this client holds the file. The driver can only wait on
-            # FOPs, and GlusterFS's locks never make two FOPs of one lock owner wait
-            # for each other: poll with a cheap FOP until the holder is done.
-            self.stats["lock-waits"] += 1
-            try:
-                await self.child.fstat(fd, None)
-            except glupy.FopError:
-                pass
-            except BaseException:
-                if waiting:  # give up our place, or shared lockers would wait for us forever
-                    with self._mutex:
-                        self._files[key][2] -= 1
-                    self._release_local(key, shared=True, count=0)
-                raise
+        queued = False
+        try:
+            while True:
+                with self._mutex:
+                    state = self._files.get(key)
+                    if state is None:
+                        state = self._files[key] = _FileLock()
+                    if state.try_take(shared, queued):
+                        queued = False
+                        break
+                    if not shared and not queued:
+                        state.exclusive_waiting += 1  # shared lockers arriving now wait behind us
+                        queued = True
+                # Another FOP of this client holds the file. The driver can only wait on
+                # FOPs, and GlusterFS's locks never make two FOPs of one lock owner wait
+                # for each other: poll with a cheap FOP until the holder is done.
+                self.stats["lock-waits"] += 1
+                try:
+                    await self.child.fstat(fd, None)
+                except glupy.FopError:
+                    pass
+        except BaseException:
+            if queued:  # give up our place, or shared lockers would wait for us forever
+                with self._mutex:
+                    self._files[key].exclusive_waiting -= 1
+                    self._forget_if_idle(key)
+            raise
         # By inode, not by fd: GlusterFS 10.3's AFR forwards an finodelk unlock with a NULL fd.
         loc = glupy.Loc(inode=inode)
         lock = glupy.Flock(type=LockType.RDLCK if shared else LockType.WRLCK, whence=0, start=0, len=0)
@@ -435,17 +456,22 @@ class Crypt(glupy.Translator):
             raise
         return loc
 
-    def _release_local(self, key: Any, shared: bool, count: int = 1) -> None:
+    def _forget_if_idle(self, key: Any) -> None:
+        """Drop the file's lock state once nobody holds or waits for it (mutex held)."""
+        state = self._files.get(key)
+        if state is not None and state.idle:
+            del self._files[key]
+
+    def _release_local(self, key: Any, shared: bool) -> None:
         with self._mutex:
             state = self._files.get(key)
             if state is None:
                 return
             if shared:
-                state[0] -= count
+                state.shared -= 1
             else:
-                state[1] = False
-            if state == [0, False, 0]:
-                del self._files[key]
+                state.exclusive = False
+            self._forget_if_idle(key)
 
     async def _unlock(self, fd: Any, loc: Any, shared: bool = False) -> None:
         try:

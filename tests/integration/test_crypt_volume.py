@@ -466,6 +466,54 @@ def test_rename_links_holes_truncate_sizes_and_a_big_file(mounts: Mounts, key: P
         assert (copy / "big").stat().st_size == cipher_size(size)
 
 
+# ------------------------------------------------------------------ replication
+
+
+def test_a_brick_down_and_self_heal_move_only_ciphertext(mounts: Mounts, key: Path, volume: Volume,
+                                                          node: GlusterNode) -> None:
+    import signal
+    import time
+
+    m = mounts.fuse(key, "heal", DIRECT)
+    data = bytearray(os.urandom(5 * BLOCK + 7))
+    (m.mountpoint / "healed").write_bytes(data)
+    down = node.brick(VOLUME, 1)
+    pid = volume.brick_pids()[down]
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        if not Path(f"/proc/{pid}").exists():
+            break
+        time.sleep(0.1)
+    try:
+        with open(m.mountpoint / "healed", "r+b", buffering=0) as f:  # a read-modify-write, degraded
+            f.seek(BLOCK + 5)
+            f.write(b"degraded" * 100)
+        data[BLOCK + 5:BLOCK + 805] = b"degraded" * 100
+        (m.mountpoint / "born-degraded").write_bytes(b"z" * 10000)
+        assert (m.mountpoint / "healed").read_bytes() == bytes(data)
+    finally:
+        volume.start(force=True)
+        volume.wait_bricks_online()
+    good, healed = node.brick(VOLUME, 0).path, down.path
+    for tick in range(600):
+        if all((healed / n).exists() and (healed / n).read_bytes() == (good / n).read_bytes()
+               for n in ("healed", "born-degraded")):
+            break
+        if tick % 30 == 0:  # until the self-heal daemon has reconnected, glusterd refuses the heal
+            try:
+                node.gluster("volume", "heal", VOLUME, retries=0)
+            except GlusterError:
+                pass
+        time.sleep(0.1)
+    else:
+        raise AssertionError("self-heal did not bring the brick back in 60 s")
+    assert len((healed / "healed").read_bytes()) == cipher_size(len(data))
+    assert b"degraded" not in (healed / "healed").read_bytes()
+    fresh = mounts.fuse(key, "afterheal", DIRECT)
+    assert (fresh.mountpoint / "healed").read_bytes() == bytes(data)
+    assert (fresh.mountpoint / "born-degraded").read_bytes() == b"z" * 10000
+
+
 # ------------------------------------------------------------------ the one-command set-up
 
 

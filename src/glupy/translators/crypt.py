@@ -77,7 +77,6 @@ from __future__ import annotations
 import base64
 import binascii
 import errno
-import fcntl
 import os
 import stat as _stat
 import threading
@@ -91,7 +90,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 import glupy
-from glupy.constants import FileType, LockType
+from glupy.constants import FileType, LockCmd, LockType
 from glupy.errors import TranslatorLoadError
 
 #: plaintext bytes per block
@@ -113,9 +112,6 @@ CONTENT_KEY = "glusterfs.content"
 STAT_XDATA_KEYS = ("virt-gf-prestat", "virt-gf-poststat")
 ROOT_GFID = uuid.UUID(int=1)
 XATTR_CREATE = 1
-# inodelk takes fcntl's commands inside GlusterFS (protocol/client maps F_SETLK/F_SETLKW to the
-# wire values; AFR recognises unlocks and blocking retries by them), not glupy.LockCmd's 0/1/2
-SETLK, SETLKW = fcntl.F_SETLK, fcntl.F_SETLKW
 SEEK_DATA, SEEK_HOLE = 0, 1  # gf_seek_what_t
 
 _ZEROS = bytes(CBLOCK)
@@ -450,7 +446,7 @@ class Crypt(glupy.Translator):
         loc = glupy.Loc(inode=inode)
         lock = glupy.Flock(type=LockType.RDLCK if shared else LockType.WRLCK, whence=0, start=0, len=0)
         try:
-            await self.child.inodelk(LOCK_DOMAIN, loc, SETLKW, lock, None)
+            await self.child.inodelk(LOCK_DOMAIN, loc, LockCmd.SETLKW, lock, None)
         except BaseException:
             self._release_local(key, shared)
             raise
@@ -476,7 +472,7 @@ class Crypt(glupy.Translator):
     async def _unlock(self, fd: Any, loc: Any, shared: bool = False) -> None:
         try:
             lock = glupy.Flock(type=LockType.UNLCK, whence=0, start=0, len=0)
-            await self.child.inodelk(LOCK_DOMAIN, loc, SETLK, lock, None)
+            await self.child.inodelk(LOCK_DOMAIN, loc, LockCmd.SETLK, lock, None)
         except glupy.FopError as e:
             self.log.warning("crypt: unlocking file gfid %s failed: %s", fd.inode.gfid, e)
         finally:

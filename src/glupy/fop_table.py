@@ -278,6 +278,24 @@ EVENTS: dict[str, int] = {
 }
 
 
+def parse_fop_names(text: str, *, empty_ok: bool = False) -> frozenset[str]:
+    """FOP names of a comma-separated option value such as ``"create, mkdir"``
+    (``all`` for every FOP; an empty list is an error unless `empty_ok`)."""
+    names = {n.strip().lower() for n in text.split(",") if n.strip()}
+    if names == {"all"}:
+        return _ALL_FOP_NAMES
+    unknown = sorted(names - _ALL_FOP_NAMES)
+    if unknown:
+        raise ValueError(f"unknown FOP{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                         f"(use names from docs/fops.md, or all)")
+    if not names and not empty_ok:
+        raise ValueError("no FOP named (use a comma-separated list, or all)")
+    return frozenset(names)
+
+
+_ALL_FOP_NAMES = frozenset(f.name for f in FOPS)
+
+
 def signature(fop: Fop) -> str:
     """The Python handler signature, e.g. ``lookup(self, loc: Loc, xdata: Xdata | None)``."""
     params = ", ".join(f"{a.name}: {KINDS[a.kind].pytype}" for a in fop.py_args)

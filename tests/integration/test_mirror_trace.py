@@ -15,7 +15,6 @@ Everything runs on 127.1.1.13 (brick ports 48800-48899).
 from __future__ import annotations
 
 import errno
-import glob
 import json
 import os
 import re
@@ -181,30 +180,6 @@ def child(st: dict, name: str) -> dict:
     return next(c for c in st["children"] if c["name"] == name)
 
 
-def statedump(mount: FuseMount, section: str) -> dict[str, str]:
-    """One section of the client's statedump (SIGUSR1 writes /var/run/gluster/glusterdump.PID.dump.*)."""
-    pid = mount.pid
-    assert pid, "the mount has no client process"
-    pattern = f"/var/run/gluster/glusterdump.{pid}.dump.*"
-    for old in glob.glob(pattern):
-        os.unlink(old)
-    os.kill(pid, signal.SIGUSR1)
-    deadline = time.monotonic() + 15
-    text = ""
-    while time.monotonic() < deadline:
-        dumps = glob.glob(pattern)
-        if dumps:
-            text = Path(dumps[0]).read_text()
-            if "DUMP-END-TIME" in text:
-                break
-        time.sleep(0.1)
-    for old in glob.glob(pattern):
-        os.unlink(old)
-    found = re.search(rf"\[{re.escape(section)}\]\n(.*?)(?:\n\[|\Z)", text, re.S)
-    assert found, f"no statedump section {section} in {text[-2000:]!r}"
-    return dict(re.findall(r"^([^=\n]+)=(.*)$", found.group(1), re.M))
-
-
 def test_mirror_writes_both_bricks_and_survives_one_going_down(two_bricks: Volume,
                                                               gluster_state_dir: Path) -> None:
     state = gluster_state_dir / "mirror_trace"
@@ -270,7 +245,7 @@ def test_mirror_writes_both_bricks_and_survives_one_going_down(two_bricks: Volum
         assert b["missed_writes"] >= 4, down  # create, writev, mkdir, setattr at least
         a = child(down, name_a)
         assert a["state"] == "up" and not a["stale"] and a["missed_writes"] == 0, down
-        dump = statedump(m, "xlator.glupy.mirror.priv")
+        dump = m.statedump()["xlator.glupy.mirror.priv"]
         assert dump["children-up"] == "1/2" and dump["child.1.name"] == name_b, dump
         assert dump["child.1.state"] == b["state"] and dump["child.1.stale"] == "True"
         assert int(dump["child.1.missed-writes"]) >= b["missed_writes"] and dump["child.0.state"] == "up"

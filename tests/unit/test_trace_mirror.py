@@ -15,7 +15,8 @@ from glupy import Event, FopError
 from glupy.testing.fixtures import glupy_harness  # noqa: F401 - the fixture
 from glupy.testing.harness import Harness, Node, PosixBackend
 from glupy.translators.mirror import RESYNCED_XATTR, STATUS_XATTR, Mirror
-from glupy.translators.trace import Trace, open_flags_text, parse_fop_list
+from glupy.fop_table import parse_fop_names as parse_fop_list
+from glupy.translators.trace import Trace, open_flags_text
 
 TRACE_LINE = re.compile(r"(?P<dir><-|->) (?P<fop>\w+) #(?P<id>\d+) \((?P<args>.*)\)"
                         r"(?: = (?:-1 (?P<errno>E\w+)|(?P<ret>\d+))(?: \{(?P<reply>.*)\})? (?P<us>\d+)us)?"

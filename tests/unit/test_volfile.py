@@ -63,3 +63,13 @@ def test_errors():
         Volfile.parse(CLIENT).insert_above("nope", glupy_xlator("x", "m"))
     with pytest.raises(VolfileError, match="already has"):
         Volfile.parse(CLIENT).insert_above("v0", glupy_xlator("v0-md-cache", "m"))
+
+
+def test_parse_statedump_sections() -> None:
+    from glupy.gluster.mount import parse_statedump
+
+    text = ("DUMP-START-TIME: 2026-11-26 02:00:00\n\n[mallinfo]\nmallinfo_arena=135168\n\n"
+            "[xlator.glupy.neg.priv]\nhits=12\nmisses = 3\nnote=a=b\n\nDUMP-END-TIME: 2026-11-26 02:00:00\n")
+    dump = parse_statedump(text)
+    assert dump["mallinfo"] == {"mallinfo_arena": "135168"}
+    assert dump["xlator.glupy.neg.priv"] == {"hits": "12", "misses": "3", "note": "a=b"}

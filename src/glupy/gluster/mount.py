@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from . import _proc
-from .errors import GlusterCommandError, GlusterError
+from .errors import GlusterCommandError, GlusterError, GlusterTimeoutError
 
 if TYPE_CHECKING:
     from .volume import Volume
@@ -225,6 +228,32 @@ class FuseMount:
                 return pid
         return None
 
+    def statedump(self, timeout: float = 15.0) -> dict[str, dict[str, str]]:
+        """The client process's statedump, ``{section: {key: value}}``.
+
+        GlusterFS writes it on SIGUSR1 to /var/run/gluster/glusterdump.PID.dump.TIME;
+        the file is read once complete and removed. A glupy translator's own lines
+        are in the section ``xlator.glupy.NAME.priv``."""
+        pid = self.pid
+        if pid is None:
+            raise GlusterError(f"no client process for {self.mountpoint}")
+        pattern = f"glusterdump.{pid}.dump.*"
+        dump_dir = Path("/var/run/gluster")
+        for old in dump_dir.glob(pattern):
+            old.unlink(missing_ok=True)
+        os.kill(pid, signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        text = ""
+        while "DUMP-END-TIME" not in text:
+            if time.monotonic() > deadline:
+                raise GlusterTimeoutError(f"the client {pid} wrote no complete statedump in {timeout:.0f} s")
+            time.sleep(0.1)
+            dumps = sorted(dump_dir.glob(pattern))
+            text = dumps[0].read_text(errors="replace") if dumps else ""
+        for old in dump_dir.glob(pattern):
+            old.unlink(missing_ok=True)
+        return parse_statedump(text)
+
     def is_mounted(self) -> bool:
         """True if a FUSE file system is mounted at the mount point."""
         return is_glusterfs_mount(self.mountpoint)
@@ -352,3 +381,17 @@ def _run_quiet(cmd: list[str], timeout: float) -> bool:
 
 
 __all__ = ["FuseMount", "default_client_log", "is_glusterfs_mount", "mount_entry"]
+
+
+def parse_statedump(text: str) -> dict[str, dict[str, str]]:
+    """``{section: {key: value}}`` of a GlusterFS statedump's text."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        header = re.fullmatch(r"\[(.+)\]", line.strip())
+        if header:
+            current = sections.setdefault(header.group(1), {})
+        elif current is not None and "=" in line:
+            key, _, value = line.partition("=")
+            current[key.strip()] = value.strip()
+    return sections

@@ -63,7 +63,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import glupy
-from glupy.fop_table import FOPS
+from glupy.fop_table import FOPS, parse_fop_names
 
 DEFAULT_FOPS = ("create,mkdir,unlink,rmdir,rename,link,symlink,setattr,truncate,ftruncate,writev,open,"
                 "setxattr,removexattr")
@@ -74,16 +74,7 @@ _STOP = object()
 
 def parse_fops(text: str) -> frozenset[str]:
     """The set of FOP names of a ``fops`` option value (``all`` for every FOP)."""
-    names = {n.strip().lower() for n in text.split(",") if n.strip()}
-    if names == {"all"}:
-        return _ALL_FOP_NAMES
-    unknown = sorted(names - _ALL_FOP_NAMES)
-    if unknown:
-        raise ValueError(f"unknown FOP{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
-                         f"(use names from docs/fops.md, or all)")
-    if not names:
-        raise ValueError("no FOP named (use a comma-separated list, or all)")
-    return frozenset(names)
+    return parse_fop_names(text)
 
 
 def _validate_fops(text: str) -> bool:

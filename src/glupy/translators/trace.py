@@ -83,9 +83,8 @@ from typing import Any, Callable
 
 import glupy
 from glupy.constants import EntrylkCmd, EntrylkType, FileType, LockCmd, LockType, SetAttr, XattropFlag
-from glupy.fop_table import FOP_BY_NAME, FOPS
+from glupy.fop_table import FOP_BY_NAME, FOPS, parse_fop_names
 
-_ALL_FOP_NAMES = frozenset(f.name for f in FOPS)
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 
 #: reply fields that are about the parent directory or the state before the FOP:
@@ -101,20 +100,6 @@ if not getattr(os, "O_LARGEFILE", 0) and platform.machine() in ("x86_64", "i686"
     _OPEN_FLAG_NAMES.append((0o100000, "LARGEFILE"))
 _O_SYNC_ONLY = os.O_SYNC & ~os.O_DSYNC  # O_SYNC is __O_SYNC|O_DSYNC on Linux
 _ACCESS = {os.O_RDONLY: "RDONLY", os.O_WRONLY: "WRONLY", os.O_RDWR: "RDWR"}
-
-
-def parse_fop_list(text: str, *, empty_ok: bool = False) -> frozenset[str]:
-    """FOP names of a comma-separated list (``all`` for every FOP; empty: none if `empty_ok`)."""
-    names = {n.strip().lower() for n in text.split(",") if n.strip()}
-    if names == {"all"}:
-        return _ALL_FOP_NAMES
-    unknown = sorted(names - _ALL_FOP_NAMES)
-    if unknown:
-        raise ValueError(f"unknown FOP{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
-                         f"(use names from docs/fops.md, or all)")
-    if not names and not empty_ok:
-        raise ValueError("no FOP named (use a comma-separated list, or all)")
-    return frozenset(names)
 
 
 def errno_name(number: int) -> str:
@@ -398,9 +383,9 @@ def format_text(record: dict[str, Any]) -> str:
 class Trace(glupy.Translator):
     """Logs every chosen FOP: arguments, result, latency and caller; changes nothing."""
 
-    fops = glupy.Option(str, default="all", validate=lambda t: parse_fop_list(t) is not None,
+    fops = glupy.Option(str, default="all", validate=lambda t: parse_fop_names(t) is not None,
                         doc="comma-separated FOP names to log, or all")
-    exclude = glupy.Option(str, default="", validate=lambda t: parse_fop_list(t, empty_ok=True) is not None,
+    exclude = glupy.Option(str, default="", validate=lambda t: parse_fop_names(t, empty_ok=True) is not None,
                            doc="comma-separated FOP names not to log")
     path = glupy.Option(str, default="", doc="append lines to this file (empty: the GlusterFS log)")
     log_level = glupy.Option(str, default="info", choices=tuple(_LEVELS),
@@ -421,7 +406,7 @@ class Trace(glupy.Translator):
         self._apply()
 
     def _apply(self) -> None:
-        self._chosen = parse_fop_list(self.fops) - parse_fop_list(self.exclude, empty_ok=True)
+        self._chosen = parse_fop_names(self.fops) - parse_fop_names(self.exclude, empty_ok=True)
         self._level = _LEVELS[self.log_level]
         self.render = Renderer(self.max_arg_length, self.data_bytes, self.fd_ctx)
         with self._lock:

@@ -289,7 +289,7 @@ def test_mirror_tells_the_parent_up_once_and_down_when_all_are_down(tmp_path) ->
 
 
 def test_mirror_startup_completed_by_a_child_that_failed(tmp_path) -> None:
-    """One child up, the other fails to connect: FUSE must get an event that releases it (CHILD_DOWN)."""
+    """One child up, the other fails to connect: FUSE must get an event that releases it (CHILD_UP)."""
 
     class Parent(glupy.Translator):
         def init(self) -> None:
@@ -304,13 +304,13 @@ def test_mirror_startup_completed_by_a_child_that_failed(tmp_path) -> None:
     with h:
         parent = h.translator()
         h.notify(Event.CHILD_UP, "posix-2")
-        h.notify(Event.CHILD_CONNECTING, "posix")  # protocol/client: handshake failed...
-        assert parent.events == []
-        h.notify(Event.CHILD_DOWN, "posix")  # ...then the disconnect
-        assert parent.events == ["CHILD_DOWN"]  # what FUSE takes as "ready"
+        assert parent.events == []  # held until the other child reports
+        h.notify(Event.CHILD_CONNECTING, "posix")  # protocol/client: handshake failed
+        assert parent.events == ["CHILD_UP"]  # the mirror's own state, not the event that completed it
+        h.notify(Event.CHILD_DOWN, "posix")
         h.notify(Event.CHILD_CONNECTING, "posix")
         h.notify(Event.CHILD_UP, "posix")
-        assert parent.events == ["CHILD_DOWN"]
+        assert parent.events == ["CHILD_UP"]
         assert dict(h.statedump("mirror"))["children-up"] == "2/2"
 
 
@@ -331,9 +331,9 @@ def test_mirror_without_waiting_for_all_children(tmp_path) -> None:
         assert parent.events == ["CHILD_UP"]
         h.notify(Event.CHILD_CONNECTING, "posix-2")
         h.notify(Event.CHILD_DOWN, "posix-2")
-        h.notify(Event.CHILD_CONNECTING, "posix")
-        assert parent.events == ["CHILD_UP"]
-        h.notify(Event.CHILD_DOWN, "posix")  # all down now (one down, one connecting: "down")
+        h.notify(Event.CHILD_CONNECTING, "posix")  # none up now (one down, one connecting: "down")
+        assert parent.events == ["CHILD_UP", "CHILD_DOWN"]
+        h.notify(Event.CHILD_DOWN, "posix")
         assert parent.events == ["CHILD_UP", "CHILD_DOWN"]
         h.notify(Event.CHILD_CONNECTING, "posix")
         h.notify(Event.CHILD_CONNECTING, "posix-2")

@@ -90,13 +90,9 @@ CHILD_DOWN, or a CHILD_CONNECTING when every child is connecting); other
 transitions are kept from it (notify returns
 False). A CHILD_UP that arrives while other children have not reported yet is
 held until they have, so that the first FOPs reach every child that is going to
-come up. If the event that completes the set is a child's CHILD_DOWN while
-another child is up, that CHILD_DOWN is what the parent receives: the bridge
-can pass an event on or stop it, not send a different one, and FUSE and gfapi
-take a CHILD_DOWN as "the graph is ready" just as a CHILD_UP (a cluster
-translator above the mirror would not). A CHILD_CONNECTING in that position is
-stopped (FUSE would keep waiting) and the CHILD_DOWN protocol/client sends when
-it drops the failed connection is passed instead.
+come up. Whichever child's event completes the set, the parent is told the
+mirror's own state (notify returns that Event): CHILD_UP when one child is up
+even if the last report was another child's CHILD_DOWN or CHILD_CONNECTING.
 
 Reporting
 ---------
@@ -163,6 +159,7 @@ assert _CLASSIFIED == {f.name for f in FOPS}, sorted({f.name for f in FOPS} ^ _C
 
 _O_TRUNC = 0o1000
 _STATE_OF_EVENT = {Event.CHILD_UP: "up", Event.CHILD_DOWN: "down", Event.CHILD_CONNECTING: "connecting"}
+_EVENT_OF_STATE = {state: event for event, state in _STATE_OF_EVENT.items()}
 
 
 def _fd_positions(name: str) -> tuple[int, ...]:
@@ -225,7 +222,7 @@ class Mirror(glupy.Translator):
 
     # ---------------------------------------------------------------- events
 
-    def notify(self, event: Any, source: Any) -> bool | None:
+    def notify(self, event: Any, source: Any) -> Any:
         """Track each child's state; pass an event on only when the mirror's own state changes."""
         if event not in _STATE_OF_EVENT or not isinstance(source, glupy.Child):
             return None  # PARENT_UP/DOWN go down to every child as usual, other events go on
@@ -246,14 +243,6 @@ class Mirror(glupy.Translator):
             else:
                 aggregate = None
             propagate = aggregate is not None and aggregate != self._announced
-            if propagate and aggregate == "up":
-                # The bridge can only pass on the event at hand. If the last child to report is not up
-                # while another one is, its CHILD_DOWN tells FUSE and gfapi "the graph is ready" as a
-                # CHILD_UP does; a CHILD_CONNECTING would not (FUSE keeps waiting), so wait for the
-                # CHILD_DOWN protocol/client sends when it drops the failed connection.
-                propagate = event in (Event.CHILD_UP, Event.CHILD_DOWN)
-            elif propagate:
-                propagate = new == aggregate  # pass "all down" with a CHILD_DOWN, "all connecting" likewise
             if propagate:
                 self._announced = aggregate
         if old != new:
@@ -264,10 +253,12 @@ class Mirror(glupy.Translator):
             elif old in ("up", "unknown"):
                 self.log.warning("mirror: child %s is %s%s: writes skip it and make it stale", st.name, new,
                                  " (since the start)" if old == "unknown" else "")
-        if propagate:
-            self.log.info("mirror: %d of %d children up: telling the parent %s", len(up), len(self.states),
-                          event.name)
-        return propagate
+        if not propagate:
+            return False
+        # the mirror's own state, whichever child's event completed it
+        own = _EVENT_OF_STATE[aggregate]
+        self.log.info("mirror: %d of %d children up: telling the parent %s", len(up), len(self.states), own.name)
+        return own
 
     # ---------------------------------------------------------------- choosing children
 

@@ -24,6 +24,7 @@ import pytest
 
 from glupy.gluster import FuseMount, GlusterError, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
+from glupy.testing.model import FileModel
 from glupy.translators.crypt import BLOCK, CBLOCK, cipher_size, write_key_file
 
 VOLUME = "cryptvol"
@@ -113,27 +114,12 @@ def drop_caches() -> None:
     Path("/proc/sys/vm/drop_caches").write_text("3\n")
 
 
-class Model:
-    def __init__(self) -> None:
-        self.data = bytearray()
 
-    def write(self, offset: int, chunk: bytes) -> None:
-        if offset > len(self.data):
-            self.data += bytes(offset - len(self.data))
-        self.data[offset:offset + len(chunk)] = chunk
-
-    def truncate(self, size: int) -> None:
-        if size < len(self.data):
-            del self.data[size:]
-        else:
-            self.data += bytes(size - len(self.data))
-
-
-def random_ops(root: Path, name: str, ops: int, seed: int) -> Model:
+def random_ops(root: Path, name: str, ops: int, seed: int) -> FileModel:
     """Writes at random offsets and sizes, appends, truncates and reads of one file, checked as it goes."""
     rng = random.Random(seed)
     path = root / name
-    model = Model()
+    model = FileModel()
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     app = os.open(path, os.O_WRONLY | os.O_APPEND)
     try:
@@ -212,7 +198,7 @@ def test_two_mounts_at_once(mounts: Mounts, key: Path) -> None:
     afr = {"post-op-delay-secs": "0"}
     a = mounts.fuse(key, "twoa", DIRECT, afr=afr)
     b = mounts.fuse(key, "twob", DIRECT, afr=afr)
-    results: dict[str, Model] = {}
+    results: dict[str, FileModel] = {}
     errors: list[BaseException] = []
 
     def run(target, *args) -> None:
@@ -290,7 +276,7 @@ def test_two_mounts_at_once(mounts: Mounts, key: Path) -> None:
     assert len(got) == len(expected)
     bad = [s for s in range(slots) if got[s * slot:(s + 1) * slot] != final[s]]
     assert not bad, f"slots overwritten by a concurrent read-modify-write: {bad}"
-    want = Model()
+    want = FileModel()
     for offset, data in mixed.items():
         want.write(offset, data)
     assert (c.mountpoint / "mixed").read_bytes() == bytes(want.data)
@@ -550,31 +536,13 @@ def test_glupy_attach_puts_crypt_above_dht(node: GlusterNode, key: Path, state: 
 
 
 def test_statedump_and_log_show_the_fingerprint_never_the_key(mounts: Mounts, key: Path) -> None:
-    import signal
-    import time
-
+    from glupy.gluster.mount import parse_statedump
     from glupy.translators.crypt import derive_keys, read_key_file
 
     m = mounts.fuse(key, "dump")
     (m.mountpoint / "dumped").write_bytes(b"x" * 5000)
-    pid = m.pid
-    assert pid
-    dump_dir = Path("/var/run/gluster")
-    pattern = f"glusterdump.{pid}.dump.*"
-    for old in dump_dir.glob(pattern):
-        old.unlink()
-    os.kill(pid, signal.SIGUSR1)
-    text = ""
-    for _ in range(100):
-        dumps = list(dump_dir.glob(pattern))
-        if dumps and "DUMP-END-TIME" in (text := dumps[0].read_text()):
-            break
-        time.sleep(0.1)
-    for d in dump_dir.glob(pattern):
-        d.unlink()
-    section = re.search(r"\[xlator\.glupy\.crypt\.priv\]\n(.*?)(?:\n\[|\Z)", text, re.S)
-    assert section, text[-2000:]
-    entries = dict(line.split("=", 1) for line in section.group(1).splitlines() if "=" in line)
+    text = m.statedump_text()
+    entries = parse_statedump(text)["xlator.glupy.crypt.priv"]
     master = read_key_file(key)
     data_key, check = derive_keys(master)
     assert entries["key-fingerprint"] == check.hex() and entries["option.key-file"] == str(key)

@@ -16,6 +16,7 @@ import glupy
 from glupy import FopError
 from glupy.testing.fixtures import glupy_harness  # noqa: F401 - the fixture
 from glupy.translators import crypt
+from glupy.testing.model import FileModel
 from glupy.translators.crypt import (BLOCK, CBLOCK, OVERHEAD, BlockCodec, CorruptBlock, Crypt, KeyFileError,
                                      cipher_size, plain_size, read_key_file, write_key_file)
 
@@ -147,29 +148,12 @@ def brick_file(glupy_harness, path: str) -> bytes:
     return (glupy_harness.bricks[0] / path.lstrip("/")).read_bytes()
 
 
-class Model:
-    """The plaintext a file should hold."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, offset: int, chunk: bytes) -> None:
-        if offset > len(self.data):
-            self.data += bytes(offset - len(self.data))
-        self.data[offset:offset + len(chunk)] = chunk
-
-    def truncate(self, size: int) -> None:
-        if size < len(self.data):
-            del self.data[size:]
-        else:
-            self.data += bytes(size - len(self.data))
-
 
 def test_random_operations_match_a_plaintext_model(glupy_harness, key) -> None:
     h = glupy_harness(Crypt, key_file=key)
     rng = random.Random(6)
     h.create("/f")
-    model = Model()
+    model = FileModel()
     f = h.open("/f", os.O_RDWR)
     appender = h.open("/f", os.O_WRONLY | os.O_APPEND)
     for step in range(600):

@@ -231,9 +231,12 @@ class FuseMount:
     def statedump(self, timeout: float = 15.0) -> dict[str, dict[str, str]]:
         """The client process's statedump, ``{section: {key: value}}``.
 
-        GlusterFS writes it on SIGUSR1 to /var/run/gluster/glusterdump.PID.dump.TIME;
-        the file is read once complete and removed. A glupy translator's own lines
-        are in the section ``xlator.glupy.NAME.priv``."""
+        A glupy translator's own lines are in the section ``xlator.glupy.NAME.priv``."""
+        return parse_statedump(self.statedump_text(timeout))
+
+    def statedump_text(self, timeout: float = 15.0) -> str:
+        """The client process's statedump as GlusterFS writes it: on SIGUSR1, to
+        /var/run/gluster/glusterdump.PID.dump.TIME (read once complete, then removed)."""
         pid = self.pid
         if pid is None:
             raise GlusterError(f"no client process for {self.mountpoint}")
@@ -252,7 +255,7 @@ class FuseMount:
             text = dumps[0].read_text(errors="replace") if dumps else ""
         for old in dump_dir.glob(pattern):
             old.unlink(missing_ok=True)
-        return parse_statedump(text)
+        return text
 
     def is_mounted(self) -> bool:
         """True if a FUSE file system is mounted at the mount point."""

@@ -92,6 +92,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 import glupy
 from glupy.constants import FileType, LockCmd, LockType
 from glupy.errors import TranslatorLoadError
+from glupy.fop_table import FOP_BY_NAME
 
 #: plaintext bytes per block
 BLOCK = 4096
@@ -346,6 +347,31 @@ def _plain_xdata(xdata: Any) -> Any:
     return xdata
 
 
+#: FOPs whose replies only need their iatts (and the iatts md-cache finds in xdata) in plaintext sizes
+SIZE_ONLY_FOPS = ("stat", "fstat", "setattr", "fsetattr", "fsync", "rename", "link", "mknod", "icreate",
+                  "namelink", "setxattr", "fsetxattr", "removexattr", "fremovexattr")
+
+
+def _size_converter(name: str) -> Any:
+    """A handler that winds FOP `name` and converts every iatt of its reply (from the FOP table)."""
+    wind = getattr(glupy.Child, name)
+    reply_args = FOP_BY_NAME[name].py_reply
+    iatt_fields = tuple(a.name for a in reply_args if a.kind == "iatt")
+    has_xdata = any(a.kind == "xdata" for a in reply_args)
+
+    async def handler(self, *args):
+        reply = await wind(self.child, *args)
+        for field in iatt_fields:
+            plain_iatt(getattr(reply, field))
+        if has_xdata:
+            _plain_xdata(reply.xdata)
+        return reply
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = f"Wind {name}; the reply's sizes in plaintext."
+    return handler
+
+
 class Crypt(glupy.Translator):
     """Encrypts file data with AES-256-GCM per 4 KiB block (see the module doc and docs/crypt.md)."""
 
@@ -549,87 +575,10 @@ class Crypt(glupy.Translator):
             del reply.xdata[CONTENT_KEY]
         return reply
 
-    async def stat(self, loc, xdata):
-        reply = await self.child.stat(loc, xdata)
-        plain_iatt(reply.buf)
-        return reply
-
-    async def fstat(self, fd, xdata):
-        reply = await self.child.fstat(fd, xdata)
-        plain_iatt(reply.buf)
-        return reply
-
     async def readdirp(self, fd, size, offset, xdata):
         reply = await self.child.readdirp(fd, size, offset, xdata)
         for entry in reply.entries:
             plain_iatt(entry.stat)
-        return reply
-
-    async def setattr(self, loc, stbuf, valid, xdata):
-        reply = await self.child.setattr(loc, stbuf, valid, xdata)
-        plain_iatt(reply.statpre)
-        plain_iatt(reply.statpost)
-        _plain_xdata(reply.xdata)
-        return reply
-
-    async def fsetattr(self, fd, stbuf, valid, xdata):
-        reply = await self.child.fsetattr(fd, stbuf, valid, xdata)
-        plain_iatt(reply.statpre)
-        plain_iatt(reply.statpost)
-        _plain_xdata(reply.xdata)
-        return reply
-
-    async def fsync(self, fd, flags, xdata):
-        reply = await self.child.fsync(fd, flags, xdata)
-        plain_iatt(reply.prebuf)
-        plain_iatt(reply.postbuf)
-        _plain_xdata(reply.xdata)
-        return reply
-
-    async def rename(self, oldloc, newloc, xdata):
-        reply = await self.child.rename(oldloc, newloc, xdata)
-        plain_iatt(reply.buf)
-        return reply
-
-    async def link(self, oldloc, newloc, xdata):
-        reply = await self.child.link(oldloc, newloc, xdata)
-        plain_iatt(reply.buf)
-        return reply
-
-    async def mknod(self, loc, mode, rdev, umask, xdata):
-        reply = await self.child.mknod(loc, mode, rdev, umask, xdata)
-        plain_iatt(reply.buf)
-        return reply
-
-    async def icreate(self, loc, mode, xdata):
-        reply = await self.child.icreate(loc, mode, xdata)
-        plain_iatt(reply.buf)
-        return reply
-
-    async def namelink(self, loc, xdata):
-        reply = await self.child.namelink(loc, xdata)
-        plain_iatt(reply.prebuf)
-        plain_iatt(reply.postbuf)
-        return reply
-
-    async def setxattr(self, loc, dict, flags, xdata):
-        reply = await self.child.setxattr(loc, dict, flags, xdata)
-        _plain_xdata(reply.xdata)
-        return reply
-
-    async def fsetxattr(self, fd, dict, flags, xdata):
-        reply = await self.child.fsetxattr(fd, dict, flags, xdata)
-        _plain_xdata(reply.xdata)
-        return reply
-
-    async def removexattr(self, loc, name, xdata):
-        reply = await self.child.removexattr(loc, name, xdata)
-        _plain_xdata(reply.xdata)
-        return reply
-
-    async def fremovexattr(self, fd, name, xdata):
-        reply = await self.child.fremovexattr(fd, name, xdata)
-        _plain_xdata(reply.xdata)
         return reply
 
     # ------------------------------------------------------------ open
@@ -843,3 +792,7 @@ class Crypt(glupy.Translator):
     async def copy_file_range(self, fd_in, off_in, fd_out, off_out, len, flags, xdata):
         # EXDEV: the kernel (and cp) fall back to copying through read and write
         raise self._refuse(errno.EXDEV, "copy_file_range")
+
+
+for _name in SIZE_ONLY_FOPS:
+    setattr(Crypt, _name, _size_converter(_name))

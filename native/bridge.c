@@ -236,11 +236,12 @@ enum { GP_SLOT_WINDING, GP_SLOT_DONE, GP_SLOT_WAITING };
 
 struct gp_slot {
     int state;
-    int fop;            /* the FOP wound */
-    PyObject *result;   /* set when the callback ran before the wind returned */
-    gp_task *task;      /* resumed with the reply (task.c), or else: */
-    PyObject *callback; /* called with the reply when it arrives later, */
-    gp_frame_obj *fo;   /* with this FOP as the thread's current one */
+    int fop;                /* the FOP wound */
+    PyObject *result;       /* set when the callback ran before the wind returned */
+    gp_task *task;          /* resumed with the reply (task.c), or else: */
+    PyObject *callback;     /* called with the reply when it arrives later, */
+    gp_frame_obj *fo;       /* with this FOP as the thread's current one */
+    call_stack_t *own_call; /* a stack of our own (another lock owner), if any */
 };
 
 gp_slot *
@@ -257,12 +258,17 @@ gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
     slot->task = t;
     slot->callback = Py_XNewRef(callback);
     slot->fo = (gp_frame_obj *)Py_XNewRef(fo);
+    slot->own_call = NULL;
     return slot;
 }
 
+/* Destroying our own stack once its reply is in is what GlusterFS's cluster
+ * translators do with their lock frames, in the callback too. */
 void
 gp_slot_free(gp_slot *slot)
 {
+    if (slot->own_call)
+        STACK_DESTROY(slot->own_call);
     Py_XDECREF(slot->callback);
     Py_XDECREF(slot->fo);
     PyMem_Free(slot);
@@ -313,14 +319,35 @@ gp_slot_complete(gp_slot *slot, PyObject *reply)
     Py_DECREF(reply);
 }
 
-/* _glupy.wind(frame, child, fop, args, callback) -> reply, or PENDING when the
- * reply will come later through callback(reply). */
+PyObject *
+gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args, gp_slot *slot, PyObject *lk_owner)
+{
+    call_frame_t *frame = fo->frame;
+    if (lk_owner && lk_owner != Py_None) {
+        if (!PyBytes_Check(lk_owner) || PyBytes_GET_SIZE(lk_owner) < 1 ||
+            PyBytes_GET_SIZE(lk_owner) > GF_MAX_LOCK_OWNER_LEN) {
+            PyErr_Format(PyExc_ValueError, "lk_owner must be 1 to %d bytes", GF_MAX_LOCK_OWNER_LEN);
+            return NULL;
+        }
+        call_frame_t *own = copy_frame(frame);
+        if (!own)
+            return PyErr_NoMemory();
+        own->root->lk_owner.len = (int)PyBytes_GET_SIZE(lk_owner);
+        memcpy(own->root->lk_owner.data, PyBytes_AS_STRING(lk_owner), PyBytes_GET_SIZE(lk_owner));
+        slot->own_call = own->root;
+        frame = own;
+    }
+    return gp_winders[fop](frame, child, args, slot);
+}
+
+/* _glupy.wind(frame, child, fop, args, callback[, lk_owner]) -> reply, or PENDING
+ * when the reply will come later through callback(reply). */
 static PyObject *
 gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
 {
-    if (argc != 5 || !PyObject_TypeCheck(argv[0], &gp_frame_type) || !PyObject_TypeCheck(argv[1], &gp_xlator_type) ||
-        !PyLong_Check(argv[2]) || !PyTuple_Check(argv[3])) {
-        PyErr_SetString(PyExc_TypeError, "wind(frame, child, fop, args, callback)");
+    if ((argc != 5 && argc != 6) || !PyObject_TypeCheck(argv[0], &gp_frame_type) ||
+        !PyObject_TypeCheck(argv[1], &gp_xlator_type) || !PyLong_Check(argv[2]) || !PyTuple_Check(argv[3])) {
+        PyErr_SetString(PyExc_TypeError, "wind(frame, child, fop, args, callback[, lk_owner])");
         return NULL;
     }
     gp_frame_obj *fo = (gp_frame_obj *)argv[0];
@@ -336,7 +363,7 @@ gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
     gp_slot *slot = gp_slot_new(NULL, (int)fop, fo, argv[4]);
     if (!slot)
         return NULL;
-    PyObject *r = gp_winders[fop](fo, ((gp_xlator_obj *)argv[1])->xl, argv[3], slot);
+    PyObject *r = gp_wind_on(fo, (int)fop, ((gp_xlator_obj *)argv[1])->xl, argv[3], slot, argc == 6 ? argv[5] : NULL);
     if (!r) {
         /* conversion failed before anything was wound */
         gp_slot_free(slot);

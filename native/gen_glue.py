@@ -211,7 +211,7 @@ def gen_fop(f) -> str:
     L.append("    return 0;\n}\n")
 
     # ---- wind
-    L.append(f"static PyObject *\ngp_wind_{name}(gp_frame_obj *fo, xlator_t *child, PyObject *args, gp_slot *slot)\n{{")
+    L.append(f"static PyObject *\ngp_wind_{name}(call_frame_t *frame, xlator_t *child, PyObject *args, gp_slot *slot)\n{{")
     L += declare(f.args, "a_", error_value)
     L.append("    gp_tmp tmp = GP_TMP_INIT;")
     pnames = ", ".join(a.name for a in py_args)
@@ -221,7 +221,6 @@ def gen_fop(f) -> str:
     L.append("        return NULL;\n    }")
     for i, a in enumerate(py_args):
         c_from_py(a, f"PyTuple_GET_ITEM(args, {i})", f"{name}() argument {a.name}", "a_", L)
-    L.append("    call_frame_t *frame = fo->frame;")
     L.append("    Py_BEGIN_ALLOW_THREADS")
     L.append(f"    STACK_WIND_COOKIE(frame, gp_cbk_{name}, slot, child, child->fops->{name}, "
              f"{', '.join(call_args(f.args, 'a_'))});")

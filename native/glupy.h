@@ -176,6 +176,10 @@ void gp_slot_free(gp_slot *slot);
 /* After the winder returned: the reply if the callback already ran (the slot is
  * freed), else NULL, and the slot waits for gp_slot_complete. */
 PyObject *gp_slot_wound(gp_slot *slot);
+/* Wind `fop` for the FOP fo carries: on its own frame, or, when lk_owner is a
+ * bytes object, on a copy of it with that lock owner (destroyed with the slot).
+ * The winder's result: None, or NULL with an exception set (nothing wound). */
+PyObject *gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args, gp_slot *slot, PyObject *lk_owner);
 /* Run a handler for the FOP that fo carries; answers it one way or another. */
 void gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs);
 void gp_task_resume(gp_task *t, int fop, PyObject *reply);
@@ -196,7 +200,7 @@ void gp_log_exception(const char *domain, const char *context);
 
 /* ---- generated glue (build/glue.c) ---- */
 
-typedef PyObject *(*gp_winder_t)(gp_frame_obj *fo, xlator_t *child, PyObject *args, gp_slot *slot);
+typedef PyObject *(*gp_winder_t)(call_frame_t *frame, xlator_t *child, PyObject *args, gp_slot *slot);
 typedef int (*gp_unwinder_t)(gp_frame_obj *fo, int32_t op_ret, int32_t op_errno, PyObject *reply);
 
 extern const char *const gp_fop_names[GF_FOP_MAXVALUE];

@@ -59,6 +59,7 @@ gp_mod_current_frame(PyObject *m, PyObject *unused)
 typedef struct {
     PyObject_HEAD PyObject *child; /* Xlator */
     PyObject *args;                /* tuple */
+    PyObject *lk_owner;            /* bytes: wind on a frame of our own with this lock owner; or None */
     int fop;
     int yielded; /* the current await has handed the Wind to the driver */
 } gp_wind_obj;
@@ -67,8 +68,9 @@ static PyObject *
 gp_wind_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t n = PyVectorcall_NARGS(nargsf);
-    if (n != 3 || (kwnames && PyTuple_GET_SIZE(kwnames)) || !PyTuple_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "Wind(child, fop, args: tuple)");
+    if (n < 3 || n > 4 || (kwnames && PyTuple_GET_SIZE(kwnames)) || !PyTuple_Check(args[2]) ||
+        (n == 4 && args[3] != Py_None && !PyBytes_Check(args[3]))) {
+        PyErr_SetString(PyExc_TypeError, "Wind(child, fop, args: tuple, lk_owner: bytes | None = None)");
         return NULL;
     }
     long fop = PyLong_AsLong(args[1]);
@@ -79,6 +81,7 @@ gp_wind_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf, PyObjec
         return NULL;
     w->child = Py_NewRef(args[0]);
     w->args = Py_NewRef(args[2]);
+    w->lk_owner = Py_NewRef(n == 4 ? args[3] : Py_None);
     w->fop = (int)fop;
     w->yielded = 0;
     return (PyObject *)w;
@@ -88,7 +91,7 @@ static PyObject *
 gp_wind_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     if (kw && PyDict_GET_SIZE(kw)) {
-        PyErr_SetString(PyExc_TypeError, "Wind(child, fop, args: tuple)");
+        PyErr_SetString(PyExc_TypeError, "Wind(child, fop, args: tuple, lk_owner: bytes | None = None)");
         return NULL;
     }
     return gp_wind_vectorcall((PyObject *)type, &PyTuple_GET_ITEM(args, 0), PyTuple_GET_SIZE(args), NULL);
@@ -99,6 +102,7 @@ gp_wind_dealloc(gp_wind_obj *w)
 {
     Py_DECREF(w->child);
     Py_DECREF(w->args);
+    Py_DECREF(w->lk_owner);
     PyObject_Free(w);
 }
 
@@ -162,6 +166,7 @@ static PyMemberDef gp_wind_members[] = {
     {"child", T_OBJECT_EX, offsetof(gp_wind_obj, child), READONLY, "the child's Xlator"},
     {"fop", T_INT, offsetof(gp_wind_obj, fop), READONLY, "the GF_FOP number"},
     {"args", T_OBJECT_EX, offsetof(gp_wind_obj, args), READONLY, "the FOP's arguments"},
+    {"lk_owner", T_OBJECT_EX, offsetof(gp_wind_obj, lk_owner), READONLY, "a lock owner of our own, or None"},
     {NULL},
 };
 
@@ -304,7 +309,7 @@ gp_task_wind(gp_task *t, gp_wind_obj *w, int *fop_out)
     gp_slot *slot = gp_slot_new(t, fop, NULL, NULL);
     if (!slot)
         return gp_fetch_exception();
-    PyObject *r = gp_winders[fop](t->fo, ((gp_xlator_obj *)w->child)->xl, w->args, slot);
+    PyObject *r = gp_wind_on(t->fo, fop, ((gp_xlator_obj *)w->child)->xl, w->args, slot, w->lk_owner);
     if (!r) {
         /* conversion failed before anything was wound */
         gp_slot_free(slot);

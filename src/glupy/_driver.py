@@ -47,8 +47,10 @@ PENDING: Any = _Pending()
 class Backend(Protocol):
     """What the driver needs from the process it runs in."""
 
-    def wind(self, frame: Any, child: Any, fop: int, args: tuple, callback: Callable[[Any], None]) -> Any:
-        """Send a FOP to a child: the reply, or PENDING and later callback(reply)."""
+    def wind(self, frame: Any, child: Any, fop: int, args: tuple, callback: Callable[[Any], None],
+             lk_owner: bytes | None = None) -> Any:
+        """Send a FOP to a child: the reply, or PENDING and later callback(reply). With
+        `lk_owner`, on a frame of the translator's own that carries that lock owner."""
 
     def unwind(self, frame: Any, fop: int, op_ret: int, op_errno: int, reply: Any) -> None:
         """Answer the FOP that `frame` carries."""
@@ -63,12 +65,13 @@ class _PyWind:
     Inside GlusterFS the native bridge's ``Wind`` (same attributes) replaces it,
     so that the bridge can drive the common path of a handler in C."""
 
-    __slots__ = ("child", "fop", "args")
+    __slots__ = ("child", "fop", "args", "lk_owner")
 
-    def __init__(self, child: Any, fop: int, args: tuple) -> None:
+    def __init__(self, child: Any, fop: int, args: tuple, lk_owner: bytes | None = None) -> None:
         self.child = child
         self.fop = fop
         self.args = args
+        self.lk_owner = lk_owner
 
     def __await__(self):
         return (yield self)
@@ -125,7 +128,7 @@ class Task:
                 return
             if type(request) is Wind:  # the common case, inline
                 try:
-                    reply = wind(self.frame, request.child, request.fop, request.args, self.resume)
+                    reply = wind(self.frame, request.child, request.fop, request.args, self.resume, request.lk_owner)
                 except BaseException as error:  # noqa: BLE001 - e.g. a bad argument type
                     value, exc = None, error
                     continue
@@ -149,7 +152,8 @@ class Task:
             return request.issue(self)
         if type(request) in _WIND_TYPES:
             try:
-                reply = self.backend.wind(self.frame, request.child, request.fop, request.args, self.resume)
+                reply = self.backend.wind(self.frame, request.child, request.fop, request.args, self.resume,
+                                          request.lk_owner)
             except BaseException as error:  # noqa: BLE001 - e.g. a bad argument type
                 return None, error
             return (PENDING, None) if reply is PENDING else outcome(reply)
@@ -267,7 +271,8 @@ class Gather:
         for i, item in enumerate(self.items):
             if type(item) in _WIND_TYPES:
                 try:
-                    reply = task.backend.wind(task.frame, item.child, item.fop, item.args, partial(self._reply, i))
+                    reply = task.backend.wind(task.frame, item.child, item.fop, item.args, partial(self._reply, i),
+                                              item.lk_owner)
                 except BaseException as error:  # noqa: BLE001
                     reply = error
                 if reply is not PENDING:

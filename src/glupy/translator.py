@@ -139,13 +139,18 @@ def _make_child_method(fop: Any) -> Callable[..., Wind]:
     names = [a.name for a in fop.py_args]
     params = ", ".join(f"{n}=None" if n == "xdata" else n for n in names)
     fop_id = FOP_ID[fop.name]
-    src = (f"def {fop.name}(self, {params}):\n"
-           f"    return Wind(self.xlator, {fop_id}, ({', '.join(names)}{',' if len(names) == 1 else ''}))\n")
+    args = f"({', '.join(names)}{',' if len(names) == 1 else ''})"
+    src = (f"def {fop.name}(self, {params}, *, lk_owner=None):\n"
+           f"    if lk_owner is None:\n"
+           f"        return Wind(self.xlator, {fop_id}, {args})\n"
+           f"    return Wind(self.xlator, {fop_id}, {args}, bytes(lk_owner))\n")
     ns: dict[str, Any] = {"Wind": Wind}
     exec(src, ns)
     fn = ns[fop.name]
     fn.__doc__ = (f"Wind {fop.name} to this child: ``await child.{fop.name}({', '.join(names)})`` "
-                  f"returns its {fop.reply_class} or raises FopError. {fop.doc}")
+                  f"returns its {fop.reply_class} or raises FopError. {fop.doc} "
+                  f"With ``lk_owner=b'...'`` it goes on a frame of the translator's own carrying that "
+                  f"lock owner (locks a translator takes for itself).")
     fn.__annotations__ = {a.name: KINDS[a.kind].pytype for a in fop.py_args}
     return fn
 

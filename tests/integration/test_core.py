@@ -328,7 +328,7 @@ def test_bricks_run_python_too(core_volume: Volume, mount: Path, gluster_state_d
     (mount / "b.txt").unlink()
 
 
-def test_random_operations_match_a_model(mount: Path) -> None:
+def test_random_operations_match_a_model(mount: Path, gluster_state_dir: Path) -> None:
     """Writes at random offsets and sizes, truncates, renames; every read compared with a model."""
     rng = random.Random(1234)
     root = mount / "integrity"
@@ -379,4 +379,7 @@ def test_random_operations_match_a_model(mount: Path) -> None:
     # LockingWriter wrapped every write in inodelk lock/unlock, seen by the passthrough below it
     low = json.loads(os.getxattr(mount, "glupy.passthrough.counts.c-pt-low"))
     assert low["inodelk"] >= 2 * low["writev"] > 0, low
+    # ...each with a lock owner of its own: protocol/client asserts on locks with FUSE's empty owner
+    client_log = (gluster_state_dir / "core-client.log").read_text()
+    assert "client_inodelk" not in client_log, "inodelk reached protocol/client without a lock owner"
     subprocess.run(["rm", "-rf", str(root)], check=True)

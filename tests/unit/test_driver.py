@@ -23,9 +23,11 @@ class Backend:
         self.unwound = []
         self.logged = []
         self.winds = []
+        self.owners = []
 
-    def wind(self, frame, child, fop, args, callback):
+    def wind(self, frame, child, fop, args, callback, lk_owner=None):
         self.winds.append((child, fop, args))
+        self.owners.append(lk_owner)
         reply = self.answer(fop, args)
         if self.asynchronous:
             self.pending.append((callback, reply))
@@ -231,3 +233,20 @@ def test_current_frame_is_visible_inside_a_handler_only():
     run(b, handler)
     assert frames == ["frame", "frame"]
     assert _driver.current_frame() is None
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_lk_owner_reaches_the_backend_for_winds_and_gathers(asynchronous):
+    backend = Backend(asynchronous=asynchronous)
+
+    async def handler(loc, xdata):
+        await child.lookup(loc, xdata, lk_owner=b"mine")
+        await glupy.gather(child.lookup(loc, xdata), child.lookup(loc, xdata, lk_owner=b"other"))
+        return await child.lookup(loc, xdata)
+
+    run(backend, handler)
+    backend.deliver_all()
+    backend.deliver_all()
+    backend.deliver_all()
+    assert backend.owners == [b"mine", None, b"other", None]
+    assert [u[1] for u in backend.unwound] == [0]

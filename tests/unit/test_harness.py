@@ -454,3 +454,28 @@ def test_notify_returning_another_event_passes_that_on(tmp_path) -> None:
         assert recorder.events == ["CHILD_CONNECTING"]
         h.notify(Event.CHILD_UP)
         assert recorder.events == ["CHILD_CONNECTING", "CHILD_UP"]
+
+
+class OwnLocks(glupy.Translator):
+    """Takes an inodelk around each write as itself (lk_owner), as a read-modify-write translator must."""
+
+    async def writev(self, fd, data, offset, flags, xdata):
+        loc = glupy.Loc(inode=fd.inode)
+        lock = glupy.Flock(type=glupy.LockType.WRLCK, whence=0, start=0, len=0)
+        await self.child.inodelk("own", loc, glupy.LockCmd.SETLK, lock, None, lk_owner=b"own-1")
+        try:
+            # the same domain, another owner: conflicts; the caller's own owner (empty) too
+            with pytest.raises(glupy.FopError) as info:
+                await self.child.inodelk("own", loc, glupy.LockCmd.SETLK, lock, None, lk_owner=b"own-2")
+            assert info.value.errno == errno.EAGAIN
+            return await self.child.writev(fd, data, offset, flags, xdata)
+        finally:
+            lock.type = glupy.LockType.UNLCK
+            await self.child.inodelk("own", loc, glupy.LockCmd.SETLK, lock, None, lk_owner=b"own-1")
+
+
+def test_winds_with_a_lock_owner_of_the_translators_own(glupy_harness) -> None:
+    h = glupy_harness(OwnLocks)
+    h.create("/f", b"data")
+    assert h.read("/f") == b"data"
+    assert not h.logged

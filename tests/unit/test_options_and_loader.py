@@ -135,5 +135,6 @@ def test_child_methods_have_the_fop_signatures():
     import inspect
 
     sig = inspect.signature(glupy.Child.writev)
-    assert list(sig.parameters) == ["self", "fd", "data", "offset", "flags", "xdata"]
+    assert list(sig.parameters) == ["self", "fd", "data", "offset", "flags", "xdata", "lk_owner"]
     assert sig.parameters["xdata"].default is None
+    assert sig.parameters["lk_owner"].kind is inspect.Parameter.KEYWORD_ONLY

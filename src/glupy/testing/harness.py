@@ -28,6 +28,7 @@ Differences from GlusterFS are listed in :data:`DIFFERENCES`.
 
 from __future__ import annotations
 
+import copy
 import errno
 import hashlib
 import itertools
@@ -1922,10 +1923,17 @@ class Harness(Client):
 
     # ---- the driver's backend
 
-    def wind(self, frame: Any, child: Any, fop: int, args: tuple, callback: Callable[[Any], None]) -> Any:
-        """Backend.wind: deliver FOP `fop` to `child` (an XlatorNode or a PosixBackend)."""
+    def wind(self, frame: Any, child: Any, fop: int, args: tuple, callback: Callable[[Any], None],
+             lk_owner: bytes | None = None) -> Any:
+        """Backend.wind: deliver FOP `fop` to `child` (an XlatorNode or a PosixBackend); with
+        `lk_owner`, on a copy of the frame carrying that lock owner (copy_frame in GlusterFS)."""
         if self.closed:
             raise HarnessError("the harness is closed")
+        if lk_owner is not None:
+            if not isinstance(lk_owner, bytes) or not 1 <= len(lk_owner) <= 1024:
+                raise ValueError("lk_owner must be 1 to 1024 bytes")
+            frame = copy.copy(frame)
+            frame.lk_owner = lk_owner
         check_args(fop, args)
         name = _FOP_NAME[fop]
         node = child

@@ -223,14 +223,16 @@ class LockingWriter(glupy.Translator):
     domain = glupy.Option(str, default="glupy-test", doc="the lock domain")
 
     async def writev(self, fd, data, offset, flags, xdata):
+        # a lock owner of its own for each write: writes of one client wait for each other too
+        owner = uuid.uuid4().bytes
         loc = glupy.Loc(inode=fd.inode)
         lock = glupy.Flock(type=glupy.LockType.WRLCK, whence=0, start=0, len=0)
-        await self.child.inodelk(self.domain, loc, glupy.LockCmd.SETLKW, lock, None)
+        await self.child.inodelk(self.domain, loc, glupy.LockCmd.SETLKW, lock, None, lk_owner=owner)
         try:
             return await self.child.writev(fd, data, offset, flags, xdata)
         finally:
             lock.type = glupy.LockType.UNLCK
-            await self.child.inodelk(self.domain, loc, glupy.LockCmd.SETLK, lock, None)
+            await self.child.inodelk(self.domain, loc, glupy.LockCmd.SETLK, lock, None, lk_owner=owner)
 
 
 PATHS_XATTR = "glupy.test.paths."

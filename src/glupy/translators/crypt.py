@@ -378,6 +378,8 @@ class Crypt(glupy.Translator):
     key_file = glupy.Option(str, doc="the key file (glupy crypt keygen FILE), mode 0600", reconfigurable=False)
 
     def init(self) -> None:
+        # locks this client takes for itself (not with the caller's lock owner, which FUSE leaves empty)
+        self._lk_owner = b"glupy-crypt:" + uuid.uuid4().bytes
         child_type = self.child.type if self.child is not None else ""
         if len(self.children) != 1:
             raise TranslatorLoadError("crypt needs exactly one child (the volume's cluster translator)")
@@ -472,7 +474,7 @@ class Crypt(glupy.Translator):
         loc = glupy.Loc(inode=inode)
         lock = glupy.Flock(type=LockType.RDLCK if shared else LockType.WRLCK, whence=0, start=0, len=0)
         try:
-            await self.child.inodelk(LOCK_DOMAIN, loc, LockCmd.SETLKW, lock, None)
+            await self.child.inodelk(LOCK_DOMAIN, loc, LockCmd.SETLKW, lock, None, lk_owner=self._lk_owner)
         except BaseException:
             self._release_local(key, shared)
             raise
@@ -498,7 +500,7 @@ class Crypt(glupy.Translator):
     async def _unlock(self, fd: Any, loc: Any, shared: bool = False) -> None:
         try:
             lock = glupy.Flock(type=LockType.UNLCK, whence=0, start=0, len=0)
-            await self.child.inodelk(LOCK_DOMAIN, loc, LockCmd.SETLK, lock, None)
+            await self.child.inodelk(LOCK_DOMAIN, loc, LockCmd.SETLK, lock, None, lk_owner=self._lk_owner)
         except glupy.FopError as e:
             self.log.warning("crypt: unlocking file gfid %s failed: %s", fd.inode.gfid, e)
         finally:

@@ -19,12 +19,12 @@ docs/crypt.md; in short:
   extended by truncate or by a write past the end keep their holes).
 * Writes that do not cover whole blocks read, decrypt, merge and re-encrypt the
   boundary blocks (read-modify-write). Every write and truncate runs under a
-  GlusterFS inode lock (domain ``glupy.crypt``, whole file) so that two clients
-  cannot interleave their read-modify-writes, and under a per-file lock in this
-  client (two writes of one mount carry the same lock owner, which GlusterFS's
-  locks never make wait for each other). Writes of whole aligned blocks take
-  both shared, so a sequential writer's writes still overlap; the rest takes
-  them exclusive.
+  GlusterFS inode lock (domain ``glupy.crypt``, whole file) so that no two
+  writers, of this client or of others, interleave their read-modify-writes;
+  each lock has a lock owner of its own (FUSE's writes all carry one empty
+  owner, which GlusterFS's locks never make wait for each other). Writes of
+  whole aligned blocks take it shared, so a sequential writer's writes still
+  overlap; the rest takes it exclusive.
 * Any block that fails authentication (modified on a brick, or a key that is not
   the one the data was written with) answers EIO and is logged (file gfid and
   block number; never key material). Other blocks of the file still read.
@@ -77,9 +77,9 @@ from __future__ import annotations
 import base64
 import binascii
 import errno
+import itertools
 import os
 import stat as _stat
-import threading
 import uuid
 from pathlib import Path
 from typing import Any, Iterable
@@ -299,35 +299,6 @@ class BlockCodec:
 _UNKNOWN, _OK, _MISMATCH = "unknown", "ok", "mismatch"
 
 
-class _FileLock:
-    """This client's lock on one file: shared holders, or one exclusive holder."""
-
-    __slots__ = ("shared", "exclusive", "exclusive_waiting")
-
-    def __init__(self) -> None:
-        self.shared = 0
-        self.exclusive = False
-        self.exclusive_waiting = 0  # exclusive lockers polling: new shared lockers wait behind them
-
-    def try_take(self, shared: bool, queued: bool) -> bool:
-        """Take the lock if it is free for this mode (`queued`: the caller counts as waiting)."""
-        if shared:
-            if self.exclusive or self.exclusive_waiting:
-                return False
-            self.shared += 1
-            return True
-        if self.exclusive or self.shared:
-            return False
-        self.exclusive = True
-        if queued:
-            self.exclusive_waiting -= 1
-        return True
-
-    @property
-    def idle(self) -> bool:
-        return not (self.shared or self.exclusive or self.exclusive_waiting)
-
-
 def _gfid_bytes(inode: Any) -> bytes:
     gfid = inode.gfid if inode is not None else None
     if gfid is None:
@@ -378,8 +349,9 @@ class Crypt(glupy.Translator):
     key_file = glupy.Option(str, doc="the key file (glupy crypt keygen FILE), mode 0600", reconfigurable=False)
 
     def init(self) -> None:
-        # locks this client takes for itself (not with the caller's lock owner, which FUSE leaves empty)
+        # lock owners of this client's own: this prefix and a number per lock taken
         self._lk_owner = b"glupy-crypt:" + uuid.uuid4().bytes
+        self._lock_numbers = itertools.count(1)
         child_type = self.child.type if self.child is not None else ""
         if len(self.children) != 1:
             raise TranslatorLoadError("crypt needs exactly one child (the volume's cluster translator)")
@@ -394,13 +366,10 @@ class Crypt(glupy.Translator):
         del data_key
         self.fingerprint = self._check.hex()
         self._check_value = f"{KEY_PREFIX}{self._check.hex()}".encode()
-        self._mutex = threading.Lock()
-        self._files: dict[Any, _FileLock] = {}  # by gfid, while held or waited for
         self._volume = _UNKNOWN
         self._volume_fingerprint = ""
         self.stats = {"blocks-encrypted": 0, "blocks-decrypted": 0, "holes-read": 0, "auth-failures": 0,
-                      "read-retries": 0, "writes-shared": 0, "writes-exclusive": 0, "lock-waits": 0,
-                      "refused": 0}
+                      "read-retries": 0, "writes-shared": 0, "writes-exclusive": 0, "refused": 0}
         self.log.info("crypt: key from %s (fingerprint %s)", self.key_file, self.fingerprint)
 
     def statedump(self) -> dict[str, Any]:
@@ -435,76 +404,29 @@ class Crypt(glupy.Translator):
                        error.index, error.index * BLOCK, (error.index + 1) * BLOCK - 1)
         return glupy.FopError(errno.EIO, f"crypt: block {error.index} failed authentication")
 
-    async def _lock(self, fd: Any, shared: bool = False) -> Any:
-        """Take this client's per-file lock, then the GlusterFS inode lock; returns the lock's Loc.
+    async def _lock(self, fd: Any, shared: bool = False) -> tuple[Any, bytes]:
+        """Take the GlusterFS inode lock of the file; returns what _unlock needs.
 
-        Exclusive for anything that reads blocks back or changes which block is the
-        partial last one; shared for writes of whole blocks that need neither (several
-        may run at once, from this client and others)."""
-        inode = fd.inode
-        key = inode.gfid
-        queued = False
-        try:
-            while True:
-                with self._mutex:
-                    state = self._files.get(key)
-                    if state is None:
-                        state = self._files[key] = _FileLock()
-                    if state.try_take(shared, queued):
-                        queued = False
-                        break
-                    if not shared and not queued:
-                        state.exclusive_waiting += 1  # shared lockers arriving now wait behind us
-                        queued = True
-                # Another FOP of this client holds the file. The driver can only wait on
-                # FOPs, and GlusterFS's locks never make two FOPs of one lock owner wait
-                # for each other: poll with a cheap FOP until the holder is done.
-                self.stats["lock-waits"] += 1
-                try:
-                    await self.child.fstat(fd, None)
-                except glupy.FopError:
-                    pass
-        except BaseException:
-            if queued:  # give up our place, or shared lockers would wait for us forever
-                with self._mutex:
-                    self._files[key].exclusive_waiting -= 1
-                    self._forget_if_idle(key)
-            raise
+        Each acquisition has a lock owner of its own, so GlusterFS's locks order this
+        client's writes as well as other clients' (FUSE's writes all carry one empty
+        owner, which locks never make wait for each other). Shared for writes of whole
+        blocks that neither read blocks back nor change which block is the partial
+        last one (several run at once, from this client and others); exclusive for
+        everything else."""
         # By inode, not by fd: GlusterFS 10.3's AFR forwards an finodelk unlock with a NULL fd.
-        loc = glupy.Loc(inode=inode)
+        loc = glupy.Loc(inode=fd.inode)
+        owner = self._lk_owner + next(self._lock_numbers).to_bytes(8, "big")
         lock = glupy.Flock(type=LockType.RDLCK if shared else LockType.WRLCK, whence=0, start=0, len=0)
-        try:
-            await self.child.inodelk(LOCK_DOMAIN, loc, LockCmd.SETLKW, lock, None, lk_owner=self._lk_owner)
-        except BaseException:
-            self._release_local(key, shared)
-            raise
-        return loc
+        await self.child.inodelk(LOCK_DOMAIN, loc, LockCmd.SETLKW, lock, None, lk_owner=owner)
+        return loc, owner
 
-    def _forget_if_idle(self, key: Any) -> None:
-        """Drop the file's lock state once nobody holds or waits for it (mutex held)."""
-        state = self._files.get(key)
-        if state is not None and state.idle:
-            del self._files[key]
-
-    def _release_local(self, key: Any, shared: bool) -> None:
-        with self._mutex:
-            state = self._files.get(key)
-            if state is None:
-                return
-            if shared:
-                state.shared -= 1
-            else:
-                state.exclusive = False
-            self._forget_if_idle(key)
-
-    async def _unlock(self, fd: Any, loc: Any, shared: bool = False) -> None:
+    async def _unlock(self, fd: Any, held: tuple[Any, bytes], shared: bool = False) -> None:
+        loc, owner = held
         try:
             lock = glupy.Flock(type=LockType.UNLCK, whence=0, start=0, len=0)
-            await self.child.inodelk(LOCK_DOMAIN, loc, LockCmd.SETLK, lock, None, lk_owner=self._lk_owner)
+            await self.child.inodelk(LOCK_DOMAIN, loc, LockCmd.SETLK, lock, None, lk_owner=owner)
         except glupy.FopError as e:
             self.log.warning("crypt: unlocking file gfid %s failed: %s", fd.inode.gfid, e)
-        finally:
-            self._release_local(fd.inode.gfid, shared)
 
     async def _read_blocks(self, fd: Any, indexes: Iterable[int]) -> dict[int, bytes]:
         """Plaintext of the given existing blocks (lock held)."""

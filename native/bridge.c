@@ -46,6 +46,7 @@ typedef struct {
     struct xlator_fops *base_fops;        /* GlusterFS's defaults for this xlator */
     char overridden[GF_FOP_MAXVALUE];     /* FOPs the Python class handles */
     gf_boolean_t pass_through;            /* option pass-through: all FOPs in C */
+    int named_lookups_only;               /* the class's named_lookups_only */
     char module[256], cls[128];
 } gp_private_t;
 
@@ -571,6 +572,20 @@ out:
 /* ------------------------------------------------------------ dispatch */
 
 int
+gp_lookup_stays_in_c(xlator_t *this, loc_t *loc)
+{
+    gp_private_t *priv = this->private;
+    return priv && priv->named_lookups_only && loc &&
+           (!loc->name || !loc->name[0] || (!loc->parent && gf_uuid_is_null(loc->pargfid)));
+}
+
+int32_t
+gp_lookup_in_c(call_frame_t *frame, xlator_t *this, loc_t *loc, dict_t *xdata)
+{
+    return ((gp_private_t *)this->private)->base_fops->lookup(frame, this, loc, xdata);
+}
+
+int
 gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs)
 {
     gp_private_t *priv = this->private;
@@ -685,6 +700,8 @@ init(xlator_t *this)
         return -1;
     }
     char *overridden = priv->overridden;
+    PyObject *named = PyDict_GetItemString(hooks, "named_lookups_only");
+    priv->named_lookups_only = named && PyObject_IsTrue(named) == 1;
     priv->instance = Py_NewRef(inst);
     priv->hooks = Py_NewRef(hooks);
     priv->handle = (PyObject *)handle;

@@ -178,6 +178,10 @@ def gen_fop(f) -> str:
     py_args = f.py_args
     n = len(py_args)
     L.append(f"static int32_t\ngp_fop_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)})\n{{")
+    if name == "lookup":
+        # a translator that only cares about named lookups leaves the others in C
+        L.append("    if (gp_lookup_stays_in_c(this, a_loc))")
+        L.append("        return gp_lookup_in_c(frame, this, a_loc, a_xdata);")
     L.append(f"    PyObject *args[{n}] = {{0}};")
     L.append("    int ok = 0;")
     L.append("    PyGILState_STATE gil = gp_gil_acquire();")

@@ -158,6 +158,12 @@ int gp_c_locklist(PyObject *o, lock_migration_info_t **out, gp_tmp *tmp, const c
 PyGILState_STATE gp_gil_acquire(void);
 #define gp_gil_release(state) PyGILState_Release(state)
 
+/* A lookup the translator does not want (it declared named_lookups_only and this
+ * one has no name: a revalidation by gfid, e.g. FUSE's getattr of the root), and
+ * GlusterFS's default for it (wind to the first child). */
+int gp_lookup_stays_in_c(xlator_t *this, loc_t *loc);
+int32_t gp_lookup_in_c(call_frame_t *frame, xlator_t *this, loc_t *loc, dict_t *xdata);
+
 /* Start the Python task for one FOP; args are borrowed. Returns 0 once Python owns
  * the frame (it will unwind it), -1 if the FOP must be unwound with EIO by C. */
 int gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs);

@@ -114,6 +114,7 @@ def create(xlator: Any, module_spec: str, class_name: str) -> tuple[Translator, 
         handlers[num] = handler
 
     hooks: dict[str, Any] = {
+        "named_lookups_only": bool(inst.named_lookups_only),  # as init() left it
         "fini": inst.fini,
         "reconfigure": lambda opts: _reconfigure(inst, opts),
         "statedump": lambda: _statedump(inst, handlers),

@@ -210,6 +210,13 @@ class Translator:
 
     options: ClassVar[dict[str, Option[Any]]] = {}
 
+    #: True (on the class, or set in init()): lookups without a name (a
+    #: revalidation of a known inode by gfid, e.g. FUSE's getattr of the root,
+    #: which it turns into a lookup) go to the first child in C and never reach
+    #: ``lookup``; only lookups of a name in a parent directory do. For translators
+    #: that only care about names; it saves entering Python for the rest.
+    named_lookups_only: bool = False
+
     name: str
     children: list[Child]
     child: Child

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from glupy.gluster import FuseMount
-from glupy.testing.translators import PATHS_XATTR, STATS_XATTR
+from glupy.testing.translators import LOOKUPS_XATTR, PATHS_XATTR, STATS_XATTR
 
 
 def posix_mount(state: Path, label: str, *stack: tuple[str, dict[str, str]]) -> FuseMount:
@@ -40,7 +40,8 @@ def posix_mount(state: Path, label: str, *stack: tuple[str, dict[str, str]]) -> 
         below = name
     vf = state / f"{label}.vol"
     vf.write_text("\n".join(lines) + "\n")
-    m = FuseMount.from_volfile(vf, state / f"mnt-{label}", log_file=state / f"{label}-client.log")
+    m = FuseMount.from_volfile(vf, state / f"mnt-{label}", log_file=state / f"{label}-client.log",
+                               extra_args=["--attribute-timeout=0", "--entry-timeout=0"])
     m.mount()
     return m
 
@@ -108,3 +109,17 @@ def test_notify_can_pass_on_another_event(state: Path) -> None:
         m.unmount()
     # posix said CHILD_UP; the Probe above EventMap heard CHILD_DOWN instead
     assert "CHILD_DOWN" in events and "CHILD_UP" not in events, events
+
+
+def test_named_lookups_only_keeps_the_others_in_c(state: Path) -> None:
+    # zero kernel timeouts: every stat of the root becomes a nameless lookup in FUSE
+    m = posix_mount(state, "named", ("NamedLookups", {}))
+    try:
+        for _ in range(20):
+            os.stat(m.mountpoint)
+            os.stat(m.mountpoint / "f")
+        (m.mountpoint / "g").write_bytes(b"x")
+        seen = json.loads(os.getxattr(m.mountpoint / "f", LOOKUPS_XATTR))
+    finally:
+        m.unmount()
+    assert seen["nameless"] == 0 and seen["named"] >= 1, seen

@@ -320,3 +320,25 @@ def test_an_upcall_clears_the_cache(glupy_harness) -> None:
     assert h.lookup("/m").buf.size == 1
     stats = neg.stats()
     assert stats["entries"] == 0 and stats["upcalls"] == 1
+
+
+def test_named_only_keeps_nameless_lookups_out_of_python(glupy_harness) -> None:
+    from glupy.translators.negative import NegativeLookupCache
+
+    for named_only, entered in (("off", True), ("on", False)):
+        h = glupy_harness(NegativeLookupCache, named_only=named_only)
+        h.mkdir("/d")
+        before = h.seen("negativelookupcache")["lookup"]
+        calls = []
+        cache = h.translator()
+        real = cache._lookup_uncached
+
+        async def spy(loc, xdata, key):
+            calls.append(key)
+            return await real(loc, xdata, key)
+
+        cache._lookup_uncached = spy
+        h.lookup("/")  # the root by gfid: a nameless lookup
+        assert bool(calls) == entered, (named_only, calls)
+        assert h.lookup("/d").buf.type == glupy.FileType.DIR  # named lookups still reach it
+        assert h.seen("negativelookupcache")["lookup"] > before

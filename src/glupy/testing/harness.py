@@ -1279,6 +1279,14 @@ def _xattr_value(d: Any, name: str, path: str) -> bytes:
     return d.raw(name) if isinstance(d, T.Xdata) else _to_bytes(d[name])
 
 
+def _stays_in_c(node: Any, fop: int, args: tuple) -> bool:
+    """A lookup without a name for a class that declared named_lookups_only (as the bridge does)."""
+    if fop != FOP_ID["lookup"] or not getattr(node.instance, "named_lookups_only", False):
+        return False
+    loc = args[0]
+    return not loc.name or (loc.parent is None and loc.pargfid is None)
+
+
 class Client:
     """A synchronous FUSE-like client of a :class:`Harness` with fixed credentials.
 
@@ -1940,7 +1948,7 @@ class Harness(Client):
         while isinstance(node, XlatorNode):
             node.seen[name] += 1
             handler = node.handlers.get(fop)
-            if handler is not None and not node.pass_through:
+            if handler is not None and not node.pass_through and not _stays_in_c(node, fop, args):
                 return self._run(frame, node, fop, handler, args, callback)
             if not node.children:
                 return error_reply(fop, errno.ENOSYS)

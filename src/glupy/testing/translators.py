@@ -316,3 +316,25 @@ class EventMap(glupy.Translator):
 
     def notify(self, event, source):
         return self.events.get(event)
+
+
+LOOKUPS_XATTR = "glupy.test.lookups"
+
+
+class NamedLookups(glupy.Translator):
+    """Declares named_lookups_only and counts the lookups that still reach it, by kind
+    (``getfattr -n glupy.test.lookups``: {"named": n, "nameless": n})."""
+
+    named_lookups_only = True
+
+    def init(self) -> None:
+        self.seen = {"named": 0, "nameless": 0}
+
+    async def lookup(self, loc, xdata):
+        self.seen["named" if loc.name else "nameless"] += 1
+        return await self.child.lookup(loc, xdata)
+
+    async def getxattr(self, loc, name, xdata):
+        if name == LOOKUPS_XATTR:
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: json.dumps(self.seen).encode()}))
+        return await self.child.getxattr(loc, name, xdata)

@@ -17,15 +17,17 @@ On the client side, right below md-cache, where GlusterFS's own nl-cache sits
 
     glupy attach VOL glupy.translators.negative --side client --name negative --after quick-read -o ttl=5
 
-Every lookup that reaches a Python translator costs some 25 µs of client CPU
-to enter and leave Python, hit or not. Below md-cache the cache sees only the
+Every lookup that reaches a Python translator costs some microseconds of client
+CPU to enter and leave Python, hit or not. Below md-cache the cache sees only the
 lookups md-cache does not answer from its own cache: on the include-path
 benchmark (FUSE, zero kernel timeouts) half as many as right under io-stats,
 because md-cache answers the kernel's revalidations of the directories. It
 still sees every negative lookup (md-cache never caches a failure) and the
 nameless lookups of the root that FUSE makes of each getattr of ``/`` (md-cache
-never answers nameless lookups; they pass through here uncached). Right under
-io-stats (``glupy attach`` without ``--after``) works too, just slower.
+never answers nameless lookups; they pass through here uncached). Option
+``named-only on`` keeps those in C (the bridge never hands them to Python), at
+the price of the root directory's revalidation below. Right under io-stats
+(``glupy attach`` without ``--after``) works too, just slower.
 
 Which lookups are cached
 ------------------------
@@ -205,6 +207,10 @@ class NegativeLookupCache(glupy.Translator):
     ttl = glupy.Option(float, default=5.0, min=0,
                        doc="seconds a failed lookup is remembered (0: no caching); bounds how long a name "
                            "created by another client can stay invisible")
+    named_only = glupy.Option(bool, default=False, reconfigurable=False,
+                              doc="on: lookups without a name (FUSE's revalidations of the root directory) "
+                                  "stay in C and never enter Python: cheaper, but a change of the root "
+                                  "directory by another client is then noticed only through ttl or upcalls")
     max_entries = glupy.Option(int, default=100000, min=1,
                                doc="most names remembered; the least recently used are evicted")
 
@@ -212,6 +218,7 @@ class NegativeLookupCache(glupy.Translator):
     clock = staticmethod(time.monotonic)
 
     def init(self) -> None:
+        self.named_lookups_only = self.named_only
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[Any, str], tuple[float, Any]] = OrderedDict()
         self._dirs: dict[Any, _Dir] = {}

@@ -314,7 +314,10 @@ def markdown() -> str:
         " A translator overrides a FOP by defining an `async def` method of that name;"
         " FOPs it does not define pass to the first child in C and never enter Python.",
         "A handler returns the reply class shown (or the reply of a child) or raises"
-        " `glupy.FopError(errno)`. Every reply also has `op_ret` and `op_errno`.",
+        " `glupy.FopError(errno)`. Every reply also has `op_ret` and `op_errno`."
+        " A handler that answers without winding may be a plain `def` returning the reply"
+        " (e.g. a cache hit): the bridge then unwinds it without creating a coroutine;"
+        " it may also return a coroutine when it must wind after all.",
         "",
         "| FOP | arguments | reply | op_ret on success | triggered from a FUSE mount by |",
         "|---|---|---|---|---|",

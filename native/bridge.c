@@ -794,6 +794,8 @@ reconfigure(xlator_t *this, dict_t *options)
     return ret;
 }
 
+static PyObject *gp_py_upcall(void *data);
+
 int32_t
 notify(xlator_t *this, int32_t event, void *data, ...)
 {
@@ -813,7 +815,13 @@ notify(xlator_t *this, int32_t event, void *data, ...)
                 if (x)
                     x->xl = data;
                 source = x ? (PyObject *)x : Py_NewRef(Py_None);
+            } else if (event == GF_EVENT_UPCALL && data) {
+                source = gp_py_upcall(data);
             } else {
+                source = Py_NewRef(Py_None);
+            }
+            if (!source) {
+                gp_log_exception(this->name, "notify: converting the event's data");
                 source = Py_NewRef(Py_None);
             }
             PyObject *r = PyObject_CallFunction(hook, "iO", event, source);
@@ -838,6 +846,36 @@ notify(xlator_t *this, int32_t event, void *data, ...)
         gp_gil_release(g);
     }
     return propagate ? default_notify(this, event, data) : 0;
+}
+
+/* An upcall as a dict; glupy._runtime makes it a glupy.Upcall. */
+static PyObject *
+gp_py_upcall(void *data)
+{
+    struct gf_upcall *up = data;
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+    PyObject *gfid = gp_py_gfid(up->gfid), *kind = PyLong_FromUnsignedLong(up->event_type);
+    PyObject *client = gp_py_str(up->client_uid);
+    int ok = gfid && kind && client && PyDict_SetItemString(d, "gfid", gfid) == 0 &&
+             PyDict_SetItemString(d, "kind", kind) == 0 && PyDict_SetItemString(d, "client", client) == 0;
+    Py_XDECREF(gfid);
+    Py_XDECREF(kind);
+    Py_XDECREF(client);
+    if (ok && up->event_type == GF_UPCALL_CACHE_INVALIDATION && up->data) {
+        struct gf_upcall_cache_invalidation *ci = up->data;
+        PyObject *flags = PyLong_FromUnsignedLong(ci->flags);
+        PyObject *st = gp_py_iatt(&ci->stat), *pst = gp_py_iatt(&ci->p_stat);
+        ok = flags && st && pst && PyDict_SetItemString(d, "flags", flags) == 0 &&
+             PyDict_SetItemString(d, "stat", st) == 0 && PyDict_SetItemString(d, "parent_stat", pst) == 0;
+        Py_XDECREF(flags);
+        Py_XDECREF(st);
+        Py_XDECREF(pst);
+    }
+    if (!ok)
+        Py_CLEAR(d);
+    return d;
 }
 
 /* ------------------------------------------------------------ callbacks: context release */

@@ -19,6 +19,7 @@
 #include <glusterfs/dict.h>
 #include <glusterfs/iobuf.h>
 #include <glusterfs/gf-dirent.h>
+#include <glusterfs/upcall-utils.h>
 #include <glusterfs/statedump.h>
 #include <glusterfs/client_t.h>
 #include <glusterfs/logging.h>

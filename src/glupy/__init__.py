@@ -18,18 +18,18 @@ from typing import Any
 from glupy import replies
 from glupy._driver import gather
 from glupy.constants import (EntrylkCmd, EntrylkType, Event, FileType, Fop, LockCmd, LockType, SetAttr,
-                             XattropFlag)
+                             UpcallKind, XattropFlag)
 from glupy.errors import FopError, OptionError, TranslatorLoadError
 from glupy.replies import *  # noqa: F401,F403 - LookupReply, ReadvReply, ...
 from glupy.translator import Child, Option, Size, Translator
-from glupy.types import NATIVE_TYPES, Dirent, LockInfo
+from glupy.types import NATIVE_TYPES, Dirent, LockInfo, Upcall
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Translator", "Child", "Option", "Size", "FopError", "OptionError", "TranslatorLoadError", "gather",
     "Dirent", "LockInfo", "Event", "Fop", "FileType", "LockCmd", "LockType", "EntrylkCmd", "EntrylkType",
-    "XattropFlag", "SetAttr", "replies", *NATIVE_TYPES, *replies.__all__,
+    "XattropFlag", "SetAttr", "UpcallKind", "Upcall", "replies", *NATIVE_TYPES, *replies.__all__,
 ]
 
 

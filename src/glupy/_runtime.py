@@ -21,7 +21,7 @@ from glupy.errors import OptionError, TranslatorLoadError
 from glupy.replies import REPLY_BY_ID
 from glupy.loader import overridden_fops, resolve
 from glupy.translator import Translator
-from glupy.types import Dirent, LockInfo
+from glupy.types import Dirent, LockInfo, Upcall
 
 
 class _GlusterLogHandler(logging.Handler):
@@ -138,7 +138,11 @@ def _notify_hook(inst: Translator, method: Any) -> Any:
             event_value: Any = Event(event)
         except ValueError:
             event_value = event
-        return method(event_value, by_xlator.get(source, source))
+        if type(source) is dict:  # the bridge's upcall data
+            source = Upcall(**source)
+        else:
+            source = by_xlator.get(source, source)
+        return method(event_value, source)
 
     return hook
 

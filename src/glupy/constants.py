@@ -78,3 +78,13 @@ class SetAttr(enum.IntFlag):
     CTIME = 0x40
     ATIME_NOW = 0x80
     MTIME_NOW = 0x100
+
+
+class UpcallKind(enum.IntEnum):
+    """What an upcall (Event.UPCALL) from a brick is about (gf_upcall.event_type)."""
+
+    NULL = 0
+    CACHE_INVALIDATION = 1
+    RECALL_LEASE = 2
+    INODELK_CONTENTION = 3
+    ENTRYLK_CONTENTION = 4

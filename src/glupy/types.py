@@ -42,6 +42,20 @@ class LockInfo:
     lk_flags: int = 0
 
 
+@dataclass
+class Upcall:
+    """The `source` a translator's notify receives with Event.UPCALL: a brick telling
+    clients that an inode changed (features.cache-invalidation) or that a lease or
+    lock is wanted back."""
+
+    gfid: Any  # uuid.UUID of the inode concerned
+    kind: int  # glupy.UpcallKind
+    client: str | None = None  # the client the brick addressed
+    flags: int = 0  # cache invalidation: UP_* bits (what changed)
+    stat: Any = None  # cache invalidation: the inode's new Iatt
+    parent_stat: Any = None  # cache invalidation: its parent directory's Iatt
+
+
 def native_module() -> Any:
     """The bridge's module if this process runs glupy inside GlusterFS, else None."""
     return sys.modules.get("glupy._glupy")

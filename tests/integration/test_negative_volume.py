@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import errno
 import glob
+import json
 import os
 import re
 import signal
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +32,7 @@ import pytest
 
 from glupy.gluster import FuseMount, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
+from glupy.testing.translators import STATS_XATTR
 
 TTL = 2.0
 MOUNT_ARGS = ["--negative-timeout=0", "--entry-timeout=0", "--attribute-timeout=0"]
@@ -224,6 +227,8 @@ def ci_mounts(neg_node: GlusterNode, gluster_state_dir: Path) -> Iterator[tuple[
         md_cache = graph.find_type("performance/md-cache")[0]
         graph.insert_above(md_cache.subvolumes[0],
                            glupy_xlator("neg", "glupy.translators.negative", {"ttl": str(CI_TTL)}))
+        # a Probe above it records the upcalls Python receives (with their data)
+        graph.insert_above("neg", glupy_xlator("probe", "glupy.testing.translators:Probe"))
         graph.write(state / "cached.vol")
         Volfile.read(vol.client_volfile()).write(state / "plain.vol")
         for label in ("cached", "plain"):
@@ -270,3 +275,10 @@ def test_an_upcall_shows_another_clients_create_long_before_the_ttl(ci_mounts: t
     assert (cached.mountpoint / d / "late.h").read_bytes() == b"made elsewhere"
     after = counters(cached)
     assert after["upcalls"] > before["upcalls"], (before, after)
+    # the upcalls reached Python with their data: what changed, and which inode
+    stats = json.loads(os.getxattr(cached.mountpoint / d, STATS_XATTR))
+    upcalls = stats.get("upcalls", [])
+    assert any(u["kind"] == "CACHE_INVALIDATION" and u["flags"] for u in upcalls), upcalls
+    gfids = {str(uuid.UUID(bytes=os.getxattr(plain / d / "late.h", "glusterfs.gfid"))),
+             str(uuid.UUID(bytes=os.getxattr(plain / d, "glusterfs.gfid")))}
+    assert gfids & {u["gfid"] for u in upcalls}, (gfids, upcalls)

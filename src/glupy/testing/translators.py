@@ -93,6 +93,10 @@ class Probe(glupy.Translator):
     def notify(self, event, source):
         with self.lock:
             self.stats["events"].append(getattr(event, "name", str(event)))
+            if isinstance(source, glupy.Upcall):
+                self.stats.setdefault("upcalls", []).append(
+                    {"kind": glupy.UpcallKind(source.kind).name, "gfid": str(source.gfid), "flags": source.flags,
+                     "type": getattr(source.stat, "type", None)})
 
     async def getxattr(self, loc, name, xdata):
         if name == STATS_XATTR:

@@ -471,8 +471,9 @@ class NegativeLookupCache(glupy.Translator):
             self.clear()
         elif event == Event.UPCALL:
             # another client changed something this client has looked at (bricks'
-            # features.cache-invalidation); the bridge does not say which inode, so
-            # everything goes
+            # features.cache-invalidation). `source` (a glupy.Upcall) names the inode,
+            # but which directories' missing names that touches depends on the bricks'
+            # upcall rules: everything goes
             self.upcalls += 1
             self.clear()
 

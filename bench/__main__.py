@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -26,19 +25,12 @@ import time
 from pathlib import Path
 
 from bench import crypt, negative
+from bench._common import drop_caches, sequential, tear_down
 from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
 from glupy.gluster.volfile import Volfile, glupy_xlator
 
 SERVER_XLATOR = "gpbench-pt"
 MOUNT_ARGS = ["--attribute-timeout=0", "--entry-timeout=0", "--negative-timeout=0"]
-
-
-def drop_caches() -> None:
-    os.sync()
-    try:
-        Path("/proc/sys/vm/drop_caches").write_text("3\n")
-    except OSError:
-        pass
 
 
 def small_files(root: Path, count: int, size: int) -> dict[str, float]:
@@ -71,28 +63,6 @@ def small_files(root: Path, count: int, size: int) -> dict[str, float]:
     out["delete"] = count / (time.perf_counter() - t)
     os.rmdir(d)
     return out
-
-
-def sequential(root: Path, mib: int) -> dict[str, float]:
-    """MB/s writing then reading one file in 1 MiB blocks."""
-    p = root / f"seq-{time.monotonic_ns()}"
-    block = os.urandom(1 << 20)
-    t = time.perf_counter()
-    fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
-    for _ in range(mib):
-        os.write(fd, block)
-    os.fsync(fd)
-    os.close(fd)
-    write = mib / (time.perf_counter() - t)
-    drop_caches()
-    t = time.perf_counter()
-    fd = os.open(p, os.O_RDONLY)
-    while os.read(fd, 1 << 20):
-        pass
-    os.close(fd)
-    read = mib / (time.perf_counter() - t)
-    os.unlink(p)
-    return {"seq-write": write, "seq-read": read}
 
 
 def workload(root: Path, files: int, mib: int) -> dict[str, float]:
@@ -236,18 +206,8 @@ def core(args: argparse.Namespace) -> None:
               "server-side row: pass-through off, every FOP through Python on both bricks)")
         fop_cost(state, args.calls)
     finally:
-        for m in mounts:
-            try:
-                m.unmount()
-            except Exception:  # noqa: BLE001
-                pass
-        try:
-            Volume(node, "bench").delete()
-        except Exception:  # noqa: BLE001
-            pass
-        node.stop()
+        tear_down(mounts, node, ["bench"], state)
         xlators.remove_alias(SERVER_XLATOR)
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def main() -> None:

@@ -17,20 +17,18 @@ This benchmark runs its own glusterd on 127.1.1.15 (bricks on ports 48500-48599)
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from glupy.gluster import FuseMount, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
 from glupy.translators.crypt import write_key_file
 
+from bench._common import sequential, tear_down
+
 VOLUME = "cryptbench"
-BLOCK = 1 << 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,42 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="crypt benchmark: the volume's performance.aggregate-size for both mounts "
                              "(GlusterFS's default is 128KB; docs/crypt.md recommends 1MB with crypt)")
 
-
-def drop_caches() -> None:
-    os.sync()
-    try:
-        Path("/proc/sys/vm/drop_caches").write_text("3\n")
-    except OSError:
-        pass
-
-
-def sequential(root: Path, mib: int) -> dict[str, float]:
-    """MB/s (MiB/s) writing then reading one file in 1 MiB blocks."""
-    path = root / f"seq-{time.monotonic_ns()}"
-    block = os.urandom(BLOCK)
-    t = time.perf_counter()
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
-    try:
-        for _ in range(mib):
-            os.write(fd, block)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    write = mib / (time.perf_counter() - t)
-    drop_caches()
-    t = time.perf_counter()
-    fd = os.open(path, os.O_RDONLY)
-    got = 0
-    try:
-        while chunk := os.read(fd, BLOCK):
-            got += len(chunk)
-    finally:
-        os.close(fd)
-    read = mib / (time.perf_counter() - t)
-    if got != mib * BLOCK:
-        raise RuntimeError(f"read back {got} bytes of {mib * BLOCK} from {path}")
-    os.unlink(path)
-    return {"seq-write": write, "seq-read": read}
 
 
 def client_volfile(volume: Volume, path: Path, key: Path | None) -> Path:
@@ -132,17 +94,7 @@ def run(args: argparse.Namespace) -> None:
             spread = " ".join(f"{s['seq-write']:.0f}/{s['seq-read']:.0f}" for s in samples[label])
             print(f"{label:24}{f'{w:.1f}{ratio}':>22}{f'{r:.1f}{ratio_r}':>22}   {spread}")
     finally:
-        for m in mounts.values():
-            try:
-                m.unmount()
-            except Exception:  # noqa: BLE001
-                pass
-        try:
-            Volume(node, VOLUME).delete()
-        except Exception:  # noqa: BLE001
-            pass
-        node.stop()
-        shutil.rmtree(state, ignore_errors=True)
+        tear_down(mounts.values(), node, [VOLUME], state)
 
 
 def main() -> None:

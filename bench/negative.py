@@ -38,7 +38,6 @@ import argparse
 import os
 import random
 import re
-import shutil
 import signal
 import statistics
 import sys
@@ -48,6 +47,8 @@ from pathlib import Path
 
 from glupy.gluster import FuseMount, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
+
+from bench._common import tear_down
 
 MOUNT_ARGS = ["--negative-timeout=0", "--entry-timeout=0", "--attribute-timeout=0"]
 DIRS = 10
@@ -241,17 +242,7 @@ def run(args: argparse.Namespace) -> None:
                       f"entries {c.get('entries')}, invalidations {c.get('invalidations')}, "
                       f"upcalls {c.get('upcalls')})")
     finally:
-        for m in mounts.values():
-            try:
-                m.unmount()
-            except Exception:  # noqa: BLE001
-                pass
-        try:
-            Volume(node, VOLUME).delete()
-        except Exception:  # noqa: BLE001
-            pass
-        node.stop()
-        shutil.rmtree(state, ignore_errors=True)
+        tear_down(mounts.values(), node, [VOLUME], state)
 
 
 def main() -> None:

@@ -38,12 +38,8 @@ def node(module_node: GlusterNode) -> GlusterNode:
 
 @pytest.fixture(scope="module")
 def volume(node: GlusterNode) -> Iterator[Volume]:
-    vol = Volume.create(node, VOLUME, [node.brick(VOLUME, 0), node.brick(VOLUME, 1)], replica=2)
-    try:
-        vol.start()
+    with Volume.running(node, VOLUME, [node.brick(VOLUME, 0), node.brick(VOLUME, 1)], replica=2) as vol:
         yield vol
-    finally:
-        vol.delete()
 
 
 @pytest.fixture(scope="module")

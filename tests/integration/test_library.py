@@ -34,12 +34,8 @@ def node(module_node: GlusterNode) -> GlusterNode:
 @pytest.fixture(scope="module")
 def plain_volume(node: GlusterNode) -> Iterator[Volume]:
     """A one-brick volume with no translator of ours on the brick: the client side gets them."""
-    vol = Volume.create(node, "libclient", [node.brick("libclient", 0)])
-    try:
-        vol.start()
+    with Volume.running(node, "libclient", [node.brick("libclient", 0)]) as vol:
         yield vol
-    finally:
-        vol.delete()
 
 
 def mount_with(volume: Volume, state: Path, label: str, xlator) -> FuseMount:

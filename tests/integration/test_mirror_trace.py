@@ -41,12 +41,8 @@ def node(module_node: GlusterNode) -> GlusterNode:
 
 
 def one_brick_volume(node: GlusterNode, name: str) -> Iterator[Volume]:
-    vol = Volume.create(node, name, [node.brick(name, 0)])
-    try:
-        vol.start()
+    with Volume.running(node, name, [node.brick(name, 0)]) as vol:
         yield vol
-    finally:
-        vol.delete()
 
 
 @pytest.fixture(scope="module")

@@ -45,12 +45,8 @@ def neg_node(module_node: GlusterNode) -> GlusterNode:
 
 @pytest.fixture(scope="module")
 def neg_volume(neg_node: GlusterNode) -> Iterator[Volume]:
-    vol = Volume.create(neg_node, "negative", [neg_node.brick("negative", 0)])
-    try:
-        vol.start()
+    with Volume.running(neg_node, "negative", [neg_node.brick("negative", 0)]) as vol:
         yield vol
-    finally:
-        vol.delete()
 
 
 @pytest.fixture(scope="module")

@@ -73,3 +73,4 @@ def test_parse_statedump_sections() -> None:
     dump = parse_statedump(text)
     assert dump["mallinfo"] == {"mallinfo_arena": "135168"}
     assert dump["xlator.glupy.neg.priv"] == {"hits": "12", "misses": "3", "note": "a=b"}
+

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
@@ -243,6 +244,20 @@ class Volume:
         return volume
 
     # --------------------------------------------------------------- lifecycle
+
+    @classmethod
+    @contextmanager
+    def running(cls, node: GlusterNode, name: str, bricks: Sequence[BrickLike], **create_args: object
+                ) -> Iterator[Volume]:
+        """A volume created and started for a ``with`` block, then deleted (bricks too):
+        ``with Volume.running(node, "v", [node.brick("v", 0)]) as vol: ...``; keyword
+        arguments as for :meth:`create`."""
+        vol = cls.create(node, name, bricks, **create_args)  # type: ignore[arg-type]
+        try:
+            vol.start()
+            yield vol
+        finally:
+            vol.delete()
 
     def start(self, *, force: bool = False, wait: bool = True, timeout: float = 60.0) -> None:
         """``gluster volume start``; with *wait*, also wait until all bricks are online."""

@@ -170,9 +170,9 @@ gp_make_reply(int fop, int32_t op_ret, int32_t op_errno, PyObject **fields, int 
     }
     /* the class's own __slots__, filled directly: no __init__ call on the hot path */
     for (int i = 0; i < n; i++)
-        *(PyObject **)((char *)reply + gp_reg.reply_off[fop][i]) = fields[i];
-    *(PyObject **)((char *)reply + gp_reg.reply_off[fop][n]) = ret;
-    *(PyObject **)((char *)reply + gp_reg.reply_off[fop][n + 1]) = err;
+        GP_REPLY_SLOT(reply, fop, i) = fields[i];
+    GP_REPLY_SLOT(reply, fop, n) = ret;
+    GP_REPLY_SLOT(reply, fop, n + 1) = err;
     return reply;
 }
 
@@ -180,7 +180,7 @@ PyObject *
 gp_reply_get(PyObject *reply, int fop, int i, const char *name, gp_tmp *tmp)
 {
     if ((PyObject *)Py_TYPE(reply) == gp_reg.reply_cls[fop]) {
-        PyObject *v = *(PyObject **)((char *)reply + gp_reg.reply_off[fop][i]);
+        PyObject *v = GP_REPLY_SLOT(reply, fop, i);
         if (!v)
             PyErr_Format(PyExc_AttributeError, "%s reply has no %s", gp_fop_names[fop], name);
         return v;

@@ -110,6 +110,9 @@ typedef struct {
 } gp_registry_t;
 extern gp_registry_t gp_reg;
 
+/* Slot i of a reply object that is exactly reply_cls[fop] (fields, then op_ret, op_errno). */
+#define GP_REPLY_SLOT(reply, fop, i) (*(PyObject **)((char *)(reply) + gp_reg.reply_off[fop][i]))
+
 extern glusterfs_ctx_t *gp_ctx;
 
 /* C -> Python conversions: new reference, or NULL with an exception set. */

@@ -244,7 +244,7 @@ gp_reply_failed(int fop, PyObject *reply)
 {
     if ((PyObject *)Py_TYPE(reply) != gp_reg.reply_cls[fop])
         return 1;
-    PyObject *ret = *(PyObject **)((char *)reply + gp_reg.reply_off[fop][gp_reg.reply_nfields[fop] - 2]);
+    PyObject *ret = GP_REPLY_SLOT(reply, fop, gp_reg.reply_nfields[fop] - 2);
     if (!ret || !PyLong_Check(ret))
         return 1;
     long v = PyLong_AsLong(ret);
@@ -262,8 +262,8 @@ gp_answer(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *result)
 {
     if ((PyObject *)Py_TYPE(result) == gp_reg.reply_cls[fop] && fo->frame) {
         int n = gp_reg.reply_nfields[fop];
-        PyObject *ret = *(PyObject **)((char *)result + gp_reg.reply_off[fop][n - 2]);
-        PyObject *err = *(PyObject **)((char *)result + gp_reg.reply_off[fop][n - 1]);
+        PyObject *ret = GP_REPLY_SLOT(result, fop, n - 2);
+        PyObject *err = GP_REPLY_SLOT(result, fop, n - 1);
         int32_t op_ret, op_errno;
         if (ret && err && gp_c_int32(ret, &op_ret, "op_ret") == 0 && gp_c_int32(err, &op_errno, "op_errno") == 0 &&
             gp_unwinders[fop](fo, op_ret, op_errno, result) == 0) {

@@ -257,15 +257,18 @@ def test_mirror_divergence_fails_and_marks(mirrored, caplog) -> None:
     assert status(h)["divergences"] == 1
 
 
+class Parent(glupy.Translator):
+    """Records the child events a mirror tells its parent."""
+
+    def init(self) -> None:
+        self.events: list[str] = []
+
+    def notify(self, event, source):
+        if event in (Event.CHILD_UP, Event.CHILD_DOWN, Event.CHILD_CONNECTING):
+            self.events.append(event.name)
+
+
 def test_mirror_tells_the_parent_up_once_and_down_when_all_are_down(tmp_path) -> None:
-    class Parent(glupy.Translator):
-        def init(self) -> None:
-            self.events: list[str] = []
-
-        def notify(self, event, source):
-            if event in (Event.CHILD_UP, Event.CHILD_DOWN, Event.CHILD_CONNECTING):
-                self.events.append(event.name)
-
     h = Harness.graph(Node(Parent, children=[Node(Mirror, children=[tmp_path / "a", tmp_path / "b",
                                                                     tmp_path / "c"])]), start=False)
     with h:
@@ -291,14 +294,6 @@ def test_mirror_tells_the_parent_up_once_and_down_when_all_are_down(tmp_path) ->
 def test_mirror_startup_completed_by_a_child_that_failed(tmp_path) -> None:
     """One child up, the other fails to connect: FUSE must get an event that releases it (CHILD_UP)."""
 
-    class Parent(glupy.Translator):
-        def init(self) -> None:
-            self.events: list[str] = []
-
-        def notify(self, event, source):
-            if event in (Event.CHILD_UP, Event.CHILD_DOWN, Event.CHILD_CONNECTING):
-                self.events.append(event.name)
-
     h = Harness.graph(Node(Parent, children=[Node(Mirror, children=[tmp_path / "a", tmp_path / "b"])]),
                       start=False)
     with h:
@@ -315,14 +310,6 @@ def test_mirror_startup_completed_by_a_child_that_failed(tmp_path) -> None:
 
 
 def test_mirror_without_waiting_for_all_children(tmp_path) -> None:
-    class Parent(glupy.Translator):
-        def init(self) -> None:
-            self.events: list[str] = []
-
-        def notify(self, event, source):
-            if event in (Event.CHILD_UP, Event.CHILD_DOWN, Event.CHILD_CONNECTING):
-                self.events.append(event.name)
-
     h = Harness.graph(Node(Parent, children=[Node(Mirror, {"wait-for-all-children": "off"},
                                                   children=[tmp_path / "a", tmp_path / "b"])]), start=False)
     with h:

@@ -114,6 +114,7 @@ from typing import Any, Hashable
 
 import glupy
 from glupy.constants import Event, FileType
+from glupy.fop_table import FOP_BY_NAME
 
 #: xdata keys a lookup may carry and still be answered from (or stored in) the cache:
 #: each asks for something about an entry that EXISTS (see "Which lookups are
@@ -199,6 +200,27 @@ def _loc_gfid(loc: Any) -> Any:
 def _loc_pargfid(loc: Any) -> Any:
     key = _loc_key(loc)
     return key[0] if key else None
+
+
+#: FOPs that make a name exist, and their argument whose (parent, name) that is
+NAME_MAKERS = {"create": "loc", "mkdir": "loc", "mknod": "loc", "symlink": "loc", "link": "newloc",
+               "put": "loc", "namelink": "loc"}
+
+
+def _name_maker(name: str, loc_arg: str) -> Any:
+    """A handler that winds FOP `name` and then forgets that the name it makes was missing."""
+    wind = getattr(glupy.Child, name)
+    position = [a.name for a in FOP_BY_NAME[name].py_args].index(loc_arg)
+
+    async def handler(self, *args):
+        try:
+            return await wind(self.child, *args)
+        finally:
+            self._invalidate_key(_loc_key(args[position]))
+
+    handler.__name__ = handler.__qualname__ = name
+    handler.__doc__ = f"Wind {name}; the name in its {loc_arg} is no longer known to be missing."
+    return handler
 
 
 class NegativeLookupCache(glupy.Translator):
@@ -394,36 +416,6 @@ class NegativeLookupCache(glupy.Translator):
 
     # ------------------------------------------------------------ namespace changes
 
-    async def create(self, loc, flags, mode, umask, fd, xdata):
-        try:
-            return await self.child.create(loc, flags, mode, umask, fd, xdata)
-        finally:
-            self._invalidate_key(_loc_key(loc))
-
-    async def mkdir(self, loc, mode, umask, xdata):
-        try:
-            return await self.child.mkdir(loc, mode, umask, xdata)
-        finally:
-            self._invalidate_key(_loc_key(loc))
-
-    async def mknod(self, loc, mode, rdev, umask, xdata):
-        try:
-            return await self.child.mknod(loc, mode, rdev, umask, xdata)
-        finally:
-            self._invalidate_key(_loc_key(loc))
-
-    async def symlink(self, linkname, loc, umask, xdata):
-        try:
-            return await self.child.symlink(linkname, loc, umask, xdata)
-        finally:
-            self._invalidate_key(_loc_key(loc))
-
-    async def link(self, oldloc, newloc, xdata):
-        try:
-            return await self.child.link(oldloc, newloc, xdata)
-        finally:
-            self._invalidate_key(_loc_key(newloc))
-
     async def rename(self, oldloc, newloc, xdata):
         try:
             return await self.child.rename(oldloc, newloc, xdata)
@@ -431,18 +423,6 @@ class NegativeLookupCache(glupy.Translator):
             self._invalidate_key(_loc_key(newloc))
             self._invalidate_key(_loc_key(oldloc))
             self._invalidate_dir(_loc_pargfid(oldloc))
-
-    async def put(self, loc, mode, umask, flags, data, offset, dict, xdata):
-        try:
-            return await self.child.put(loc, mode, umask, flags, data, offset, dict, xdata)
-        finally:
-            self._invalidate_key(_loc_key(loc))
-
-    async def namelink(self, loc, xdata):
-        try:
-            return await self.child.namelink(loc, xdata)
-        finally:
-            self._invalidate_key(_loc_key(loc))
 
     async def setxattr(self, loc, dict, flags, xdata):
         # On a directory this may be dht's layout (or anything else that changes how
@@ -500,3 +480,7 @@ class NegativeLookupCache(glupy.Translator):
     def stats(self) -> dict[str, int]:
         """The statedump counters as ints (for tests and tools)."""
         return dict(self.statedump())
+
+
+for _name, _loc_arg in NAME_MAKERS.items():
+    setattr(NegativeLookupCache, _name, _name_maker(_name, _loc_arg))

@@ -102,6 +102,11 @@ _O_SYNC_ONLY = os.O_SYNC & ~os.O_DSYNC  # O_SYNC is __O_SYNC|O_DSYNC on Linux
 _ACCESS = {os.O_RDONLY: "RDONLY", os.O_WRONLY: "WRONLY", os.O_RDWR: "RDWR"}
 
 
+#: setattr's `valid` bits after MODE, and the Iatt attribute each one sets (in trace's order)
+_SETATTR_FIELDS = ((SetAttr.UID, "uid"), (SetAttr.GID, "gid"), (SetAttr.SIZE, "size"),
+                   (SetAttr.ATIME, "atime"), (SetAttr.MTIME, "mtime"))
+
+
 def errno_name(number: int) -> str:
     """``ENOENT`` for 2; the number as text if it has no name."""
     return _errno.errorcode.get(number, str(number))
@@ -270,19 +275,8 @@ class Renderer:
         """setattr's new attributes: only those ``valid`` says are set."""
         if ia is None:
             return "-"
-        parts = []
-        if valid & SetAttr.MODE:
-            parts.append(f"mode=0{ia.mode & 0o7777:o}")
-        if valid & SetAttr.UID:
-            parts.append(f"uid={ia.uid}")
-        if valid & SetAttr.GID:
-            parts.append(f"gid={ia.gid}")
-        if valid & SetAttr.SIZE:
-            parts.append(f"size={ia.size}")
-        if valid & SetAttr.ATIME:
-            parts.append(f"atime={ia.atime}")
-        if valid & SetAttr.MTIME:
-            parts.append(f"mtime={ia.mtime}")
+        parts = [f"mode=0{ia.mode & 0o7777:o}"] if valid & SetAttr.MODE else []
+        parts += [f"{attr}={getattr(ia, attr)}" for flag, attr in _SETATTR_FIELDS if valid & flag]
         return "{" + " ".join(parts) + "}"
 
     def args(self, fop: Any, args: tuple) -> dict[str, str]:

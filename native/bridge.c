@@ -47,6 +47,8 @@ typedef struct {
     char overridden[GF_FOP_MAXVALUE];     /* FOPs the Python class handles */
     gf_boolean_t pass_through;            /* option pass-through: all FOPs in C */
     int named_lookups_only;               /* the class's named_lookups_only */
+    int fresh_lookups_only;               /* ... and fresh_lookups_only */
+    PyObject *missing_names;              /* its missing_names (a gp_missing_type), or NULL */
     char module[256], cls[128];
 } gp_private_t;
 
@@ -571,18 +573,47 @@ out:
 
 /* ------------------------------------------------------------ dispatch */
 
-int
-gp_lookup_stays_in_c(xlator_t *this, loc_t *loc)
+/* The parent gfid of a named lookup, or NULL (nameless, or no parent known). */
+static const unsigned char *
+gp_loc_pargfid(loc_t *loc)
 {
-    gp_private_t *priv = this->private;
-    return priv && priv->named_lookups_only && loc &&
-           (!loc->name || !loc->name[0] || (!loc->parent && gf_uuid_is_null(loc->pargfid)));
+    if (!loc || !loc->name || !loc->name[0])
+        return NULL;
+    if (!gf_uuid_is_null(loc->pargfid))
+        return loc->pargfid;
+    if (loc->parent && !gf_uuid_is_null(loc->parent->gfid))
+        return loc->parent->gfid;
+    return NULL;
 }
 
-int32_t
-gp_lookup_in_c(call_frame_t *frame, xlator_t *this, loc_t *loc, dict_t *xdata)
+int
+gp_lookup_before_python(call_frame_t *frame, xlator_t *this, loc_t *loc, dict_t *xdata)
 {
-    return ((gp_private_t *)this->private)->base_fops->lookup(frame, this, loc, xdata);
+    gp_private_t *priv = this->private;
+    if (!priv || !(priv->missing_names || priv->named_lookups_only || priv->fresh_lookups_only))
+        return 0;
+    const unsigned char *pargfid = gp_loc_pargfid(loc);
+    /* a revalidation: the client holds an inode for the name, evidence that it exists */
+    int known = loc && loc->inode && !gf_uuid_is_null(loc->inode->gfid);
+    if (priv->missing_names && pargfid) {
+        if (known) {
+            gp_missing_forget(priv->missing_names, pargfid, loc->name);
+        } else {
+            struct iatt postparent;
+            int answer = gp_missing_answer(priv->missing_names, pargfid, loc->name, xdata, &postparent);
+            if (answer) {
+                STACK_UNWIND_STRICT(lookup, frame, -1, ENOENT, NULL, NULL, NULL,
+                                    answer == 2 ? &postparent : NULL);
+                return 1;
+            }
+        }
+    }
+    if ((!pargfid && (priv->named_lookups_only || priv->fresh_lookups_only)) ||
+        (known && priv->fresh_lookups_only)) {
+        priv->base_fops->lookup(frame, this, loc, xdata);
+        return 1;
+    }
+    return 0;
 }
 
 int
@@ -702,6 +733,11 @@ init(xlator_t *this)
     char *overridden = priv->overridden;
     PyObject *named = PyDict_GetItemString(hooks, "named_lookups_only");
     priv->named_lookups_only = named && PyObject_IsTrue(named) == 1;
+    PyObject *fresh = PyDict_GetItemString(hooks, "fresh_lookups_only");
+    priv->fresh_lookups_only = fresh && PyObject_IsTrue(fresh) == 1;
+    PyObject *missing = PyDict_GetItemString(hooks, "missing_names");
+    if (missing && PyObject_TypeCheck(missing, &gp_missing_type))
+        priv->missing_names = Py_NewRef(missing);
     priv->instance = Py_NewRef(inst);
     priv->hooks = Py_NewRef(hooks);
     priv->handle = (PyObject *)handle;
@@ -756,6 +792,7 @@ fini(xlator_t *this)
     for (int i = 0; i < GF_FOP_MAXVALUE; i++)
         Py_CLEAR(priv->handlers[i]);
     Py_CLEAR(priv->hooks);
+    Py_CLEAR(priv->missing_names);
     Py_CLEAR(priv->instance);
     Py_CLEAR(priv->handle);
     gp_gil_release(g);

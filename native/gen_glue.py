@@ -179,9 +179,9 @@ def gen_fop(f) -> str:
     n = len(py_args)
     L.append(f"static int32_t\ngp_fop_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)})\n{{")
     if name == "lookup":
-        # a translator that only cares about named lookups leaves the others in C
-        L.append("    if (gp_lookup_stays_in_c(this, a_loc))")
-        L.append("        return gp_lookup_in_c(frame, this, a_loc, a_xdata);")
+        # answered from the translator's missing_names, or not wanted by it: all in C
+        L.append("    if (gp_lookup_before_python(frame, this, a_loc, a_xdata))")
+        L.append("        return 0;")
     L.append(f"    PyObject *args[{n}] = {{0}};")
     L.append("    int ok = 0;")
     L.append("    PyGILState_STATE gil = gp_gil_acquire();")

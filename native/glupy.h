@@ -85,7 +85,8 @@ typedef struct {
 
 extern PyTypeObject gp_wind_type;
 extern PyTypeObject gp_frame_type, gp_xlator_type, gp_inode_type, gp_fd_type, gp_loc_type,
-    gp_xdata_type, gp_iatt_type, gp_statvfs_type, gp_flock_type, gp_lease_type, gp_buffer_type;
+    gp_xdata_type, gp_iatt_type, gp_statvfs_type, gp_flock_type, gp_lease_type, gp_buffer_type,
+    gp_missing_type;
 
 int gp_types_ready(PyObject *module);
 
@@ -162,11 +163,20 @@ int gp_c_locklist(PyObject *o, lock_migration_info_t **out, gp_tmp *tmp, const c
 PyGILState_STATE gp_gil_acquire(void);
 #define gp_gil_release(state) PyGILState_Release(state)
 
-/* A lookup the translator does not want (it declared named_lookups_only and this
- * one has no name: a revalidation by gfid, e.g. FUSE's getattr of the root), and
- * GlusterFS's default for it (wind to the first child). */
-int gp_lookup_stays_in_c(xlator_t *this, loc_t *loc);
-int32_t gp_lookup_in_c(call_frame_t *frame, xlator_t *this, loc_t *loc, dict_t *xdata);
+/* What the bridge does with a lookup before the translator's handler sees it:
+ * answer it ENOENT from the translator's missing_names, or wind it to the first
+ * child in C if the translator declared it does not want it (named_lookups_only,
+ * fresh_lookups_only). 1 if it did either, 0 if the handler is to run. The
+ * specification is glupy.testing.harness.before_lookup. */
+int gp_lookup_before_python(call_frame_t *frame, xlator_t *this, loc_t *loc, dict_t *xdata);
+
+/* glupy.MissingNames (missing.c), used without the GIL: answer a fresh lookup
+ * (0: not known missing; 1: missing; 2: missing, *postparent filled), and forget
+ * a name (a revalidation found the client holds an inode for it). */
+int gp_missing_answer(PyObject *table, const unsigned char *pargfid, const char *name, dict_t *xdata,
+                      struct iatt *postparent);
+void gp_missing_forget(PyObject *table, const unsigned char *pargfid, const char *name);
+int gp_c_gfid(PyObject *o, unsigned char *out, const char *what);
 
 /* Start the Python task for one FOP; args are borrowed. Returns 0 once Python owns
  * the frame (it will unwind it), -1 if the FOP must be unwound with EIO by C. */

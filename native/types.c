@@ -140,7 +140,7 @@ gp_py_gfid(const unsigned char *gfid)
 }
 
 /* A gfid from Python: uuid.UUID, 16 bytes, or None (all zeroes). */
-static int
+int
 gp_c_gfid(PyObject *o, unsigned char *out, const char *what)
 {
     if (o == Py_None) {
@@ -2130,7 +2130,7 @@ gp_types_ready(PyObject *module)
         {&gp_frame_type, "Caller"}, {&gp_xlator_type, "Xlator"}, {&gp_inode_type, "Inode"},
         {&gp_fd_type, "Fd"},        {&gp_loc_type, "Loc"},       {&gp_xdata_type, "Xdata"},
         {&gp_iatt_type, "Iatt"},    {&gp_statvfs_type, "Statvfs"}, {&gp_flock_type, "Flock"},
-        {&gp_lease_type, "Lease"},  {&gp_buffer_type, "Buffer"},
+        {&gp_lease_type, "Lease"},  {&gp_buffer_type, "Buffer"},  {&gp_missing_type, "MissingNames"},
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
         if (PyType_Ready(types[i].type) < 0)

@@ -5,9 +5,13 @@ Used where no GlusterFS process hosts glupy: unit tests and the in-process harne
 
 from __future__ import annotations
 
+import os
 import stat as _stat
+import threading
+import time
 import uuid
-from typing import Any
+from collections import OrderedDict
+from typing import Any, Callable, Iterable
 
 from glupy.constants import FileType
 
@@ -163,3 +167,145 @@ class Caller:
 
     def __repr__(self) -> str:
         return f"<Caller uid={self.uid} gid={self.gid} pid={self.pid} unique={self.unique}>"
+
+
+def _gfid_key(gfid: Any) -> uuid.UUID:
+    if isinstance(gfid, uuid.UUID):
+        return gfid
+    if isinstance(gfid, (bytes, bytearray)) and len(gfid) == 16:
+        return uuid.UUID(bytes=bytes(gfid))
+    raise TypeError("a gfid is a uuid.UUID or 16 bytes")
+
+
+def _name_key(name: Any) -> str:
+    if isinstance(name, bytes):
+        return os.fsdecode(name)
+    if not isinstance(name, str) or not name:
+        raise TypeError("a name is a non-empty str")
+    return name
+
+
+class MissingNames:
+    """Names known to be missing, each in a parent directory (its gfid), until a deadline.
+
+    A translator that sets ``missing_names`` to one of these in ``init()`` has the
+    bridge answer a lookup ENOENT without entering Python when its (parent gfid,
+    name) is here and not expired and every key of its xdata is one of
+    `xdata_keys` or starts with one of `xdata_prefixes`. The answer carries the
+    ``postparent`` stored with the name. A lookup of a name the client already
+    holds an inode for (a revalidation: evidence that the name exists) drops the
+    name and is never answered from here. Thread-safe; at most `max_entries`
+    names, the least recently used evicted first. Deadlines are
+    ``time.monotonic()`` seconds.
+
+    This is the pure-Python stand-in (unit tests, the harness) of the bridge's C
+    type, and its specification: both behave alike.
+    """
+
+    def __init__(self, max_entries: int = 100000, xdata_keys: Iterable[str] = (),
+                 xdata_prefixes: Iterable[str] = ()) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self._max = int(max_entries)
+        self.xdata_keys = frozenset(xdata_keys)
+        self.xdata_prefixes = tuple(xdata_prefixes)
+        self._entries: OrderedDict[tuple[uuid.UUID, str], tuple[float, Any]] = OrderedDict()
+        self._dirs: dict[uuid.UUID, set[str]] = {}
+        self._lock = threading.Lock()
+        self.hits = self.expired = self.evictions = 0
+        #: the clock deadlines are compared with (the stand-in's only: tests replace it)
+        self.clock: Callable[[], float] = time.monotonic
+
+    @property
+    def max_entries(self) -> int:
+        """Most names kept; lowering it evicts at once."""
+        return self._max
+
+    @max_entries.setter
+    def max_entries(self, value: int) -> None:
+        if value < 1:
+            raise ValueError("max_entries must be at least 1")
+        with self._lock:
+            self._max = int(value)
+            self._evict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        pargfid, name = key  # type: ignore[misc]
+        return (_gfid_key(pargfid), _name_key(name)) in self._entries
+
+    def add(self, pargfid: Any, name: Any, postparent: Any, expires: float) -> None:
+        """Remember that `name` is missing in directory `pargfid` until `expires`; lookups
+        of it are answered ENOENT with (a copy of) `postparent` (an Iatt or None)."""
+        key = (_gfid_key(pargfid), _name_key(name))
+        if postparent is not None and not isinstance(postparent, Iatt):
+            raise TypeError(f"postparent must be Iatt or None, not {type(postparent).__name__}")
+        saved = postparent.copy() if postparent is not None else None
+        with self._lock:
+            self._entries[key] = (float(expires), saved)
+            self._entries.move_to_end(key)
+            self._dirs.setdefault(key[0], set()).add(key[1])
+            self._evict()
+
+    def get(self, pargfid: Any, name: Any) -> tuple[float, Any] | None:
+        """(deadline, postparent) of a stored name, expired or not; None if absent."""
+        with self._lock:
+            return self._entries.get((_gfid_key(pargfid), _name_key(name)))
+
+    def discard(self, pargfid: Any, name: Any) -> bool:
+        """Forget one name; True if it was there."""
+        with self._lock:
+            return self._drop((_gfid_key(pargfid), _name_key(name)))
+
+    def discard_dir(self, pargfid: Any) -> int:
+        """Forget every name of one directory; how many there were."""
+        gfid = _gfid_key(pargfid)
+        with self._lock:
+            names = self._dirs.pop(gfid, set())
+            for name in names:
+                del self._entries[(gfid, name)]
+            return len(names)
+
+    def clear(self) -> int:
+        """Forget every name; how many there were."""
+        with self._lock:
+            count = len(self._entries)
+            self._entries.clear()
+            self._dirs.clear()
+            return count
+
+    def answer(self, pargfid: Any, name: str, xdata_keys: Iterable[str]) -> tuple[bool, Any]:
+        """What the bridge does for a fresh lookup: (True, postparent) to answer it ENOENT,
+        (False, None) to hand it on. An expired name found here is dropped."""
+        for k in xdata_keys:
+            if k not in self.xdata_keys and not k.startswith(self.xdata_prefixes):
+                return False, None
+        key = (_gfid_key(pargfid), _name_key(name))
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return False, None
+            if self.clock() >= entry[0]:
+                self._drop(key)
+                self.expired += 1
+                return False, None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return True, entry[1].copy() if entry[1] is not None else None
+
+    def _drop(self, key: tuple[uuid.UUID, str]) -> bool:
+        if self._entries.pop(key, None) is None:
+            return False
+        names = self._dirs[key[0]]
+        names.discard(key[1])
+        if not names:
+            del self._dirs[key[0]]
+        return True
+
+    def _evict(self) -> None:
+        while len(self._entries) > self._max:
+            key = next(iter(self._entries))
+            self._drop(key)
+            self.evictions += 1

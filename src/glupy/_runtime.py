@@ -19,7 +19,7 @@ from glupy import _glupy  # type: ignore[attr-defined]  # created by the native 
 from glupy._glupy import EMBEDDED  # type: ignore[import-not-found]
 from glupy.errors import OptionError, TranslatorLoadError
 from glupy.replies import REPLY_BY_ID
-from glupy.loader import overridden_fops, resolve
+from glupy.loader import bind_handlers, resolve
 from glupy.translator import Translator
 from glupy.types import Dirent, LockInfo, Upcall
 
@@ -106,15 +106,11 @@ def create(xlator: Any, module_spec: str, class_name: str) -> tuple[Translator, 
     inst.__init__()
     inst.init()
 
-    handlers = {}
-    for name, num in overridden_fops(cls).items():
-        handler = getattr(inst, name)
-        if not callable(handler):
-            raise TranslatorLoadError(f"{cls.__qualname__}.{name} is not a method")
-        handlers[num] = handler
-
+    handlers = bind_handlers(inst)
     hooks: dict[str, Any] = {
-        "named_lookups_only": bool(inst.named_lookups_only),  # as init() left it
+        "named_lookups_only": bool(inst.named_lookups_only),
+        "fresh_lookups_only": bool(inst.fresh_lookups_only),
+        "missing_names": inst.missing_names,  # the three as init() left them
         "fini": inst.fini,
         "reconfigure": lambda opts: _reconfigure(inst, opts),
         "statedump": lambda: _statedump(inst, handlers),

@@ -48,6 +48,39 @@ def overridden_fops(cls: type[Translator]) -> dict[str, int]:
 
 
 
+def bind_handlers(inst: Translator) -> dict[int, Any]:
+    """{GF_FOP number: bound handler} of an initialised instance, checked as the bridge needs
+    them (each a method; missing_names only with a lookup handler)."""
+    cls = type(inst)
+    handlers = {}
+    for name, num in overridden_fops(cls).items():
+        handler = getattr(inst, name)
+        if not callable(handler):
+            raise TranslatorLoadError(f"{cls.__qualname__}.{name} is not a method")
+        handlers[num] = handler
+    check_missing_names(inst, handlers)
+    return handlers
+
+
+def check_missing_names(inst: Translator, handlers: Mapping[int, Any]) -> None:
+    """Raise TranslatorLoadError unless the instance's ``missing_names`` (as init() left it)
+    is None or a MissingNames of this process (the bridge's type inside GlusterFS) that a
+    lookup handler stands behind."""
+    missing = inst.missing_names
+    if missing is None:
+        return
+    from glupy import types
+
+    cls = type(inst)
+    expected = types.__getattr__("MissingNames")
+    if not isinstance(missing, expected):
+        raise TranslatorLoadError(f"{cls.__qualname__}.missing_names must be a glupy.MissingNames, "
+                                  f"not {type(missing).__name__}")
+    if FOP_ID["lookup"] not in handlers:
+        raise TranslatorLoadError(f"{cls.__qualname__} sets missing_names but defines no lookup handler: "
+                                  "the bridge answers from it only in front of one")
+
+
 def validate(module_spec: str, class_name: str = "", options: Mapping[str, Any] | None = None) -> type[Translator]:
     """Import the class and check option values as the bridge would; raises TranslatorLoadError."""
     cls = resolve(module_spec, class_name)

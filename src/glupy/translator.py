@@ -217,6 +217,19 @@ class Translator:
     #: that only care about names; it saves entering Python for the rest.
     named_lookups_only: bool = False
 
+    #: True (on the class, or set in init()): as named_lookups_only, and also
+    #: lookups of a name the client already holds an inode for (revalidations:
+    #: the name is known to exist) go to the first child in C; ``lookup`` sees
+    #: only fresh lookups, of names this client has not resolved yet.
+    fresh_lookups_only: bool = False
+
+    #: A :class:`glupy.MissingNames` (set in init()): the bridge answers a fresh
+    #: lookup of a name in it ENOENT without entering Python, and drops a name
+    #: from it when a revalidation of that name comes by. The translator fills it
+    #: (from its ``lookup``, which it must define) and empties it. For
+    #: negative-lookup caching at the speed of C (glupy.translators.negative).
+    missing_names: Any = None
+
     name: str
     children: list[Child]
     child: Child

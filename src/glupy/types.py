@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-NATIVE_TYPES = ("Loc", "Inode", "Fd", "Xdata", "Iatt", "Statvfs", "Flock", "Lease", "Buffer", "Caller")
+NATIVE_TYPES = ("Loc", "Inode", "Fd", "Xdata", "Iatt", "Statvfs", "Flock", "Lease", "Buffer", "Caller", "MissingNames")
 
 
 @dataclass(eq=False)

@@ -111,15 +111,59 @@ def test_notify_can_pass_on_another_event(state: Path) -> None:
     assert "CHILD_DOWN" in events and "CHILD_UP" not in events, events
 
 
+def lookups(m: FuseMount) -> dict:
+    return json.loads(os.getxattr(m.mountpoint / "f", LOOKUPS_XATTR))
+
+
 def test_named_lookups_only_keeps_the_others_in_c(state: Path) -> None:
     # zero kernel timeouts: every stat of the root becomes a nameless lookup in FUSE
-    m = posix_mount(state, "named", ("NamedLookups", {}))
+    m = posix_mount(state, "named", ("LookupFilters", {"named-only": "on"}))
     try:
         for _ in range(20):
             os.stat(m.mountpoint)
             os.stat(m.mountpoint / "f")
         (m.mountpoint / "g").write_bytes(b"x")
-        seen = json.loads(os.getxattr(m.mountpoint / "f", LOOKUPS_XATTR))
+        seen = lookups(m)
     finally:
         m.unmount()
     assert seen["nameless"] == 0 and seen["named"] >= 1, seen
+
+
+def test_fresh_lookups_only_keeps_revalidations_in_c(state: Path) -> None:
+    m = posix_mount(state, "fresh", ("LookupFilters", {"fresh-only": "on"}))
+    try:
+        (state / "brick" / "fresh-name").write_bytes(b"x")  # not listed by the mount yet
+        for _ in range(20):
+            os.stat(m.mountpoint)
+            os.stat(m.mountpoint / "fresh-name")  # only the first is fresh
+        seen = lookups(m)
+    finally:
+        m.unmount()
+    # FUSE's first resolution of a name may look it up twice before its inode is linked;
+    # the other stats are revalidations
+    assert seen["nameless"] == 0 and 1 <= seen["names"].count("fresh-name") <= 2, seen
+
+
+def test_missing_names_are_answered_in_c(state: Path) -> None:
+    brick = state / "brick"
+    for name in ("ghost", "late"):
+        (brick / name).write_bytes(b"on disk")
+    # the table says ghost and made are missing (ten minutes), late only until the past
+    m = posix_mount(state, "missing", ("LookupFilters", {"missing": "ghost,made", "expired": "late"}))
+    try:
+        report = lookups(m)
+        assert report["selftest"] == [], report["selftest"]  # the C type behaves as its specification
+        for _ in range(5):
+            with pytest.raises(FileNotFoundError):  # though it is on disk: the bridge answered
+                os.stat(m.mountpoint / "ghost")
+        assert (m.mountpoint / "late").read_bytes() == b"on disk"  # expired: looked up for real
+        # the create links an inode for "made" (the kernel's lookup before it was answered
+        # from the table): the next lookup is a revalidation, which the bridge never
+        # answers from the table (and drops the name from it)
+        (m.mountpoint / "made").write_bytes(b"new")
+        assert os.stat(m.mountpoint / "made").st_size == 3
+        report = lookups(m)
+    finally:
+        m.unmount()
+    assert "ghost" not in report["names"] and "late" in report["names"], report["names"]
+    assert report["hits"] >= 5 and report["entries"] == 1, report  # only ghost is left

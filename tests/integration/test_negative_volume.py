@@ -8,8 +8,9 @@ lookups itself and every probe reaches GlusterFS.
 A second volume has ``features.cache-invalidation`` on (upcalls to clients, as
 GlusterFS's group-nl-cache sets it); its cached mount has the cache right below
 md-cache, where nl-cache sits and where every lookup carries md-cache's xattr
-requests, with a ttl of 600 s, so that only an upcall (or a directory's new
-mtime) can make another client's create visible in time.
+requests, with a ttl of 600 s and watch-directories off (lookups of known names stay in
+C, directories' mtimes are not watched), so that only an upcall can make another
+client's create visible in time.
 
 This module runs its own glusterd on 127.1.1.10 (bricks in ports 49000-49099),
 apart from the session's nodes.
@@ -222,7 +223,8 @@ def ci_mounts(neg_node: GlusterNode, gluster_state_dir: Path) -> Iterator[tuple[
         graph = Volfile.read(vol.client_volfile())
         md_cache = graph.find_type("performance/md-cache")[0]
         graph.insert_above(md_cache.subvolumes[0],
-                           glupy_xlator("neg", "glupy.translators.negative", {"ttl": str(CI_TTL)}))
+                           glupy_xlator("neg", "glupy.translators.negative",
+                                        {"ttl": str(CI_TTL), "watch-directories": "off"}))
         # a Probe above it records the upcalls Python receives (with their data)
         graph.insert_above("neg", glupy_xlator("probe", "glupy.testing.translators:Probe"))
         graph.write(state / "cached.vol")

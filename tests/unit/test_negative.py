@@ -31,7 +31,8 @@ def make(glupy_harness, *below, **options):
     h = glupy_harness(NegativeLookupCache, *below, **options)
     clock = FakeClock()
     neg = h.translator()
-    neg.clock = clock
+    neg.clock = clock  # deadlines are set with it
+    neg.missing_names.clock = clock  # and compared with it (the harness's stand-in of the C table)
     return h, neg, clock, glupy_harness.bricks[-1]
 
 
@@ -81,6 +82,7 @@ def test_namespace_changes_invalidate_the_new_name(glupy_harness, how: str) -> N
     enoent(h, "/d/new")
     enoent(h, "/d/other")
     assert neg.stats()["entries"] == 2
+    d = h.lookup("/d").buf.gfid
     if how == "mkdir":
         h.mkdir("/d/new")
     elif how == "mknod":
@@ -93,10 +95,7 @@ def test_namespace_changes_invalidate_the_new_name(glupy_harness, how: str) -> N
         h.rename("/src", "/d/new")
     else:
         h.rename("/srcdir", "/d/new")
-    with neg._lock:
-        keys = set(neg._entries)
-    d = h.lookup("/d").buf.gfid
-    assert (d, "new") not in keys and (d, "other") in keys  # only the new name went
+    assert (d, "new") not in neg.missing_names and (d, "other") in neg.missing_names  # only the new name went
     assert h.lookup("/d/new").buf is not None
 
 
@@ -121,9 +120,8 @@ def test_rename_drops_the_old_parents_entries(glupy_harness) -> None:
     enoent(h, "/to/f")
     enoent(h, "/elsewhere")
     h.rename("/from/f", "/to/f")
-    with neg._lock:
-        keys = {name for _, name in neg._entries}
-    assert keys == {"elsewhere"}  # /to/f (new name) and everything in /from are gone
+    # /to/f (the new name) and everything in /from are gone
+    assert len(neg.missing_names) == 1 and (ROOT_GFID, "elsewhere") in neg.missing_names
     assert h.exists("/to/f") and not h.exists("/from/f")
 
 
@@ -156,9 +154,7 @@ def test_setxattr_on_a_directory_drops_its_entries(glupy_harness) -> None:
     enoent(h, "/d/x")
     enoent(h, "/y")
     h.setxattr("/d", "user.layout", b"1")
-    assert neg.stats()["entries"] == 1
-    with neg._lock:
-        assert list(neg._entries) == [(ROOT_GFID, "y")]
+    assert neg.stats()["entries"] == 1 and (ROOT_GFID, "y") in neg.missing_names
 
 
 def test_eviction_at_max_entries_is_lru(glupy_harness) -> None:
@@ -322,23 +318,60 @@ def test_an_upcall_clears_the_cache(glupy_harness) -> None:
     assert stats["entries"] == 0 and stats["upcalls"] == 1
 
 
-def test_named_only_keeps_nameless_lookups_out_of_python(glupy_harness) -> None:
-    from glupy.translators.negative import NegativeLookupCache
+@pytest.mark.parametrize("watch", ["on", "off"])
+def test_watch_directories_off_keeps_known_names_out_of_python(glupy_harness, watch: str) -> None:
+    h = glupy_harness(NegativeLookupCache, watch_directories=watch)
+    neg = h.translator()
+    h.mkdir("/d")
+    enoent(h, "/d/x")
+    entered = []
+    real = type(neg).lookup
 
-    for named_only, entered in (("off", True), ("on", False)):
-        h = glupy_harness(NegativeLookupCache, named_only=named_only)
+    async def spy(loc, xdata):
+        entered.append(loc.name or "(nameless)")
+        return await real(neg, loc, xdata)
+
+    neg.lookup = spy
+    h.nodes[neg.name].handlers[glupy.Fop.LOOKUP] = spy
+    h.lookup("/")        # the root by gfid: nameless
+    h.lookup("/d")       # a name the client knows: a revalidation
+    enoent(h, "/d/x")    # a hit: answered in C either way
+    enoent(h, "/d/y")    # a miss: always Python's
+    if watch == "on":  # the revalidations of /d (each path walk's too) and of the root come by
+        assert set(entered) == {"(nameless)", "d", "y"} and entered[-1] == "y"
+    else:
+        assert entered == ["y"]
+    assert neg.stats()["hits"] == 1 and neg.stats()["misses"] == 3  # /d (before mkdir), /d/x, /d/y
+
+
+def test_a_directory_change_is_seen_only_while_watching(glupy_harness) -> None:
+    for watch, seen in (("on", True), ("off", False)):
+        h = glupy_harness(NegativeLookupCache, ttl=1000, watch_directories=watch)
+        brick = glupy_harness.bricks[-1]
         h.mkdir("/d")
-        before = h.seen("negativelookupcache")["lookup"]
-        calls = []
-        cache = h.translator()
-        real = cache._lookup_uncached
+        h.lookup("/d")
+        enoent(h, "/d/x")
+        h.lookup("/d")  # the stamp of /d
+        (brick / "d" / "x").write_bytes(b"new")  # another client, no upcall
+        os.utime(brick / "d", ns=(0, 123456789))
+        if seen:
+            assert h.lookup("/d/x").buf.size == 3
+        else:
+            enoent(h, "/d/x")  # until the ttl or an upcall
 
-        async def spy(loc, xdata, key):
-            calls.append(key)
-            return await real(loc, xdata, key)
 
-        cache._lookup_uncached = spy
-        h.lookup("/")  # the root by gfid: a nameless lookup
-        assert bool(calls) == entered, (named_only, calls)
-        assert h.lookup("/d").buf.type == glupy.FileType.DIR  # named lookups still reach it
-        assert h.seen("negativelookupcache")["lookup"] > before
+def test_missing_names_stand_in_passes_the_shared_scenario() -> None:
+    # the same scenario runs against the bridge's C type in tests/integration/test_driver_paths.py
+    from glupy import _pytypes
+    from glupy.testing.translators import exercise_missing_names
+
+    assert exercise_missing_names(_pytypes.MissingNames) == []
+
+
+def test_missing_names_without_a_lookup_handler_is_refused(glupy_harness) -> None:
+    class NoLookup(glupy.Translator):
+        def init(self) -> None:
+            self.missing_names = glupy.MissingNames()
+
+    with pytest.raises(glupy.TranslatorLoadError, match="no lookup handler"):
+        glupy_harness(NoLookup)

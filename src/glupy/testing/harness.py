@@ -47,10 +47,10 @@ from typing import Any, Callable, Mapping, Sequence, Union
 from glupy import _driver
 from glupy import _pytypes as T
 from glupy.constants import EntrylkCmd, EntrylkType, Event, FileType, LockCmd, LockType, SetAttr, XattropFlag
-from glupy.errors import FopError, OptionError, TranslatorLoadError
+from glupy.errors import FopError, OptionError
 from glupy.fop_table import FOP_BY_NAME, FOP_ID, KINDS
-from glupy.loader import overridden_fops, resolve
-from glupy.replies import REPLIES, REPLY_BY_ID
+from glupy.loader import bind_handlers, resolve
+from glupy.replies import REPLIES, REPLY_BY_ID, LookupReply
 from glupy.translator import Translator, parse_bool
 from glupy.types import Dirent, LockInfo
 
@@ -92,6 +92,7 @@ class HarnessError(RuntimeError):
 _DT = {FileType.REG: 8, FileType.DIR: 4, FileType.LNK: 10, FileType.BLK: 6, FileType.CHR: 2,
        FileType.FIFO: 1, FileType.SOCK: 12}
 _FOP_NAME = {num: name for name, num in FOP_ID.items()}
+_LOOKUP = FOP_ID["lookup"]
 _ENTRY_FOPS = {"lookup", "create", "mkdir", "mknod", "symlink", "unlink", "rmdir", "link", "rename", "put"}
 
 
@@ -1279,12 +1280,35 @@ def _xattr_value(d: Any, name: str, path: str) -> bytes:
     return d.raw(name) if isinstance(d, T.Xdata) else _to_bytes(d[name])
 
 
-def _stays_in_c(node: Any, fop: int, args: tuple) -> bool:
-    """A lookup without a name for a class that declared named_lookups_only (as the bridge does)."""
-    if fop != FOP_ID["lookup"] or not getattr(node.instance, "named_lookups_only", False):
-        return False
-    loc = args[0]
-    return not loc.name or (loc.parent is None and loc.pargfid is None)
+#: before_lookup's answer for a lookup the bridge winds to the first child in C
+PASS_IN_C = "pass in C"
+
+
+def before_lookup(instance: Any, loc: Any, xdata: Any) -> Any:
+    """What the bridge does with a lookup before `instance`'s handler sees it (the
+    specification of bridge.c's gp_lookup_before_python): a LookupReply when it
+    answers ENOENT from ``missing_names``; PASS_IN_C when the translator declared
+    it does not want the lookup (``named_lookups_only``, ``fresh_lookups_only``);
+    None when the handler runs."""
+    missing = getattr(instance, "missing_names", None)
+    named_only = getattr(instance, "named_lookups_only", False)
+    fresh_only = getattr(instance, "fresh_lookups_only", False)
+    if missing is None and not named_only and not fresh_only:
+        return None
+    pargfid = None
+    if loc is not None and loc.name:
+        pargfid = loc.pargfid if loc.pargfid is not None else (loc.parent.gfid if loc.parent is not None else None)
+    known = loc is not None and loc.inode is not None and loc.inode.gfid is not None
+    if missing is not None and pargfid is not None:
+        if known:
+            missing.discard(pargfid, loc.name)
+        else:
+            answered, postparent = missing.answer(pargfid, loc.name, list(xdata.keys()) if xdata else ())
+            if answered:
+                return LookupReply(postparent=postparent, op_ret=-1, op_errno=errno.ENOENT)
+    if (pargfid is None and (named_only or fresh_only)) or (known and fresh_only):
+        return PASS_IN_C
+    return None
 
 
 class Client:
@@ -1887,12 +1911,7 @@ class Harness(Client):
         inst._glupy_setup(node, node.options)
         inst.__init__()
         inst.init()
-        handlers = {}
-        for fname, num in overridden_fops(cls).items():
-            handler = getattr(inst, fname)
-            if not callable(handler):
-                raise TranslatorLoadError(f"{cls.__qualname__}.{fname} is not a method")
-            handlers[num] = handler
+        handlers = bind_handlers(inst)
         node.instance = inst
         node.handlers = handlers
 
@@ -1948,8 +1967,12 @@ class Harness(Client):
         while isinstance(node, XlatorNode):
             node.seen[name] += 1
             handler = node.handlers.get(fop)
-            if handler is not None and not node.pass_through and not _stays_in_c(node, fop, args):
-                return self._run(frame, node, fop, handler, args, callback)
+            if handler is not None and not node.pass_through:
+                early = before_lookup(node.instance, *args) if fop == _LOOKUP else None
+                if early is None:
+                    return self._run(frame, node, fop, handler, args, callback)
+                if early is not PASS_IN_C:
+                    return early
             if not node.children:
                 return error_reply(fop, errno.ENOSYS)
             node = node.children[0]  # the C default: wind to FIRST_CHILD

@@ -325,20 +325,106 @@ class EventMap(glupy.Translator):
 LOOKUPS_XATTR = "glupy.test.lookups"
 
 
-class NamedLookups(glupy.Translator):
-    """Declares named_lookups_only and counts the lookups that still reach it, by kind
-    (``getfattr -n glupy.test.lookups``: {"named": n, "nameless": n})."""
+def exercise_missing_names(cls) -> list[str]:
+    """Run one scenario against a MissingNames class (the bridge's C type or the harness's
+    stand-in, its specification); the checks that failed (none: both behave alike)."""
+    import time
 
-    named_lookups_only = True
+    failures: list[str] = []
+
+    def check(ok: bool, what: str) -> None:
+        if not ok:
+            failures.append(what)
+
+    def raises(exc: type[BaseException], fn, *args) -> bool:
+        try:
+            fn(*args)
+        except exc:
+            return True
+        return False
+
+    now = time.monotonic()
+    d1, d2 = uuid.uuid4(), uuid.uuid4()
+    pp = glupy.Iatt()
+    pp.size = 4096
+    table = cls(3, ["gfid-req"], ("security.",))
+    check(table.max_entries == 3 and len(table) == 0, "empty table")
+    check(set(table.xdata_keys) == {"gfid-req"} and tuple(table.xdata_prefixes) == ("security.",), "key lists")
+    table.add(d1, "a", pp, now + 600)
+    table.add(d1.bytes, "b", None, now + 600)  # a gfid as 16 bytes
+    table.add(d2, "a", pp, now - 1)  # already expired
+    check(len(table) == 3 and (d1, "a") in table and (d1, b"b") in table, "add/contains")
+    got = table.get(d1, "a")
+    check(got is not None and got[0] == now + 600 and got[1].size == 4096, "get")
+    check(table.get(d1, "zzz") is None, "get of an absent name")
+    check(table.answer(d1, "a", ["gfid-req", "security.ima"])[0] is True, "answer with allowed keys")
+    check(table.answer(d1, "a", ["gfid-req", "trusted.x"]) == (False, None), "answer refused by a key")
+    answered, postparent = table.answer(d1, "b", [])
+    check(answered is True and postparent is None, "answer without a postparent")
+    check(table.answer(d2, "a", []) == (False, None) and (d2, "a") not in table, "expired dropped")
+    check((table.hits, table.expired, table.evictions) == (2, 1, 0), "counters after answers")
+    # least recently used: d1/a and d1/b were answered after ... add c, d: the oldest go
+    table.add(d2, "c", None, now + 600)
+    table.add(d2, "d", None, now + 600)
+    check(len(table) == 3 and (d1, "a") not in table and (d1, "b") in table, "LRU eviction")
+    check(table.evictions == 1, "eviction counted")
+    table.add(d2, "c", pp, now + 900)  # re-adding replaces
+    check(len(table) == 3 and table.get(d2, "c")[0] == now + 900, "re-add replaces")
+    check(table.discard_dir(d2) == 2 and len(table) == 1 and table.discard_dir(d2) == 0, "discard_dir")
+    check(table.discard(d1, "b") is True and table.discard(d1, "b") is False, "discard")
+    for i in range(3):
+        table.add(d1, f"n{i}", None, now + 600)
+    table.max_entries = 1
+    check(len(table) == 1 and (d1, "n2") in table and table.evictions == 3, "lowering max_entries evicts")
+    check(table.clear() == 1 and len(table) == 0, "clear")
+    check(raises(ValueError, cls, 0), "max_entries 0 refused")
+    check(raises(TypeError, table.add, None, "x", None, now), "a None gfid refused")
+    check(raises(TypeError, table.add, d1, "", None, now), "an empty name refused")
+    check(raises(TypeError, table.add, d1, "x", "not an iatt", now), "a postparent that is no Iatt refused")
+    return failures
+
+
+class LookupFilters(glupy.Translator):
+    """Declares the bridge's lookup filters from its options and counts the lookups that
+    still reach it, by kind and name (``getfattr -n glupy.test.lookups``: {"named": n,
+    "nameless": n, "names": [...], "hits": n, "entries": n, "selftest": [failures]}).
+
+    Options: ``named-only``, ``fresh-only`` (named_lookups_only, fresh_lookups_only);
+    ``missing``: names (comma-separated) put in the root's missing_names at init for ten
+    minutes; ``expired``: names put there already expired. At init it runs
+    exercise_missing_names against glupy.MissingNames (the C type inside GlusterFS)."""
+
+    named_only = glupy.Option(bool, default=False)
+    fresh_only = glupy.Option(bool, default=False)
+    missing = glupy.Option(str, default="")
+    expired = glupy.Option(str, default="")
 
     def init(self) -> None:
-        self.seen = {"named": 0, "nameless": 0}
+        import time
+
+        self.named_lookups_only = self.named_only
+        self.fresh_lookups_only = self.fresh_only
+        self.selftest = exercise_missing_names(glupy.MissingNames)
+        self.seen = {"named": 0, "nameless": 0, "names": []}
+        if self.missing or self.expired:
+            self.missing_names = glupy.MissingNames(100, ["gfid-req"])
+            root, now = uuid.UUID(int=1), time.monotonic()
+            for names, deadline in ((self.missing, now + 600), (self.expired, now - 1)):
+                for name in filter(None, names.split(",")):
+                    self.missing_names.add(root, name, None, deadline)
 
     async def lookup(self, loc, xdata):
-        self.seen["named" if loc.name else "nameless"] += 1
+        if loc.name:
+            self.seen["named"] += 1
+            self.seen["names"].append(loc.name)
+        else:
+            self.seen["nameless"] += 1
         return await self.child.lookup(loc, xdata)
 
     async def getxattr(self, loc, name, xdata):
         if name == LOOKUPS_XATTR:
-            return glupy.GetxattrReply(dict=glupy.Xdata({name: json.dumps(self.seen).encode()}))
+            table = self.missing_names
+            report = dict(self.seen, selftest=self.selftest, hits=table.hits if table else 0,
+                          entries=len(table) if table else 0)
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: json.dumps(report).encode()}))
         return await self.child.getxattr(loc, name, xdata)

@@ -9,25 +9,35 @@ probe many names that do not exist (search paths: ``$PATH``, ``sys.path``,
 include paths, ``.so`` lookups, "does this lock/config file exist?") stop paying
 a network round trip per probe.
 
+How it is fast
+--------------
+The names live in a :class:`glupy.MissingNames` the bridge holds: a repeated
+lookup of a missing name is answered ENOENT in C, without entering Python (as
+GlusterFS's own nl-cache answers in C). Python sees the misses (and stores their
+ENOENT), the namespace changes that invalidate, and, with ``watch-directories
+on`` (the default), the lookups of names the client already knows, to notice a
+directory whose mtime/ctime changed. With ``watch-directories off`` those stay in
+C too, and only the first lookup of each missing name enters Python.
+
 Where to put it
 ---------------
-On the client side, right below md-cache, where GlusterFS's own nl-cache sits
-(in the default client graph md-cache's child is quick-read, or nl-cache if
-``performance.nl-cache`` is on)::
+On the client side. Right under io-stats (``glupy attach`` without ``--after``)
+a hit also skips md-cache and everything below it::
 
-    glupy attach VOL glupy.translators.negative --side client --name negative --after quick-read -o ttl=5
+    glupy attach VOL glupy.translators.negative --side client --name negative -o ttl=5
 
-Every lookup that reaches a Python translator costs some microseconds of client
-CPU to enter and leave Python, hit or not. Below md-cache the cache sees only the
-lookups md-cache does not answer from its own cache: on the include-path
-benchmark (FUSE, zero kernel timeouts) half as many as right under io-stats,
-because md-cache answers the kernel's revalidations of the directories. It
-still sees every negative lookup (md-cache never caches a failure) and the
-nameless lookups of the root that FUSE makes of each getattr of ``/`` (md-cache
-never answers nameless lookups; they pass through here uncached). Option
-``named-only on`` keeps those in C (the bridge never hands them to Python), at
-the price of the root directory's revalidation below. Right under io-stats
-(``glupy attach`` without ``--after``) works too, just slower.
+On a volume with ``features.cache-invalidation on`` (the bricks tell clients
+about changes, see below), a long ttl and ``watch-directories off`` let almost
+every repeated probe of a missing name stay in C::
+
+    gluster volume set VOL features.cache-invalidation on
+    gluster volume set VOL features.cache-invalidation-timeout 600
+    glupy attach VOL glupy.translators.negative --side client --name negative -o ttl=600 -o watch-directories=off
+
+Below md-cache (``--after quick-read``), where GlusterFS's nl-cache sits, works
+too: there every lookup carries md-cache's xattr requests (see below), and
+md-cache answers the revalidations of directories first, so fewer of them
+reach the cache.
 
 Which lookups are cached
 ------------------------
@@ -88,9 +98,9 @@ A name created by **another client** is not seen by this cache until one of:
   what makes a long ttl safe: with cache-invalidation on, set ttl up to
   ``features.cache-invalidation-timeout`` (GlusterFS's ``group-nl-cache`` sets
   both timeouts to 600). Without it, keep the ttl short;
-* a lookup of the parent directory returns a different mtime/ctime than the
-  previous lookup of it while it had entries: all of the directory's entries are
-  dropped. With FUSE and a zero entry/attribute timeout this happens as soon as
+* with ``watch-directories on``: a lookup of the parent directory returns a
+  different mtime/ctime than the previous lookup of it while it had entries: all
+  of the directory's entries are dropped. With FUSE and a zero entry/attribute timeout this happens as soon as
   the kernel revalidates the directory and md-cache does not answer it (for the
   root, FUSE turns the kernel's getattr into a lookup), so another client's
   create is usually seen at once; the ttl is the bound when no such lookup
@@ -98,8 +108,9 @@ A name created by **another client** is not seen by this cache until one of:
   new times);
 * a child goes up or down (the whole cache is dropped).
 
-``ttl 0`` switches caching off. Memory is bounded by ``max-entries`` (default
-100000) with least-recently-used eviction. ``gluster volume statedump`` (or
+``ttl 0`` switches caching off; changing ``ttl`` by reconfigure empties the
+cache. Memory is bounded by ``max-entries`` (default 100000, about 250 bytes
+each) with least-recently-used eviction. ``gluster volume statedump`` (or
 SIGUSR1 to a FUSE client) shows entries, directories, hits, misses, evictions,
 expired entries, invalidations and upcalls.
 """
@@ -154,16 +165,6 @@ def xdata_is_cacheable(keys: Any) -> bool:
         if key not in CACHEABLE_XDATA_KEYS and not key.startswith(CACHEABLE_XDATA_PREFIXES):
             return False
     return True
-
-
-class _Dir:
-    """The cached names of one directory, and its last seen mtime/ctime."""
-
-    __slots__ = ("names", "stamp")
-
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-        self.stamp: tuple[int, int, int, int] | None = None
 
 
 def _stamp(ia: Any) -> tuple[int, int, int, int] | None:
@@ -229,46 +230,38 @@ class NegativeLookupCache(glupy.Translator):
     ttl = glupy.Option(float, default=5.0, min=0,
                        doc="seconds a failed lookup is remembered (0: no caching); bounds how long a name "
                            "created by another client can stay invisible")
-    named_only = glupy.Option(bool, default=False, reconfigurable=False,
-                              doc="on: lookups without a name (FUSE's revalidations of the root directory) "
-                                  "stay in C and never enter Python: cheaper, but a change of the root "
-                                  "directory by another client is then noticed only through ttl or upcalls")
+    watch_directories = glupy.Option(
+        bool, default=True, reconfigurable=False,
+        doc="on: lookups of names this client already knows (revalidations of directories, FUSE's getattr "
+            "of the root) pass through the cache, which drops a directory's missing names as soon as its "
+            "mtime/ctime changes; off: those lookups stay in C and never enter Python (cheaper; another "
+            "client's create is then seen through upcalls, features.cache-invalidation, or after ttl)")
     max_entries = glupy.Option(int, default=100000, min=1,
                                doc="most names remembered; the least recently used are evicted")
 
-    #: the clock (seconds, monotonic); tests replace it on the instance
+    #: the clock (seconds, monotonic) deadlines are set with; tests replace it on the instance
     clock = staticmethod(time.monotonic)
 
     def init(self) -> None:
-        self.named_lookups_only = self.named_only
+        # the names themselves live in the bridge (C), which answers hits without Python
+        self.missing_names = glupy.MissingNames(self.max_entries, CACHEABLE_XDATA_KEYS, CACHEABLE_XDATA_PREFIXES)
+        self.fresh_lookups_only = not self.watch_directories
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[Any, str], tuple[float, Any]] = OrderedDict()
-        self._dirs: dict[Any, _Dir] = {}
+        # directory gfid -> its mtime/ctime at the first lookup of it since a name in it was
+        # stored (None until then); bounded like the names
+        self._stamps: OrderedDict[Any, tuple[int, int, int, int] | None] = OrderedDict()
         # invalidation epochs: a lookup may store its ENOENT only if nothing touched
         # its directory since it was wound
         self._epoch = 0
         self._floor = 0
         self._touched: dict[Any, int] = {}
-        self.hits = 0
         self.misses = 0
-        self.evictions = 0
-        self.expired = 0
         self.invalidations = 0
         self.upcalls = 0
         # xdata key tuples seen -> cacheable? (a handful in practice: FUSE's, md-cache's)
         self._keysets: dict[tuple[str, ...], bool] = {}
 
     # ------------------------------------------------------------ cache internals (lock held)
-
-    def _drop_key(self, key: tuple[Any, str]) -> bool:
-        if self._entries.pop(key, None) is None:
-            return False
-        d = self._dirs.get(key[0])
-        if d is not None:
-            d.names.discard(key[1])
-            if not d.names:
-                del self._dirs[key[0]]
-        return True
 
     def _touch(self, dir_gfid: Hashable) -> None:
         self._epoch += 1
@@ -282,16 +275,13 @@ class NegativeLookupCache(glupy.Translator):
             return
         with self._lock:
             self._touch(key[0])
-            if self._drop_key(key):
+            if self.missing_names.discard(*key):
                 self.invalidations += 1
 
     def _invalidate_dir_locked(self, dir_gfid: Any) -> None:
         self._touch(dir_gfid)
-        d = self._dirs.pop(dir_gfid, None)
-        if d is not None:
-            for name in d.names:
-                if self._entries.pop((dir_gfid, name), None) is not None:
-                    self.invalidations += 1
+        self._stamps.pop(dir_gfid, None)
+        self.invalidations += self.missing_names.discard_dir(dir_gfid)
 
     def _invalidate_dir(self, dir_gfid: Any) -> None:
         if dir_gfid is None:
@@ -299,26 +289,14 @@ class NegativeLookupCache(glupy.Translator):
         with self._lock:
             self._invalidate_dir_locked(dir_gfid)
 
-    def _evict_over_limit(self) -> None:
-        limit = self.max_entries
-        while len(self._entries) > limit:
-            key, _ = self._entries.popitem(last=False)
-            self.evictions += 1
-            d = self._dirs.get(key[0])
-            if d is not None:
-                d.names.discard(key[1])
-                if not d.names:
-                    del self._dirs[key[0]]
-
     def clear(self) -> None:
         """Forget every entry."""
         with self._lock:
             self._epoch += 1
             self._touched.clear()
             self._floor = self._epoch
-            self.invalidations += len(self._entries)
-            self._entries.clear()
-            self._dirs.clear()
+            self._stamps.clear()
+            self.invalidations += self.missing_names.clear()
 
     # ------------------------------------------------------------ lookup
 
@@ -331,88 +309,66 @@ class NegativeLookupCache(glupy.Translator):
                 self._keysets[keys] = ok
         return ok
 
-    def lookup(self, loc, xdata):
-        # A plain ``def``, not ``async def``: a hit returns the ENOENT reply at once (the
-        # driver answers a handler's non-coroutine result directly: no coroutine, task
-        # or exception is made), the other cases return a coroutine that winds.
+    async def lookup(self, loc, xdata):
+        # Hits never come here: the bridge answers them from missing_names in C. A
+        # fresh, cacheable lookup that arrives is a miss (or its entry expired).
         key = _loc_key(loc)
         inode = loc.inode
         if (key is None or (xdata and not self._cacheable(xdata))
                 or (inode is not None and inode.gfid is not None)):
             # Nameless, asking for more than attributes of an existing entry, or a
             # revalidation: the client already holds an inode for this name (e.g.
-            # linked by readdirp), evidence that it exists, so it is never answered
-            # ENOENT from here (nl-cache does the same with inode_grep).
-            return self._lookup_uncached(loc, xdata, key)
+            # linked by readdirp), evidence that it exists (the bridge has dropped
+            # the name), so it is never answered ENOENT from here (nl-cache does the
+            # same with inode_grep).
+            reply = await self.child.lookup(loc, xdata)
+            if key is not None and self.missing_names.discard(*key):
+                with self._lock:  # the name exists after all (created by another client)
+                    self.invalidations += 1
+            self._seen(reply)
+            return reply
         ttl = self.ttl
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                if self.clock() - entry[0] < ttl:
-                    self._entries.move_to_end(key)
-                    self.hits += 1
-                    postparent = entry[1]
-                    return glupy.LookupReply(postparent=postparent.copy() if postparent is not None else None,
-                                             op_ret=-1, op_errno=errno.ENOENT)
-                self._drop_key(key)
-                self.expired += 1
             self.misses += 1
             started = self._epoch
-        return self._lookup_missed(loc, xdata, key, started, ttl)
-
-    async def _lookup_uncached(self, loc: Any, xdata: Any, key: tuple[Any, str] | None) -> Any:
-        reply = await self.child.lookup(loc, xdata)
-        if key is not None and key in self._entries:
-            with self._lock:  # the name exists after all (created by another client)
-                if self._drop_key(key):
-                    self.invalidations += 1
-        self._seen(reply)
-        return reply
-
-    async def _lookup_missed(self, loc: Any, xdata: Any, key: tuple[Any, str], started: int, ttl: float) -> Any:
         try:
             reply = await self.child.lookup(loc, xdata)
         except glupy.FopError as error:
             if error.errno == errno.ENOENT and ttl > 0:
-                postparent = getattr(error.reply, "postparent", None)
-                self._store(key, started, postparent)
+                self._store(key, started, getattr(error.reply, "postparent", None), ttl)
             raise
         self._seen(reply)
         return reply
 
-    def _store(self, key: tuple[Any, str], started: int, postparent: Any) -> None:
+    def _store(self, key: tuple[Any, str], started: int, postparent: Any, ttl: float) -> None:
         dir_gfid = key[0]
-        now = self.clock()
-        saved = postparent.copy() if postparent is not None else None
         with self._lock:
             if self._floor > started or self._touched.get(dir_gfid, 0) > started:
                 return  # the directory changed while this lookup was in flight
-            d = self._dirs.get(dir_gfid)
-            if d is None:
-                # no stamp yet: the first lookup of the directory itself sets it (a failed
-                # lookup's postparent may come from elsewhere than the directory's own
-                # lookups, e.g. fresh from the brick while md-cache answers the directory)
-                d = self._dirs[dir_gfid] = _Dir()
-            d.names.add(key[1])
-            self._entries[key] = (now, saved)
-            self._entries.move_to_end(key)
-            self._evict_over_limit()
+            # no stamp yet: the first lookup of the directory itself sets it (a failed
+            # lookup's postparent may come from elsewhere than the directory's own
+            # lookups, e.g. fresh from the brick while md-cache answers the directory)
+            self._stamps.setdefault(dir_gfid, None)
+            self._stamps.move_to_end(dir_gfid)
+            while len(self._stamps) > self.max_entries:
+                self._stamps.popitem(last=False)
+            self.missing_names.add(dir_gfid, key[1], postparent, self.clock() + ttl)
 
     def _seen(self, reply: Any) -> None:
         """A successful lookup: a directory whose mtime/ctime changed loses its entries."""
         buf = getattr(reply, "buf", None)
-        if buf is None or buf.type != FileType.DIR or not self._dirs:
+        if buf is None or buf.type != FileType.DIR or not self._stamps:
             return
         gfid = buf.gfid
         stamp = _stamp(buf)
         with self._lock:
-            d = self._dirs.get(gfid)
-            if d is None or d.stamp == stamp:
+            if gfid not in self._stamps:
                 return
-            if d.stamp is None:
-                d.stamp = stamp
-                return
-            self._invalidate_dir_locked(gfid)
+            old = self._stamps[gfid]
+            if old is None:
+                self._stamps[gfid] = stamp
+            elif old != stamp:
+                self._invalidate_dir_locked(gfid)
 
     # ------------------------------------------------------------ namespace changes
 
@@ -459,20 +415,20 @@ class NegativeLookupCache(glupy.Translator):
 
     def reconfigure(self, changed):
         if "max-entries" in changed:
-            with self._lock:
-                self._evict_over_limit()
-        if "ttl" in changed and self.ttl == 0:
-            self.clear()
+            self.missing_names.max_entries = self.max_entries
+        if "ttl" in changed:
+            self.clear()  # entries carry deadlines from the old ttl
 
     def statedump(self):
+        names = self.missing_names
         with self._lock:
             return {
-                "entries": len(self._entries),
-                "directories": len(self._dirs),
-                "hits": self.hits,
+                "entries": len(names),
+                "directories": len(self._stamps),
+                "hits": names.hits,
                 "misses": self.misses,
-                "evictions": self.evictions,
-                "expired": self.expired,
+                "evictions": names.evictions,
+                "expired": names.expired,
                 "invalidations": self.invalidations,
                 "upcalls": self.upcalls,
             }

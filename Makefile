@@ -102,6 +102,7 @@ demo: deps venv install
 	$(VENV)/bin/glupy demo
 
 bench: deps venv install
+	@tools/install-deps.sh valgrind
 	$(PY) -m bench
 
 clean:

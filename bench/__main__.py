@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from bench import crypt, negative
-from bench._common import drop_caches, sequential, tear_down
+from bench._common import cpu_seconds, drop_caches, sequential, tear_down
 from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
 from glupy.gluster.volfile import Volfile, glupy_xlator
 
@@ -94,17 +94,6 @@ def print_table(title: str, med: dict[str, dict[str, float]], base: str) -> None
         print(f"{cfg:34}{cells}")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time of every thread of a process, in ns resolution (schedstat), as seconds."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (OSError, IndexError, ValueError):
-            pass  # a thread that just exited
-    return total / 1e9
-
-
 def fop_cost(state: Path, calls: int, rounds: int = 7) -> None:
     """µs per FOP entering and leaving Python: stat loops on two FUSE clients over the
     same posix directory, one plain and one with the passthrough (every FOP in Python),
@@ -136,10 +125,10 @@ def fop_cost(state: Path, calls: int, rounds: int = 7) -> None:
                 for _ in range(200):
                     os.stat(target)
                 before = _count(m.mountpoint) if label == "python" else 0
-                c0, t0 = _cpu_seconds(m.pid), time.perf_counter()
+                c0, t0 = cpu_seconds(m.pid), time.perf_counter()
                 for _ in range(calls):
                     os.stat(target)
-                cpu[label].append(_cpu_seconds(m.pid) - c0)
+                cpu[label].append(cpu_seconds(m.pid) - c0)
                 wall[label].append(time.perf_counter() - t0)
                 if label == "python":
                     fops = _count(m.mountpoint) - before - 1  # minus the getxattr reading the counts

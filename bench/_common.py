@@ -1,14 +1,15 @@
-"""What the benchmarks share: cache dropping, the sequential workload, tearing down."""
+"""What the benchmarks share: cache dropping, the sequential workload, CPU time, tearing down."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from glupy.gluster import FuseMount, GlusterNode, Volume
+from glupy.gluster import FuseMount, GlusterNode, Volume, is_glusterfs_mount
 
 MIB = 1 << 20
 
@@ -65,3 +66,53 @@ def tear_down(mounts: Iterable[FuseMount], node: GlusterNode, volumes: Iterable[
             pass
     node.stop()
     shutil.rmtree(state, ignore_errors=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of a process, in ns resolution (schedstat), as seconds."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            pass  # a thread that just exited
+    return total / 1e9
+
+
+def client_instructions(volfile: Path, mountpoint: Path, log_file: Path, extra_args: Iterable[str],
+                        warm: Callable[[Path], object], work: Callable[[Path], object]) -> int | None:
+    """Instructions a FUSE client of `volfile` executes (all threads) while `work(mountpoint)`
+    runs, counted by valgrind's callgrind after `warm(mountpoint)`: the deterministic measure
+    of client CPU, where wall time on a shared VM moves by ±15%. None without valgrind."""
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        return None
+    out = mountpoint.parent / f"{mountpoint.name}.callgrind"
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "glusterfs", "-N",
+                             f"--volfile={volfile}", f"--log-file={log_file}", *extra_args, str(mountpoint)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not is_glusterfs_mount(mountpoint):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the client under valgrind did not mount {mountpoint}; see {log_file}")
+            time.sleep(0.5)
+        warm(mountpoint)
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
+        work(mountpoint)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
+        total = 0
+        for dump in out.parent.glob(f"{out.name}.*"):
+            for line in dump.read_text(errors="replace").splitlines():
+                if line.startswith(("totals:", "summary:")):
+                    total = max(total, int(line.split()[1]))
+        return total
+    finally:
+        subprocess.run(["umount", str(mountpoint)], capture_output=True)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for dump in out.parent.glob(f"{out.name}*"):
+            dump.unlink()

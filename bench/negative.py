@@ -5,27 +5,27 @@ file by trying the directories in order (``stat dir0/NAME``, ``stat dir1/NAME``,
 ...) until it finds it, as a compiler searches its include path, so most probes
 fail with ENOENT. 80% of the requests go to 10% of the files. The same sequence
 of requests (fixed seed) runs through a FUSE mount of one replica-2 volume for
-each configuration, interleaved (the order rotates every round), and the median
-of the rounds is reported:
+each configuration. In each round the configurations take turns every
+``--neg-chunk`` requests (250), the order rotating between rounds, so that a slow
+spell of this shared VM falls on all of them alike; the median of the rounds is
+reported:
 
 * plain GlusterFS (the client graph without nl-cache);
 * GlusterFS's C negative-lookup cache, nl-cache, set up as its volume group
   ``extras/group-nl-cache`` does (features.cache-invalidation on with timeout 600
   so that the bricks' upcall translator tells clients about changes,
   performance.nl-cache on, performance.nl-cache-timeout 600,
-  network.inode-lru-limit 200000);
-* glupy.translators.negative on the client side right below md-cache, where
-  nl-cache sits (``glupy attach ... --after quick-read``; there every lookup
-  carries md-cache's xattr requests, which the cache ignores for an ENOENT
-  answer), with its default ttl (5 s) and with ttl 600 (nl-cache's timeout; the
-  volume's cache-invalidation upcalls clear glupy's cache as they do
-  nl-cache's);
-* the same with ttl 600 and option named-only on: the nameless lookups of the
-  root FUSE makes of each getattr of ``/`` (half of what reaches the cache
-  there) stay in C (safe here: the upcalls, not the root's mtime, tell the
-  cache about other clients' creates). (Right under io-stats, without
-  ``--after``, about twice as many lookups enter Python: a previous run gave
-  1.14x there against 1.34x below md-cache.)
+  network.inode-lru-limit 200000), in its place right below md-cache;
+* glupy.translators.negative set up for such a volume, as its docs recommend:
+  ttl 600 (nl-cache's timeout; the upcalls clear glupy's cache as they clear
+  nl-cache's) and watch-directories off (lookups of names the client knows stay
+  in C), right under io-stats (``glupy attach`` without ``--after``: a hit skips
+  md-cache too), and the same right below md-cache where nl-cache sits.
+
+(glupy's defaults, ttl 5 and watch-directories on, are for volumes without
+cache-invalidation; they are not in the table: taking turns, a configuration's
+entries age several times faster against its own requests than when it runs
+alone, which a 5 s ttl cannot hide.)
 
 The volume options are the same for every configuration (upcall runs on the
 bricks for all of them); only the client graph differs: nl-cache is taken out
@@ -51,7 +51,7 @@ from pathlib import Path
 from glupy.gluster import FuseMount, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
 
-from bench._common import tear_down
+from bench._common import client_instructions, cpu_seconds, tear_down
 
 MOUNT_ARGS = ["--negative-timeout=0", "--entry-timeout=0", "--attribute-timeout=0"]
 DIRS = 10
@@ -69,6 +69,11 @@ VOLUME = "negbench"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--neg-rounds", type=int, default=3, help="negative-lookup benchmark: rounds (median)")
     parser.add_argument("--neg-requests", type=int, default=10000, help="negative-lookup benchmark: requests per round")
+    parser.add_argument("--neg-chunk", type=int, default=250,
+                        help="negative-lookup benchmark: requests each configuration runs in turn")
+    parser.add_argument("--neg-callgrind", type=int, default=300,
+                        help="negative-lookup benchmark: requests counted under callgrind per configuration "
+                             "(0: skip)")
     parser.add_argument("--neg-node", type=int, default=11, help="negative-lookup benchmark: glusterd on 127.1.1.N")
 
 
@@ -114,10 +119,9 @@ def search(root: Path, reqs: list[int]) -> tuple[float, int]:
 
 
 def client_volfile(volume: Volume, path: Path, config: str, ttl: float | None = None, where: str = "top",
-                   named_only: bool = False) -> Path:
+                   watch: bool = True) -> Path:
     """The client graph of a configuration; glupy's cache under io-stats ("top") or right below
-    md-cache ("md-cache", where nl-cache sits, so that md-cache answers positive lookups first);
-    `named_only`: its option named-only (nameless lookups stay in C)."""
+    md-cache ("md-cache", where nl-cache sits); `watch`: its option watch-directories."""
     graph = Volfile.read(volume.client_volfile())
     nl = graph.find_type("performance/nl-cache")
     if config == "nl-cache":
@@ -128,7 +132,7 @@ def client_volfile(volume: Volume, path: Path, config: str, ttl: float | None = 
             graph.remove(x.name)
     if config == "glupy":
         xl = glupy_xlator("neg", "glupy.translators.negative",
-                          {"ttl": str(ttl), "named-only": "on" if named_only else "off"})
+                          {"ttl": str(ttl), "watch-directories": "on" if watch else "off"})
         if where == "md-cache":
             md = graph.find_type("performance/md-cache")[0]
             graph.insert_above(md.subvolumes[0], xl)
@@ -164,15 +168,11 @@ def glupy_counters(mount: FuseMount, section_name: str = "xlator.glupy.neg.priv"
     return {k: int(v) for k, v in re.findall(r"^(\w+)=(\d+)$", section.group(1), re.M)}
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User+system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run(args: argparse.Namespace) -> None:
     rounds = getattr(args, "neg_rounds", 3)
     count = getattr(args, "neg_requests", 10000)
+    chunk = getattr(args, "neg_chunk", 250)
+    counted = getattr(args, "neg_callgrind", 300)
     node_index = getattr(args, "neg_node", 11)
     state = Path(tempfile.mkdtemp(prefix="glupy-bench-neg-"))
     node = GlusterNode(state, node_index, port_range=(49100, 49199))
@@ -183,14 +183,13 @@ def run(args: argparse.Namespace) -> None:
         vol.set_options(NL_CACHE_OPTIONS)
         vol.start()
         configs = {
-            "plain GlusterFS": ("plain", None, "", False),
-            "nl-cache (C), timeout 600": ("nl-cache", None, "", False),
-            "glupy, below md-cache, ttl 5": ("glupy", 5.0, "md-cache", False),
-            "glupy, below md-cache, ttl 600": ("glupy", 600.0, "md-cache", False),
-            "glupy, below md-cache, ttl 600, named-only": ("glupy", 600.0, "md-cache", True),
+            "plain GlusterFS": ("plain", None, "", True),
+            "nl-cache (C), timeout 600": ("nl-cache", None, "", True),
+            "glupy, top, ttl 600, watch off": ("glupy", 600.0, "top", False),
+            "glupy, below md-cache, ttl 600, watch off": ("glupy", 600.0, "md-cache", False),
         }
-        for i, (label, (config, ttl, where, named_only)) in enumerate(configs.items()):
-            vf = client_volfile(vol, state / f"client-{i}.vol", config, ttl, where, named_only)
+        for i, (label, (config, ttl, where, watch)) in enumerate(configs.items()):
+            vf = client_volfile(vol, state / f"client-{i}.vol", config, ttl, where, watch)
             m = FuseMount.from_volfile(vf, state / f"mnt-{i}", log_file=state / f"client-{i}.log",
                                        extra_args=MOUNT_ARGS)
             m.mount()
@@ -206,17 +205,34 @@ def run(args: argparse.Namespace) -> None:
         probes = 0
         labels = list(configs)
         loads: list[float] = []
+        chunks = [reqs[i:i + chunk] for i in range(0, len(reqs), chunk)]
         for rnd in range(rounds):
             order = labels[rnd % len(labels):] + labels[:rnd % len(labels)]
             print(f"negative: round {rnd + 1}/{rounds}: {', '.join(order)}", file=sys.stderr)
             loads.append(os.getloadavg()[0])
-            for label in order:
-                pid = mounts[label].pid
-                cpu0 = _cpu_seconds(pid) if pid else 0.0
-                seconds, probes = search(mounts[label].mountpoint, reqs)
-                samples[label].append(count / seconds)
-                if pid:
-                    cpu[label].append((_cpu_seconds(pid) - cpu0) / count * 1e6)
+            seconds = dict.fromkeys(labels, 0.0)
+            cpu0 = {label: cpu_seconds(mounts[label].pid) for label in labels}
+            probes = 0
+            # every configuration runs the same requests, a chunk at a time in turn, so that
+            # a slow spell of the machine falls on all of them alike
+            for part in chunks:
+                for label in order:
+                    took, n = search(mounts[label].mountpoint, part)
+                    seconds[label] += took
+                probes += n
+            for label in labels:
+                samples[label].append(count / seconds[label])
+                cpu[label].append((cpu_seconds(mounts[label].pid) - cpu0[label]) / count * 1e6)
+        # the deterministic measure: instructions of each configuration's client per request
+        instructions: dict[str, int | None] = {}
+        if counted:
+            sample = requests(counted, seed=3)
+            for i, label in enumerate(labels):
+                print(f"negative: counting instructions of {label} (callgrind)", file=sys.stderr)
+                total = client_instructions(state / f"client-{i}.vol", state / f"callgrind-{i}",
+                                            state / f"callgrind-{i}.log", MOUNT_ARGS,
+                                            warm=lambda mp: search(mp, sample), work=lambda mp: search(mp, sample))
+                instructions[label] = total // counted if total else None
         counters = {label: glupy_counters(m) for label, m in mounts.items() if configs[label][0] == "glupy"}
         nl_counters = {label: glupy_counters(m, f"performance/nl-cache.{VOLUME}-nl-cache")
                        for label, m in mounts.items() if configs[label][0] == "nl-cache"}
@@ -224,17 +240,22 @@ def run(args: argparse.Namespace) -> None:
         base = med["plain GlusterFS"]
         print(f"\nNegative lookups, include-path workload: {DIRS} directories x {FILES_PER_DIR} files, "
               f"{count} requests ({probes} stat probes, {probes - count} of them ENOENT), 80% of requests "
-              f"to 10% of the files; replica-2 volume; median of {rounds} interleaved rounds")
-        header = (f"{'configuration':34}{'requests/s':>12}{'probes/s':>12}{'speed-up':>10}{'rounds (req/s)':>22}"
-                  f"{'client CPU µs/req':>19}")
+              f"to 10% of the files; replica-2 volume; median of {rounds} rounds, configurations taking turns "
+              f"every {chunk} requests")
+        header = (f"{'configuration':42}{'requests/s':>12}{'probes/s':>12}{'speed-up':>10}{'rounds (req/s)':>22}"
+                  f"{'client CPU µs/req':>19}{'client instr./req':>19}")
         print(header)
         print("-" * len(header))
         for label, value in med.items():
             spread = ", ".join(f"{v:.0f}" for v in samples[label])
             cpu_med = f"{statistics.median(cpu[label]):.0f}" if cpu[label] else "-"
-            print(f"{label:34}{value:>12.1f}{value * probes / count:>12.1f}{value / base:>9.2f}x{spread:>22}"
-                  f"{cpu_med:>19}")
-        print("(client CPU: user+system time of the FUSE client process during a round, median, per request)")
+            instr = f"{instructions[label]:,}" if instructions.get(label) else "-"
+            print(f"{label:42}{value:>12.1f}{value * probes / count:>12.1f}{value / base:>9.2f}x{spread:>22}"
+                  f"{cpu_med:>19}{instr:>19}")
+        print("(client CPU: CPU time of the FUSE client process's threads during a round, median, per request)")
+        if instructions:
+            print(f"(client instr.: instructions of the FUSE client per request under valgrind's callgrind, "
+                  f"{counted} requests after as many to warm up)")
         print("(1-minute load average at the start of each round: "
               + ", ".join(f"{x:.1f}" for x in loads) + f"; {os.cpu_count()} CPUs)")
         for label, c in nl_counters.items():

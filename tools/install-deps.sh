@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages glupy needs (GlusterFS, its headers, Python's
-# headers and venv, graphviz). Idempotent: installs only what is missing.
+# headers and venv, graphviz), and any packages named as arguments (make bench:
+# valgrind). Idempotent: installs only what is missing.
 set -euo pipefail
 
 PACKAGES=(glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev uuid-dev
-          python3-dev python3-venv attr graphviz psmisc)
+          python3-dev python3-venv attr graphviz psmisc "$@")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

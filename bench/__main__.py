@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from bench import crypt, negative
-from bench._common import cpu_seconds, drop_caches, sequential, tear_down
+from bench._common import client_instructions, cpu_seconds, drop_caches, sequential, tear_down
 from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
 from glupy.gluster.volfile import Volfile, glupy_xlator
 
@@ -135,6 +135,16 @@ def fop_cost(state: Path, calls: int, rounds: int = 7) -> None:
     finally:
         for m in mounts.values():
             m.unmount()
+    # the deterministic measure: instructions of each client, counted by callgrind
+    counted = min(calls, 3000)
+
+    def stats(mp: Path) -> None:
+        for _ in range(counted):
+            os.stat(mp / "f")
+
+    instructions = {label: client_instructions(state / f"cost-{label}.vol", state / f"cost-cg-{label}",
+                                               state / f"cost-cg-{label}.log", MOUNT_ARGS, warm=stats, work=stats)
+                    for label in mounts}
     per_stat = fops / calls
     print(f"\nCost of one FOP entering and leaving Python (FUSE client over posix, {calls} stat calls x "
           f"{rounds} interleaved rounds, {per_stat:.1f} FOPs per stat, all through the passthrough):")
@@ -144,6 +154,10 @@ def fop_cost(state: Path, calls: int, rounds: int = 7) -> None:
         cost = (best["python"] - best["plain"]) / per_stat
         print(f"  {what}: fastest round plain {best['plain']:.1f} µs/stat, passthrough {best['python']:.1f} µs/stat "
               f"-> {cost:.1f} µs per FOP (medians {med['plain']:.1f} / {med['python']:.1f} µs/stat)")
+    if instructions["plain"] and instructions["python"]:
+        extra = (instructions["python"] - instructions["plain"]) / (counted * per_stat)
+        print(f"  instructions (callgrind, {counted} stats): plain {instructions['plain'] / counted:,.0f} per stat, "
+              f"passthrough {instructions['python'] / counted:,.0f} per stat -> {extra:,.0f} per FOP")
 
 
 def _count(mp: Path) -> int:

@@ -45,8 +45,8 @@ Only named lookups (a Loc with a parent gfid and a name) of a name for which
 the client holds no inode yet. A lookup whose Loc already has an inode with a
 gfid is a revalidation: the client has evidence that the name exists (e.g.
 readdirp linked it), so it is always wound, never answered ENOENT from here,
-and if it succeeds a cached entry of that name is dropped (nl-cache makes the
-same check with ``inode_grep``).
+and the bridge drops a cached entry of that name as it passes (nl-cache makes
+the same check with ``inode_grep``).
 
 The lookup's xdata is a list of requests. A key may be present when a lookup
 is answered ENOENT from (or its ENOENT stored in) the cache only if it asks for
@@ -93,15 +93,17 @@ A name created by **another client** is not seen by this cache until one of:
 * an upcall arrives: with ``features.cache-invalidation on`` the bricks' upcall
   translator tells each client about changes to inodes it has looked at within
   ``features.cache-invalidation-timeout``, including a create in a directory it
-  has looked up. Any upcall drops the **whole** cache (the bridge passes the
-  event but not which inode it is about); this is what nl-cache relies on and
+  has looked up. Any upcall drops the **whole** cache (which directories'
+  missing names an inode's change touches depends on the bricks' upcall
+  rules); this is what nl-cache relies on and
   what makes a long ttl safe: with cache-invalidation on, set ttl up to
   ``features.cache-invalidation-timeout`` (GlusterFS's ``group-nl-cache`` sets
   both timeouts to 600). Without it, keep the ttl short;
 * with ``watch-directories on``: a lookup of the parent directory returns a
   different mtime/ctime than the previous lookup of it while it had entries: all
-  of the directory's entries are dropped. With FUSE and a zero entry/attribute timeout this happens as soon as
-  the kernel revalidates the directory and md-cache does not answer it (for the
+  of the directory's entries are dropped. With FUSE and a zero entry/attribute
+  timeout this happens as soon as the kernel revalidates the directory and
+  md-cache does not answer it (for the
   root, FUSE turns the kernel's getattr into a lookup), so another client's
   create is usually seen at once; the ttl is the bound when no such lookup
   comes (or when the first one seen after the entry was stored already has the
@@ -110,7 +112,7 @@ A name created by **another client** is not seen by this cache until one of:
 
 ``ttl 0`` switches caching off; changing ``ttl`` by reconfigure empties the
 cache. Memory is bounded by ``max-entries`` (default 100000, about 250 bytes
-each) with least-recently-used eviction. ``gluster volume statedump`` (or
+each plus the name) with least-recently-used eviction. ``gluster volume statedump`` (or
 SIGUSR1 to a FUSE client) shows entries, directories, hits, misses, evictions,
 expired entries, invalidations and upcalls.
 """

@@ -479,3 +479,45 @@ def test_winds_with_a_lock_owner_of_the_translators_own(glupy_harness) -> None:
     h.create("/f", b"data")
     assert h.read("/f") == b"data"
     assert not h.logged
+
+
+def _lookup_report(h) -> dict:
+    from glupy.testing.translators import LOOKUPS_XATTR
+
+    return json.loads(h.getxattr("/f", LOOKUPS_XATTR))
+
+
+def test_lookup_filters_act_before_the_handler_as_in_the_bridge(glupy_harness) -> None:
+    # the same checks as tests/integration/test_driver_paths.py makes in a real FUSE client
+    from glupy.testing.translators import LookupFilters
+
+    h = glupy_harness(LookupFilters, named_only="on")
+    brick = glupy_harness.bricks[-1]
+    (brick / "f").write_bytes(b"12345")
+    for _ in range(3):
+        h.lookup("/")
+    assert _lookup_report(h)["nameless"] == 0
+
+    h = glupy_harness(LookupFilters, fresh_only="on")
+    (glupy_harness.bricks[-1] / "f").write_bytes(b"12345")
+    for _ in range(5):
+        h.lookup("/f")  # only the first is fresh: then the client holds its inode
+    report = _lookup_report(h)
+    assert report["names"].count("f") == 1 and report["nameless"] == 0, report
+
+    h = glupy_harness(LookupFilters, missing="ghost,made", expired="late")
+    brick = glupy_harness.bricks[-1]
+    for name in ("f", "ghost", "late"):
+        (brick / name).write_bytes(b"on disk")
+    report = _lookup_report(h)
+    assert report["selftest"] == []  # the stand-in behaves as the scenario says
+    for _ in range(3):
+        with pytest.raises(FopError) as info:  # on disk, but answered from the table
+            h.lookup("/ghost")
+        assert info.value.errno == errno.ENOENT
+    assert h.read("/late") == b"on disk"  # expired: looked up for real
+    h.create("/made", b"new")  # the lookup before the create is answered ENOENT; create links it
+    assert h.lookup("/made").buf.size == 3  # a revalidation: passes, and drops the name
+    report = _lookup_report(h)
+    assert "ghost" not in report["names"] and "late" in report["names"], report["names"]
+    assert report["hits"] >= 4 and report["entries"] == 1, report

@@ -405,6 +405,16 @@ gp_key(PyObject *pargfid, PyObject *name, unsigned char *gfid)
     return gp_name_bytes(name);
 }
 
+/* The same from a (pargfid, name) tuple; fmt names the method for errors. */
+static PyObject *
+gp_key_of(PyObject *args, const char *fmt, unsigned char *gfid)
+{
+    PyObject *pargfid, *name;
+    if (!PyArg_ParseTuple(args, fmt, &pargfid, &name))
+        return NULL;
+    return gp_key(pargfid, name, gfid);
+}
+
 static PyObject *
 gp_missing_add(gp_missing_obj *self, PyObject *args)
 {
@@ -475,11 +485,8 @@ gp_missing_add(gp_missing_obj *self, PyObject *args)
 static PyObject *
 gp_missing_get(gp_missing_obj *self, PyObject *args)
 {
-    PyObject *pargfid, *name;
     unsigned char gfid[16];
-    if (!PyArg_ParseTuple(args, "OO:get", &pargfid, &name))
-        return NULL;
-    PyObject *b = gp_key(pargfid, name, gfid);
+    PyObject *b = gp_key_of(args, "OO:get", gfid);
     if (!b)
         return NULL;
     int found = 0, has_pp = 0;
@@ -504,11 +511,8 @@ gp_missing_get(gp_missing_obj *self, PyObject *args)
 static PyObject *
 gp_missing_discard(gp_missing_obj *self, PyObject *args)
 {
-    PyObject *pargfid, *name;
     unsigned char gfid[16];
-    if (!PyArg_ParseTuple(args, "OO:discard", &pargfid, &name))
-        return NULL;
-    PyObject *b = gp_key(pargfid, name, gfid);
+    PyObject *b = gp_key_of(args, "OO:discard", gfid);
     if (!b)
         return NULL;
     pthread_mutex_lock(&self->lock);
@@ -604,11 +608,10 @@ gp_missing_len(gp_missing_obj *self)
 static int
 gp_missing_contains(gp_missing_obj *self, PyObject *key)
 {
-    PyObject *pargfid, *name;
     unsigned char gfid[16];
-    if (!PyArg_ParseTuple(key, "OO:__contains__", &pargfid, &name))
-        return -1;
-    PyObject *b = gp_key(pargfid, name, gfid);
+    PyObject *b = PyTuple_Check(key) ? gp_key_of(key, "OO:__contains__", gfid) : NULL;
+    if (!b && !PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "a MissingNames key is a (pargfid, name) tuple");
     if (!b)
         return -1;
     pthread_mutex_lock(&self->lock);

@@ -381,6 +381,7 @@ def exercise_missing_names(cls) -> list[str]:
     check(raises(TypeError, table.add, None, "x", None, now), "a None gfid refused")
     check(raises(TypeError, table.add, d1, "", None, now), "an empty name refused")
     check(raises(TypeError, table.add, d1, "x", "not an iatt", now), "a postparent that is no Iatt refused")
+    check(raises(TypeError, table.__contains__, 5), "a key that is no (pargfid, name) refused")
     return failures
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,3 +168,60 @@ def test_missing_names_are_answered_in_c(state: Path) -> None:
         m.unmount()
     assert "ghost" not in report["names"] and "late" in report["names"], report["names"]
     assert report["hits"] >= 5 and report["entries"] == 1, report  # only ghost is left
+
+
+def _hammer_missing(root: str, names: list[str], seconds: float) -> int:
+    """Stat names that are missing most of the time until `seconds` pass; how many stats."""
+    count, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end:
+        for name in names:
+            try:
+                os.stat(os.path.join(root, name))
+            except FileNotFoundError:
+                pass
+            count += 1
+    return count
+
+
+def test_negative_cache_under_concurrent_creates(state: Path) -> None:
+    # A stress test of the C table against Python's invalidations: negative over posix,
+    # two FUSE reader threads; while other processes probe the same names (mostly
+    # answered from the table in C, without the GIL), this one creates and removes them
+    # (Python drops and stores entries under the GIL). No crash, no deadlock (GIL vs the
+    # table's mutex), both paths really taken, and this client's creates always visible.
+    from concurrent.futures import ProcessPoolExecutor
+
+    brick = state / "brick"
+    brick.mkdir(exist_ok=True)
+    lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume",
+             "volume neg", "    type user/glupy", "    option module glupy.translators.negative",
+             "    option ttl 600", "    subvolumes posix", "end-volume"]
+    vf = state / "neg-race.vol"
+    vf.write_text("\n".join(lines) + "\n")
+    m = FuseMount.from_volfile(vf, state / "mnt-neg-race", log_file=state / "neg-race-client.log",
+                               extra_args=["--attribute-timeout=0", "--entry-timeout=0", "--negative-timeout=0",
+                                           "--reader-thread-count=2"])
+    m.mount()
+    try:
+        root = m.mountpoint / "race"
+        root.mkdir()
+        names = [f"n{i}" for i in range(20)]
+        with ProcessPoolExecutor(2) as pool:
+            probes = [pool.submit(_hammer_missing, str(root), names, 6.0) for _ in range(2)]
+            rounds = 0
+            end = time.monotonic() + 5.0
+            while time.monotonic() < end:
+                for name in names:
+                    p = root / name
+                    p.write_bytes(b"x")
+                    assert p.stat().st_size == 1, f"{name} created by this client but not visible"
+                    p.unlink()
+                    assert not p.exists()
+                rounds += 1
+            stats = sum(f.result() for f in probes)
+        report = m.statedump().get("xlator.glupy.neg.priv", {})
+    finally:
+        m.unmount()
+    assert rounds >= 3 and stats > 1000, (rounds, stats)
+    assert int(report.get("hits", 0)) > 0 and int(report.get("invalidations", 0)) > 0, report
+    assert "signal received" not in Path(m.log_file).read_text()

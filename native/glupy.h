@@ -172,10 +172,11 @@ int gp_lookup_before_python(call_frame_t *frame, xlator_t *this, loc_t *loc, dic
 
 /* glupy.MissingNames (missing.c), used without the GIL: answer a fresh lookup
  * (0: not known missing; 1: missing; 2: missing, *postparent filled), and forget
- * a name (a revalidation found the client holds an inode for it). */
+ * a name (a revalidation found the client holds an inode for it; 1 if it was
+ * there). Also what the Python methods answer/discard call. */
 int gp_missing_answer(PyObject *table, const unsigned char *pargfid, const char *name, dict_t *xdata,
                       struct iatt *postparent);
-void gp_missing_forget(PyObject *table, const unsigned char *pargfid, const char *name);
+int gp_missing_forget(PyObject *table, const unsigned char *pargfid, const char *name);
 int gp_c_gfid(PyObject *o, unsigned char *out, const char *what);
 
 /* Start the Python task for one FOP; args are borrowed. Returns 0 once Python owns

@@ -270,7 +270,7 @@ gp_missing_answer(PyObject *table, const unsigned char *pargfid, const char *nam
     return answered;
 }
 
-void
+int
 gp_missing_forget(PyObject *table, const unsigned char *pargfid, const char *name)
 {
     gp_missing_obj *m = (gp_missing_obj *)table;
@@ -279,6 +279,7 @@ gp_missing_forget(PyObject *table, const unsigned char *pargfid, const char *nam
     if (e)
         gp_name_drop(m, e);
     pthread_mutex_unlock(&m->lock);
+    return e != NULL;
 }
 
 /* ------------------------------------------------------------ the Python side */
@@ -392,17 +393,23 @@ gp_missing_dealloc(gp_missing_obj *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Parse (pargfid, name) into a gfid and the name's bytes (a new reference). */
+/* A parent gfid from Python: uuid.UUID or 16 bytes (None, all zeroes elsewhere, is refused). */
+static int
+gp_pargfid(PyObject *o, unsigned char *gfid)
+{
+    if (o == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "a parent gfid is a uuid.UUID or 16 bytes, not None");
+        return -1;
+    }
+    return gp_c_gfid(o, gfid, "pargfid");
+}
+
+/* Parse (pargfid, name) into a gfid and the name's bytes (a new reference; no NUL
+ * inside, so PyBytes_AS_STRING is also the name as a C string). */
 static PyObject *
 gp_key(PyObject *pargfid, PyObject *name, unsigned char *gfid)
 {
-    if (pargfid == Py_None) {
-        PyErr_SetString(PyExc_TypeError, "a parent gfid is a uuid.UUID or 16 bytes, not None");
-        return NULL;
-    }
-    if (gp_c_gfid(pargfid, gfid, "pargfid") < 0)
-        return NULL;
-    return gp_name_bytes(name);
+    return gp_pargfid(pargfid, gfid) < 0 ? NULL : gp_name_bytes(name);
 }
 
 /* The same from a (pargfid, name) tuple; fmt names the method for errors. */
@@ -515,24 +522,17 @@ gp_missing_discard(gp_missing_obj *self, PyObject *args)
     PyObject *b = gp_key_of(args, "OO:discard", gfid);
     if (!b)
         return NULL;
-    pthread_mutex_lock(&self->lock);
-    gp_mname *e = gp_name_find(self, gfid, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
-    if (e)
-        gp_name_drop(self, e);
-    pthread_mutex_unlock(&self->lock);
+    int found = gp_missing_forget((PyObject *)self, gfid, PyBytes_AS_STRING(b));
     Py_DECREF(b);
-    return PyBool_FromLong(e != NULL);
+    return PyBool_FromLong(found);
 }
 
 static PyObject *
 gp_missing_discard_dir(gp_missing_obj *self, PyObject *pargfid)
 {
     unsigned char gfid[16];
-    if (pargfid == Py_None || gp_c_gfid(pargfid, gfid, "pargfid") < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "a parent gfid is a uuid.UUID or 16 bytes, not None");
+    if (gp_pargfid(pargfid, gfid) < 0)
         return NULL;
-    }
     size_t count = 0;
     pthread_mutex_lock(&self->lock);
     gp_mdir *d = gp_dir_find(self, gfid);
@@ -583,16 +583,11 @@ gp_missing_answer_py(gp_missing_obj *self, PyObject *args)
     if (!b)
         return NULL;
     struct iatt pp;
-    int has_pp = 0;
-    pthread_mutex_lock(&self->lock);
-    gp_mname *e = gp_fresh_locked(self, gfid, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b));
-    if (e && (has_pp = e->has_postparent))
-        pp = e->postparent;
-    pthread_mutex_unlock(&self->lock);
+    int answer = gp_missing_answer((PyObject *)self, gfid, PyBytes_AS_STRING(b), NULL, &pp);
     Py_DECREF(b);
-    if (!e)
+    if (!answer)
         return Py_BuildValue("(OO)", Py_False, Py_None);
-    PyObject *ia = has_pp ? gp_py_iatt(&pp) : Py_NewRef(Py_None);
+    PyObject *ia = answer == 2 ? gp_py_iatt(&pp) : Py_NewRef(Py_None);
     return ia ? Py_BuildValue("(ON)", Py_True, ia) : NULL;
 }
 

@@ -72,7 +72,7 @@ def check_missing_names(inst: Translator, handlers: Mapping[int, Any]) -> None:
     from glupy import types
 
     cls = type(inst)
-    expected = types.__getattr__("MissingNames")
+    expected = getattr(types, "MissingNames")  # the native type inside GlusterFS
     if not isinstance(missing, expected):
         raise TranslatorLoadError(f"{cls.__qualname__}.missing_names must be a glupy.MissingNames, "
                                   f"not {type(missing).__name__}")

@@ -56,6 +56,18 @@ class Upcall:
     parent_stat: Any = None  # cache invalidation: its parent directory's Iatt
 
 
+def entry_key(loc: Any) -> tuple[Any, str] | None:
+    """(parent gfid, name) of a Loc that names an entry in a known directory, or None
+    (nameless, or no parent gfid): the key the bridge's lookup filter and
+    MissingNames use (the Loc's pargfid, else its parent inode's gfid)."""
+    if loc is None or not loc.name:
+        return None
+    pargfid = loc.pargfid
+    if pargfid is None and loc.parent is not None:
+        pargfid = loc.parent.gfid
+    return None if pargfid is None else (pargfid, loc.name)
+
+
 def native_module() -> Any:
     """The bridge's module if this process runs glupy inside GlusterFS, else None."""
     return sys.modules.get("glupy._glupy")

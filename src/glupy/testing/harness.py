@@ -52,7 +52,7 @@ from glupy.fop_table import FOP_BY_NAME, FOP_ID, KINDS
 from glupy.loader import bind_handlers, resolve
 from glupy.replies import REPLIES, REPLY_BY_ID, LookupReply
 from glupy.translator import Translator, parse_bool
-from glupy.types import Dirent, LockInfo
+from glupy.types import Dirent, LockInfo, entry_key
 
 __all__ = ["Harness", "Client", "File", "Node", "PosixBackend", "XlatorNode", "HarnessError", "ROOT_GFID",
            "DIFFERENCES"]
@@ -1295,18 +1295,16 @@ def before_lookup(instance: Any, loc: Any, xdata: Any) -> Any:
     fresh_only = getattr(instance, "fresh_lookups_only", False)
     if missing is None and not named_only and not fresh_only:
         return None
-    pargfid = None
-    if loc is not None and loc.name:
-        pargfid = loc.pargfid if loc.pargfid is not None else (loc.parent.gfid if loc.parent is not None else None)
+    key = entry_key(loc)
     known = loc is not None and loc.inode is not None and loc.inode.gfid is not None
-    if missing is not None and pargfid is not None:
+    if missing is not None and key is not None:
         if known:
-            missing.discard(pargfid, loc.name)
+            missing.discard(*key)
         else:
-            answered, postparent = missing.answer(pargfid, loc.name, list(xdata.keys()) if xdata else ())
+            answered, postparent = missing.answer(*key, list(xdata.keys()) if xdata else ())
             if answered:
                 return LookupReply(postparent=postparent, op_ret=-1, op_errno=errno.ENOENT)
-    if (pargfid is None and (named_only or fresh_only)) or (known and fresh_only):
+    if (key is None and (named_only or fresh_only)) or (known and fresh_only):
         return PASS_IN_C
     return None
 

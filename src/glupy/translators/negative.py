@@ -128,6 +128,7 @@ from typing import Any, Hashable
 import glupy
 from glupy.constants import Event, FileType
 from glupy.fop_table import FOP_BY_NAME
+from glupy.types import entry_key
 
 #: xdata keys a lookup may carry and still be answered from (or stored in) the cache:
 #: each asks for something about an entry that EXISTS (see "Which lookups are
@@ -175,22 +176,6 @@ def _stamp(ia: Any) -> tuple[int, int, int, int] | None:
     return (ia.mtime, ia.mtime_nsec, ia.ctime, ia.ctime_nsec)
 
 
-def _loc_key(loc: Any) -> tuple[Any, str] | None:
-    """(parent gfid, name) of a named Loc, or None (nameless, root, unknown parent)."""
-    if loc is None:
-        return None
-    name = loc.name
-    if not name:
-        return None
-    pargfid = loc.pargfid
-    if pargfid is None:
-        parent = loc.parent
-        pargfid = parent.gfid if parent is not None else None
-    if pargfid is None:
-        return None
-    return (pargfid, name)
-
-
 def _loc_gfid(loc: Any) -> Any:
     if loc is None:
         return None
@@ -201,7 +186,7 @@ def _loc_gfid(loc: Any) -> Any:
 
 
 def _loc_pargfid(loc: Any) -> Any:
-    key = _loc_key(loc)
+    key = entry_key(loc)
     return key[0] if key else None
 
 
@@ -219,7 +204,7 @@ def _name_maker(name: str, loc_arg: str) -> Any:
         try:
             return await wind(self.child, *args)
         finally:
-            self._invalidate_key(_loc_key(args[position]))
+            self._invalidate_key(entry_key(args[position]))
 
     handler.__name__ = handler.__qualname__ = name
     handler.__doc__ = f"Wind {name}; the name in its {loc_arg} is no longer known to be missing."
@@ -314,18 +299,20 @@ class NegativeLookupCache(glupy.Translator):
     async def lookup(self, loc, xdata):
         # Hits never come here: the bridge answers them from missing_names in C. A
         # fresh, cacheable lookup that arrives is a miss (or its entry expired).
-        key = _loc_key(loc)
+        key = entry_key(loc)
         inode = loc.inode
-        if (key is None or (xdata and not self._cacheable(xdata))
-                or (inode is not None and inode.gfid is not None)):
+        known = inode is not None and inode.gfid is not None
+        if key is None or known or (xdata and not self._cacheable(xdata)):
             # Nameless, asking for more than attributes of an existing entry, or a
             # revalidation: the client already holds an inode for this name (e.g.
             # linked by readdirp), evidence that it exists (the bridge has dropped
             # the name), so it is never answered ENOENT from here (nl-cache does the
             # same with inode_grep).
             reply = await self.child.lookup(loc, xdata)
-            if key is not None and self.missing_names.discard(*key):
-                with self._lock:  # the name exists after all (created by another client)
+            # a fresh name found after all (created by another client); a revalidation's
+            # name was dropped by the bridge already
+            if key is not None and not known and self.missing_names.discard(*key):
+                with self._lock:
                     self.invalidations += 1
             self._seen(reply)
             return reply
@@ -378,8 +365,8 @@ class NegativeLookupCache(glupy.Translator):
         try:
             return await self.child.rename(oldloc, newloc, xdata)
         finally:
-            self._invalidate_key(_loc_key(newloc))
-            self._invalidate_key(_loc_key(oldloc))
+            self._invalidate_key(entry_key(newloc))
+            self._invalidate_key(entry_key(oldloc))
             self._invalidate_dir(_loc_pargfid(oldloc))
 
     async def setxattr(self, loc, dict, flags, xdata):

@@ -41,14 +41,13 @@ import argparse
 import os
 import random
 import re
-import signal
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from glupy.gluster import FuseMount, GlusterNode, Volume
+from glupy.gluster import FuseMount, GlusterError, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
 
 from bench._common import client_instructions, cpu_seconds, tear_down
@@ -145,27 +144,11 @@ def client_volfile(volume: Volume, path: Path, config: str, ttl: float | None = 
 def glupy_counters(mount: FuseMount, section_name: str = "xlator.glupy.neg.priv") -> dict[str, int]:
     """hits/misses/... of the glupy cache in the client (from a statedump), or the counters of
     another statedump section (e.g. nl-cache's); {} if unavailable."""
-    pid = mount.pid
-    if not pid:
+    try:
+        section = mount.statedump(timeout=10).get(section_name, {})
+    except GlusterError:
         return {}
-    dump_dir = Path("/var/run/gluster")
-    pattern = f"glusterdump.{pid}.dump.*"
-    for old in dump_dir.glob(pattern):
-        old.unlink()
-    os.kill(pid, signal.SIGUSR1)
-    text = ""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        dumps = list(dump_dir.glob(pattern))
-        if dumps and "DUMP-END-TIME" in (text := dumps[0].read_text()):
-            break
-        time.sleep(0.1)
-    for old in dump_dir.glob(pattern):
-        old.unlink()
-    section = re.search(r"\[" + re.escape(section_name) + r"\]\n(.*?)(?:\n\[|\Z)", text, re.S)
-    if not section:
-        return {}
-    return {k: int(v) for k, v in re.findall(r"^(\w+)=(\d+)$", section.group(1), re.M)}
+    return {k: int(v) for k, v in section.items() if re.fullmatch(r"\w+", k) and v.isdigit()}
 
 
 def run(args: argparse.Namespace) -> None:

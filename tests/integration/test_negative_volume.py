@@ -19,11 +19,8 @@ apart from the session's nodes.
 from __future__ import annotations
 
 import errno
-import glob
 import json
 import os
-import re
-import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -87,27 +84,11 @@ def mounts(neg_volume: Volume, gluster_state_dir: Path, cached_mount: list[FuseM
 
 def counters(mount: FuseMount) -> dict[str, int]:
     """The cache's statedump counters in the client process (SIGUSR1 writes a statedump)."""
-    pid = mount.pid
-    assert pid, "the cached mount has no client process"
-    pattern = f"/var/run/gluster/glusterdump.{pid}.dump.*"
-    for old in glob.glob(pattern):
-        os.unlink(old)
-    os.kill(pid, signal.SIGUSR1)
-    deadline = time.monotonic() + 10
-    text = ""
-    while time.monotonic() < deadline:
-        dumps = glob.glob(pattern)
-        if dumps:
-            text = Path(dumps[0]).read_text()
-            if "DUMP-END-TIME" in text:
-                break
-        time.sleep(0.1)
-    for old in glob.glob(pattern):
-        os.unlink(old)
-    section = re.search(r"\[xlator\.glupy\.neg\.priv\]\n(.*?)(?:\n\[|\Z)", text, re.S)
-    assert section, f"no statedump section of the cache in {text[-2000:]!r}"
-    return {k: int(v) for k, v in re.findall(r"^(entries|hits|misses|evictions|expired|invalidations|upcalls)=(\d+)$",
-                                                section.group(1), re.M)}
+    assert mount.pid, "the cached mount has no client process"
+    section = mount.statedump().get("xlator.glupy.neg.priv")
+    assert section, "no statedump section of the cache"
+    return {k: int(v) for k, v in section.items()
+            if k in ("entries", "hits", "misses", "evictions", "expired", "invalidations", "upcalls")}
 
 
 def missing(path: Path) -> bool:

@@ -143,7 +143,7 @@ def fop_cost(state: Path, calls: int, rounds: int = 7) -> None:
             os.stat(mp / "f")
 
     instructions = {label: client_instructions(state / f"cost-{label}.vol", state / f"cost-cg-{label}",
-                                               state / f"cost-cg-{label}.log", MOUNT_ARGS, warm=stats, work=stats)
+                                               state / f"cost-cg-{label}.log", MOUNT_ARGS, stats)
                     for label in mounts}
     per_stat = fops / calls
     print(f"\nCost of one FOP entering and leaving Python (FUSE client over posix, {calls} stat calls x "

@@ -80,10 +80,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def client_instructions(volfile: Path, mountpoint: Path, log_file: Path, extra_args: Iterable[str],
-                        warm: Callable[[Path], object], work: Callable[[Path], object]) -> int | None:
+                        work: Callable[[Path], object]) -> int | None:
     """Instructions a FUSE client of `volfile` executes (all threads) while `work(mountpoint)`
-    runs, counted by valgrind's callgrind after `warm(mountpoint)`: the deterministic measure
-    of client CPU, where wall time on a shared VM moves by ±15%. None without valgrind."""
+    runs a second time (the first warms caches up), counted by valgrind's callgrind: the
+    deterministic measure of client CPU, where wall time on a shared VM moves by ±15%.
+    None without valgrind."""
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         return None
     out = mountpoint.parent / f"{mountpoint.name}.callgrind"
@@ -97,7 +98,7 @@ def client_instructions(volfile: Path, mountpoint: Path, log_file: Path, extra_a
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the client under valgrind did not mount {mountpoint}; see {log_file}")
             time.sleep(0.5)
-        warm(mountpoint)
+        work(mountpoint)
         subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, check=True)
         work(mountpoint)
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)

@@ -213,8 +213,7 @@ def run(args: argparse.Namespace) -> None:
             for i, label in enumerate(labels):
                 print(f"negative: counting instructions of {label} (callgrind)", file=sys.stderr)
                 total = client_instructions(state / f"client-{i}.vol", state / f"callgrind-{i}",
-                                            state / f"callgrind-{i}.log", MOUNT_ARGS,
-                                            warm=lambda mp: search(mp, sample), work=lambda mp: search(mp, sample))
+                                            state / f"callgrind-{i}.log", MOUNT_ARGS, lambda mp: search(mp, sample))
                 instructions[label] = total // counted if total else None
         counters = {label: glupy_counters(m) for label, m in mounts.items() if configs[label][0] == "glupy"}
         nl_counters = {label: glupy_counters(m, f"performance/nl-cache.{VOLUME}-nl-cache")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import json
 import threading
+import time
 import uuid
 
 import glupy
@@ -328,8 +329,6 @@ LOOKUPS_XATTR = "glupy.test.lookups"
 def exercise_missing_names(cls) -> list[str]:
     """Run one scenario against a MissingNames class (the bridge's C type or the harness's
     stand-in, its specification); the checks that failed (none: both behave alike)."""
-    import time
-
     failures: list[str] = []
 
     def check(ok: bool, what: str) -> None:
@@ -363,7 +362,7 @@ def exercise_missing_names(cls) -> list[str]:
     check(answered is True and postparent is None, "answer without a postparent")
     check(table.answer(d2, "a", []) == (False, None) and (d2, "a") not in table, "expired dropped")
     check((table.hits, table.expired, table.evictions) == (2, 1, 0), "counters after answers")
-    # least recently used: d1/a and d1/b were answered after ... add c, d: the oldest go
+    # least recently used: d1/a was answered before d1/b, so adding d2/c and d2/d evicts d1/a
     table.add(d2, "c", None, now + 600)
     table.add(d2, "d", None, now + 600)
     check(len(table) == 3 and (d1, "a") not in table and (d1, "b") in table, "LRU eviction")
@@ -401,8 +400,6 @@ class LookupFilters(glupy.Translator):
     expired = glupy.Option(str, default="")
 
     def init(self) -> None:
-        import time
-
         self.named_lookups_only = self.named_only
         self.fresh_lookups_only = self.fresh_only
         self.selftest = exercise_missing_names(glupy.MissingNames)

@@ -181,13 +181,17 @@ gp_make_reply(int fop, int32_t op_ret, int32_t op_errno, PyObject **fields, int 
 PyObject *
 gp_reply_get(PyObject *reply, int fop, int i, const char *name, gp_tmp *tmp)
 {
+    /* A new reference, kept in tmp until the unwind is over: the C pointers
+     * converted from it are used with the GIL released, while another thread
+     * may replace the reply's fields (a handler that kept the reply). */
+    PyObject *v;
     if ((PyObject *)Py_TYPE(reply) == gp_reg.reply_cls[fop]) {
-        PyObject *v = GP_REPLY_SLOT(reply, fop, i);
+        v = Py_XNewRef(GP_REPLY_SLOT(reply, fop, i));
         if (!v)
             PyErr_Format(PyExc_AttributeError, "%s reply has no %s", gp_fop_names[fop], name);
-        return v;
+    } else {
+        v = PyObject_GetAttrString(reply, name);
     }
-    PyObject *v = PyObject_GetAttrString(reply, name);
     if (v && gp_tmp_add(tmp, GP_TMP_PYOBJ, v) < 0) {
         Py_DECREF(v);
         return NULL;

@@ -68,8 +68,10 @@ PY_TO_C = {
     "seek_what": ("int64_t", "gp_c_int64", "int"),
 }
 
-# Kinds converted in a callback even when op_ret < 0 (the rest may be garbage then).
-ON_ERROR = {"xdata", "iatt"}
+# Kinds converted in a callback even when op_ret < 0: an error reply carries them
+# as GlusterFS's callers expect (posix's failed lookup carries loc->inode, which
+# bitrot-stub above looks at). Strings, data and entries may be garbage then.
+ON_ERROR = {"xdata", "iatt", "inode", "fd"}
 
 # What a kind becomes in Python when it is not converted.
 PY_DEFAULT = {"dirents": "PyList_New(0)", "locklist": "PyList_New(0)", "data": "gp_py_data(NULL, 0, NULL)"}
@@ -245,6 +247,7 @@ def gen_fop(f) -> str:
         c_from_py(a, "v", f"{f.reply_class}.{a.name}", "r_", body)
         L += ["    " + line for line in body]
     L.append("    }")
+    L += validate(f)
     L.append("    call_frame_t *frame = fo->frame;")
     L.append("    fo->frame = NULL; /* answered: later use from Python raises instead of touching freed memory */")
     L.append("    Py_BEGIN_ALLOW_THREADS")
@@ -254,6 +257,40 @@ def gen_fop(f) -> str:
     L.append("    return 0;")
     L.append("fail:\n    gp_tmp_release(&tmp);\n    return -1;\n}\n")
     return "\n".join(L)
+
+
+def validate(f) -> list[str]:
+    """C checks of a reply before it is unwound: glupy._validate's rules (required
+    fields on success, op_ret counting what it carries, a valid errno on failure)."""
+    cls = f.reply_class
+    L = ["    if (op_ret >= 0) {"]
+    for name in f.required:
+        L.append(f"        if (!r_{name}) {{")
+        L.append(f"            PyErr_SetString(PyExc_TypeError, \"{cls}.{name} is required in a successful {f.name} reply\");")
+        L.append("            goto fail;\n        }")
+    if f.counted:
+        field = next(a for a in f.py_reply if a.name == f.counted)
+        v = f"r_{field.name}"
+        if field.kind == "data":
+            L.append(f"        int64_t n_ = {v}_d.vector ? (int64_t)iov_length({v}_d.vector, {v}_d.count) : 0;")
+            unit = "bytes"
+        elif field.kind == "dirents":
+            L.append("        int64_t n_ = 0;")
+            L.append(f"        gf_dirent_t *e_;\n        if ({v})\n            list_for_each_entry(e_, &{v}->list, list) n_++;")
+            unit = "entries"
+        else:
+            L.append(f"        int64_t n_ = {v} ? (int64_t)strlen({v}) : 0;")
+            unit = "bytes"
+        L.append("        if (n_ != op_ret) {")
+        L.append(f"            PyErr_Format(PyExc_TypeError, \"{cls}.op_ret is %d but {field.name} has %lld {unit}\", "
+                 "op_ret, (long long)n_);")
+        L.append("            goto fail;\n        }")
+    L.append(f"    }} else if (op_errno <= 0 || op_errno > {T.MAX_ERRNO}) {{")
+    L.append(f"        PyErr_Format(PyExc_TypeError, \"{cls}.op_errno must be an errno (1..{T.MAX_ERRNO}) when op_ret < 0, "
+             "not %d\", op_errno);")
+    L.append("        goto fail;")
+    L.append("    } else {\n        op_ret = -1;\n    }")
+    return L
 
 
 def generate() -> str:

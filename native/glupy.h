@@ -39,7 +39,7 @@
 
 enum gp_tmp_kind { GP_TMP_PYOBJ, GP_TMP_IOBREF, GP_TMP_DIRENTS, GP_TMP_LOCKS };
 
-#define GP_TMP_MAX 16
+#define GP_TMP_MAX 32
 typedef struct {
     int n;
     struct {

@@ -28,10 +28,13 @@ from __future__ import annotations
 import errno as _errno
 import sys
 import threading
+import time
 from functools import partial
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
+from glupy._validate import ReplyError, check_reply, none_returned, valid_errno
 from glupy.errors import FopError
+from glupy.fop_table import MAX_ERRNO
 from glupy.replies import REPLY_BY_ID
 
 
@@ -169,26 +172,90 @@ class Task:
 
 
 def answer(backend: Backend, frame: Any, fop: int, result: Any, error: BaseException | None, domain: str) -> None:
-    """Unwind a FOP with a handler's result or exception. Never raises."""
+    """Unwind a FOP with a handler's result or exception. Never raises.
+
+    Whatever the handler gave, the FOP is answered exactly once: its reply if it
+    passes :func:`glupy._validate.check_reply`, the errno of a valid FopError,
+    and otherwise EIO with a (rate-limited) log line naming the handler's fault."""
     reply_cls = REPLY_BY_ID[fop]
     try:
         if error is None:
-            reply = reply_cls() if result is None else result
+            if result is None:
+                refused = none_returned(fop)
+                if refused is not None:
+                    raise refused
+                reply = reply_cls()
+            else:
+                reply = result
             if type(reply) is not reply_cls:
-                raise TypeError(f"the {reply_cls.fop} handler returned {type(result).__name__}, "
-                                f"expected {reply_cls.__name__} (or None)")
+                raise ReplyError(f"the {reply_cls.fop} handler returned {type(result).__name__}, "
+                                 f"expected {reply_cls.__name__}")
+            check_reply(fop, reply)
             backend.unwind(frame, fop, reply.op_ret, reply.op_errno, reply)
         elif isinstance(error, FopError):
+            if not valid_errno(error.errno):
+                raise ReplyError(f"the {reply_cls.fop} handler raised FopError({error.errno!r}): "
+                                 f"not an errno (1..{MAX_ERRNO})") from error
             carried = error.reply if type(error.reply) is reply_cls else None
             backend.unwind(frame, fop, -1, error.errno, carried)
         else:
             raise error
     except BaseException as failure:  # noqa: BLE001 - the brick must keep serving
-        backend.log_exception(domain, f"{reply_cls.fop}: the handler failed, answering EIO", failure)
+        report(backend, domain, f"{reply_cls.fop}: the handler failed, answering EIO", failure)
         try:
             backend.unwind(frame, fop, -1, _errno.EIO, None)
         except BaseException as again:  # noqa: BLE001 - e.g. already answered
-            backend.log_exception(domain, f"{reply_cls.fop}: cannot answer EIO", again)
+            report(backend, domain, f"{reply_cls.fop}: cannot answer EIO", again)
+
+
+class LogLimiter:
+    """At most `burst` tracebacks per translator and FOP in each `window` seconds.
+
+    A handler that fails on every FOP must not fill the disk with tracebacks nor
+    spend the volume's time writing them (every log line is a synchronous write
+    in GlusterFS): past the burst, failures are counted, and the next traceback
+    logged after the window says how many were left out."""
+
+    def __init__(self, burst: int = 5, window: float = 10.0) -> None:
+        self.burst = burst
+        self.window = window
+        self.lock = threading.Lock()
+        self.slots: dict[tuple[str, str], list[float]] = {}  # key -> [window start, logged, suppressed]
+
+    def admit(self, key: tuple[str, str]) -> tuple[bool, int]:
+        """(log it?, how many were suppressed before it)."""
+        now = time.monotonic()
+        with self.lock:
+            slot = self.slots.get(key)
+            if slot is None or now - slot[0] >= self.window:
+                suppressed = int(slot[2]) if slot else 0
+                self.slots[key] = [now, 1, 0]
+                if len(self.slots) > 4096:  # bound the table: forget the oldest windows
+                    for old in sorted(self.slots, key=lambda k: self.slots[k][0])[:2048]:
+                        del self.slots[old]
+                return True, suppressed
+            if slot[1] < self.burst:
+                slot[1] += 1
+                return True, 0
+            slot[2] += 1
+            return False, 0
+
+
+LIMITER = LogLimiter()
+
+
+def report(backend: Backend, domain: str, context: str, exc: BaseException) -> None:
+    """Log a handler's failure through the backend, rate-limited per translator and FOP."""
+    limiter = getattr(backend, "log_limiter", LIMITER)
+    logged, suppressed = limiter.admit((domain, context.split(":", 1)[0]))
+    if not logged:
+        return
+    if suppressed:
+        context = f"{context} ({suppressed} more failures like this were not logged)"
+    try:
+        backend.log_exception(domain, context, exc)
+    except BaseException:  # noqa: BLE001 - logging must never fail a FOP
+        pass
 
 
 # What the bridge's C driver (native/task.c) hands over, and where.

@@ -65,6 +65,21 @@ KINDS: dict[str, Kind] = {
 }
 
 
+#: Kinds of reply fields that must be present in a successful reply. Only xdata,
+#: numbers, lists and data may be absent: every other field is dereferenced by
+#: GlusterFS's own callers when op_ret >= 0 (a NULL iatt in a stat reply is a
+#: SIGSEGV in fuse-bridge, in protocol/server's reply encoders, ...).
+REQUIRED_ON_SUCCESS = frozenset({"inode", "iatt", "fd", "statvfs", "flock", "lease", "str", "outstr",
+                                 "checksum", "dict"})
+
+#: FOPs whose op_ret counts what the reply carries: readv bytes, readdir(p) entries,
+#: readlink the target's bytes (fuse-bridge writes a NUL at path[op_ret]).
+COUNTED: dict[str, str] = {"readv": "data", "readdir": "entries", "readdirp": "entries", "readlink": "path"}
+
+#: An errno GlusterFS can carry: 1 .. MAX_ERRNO (4095), as the kernel defines it.
+MAX_ERRNO = 4095
+
+
 @dataclass(frozen=True)
 class Arg:
     """One argument of a FOP, or one field of its reply."""
@@ -102,6 +117,23 @@ class Fop:
     @property
     def reply_class(self) -> str:
         return "".join(p.capitalize() for p in self.name.split("_")) + "Reply"
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """Reply fields a successful reply must carry (not None): the callers above
+        (fuse-bridge, protocol/server, gfapi, md-cache...) dereference them on success."""
+        return tuple(a.name for a in self.py_reply if a.kind in REQUIRED_ON_SUCCESS)
+
+    @property
+    def may_be_empty(self) -> bool:
+        """True if a handler may return None for an empty success (nothing is required)."""
+        return not self.required
+
+    @property
+    def counted(self) -> str | None:
+        """The reply field whose length op_ret must equal on success (bytes read,
+        entries, the link target's bytes), or None."""
+        return COUNTED.get(self.name)
 
 
 def _args(spec: str) -> tuple[Arg, ...]:

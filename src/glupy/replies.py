@@ -4,13 +4,15 @@
 the fields are the FOP's reply fields in GlusterFS's order (see docs/fops.md).
 Every field defaults to None (an empty list for directory entries and lock lists,
 empty data for readv). ``op_ret`` defaults to what success means for the FOP:
-``len(data)`` for readv, ``len(entries)`` for readdir/readdirp, 0 otherwise.
+``len(data)`` for readv, ``len(entries)`` for readdir/readdirp, the target's
+length in bytes for readlink, 0 otherwise (see :mod:`glupy._validate`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from glupy._validate import measure
 from glupy.fop_table import FOP_ID, FOPS, KINDS, Fop
 
 _LIST_KINDS = {"dirents", "locklist"}
@@ -19,7 +21,7 @@ _LIST_KINDS = {"dirents", "locklist"}
 def _make_reply_class(fop: Fop) -> type:
     fields = tuple(a.name for a in fop.py_reply)
     lists = {a.name for a in fop.py_reply if a.kind in _LIST_KINDS}
-    counted = next((a.name for a in fop.py_reply if a.kind in ("data", "dirents")), None)
+    counted = fop.counted
     params = ", ".join(f"{n}=None" for n in fields)
     body = [f"def __init__(self, {params}{', ' if params else ''}*, op_ret=None, op_errno=0):"]
     for n in fields:
@@ -30,11 +32,12 @@ def _make_reply_class(fop: Fop) -> type:
         else:
             body.append(f"    self.{n} = {n}")
     if counted:
-        body.append(f"    self.op_ret = len(self.{counted}) if op_ret is None else op_ret")
+        body.append(f"    self.op_ret = (0 if self.{counted} is None else _measure(self.{counted})) "
+                    "if op_ret is None else op_ret")
     else:
         body.append("    self.op_ret = 0 if op_ret is None else op_ret")
     body.append("    self.op_errno = op_errno")
-    ns: dict[str, Any] = {}
+    ns: dict[str, Any] = {"_measure": measure}
     exec("\n".join(body), ns)
     init = ns["__init__"]
     init.__doc__ = f"Reply of {fop.name}: " + ", ".join(

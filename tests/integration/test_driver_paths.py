@@ -92,14 +92,11 @@ def test_paths_that_fail(mount: FuseMount) -> None:
     assert "expected GetxattrReply" in log
 
 
-def test_a_handler_returning_none_answers_success(mount: FuseMount) -> None:
-    # an empty getxattr reply: FUSE sees success with no value
-    try:
-        value = os.getxattr(mount.mountpoint / "f", PATHS_XATTR + "none")
-    except OSError as e:  # FUSE may turn a missing value into ENODATA
-        assert e.errno == errno.ENODATA
-    else:
-        assert value == b""
+def test_a_handler_returning_none_where_a_reply_is_required_answers_eio(mount: FuseMount) -> None:
+    # a successful getxattr must carry its dict: None is refused with a clear line
+    assert fails(mount, "none") == errno.EIO
+    assert "returned None, but a successful getxattr reply must carry dict" in Path(mount.log_file).read_text()
+    assert (mount.mountpoint / "f").read_bytes() == b"12345"
 
 
 def test_notify_can_pass_on_another_event(state: Path) -> None:

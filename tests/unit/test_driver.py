@@ -10,14 +10,20 @@ import pytest
 import glupy
 from glupy import _driver
 from glupy.constants import Fop
-from glupy.replies import LookupReply, ReadvReply, StatReply, WritevReply
+from glupy.replies import FlushReply, LookupReply, ReadvReply, StatReply, WritevReply
+
+
+@pytest.fixture(autouse=True)
+def fresh_log_limiter(monkeypatch):
+    """Each test its own budget of logged tracebacks."""
+    monkeypatch.setattr(_driver, "LIMITER", _driver.LogLimiter())
 
 
 class Backend:
     """Answers winds from a script; records unwinds and logged exceptions."""
 
     def __init__(self, answer=None, asynchronous=False):
-        self.answer = answer or (lambda fop, args: LookupReply(op_ret=0))
+        self.answer = answer or (lambda fop, args: LookupReply(inode="i", buf="b", postparent="pp", op_ret=0))
         self.asynchronous = asynchronous
         self.pending = []
         self.unwound = []
@@ -59,7 +65,7 @@ async def passthrough_lookup(loc, xdata):
 
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_passthrough_returns_the_childs_reply(asynchronous):
-    expected = LookupReply(inode="i", buf="b", op_ret=0)
+    expected = LookupReply(inode="i", buf="b", postparent="pp", op_ret=0)
     b = Backend(lambda fop, args: expected, asynchronous)
     run(b, passthrough_lookup)
     b.deliver_all()
@@ -117,20 +123,23 @@ def test_wrong_reply_type_answers_eio():
     assert "expected LookupReply" in str(b.logged[0][1])
 
 
-def test_returning_none_is_an_empty_success():
+def test_returning_none_is_an_empty_success_only_where_nothing_is_required():
     b = Backend()
 
-    async def handler(loc, xdata):
+    async def handler(*args):
         return None
 
-    run(b, handler)
-    fop, op_ret, op_errno, reply = b.unwound[0]
-    assert (op_ret, op_errno, type(reply)) == (0, 0, LookupReply)
+    run(b, handler)  # lookup: inode, buf and postparent are required
+    assert b.unwound[0][1:] == (-1, errno.EIO, None)
+    assert "returned None, but a successful lookup reply must carry inode, buf, postparent" in str(b.logged[0][1])
+    run(b, handler, Fop.FLUSH, ("fd", None))
+    fop, op_ret, op_errno, reply = b.unwound[1]
+    assert (fop, op_ret, op_errno, type(reply)) == (Fop.FLUSH, 0, 0, FlushReply)
 
 
 def test_plain_function_handler_answers_directly():
     b = Backend()
-    run(b, lambda loc, xdata: LookupReply(op_ret=0))
+    run(b, lambda loc, xdata: LookupReply(inode="i", buf="b", postparent="pp", op_ret=0))
     assert b.unwound[0][1] == 0 and b.winds == []
 
 
@@ -168,7 +177,7 @@ def test_readv_reply_counts_its_data():
 
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_gather_returns_results_in_order(asynchronous):
-    b = Backend(lambda fop, args: LookupReply(buf=args[0], op_ret=0), asynchronous)
+    b = Backend(lambda fop, args: LookupReply(inode="i", buf=args[0], postparent="pp", op_ret=0), asynchronous)
     c1 = glupy.Child("child1", 1)
 
     async def sub(tag):
@@ -177,7 +186,7 @@ def test_gather_returns_results_in_order(asynchronous):
 
     async def handler(loc, xdata):
         results = await glupy.gather(child.lookup("a", None), c1.lookup("b", None), sub("c"))
-        return LookupReply(buf=[results[0].buf, results[1].buf, results[2]], op_ret=0)
+        return LookupReply(inode="i", buf=[results[0].buf, results[1].buf, results[2]], postparent="pp", op_ret=0)
 
     run(b, handler)
     b.deliver_all()
@@ -186,7 +195,7 @@ def test_gather_returns_results_in_order(asynchronous):
 
 def test_gather_raises_first_error_after_all_finish_or_returns_exceptions():
     def answer(fop, args):
-        return LookupReply(op_ret=-1, op_errno=errno.EIO) if args[0] == "bad" else LookupReply(op_ret=0)
+        return LookupReply(op_ret=-1, op_errno=errno.EIO) if args[0] == "bad" else LookupReply(inode="i", buf="b", postparent="pp", op_ret=0)
 
     b = Backend(answer, asynchronous=True)
     outcomes = []
@@ -205,11 +214,11 @@ def test_gather_raises_first_error_after_all_finish_or_returns_exceptions():
 def test_replies_arriving_on_other_threads_resume_exactly_once():
     """Callbacks race from many threads; the handler must finish once with all results."""
     for _ in range(50):
-        b = Backend(lambda fop, args: LookupReply(buf=args[0], op_ret=0), asynchronous=True)
+        b = Backend(lambda fop, args: LookupReply(inode="i", buf=args[0], postparent="pp", op_ret=0), asynchronous=True)
 
         async def handler(loc, xdata):
             results = await glupy.gather(*(child.lookup(i, None) for i in range(16)))
-            return LookupReply(buf=[r.buf for r in results], op_ret=0)
+            return LookupReply(inode="i", buf=[r.buf for r in results], postparent="pp", op_ret=0)
 
         run(b, handler)
         threads = [threading.Thread(target=cb, args=(reply,)) for cb, reply in b.pending]

@@ -288,8 +288,8 @@ def test_faulty_translator_answers_like_on_a_volume(glupy_harness) -> None:
     assert h.read("/fine.txt") == b"still serving"
     logged = [(d, type(e).__name__) for d, _, e in h.logged]
     assert ("faulty", "ZeroDivisionError") in logged and ("faulty", "RuntimeError") in logged
-    assert ("faulty", "TypeError") in logged  # the wrong reply type
-    assert "expected LookupReply" in str(h.logged[[n for _, n in logged].index("TypeError")][2])
+    assert ("faulty", "ReplyError") in logged  # the wrong reply type
+    assert "expected LookupReply" in str(h.logged[[n for _, n in logged].index("ReplyError")][2])
 
 
 def test_probe_contexts_forget_release_reconfigure_notify(glupy_harness) -> None:

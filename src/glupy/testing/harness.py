@@ -493,7 +493,7 @@ class PosixBackend:
     def _lookup(self, frame: Any, loc: T.Loc, xdata: Any) -> Any:
         path = self._loc_path(loc, entry=True) if loc.path != "/" and (loc.name or loc.pargfid) else \
             self._loc_path(loc, entry=False)
-        postparent = None
+        postparent = T.Iatt()  # storage/posix answers zeros for the root's parent
         if path != "/":
             parent = posixpath.dirname(path)
             try:
@@ -1809,6 +1809,10 @@ class _Answer:
     def log_exception(self, domain: str, context: str, exc: BaseException) -> None:
         self.harness.log_exception(domain, context, exc)
 
+    @property
+    def log_limiter(self) -> _driver.LogLimiter:
+        return self.harness.log_limiter
+
 
 class Harness(Client):
     """A graph of Python translators over :class:`PosixBackend`, driven in-process.
@@ -1852,6 +1856,7 @@ class Harness(Client):
         self._unique = itertools.count(1)
         self.nodes: dict[str, Any] = {}
         self.logged: list[_Logged] = []
+        self.log_limiter = _driver.LogLimiter()  # the rate of logged tracebacks, as in the bridge
         self.itable = InodeTable(self)
         self._open: dict[int, T.Fd] = {}
         self.closed = False

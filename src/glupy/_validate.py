@@ -1,0 +1,83 @@
+"""What a FOP's reply must be before it may leave a translator, from the FOP table.
+
+A handler may return anything and raise anything; GlusterFS's callers above it
+(fuse-bridge, protocol/server's reply encoders, gfapi, md-cache...) trust what
+they receive: a successful stat whose iatt is NULL is a SIGSEGV in fuse-bridge,
+a readlink whose op_ret exceeds its target makes fuse-bridge write past it. So
+every reply is checked against the table's rules before it is unwound:
+
+* on success (``op_ret >= 0``) every field of :data:`~glupy.fop_table.REQUIRED_ON_SUCCESS`
+  kinds is present (``Fop.required``);
+* ``op_ret`` equals the length of what it counts (``Fop.counted``: readv's bytes,
+  readdir(p)'s entries, readlink's target in bytes);
+* on failure ``op_errno`` is an errno (1 to 4095).
+
+The native bridge's generated unwinders (native/gen_glue.py) apply the same rules
+in C, so the fast path needs no Python; this module is their specification,
+used by the Python driver and by the in-process harness. A reply that fails is
+answered EIO and the failure logged naming the translator, the FOP and the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glupy.fop_table import FOP_ID, FOPS, MAX_ERRNO, Fop
+
+FOP_BY_ID: dict[int, Fop] = {FOP_ID[f.name]: f for f in FOPS}
+
+
+class ReplyError(TypeError):
+    """A handler's reply (or exception) that cannot be given to GlusterFS as it is."""
+
+
+def valid_errno(value: Any) -> bool:
+    """True for an int GlusterFS can carry as op_errno."""
+    return type(value) is int and 0 < value <= MAX_ERRNO
+
+
+def measure(value: Any) -> int:
+    """The length op_ret counts for a counted field: bytes of data or of a path, entries."""
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "surrogateescape"))
+    if isinstance(value, (list, tuple)):
+        return len(value)
+    return memoryview(value).nbytes
+
+
+def none_returned(fop: int) -> ReplyError | None:
+    """Why a handler of `fop` may not return None (an empty success), or None if it may."""
+    spec = FOP_BY_ID[fop]
+    if spec.may_be_empty:
+        return None
+    return ReplyError(f"the {spec.name} handler returned None, but a successful {spec.name} reply must carry "
+                      f"{', '.join(spec.required)}: return the child's reply, a {spec.reply_class}(...) "
+                      f"or raise glupy.FopError(errno)")
+
+
+def check_reply(fop: int, reply: Any) -> None:
+    """Raise :class:`ReplyError` naming the field if `reply` (of the FOP's reply
+    class) breaks the FOP's rules; return quietly if GlusterFS may receive it."""
+    spec = FOP_BY_ID[fop]
+    op_ret, op_errno = reply.op_ret, reply.op_errno
+    if type(op_ret) is not int or not -(2**31) <= op_ret < 2**31:
+        raise ReplyError(f"{spec.reply_class}.op_ret must be an int32, not {op_ret!r}")
+    if op_ret < 0:
+        if not valid_errno(op_errno):
+            raise ReplyError(f"{spec.reply_class}.op_errno must be an errno (1..{MAX_ERRNO}) when op_ret < 0, "
+                             f"not {op_errno!r}")
+        return
+    for name in spec.required:
+        if getattr(reply, name) is None:
+            raise ReplyError(f"{spec.reply_class}.{name} is required in a successful {spec.name} reply")
+    if spec.counted:
+        value = getattr(reply, spec.counted)
+        try:
+            length = measure(value)
+        except TypeError:
+            raise ReplyError(f"{spec.reply_class}.{spec.counted} must be "
+                             f"{'a list' if spec.name.startswith('readdir') else 'str' if spec.name == 'readlink' else 'bytes-like'}, "
+                             f"not {type(value).__name__}") from None
+        if op_ret != length:
+            raise ReplyError(f"{spec.reply_class}.op_ret is {op_ret} but {spec.counted} has {length} "
+                             f"{'entries' if spec.name.startswith('readdir') else 'bytes'}")

@@ -27,7 +27,7 @@ GLUPY_CFLAGS = $(CFLAGS) -fPIC -Wall -Werror=incompatible-pointer-types -Werror=
 	-DGLUPY_PYTHON='"$(PY)"' -DGLUPY_LIBPYTHON='"$(PY_SONAME)"'
 GLUPY_LDFLAGS = -shared -L$(PY_LIBDIR) -lglusterfs -l$(PY_LDLIB)
 
-SOURCES = native/bridge.c native/types.c native/task.c native/missing.c native/layout_check.c $(BUILD)/glue.c
+SOURCES = native/bridge.c native/types.c native/task.c native/workers.c native/missing.c native/layout_check.c $(BUILD)/glue.c
 OBJECTS = $(patsubst %.c,$(BUILD)/%.o,$(notdir $(SOURCES)))
 HEADERS = native/glupy.h native/gluster-config.h native/layout_check.h
 

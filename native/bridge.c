@@ -46,11 +46,16 @@ typedef struct {
     struct xlator_fops *base_fops;        /* GlusterFS's defaults for this xlator */
     char overridden[GF_FOP_MAXVALUE];     /* FOPs the Python class handles */
     gf_boolean_t pass_through;            /* option pass-through: all FOPs in C */
+    double fop_timeout;                   /* option fop-timeout: seconds (0: none) */
     int named_lookups_only;               /* the class's named_lookups_only */
     int fresh_lookups_only;               /* ... and fresh_lookups_only */
     PyObject *missing_names;              /* its missing_names (a gp_missing_type), or NULL */
     char module[256], cls[128];
 } gp_private_t;
+
+#define GP_FOP_TIMEOUT_DEFAULT 60
+#define GP_STR_(x) #x
+#define GP_STR(x) GP_STR_(x)
 
 static PyObject *gp_runtime;      /* glupy._runtime */
 static PyObject *gp_module;       /* _glupy */
@@ -247,8 +252,9 @@ struct gp_slot {
     PyObject *result;       /* set when the callback ran before the wind returned */
     gp_task *task;          /* resumed with the reply (task.c), or else: */
     PyObject *callback;     /* called with the reply when it arrives later, */
-    gp_frame_obj *fo;       /* with this FOP as the thread's current one */
+    gp_frame_obj *fo;       /* the FOP that winds (the thread's current one in callback) */
     call_stack_t *own_call; /* a stack of our own (another lock owner), if any */
+    int counted;            /* counted in fo->req's winds in flight */
 };
 
 gp_slot *
@@ -264,8 +270,9 @@ gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
     slot->result = NULL;
     slot->task = t;
     slot->callback = Py_XNewRef(callback);
-    slot->fo = (gp_frame_obj *)Py_XNewRef(fo);
+    slot->fo = (gp_frame_obj *)Py_NewRef(fo);
     slot->own_call = NULL;
+    slot->counted = 0;
     return slot;
 }
 
@@ -274,6 +281,8 @@ gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
 void
 gp_slot_free(gp_slot *slot)
 {
+    if (slot->counted)
+        gp_req_wind_end(slot->fo->req); /* the wind never started */
     if (slot->own_call)
         STACK_DESTROY(slot->own_call);
     Py_XDECREF(slot->callback);
@@ -302,9 +311,35 @@ gp_slot_complete(gp_slot *slot, PyObject *reply)
         /* a conversion failed: hand the exception to the waiting task */
         reply = gp_fetch_exception();
     }
+    slot->counted = 0;
+    int expired = gp_req_wind_end(slot->fo->req); /* may answer ETIMEDOUT now */
     if (slot->state == GP_SLOT_WINDING) {
         slot->result = reply;
         slot->state = GP_SLOT_DONE;
+        return;
+    }
+    if (expired) {
+        Py_DECREF(reply);
+        if (slot->task)
+            gp_task_drop(slot->task);
+        gp_slot_free(slot);
+        return;
+    }
+    /* Handler code runs on the bridge's workers, never on the thread the reply
+     * came on (protocol/client's epoll thread, an io-thread...). */
+    if (gp_on_worker() || gp_defer_reply(slot, reply) < 0)
+        gp_slot_resume(slot, reply);
+}
+
+void
+gp_slot_resume(gp_slot *slot, PyObject *reply)
+{
+    if (gp_req_expired(slot->fo->req)) {
+        /* the deadline passed while the reply waited for a worker */
+        Py_DECREF(reply);
+        if (slot->task)
+            gp_task_drop(slot->task);
+        gp_slot_free(slot);
         return;
     }
     if (slot->task) {
@@ -329,13 +364,19 @@ gp_slot_complete(gp_slot *slot, PyObject *reply)
 PyObject *
 gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args, gp_slot *slot, PyObject *lk_owner)
 {
-    call_frame_t *frame = fo->frame;
+    if (lk_owner && lk_owner != Py_None &&
+        (!PyBytes_Check(lk_owner) || PyBytes_GET_SIZE(lk_owner) < 1 ||
+         PyBytes_GET_SIZE(lk_owner) > GF_MAX_LOCK_OWNER_LEN)) {
+        PyErr_Format(PyExc_ValueError, "lk_owner must be 1 to %d bytes", GF_MAX_LOCK_OWNER_LEN);
+        return NULL;
+    }
+    /* counted before anything is wound: the deadline never answers a FOP whose
+     * child frames still hang on its stack */
+    call_frame_t *frame = gp_req_wind_begin(fo->req);
+    if (!frame)
+        return NULL;
+    slot->counted = 1;
     if (lk_owner && lk_owner != Py_None) {
-        if (!PyBytes_Check(lk_owner) || PyBytes_GET_SIZE(lk_owner) < 1 ||
-            PyBytes_GET_SIZE(lk_owner) > GF_MAX_LOCK_OWNER_LEN) {
-            PyErr_Format(PyExc_ValueError, "lk_owner must be 1 to %d bytes", GF_MAX_LOCK_OWNER_LEN);
-            return NULL;
-        }
         call_frame_t *own = copy_frame(frame);
         if (!own)
             return PyErr_NoMemory();
@@ -358,10 +399,6 @@ gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
         return NULL;
     }
     gp_frame_obj *fo = (gp_frame_obj *)argv[0];
-    if (!fo->frame) {
-        PyErr_SetString(PyExc_RuntimeError, "cannot wind: this FOP has already been answered");
-        return NULL;
-    }
     long fop = PyLong_AsLong(argv[2]);
     if (fop <= 0 || fop >= GF_FOP_MAXVALUE || !gp_winders[fop]) {
         PyErr_Format(PyExc_ValueError, "no such FOP: %ld", fop);
@@ -381,7 +418,8 @@ gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
     return result ? result : Py_NewRef(gp_reg.pending);
 }
 
-/* _glupy.unwind(frame, fop, op_ret, op_errno, reply_or_None) */
+/* _glupy.unwind(frame, fop, op_ret, op_errno, reply_or_None) -> False if the
+ * FOP had been answered already (its deadline passed), True otherwise */
 static PyObject *
 gp_mod_unwind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
 {
@@ -394,17 +432,14 @@ gp_mod_unwind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
     int32_t op_ret, op_errno;
     if (gp_c_int32(argv[2], &op_ret, "op_ret") || gp_c_int32(argv[3], &op_errno, "op_errno"))
         return NULL;
-    if (!fo->frame) {
-        PyErr_SetString(PyExc_RuntimeError, "this FOP has already been answered");
-        return NULL;
-    }
     if (fop <= 0 || fop >= GF_FOP_MAXVALUE || !gp_unwinders[fop]) {
         PyErr_Format(PyExc_ValueError, "no such FOP: %ld", fop);
         return NULL;
     }
-    if (gp_unwinders[fop](fo, op_ret, op_errno, argv[4] == Py_None ? NULL : argv[4]) < 0)
+    int r = gp_unwinders[fop](fo, op_ret, op_errno, argv[4] == Py_None ? NULL : argv[4]);
+    if (r < 0)
         return NULL;
-    Py_RETURN_NONE;
+    return PyBool_FromLong(r == 0); /* False: answered already, by its deadline */
 }
 
 /* _glupy.register(uuid_cls, dirent_cls, lockinfo_cls, pending, replies: dict[int, type]) */
@@ -459,6 +494,7 @@ static PyMethodDef gp_mod_methods[] = {
     {"log", gp_mod_log, METH_VARARGS, NULL},
     {"fop_names", gp_mod_fop_names, METH_NOARGS, NULL},
     {"current_frame", gp_mod_current_frame, METH_NOARGS, NULL},
+    {"submit", (PyCFunction)(void (*)(void))gp_mod_submit, METH_FASTCALL, NULL},
     {NULL},
 };
 
@@ -549,7 +585,7 @@ gp_python_start(xlator_t *this, char *err, size_t errlen)
         gp_reg.kw_reply = Py_BuildValue("(ss)", "op_ret", "op_errno");
         if (PyDict_SetItemString(mods, "glupy._glupy", gp_module) == 0) {
             gp_runtime = PyImport_ImportModule("glupy._runtime");
-            if (gp_runtime && gp_task_bind(gp_runtime) < 0)
+            if (gp_runtime && (gp_task_bind(gp_runtime) < 0 || gp_workers_start(gp_runtime) < 0))
                 Py_CLEAR(gp_runtime);
         }
     }
@@ -629,8 +665,17 @@ gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int n
         gp_log_exception(this->name, gp_fop_names[fop]);
         return -1;
     }
-    fo->frame = frame;
     fo->this = this;
+    fo->coro = NULL;
+    fo->req = gp_req_new(frame, this, fop, priv->fop_timeout);
+    if (!fo->req) {
+        PyObject_Free(fo);
+        PyErr_NoMemory();
+        gp_log_exception(this->name, gp_fop_names[fop]);
+        return -1;
+    }
+    fo->req->fo = (PyObject *)fo;
+    fo->req->fo_alive = 1;
     gp_frame_obj *prev = gp_current_frame_set(fo);
     gp_task_start(fo, fop, priv->handlers[fop], args, nargs); /* always answers */
     gp_current_frame_set(prev);
@@ -671,6 +716,17 @@ gp_option_bool(dict_t *options, const char *key)
     if (options && dict_get_str(options, (char *)key, &v) == 0 && v)
         gf_string2boolean(v, &b);
     return b;
+}
+
+/* A number of seconds (the option's default when unset). */
+static double
+gp_option_seconds(dict_t *options, const char *key)
+{
+    char *v = NULL;
+    double d = GP_FOP_TIMEOUT_DEFAULT;
+    if (options && dict_get_str(options, (char *)key, &v) == 0 && v)
+        gf_string2double(v, &d);
+    return d > 0 ? d : 0;
 }
 
 /* Python handlers where the class overrides a FOP, unless pass-through is on. */
@@ -761,6 +817,7 @@ init(xlator_t *this)
      * so a FOP the class does not define never enters Python. */
     priv->base_fops = this->fops;
     priv->pass_through = gp_option_bool(this->options, "pass-through");
+    priv->fop_timeout = gp_option_seconds(this->options, "fop-timeout");
     memcpy(&priv->fops, priv->base_fops, sizeof(priv->fops));
     gp_apply_table(priv);
     this->private = priv;
@@ -818,6 +875,11 @@ reconfigure(xlator_t *this, dict_t *options)
         priv->pass_through = pass_through;
         gp_apply_table(priv);
         gf_log(this->name, GF_LOG_INFO, "glupy: pass-through %s", pass_through ? "on: FOPs stay in C" : "off");
+    }
+    double timeout = gp_option_seconds(options, "fop-timeout");
+    if (timeout != priv->fop_timeout) {
+        priv->fop_timeout = timeout; /* for FOPs from now on */
+        gf_log(this->name, GF_LOG_INFO, "glupy: fop-timeout %.1f s", timeout);
     }
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *hook = gp_hook(priv, "reconfigure");
@@ -1022,6 +1084,15 @@ struct volume_options options[] = {
      .op_version = {1},
      .flags = OPT_FLAG_SETTABLE,
      .description = "on: every FOP passes through in C and no FOP enters Python (reconfigurable)."},
+    {.key = {"fop-timeout"},
+     .type = GF_OPTION_TYPE_DOUBLE,
+     .default_value = GP_STR(GP_FOP_TIMEOUT_DEFAULT),
+     .min = 0,
+     .max = 86400,
+     .op_version = {1},
+     .flags = OPT_FLAG_SETTABLE,
+     .description = "Seconds a FOP may spend in Python before it is answered ETIMEDOUT and its handler's "
+                    "stack is logged (0: no deadline; reconfigurable)."},
     /* The translator's own options are declared on its Python class and checked there. */
     {.key = {NULL}},
 };

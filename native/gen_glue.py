@@ -73,6 +73,9 @@ PY_TO_C = {
 # bitrot-stub above looks at). Strings, data and entries may be garbage then.
 ON_ERROR = {"xdata", "iatt", "inode", "fd"}
 
+# FOPs libglusterfs has no call stub for: their handlers run on the caller's thread.
+NO_STUB = {"getspec"}
+
 # What a kind becomes in Python when it is not converted.
 PY_DEFAULT = {"dirents": "PyList_New(0)", "locklist": "PyList_New(0)", "data": "gp_py_data(NULL, 0, NULL)"}
 
@@ -179,11 +182,21 @@ def gen_fop(f) -> str:
     decls, _ = c_params(f.args, "a_")
     py_args = f.py_args
     n = len(py_args)
+    _, names = c_params(f.args, "a_")
     L.append(f"static int32_t\ngp_fop_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)})\n{{")
+    L.append("    if (!gp_take_resuming()) {")
     if name == "lookup":
         # answered from the translator's missing_names, or not wanted by it: all in C
-        L.append("    if (gp_lookup_before_python(frame, this, a_loc, a_xdata))")
-        L.append("        return 0;")
+        L.append("        if (gp_lookup_before_python(frame, this, a_loc, a_xdata))")
+        L.append("            return 0;")
+    if name in NO_STUB:
+        L.append(f"        /* GlusterFS has no call stub for {name}: it runs on the caller's thread */")
+    else:
+        L.append("        /* GlusterFS's threads only hand the FOP over: a worker resumes it here */")
+        L.append(f"        if (!gp_on_worker() && gp_defer_stub(fop_{name}_stub(frame, gp_fop_{name}, "
+                 f"{', '.join(names)})) == 0)")
+        L.append("            return 0;")
+    L.append("    }")
     L.append(f"    PyObject *args[{n}] = {{0}};")
     L.append("    int ok = 0;")
     L.append("    PyGILState_STATE gil = gp_gil_acquire();")
@@ -248,14 +261,21 @@ def gen_fop(f) -> str:
         L += ["    " + line for line in body]
     L.append("    }")
     L += validate(f)
-    L.append("    call_frame_t *frame = fo->frame;")
-    L.append("    fo->frame = NULL; /* answered: later use from Python raises instead of touching freed memory */")
+    L.append("    call_frame_t *frame = gp_req_take(fo->req);")
+    L.append("    if (!frame) {  /* answered already, by its deadline: the late answer is dropped */")
+    L.append("        gp_tmp_release(&tmp);")
+    L.append("        return 1;\n    }")
     L.append("    Py_BEGIN_ALLOW_THREADS")
     L.append(f"    STACK_UNWIND_STRICT({name}, frame, op_ret, op_errno, {', '.join(call_args(f.reply, 'r_'))});")
     L.append("    Py_END_ALLOW_THREADS")
     L.append("    gp_tmp_release(&tmp);")
     L.append("    return 0;")
     L.append("fail:\n    gp_tmp_release(&tmp);\n    return -1;\n}\n")
+
+    # ---- error unwind without Python (deadlines, last resorts)
+    L.append(f"static void\ngp_fail_{name}(call_frame_t *frame, int32_t op_errno)\n{{")
+    L.append(f"    STACK_UNWIND_STRICT({name}, frame, -1, op_errno, {', '.join(error_args(f.reply))});")
+    L.append("}\n")
     return "\n".join(L)
 
 
@@ -313,6 +333,9 @@ def generate() -> str:
     out.append("};\n")
     out.append("const gp_winder_t gp_winders[GF_FOP_MAXVALUE] = {")
     out += [f"    [{f.gf_fop}] = gp_wind_{f.name}," for f in T.FOPS]
+    out.append("};\n")
+    out.append("const gp_failer_t gp_failers[GF_FOP_MAXVALUE] = {")
+    out += [f"    [{f.gf_fop}] = gp_fail_{f.name}," for f in T.FOPS]
     out.append("};\n")
     out.append("const gp_unwinder_t gp_unwinders[GF_FOP_MAXVALUE] = {")
     out += [f"    [{f.gf_fop}] = gp_unwind_{f.name}," for f in T.FOPS]

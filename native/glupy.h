@@ -23,6 +23,7 @@
 #include <glusterfs/statedump.h>
 #include <glusterfs/client_t.h>
 #include <glusterfs/logging.h>
+#include <glusterfs/call-stub.h>
 
 #include "layout_check.h" /* GLUPY_GF_MAJOR */
 
@@ -74,10 +75,59 @@ typedef struct gp_track {
  * every wrapper created in ctx: a gfapi host whose ctx goes away); returns how many. */
 int gp_orphan(glusterfs_ctx_t *ctx, glusterfs_graph_t *graph, int whole_ctx);
 
-typedef struct {
-    PyObject_HEAD call_frame_t *frame; /* NULL once unwound */
+/* One FOP handed to Python (workers.c): its frame until answered, its winds in
+ * flight, its deadline. Shared by the Caller object (under the GIL) and the
+ * timer thread (without it), so its state changes under gp_req_lock. */
+typedef struct gp_req {
+    struct gp_req *prev, *next; /* on the deadline list while not answered */
+    call_frame_t *frame;        /* NULL once answered */
     xlator_t *this;
+    int fop;
+    int inflight;               /* winds whose replies are not in */
+    int expired;                /* the deadline passed */
+    int refs;
+    double timeout, deadline;   /* seconds; deadline on CLOCK_MONOTONIC (no deadline: 0) */
+    unsigned long thread;       /* Python ident of the thread running the handler now, or 0 */
+    PyObject *fo;               /* the Caller object, while fo_alive (read under the GIL) */
+    int fo_alive;
+} gp_req;
+
+typedef struct {
+    PyObject_HEAD gp_req *req;
+    xlator_t *this;
+    PyObject *coro; /* the handler's coroutine, for reports of a stuck handler */
 } gp_frame_obj;
+
+/* ---- the bridge's threads and deadlines (workers.c) ---- */
+
+typedef struct gp_work {
+    struct gp_work *next;
+    void (*run)(struct gp_work *w); /* on a worker thread, no GIL held */
+} gp_work;
+
+int gp_workers_start(PyObject *runtime);
+void gp_work_submit(gp_work *w);
+int gp_on_worker(void);
+/* 1 if this call is a worker resuming a deferred FOP (and forget it) */
+int gp_take_resuming(void);
+/* Resume a FOP's call stub on a worker: 0, or -1 (then run it here). */
+int gp_defer_stub(call_stub_t *stub);
+PyObject *gp_mod_submit(PyObject *m, PyObject *const *argv, Py_ssize_t argc);
+
+gp_req *gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout);
+void gp_req_unref(gp_req *r);
+/* The frame with gp_req_lock held (NULL if answered); then gp_req_unlock(). */
+call_frame_t *gp_req_lock_frame(gp_req *r);
+void gp_req_unlock(void);
+/* Answer: the frame to unwind, or NULL if the FOP was answered already (deadline). */
+call_frame_t *gp_req_take(gp_req *r);
+/* A wind starts: the frame to wind on, or NULL with an exception set. */
+call_frame_t *gp_req_wind_begin(gp_req *r);
+/* A wind's reply is in (or it failed to start): 1 if the deadline passed, in
+ * which case the FOP has been answered ETIMEDOUT once no wind is left. */
+int gp_req_wind_end(gp_req *r);
+int gp_req_expired(gp_req *r);
+
 
 typedef struct {
     PyObject_HEAD xlator_t *xl;
@@ -187,6 +237,9 @@ int gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, i
 typedef struct gp_slot gp_slot;
 /* Called by a generated callback with the reply (or NULL with an exception set). */
 void gp_slot_complete(gp_slot *slot, PyObject *reply);
+/* Resume the waiter of a slot with its reply (stolen), on a worker. */
+void gp_slot_resume(gp_slot *slot, PyObject *reply);
+int gp_defer_reply(gp_slot *slot, PyObject *reply);
 
 /* A handler's coroutine driven in C (task.c). */
 typedef struct gp_task gp_task;
@@ -204,6 +257,8 @@ PyObject *gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args,
 /* Run a handler for the FOP that fo carries; answers it one way or another. */
 void gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs);
 void gp_task_resume(gp_task *t, int fop, PyObject *reply);
+/* Drop a task whose FOP was answered by its deadline (its coroutine is closed). */
+void gp_task_drop(gp_task *t);
 int gp_task_ready(PyObject *module);
 int gp_task_bind(PyObject *runtime);
 /* The FOP whose handler runs on this thread; returns the previous one. */
@@ -222,11 +277,15 @@ void gp_log_exception(const char *domain, const char *context);
 /* ---- generated glue (build/glue.c) ---- */
 
 typedef PyObject *(*gp_winder_t)(call_frame_t *frame, xlator_t *child, PyObject *args, gp_slot *slot);
+/* 0: unwound; 1: the FOP was answered already (its deadline): nothing done; -1: exception set */
 typedef int (*gp_unwinder_t)(gp_frame_obj *fo, int32_t op_ret, int32_t op_errno, PyObject *reply);
+/* Unwind an error without Python (no GIL needed). */
+typedef void (*gp_failer_t)(call_frame_t *frame, int32_t op_errno);
 
 extern const char *const gp_fop_names[GF_FOP_MAXVALUE];
 extern const gp_winder_t gp_winders[GF_FOP_MAXVALUE];
 extern const gp_unwinder_t gp_unwinders[GF_FOP_MAXVALUE];
+extern const gp_failer_t gp_failers[GF_FOP_MAXVALUE];
 /* Fill `fops`: glupy's entry point where `overridden[fop]`, else base's entry (the
  * table GlusterFS filled with its defaults when it loaded the xlator). */
 void gp_fill_fops(struct xlator_fops *fops, const char *overridden, const struct xlator_fops *base);

@@ -44,6 +44,12 @@ gp_frame_obj *
 gp_current_frame_set(gp_frame_obj *fo)
 {
     gp_frame_obj *prev = gp_current_fo;
+    /* which thread runs the handler now: a report of a stuck handler shows that
+     * thread's stack (a plain word, read by the reporter under the GIL) */
+    if (prev && prev->req)
+        prev->req->thread = 0;
+    if (fo && fo->req)
+        fo->req->thread = PyThread_get_thread_ident();
     gp_current_fo = fo;
     return prev;
 }
@@ -231,7 +237,7 @@ gp_takeover(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *coro, enum g
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_SystemError, "glupy._runtime.takeover is not available");
         gp_log_exception(GP_DOMAIN, gp_fop_names[fop]);
-        if (fo->frame && gp_unwinders[fop](fo, -1, EIO, NULL) < 0)
+        if (gp_unwinders[fop](fo, -1, EIO, NULL) < 0)
             gp_log_exception(GP_DOMAIN, "answering EIO");
     }
     Py_XDECREF(r);
@@ -260,13 +266,14 @@ gp_reply_failed(int fop, PyObject *reply)
 static void
 gp_answer(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *result)
 {
-    if ((PyObject *)Py_TYPE(result) == gp_reg.reply_cls[fop] && fo->frame) {
+    if ((PyObject *)Py_TYPE(result) == gp_reg.reply_cls[fop]) {
         int n = gp_reg.reply_nfields[fop];
         PyObject *ret = GP_REPLY_SLOT(result, fop, n - 2);
         PyObject *err = GP_REPLY_SLOT(result, fop, n - 1);
         int32_t op_ret, op_errno;
+        /* >= 0: answered (or answered before, by the deadline: dropped) */
         if (ret && err && gp_c_int32(ret, &op_ret, "op_ret") == 0 && gp_c_int32(err, &op_errno, "op_errno") == 0 &&
-            gp_unwinders[fop](fo, op_ret, op_errno, result) == 0) {
+            gp_unwinders[fop](fo, op_ret, op_errno, result) >= 0) {
             Py_DECREF(result);
             return;
         }
@@ -298,15 +305,13 @@ gp_task_wind(gp_task *t, gp_wind_obj *w, int *fop_out)
 {
     int fop = w->fop;
     *fop_out = fop;
-    if (!t->fo->frame)
-        PyErr_SetString(PyExc_RuntimeError, "cannot wind: this FOP has already been answered");
-    else if (fop <= 0 || fop >= GF_FOP_MAXVALUE || !gp_winders[fop])
+    if (fop <= 0 || fop >= GF_FOP_MAXVALUE || !gp_winders[fop])
         PyErr_Format(PyExc_ValueError, "no such FOP: %d", fop);
     else if (!PyObject_TypeCheck(w->child, &gp_xlator_type))
         PyErr_Format(PyExc_TypeError, "cannot wind to %R: not a child of this translator", w->child);
     if (PyErr_Occurred())
         return gp_fetch_exception();
-    gp_slot *slot = gp_slot_new(t, fop, NULL, NULL);
+    gp_slot *slot = gp_slot_new(t, fop, t->fo, NULL);
     if (!slot)
         return gp_fetch_exception();
     PyObject *r = gp_wind_on(t->fo, fop, ((gp_xlator_obj *)w->child)->xl, w->args, slot, w->lk_owner);
@@ -349,6 +354,12 @@ gp_task_step(gp_task *t, PyObject *value)
         Py_DECREF(out);
         if (!reply)
             return; /* pending: gp_task_resume continues */
+        if (t->fo->req->expired) {
+            /* answered ETIMEDOUT meanwhile: the handler is not resumed */
+            Py_DECREF(reply);
+            gp_task_free(t);
+            return;
+        }
         if (gp_reply_failed(fop, reply)) {
             gp_takeover(t->fo, t->fop, t->handler, t->coro, GP_KIND_REPLY, reply);
             Py_DECREF(reply);
@@ -374,10 +385,17 @@ gp_task_resume(gp_task *t, int fop, PyObject *reply)
 }
 
 void
+gp_task_drop(gp_task *t)
+{
+    gp_task_free(t);
+}
+
+void
 gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs)
 {
     PyObject *r = PyObject_Vectorcall(handler, args, nargs, NULL);
     if (r && PyCoro_CheckExact(r)) {
+        Py_XSETREF(fo->coro, Py_NewRef(r));
         gp_task *t = PyMem_Malloc(sizeof(*t));
         if (t) {
             t->fo = (gp_frame_obj *)Py_NewRef(fo);

@@ -253,24 +253,30 @@ gp_c_outstr(PyObject *o, char **out, const char *what)
 
 /* ------------------------------------------------------------ Frame */
 
-static PyObject *
-gp_frame_root(gp_frame_obj *self, call_stack_t **root)
+/* The caller's identity is read under gp_req_lock: the deadline may answer the
+ * FOP (and its caller destroy the stack) at any moment from the timer thread. */
+static call_stack_t *
+gp_frame_root(gp_frame_obj *self)
 {
-    if (!self->frame) {
+    call_frame_t *frame = self->req ? gp_req_lock_frame(self->req) : NULL;
+    if (!frame) {
+        if (self->req)
+            gp_req_unlock();
         PyErr_SetString(PyExc_RuntimeError, "this FOP has already been answered: its caller is gone");
         return NULL;
     }
-    *root = self->frame->root;
-    return Py_None;
+    return frame->root;
 }
 
 #define FRAME_GETTER(field, expr)                                              \
     static PyObject *gp_frame_get_##field(gp_frame_obj *self, void *c)         \
     {                                                                          \
-        call_stack_t *root;                                                    \
-        if (!gp_frame_root(self, &root))                                       \
+        call_stack_t *root = gp_frame_root(self);                              \
+        if (!root)                                                             \
             return NULL;                                                       \
-        return expr;                                                           \
+        PyObject *v = expr;                                                    \
+        gp_req_unlock();                                                       \
+        return v;                                                              \
     }
 
 FRAME_GETTER(uid, PyLong_FromUnsignedLong(root->uid))
@@ -281,11 +287,8 @@ FRAME_GETTER(lk_owner, PyBytes_FromStringAndSize(root->lk_owner.data, root->lk_o
 FRAME_GETTER(client, gp_py_str(root->client ? root->client->client_uid : NULL))
 
 static PyObject *
-gp_frame_get_groups(gp_frame_obj *self, void *c)
+gp_groups_tuple(call_stack_t *root)
 {
-    call_stack_t *root;
-    if (!gp_frame_root(self, &root))
-        return NULL;
     PyObject *t = PyTuple_New(root->ngrps);
     for (int i = 0; t && i < root->ngrps; i++) {
         PyObject *g = PyLong_FromUnsignedLong(root->groups[i]);
@@ -298,10 +301,50 @@ gp_frame_get_groups(gp_frame_obj *self, void *c)
     return t;
 }
 
+FRAME_GETTER(groups, gp_groups_tuple(root))
+
 static PyObject *
 gp_frame_get_valid(gp_frame_obj *self, void *c)
 {
-    return PyBool_FromLong(self->frame != NULL);
+    call_frame_t *frame = self->req ? gp_req_lock_frame(self->req) : NULL;
+    if (self->req)
+        gp_req_unlock();
+    return PyBool_FromLong(frame != NULL);
+}
+
+static PyObject *
+gp_frame_get_coro(gp_frame_obj *self, void *c)
+{
+    return Py_NewRef(self->coro ? self->coro : Py_None);
+}
+
+static int
+gp_frame_set_coro(gp_frame_obj *self, PyObject *v, void *c)
+{
+    Py_XSETREF(self->coro, v && v != Py_None ? Py_NewRef(v) : NULL);
+    return 0;
+}
+
+/* The last owner of a FOP's Caller lets go. A FOP still unanswered then would
+ * hang its caller forever (a handler whose coroutine was dropped): answer EIO. */
+static void
+gp_frame_dealloc(gp_frame_obj *self)
+{
+    gp_req *r = self->req;
+    Py_CLEAR(self->coro);
+    if (r) {
+        r->fo_alive = 0;
+        call_frame_t *frame = gp_req_take(r);
+        if (frame) {
+            gf_log(r->this->name, GF_LOG_ERROR, "glupy: a %s was left unanswered by its handler: answering EIO",
+                   gp_fop_names[r->fop]);
+            Py_BEGIN_ALLOW_THREADS
+            gp_failers[r->fop](frame, EIO);
+            Py_END_ALLOW_THREADS
+        }
+        gp_req_unref(r);
+    }
+    PyObject_Free(self);
 }
 
 static PyGetSetDef gp_frame_getset[] = {
@@ -313,6 +356,7 @@ static PyGetSetDef gp_frame_getset[] = {
     {"client", (getter)gp_frame_get_client, NULL, "the client's identifier on a brick, else None", NULL},
     {"unique", (getter)gp_frame_get_unique, NULL, "the request's unique number", NULL},
     {"valid", (getter)gp_frame_get_valid, NULL, "False once the FOP has been answered", NULL},
+    {"coro", (getter)gp_frame_get_coro, (setter)gp_frame_set_coro, "the handler's coroutine (reports)", NULL},
     {NULL},
 };
 
@@ -322,6 +366,7 @@ PyTypeObject gp_frame_type = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Who made the FOP being handled: uid, gid, groups, pid, lock owner, client.",
     .tp_getset = gp_frame_getset,
+    .tp_dealloc = (destructor)gp_frame_dealloc,
 };
 
 /* ------------------------------------------------------------ Xlator */

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from glupy import replies
-from glupy._driver import gather
+from glupy._driver import event_loop, gather, on_loop, sleep, to_thread
 from glupy.constants import (EntrylkCmd, EntrylkType, Event, FileType, Fop, LockCmd, LockType, SetAttr,
                              UpcallKind, XattropFlag)
 from glupy.errors import FopError, OptionError, TranslatorLoadError
@@ -28,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Translator", "Child", "Option", "Size", "FopError", "OptionError", "TranslatorLoadError", "gather",
+    "sleep", "to_thread", "on_loop", "event_loop",
     "Dirent", "LockInfo", "Event", "Fop", "FileType", "LockCmd", "LockType", "EntrylkCmd", "EntrylkType",
     "XattropFlag", "SetAttr", "UpcallKind", "Upcall", "replies", *NATIVE_TYPES, *replies.__all__,
 ]

@@ -29,6 +29,7 @@ import errno as _errno
 import sys
 import threading
 import time
+import traceback
 from functools import partial
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
@@ -60,6 +61,10 @@ class Backend(Protocol):
 
     def log_exception(self, domain: str, context: str, exc: BaseException) -> None:
         """Write a traceback to the process's log."""
+
+    def post(self, fn: Callable[[Any], None], arg: Any) -> None:
+        """Call fn(arg) soon on a thread that may run handler code (the bridge's
+        workers; the harness's caller), from any thread."""
 
 
 class _PyWind:
@@ -148,11 +153,20 @@ class Task:
             if value is PENDING:
                 return
 
+    def resume_outcome(self, outcome: tuple[Any, BaseException | None]) -> None:
+        """Resume with (value, exception): a sleep, a thread or an asyncio awaitable ended."""
+        self.step(*outcome)
+
     def _issue(self, request: Any) -> tuple[Any, BaseException | None]:
-        """What step() does not issue inline: a gather, or a Wind of the other kind
-        (a Python host that imported glupy before the bridge loaded)."""
+        """What step() does not issue inline: a gather, a sleep, a blocking call or
+        an asyncio awaitable, or a Wind of the other kind (a Python host that
+        imported glupy before the bridge loaded)."""
         if type(request) is Gather:
             return request.issue(self)
+        if type(request) in _ELSEWHERE:
+            post = self.backend.post
+            SERVICES.start(request, partial(post, self.resume_outcome))
+            return PENDING, None
         if type(request) in _WIND_TYPES:
             try:
                 reply = self.backend.wind(self.frame, request.child, request.fop, request.args, self.resume,
@@ -161,8 +175,9 @@ class Task:
                 return None, error
             return (PENDING, None) if reply is PENDING else outcome(reply)
         return None, TypeError(
-            f"a glupy handler can only await glupy operations (self.child.<fop>(...), glupy.gather(...)), "
-            f"not {request!r}")
+            f"a glupy handler can only await glupy operations (self.child.<fop>(...), glupy.gather(...), "
+            f"glupy.sleep(...), glupy.to_thread(...), glupy.on_loop(...)), not {request!r}; "
+            f"an asyncio awaitable goes through glupy.on_loop(awaitable)")
 
     def _finish(self, result: Any, error: BaseException | None) -> None:
         if self.done is not None:
@@ -277,6 +292,7 @@ def make_takeover(backend: Backend) -> Callable[..., None]:
         domain = _domain(handler)
         if kind == TAKEOVER_CALLED:
             if hasattr(obj, "send"):
+                frame.coro = obj  # for the report if it misses its deadline
                 Task(backend, frame, fop, obj, domain).step(None, None)
             else:  # a plain `def` handler answered directly
                 answer(backend, frame, fop, obj, None, domain)
@@ -295,6 +311,28 @@ def make_takeover(backend: Backend) -> Callable[..., None]:
             task.step(value, exc)
 
     return takeover
+
+
+def where_stuck(frame: Any, thread: int) -> str:
+    """Where the handler of `frame` is: the stack of the thread running it, or
+    the await chain of its suspended coroutine."""
+    if thread:
+        running = sys._current_frames().get(thread)
+        if running is not None:
+            return "running, at:\n" + "".join(traceback.format_stack(running)).rstrip()
+    coro = getattr(frame, "coro", None)
+    lines = []
+    while coro is not None and len(lines) < 32:
+        f = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if f is not None:
+            lines.append(f'  File "{f.f_code.co_filename}", line {f.f_lineno}, in {f.f_code.co_name}')
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        if coro is not None and not (hasattr(coro, "cr_frame") or hasattr(coro, "gi_frame")):
+            lines.append(f"  awaiting {coro!r}")
+            break
+    if not lines:
+        return "suspended (no coroutine known)"
+    return "suspended, awaiting at:\n" + "\n".join(lines)
 
 
 def _domain(handler: Any) -> str:
@@ -390,6 +428,137 @@ def gather(*aws: Awaitable[Any], return_exceptions: bool = False) -> Gather:
     flight), or with ``return_exceptions=True`` exceptions take their place in the list.
     """
     return Gather(aws, return_exceptions)
+
+
+# ---------------------------------------------------------------- awaiting more than winds
+
+
+class Sleep:
+    """``await glupy.sleep(seconds)``: resume after a while, holding no thread."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self, seconds: float) -> None:
+        seconds = float(seconds)
+        if not seconds >= 0:  # also refuses NaN
+            raise ValueError(f"sleep() needs seconds >= 0, not {seconds}")
+        self.seconds = seconds
+
+    def __await__(self):
+        return (yield self)
+
+
+class ToThread:
+    """``await glupy.to_thread(fn, *args)``: run a blocking call on a thread of its own."""
+
+    __slots__ = ("fn", "args", "kwargs")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+        if not callable(fn):
+            raise TypeError(f"to_thread() needs a callable, not {fn!r}")
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+
+    def __await__(self):
+        return (yield self)
+
+
+class OnLoop:
+    """``await glupy.on_loop(awaitable)``: run an asyncio awaitable on the bridge's event loop."""
+
+    __slots__ = ("awaitable",)
+
+    def __init__(self, awaitable: Any) -> None:
+        if not hasattr(awaitable, "__await__"):
+            raise TypeError(f"on_loop() needs an awaitable (a coroutine, a future...), not {awaitable!r}")
+        self.awaitable = awaitable
+
+    def __await__(self):
+        return (yield self)
+
+
+_ELSEWHERE = (Sleep, ToThread, OnLoop)
+
+
+def sleep(seconds: float) -> Sleep:
+    """Wait `seconds` without holding any thread: ``await glupy.sleep(0.5)``.
+
+    Never ``time.sleep`` in a handler: it holds one of the bridge's workers."""
+    return Sleep(seconds)
+
+
+def to_thread(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> ToThread:
+    """Run a blocking call (file or network I/O, a lock, a slow library) on a thread
+    of glupy's pool and resume with its result: ``await glupy.to_thread(requests.get, url)``."""
+    return ToThread(fn, args, kwargs)
+
+
+def on_loop(awaitable: Any) -> OnLoop:
+    """Run an asyncio awaitable on the event loop the bridge runs (one per process)
+    and resume with its result: ``await glupy.on_loop(session.get(url))``.
+
+    Create the awaitable without awaiting it (a coroutine object, a future of
+    :func:`event_loop`); asyncio clients that bind to a loop (aiohttp sessions,
+    redis.asyncio pools) are made on that loop, e.g. ``await glupy.on_loop(make_client())``."""
+    return OnLoop(awaitable)
+
+
+def event_loop() -> Any:
+    """The asyncio event loop glupy runs for :func:`on_loop` (started on first use)."""
+    return SERVICES.loop()
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+class _Services:
+    """The threads behind sleep, to_thread and on_loop: an asyncio loop and a thread
+    pool, started on first use, daemon threads (they never hold a FOP hostage)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._loop: Any = None
+        self._pool: Any = None
+
+    def loop(self) -> Any:
+        with self.lock:
+            if self._loop is None:
+                import asyncio
+
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="glupy-asyncio", daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+    def pool(self) -> Any:
+        with self.lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="glupy-to-thread")
+            return self._pool
+
+    def start(self, request: Any, deliver: Callable[[tuple[Any, BaseException | None]], None]) -> None:
+        """Begin `request`; deliver((value, exception)) from another thread when it ends."""
+
+        def done(future: Any) -> None:
+            try:
+                deliver((future.result(), None))
+            except BaseException as error:  # noqa: BLE001 - the handler sees it raised
+                deliver((None, error))
+
+        if type(request) is Sleep:
+            loop = self.loop()
+            loop.call_soon_threadsafe(loop.call_later, request.seconds, deliver, (None, None))
+        elif type(request) is ToThread:
+            self.pool().submit(request.fn, *request.args, **request.kwargs).add_done_callback(done)
+        else:
+            import asyncio
+
+            asyncio.run_coroutine_threadsafe(_awaited(request.awaitable), self.loop()).add_done_callback(done)
+
+
+SERVICES = _Services()
 
 
 def current_frame() -> Any:

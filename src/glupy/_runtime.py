@@ -76,6 +76,8 @@ class _Backend:
     def log_exception(domain: str, context: str, exc: BaseException) -> None:
         log_exception(domain, context, exc)
 
+    post = staticmethod(_glupy.submit)  # resume handlers on the bridge's workers
+
 
 BACKEND = _Backend()
 
@@ -84,6 +86,20 @@ def log_exception(domain: str, context: str, exc: BaseException) -> None:
     """Write `context: exception` and its traceback to the GlusterFS log."""
     text = "".join(traceback.format_exception(exc)).rstrip()
     _glupy.log(domain if domain.startswith("glupy") else f"glupy.{domain}", logging.ERROR, f"{context}:\n{text}")
+
+
+def report_stuck(xlator: str, frame: Any, fop: str, timeout: float, thread: int, answered: bool) -> None:
+    """Called by the bridge's reporter thread when a FOP missed its deadline
+    (option fop-timeout): log which handler and where it is stuck, rate-limited."""
+    where = _driver.where_stuck(frame, thread)
+    outcome = "answered ETIMEDOUT" if answered else "answered ETIMEDOUT once its winds in flight return"
+    message = (f"{fop}: the handler did not answer within {timeout:g} s (option fop-timeout): {outcome}; "
+               f"its late result will be discarded. It is {where}")
+    logged, suppressed = _driver.LIMITER.admit((xlator, f"{fop}-deadline"))
+    if logged:
+        if suppressed:
+            message += f"\n({suppressed} more timeouts like this were not logged)"
+        _glupy.log(f"glupy.{xlator}", logging.ERROR, message)
 
 
 #: called by the bridge where a handler leaves the path its C driver runs:

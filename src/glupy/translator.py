@@ -327,7 +327,7 @@ class Translator:
 
 
 #: options of the bridge itself, not of the Python class
-BRIDGE_OPTIONS = frozenset({"module", "class", "pass-through"})
+BRIDGE_OPTIONS = frozenset({"module", "class", "pass-through", "fop-timeout"})
 
 
 def is_fop_handler(cls: type, name: str) -> bool:

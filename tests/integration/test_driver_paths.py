@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,3 +223,48 @@ def test_negative_cache_under_concurrent_creates(state: Path) -> None:
     assert rounds >= 3 and stats > 1000, (rounds, stats)
     assert int(report.get("hits", 0)) > 0 and int(report.get("invalidations", 0)) > 0, report
     assert "signal received" not in Path(m.log_file).read_text()
+
+
+def _timed_stat(path: Path) -> tuple[float, int]:
+    """(seconds, errno or 0) of one stat."""
+    start = time.monotonic()
+    try:
+        os.stat(path)
+        err = 0
+    except OSError as e:
+        err = e.errno
+    return time.monotonic() - start, err
+
+
+@pytest.mark.parametrize("kind", ["sleep", "spin"])
+def test_a_blocked_handler_does_not_stall_other_fops(state: Path, kind: str) -> None:
+    m = posix_mount(state, f"stalls-{kind}", ("Stalls", {"block": "5"}))
+    try:
+        mp = m.mountpoint
+        (mp / "other").write_bytes(b"x")
+        done: dict[str, tuple[float, int]] = {}
+        blocked = threading.Thread(target=lambda: done.setdefault("blocked", _timed_stat(mp / f"{kind}-1")))
+        blocked.start()
+        time.sleep(0.5)
+        others = [_timed_stat(mp / "other") for _ in range(5)]  # each a lookup through the same translator
+        blocked.join(30)
+        assert all(err == 0 for _, err in others)
+        assert max(t for t, _ in others) < 1.0, others
+        assert done["blocked"][0] >= 4.0  # it really blocked (and then answered: ENOENT, no such file)
+        assert done["blocked"][1] == errno.ENOENT
+    finally:
+        m.unmount()
+
+
+def test_a_handler_that_never_answers_gets_etimedout_and_its_stack_logged(state: Path) -> None:
+    m = posix_mount(state, "stalls-hang", ("Stalls", {"fop-timeout": "1"}))
+    try:
+        seconds, err = _timed_stat(m.mountpoint / "hang-1")
+        assert err == errno.ETIMEDOUT
+        assert 0.9 <= seconds < 5.0
+        assert _timed_stat(m.mountpoint / "f")[1] == 0  # and it keeps serving
+        log = Path(m.log_file).read_text()
+        assert "lookup: the handler did not answer within 1 s (option fop-timeout): answered ETIMEDOUT" in log
+        assert "in lookup" in log and "translators.py" in log  # where it is stuck
+    finally:
+        m.unmount()

@@ -35,6 +35,7 @@ import itertools
 import logging
 import os
 import posixpath
+import queue
 import stat as _stat
 import time
 import uuid
@@ -1857,6 +1858,8 @@ class Harness(Client):
         self.nodes: dict[str, Any] = {}
         self.logged: list[_Logged] = []
         self.log_limiter = _driver.LogLimiter()  # the rate of logged tracebacks, as in the bridge
+        self._posted: queue.SimpleQueue = queue.SimpleQueue()  # handlers to resume (Backend.post)
+        self.fop_timeout = 30.0  # seconds a FOP may wait for a sleep, a thread or the event loop
         self.itable = InodeTable(self)
         self._open: dict[int, T.Fd] = {}
         self.closed = False
@@ -2014,13 +2017,24 @@ class Harness(Client):
         name = domain if domain.startswith("glupy") else f"glupy.{domain}"
         logging.getLogger(name).error("%s", context, exc_info=(type(exc), exc, exc.__traceback__))
 
+    def post(self, fn: Callable[[Any], None], arg: Any) -> None:
+        """Backend.post: handlers resume on the thread that called the harness (from
+        glupy.sleep, to_thread, on_loop), as they resume on the bridge's workers."""
+        self._posted.put((fn, arg))
+
     def _top_call(self, frame: Any, fop: str, args: tuple) -> Any:
         fop_id = FOP_ID[fop]
         result: list[Any] = []
         reply = self.wind(frame, self.top, fop_id, tuple(args), result.append)
         if reply is _driver.PENDING:
-            if not result:
-                raise HarnessError(f"{fop} was not answered (a handler waits for something that never comes)")
+            deadline = time.monotonic() + self.fop_timeout
+            while not result:
+                try:
+                    fn, arg = self._posted.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise HarnessError(f"{fop} was not answered within {self.fop_timeout} s (a handler waits "
+                                       f"for something that never comes)") from None
+                fn(arg)
             reply = result[0]
         if isinstance(reply, BaseException):
             raise reply

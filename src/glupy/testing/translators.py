@@ -426,3 +426,27 @@ class LookupFilters(glupy.Translator):
                           entries=len(table) if table else 0)
             return glupy.GetxattrReply(dict=glupy.Xdata({name: json.dumps(report).encode()}))
         return await self.child.getxattr(loc, name, xdata)
+
+
+class Stalls(glupy.Translator):
+    """Lookups that block, spin or never finish, by name (the bridge must keep
+    serving every other FOP meanwhile, and answer the stuck one at its deadline):
+
+    * ``sleep-*``: ``time.sleep(block)`` on the worker running the handler;
+    * ``spin-*``: a busy loop for ``block`` seconds (holding the GIL as Python does);
+    * ``hang-*``: awaits something that never comes (``glupy.sleep`` of a day).
+    """
+
+    block = glupy.Option(float, default=5.0, min=0)
+
+    async def lookup(self, loc, xdata):
+        name = loc.name or ""
+        if name.startswith("sleep-"):
+            time.sleep(self.block)
+        elif name.startswith("spin-"):
+            until = time.monotonic() + self.block
+            while time.monotonic() < until:
+                pass
+        elif name.startswith("hang-"):
+            await glupy.sleep(86400)
+        return await self.child.lookup(loc, xdata)

@@ -1,0 +1,479 @@
+/* The bridge's own threads, and the deadline of every FOP in Python.
+ *
+ * GlusterFS's threads (the FUSE reader, protocol/client's epoll threads,
+ * io-threads) belong to GlusterFS: if a handler ran on them, one handler that
+ * blocks (a sleep, a network call, a lock) would stall every other FOP of the
+ * process. So a FOP that enters Python is copied into a call stub on the thread
+ * that brought it and resumed on one of the bridge's worker threads; a child's
+ * reply is converted where it arrives and handed to a worker to resume the
+ * handler. Handler code only ever runs on workers (or on the thread of a
+ * gfapi host that calls it).
+ *
+ * The pool grows while every worker is busy (a blocked handler holds one
+ * worker, not the process) up to GP_WORKERS_MAX, and shrinks when idle.
+ *
+ * Deadlines: every FOP handed to Python is a gp_req on one list. A timer thread
+ * answers a FOP whose deadline (option fop-timeout) has passed with ETIMEDOUT,
+ * as soon as none of its winds is in flight (a wind's child frames live on the
+ * FOP's stack, which its caller destroys once answered). Whatever the handler
+ * does later is discarded. The timer takes no GIL: a handler that holds the GIL
+ * cannot stop it; the stack of the stuck handler is logged by a reporter thread.
+ *
+ * Lock order: the GIL, then gp_req_lock. Nothing here takes the GIL while
+ * holding gp_req_lock.
+ */
+#include <pthread.h>
+#include <time.h>
+
+#include "glupy.h"
+
+#define GP_WORKERS_MIN 2
+#define GP_WORKERS_MAX 64
+#define GP_WORKER_IDLE_SECONDS 30
+#define GP_TIMER_TICK_NS (100 * 1000 * 1000)
+
+/* ------------------------------------------------------------ work queue */
+
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    gp_work *head, *tail;
+    int threads, idle;
+} gp_queue;
+
+static gp_queue gp_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+static gp_queue gp_reporter = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static __thread int gp_is_worker;   /* this thread is one of the pool's */
+static __thread int gp_resuming;    /* a worker is resuming a FOP's stub */
+
+int
+gp_on_worker(void)
+{
+    return gp_is_worker;
+}
+
+int
+gp_take_resuming(void)
+{
+    int r = gp_resuming;
+    gp_resuming = 0;
+    return r;
+}
+
+static gp_work *
+gp_queue_pop(gp_queue *q, int may_exit)
+{
+    pthread_mutex_lock(&q->lock);
+    while (!q->head) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += GP_WORKER_IDLE_SECONDS;
+        q->idle++;
+        int rc = pthread_cond_timedwait(&q->cond, &q->lock, &until);
+        q->idle--;
+        if (rc == ETIMEDOUT && !q->head && may_exit && q->threads > GP_WORKERS_MIN) {
+            q->threads--;
+            pthread_mutex_unlock(&q->lock);
+            return NULL;
+        }
+    }
+    gp_work *w = q->head;
+    q->head = w->next;
+    if (!q->head)
+        q->tail = NULL;
+    pthread_mutex_unlock(&q->lock);
+    return w;
+}
+
+static void *
+gp_worker_main(void *arg)
+{
+    gp_queue *q = arg;
+    gp_is_worker = (q == &gp_pool);
+    for (;;) {
+        gp_work *w = gp_queue_pop(q, q == &gp_pool);
+        if (!w)
+            return NULL;
+        w->run(w);
+    }
+}
+
+/* Start one more thread for q; called with q->lock held. */
+static int
+gp_queue_grow(gp_queue *q)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &attr, gp_worker_main, q);
+    pthread_attr_destroy(&attr);
+    if (rc == 0) {
+        q->threads++;
+        pthread_setname_np(t, q == &gp_pool ? "glupy-worker" : "glupy-report");
+    }
+    return rc;
+}
+
+static void
+gp_queue_push(gp_queue *q, gp_work *w, int max_threads)
+{
+    w->next = NULL;
+    pthread_mutex_lock(&q->lock);
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    if (q->idle > 0)
+        pthread_cond_signal(&q->cond);
+    else if (q->threads < max_threads)
+        gp_queue_grow(q);
+    pthread_mutex_unlock(&q->lock);
+}
+
+void
+gp_work_submit(gp_work *w)
+{
+    gp_queue_push(&gp_pool, w, GP_WORKERS_MAX);
+}
+
+/* A FOP copied into a call stub, resumed on a worker. */
+typedef struct {
+    gp_work w;
+    call_stub_t *stub;
+} gp_stub_work;
+
+static void
+gp_stub_run(gp_work *w)
+{
+    call_stub_t *stub = ((gp_stub_work *)w)->stub;
+    free(w);
+    gp_resuming = 1;
+    call_resume(stub); /* calls the FOP's entry point again, on this thread */
+    gp_resuming = 0;
+}
+
+int
+gp_defer_stub(call_stub_t *stub)
+{
+    if (!stub)
+        return -1;
+    gp_stub_work *w = calloc(1, sizeof(*w));
+    if (!w) {
+        call_stub_destroy(stub);
+        return -1;
+    }
+    w->w.run = gp_stub_run;
+    w->stub = stub;
+    gp_work_submit(&w->w);
+    return 0;
+}
+
+/* ------------------------------------------------------------ requests and deadlines */
+
+static pthread_mutex_t gp_req_lock = PTHREAD_MUTEX_INITIALIZER;
+static gp_req gp_reqs = {.prev = &gp_reqs, .next = &gp_reqs}; /* not answered, with a deadline */
+static PyObject *gp_report_fn;                                  /* glupy._runtime.report_stuck */
+
+static double
+gp_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+gp_req *
+gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout)
+{
+    gp_req *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->frame = frame;
+    r->this = this;
+    r->fop = fop;
+    r->refs = 1; /* the Caller object */
+    r->timeout = timeout;
+    r->prev = r->next = r;
+    if (timeout > 0) {
+        r->deadline = gp_now() + timeout;
+        pthread_mutex_lock(&gp_req_lock);
+        r->refs++; /* the list */
+        r->prev = gp_reqs.prev;
+        r->next = &gp_reqs;
+        gp_reqs.prev->next = r;
+        gp_reqs.prev = r;
+        pthread_mutex_unlock(&gp_req_lock);
+    }
+    return r;
+}
+
+/* With gp_req_lock held: the FOP is answered; take it off the list. */
+static call_frame_t *
+gp_req_answer_locked(gp_req *r)
+{
+    call_frame_t *frame = r->frame;
+    r->frame = NULL;
+    if (r->next != r) {
+        r->prev->next = r->next;
+        r->next->prev = r->prev;
+        r->prev = r->next = r;
+        r->refs--; /* the list's; the Caller object still holds one */
+    }
+    return frame;
+}
+
+void
+gp_req_unref(gp_req *r)
+{
+    pthread_mutex_lock(&gp_req_lock);
+    int left = --r->refs;
+    pthread_mutex_unlock(&gp_req_lock);
+    if (left == 0)
+        free(r);
+}
+
+call_frame_t *
+gp_req_lock_frame(gp_req *r)
+{
+    pthread_mutex_lock(&gp_req_lock);
+    return r->frame;
+}
+
+void
+gp_req_unlock(void)
+{
+    pthread_mutex_unlock(&gp_req_lock);
+}
+
+call_frame_t *
+gp_req_take(gp_req *r)
+{
+    pthread_mutex_lock(&gp_req_lock);
+    call_frame_t *frame = gp_req_answer_locked(r);
+    pthread_mutex_unlock(&gp_req_lock);
+    return frame;
+}
+
+call_frame_t *
+gp_req_wind_begin(gp_req *r)
+{
+    pthread_mutex_lock(&gp_req_lock);
+    call_frame_t *frame = r->frame;
+    if (frame && !r->expired)
+        r->inflight++;
+    else
+        frame = NULL;
+    pthread_mutex_unlock(&gp_req_lock);
+    if (!frame)
+        PyErr_Format(PyExc_RuntimeError, "cannot wind: this %s has already been answered%s", gp_fop_names[r->fop],
+                     r->expired ? " (its deadline passed)" : "");
+    return frame;
+}
+
+int
+gp_req_wind_end(gp_req *r)
+{
+    pthread_mutex_lock(&gp_req_lock);
+    r->inflight--;
+    int expired = r->expired;
+    call_frame_t *frame = expired && r->inflight == 0 ? gp_req_answer_locked(r) : NULL;
+    pthread_mutex_unlock(&gp_req_lock);
+    if (frame) {
+        Py_BEGIN_ALLOW_THREADS
+        gp_failers[r->fop](frame, ETIMEDOUT);
+        Py_END_ALLOW_THREADS
+    }
+    return expired;
+}
+
+int
+gp_req_expired(gp_req *r)
+{
+    pthread_mutex_lock(&gp_req_lock);
+    int expired = r->expired;
+    pthread_mutex_unlock(&gp_req_lock);
+    return expired;
+}
+
+/* A timed-out FOP whose handler's stack is to be logged. */
+typedef struct {
+    gp_work w;
+    gp_req *req;
+    int answered; /* the timer answered it (else: when its winds are back) */
+} gp_report_work;
+
+static void
+gp_report_run(gp_work *w)
+{
+    gp_report_work *rw = (gp_report_work *)w;
+    gp_req *r = rw->req;
+    PyGILState_STATE g = gp_gil_acquire();
+    PyObject *fo = r->fo_alive ? Py_NewRef(r->fo) : Py_NewRef(Py_None);
+    PyObject *res = gp_report_fn ? PyObject_CallFunction(gp_report_fn, "sOsdki", r->this->name, fo,
+                                                         gp_fop_names[r->fop], r->timeout, r->thread,
+                                                         rw->answered)
+                                 : NULL;
+    if (!res) {
+        PyErr_Clear();
+        gf_log(r->this->name, GF_LOG_ERROR, "glupy: a %s handler did not answer within %.1f s: answered %s",
+               gp_fop_names[r->fop], r->timeout, rw->answered ? "ETIMEDOUT" : "ETIMEDOUT once its winds return");
+    }
+    Py_XDECREF(res);
+    Py_DECREF(fo);
+    gp_gil_release(g);
+    gp_req_unref(r);
+    free(rw);
+}
+
+static void *
+gp_timer_main(void *unused)
+{
+    for (;;) {
+        struct timespec tick = {0, GP_TIMER_TICK_NS};
+        nanosleep(&tick, NULL);
+        double now = gp_now();
+        /* collect under the lock, answer and report outside it */
+        enum { BATCH = 64 };
+        struct {
+            gp_req *req;
+            call_frame_t *frame;
+        } due[BATCH];
+        int n = 0;
+        pthread_mutex_lock(&gp_req_lock);
+        for (gp_req *r = gp_reqs.next; r != &gp_reqs && n < BATCH;) {
+            gp_req *next = r->next;
+            if (!r->expired && now >= r->deadline) {
+                r->expired = 1;
+                r->refs++; /* the report's */
+                due[n].req = r;
+                due[n].frame = r->inflight == 0 ? gp_req_answer_locked(r) : NULL;
+                n++;
+            }
+            r = next;
+        }
+        pthread_mutex_unlock(&gp_req_lock);
+        for (int i = 0; i < n; i++) {
+            if (due[i].frame)
+                gp_failers[due[i].req->fop](due[i].frame, ETIMEDOUT);
+            gp_report_work *rw = calloc(1, sizeof(*rw));
+            if (!rw) {
+                gp_req_unref(due[i].req);
+                continue;
+            }
+            rw->w.run = gp_report_run;
+            rw->req = due[i].req;
+            rw->answered = due[i].frame != NULL;
+            gp_queue_push(&gp_reporter, &rw->w, 1);
+        }
+    }
+    return NULL;
+}
+
+static int gp_timer_started;
+
+static void
+gp_threads_start(void)
+{
+    pthread_mutex_lock(&gp_pool.lock);
+    for (int i = 0; i < GP_WORKERS_MIN; i++)
+        gp_queue_grow(&gp_pool);
+    pthread_mutex_unlock(&gp_pool.lock);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    gp_timer_started = pthread_create(&t, &attr, gp_timer_main, NULL) == 0;
+    if (gp_timer_started)
+        pthread_setname_np(t, "glupy-timer");
+    pthread_attr_destroy(&attr);
+}
+
+/* Once per process, with the GIL: the first workers and the timer. */
+int
+gp_workers_start(PyObject *runtime)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    Py_XSETREF(gp_report_fn, PyObject_GetAttrString(runtime, "report_stuck"));
+    if (!gp_report_fn)
+        return -1;
+    pthread_once(&once, gp_threads_start);
+    if (!gp_timer_started) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot start the glupy timer thread");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ Python calls on a worker */
+
+typedef struct {
+    gp_work w;
+    PyObject *fn, *arg;
+} gp_call_work;
+
+static void
+gp_call_run(gp_work *w)
+{
+    gp_call_work *cw = (gp_call_work *)w;
+    PyGILState_STATE g = gp_gil_acquire();
+    PyObject *r = PyObject_CallOneArg(cw->fn, cw->arg);
+    if (!r)
+        gp_log_exception(GP_DOMAIN, "a call handed to a glupy worker");
+    Py_XDECREF(r);
+    Py_DECREF(cw->fn);
+    Py_DECREF(cw->arg);
+    gp_gil_release(g);
+    free(cw);
+}
+
+/* _glupy.submit(fn, arg): call fn(arg) on a worker thread (from any thread, e.g.
+ * an asyncio loop's or a thread pool's, to resume a handler). */
+PyObject *
+gp_mod_submit(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
+{
+    if (argc != 2 || !PyCallable_Check(argv[0])) {
+        PyErr_SetString(PyExc_TypeError, "submit(fn, arg)");
+        return NULL;
+    }
+    gp_call_work *cw = calloc(1, sizeof(*cw));
+    if (!cw)
+        return PyErr_NoMemory();
+    cw->w.run = gp_call_run;
+    cw->fn = Py_NewRef(argv[0]);
+    cw->arg = Py_NewRef(argv[1]);
+    gp_work_submit(&cw->w);
+    Py_RETURN_NONE;
+}
+
+/* A reply that arrived on a GlusterFS thread, resumed on a worker. */
+typedef struct {
+    gp_work w;
+    gp_slot *slot;
+    PyObject *reply;
+} gp_reply_work;
+
+static void
+gp_reply_run(gp_work *w)
+{
+    gp_reply_work *rw = (gp_reply_work *)w;
+    PyGILState_STATE g = gp_gil_acquire();
+    gp_slot_resume(rw->slot, rw->reply);
+    gp_gil_release(g);
+    free(rw);
+}
+
+int
+gp_defer_reply(gp_slot *slot, PyObject *reply)
+{
+    gp_reply_work *rw = calloc(1, sizeof(*rw));
+    if (!rw)
+        return -1;
+    rw->w.run = gp_reply_run;
+    rw->slot = slot;
+    rw->reply = reply;
+    gp_work_submit(&rw->w);
+    return 0;
+}

@@ -1,0 +1,68 @@
+"""Handlers await more than winds: glupy.sleep, glupy.to_thread, glupy.on_loop (asyncio)."""
+import asyncio
+import errno
+import threading
+import time
+
+import pytest
+
+import glupy
+from glupy.testing.fixtures import glupy_harness  # noqa: F401
+
+class Waits(glupy.Translator):
+    async def stat(self, loc, xdata):
+        await glupy.sleep(0.05)
+        v = await glupy.to_thread(lambda: threading.current_thread().name)
+        w = await glupy.on_loop(asyncio.sleep(0.01, result="loop"))
+        r = await self.child.stat(loc, xdata)
+        self.seen = (v, w)
+        return r
+
+def test_waits(glupy_harness, tmp_path):
+    h = glupy_harness(Waits)
+    h.create("/f", b"x")
+    t = time.monotonic()
+    assert h.stat("/f").size == 1
+    assert time.monotonic() - t >= 0.05
+    inst = h.top.instance
+    assert inst.seen[0].startswith("glupy-to-thread") and inst.seen[1] == "loop"
+
+
+class Raises(glupy.Translator):
+    async def stat(self, loc, xdata):
+        try:
+            await glupy.to_thread(lambda: 1 / 0)
+        except ZeroDivisionError:
+            pass
+        await glupy.on_loop(asyncio.sleep(0))
+        raise glupy.FopError(errno.EROFS)
+
+
+def test_exceptions_come_back_into_the_handler(glupy_harness):
+    h = glupy_harness(Raises)
+    h.create("/f", b"x")
+    with pytest.raises(glupy.FopError) as e:
+        h.stat("/f")
+    assert e.value.errno == errno.EROFS
+
+
+class Forever(glupy.Translator):
+    async def stat(self, loc, xdata):
+        await glupy.sleep(3600)
+
+
+def test_a_handler_that_never_answers_is_reported(glupy_harness):
+    h = glupy_harness(Forever)
+    h.fop_timeout = 0.2
+    h.create("/f", b"x")
+    with pytest.raises(Exception, match="not answered within 0.2 s"):
+        h.stat("/f")
+
+
+def test_bad_arguments_are_refused_in_the_handler():
+    with pytest.raises(ValueError):
+        glupy.sleep(-1)
+    with pytest.raises(TypeError):
+        glupy.to_thread(42)
+    with pytest.raises(TypeError):
+        glupy.on_loop(42)

@@ -342,7 +342,8 @@ def markdown() -> str:
         "Generated from `src/glupy/fop_table.py` by `python -m glupy.fop_table --markdown`;"
         " do not edit by hand.",
         "",
-        f"glupy exposes all {len(FOPS)} FOPs of GlusterFS 10's `struct xlator_fops`."
+        f"GlusterFS 10's `struct xlator_fops` has {len(FOPS) + 1} FOPs; glupy exposes {len(FOPS)}"
+        " (all but `compound`, see below)."
         " A translator overrides a FOP by defining an `async def` method of that name;"
         " FOPs it does not define pass to the first child in C and never enter Python.",
         "A handler returns the reply class shown (or the reply of a child) or raises"
@@ -351,13 +352,24 @@ def markdown() -> str:
         " (e.g. a cache hit): the bridge then unwinds it without creating a coroutine;"
         " it may also return a coroutine when it must wind after all.",
         "",
-        "| FOP | arguments | reply | op_ret on success | triggered from a FUSE mount by |",
-        "|---|---|---|---|---|",
+        "Every reply is checked before it leaves the translator (`glupy._validate`, and the same"
+        " rules in the bridge's generated C): a successful reply must carry the fields listed under"
+        " *required on success* (GlusterFS's callers dereference them), `op_ret` must equal the"
+        " length of what it counts (readv, readdir, readdirp, readlink), and a failure's `op_errno`"
+        " must be an errno (1 to 4095). A handler may return `None` for an empty success only where"
+        " nothing is required. A reply that breaks a rule, any other return value and any exception"
+        " but a `FopError` with a valid errno answer EIO, with a rate-limited log line naming the"
+        " translator, the FOP and the fault.",
+        "",
+        "| FOP | arguments | reply | required on success (else: `None` allowed) | op_ret on success |"
+        " triggered from a FUSE mount by |",
+        "|---|---|---|---|---|---|",
     ]
     for f in FOPS:
         args = ", ".join(f"`{a.name}`: {KINDS[a.kind].pytype}" for a in f.py_args)
         reply = ", ".join(f"`{a.name}`: {KINDS[a.kind].pytype}" for a in f.py_reply)
-        out.append(f"| `{f.name}` | {args} | `{f.reply_class}`({reply}) | {f.op_ret} | {f.fuse} |")
+        required = ", ".join(f"`{n}`" for n in f.required) or "nothing: `None` allowed"
+        out.append(f"| `{f.name}` | {args} | `{f.reply_class}`({reply}) | {required} | {f.op_ret} | {f.fuse} |")
     out += ["", "## What each FOP does", ""]
     for f in FOPS:
         out.append(f"- `{signature(f)}`: {f.doc}")

@@ -708,12 +708,20 @@ gp_option(xlator_t *this, const char *key, char *out, size_t len)
     return 0;
 }
 
+/* An option's text, or NULL when unset. */
+static char *
+gp_option_text(dict_t *options, const char *key)
+{
+    char *v = NULL;
+    return options && dict_get_str(options, (char *)key, &v) == 0 ? v : NULL;
+}
+
 static gf_boolean_t
 gp_option_bool(dict_t *options, const char *key)
 {
-    char *v = NULL;
+    char *v = gp_option_text(options, key);
     gf_boolean_t b = _gf_false;
-    if (options && dict_get_str(options, (char *)key, &v) == 0 && v)
+    if (v)
         gf_string2boolean(v, &b);
     return b;
 }
@@ -722,9 +730,9 @@ gp_option_bool(dict_t *options, const char *key)
 static double
 gp_option_seconds(dict_t *options, const char *key)
 {
-    char *v = NULL;
+    char *v = gp_option_text(options, key);
     double d = GP_FOP_TIMEOUT_DEFAULT;
-    if (options && dict_get_str(options, (char *)key, &v) == 0 && v)
+    if (v)
         gf_string2double(v, &d);
     return d > 0 ? d : 0;
 }

@@ -58,6 +58,15 @@ def _make_reply_class(fop: Fop) -> type:
     })
 
 
+def copy_reply(reply: Any) -> Any:
+    """A shallow copy of a reply (same class, same field objects)."""
+    cls = type(reply)
+    new = cls.__new__(cls)
+    for name in cls.fields + ("op_ret", "op_errno"):
+        setattr(new, name, getattr(reply, name))
+    return new
+
+
 #: reply class by FOP name
 REPLIES: dict[str, type] = {f.name: _make_reply_class(f) for f in FOPS}
 #: reply class by GF_FOP_* number

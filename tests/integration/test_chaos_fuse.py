@@ -43,6 +43,7 @@ import pytest
 
 from glupy.gluster import FuseMount
 from glupy.gluster import _proc
+from glupy.testing.fixtures import posix_mount
 from glupy.testing.chaos import ARMED_XATTR, COUNTS_XATTR, DEFAULT_FAMILIES, misbehaviours_of
 
 
@@ -74,19 +75,8 @@ def chaos_mount(state: Path, label: str, **options: str) -> FuseMount:
     """A FUSE client of storage/posix over state/brick-LABEL with Chaos (disarmed, deciding
     from its seed once armed) above posix; entry and attribute caches off so that every
     path walk reaches the translators."""
-    brick = state / f"brick-{label}"
-    brick.mkdir()
     opts = {"armed": "off", "log-decisions": "on", "fop-timeout": FOP_TIMEOUT, **options}
-    lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume",
-             "volume chaos", "    type user/glupy", "    option module glupy.testing.chaos",
-             "    option class Chaos", *(f"    option {k} {v}" for k, v in opts.items()),
-             "    subvolumes posix", "end-volume"]
-    vf = state / f"{label}.vol"
-    vf.write_text("\n".join(lines) + "\n")
-    m = FuseMount.from_volfile(vf, state / f"mnt-{label}", log_file=state / f"{label}-client.log",
-                               extra_args=["--attribute-timeout=0", "--entry-timeout=0"])
-    m.mount()
-    return m
+    return posix_mount(state, label, ("glupy.testing.chaos:Chaos", opts), brick=state / f"brick-{label}")
 
 
 @pytest.fixture(scope="module")

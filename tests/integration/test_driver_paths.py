@@ -23,29 +23,8 @@ from pathlib import Path
 import pytest
 
 from glupy.gluster import FuseMount
+from glupy.testing.fixtures import posix_mount
 from glupy.testing.translators import LOOKUPS_XATTR, PATHS_XATTR, STATS_XATTR
-
-
-def posix_mount(state: Path, label: str, *stack: tuple[str, dict[str, str]]) -> FuseMount:
-    """A FUSE client of posix over state/brick with glupy translators (class, options) stacked above it, bottom first."""
-    brick = state / "brick"
-    if not brick.exists():
-        brick.mkdir()
-        (brick / "f").write_bytes(b"12345")
-    lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume"]
-    below = "posix"
-    for i, (cls, options) in enumerate(stack):
-        name = f"{cls.lower()}-{i}"
-        lines += [f"volume {name}", "    type user/glupy", "    option module glupy.testing.translators",
-                  f"    option class {cls}", *(f"    option {k} {v}" for k, v in options.items()),
-                  f"    subvolumes {below}", "end-volume"]
-        below = name
-    vf = state / f"{label}.vol"
-    vf.write_text("\n".join(lines) + "\n")
-    m = FuseMount.from_volfile(vf, state / f"mnt-{label}", log_file=state / f"{label}-client.log",
-                               extra_args=["--attribute-timeout=0", "--entry-timeout=0"])
-    m.mount()
-    return m
 
 
 @pytest.fixture(scope="module")

@@ -116,7 +116,7 @@ from typing import Any, Awaitable, Callable, Iterable
 import glupy
 from glupy import _driver
 from glupy.fop_table import FOP_ID, FOPS, Fop
-from glupy.replies import REPLIES
+from glupy.replies import REPLIES, copy_reply
 from glupy.types import Dirent, LockInfo
 
 __all__ = ["Chaos", "Case", "Misbehaviour", "MISBEHAVIOURS", "FAMILIES", "DEFAULT_FAMILIES",
@@ -339,14 +339,6 @@ def _wind(t: "Chaos", case: Case, args: tuple | None = None) -> Any:
     return getattr(t.child, case.fop.name)(*(case.args if args is None else args))
 
 
-def _copy_reply(reply: Any) -> Any:
-    cls = type(reply)
-    new = cls.__new__(cls)
-    for name in cls.fields + ("op_ret", "op_errno"):
-        setattr(new, name, getattr(reply, name))
-    return new
-
-
 _SUBCLASSES: dict[type, type] = {}
 
 
@@ -457,7 +449,7 @@ async def return_partial(t: "Chaos", case: Case) -> Any:
 @_misbehaviour("returns")
 async def return_wrong_types(t: "Chaos", case: Case) -> Any:
     """The child's reply with one field (or op_ret/op_errno) of the wrong type."""
-    reply = _copy_reply(await _wind(t, case))
+    reply = copy_reply(await _wind(t, case))
     fields = case.fop.py_reply
     if not fields or case.rng.random() < 0.15:
         which = case.rng.choice(["op_ret", "op_errno"])
@@ -472,7 +464,7 @@ async def return_wrong_types(t: "Chaos", case: Case) -> Any:
 async def return_bad_dirents(t: "Chaos", case: Case) -> Any:
     """Entries of the right type whose names no kernel accepts (empty, with '/' or NUL, too long,
     '.' twice); for FOPs without entries, the FOP's reply with junk in every field instead."""
-    reply = _copy_reply(await _wind(t, case))
+    reply = copy_reply(await _wind(t, case))
     lists = [a for a in case.fop.py_reply if a.kind == "dirents"]
     if not lists:
         for a in case.fop.py_reply:
@@ -493,7 +485,7 @@ async def return_inconsistent(t: "Chaos", case: Case) -> Any:
     if name == "readv":
         await _wind(t, case)
         return glupy.ReadvReply(data=b"abc", buf=None, op_ret=10**6)
-    reply = _copy_reply(await _wind(t, case))
+    reply = copy_reply(await _wind(t, case))
     if name in ("readdir", "readdirp"):
         reply.entries = list(reply.entries)[:1]
         reply.op_ret = 50
@@ -508,7 +500,7 @@ async def return_inconsistent(t: "Chaos", case: Case) -> Any:
 async def return_bad_numbers(t: "Chaos", case: Case) -> Any:
     """op_ret/op_errno no caller can make sense of: -5 with errno 0, errno -1, 10**12 or 4096,
     op_ret 2**40, op_ret -2**40, op_ret True."""
-    reply = _copy_reply(await _wind(t, case))
+    reply = copy_reply(await _wind(t, case))
     reply.op_ret, reply.op_errno = case.rng.choice([
         (-5, 0), (-1, 0), (-1, -1), (-1, 10**12), (-1, 4096), (-1, 2**31 - 1),
         (2**40, 0), (-2**40, _errno.EIO), (True, 0),

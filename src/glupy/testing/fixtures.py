@@ -25,10 +25,11 @@ released, inodes forgotten, fini called).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import pytest
 
+from glupy.gluster import FuseMount
 from glupy.testing.harness import Harness, PosixBackend
 
 __all__ = ["HarnessFactory", "glupy_harness"]
@@ -90,3 +91,33 @@ def glupy_harness(tmp_path: Path) -> Iterator[HarnessFactory]:
     yield factory
     factory.close()
 
+
+
+def posix_mount(state: Path, label: str, *stack: tuple[str, Mapping[str, str]],
+                brick: Path | None = None) -> FuseMount:
+    """A real FUSE client (no glusterd) of storage/posix over `brick` with glupy translators
+    stacked above it, bottom first: each ``(class, options)``, the class a name in
+    glupy.testing.translators or ``"module:Class"``. The default brick is state/brick,
+    holding a file ``f`` (``12345``). Entry and attribute caches are off, so every path
+    walk reaches the translators. Mounted; the caller unmounts."""
+    if brick is None:
+        brick = state / "brick"
+        if not brick.exists():
+            brick.mkdir()
+            (brick / "f").write_bytes(b"12345")
+    brick.mkdir(exist_ok=True)
+    lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume"]
+    below = "posix"
+    for i, (spec, options) in enumerate(stack):
+        module, _, cls = spec.rpartition(":")
+        name = f"{cls.lower()}-{i}"
+        lines += [f"volume {name}", "    type user/glupy", f"    option module {module or 'glupy.testing.translators'}",
+                  f"    option class {cls}", *(f"    option {k} {v}" for k, v in options.items()),
+                  f"    subvolumes {below}", "end-volume"]
+        below = name
+    vf = state / f"{label}.vol"
+    vf.write_text("\n".join(lines) + "\n")
+    m = FuseMount.from_volfile(vf, state / f"mnt-{label}", log_file=state / f"{label}-client.log",
+                               extra_args=["--attribute-timeout=0", "--entry-timeout=0"])
+    m.mount()
+    return m

@@ -51,7 +51,7 @@ from glupy.constants import EntrylkCmd, EntrylkType, Event, FileType, LockCmd, L
 from glupy.errors import FopError, OptionError
 from glupy.fop_table import FOP_BY_NAME, FOP_ID, KINDS
 from glupy.loader import bind_handlers, resolve
-from glupy.replies import REPLIES, REPLY_BY_ID, LookupReply
+from glupy.replies import REPLIES, REPLY_BY_ID, LookupReply, copy_reply
 from glupy.translator import Translator, parse_bool
 from glupy.types import Dirent, LockInfo, entry_key
 
@@ -188,18 +188,10 @@ def error_reply(fop: int, err: int, reply: Any = None) -> Any:
     if type(reply) is cls:
         if reply.op_ret == -1 and reply.op_errno == err:
             return reply
-        new = _copy_reply(reply)
+        new = copy_reply(reply)
         new.op_ret, new.op_errno = -1, err
         return new
     return cls(op_ret=-1, op_errno=err)
-
-
-def _copy_reply(reply: Any) -> Any:
-    cls = type(reply)
-    new = cls.__new__(cls)
-    for name in cls.fields + ("op_ret", "op_errno"):
-        setattr(new, name, getattr(reply, name))
-    return new
 
 
 # ============================================================ PosixBackend
@@ -1800,7 +1792,7 @@ class _Answer:
         else:
             check_reply(fop, reply)
             if (reply.op_ret, reply.op_errno) != (op_ret, op_errno):
-                reply = _copy_reply(reply)
+                reply = copy_reply(reply)
                 reply.op_ret, reply.op_errno = op_ret, op_errno
         self.done = True
         self.reply = reply

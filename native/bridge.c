@@ -253,7 +253,7 @@ struct gp_slot {
     gp_task *task;          /* resumed with the reply (task.c), or else: */
     PyObject *callback;     /* called with the reply when it arrives later, */
     gp_frame_obj *fo;       /* the FOP that winds (the thread's current one in callback) */
-    call_stack_t *own_call; /* a stack of our own (another lock owner), if any */
+    call_frame_t *own_call; /* the wind's own stack (gp_req_wind_begin), once wound */
     int counted;            /* counted in fo->req's winds in flight */
 };
 
@@ -276,15 +276,15 @@ gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
     return slot;
 }
 
-/* Destroying our own stack once its reply is in is what GlusterFS's cluster
- * translators do with their lock frames, in the callback too. */
+/* Destroying the wind's own stack once its reply is in is what GlusterFS's
+ * cluster translators do with their lock frames, in the callback too. */
 void
 gp_slot_free(gp_slot *slot)
 {
     if (slot->counted)
         gp_req_wind_end(slot->fo->req); /* the wind never started */
     if (slot->own_call)
-        STACK_DESTROY(slot->own_call);
+        gp_req_wind_destroy(slot->own_call);
     Py_XDECREF(slot->callback);
     Py_XDECREF(slot->fo);
     PyMem_Free(slot);
@@ -370,22 +370,16 @@ gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args, gp_slot *
         PyErr_Format(PyExc_ValueError, "lk_owner must be 1 to %d bytes", GF_MAX_LOCK_OWNER_LEN);
         return NULL;
     }
-    /* counted before anything is wound: the deadline never answers a FOP whose
-     * child frames still hang on its stack */
-    call_frame_t *frame = gp_req_wind_begin(fo->req);
-    if (!frame)
+    call_frame_t *own = gp_req_wind_begin(fo->req);
+    if (!own)
         return NULL;
     slot->counted = 1;
+    slot->own_call = own;
     if (lk_owner && lk_owner != Py_None) {
-        call_frame_t *own = copy_frame(frame);
-        if (!own)
-            return PyErr_NoMemory();
         own->root->lk_owner.len = (int)PyBytes_GET_SIZE(lk_owner);
         memcpy(own->root->lk_owner.data, PyBytes_AS_STRING(lk_owner), PyBytes_GET_SIZE(lk_owner));
-        slot->own_call = own->root;
-        frame = own;
     }
-    return gp_winders[fop](frame, child, args, slot);
+    return gp_winders[fop](own, child, args, slot);
 }
 
 /* _glupy.wind(frame, child, fop, args, callback[, lk_owner]) -> reply, or PENDING
@@ -657,7 +651,7 @@ gp_lookup_before_python(call_frame_t *frame, xlator_t *this, loc_t *loc, dict_t 
 }
 
 int
-gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs)
+gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs, const gp_expect *expect)
 {
     gp_private_t *priv = this->private;
     gp_frame_obj *fo = PyObject_New(gp_frame_obj, &gp_frame_type);
@@ -667,7 +661,7 @@ gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int n
     }
     fo->this = this;
     fo->coro = NULL;
-    fo->req = gp_req_new(frame, this, fop, priv->fop_timeout);
+    fo->req = gp_req_new(frame, this, fop, priv->fop_timeout, expect);
     if (!fo->req) {
         PyObject_Free(fo);
         PyErr_NoMemory();
@@ -1066,7 +1060,9 @@ gp_dump_priv(xlator_t *this)
 
 /* ------------------------------------------------------------ the xlator's tables */
 
-static struct xlator_fops gp_static_fops; /* replaced per instance in init */
+/* Empty here: GlusterFS fills it with its defaults (default_stat...) when it loads
+ * glupy.so, before any init. Each instance then uses a table of its own (init). */
+struct xlator_fops gp_default_fops;
 
 static struct xlator_cbks gp_cbks = {
     .forget = gp_forget,
@@ -1112,7 +1108,7 @@ xlator_api_t xlator_api = {
     .mem_acct_init = mem_acct_init,
     .notify = notify,
     .op_version = {1},
-    .fops = &gp_static_fops,
+    .fops = &gp_default_fops,
     .cbks = &gp_cbks,
     .dumpops = &gp_dumpops,
     .options = options,

@@ -197,12 +197,13 @@ def gen_fop(f) -> str:
                  f"{', '.join(names)})) == 0)")
         L.append("            return 0;")
     L.append("    }")
+    L += expect(f)
     L.append(f"    PyObject *args[{n}] = {{0}};")
     L.append("    int ok = 0;")
     L.append("    PyGILState_STATE gil = gp_gil_acquire();")
     conds = " && ".join(f"(args[{i}] = {py_from_c(a, f.args, 'a_')})" for i, a in enumerate(py_args))
     L.append(f"    if ({conds})")
-    L.append(f"        ok = gp_dispatch(this, frame, {gf}, args, {n}) == 0;")
+    L.append(f"        ok = gp_dispatch(this, frame, {gf}, args, {n}, &expect) == 0;")
     L.append("    else")
     L.append(f"        gp_log_exception(this->name, \"{name}: converting the arguments\");")
     L.append(f"    for (int i = 0; i < {n}; i++)\n        Py_XDECREF(args[i]);")
@@ -220,11 +221,14 @@ def gen_fop(f) -> str:
     L.append(f"    PyObject *f[{rn}];")
     for i, a in enumerate(f.py_reply):
         conv = py_from_c(a, f.reply, "r_")
+        # after a failed conversion (exception set) convert nothing more: gp_make_reply
+        # hands the exception to the handler
+        stop = "PyErr_Occurred() ? NULL : " if i else ""
         if a.kind in ON_ERROR:
-            L.append(f"    f[{i}] = {conv};")
+            L.append(f"    f[{i}] = {stop}{conv};")
         else:
             default = PY_DEFAULT.get(a.kind, "Py_NewRef(Py_None)")
-            L.append(f"    f[{i}] = op_ret >= 0 ? {conv} : {default};")
+            L.append(f"    f[{i}] = {stop}(op_ret >= 0 ? {conv} : {default});")
     L.append(f"    gp_slot_complete(cookie, gp_make_reply({gf}, op_ret, op_errno, f, {rn}));")
     L.append("    gp_gil_release(gil);")
     L.append("    return 0;\n}\n")
@@ -240,6 +244,17 @@ def gen_fop(f) -> str:
     L.append("        return NULL;\n    }")
     for i, a in enumerate(py_args):
         c_from_py(a, f"PyTuple_GET_ITEM(args, {i})", f"{name}() argument {a.name}", "a_", L)
+    for arg in f.not_none:
+        L.append(f"    if (!a_{arg}) {{")
+        L.append(f"        PyErr_SetString(PyExc_TypeError, \"{name}() argument {arg} must not be None\");")
+        L.append("        goto fail;\n    }")
+    L.append(f"    if (!child->children && child->fops->{name} == gp_default_fops.{name}) {{")
+    L.append(f"        /* a leaf without {name} (storage/posix has no namelink, getspec...): GlusterFS's")
+    L.append("         * default would wind to the leaf's missing child. Answer as a child would. */")
+    L.append(f"        gp_cbk_{name}(frame, slot, child, -1, ENOSYS, {', '.join(error_args(f.reply))});")
+    L.append("        gp_tmp_release(&tmp);")
+    L.append("        Py_RETURN_NONE;")
+    L.append("    }")
     L.append("    Py_BEGIN_ALLOW_THREADS")
     L.append(f"    STACK_WIND_COOKIE(frame, gp_cbk_{name}, slot, child, child->fops->{name}, "
              f"{', '.join(call_args(f.args, 'a_'))});")
@@ -279,6 +294,30 @@ def gen_fop(f) -> str:
     return "\n".join(L)
 
 
+def expect(f) -> list[str]:
+    """C lines recording, in `expect`, what the FOP's reply must agree with (gp_expect)."""
+    L = ["    gp_expect expect = GP_EXPECT_INIT;"]
+    if f.same_inode:
+        L.append(f"    expect.inode = a_{f.same_inode} ? a_{f.same_inode}->inode : NULL;")
+    if f.same_fd:
+        L.append(f"    expect.fd = a_{f.same_fd};")
+    subject = f.subject
+    if subject is not None and subject.kind == "loc":
+        L.append(f"    if (a_{subject.name})")
+        L.append(f"        gp_expect_file(&expect, a_{subject.name}->inode, a_{subject.name}->gfid);")
+    elif subject is not None:
+        L.append(f"    if (a_{subject.name})")
+        L.append(f"        gp_expect_file(&expect, a_{subject.name}->inode, NULL);")
+    bound = f.op_ret_at_most
+    if bound:
+        arg = next(a for a in f.args if a.name == bound)
+        if arg.kind == "data":
+            L.append(f"    expect.max_ret = (int64_t)iov_length(a_{bound}_vector, a_{bound}_count);")
+        else:
+            L.append(f"    expect.max_ret = a_{bound} > INT64_MAX ? -1 : (int64_t)a_{bound};")
+    return L
+
+
 def validate(f) -> list[str]:
     """C checks of a reply before it is unwound: glupy._validate's rules (required
     fields on success, op_ret counting what it carries, a valid errno on failure)."""
@@ -304,6 +343,34 @@ def validate(f) -> list[str]:
         L.append("        if (n_ != op_ret) {")
         L.append(f"            PyErr_Format(PyExc_TypeError, \"{cls}.op_ret is %d but {field.name} has %lld {unit}\", "
                  "op_ret, (long long)n_);")
+        L.append("            goto fail;\n        }")
+    if f.zero_on_success:
+        L.append("        if (op_ret != 0) {")
+        L.append(f"            PyErr_Format(PyExc_TypeError, \"{cls}.op_ret must be 0 on success, not %d\", op_ret);")
+        L.append("            goto fail;\n        }")
+    if f.same_inode or f.same_fd or f.subject is not None or f.op_ret_at_most:
+        L.append("        gp_expect *ex_ = &fo->req->expect;")
+    if f.same_inode:
+        L.append("        if (ex_->inode && r_inode != ex_->inode) {")
+        L.append(f"            PyErr_SetString(PyExc_TypeError, \"{cls}.inode is not the inode of the request's "
+                 f"{f.same_inode} (a reply to another FOP?)\");")
+        L.append("            goto fail;\n        }")
+    if f.same_fd:
+        L.append("        if (ex_->fd && r_fd != ex_->fd) {")
+        L.append(f"            PyErr_SetString(PyExc_TypeError, \"{cls}.fd is not the fd of the request "
+                 "(a reply to another FOP?)\");")
+        L.append("            goto fail;\n        }")
+    if f.subject is not None:
+        L.append("        char gfid_[GF_UUID_BUF_SIZE];")
+    for name in (f.self_iatts if f.subject is not None else ()):
+        L.append(f"        if (r_{name} && gp_other_file(ex_->gfid, r_{name}->ia_gfid)) {{")
+        L.append(f"            PyErr_Format(PyExc_TypeError, \"{cls}.{name} describes %s, not the request's file %s "
+                 f"(a reply to another FOP?)\", uuid_utoa(r_{name}->ia_gfid), uuid_utoa_r(ex_->gfid, gfid_));")
+        L.append("            goto fail;\n        }")
+    if f.op_ret_at_most:
+        L.append("        if (ex_->max_ret >= 0 && op_ret > ex_->max_ret) {")
+        L.append(f"            PyErr_Format(PyExc_TypeError, \"{cls}.op_ret is %d, more than the request's "
+                 f"{f.op_ret_at_most} (%lld)\", op_ret, (long long)ex_->max_ret);")
         L.append("            goto fail;\n        }")
     L.append(f"    }} else if (op_errno <= 0 || op_errno > {T.MAX_ERRNO}) {{")
     L.append(f"        PyErr_Format(PyExc_TypeError, \"{cls}.op_errno must be an errno (1..{T.MAX_ERRNO}) when op_ret < 0, "

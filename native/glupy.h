@@ -75,6 +75,37 @@ typedef struct gp_track {
  * every wrapper created in ctx: a gfapi host whose ctx goes away); returns how many. */
 int gp_orphan(glusterfs_ctx_t *ctx, glusterfs_graph_t *graph, int whole_ctx);
 
+/* What a FOP's reply must agree with, recorded from its request when it enters
+ * Python (fop_table: same_inode, same_fd, subject, op_ret_at_most). The inode and
+ * fd are compared as pointers only, never dereferenced: the caller holds them until
+ * the FOP is answered, and after that the unwinder does not look at them. */
+typedef struct {
+    inode_t *inode;  /* a successful reply's inode must be this one (NULL: not checked) */
+    fd_t *fd;        /* a successful reply's fd must be this one (NULL: not checked) */
+    uuid_t gfid;     /* the FOP's own file; its iatts must carry it (null: not checked) */
+    int64_t max_ret; /* op_ret on success at most this (< 0: not checked) */
+} gp_expect;
+
+#define GP_EXPECT_INIT {NULL, NULL, {0}, -1}
+
+/* Record the FOP's own file: its inode's gfid, else the location's. */
+static inline void
+gp_expect_file(gp_expect *ex, inode_t *inode, unsigned char *gfid)
+{
+    if (inode && !gf_uuid_is_null(inode->gfid))
+        gf_uuid_copy(ex->gfid, inode->gfid);
+    else if (gfid)
+        gf_uuid_copy(ex->gfid, gfid);
+}
+
+/* True if both gfids are known and differ: a reply describing another file.
+ * (A null gfid is no evidence: write-behind answers writes with zeroed iatts.) */
+static inline int
+gp_other_file(unsigned char *want, unsigned char *got)
+{
+    return !gf_uuid_is_null(want) && !gf_uuid_is_null(got) && gf_uuid_compare(want, got) != 0;
+}
+
 /* One FOP handed to Python (workers.c): its frame until answered, its winds in
  * flight, its deadline. Shared by the Caller object (under the GIL) and the
  * timer thread (without it), so its state changes under gp_req_lock. */
@@ -90,6 +121,7 @@ typedef struct gp_req {
     unsigned long thread;       /* Python ident of the thread running the handler now, or 0 */
     PyObject *fo;               /* the Caller object, while fo_alive (read under the GIL) */
     int fo_alive;
+    gp_expect expect;           /* what its reply must agree with */
 } gp_req;
 
 typedef struct {
@@ -114,17 +146,19 @@ int gp_take_resuming(void);
 int gp_defer_stub(call_stub_t *stub);
 PyObject *gp_mod_submit(PyObject *m, PyObject *const *argv, Py_ssize_t argc);
 
-gp_req *gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout);
+gp_req *gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout, const gp_expect *expect);
 void gp_req_unref(gp_req *r);
 /* The frame with gp_req_lock held (NULL if answered); then gp_req_unlock(). */
 call_frame_t *gp_req_lock_frame(gp_req *r);
 void gp_req_unlock(void);
 /* Answer: the frame to unwind, or NULL if the FOP was answered already (deadline). */
 call_frame_t *gp_req_take(gp_req *r);
-/* A wind starts: the frame to wind on, or NULL with an exception set. */
+/* A wind starts: a frame on a stack of its own (copy_frame) to wind on, or NULL
+ * with an exception set; gp_req_wind_destroy(frame) once its reply is in. */
 call_frame_t *gp_req_wind_begin(gp_req *r);
-/* A wind's reply is in (or it failed to start): 1 if the deadline passed, in
- * which case the FOP has been answered ETIMEDOUT once no wind is left. */
+void gp_req_wind_destroy(call_frame_t *own);
+/* A wind's reply is in (or it failed to start): 1 if the deadline passed (the
+ * FOP was answered ETIMEDOUT then: the reply is dropped). */
 int gp_req_wind_end(gp_req *r);
 int gp_req_expired(gp_req *r);
 
@@ -231,7 +265,9 @@ int gp_c_gfid(PyObject *o, unsigned char *out, const char *what);
 
 /* Start the Python task for one FOP; args are borrowed. Returns 0 once Python owns
  * the frame (it will unwind it), -1 if the FOP must be unwound with EIO by C. */
-int gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs);
+/* GlusterFS's default FOPs (default_stat...): glupy.so's own table as GlusterFS filled it. */
+extern struct xlator_fops gp_default_fops;
+int gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs, const gp_expect *expect);
 
 /* A wind in progress: the cookie of STACK_WIND_COOKIE. */
 typedef struct gp_slot gp_slot;

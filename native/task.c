@@ -244,11 +244,12 @@ gp_takeover(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *coro, enum g
 }
 
 /* 1 when a reply (built by the callback of `fop`) must be thrown into the
- * coroutine as an exception: a failure, or an exception object. */
+ * coroutine as an exception: a failure, or an exception object (among them the
+ * ValueError of a wind whose FOP number is not one: `fop` may be anything). */
 static int
 gp_reply_failed(int fop, PyObject *reply)
 {
-    if ((PyObject *)Py_TYPE(reply) != gp_reg.reply_cls[fop])
+    if (fop <= 0 || fop >= GF_FOP_MAXVALUE || (PyObject *)Py_TYPE(reply) != gp_reg.reply_cls[fop])
         return 1;
     PyObject *ret = GP_REPLY_SLOT(reply, fop, gp_reg.reply_nfields[fop] - 2);
     if (!ret || !PyLong_Check(ret))

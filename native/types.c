@@ -835,6 +835,10 @@ gp_loc_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     loc_t *loc = &o->loc;
     if (path) {
         loc->path = gf_strdup(path);
+        if (!loc->path) {
+            Py_DECREF(o);
+            return PyErr_NoMemory();
+        }
         const char *slash = strrchr(loc->path, '/');
         /* loc->name points into loc->path, as GlusterFS expects */
         loc->name = slash ? slash + 1 : loc->path;
@@ -1052,6 +1056,15 @@ gp_xdata_key(PyObject *key)
     return PyUnicode_AsUTF8(key);
 }
 
+/* A value with a reference of its own (data_unref it): another thread may delete
+ * the key from a dict it shares with us (the caller's xdata) while we convert it. */
+static data_t *
+gp_dict_get(dict_t *dict, const char *key)
+{
+    data_t *data = NULL;
+    return dict_get_with_ref(dict, (char *)key, &data) == 0 ? data : NULL;
+}
+
 static PyObject *
 gp_xdata_getitem(gp_xdata_obj *self, PyObject *key)
 {
@@ -1059,12 +1072,14 @@ gp_xdata_getitem(gp_xdata_obj *self, PyObject *key)
     const char *k = gp_xdata_key(key);
     if (!k)
         return NULL;
-    data_t *data = dict_get(self->dict, (char *)k);
+    data_t *data = gp_dict_get(self->dict, k);
     if (!data) {
         PyErr_SetObject(PyExc_KeyError, key);
         return NULL;
     }
-    return gp_data_value(data);
+    PyObject *value = gp_data_value(data);
+    data_unref(data);
+    return value;
 }
 
 static int
@@ -1203,10 +1218,12 @@ gp_xdata_get_raw(gp_xdata_obj *self, PyObject *key)
     const char *k = gp_xdata_key(key);
     if (!k)
         return NULL;
-    data_t *data = dict_get(self->dict, (char *)k);
+    data_t *data = gp_dict_get(self->dict, k);
     if (!data)
         Py_RETURN_NONE;
-    return PyBytes_FromStringAndSize(data->data, data->len);
+    PyObject *value = PyBytes_FromStringAndSize(data->data, data->len);
+    data_unref(data);
+    return value;
 }
 
 static PyObject *
@@ -1220,10 +1237,12 @@ gp_xdata_get(gp_xdata_obj *self, PyObject *const *args, Py_ssize_t n)
     const char *k = gp_xdata_key(args[0]);
     if (!k)
         return NULL;
-    data_t *data = dict_get(self->dict, (char *)k);
+    data_t *data = gp_dict_get(self->dict, k);
     if (!data)
         return Py_NewRef(n == 2 ? args[1] : Py_None);
-    return gp_data_value(data);
+    PyObject *value = gp_data_value(data);
+    data_unref(data);
+    return value;
 }
 
 /* items() and values(): lists built from keys() */
@@ -1994,7 +2013,13 @@ gp_c_dirents(PyObject *o, gf_dirent_t **out, gp_tmp *tmp, const char *what)
             struct iatt *ia;
             inode_t *in;
             dict_t *dx;
-            if (bname && !gp_c_uint64(ino, &vino, "Dirent.ino") && !gp_c_uint64(off, &voff, "Dirent.off") &&
+            if (bname && (PyBytes_GET_SIZE(bname) < 1 || PyBytes_GET_SIZE(bname) > 255 ||
+                          strlen(PyBytes_AS_STRING(bname)) != (size_t)PyBytes_GET_SIZE(bname) ||
+                          strchr(PyBytes_AS_STRING(bname), '/'))) {
+                /* a kernel refuses such a name, and fuse-bridge's readdir would write it anyway */
+                PyErr_Format(PyExc_TypeError, "%s: %R is not a file name (1 to 255 bytes, no '/' or NUL)", what,
+                             name);
+            } else if (bname && !gp_c_uint64(ino, &vino, "Dirent.ino") && !gp_c_uint64(off, &voff, "Dirent.off") &&
                 !gp_c_uint32(type, &vtype, "Dirent.type") && !gp_c_iatt(stat, &ia, "Dirent.stat") &&
                 !gp_c_inode(inode, &in, "Dirent.inode") && !gp_c_xdata(xdata, &dx, "Dirent.xdata")) {
                 gf_dirent_t *e = gf_dirent_for_name(PyBytes_AS_STRING(bname));

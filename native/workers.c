@@ -186,11 +186,12 @@ gp_now(void)
 }
 
 gp_req *
-gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout)
+gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout, const gp_expect *expect)
 {
     gp_req *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
+    r->expect = *expect;
     r->frame = frame;
     r->this = this;
     r->fop = fop;
@@ -257,20 +258,42 @@ gp_req_take(gp_req *r)
     return frame;
 }
 
+/* Every wind goes out on a call stack of its own (copy_frame: same credentials,
+ * lock owner and client), never on the caller's: then the FOP can be answered at
+ * its deadline while a reply is still out (a child that never answers), and the
+ * caller may destroy its stack meanwhile; the late reply lands on ours, which
+ * the wind's slot destroys once it is in. Copied under gp_req_lock, so that the
+ * deadline cannot answer (and the caller free) the frame while it is read. */
 call_frame_t *
 gp_req_wind_begin(gp_req *r)
 {
+    call_frame_t *own = NULL;
     pthread_mutex_lock(&gp_req_lock);
-    call_frame_t *frame = r->frame;
-    if (frame && !r->expired)
-        r->inflight++;
-    else
-        frame = NULL;
+    if (r->frame && !r->expired) {
+        own = copy_frame(r->frame);
+        if (own) {
+            if (r->frame->root->client) /* features/locks, upcall... identify the client by it */
+                own->root->client = gf_client_ref(r->frame->root->client);
+            r->inflight++;
+        }
+    }
     pthread_mutex_unlock(&gp_req_lock);
-    if (!frame)
+    if (!own && r->frame && !r->expired)
+        PyErr_NoMemory();
+    else if (!own)
         PyErr_Format(PyExc_RuntimeError, "cannot wind: this %s has already been answered%s", gp_fop_names[r->fop],
                      r->expired ? " (its deadline passed)" : "");
-    return frame;
+    return own;
+}
+
+/* A stack of gp_req_wind_begin, once its reply is in (or the wind failed to start). */
+void
+gp_req_wind_destroy(call_frame_t *own)
+{
+    call_stack_t *stack = own->root;
+    if (stack->client)
+        gf_client_unref(stack->client);
+    STACK_DESTROY(stack);
 }
 
 int
@@ -279,13 +302,7 @@ gp_req_wind_end(gp_req *r)
     pthread_mutex_lock(&gp_req_lock);
     r->inflight--;
     int expired = r->expired;
-    call_frame_t *frame = expired && r->inflight == 0 ? gp_req_answer_locked(r) : NULL;
     pthread_mutex_unlock(&gp_req_lock);
-    if (frame) {
-        Py_BEGIN_ALLOW_THREADS
-        gp_failers[r->fop](frame, ETIMEDOUT);
-        Py_END_ALLOW_THREADS
-    }
     return expired;
 }
 
@@ -349,7 +366,7 @@ gp_timer_main(void *unused)
                 r->expired = 1;
                 r->refs++; /* the report's */
                 due[n].req = r;
-                due[n].frame = r->inflight == 0 ? gp_req_answer_locked(r) : NULL;
+                due[n].frame = gp_req_answer_locked(r); /* winds in flight are on stacks of their own */
                 n++;
             }
             r = next;

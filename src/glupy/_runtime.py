@@ -92,7 +92,8 @@ def report_stuck(xlator: str, frame: Any, fop: str, timeout: float, thread: int,
     """Called by the bridge's reporter thread when a FOP missed its deadline
     (option fop-timeout): log which handler and where it is stuck, rate-limited."""
     where = _driver.where_stuck(frame, thread)
-    outcome = "answered ETIMEDOUT" if answered else "answered ETIMEDOUT once its winds in flight return"
+    # winds still out are on call stacks of their own: the FOP is answered at once
+    outcome = "answered ETIMEDOUT" if answered else "answered meanwhile"
     message = (f"{fop}: the handler did not answer within {timeout:g} s (option fop-timeout): {outcome}; "
                f"its late result will be discarded. It is {where}")
     logged, suppressed = _driver.LIMITER.admit((xlator, f"{fop}-deadline"))

@@ -76,6 +76,48 @@ REQUIRED_ON_SUCCESS = frozenset({"inode", "iatt", "fd", "statvfs", "flock", "lea
 #: readlink the target's bytes (fuse-bridge writes a NUL at path[op_ret]).
 COUNTED: dict[str, str] = {"readv": "data", "readdir": "entries", "readdirp": "entries", "readlink": "path"}
 
+#: FOPs whose op_ret on success may be any non-negative number (storage/posix sets
+#: getxattr's to the value's size, locks sets getactivelk's to the number of locks);
+#: every other FOP the table says answers "0 on success" must answer exactly 0
+#: (fuse-bridge tests ``op_ret == 0`` and would send errno op_errno, maybe 0, instead).
+ANY_OP_RET = frozenset({"getxattr", "fgetxattr", "xattrop", "fxattrop", "getactivelk", "rchecksum", "ipc"})
+
+#: op_ret on success is at most this argument: bytes read (size), written (the
+#: data's length), copied (len). A kernel refuses a read reply longer than it asked.
+OP_RET_AT_MOST: dict[str, str] = {"readv": "size", "writev": "data", "copy_file_range": "len"}
+
+#: The reply's inode must be the inode of this location argument: GlusterFS links
+#: the reply's inode under the request's parent and name (fuse-bridge, protocol/server),
+#: so another FOP's inode there makes a dentry loop or a file under the wrong name.
+SAME_INODE: dict[str, str] = {"lookup": "loc", "mknod": "loc", "mkdir": "loc", "symlink": "loc",
+                              "create": "loc", "link": "oldloc", "put": "loc", "icreate": "loc"}
+
+#: The reply's fd must be this fd argument: the caller owns the fd it opened with
+#: (fuse-bridge's fd table, protocol/server's), another FOP's fd is freed under it.
+SAME_FD: dict[str, str] = {"open": "fd", "opendir": "fd", "create": "fd"}
+
+#: Reply iatts that describe the FOP's own file (its first loc or fd argument): when
+#: both that file's gfid and the iatt's are known they must agree (a stat answered
+#: with another file's attributes). Not checked for lookup (a revalidation may find
+#: a new file under the name: fuse-bridge handles it), namelink (its iatts are the
+#: parent's) and copy_file_range (two files).
+SELF_IATTS = frozenset({"buf", "prebuf", "postbuf", "statpre", "statpost", "pre", "post"})
+NO_SUBJECT_CHECK = frozenset({"lookup", "namelink", "copy_file_range"})
+
+#: Arguments of nullable kinds that a wind must still give (not None): the
+#: translators below dereference them (storage/posix's removexattr compares the
+#: name, features/locks the lock domain, posix's xattrop walks the dict).
+NOT_NONE: dict[str, tuple[str, ...]] = {
+    "removexattr": ("name",), "fremovexattr": ("name",), "symlink": ("linkname",),
+    "inodelk": ("volume",), "finodelk": ("volume",), "entrylk": ("volume",), "fentrylk": ("volume",),
+    "setxattr": ("dict",), "fsetxattr": ("dict",), "xattrop": ("dict",), "fxattrop": ("dict",),
+    "getspec": ("key",),
+}
+
+#: Kinds of wind arguments that are never None (NULL): every translator below
+#: dereferences them (cluster/replicate's lk its lock, posix's setattr the iatt).
+WIND_REQUIRED_KINDS = frozenset({"loc", "fd", "flock", "iatt", "lease"})
+
 #: An errno GlusterFS can carry: 1 .. MAX_ERRNO (4095), as the kernel defines it.
 MAX_ERRNO = 4095
 
@@ -134,6 +176,46 @@ class Fop:
         """The reply field whose length op_ret must equal on success (bytes read,
         entries, the link target's bytes), or None."""
         return COUNTED.get(self.name)
+
+    @property
+    def not_none(self) -> tuple[str, ...]:
+        """Arguments a wind must give (not None): those of the kinds every FOP needs
+        (a loc, an fd, a lock, attributes to set, a lease) and the :data:`NOT_NONE` ones."""
+        return tuple(a.name for a in self.py_args
+                     if a.kind in WIND_REQUIRED_KINDS or a.name in NOT_NONE.get(self.name, ()))
+
+    @property
+    def zero_on_success(self) -> bool:
+        """True if a successful reply's op_ret must be exactly 0."""
+        return self.op_ret.startswith("0") and self.name not in ANY_OP_RET
+
+    @property
+    def op_ret_at_most(self) -> str | None:
+        """The argument bounding op_ret on success (its value, or its data's length), or None."""
+        return OP_RET_AT_MOST.get(self.name)
+
+    @property
+    def same_inode(self) -> str | None:
+        """The location argument whose inode a successful reply's inode must be, or None."""
+        return SAME_INODE.get(self.name)
+
+    @property
+    def same_fd(self) -> str | None:
+        """The fd argument a successful reply's fd must be, or None."""
+        return SAME_FD.get(self.name)
+
+    @property
+    def subject(self) -> Arg | None:
+        """The argument naming the FOP's own file (first loc or fd), whose gfid the
+        reply's :attr:`self_iatts` must carry, or None if not checked."""
+        if self.name in NO_SUBJECT_CHECK or not self.self_iatts:
+            return None
+        return next((a for a in self.args if a.kind in ("loc", "fd")), None)
+
+    @property
+    def self_iatts(self) -> tuple[str, ...]:
+        """Reply iatt fields describing the FOP's own file."""
+        return tuple(a.name for a in self.py_reply if a.kind == "iatt" and a.name in SELF_IATTS)
 
 
 def _args(spec: str) -> tuple[Arg, ...]:
@@ -195,7 +277,7 @@ FOPS: tuple[Fop, ...] = (
          "Set extended attributes (dict) by location.", fuse="setxattr(2)"),
     _fop("getxattr", "loc:loc name:str xdata:xdata", "dict:dict xdata:xdata",
          "Get one extended attribute (or all when name is None) by location.",
-         op_ret="0 (gfapi skips the value when it is not 0)", fuse="getxattr(2), listxattr(2)"),
+         op_ret="any (storage/posix: the value's size)", fuse="getxattr(2), listxattr(2)"),
     _fop("removexattr", "loc:loc name:str xdata:xdata", "xdata:xdata",
          "Remove an extended attribute by location.", fuse="removexattr(2)"),
     _fop("opendir", "loc:loc fd:fd xdata:xdata", "fd:fd xdata:xdata",
@@ -231,7 +313,8 @@ FOPS: tuple[Fop, ...] = (
     _fop("fxattrop", "fd:fd flags:xattrop_flags dict:dict xdata:xdata", "dict:dict xdata:xdata",
          "xattrop by fd.", fuse="(internal: afr on writes)"),
     _fop("fgetxattr", "fd:fd name:str xdata:xdata", "dict:dict xdata:xdata",
-         "Get extended attributes of an open file.", fuse="fgetxattr(2)"),
+         "Get extended attributes of an open file.", op_ret="any (storage/posix: the value's size)",
+         fuse="fgetxattr(2)"),
     _fop("fsetxattr", "fd:fd dict:dict flags:int32 xdata:xdata", "xdata:xdata",
          "Set extended attributes of an open file.", fuse="fsetxattr(2)"),
     _fop("rchecksum", "fd:fd offset:off len:int32 xdata:xdata", "weak_checksum:uint32 strong_checksum:checksum xdata:xdata",
@@ -260,7 +343,8 @@ FOPS: tuple[Fop, ...] = (
     _fop("lease", "loc:loc lease:lease xdata:xdata", "lease:lease xdata:xdata",
          "Acquire or release a lease.", fuse="(gfapi glfs_lease only)"),
     _fop("getactivelk", "loc:loc xdata:xdata", "locklist:locklist xdata:xdata",
-         "List active locks (lock migration).", fuse="(internal: rebalance)"),
+         "List active locks (lock migration).", op_ret="any (features/locks: the number of locks)",
+         fuse="(internal: rebalance)"),
     _fop("setactivelk", "loc:loc locklist:locklist xdata:xdata", "xdata:xdata",
          "Install locks (lock migration).", fuse="(internal: rebalance)"),
     _fop("put", "loc:loc mode:mode umask:mode flags:uint32 data:data offset:off iobref:iobref dict:dict xdata:xdata",
@@ -355,8 +439,16 @@ def markdown() -> str:
         "Every reply is checked before it leaves the translator (`glupy._validate`, and the same"
         " rules in the bridge's generated C): a successful reply must carry the fields listed under"
         " *required on success* (GlusterFS's callers dereference them), `op_ret` must equal the"
-        " length of what it counts (readv, readdir, readdirp, readlink), and a failure's `op_errno`"
-        " must be an errno (1 to 4095). A handler may return `None` for an empty success only where"
+        " length of what it counts (readv, readdir, readdirp, readlink) and be 0 where the table says"
+        " *0 on success*, directory entries need names a kernel accepts (1 to 255 bytes, no `/` or NUL),"
+        " and a failure's `op_errno` must be an errno (1 to 4095)."
+        " A successful reply must also answer its own request: the `inode` of a lookup, mknod, mkdir,"
+        " symlink, create, link, put or icreate reply is the request's `loc.inode` (`oldloc.inode` for link),"
+        " the `fd` of an open, opendir or create reply is the request's `fd`, the attributes of the FOP's"
+        " own file (`buf`, `prebuf`, `postbuf`, `statpre`, `statpost`, `pre`, `post`) carry its gfid when"
+        " both are known (not checked for lookup, namelink and copy_file_range), and readv, writev and"
+        " copy_file_range answer no more bytes than `size`, the data or `len`: a reply kept from another"
+        " FOP and returned again is refused. A handler may return `None` for an empty success only where"
         " nothing is required. A reply that breaks a rule, any other return value and any exception"
         " but a `FopError` with a valid errno answer EIO, with a rate-limited log line naming the"
         " translator, the FOP and the fault.",

@@ -35,6 +35,7 @@ from glupy.gluster import (
     check_gluster_installed,
     mount_entry,
 )
+from glupy.gluster import xlators
 from glupy.gluster.node import unlink_stale_socket
 
 REQUIRE_ENV = "GLUPY_REQUIRE_GLUSTER"
@@ -188,6 +189,7 @@ MODULE_NODES: dict[str, tuple[int, tuple[int, int]]] = {
     "test_library": (12, (49200, 49299)),
     "test_mirror_trace": (13, (48800, 48899)),
     "test_crypt_volume": (14, (48600, 48699)),
+    "test_chaos_volume": (15, (48400, 48499)),
 }
 
 
@@ -202,6 +204,18 @@ def module_node(request: pytest.FixtureRequest, gluster_state_dir: Path) -> Iter
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="module")
+def aliased_node(request: pytest.FixtureRequest, module_node: GlusterNode) -> Iterator[GlusterNode]:
+    """The module's own glusterd, with ``user/NAME.so`` (NAME: the module's ``NAME``)
+    loading the bridge, so that ``user.xlator.NAME`` puts a glupy translator on bricks."""
+    name = request.module.NAME
+    xlators.ensure_alias(name)
+    try:
+        yield module_node
+    finally:
+        xlators.remove_alias(name)
 
 
 @pytest.fixture(scope="session")

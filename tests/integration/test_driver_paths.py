@@ -25,6 +25,7 @@ import pytest
 from glupy.gluster import FuseMount
 from glupy.testing.fixtures import posix_mount
 from glupy.testing.translators import LOOKUPS_XATTR, PATHS_XATTR, STATS_XATTR
+from glupy.testing.workload import timed_stat
 
 
 @pytest.fixture(scope="module")
@@ -204,16 +205,6 @@ def test_negative_cache_under_concurrent_creates(state: Path) -> None:
     assert "signal received" not in Path(m.log_file).read_text()
 
 
-def _timed_stat(path: Path) -> tuple[float, int]:
-    """(seconds, errno or 0) of one stat."""
-    start = time.monotonic()
-    try:
-        os.stat(path)
-        err = 0
-    except OSError as e:
-        err = e.errno
-    return time.monotonic() - start, err
-
 
 @pytest.mark.parametrize("kind", ["sleep", "spin"])
 def test_a_blocked_handler_does_not_stall_other_fops(state: Path, kind: str) -> None:
@@ -222,10 +213,10 @@ def test_a_blocked_handler_does_not_stall_other_fops(state: Path, kind: str) -> 
         mp = m.mountpoint
         (mp / "other").write_bytes(b"x")
         done: dict[str, tuple[float, int]] = {}
-        blocked = threading.Thread(target=lambda: done.setdefault("blocked", _timed_stat(mp / f"{kind}-1")))
+        blocked = threading.Thread(target=lambda: done.setdefault("blocked", timed_stat(mp / f"{kind}-1")))
         blocked.start()
         time.sleep(0.5)
-        others = [_timed_stat(mp / "other") for _ in range(5)]  # each a lookup through the same translator
+        others = [timed_stat(mp / "other") for _ in range(5)]  # each a lookup through the same translator
         blocked.join(30)
         assert all(err == 0 for _, err in others)
         assert max(t for t, _ in others) < 1.0, others
@@ -238,10 +229,10 @@ def test_a_blocked_handler_does_not_stall_other_fops(state: Path, kind: str) -> 
 def test_a_handler_that_never_answers_gets_etimedout_and_its_stack_logged(state: Path) -> None:
     m = posix_mount(state, "stalls-hang", ("Stalls", {"fop-timeout": "1"}))
     try:
-        seconds, err = _timed_stat(m.mountpoint / "hang-1")
+        seconds, err = timed_stat(m.mountpoint / "hang-1")
         assert err == errno.ETIMEDOUT
         assert 0.9 <= seconds < 5.0
-        assert _timed_stat(m.mountpoint / "f")[1] == 0  # and it keeps serving
+        assert timed_stat(m.mountpoint / "f")[1] == 0  # and it keeps serving
         log = Path(m.log_file).read_text()
         assert "lookup: the handler did not answer within 1 s (option fop-timeout): answered ETIMEDOUT" in log
         assert "in lookup" in log and "translators.py" in log  # where it is stuck

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,13 @@ import pytest
 import glupy
 import glupy.testing.translators as _testing_translators
 from glupy.gluster import FuseMount, GlusterError, GlusterNode, Volume
-from glupy.gluster import xlators
 
 NAME = "gpsafe"
 
 
 @pytest.fixture(scope="module")
-def node(module_node: GlusterNode) -> Iterator[GlusterNode]:
-    xlators.ensure_alias(NAME)
-    try:
-        yield module_node
-    finally:
-        xlators.remove_alias(NAME)
+def node(aliased_node: GlusterNode) -> GlusterNode:
+    return aliased_node
 
 
 def make_volume(node: GlusterNode, name: str, module: str, options: dict[str, str] | None = None,

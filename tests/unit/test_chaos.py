@@ -46,12 +46,6 @@ from glupy.testing.harness import Harness
 from glupy.types import Dirent
 
 
-# Work in progress (issue 11): these runs still find crashes and contract gaps in
-# today's bridge (see the issue's note: winds to FOPs posix lacks, replies naming
-# another fd/inode, op_ret above the request). Run them with GLUPY_CHAOS=1 until fixed.
-pytestmark = pytest.mark.skipif(os.environ.get("GLUPY_CHAOS") != "1",
-                                reason="chaos fuzzing: known failures in progress, set GLUPY_CHAOS=1")
-
 
 #: the largest errno a kernel defines (Linux's MAX_ERRNO)
 MAX_ERRNO = 4095
@@ -693,9 +687,12 @@ def test_hang_is_answered(tmp_path: Path) -> None:
         assert h.translator().counts["block_hang.unavailable"] >= 1
         h.close()
         pytest.skip("glupy has no sleep(): block_hang cannot hang")
-    h = chaos_harness(tmp_path, seed=9, rate=0.5, modes="hang,hang_on_loop", fop_timeout="1")
-    h.fop_timeout = 0.3  # the harness's own wait for a pending FOP (30 s by default)
+    h = chaos_harness(tmp_path, seed=9, rate=0.5, modes="hang,hang_on_loop", fop_timeout="0.3")
+    h.fop_timeout = 5  # the harness's own wait for a FOP: far past the translator's deadline
     w = Workload(h, seed=9).run(8)
     assert not w.violations, w.report("modes=hang,hang_on_loop")
+    assert w.outcomes["errno"] >= h.translator().counts["blocking"] > 0
+    timeouts = [context for _, context, _ in h.logged if "option fop-timeout" in context]
+    assert len(timeouts) == h.translator().counts["blocking"], timeouts
     clean_operations_work(h, "hang")
     h.close()

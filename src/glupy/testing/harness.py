@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
 from glupy import _driver
+from glupy._validate import check_against_request
 from glupy import _pytypes as T
 from glupy.constants import EntrylkCmd, EntrylkType, Event, FileType, LockCmd, LockType, SetAttr, XattropFlag
 from glupy.errors import FopError, OptionError
@@ -168,6 +169,8 @@ def check_args(fop: int, args: tuple) -> None:
         ok, what = _CHECKS[arg.kind]
         if not ok(value):
             raise TypeError(f"{spec.name}: {arg.name} must be {what}, not {type(value).__name__}")
+        if value is None and arg.name in spec.not_none:
+            raise TypeError(f"{spec.name}() argument {arg.name} must not be None")
 
 
 def check_reply(fop: int, reply: Any) -> None:
@@ -180,6 +183,36 @@ def check_reply(fop: int, reply: Any) -> None:
         ok, what = _CHECKS[arg.kind]
         if value is not None and not ok(value):
             raise TypeError(f"{type(reply).__name__}.{arg.name} must be {what}, not {type(value).__name__}")
+
+
+def _fop_timeout(node: "XlatorNode") -> float:
+    """The translator's option fop-timeout in seconds (0: none), as the bridge reads it."""
+    try:
+        value = float(node.options.get("fop-timeout", FOP_TIMEOUT_DEFAULT))
+    except ValueError:
+        value = FOP_TIMEOUT_DEFAULT
+    return value if value > 0 else 0.0
+
+
+#: the bridge's default fop-timeout (native/glupy.h GP_FOP_TIMEOUT_DEFAULT)
+FOP_TIMEOUT_DEFAULT = 60.0
+
+
+def snapshot_reply(reply: Any) -> Any:
+    """A copy of a reply as the bridge's unwind would give it to the caller: its
+    attribute structures and data copied, inodes and fds the same objects."""
+    new = copy_reply(reply)
+    for name in type(reply).fields:
+        value = getattr(new, name)
+        if isinstance(value, (T.Iatt, T.Statvfs, T.Flock, T.Lease)):
+            setattr(new, name, copy.copy(value))
+        elif isinstance(value, (bytearray, memoryview)):
+            setattr(new, name, bytes(value))
+        elif isinstance(value, list):
+            setattr(new, name, [copy.copy(e) if isinstance(e, (Dirent, LockInfo)) else e for e in value])
+        elif isinstance(value, T.Xdata):
+            setattr(new, name, value.copy())
+    return new
 
 
 def error_reply(fop: int, err: int, reply: Any = None) -> Any:
@@ -1776,24 +1809,36 @@ _Logged = tuple[str, str, BaseException]
 class _Answer:
     """The driver-facing receiver of one handler's answer (a Backend's unwind half)."""
 
-    __slots__ = ("harness", "callback", "reply", "done")
+    __slots__ = ("harness", "args", "callback", "reply", "done", "expired")
 
-    def __init__(self, harness: "Harness") -> None:
+    def __init__(self, harness: "Harness", args: tuple) -> None:
         self.harness = harness
+        self.args = args
         self.callback: Callable[[Any], None] | None = None
         self.reply: Any = None
         self.done = False
+        self.expired = False
+
+    def expire(self, fop: int) -> None:
+        """The FOP's deadline (option fop-timeout) passed: answer ETIMEDOUT; the
+        handler's late answer is then dropped, as the bridge drops it."""
+        self.unwind(None, fop, -1, errno.ETIMEDOUT, None)
+        self.expired = True
 
     def unwind(self, frame: Any, fop: int, op_ret: int, op_errno: int, reply: Any) -> None:
+        if self.expired:
+            return
         if self.done:
             raise HarnessError(f"{_FOP_NAME[fop]} answered twice")
         if reply is None:
             reply = REPLY_BY_ID[fop](op_ret=op_ret, op_errno=op_errno)
         else:
             check_reply(fop, reply)
-            if (reply.op_ret, reply.op_errno) != (op_ret, op_errno):
-                reply = copy_reply(reply)
-                reply.op_ret, reply.op_errno = op_ret, op_errno
+            # what the caller receives is what the reply was now: the bridge converts it
+            # to C here, so a handler changing it later changes nothing for the caller
+            reply = snapshot_reply(reply)
+            reply.op_ret, reply.op_errno = op_ret, op_errno
+            check_against_request(fop, self.args, reply)
         self.done = True
         self.reply = reply
         if self.callback is not None:
@@ -1851,7 +1896,8 @@ class Harness(Client):
         self.logged: list[_Logged] = []
         self.log_limiter = _driver.LogLimiter()  # the rate of logged tracebacks, as in the bridge
         self._posted: queue.SimpleQueue = queue.SimpleQueue()  # handlers to resume (Backend.post)
-        self.fop_timeout = 30.0  # seconds a FOP may wait for a sleep, a thread or the event loop
+        self.fop_timeout = 30.0  # seconds the harness waits for any FOP (past its translators' fop-timeout)
+        self._deadlines: list[tuple[float, float, _Answer, int, str]] = []  # FOPs pending in a handler
         self.itable = InodeTable(self)
         self._open: dict[int, T.Fd] = {}
         self.closed = False
@@ -1981,7 +2027,7 @@ class Harness(Client):
 
     def _run(self, frame: Any, node: XlatorNode, fop: int, handler: Any, args: tuple,
              callback: Callable[[Any], None]) -> Any:
-        ans = _Answer(self)
+        ans = _Answer(self, args)
         domain = node.name
         try:
             coro = handler(*args)
@@ -1997,7 +2043,24 @@ class Harness(Client):
         if ans.done:
             return ans.reply
         ans.callback = callback
+        timeout = _fop_timeout(node)
+        if timeout > 0:
+            self._deadlines.append((time.monotonic() + timeout, timeout, ans, fop, node.name))
         return _driver.PENDING
+
+    def _expire(self) -> None:
+        """Answer ETIMEDOUT the pending FOPs whose translator's fop-timeout has passed."""
+        now = time.monotonic()
+        due = [d for d in self._deadlines if d[0] <= now or d[2].done]
+        if not due:
+            return
+        self._deadlines = [d for d in self._deadlines if d not in due]
+        for _, timeout, ans, fop, name in due:
+            if not ans.done:
+                self.log_exception(name, f"{_FOP_NAME[fop]}: the handler did not answer within {timeout:g} s "
+                                   f"(option fop-timeout): answered ETIMEDOUT",
+                                   TimeoutError(f"{_FOP_NAME[fop]} missed its deadline"))
+                ans.expire(fop)
 
     def unwind(self, frame: Any, fop: int, op_ret: int, op_errno: int, reply: Any) -> None:
         """Backend.unwind: unused (every task the harness starts has its own receiver)."""
@@ -2021,11 +2084,18 @@ class Harness(Client):
         if reply is _driver.PENDING:
             deadline = time.monotonic() + self.fop_timeout
             while not result:
-                try:
-                    fn, arg = self._posted.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
+                self._expire()
+                if result:
+                    break
+                now = time.monotonic()
+                if now >= deadline:
                     raise HarnessError(f"{fop} was not answered within {self.fop_timeout} s (a handler waits "
-                                       f"for something that never comes)") from None
+                                       f"for something that never comes)")
+                wake = min([deadline] + [d[0] for d in self._deadlines])
+                try:
+                    fn, arg = self._posted.get(timeout=max(0.0, wake - now))
+                except queue.Empty:
+                    continue
                 fn(arg)
             reply = result[0]
         if isinstance(reply, BaseException):

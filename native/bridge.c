@@ -993,7 +993,10 @@ gp_release_ctx(xlator_t *this, const char *hook_name, uint64_t value)
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *ctx = (PyObject *)(uintptr_t)value;
     PyObject *hook = gp_hook(this->private, hook_name);
-    if (hook) {
+    /* forget and release come on whichever GlusterFS thread dropped the last
+     * reference (the FUSE reader, epoll, an io-thread): a hook that blocks must
+     * hold a worker, not them. It only gets the context object, so it can run later. */
+    if (hook && (gp_on_worker() || gp_call_on_worker(hook, ctx, hook_name) < 0)) {
         PyObject *r = PyObject_CallOneArg(hook, ctx);
         if (!r)
             gp_log_exception(this->name, hook_name);

@@ -139,6 +139,8 @@ typedef struct gp_work {
 
 int gp_workers_start(PyObject *runtime);
 void gp_work_submit(gp_work *w);
+/* Call fn(arg) on a worker (GIL held by the caller); `what` (static) names it in the log. */
+int gp_call_on_worker(PyObject *fn, PyObject *arg, const char *what);
 int gp_on_worker(void);
 /* 1 if this call is a worker resuming a deferred FOP (and forget it) */
 int gp_take_resuming(void);

@@ -429,6 +429,7 @@ gp_workers_start(PyObject *runtime)
 typedef struct {
     gp_work w;
     PyObject *fn, *arg;
+    const char *what; /* a static string naming the call, for the log */
 } gp_call_work;
 
 static void
@@ -438,7 +439,7 @@ gp_call_run(gp_work *w)
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *r = PyObject_CallOneArg(cw->fn, cw->arg);
     if (!r)
-        gp_log_exception(GP_DOMAIN, "a call handed to a glupy worker");
+        gp_log_exception(GP_DOMAIN, cw->what);
     Py_XDECREF(r);
     Py_DECREF(cw->fn);
     Py_DECREF(cw->arg);
@@ -455,14 +456,23 @@ gp_mod_submit(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
         PyErr_SetString(PyExc_TypeError, "submit(fn, arg)");
         return NULL;
     }
+    if (gp_call_on_worker(argv[0], argv[1], "a call handed to a glupy worker") < 0)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+int
+gp_call_on_worker(PyObject *fn, PyObject *arg, const char *what)
+{
     gp_call_work *cw = calloc(1, sizeof(*cw));
     if (!cw)
-        return PyErr_NoMemory();
+        return -1;
     cw->w.run = gp_call_run;
-    cw->fn = Py_NewRef(argv[0]);
-    cw->arg = Py_NewRef(argv[1]);
+    cw->fn = Py_NewRef(fn);
+    cw->arg = Py_NewRef(arg);
+    cw->what = what;
     gp_work_submit(&cw->w);
-    Py_RETURN_NONE;
+    return 0;
 }
 
 /* A reply that arrived on a GlusterFS thread, resumed on a worker. */

@@ -155,6 +155,8 @@ class Task:
 
     def resume_outcome(self, outcome: tuple[Any, BaseException | None]) -> None:
         """Resume with (value, exception): a sleep, a thread or an asyncio awaitable ended."""
+        if getattr(self.coro, "cr_frame", True) is None:
+            return  # closed: abandoned at its deadline (see abandon), nothing to resume
         self.step(*outcome)
 
     def _issue(self, request: Any) -> tuple[Any, BaseException | None]:
@@ -335,6 +337,29 @@ def where_stuck(frame: Any, thread: int) -> str:
     return "suspended, awaiting at:\n" + "\n".join(lines)
 
 
+def abandon(frame: Any) -> None:
+    """A FOP was answered at its deadline while its handler waits: cancel what it
+    awaits on the event loop or the thread pool (an asyncio request that never
+    completes would otherwise live forever) and close its coroutine, so that its
+    ``finally`` blocks run now and nothing resumes it later. A handler running
+    right now on a thread (blocked, spinning) cannot be stopped: it is left to end."""
+    coro = getattr(frame, "coro", None)
+    awaited = coro
+    while awaited is not None:
+        # the innermost is the generator of a request's __await__ (``yield self``)
+        suspended = getattr(awaited, "gi_frame", None)
+        request = suspended.f_locals.get("self") if suspended is not None else None
+        future = getattr(request, "future", None) if type(request) in (OnLoop, ToThread) else None
+        if future is not None:
+            future.cancel()
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    if coro is not None:
+        try:
+            coro.close()
+        except BaseException:  # noqa: BLE001 - running elsewhere, or a finally that raised
+            pass
+
+
 def _domain(handler: Any) -> str:
     owner = getattr(handler, "__self__", None)
     return getattr(owner, "name", "glupy")
@@ -451,12 +476,13 @@ class Sleep:
 class ToThread:
     """``await glupy.to_thread(fn, *args)``: run a blocking call on a thread of its own."""
 
-    __slots__ = ("fn", "args", "kwargs")
+    __slots__ = ("fn", "args", "kwargs", "future")
 
     def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
         if not callable(fn):
             raise TypeError(f"to_thread() needs a callable, not {fn!r}")
         self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.future: Any = None  # once started: cancelled if the handler is abandoned
 
     def __await__(self):
         return (yield self)
@@ -465,12 +491,13 @@ class ToThread:
 class OnLoop:
     """``await glupy.on_loop(awaitable)``: run an asyncio awaitable on the bridge's event loop."""
 
-    __slots__ = ("awaitable",)
+    __slots__ = ("awaitable", "future")
 
     def __init__(self, awaitable: Any) -> None:
         if not hasattr(awaitable, "__await__"):
             raise TypeError(f"on_loop() needs an awaitable (a coroutine, a future...), not {awaitable!r}")
         self.awaitable = awaitable
+        self.future: Any = None  # once started: cancelled if the handler is abandoned
 
     def __await__(self):
         return (yield self)
@@ -551,11 +578,13 @@ class _Services:
             loop = self.loop()
             loop.call_soon_threadsafe(loop.call_later, request.seconds, deliver, (None, None))
         elif type(request) is ToThread:
-            self.pool().submit(request.fn, *request.args, **request.kwargs).add_done_callback(done)
+            request.future = self.pool().submit(request.fn, *request.args, **request.kwargs)
+            request.future.add_done_callback(done)
         else:
             import asyncio
 
-            asyncio.run_coroutine_threadsafe(_awaited(request.awaitable), self.loop()).add_done_callback(done)
+            request.future = asyncio.run_coroutine_threadsafe(_awaited(request.awaitable), self.loop())
+            request.future.add_done_callback(done)
 
 
 SERVICES = _Services()

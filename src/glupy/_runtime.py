@@ -96,6 +96,8 @@ def report_stuck(xlator: str, frame: Any, fop: str, timeout: float, thread: int,
     outcome = "answered ETIMEDOUT" if answered else "answered meanwhile"
     message = (f"{fop}: the handler did not answer within {timeout:g} s (option fop-timeout): {outcome}; "
                f"its late result will be discarded. It is {where}")
+    if not thread:
+        _driver.abandon(frame)
     logged, suppressed = _driver.LIMITER.admit((xlator, f"{fop}-deadline"))
     if logged:
         if suppressed:

@@ -226,6 +226,29 @@ def test_a_blocked_handler_does_not_stall_other_fops(state: Path, kind: str) -> 
         m.unmount()
 
 
+def test_a_blocking_release_hook_does_not_stall_other_fops(state: Path) -> None:
+    """Closing a file whose release hook sleeps 5 s: the FOPs after it are served at once
+    (the hook runs on a bridge worker, not on the FUSE reader thread that released the fd)."""
+    m = posix_mount(state, "stalls-release", ("Stalls", {"block": "5"}))
+    try:
+        mp = m.mountpoint
+        (mp / "other").write_bytes(b"x")
+        (mp / "sleep-f").write_bytes(b"x")
+        start = time.monotonic()
+        with open(mp / "sleep-f", "rb") as f:
+            f.read()
+        closed = time.monotonic() - start
+        time.sleep(0.2)  # the kernel sends RELEASE after close(2) returns
+        others = [timed_stat(mp / "other") for _ in range(5)]
+        assert all(err == 0 for _, err in others)
+        assert max(t for t, _ in others) < 1.0, others
+        assert closed < 10.0, closed  # the close itself may wait for its own hook, not for ever
+        time.sleep(5)  # the hook has slept its time on a worker, and the client lives
+        assert timed_stat(mp / "other")[1] == 0
+    finally:
+        m.unmount()
+
+
 def test_a_handler_that_never_answers_gets_etimedout_and_its_stack_logged(state: Path) -> None:
     m = posix_mount(state, "stalls-hang", ("Stalls", {"fop-timeout": "1"}))
     try:

@@ -66,3 +66,36 @@ def test_bad_arguments_are_refused_in_the_handler():
         glupy.to_thread(42)
     with pytest.raises(TypeError):
         glupy.on_loop(42)
+
+
+def test_abandon_cancels_what_an_expired_handler_awaits_and_closes_it() -> None:
+    """At its deadline a handler waiting on the event loop is abandoned: the asyncio
+    request is cancelled (it would otherwise live forever), the coroutine's finally runs,
+    and the cancellation arriving afterwards resumes nothing."""
+    from types import SimpleNamespace
+
+    from glupy import _driver
+
+    never = asyncio.Event()
+    cleaned: list[str] = []
+
+    async def handler() -> None:
+        try:
+            await glupy.on_loop(never.wait())
+        finally:
+            cleaned.append("finally")
+
+    coro = handler()
+    request = coro.send(None)  # what the handler awaits: an OnLoop
+    delivered: list = []
+    _driver.SERVICES.start(request, delivered.append)
+    task = _driver.Task(None, None, 0, coro, "test")
+    _driver.abandon(SimpleNamespace(coro=coro))
+    assert cleaned == ["finally"]
+    deadline = time.monotonic() + 5
+    while not delivered and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert request.future.cancelled()
+    value, error = delivered[0]
+    assert isinstance(error, BaseException)  # CancelledError
+    task.resume_outcome(delivered[0])  # a closed coroutine: nothing happens, nothing raises

@@ -434,10 +434,24 @@ class Stalls(glupy.Translator):
 
     * ``sleep-*``: ``time.sleep(block)`` on the worker running the handler;
     * ``spin-*``: a busy loop for ``block`` seconds (holding the GIL as Python does);
-    * ``hang-*``: awaits something that never comes (``glupy.sleep`` of a day).
+    * ``hang-*``: awaits something that never comes (``glupy.sleep`` of a day);
+
+    and, for a file ``sleep-*`` opened through it, a ``release`` hook that sleeps
+    ``block`` seconds when the file is closed (GlusterFS calls it on whichever of
+    its threads drops the fd last: the FUSE reader, epoll...).
     """
 
     block = glupy.Option(float, default=5.0, min=0)
+
+    async def open(self, loc, flags, fd, xdata):
+        reply = await self.child.open(loc, flags, fd, xdata)
+        if (loc.name or "").startswith("sleep-"):
+            self.set_fd_ctx(fd, "sleep")
+        return reply
+
+    def release(self, ctx):
+        if ctx == "sleep":
+            time.sleep(self.block)
 
     async def lookup(self, loc, xdata):
         name = loc.name or ""

@@ -254,7 +254,6 @@ struct gp_slot {
     PyObject *callback;     /* called with the reply when it arrives later, */
     gp_frame_obj *fo;       /* the FOP that winds (the thread's current one in callback) */
     call_frame_t *own_call; /* the wind's own stack (gp_req_wind_begin), once wound */
-    int counted;            /* counted in fo->req's winds in flight */
 };
 
 gp_slot *
@@ -272,7 +271,6 @@ gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
     slot->callback = Py_XNewRef(callback);
     slot->fo = (gp_frame_obj *)Py_NewRef(fo);
     slot->own_call = NULL;
-    slot->counted = 0;
     return slot;
 }
 
@@ -281,8 +279,6 @@ gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
 void
 gp_slot_free(gp_slot *slot)
 {
-    if (slot->counted)
-        gp_req_wind_end(slot->fo->req); /* the wind never started */
     if (slot->own_call)
         gp_req_wind_destroy(slot->own_call);
     Py_XDECREF(slot->callback);
@@ -311,8 +307,7 @@ gp_slot_complete(gp_slot *slot, PyObject *reply)
         /* a conversion failed: hand the exception to the waiting task */
         reply = gp_fetch_exception();
     }
-    slot->counted = 0;
-    int expired = gp_req_wind_end(slot->fo->req); /* may answer ETIMEDOUT now */
+    int expired = gp_req_expired(slot->fo->req); /* answered ETIMEDOUT meanwhile: drop the reply */
     if (slot->state == GP_SLOT_WINDING) {
         slot->result = reply;
         slot->state = GP_SLOT_DONE;
@@ -373,7 +368,6 @@ gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args, gp_slot *
     call_frame_t *own = gp_req_wind_begin(fo->req);
     if (!own)
         return NULL;
-    slot->counted = 1;
     slot->own_call = own;
     if (lk_owner && lk_owner != Py_None) {
         own->root->lk_owner.len = (int)PyBytes_GET_SIZE(lk_owner);

@@ -106,15 +106,13 @@ gp_other_file(unsigned char *want, unsigned char *got)
     return !gf_uuid_is_null(want) && !gf_uuid_is_null(got) && gf_uuid_compare(want, got) != 0;
 }
 
-/* One FOP handed to Python (workers.c): its frame until answered, its winds in
- * flight, its deadline. Shared by the Caller object (under the GIL) and the
+/* One FOP handed to Python (workers.c): its frame until answered, its deadline. Shared by the Caller object (under the GIL) and the
  * timer thread (without it), so its state changes under gp_req_lock. */
 typedef struct gp_req {
     struct gp_req *prev, *next; /* on the deadline list while not answered */
     call_frame_t *frame;        /* NULL once answered */
     xlator_t *this;
     int fop;
-    int inflight;               /* winds whose replies are not in */
     int expired;                /* the deadline passed */
     int refs;
     double timeout, deadline;   /* seconds; deadline on CLOCK_MONOTONIC (no deadline: 0) */
@@ -159,9 +157,6 @@ call_frame_t *gp_req_take(gp_req *r);
  * with an exception set; gp_req_wind_destroy(frame) once its reply is in. */
 call_frame_t *gp_req_wind_begin(gp_req *r);
 void gp_req_wind_destroy(call_frame_t *own);
-/* A wind's reply is in (or it failed to start): 1 if the deadline passed (the
- * FOP was answered ETIMEDOUT then: the reply is dropped). */
-int gp_req_wind_end(gp_req *r);
 int gp_req_expired(gp_req *r);
 
 

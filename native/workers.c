@@ -14,13 +14,13 @@
  *
  * Deadlines: every FOP handed to Python is a gp_req on one list. A timer thread
  * answers a FOP whose deadline (option fop-timeout) has passed with ETIMEDOUT,
- * as soon as none of its winds is in flight (a wind's child frames live on the
- * FOP's stack, which its caller destroys once answered). Whatever the handler
+ * at once: its winds are on call stacks of their own (gp_req_wind_begin), not on
+ * the stack its caller destroys once answered. Whatever the handler
  * does later is discarded. The timer takes no GIL: a handler that holds the GIL
  * cannot stop it; the stack of the stuck handler is logged by a reporter thread.
  *
- * Lock order: the GIL, then gp_req_lock. Nothing here takes the GIL while
- * holding gp_req_lock.
+ * Lock order: the GIL, then gp_req_lock, then the call pool's lock (copy_frame in
+ * gp_req_wind_begin). Nothing here takes the GIL while holding gp_req_lock.
  */
 #include <pthread.h>
 #include <time.h>
@@ -274,7 +274,6 @@ gp_req_wind_begin(gp_req *r)
         if (own) {
             if (r->frame->root->client) /* features/locks, upcall... identify the client by it */
                 own->root->client = gf_client_ref(r->frame->root->client);
-            r->inflight++;
         }
     }
     pthread_mutex_unlock(&gp_req_lock);
@@ -297,16 +296,6 @@ gp_req_wind_destroy(call_frame_t *own)
 }
 
 int
-gp_req_wind_end(gp_req *r)
-{
-    pthread_mutex_lock(&gp_req_lock);
-    r->inflight--;
-    int expired = r->expired;
-    pthread_mutex_unlock(&gp_req_lock);
-    return expired;
-}
-
-int
 gp_req_expired(gp_req *r)
 {
     pthread_mutex_lock(&gp_req_lock);
@@ -319,7 +308,6 @@ gp_req_expired(gp_req *r)
 typedef struct {
     gp_work w;
     gp_req *req;
-    int answered; /* the timer answered it (else: when its winds are back) */
 } gp_report_work;
 
 static void
@@ -329,14 +317,13 @@ gp_report_run(gp_work *w)
     gp_req *r = rw->req;
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *fo = r->fo_alive ? Py_NewRef(r->fo) : Py_NewRef(Py_None);
-    PyObject *res = gp_report_fn ? PyObject_CallFunction(gp_report_fn, "sOsdki", r->this->name, fo,
-                                                         gp_fop_names[r->fop], r->timeout, r->thread,
-                                                         rw->answered)
+    PyObject *res = gp_report_fn ? PyObject_CallFunction(gp_report_fn, "sOsdk", r->this->name, fo,
+                                                         gp_fop_names[r->fop], r->timeout, r->thread)
                                  : NULL;
     if (!res) {
         PyErr_Clear();
-        gf_log(r->this->name, GF_LOG_ERROR, "glupy: a %s handler did not answer within %.1f s: answered %s",
-               gp_fop_names[r->fop], r->timeout, rw->answered ? "ETIMEDOUT" : "ETIMEDOUT once its winds return");
+        gf_log(r->this->name, GF_LOG_ERROR, "glupy: a %s handler did not answer within %.1f s: answered ETIMEDOUT",
+               gp_fop_names[r->fop], r->timeout);
     }
     Py_XDECREF(res);
     Py_DECREF(fo);
@@ -382,7 +369,6 @@ gp_timer_main(void *unused)
             }
             rw->w.run = gp_report_run;
             rw->req = due[i].req;
-            rw->answered = due[i].frame != NULL;
             gp_queue_push(&gp_reporter, &rw->w, 1);
         }
     }

@@ -88,13 +88,12 @@ def log_exception(domain: str, context: str, exc: BaseException) -> None:
     _glupy.log(domain if domain.startswith("glupy") else f"glupy.{domain}", logging.ERROR, f"{context}:\n{text}")
 
 
-def report_stuck(xlator: str, frame: Any, fop: str, timeout: float, thread: int, answered: bool) -> None:
+def report_stuck(xlator: str, frame: Any, fop: str, timeout: float, thread: int) -> None:
     """Called by the bridge's reporter thread when a FOP missed its deadline
     (option fop-timeout): log which handler and where it is stuck, rate-limited."""
     where = _driver.where_stuck(frame, thread)
-    # winds still out are on call stacks of their own: the FOP is answered at once
-    outcome = "answered ETIMEDOUT" if answered else "answered meanwhile"
-    message = (f"{fop}: the handler did not answer within {timeout:g} s (option fop-timeout): {outcome}; "
+    # answered ETIMEDOUT at once: winds still out are on call stacks of their own
+    message = (f"{fop}: the handler did not answer within {timeout:g} s (option fop-timeout): answered ETIMEDOUT; "
                f"its late result will be discarded. It is {where}")
     if not thread:
         _driver.abandon(frame)

@@ -23,7 +23,6 @@ misbehaviour alone for 4 seconds (about 3 minutes in all).
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
@@ -35,7 +34,7 @@ import pytest
 from glupy.gluster import FuseMount
 from glupy.testing.fixtures import posix_mount
 from glupy.testing.workload import Run, crash_report, log_lines, release, supervise
-from glupy.testing.chaos import ARMED_XATTR, COUNTS_XATTR, DEFAULT_FAMILIES, misbehaviours_of
+from glupy.testing.chaos import COUNTS_XATTR, DEFAULT_FAMILIES, misbehaviours_of, set_armed
 
 
 
@@ -80,22 +79,6 @@ def log_mentions(m: FuseMount, needle: str) -> bool:
         return False
 
 
-def set_armed(m: FuseMount, armed: bool, attempts: int = 100) -> None:
-    """Arm or disarm Chaos through its control xattr on the mount's root.
-
-    Chaos answers the setxattr itself, but the kernel first refreshes the root's
-    attributes (GlusterFS mounts with default_permissions, attribute timeout 0),
-    which fuse-bridge sends as a lookup of the root that Chaos may spoil: retry."""
-    for attempt in range(attempts):
-        try:
-            os.setxattr(m.mountpoint, ARMED_XATTR, b"1" if armed else b"0")
-            return
-        except OSError as e:
-            if e.errno != errno.EIO or attempt == attempts - 1:
-                raise
-            time.sleep(0.01)
-
-
 def chaos_counts(m: FuseMount) -> dict[str, int]:
     """Chaos's counts, from its control xattr (answered by Chaos itself; read it disarmed)."""
     return json.loads(os.getxattr(m.mountpoint, COUNTS_XATTR))
@@ -118,7 +101,7 @@ def check_contract(m: FuseMount, run: Run, what: str) -> dict[str, int]:
     assert not run.stalls, f"system calls stalled ({context}):\n  " + "\n  ".join(run.stalls)
     assert not run.bad_failures, f"calls failed without an errno ({context}):\n  " + "\n  ".join(run.bad_failures[:20])
     try:
-        set_armed(m, False)
+        set_armed(m.mountpoint, False)
     except OSError as e:
         critical = "\n  ".join(log_lines(m.log_file, " C [")[-5:]) or "(none)"
         raise AssertionError(f"the client is alive but its mount no longer serves: disarming failed 100 times "
@@ -130,7 +113,7 @@ def check_contract(m: FuseMount, run: Run, what: str) -> dict[str, int]:
 
 def clean_file_reads_back(m: FuseMount, brick: Path, label: str) -> None:
     """Disarmed, the mount serves a fresh file end to end."""
-    set_armed(m, False)
+    set_armed(m.mountpoint, False)
     payload = b"written after the chaos " + label.encode() * 5000
     path = m.mountpoint / f"clean-{label}"
     path.write_bytes(payload)
@@ -149,7 +132,7 @@ def chaos_run(state: Path, label: str, seed: int, rate: float, seconds: float, m
         options["modes"] = modes
     m = chaos_mount(state, label, **options)
     try:
-        set_armed(m, True)
+        set_armed(m.mountpoint, True)
         run = supervise(m.mountpoint, seed, seconds, {"the client": m.pid}, OP_TIMEOUT)
     except BaseException:
         release(m, None)

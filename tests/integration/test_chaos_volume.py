@@ -25,7 +25,7 @@ import pytest
 
 from glupy.admin import build_client_graph, fetch_client_volfile
 from glupy.gluster import FuseMount, GlusterNode, Volume
-from glupy.testing.chaos import ARMED_XATTR
+from glupy.testing.chaos import set_armed
 from glupy.testing.workload import Run, crash_report, log_lines, release, supervise, timed_stat
 
 NAME = "gpchaos"
@@ -71,18 +71,6 @@ def crashed_logs(logs: list[Path]) -> list[str]:
     return [str(log) for log in logs if log_lines(log, "signal received")]
 
 
-def arm_client(m: FuseMount, armed: bool) -> None:
-    """Chaos answers its control xattr itself; the root lookup before it may be spoiled: retry."""
-    for attempt in range(100):
-        try:
-            os.setxattr(m.mountpoint, ARMED_XATTR, b"1" if armed else b"0")
-            return
-        except OSError as e:
-            if e.errno != errno.EIO or attempt == 99:
-                raise
-            time.sleep(0.02)
-
-
 def test_chaos_on_both_bricks_and_the_client(node: GlusterNode, gluster_state_dir: Path) -> None:
     seed, rate = 20241205, 0.1
     options = {"seed": str(seed), "rate": str(rate), "armed": "off", "log-decisions": "on", "fop-timeout": "5"}
@@ -95,7 +83,7 @@ def test_chaos_on_both_bricks_and_the_client(node: GlusterNode, gluster_state_di
         m = client_with(node, vol, gluster_state_dir, "chaos2", CHAOS, {**options, "seed": str(seed + 1)})
         client = m.pid
         vol.set(f"user.xlator.{NAME}.armed", "on")  # reconfigured live on both bricks
-        arm_client(m, True)
+        set_armed(m.mountpoint, True)
         watched = {"the client": client, **{f"brick {b.path}": pid for b, pid in bricks.items()}}
         run = supervise(m.mountpoint, seed, SECONDS, watched, OP_TIMEOUT)
         logs = all_logs(m, vol)
@@ -112,7 +100,7 @@ def test_chaos_on_both_bricks_and_the_client(node: GlusterNode, gluster_state_di
         assert run.calls["ok"] > 0 and run.calls["errno"] > 0, context
         # disarmed everywhere, the volume serves a clean file end to end, on both bricks
         vol.set(f"user.xlator.{NAME}.armed", "off")
-        arm_client(m, False)
+        set_armed(m.mountpoint, False)
         payload = b"after the chaos " * 4096
         (m.mountpoint / "clean").write_bytes(payload)
         assert (m.mountpoint / "clean").read_bytes() == payload

@@ -359,10 +359,11 @@ class FuseMount:
         if device is None:
             return False
         connections = Path("/sys/fs/fuse/connections")
-        if not (connections / device.split(":")[1]).exists():  # fusectl not mounted yet
+        connection = connections / device.split(":")[1]
+        if not connection.exists():  # fusectl not mounted yet
             _run_quiet(["mount", "-t", "fusectl", "fusectl", str(connections)], 10)
         try:
-            (connections / device.split(":")[1] / "abort").write_text("1")
+            (connection / "abort").write_text("1")
         except OSError:
             return False
         return True

@@ -106,6 +106,7 @@ import asyncio
 import errno as _errno
 import itertools
 import json
+import os
 import random
 import threading
 import time
@@ -945,3 +946,19 @@ def misbehaviours_of(families: Iterable[str]) -> list[str]:
     """Names of the misbehaviours of the given families, in definition order."""
     wanted = set(families)
     return [m.name for m in MISBEHAVIOURS.values() if m.family in wanted]
+
+
+def set_armed(mountpoint: str | os.PathLike, armed: bool, attempts: int = 100) -> None:
+    """Arm or disarm the Chaos of a FUSE client through its control xattr on the mount's root.
+
+    Chaos answers the setxattr itself, but the kernel first refreshes the root's
+    attributes (GlusterFS mounts with default_permissions, attribute timeout 0),
+    which fuse-bridge sends as a lookup of the root that Chaos may spoil: retry."""
+    for attempt in range(attempts):
+        try:
+            os.setxattr(mountpoint, ARMED_XATTR, b"1" if armed else b"0")
+            return
+        except OSError as e:
+            if e.errno != _errno.EIO or attempt == attempts - 1:
+                raise
+            time.sleep(0.01)

@@ -2051,10 +2051,10 @@ class Harness(Client):
     def _expire(self) -> None:
         """Answer ETIMEDOUT the pending FOPs whose translator's fop-timeout has passed."""
         now = time.monotonic()
-        due = [d for d in self._deadlines if d[0] <= now or d[2].done]
-        if not due:
-            return
-        self._deadlines = [d for d in self._deadlines if d not in due]
+        due, pending = [], []
+        for d in self._deadlines:
+            (due if d[0] <= now or d[2].done else pending).append(d)
+        self._deadlines = pending
         for _, timeout, ans, fop, name in due:
             if not ans.done:
                 self.log_exception(name, f"{_FOP_NAME[fop]}: the handler did not answer within {timeout:g} s "

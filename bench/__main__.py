@@ -1,22 +1,24 @@
 """Benchmarks against plain GlusterFS, measured side by side in one run.
 
 Core (issue 3): small-file create/stat/read/delete ops/s and 1 MiB sequential
-write/read MB/s on one replica-2 volume, for
-  * plain GlusterFS,
-  * passthrough (every FOP in Python) on the server side (both bricks),
-  * passthrough on the client side,
-  * a lookup-only translator on the client side,
-printed as ratios to plain; and the cost of one FOP entering and leaving Python.
+write/read MB/s on replica-2 volumes, for
+  * plain GlusterFS (volume "bench": no glupy anywhere in its graphs),
+  * passthrough (every FOP in Python) on the client side of "bench",
+  * a lookup-only translator on the client side of "bench",
+  * passthrough on the server side (volume "benchsrv": on both bricks, checked
+    to be running and counting FOPs before each measurement),
+printed as ratios to plain; the same small-file workload by 8 processes at once
+on one mount; and the cost of one FOP entering and leaving Python.
 
-Rounds are interleaved (plain and client-side configurations mounted side by
-side; the server-side configuration by restarting the bricks with the
-translator) and medians reported. Mounts use zero attribute/entry timeouts so
-that stats and lookups reach GlusterFS instead of the kernel's cache.
+Rounds are interleaved (every configuration mounted side by side, the order
+rotated each round) and medians reported. Mounts use zero attribute/entry
+timeouts so that stats and lookups reach GlusterFS instead of the kernel's cache.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import sys
@@ -62,6 +64,63 @@ def small_files(root: Path, count: int, size: int) -> dict[str, float]:
         os.unlink(p)
     out["delete"] = count / (time.perf_counter() - t)
     os.rmdir(d)
+    return out
+
+
+PHASES = ("create", "stat", "read", "delete")
+
+
+def _parallel_worker(d: Path, count: int, size: int, barrier) -> None:
+    names = [d / f"f{i:05d}" for i in range(count)]
+    payload = os.urandom(size)
+    for phase in PHASES:
+        barrier.wait()
+        for p in names:
+            if phase == "create":
+                fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o644)
+                os.write(fd, payload)
+                os.close(fd)
+            elif phase == "stat":
+                os.stat(p)
+            elif phase == "read":
+                fd = os.open(p, os.O_RDONLY)
+                os.read(fd, size)
+                os.close(fd)
+            else:
+                os.unlink(p)
+        barrier.wait()
+
+
+def parallel_small_files(root: Path, workers: int, count: int, size: int = 4096) -> dict[str, float]:
+    """ops/s of the small-file phases with `workers` processes at once on one mount,
+    each on `count` files of its own directory; a phase is timed from the moment
+    every process may start it until the last one finished it."""
+    d = root / f"par-{time.monotonic_ns()}"
+    dirs = [d / f"w{i}" for i in range(workers)]
+    for sub in dirs:
+        sub.mkdir(parents=True)
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(workers + 1)
+    procs = [ctx.Process(target=_parallel_worker, args=(sub, count, size, barrier)) for sub in dirs]
+    for p in procs:
+        p.start()
+    out = {}
+    try:
+        for phase in PHASES:
+            if phase == "read":
+                drop_caches()
+            barrier.wait(timeout=600)
+            t = time.perf_counter()
+            barrier.wait(timeout=600)
+            out[f"{workers}x {phase}"] = workers * count / (time.perf_counter() - t)
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
+    for sub in dirs:
+        sub.rmdir()
+    d.rmdir()
     return out
 
 
@@ -166,6 +225,21 @@ def _count(mp: Path) -> int:
     return sum(json.loads(os.getxattr(mp, "glupy.passthrough.counts")).values())
 
 
+def server_side_running(vol: Volume, mount: Path) -> int:
+    """Checks that the bricks of `vol` run the passthrough in Python (their logs say
+    it started without pass-through) and returns its FOP count, read through
+    `mount` (a plain client: the bricks' passthrough answers)."""
+    logs = vol.brick_logs()
+    for brick, log in logs.items():
+        started = [line for line in log.read_text(errors="replace").splitlines()
+                   if "module=glupy.translators.passthrough" in line and " started " in line]
+        if not started or "pass-through is on" in started[-1]:
+            raise RuntimeError(f"brick {brick.path} of {vol.name} does not run the passthrough in Python; see {log}")
+    if len(logs) != 2:
+        raise RuntimeError(f"expected the logs of 2 bricks of {vol.name}, found {len(logs)}")
+    return _count(mount)
+
+
 def core(args: argparse.Namespace) -> None:
     state = Path(tempfile.mkdtemp(prefix="glupy-bench-"))
     node = GlusterNode(state, args.node, port_range=(49900, 49999))
@@ -174,50 +248,52 @@ def core(args: argparse.Namespace) -> None:
     mounts: list[FuseMount] = []
     try:
         vol = Volume.create(node, "bench", [node.brick("bench", 0), node.brick("bench", 1)], replica=2)
-        # The server-side passthrough stays in the brick graphs; its bridge option
-        # pass-through (live, no restart) switches it between Python and C-only.
-        vol.set(f"user.xlator.{SERVER_XLATOR}", "posix")
-        vol.set(f"user.xlator.{SERVER_XLATOR}.module", "glupy.translators.passthrough")
-        vol.set(f"user.xlator.{SERVER_XLATOR}.pass-through", "on")
         vol.start()
-        client_cfgs = {
-            "plain GlusterFS": None,
-            "passthrough, client side": "glupy.translators.passthrough",
-            "lookup-only, client side": "glupy.testing.translators:LookupOnly",
+        srv = Volume.create(node, "benchsrv", [node.brick("benchsrv", 0), node.brick("benchsrv", 1)], replica=2)
+        srv.set(f"user.xlator.{SERVER_XLATOR}", "posix")
+        srv.set(f"user.xlator.{SERVER_XLATOR}.module", "glupy.translators.passthrough")
+        srv.start()
+        cfgs = {
+            "plain GlusterFS": (vol, None),
+            "passthrough, client side": (vol, "glupy.translators.passthrough"),
+            "lookup-only, client side": (vol, "glupy.testing.translators:LookupOnly"),
+            "passthrough, server side": (srv, None),
         }
-        for i, (label, module) in enumerate(client_cfgs.items()):
-            vf = client_graph(vol, state / f"client-{i}.vol", module)
+        mount_of = {}
+        for i, (label, (volume, module)) in enumerate(cfgs.items()):
+            vf = client_graph(volume, state / f"client-{i}.vol", module)
             m = FuseMount.from_volfile(vf, state / f"mnt-{i}", log_file=state / f"client-{i}.log",
                                        extra_args=MOUNT_ARGS)
             m.mount()
             mounts.append(m)
-        samples: dict[str, list[dict[str, float]]] = {k: [] for k in client_cfgs}
-        samples["passthrough, server side"] = []
-        for m in mounts:  # warm-up, not counted: caches, pools, thread states
-            workload(m.mountpoint, max(50, args.files // 4), 8)
-        labels = list(client_cfgs) + ["passthrough, server side"]
-        mount_of = dict(zip(client_cfgs, mounts))
+            mount_of[label] = m.mountpoint
+        samples: dict[str, list[dict[str, float]]] = {k: [] for k in cfgs}
+        parallel: dict[str, list[dict[str, float]]] = {k: [] for k in cfgs}
+        for mp in mount_of.values():  # warm-up, not counted: caches, pools, thread states
+            workload(mp, max(50, args.files // 4), 8)
+        labels = list(cfgs)
         for rnd in range(args.rounds):
             # rotate the order each round so that no configuration always runs first
             order = labels[rnd % len(labels):] + labels[:rnd % len(labels)]
             print(f"round {rnd + 1}/{args.rounds}: {', '.join(order)}", file=sys.stderr)
             for label in order:
-                if label == "passthrough, server side":
-                    vol.set(f"user.xlator.{SERVER_XLATOR}.pass-through", "off")
-                    time.sleep(2)  # bricks apply the new volfile asynchronously
-                    samples[label].append(workload(mounts[0].mountpoint, args.files, args.mib))
-                    vol.set(f"user.xlator.{SERVER_XLATOR}.pass-through", "on")
-                    time.sleep(2)
-                else:
-                    samples[label].append(workload(mount_of[label].mountpoint, args.files, args.mib))
-        med = median_table(samples)
-        print_table(f"Core: replica-2 volume, {args.files} files of 4 KiB, {args.mib} MiB sequential, "
-                    f"median of {args.rounds} interleaved rounds (ratio to plain)", med, "plain GlusterFS")
-        print("(plain and client-side rows: the bricks' glupy translator has pass-through on, i.e. C only; "
-              "server-side row: pass-through off, every FOP through Python on both bricks)")
+                mp = mount_of[label]
+                server_side = label == "passthrough, server side"
+                before = server_side_running(srv, mp) if server_side else 0
+                samples[label].append(workload(mp, args.files, args.mib))
+                parallel[label].append(parallel_small_files(mp, args.workers, max(1, args.files // args.workers)))
+                if server_side and server_side_running(srv, mp) <= before + args.files:
+                    raise RuntimeError("the bricks' passthrough did not see the round's FOPs")
+        print_table(f"Core: replica-2 volumes, {args.files} files of 4 KiB, {args.mib} MiB sequential, "
+                    f"median of {args.rounds} interleaved rounds (ratio to plain)", median_table(samples),
+                    "plain GlusterFS")
+        print_table(f"{args.workers} processes at once on one mount, {args.files // args.workers} files of 4 KiB "
+                    "each (ops/s of all together)", median_table(parallel), "plain GlusterFS")
+        print("(plain and client-side rows: volume bench, no glupy in its brick graphs; server-side row: volume "
+              "benchsrv, passthrough on both bricks, checked running in Python and counting every round)")
         fop_cost(state, args.calls)
     finally:
-        tear_down(mounts, node, ["bench"], state)
+        tear_down(mounts, node, ["bench", "benchsrv"], state)
         xlators.remove_alias(SERVER_XLATOR)
 
 
@@ -228,6 +304,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=600, help="core: small files per round")
     parser.add_argument("--mib", type=int, default=128)
     parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=8, help="core: processes at once on one mount")
     parser.add_argument("--node", type=int, default=7, help="glusterd on 127.1.1.N")
     parser.add_argument("--only", choices=["core", "negative", "crypt"], help="run one benchmark (default: all)")
     negative.add_arguments(parser)

@@ -135,13 +135,15 @@ typedef struct gp_work {
     void (*run)(struct gp_work *w); /* on a worker thread, no GIL held */
 } gp_work;
 
+/* Thread-local variables read on every FOP: initial-exec, where the default model
+ * for a shared object costs a __tls_get_addr call per read. */
+#define GP_TLS __thread __attribute__((tls_model("initial-exec")))
+
 int gp_workers_start(PyObject *runtime);
 void gp_work_submit(gp_work *w);
 /* Call fn(arg) on a worker (GIL held by the caller); `what` (static) names it in the log. */
 int gp_call_on_worker(PyObject *fn, PyObject *arg, const char *what);
 int gp_on_worker(void);
-/* 1 if this call is a worker resuming a deferred FOP (and forget it) */
-int gp_take_resuming(void);
 /* Resume a FOP's call stub on a worker: 0, or -1 (then run it here). */
 int gp_defer_stub(call_stub_t *stub);
 PyObject *gp_mod_submit(PyObject *m, PyObject *const *argv, Py_ssize_t argc);

@@ -38,7 +38,7 @@ enum gp_kind {
 };
 
 /* The FOP whose handler runs on this thread (Caller of glupy's current_frame()). */
-static __thread gp_frame_obj *gp_current_fo;
+static GP_TLS gp_frame_obj *gp_current_fo;
 
 gp_frame_obj *
 gp_current_frame_set(gp_frame_obj *fo)

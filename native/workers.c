@@ -9,8 +9,12 @@
  * handler. Handler code only ever runs on workers (or on the thread of a
  * gfapi host that calls it).
  *
- * The pool grows while every worker is busy (a blocked handler holds one
- * worker, not the process) up to GP_WORKERS_MAX, and shrinks when idle.
+ * The pool has GP_WORKERS_MIN workers, and grows by one (up to GP_WORKERS_MAX)
+ * each timer tick in which the FOP at the head of the queue has waited since the
+ * last tick: blocked handlers hold workers, not the process. It does not grow
+ * merely because every worker is busy: handlers run under one GIL, and more
+ * runnable workers than cores only add GIL hand-overs. Idle workers above the
+ * minimum exit.
  *
  * Deadlines: every FOP handed to Python is a gp_req on one list. A timer thread
  * answers a FOP whose deadline (option fop-timeout) has passed with ETIMEDOUT,
@@ -38,27 +42,19 @@ typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     gp_work *head, *tail;
+    gp_work *head_at_tick; /* the head at the timer's last look */
     int threads, idle;
 } gp_queue;
 
 static gp_queue gp_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 static gp_queue gp_reporter = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
-static __thread int gp_is_worker;   /* this thread is one of the pool's */
-static __thread int gp_resuming;    /* a worker is resuming a FOP's stub */
+static GP_TLS int gp_is_worker; /* this thread is one of the pool's */
 
 int
 gp_on_worker(void)
 {
     return gp_is_worker;
-}
-
-int
-gp_take_resuming(void)
-{
-    int r = gp_resuming;
-    gp_resuming = 0;
-    return r;
 }
 
 static gp_work *
@@ -128,8 +124,20 @@ gp_queue_push(gp_queue *q, gp_work *w, int max_threads)
     q->tail = w;
     if (q->idle > 0)
         pthread_cond_signal(&q->cond);
-    else if (q->threads < max_threads)
+    else if (q->threads < max_threads && q->threads < GP_WORKERS_MIN)
         gp_queue_grow(q);
+    pthread_mutex_unlock(&q->lock);
+}
+
+/* Every timer tick: one more worker if the queue's head has not moved since the
+ * last tick (every worker is held by something slower than a tick). */
+static void
+gp_queue_unstall(gp_queue *q, int max_threads)
+{
+    pthread_mutex_lock(&q->lock);
+    if (q->head && q->head == q->head_at_tick && q->idle == 0 && q->threads < max_threads)
+        gp_queue_grow(q);
+    q->head_at_tick = q->head;
     pthread_mutex_unlock(&q->lock);
 }
 
@@ -139,7 +147,8 @@ gp_work_submit(gp_work *w)
     gp_queue_push(&gp_pool, w, GP_WORKERS_MAX);
 }
 
-/* A FOP copied into a call stub, resumed on a worker. */
+/* A FOP copied into a call stub, resumed on a worker: for the FOPs whose arguments
+ * the generated gp_hold_NAME cannot copy (setactivelk's lock list). */
 typedef struct {
     gp_work w;
     call_stub_t *stub;
@@ -150,9 +159,7 @@ gp_stub_run(gp_work *w)
 {
     call_stub_t *stub = ((gp_stub_work *)w)->stub;
     free(w);
-    gp_resuming = 1;
-    call_resume(stub); /* calls the FOP's entry point again, on this thread */
-    gp_resuming = 0;
+    call_resume(stub); /* calls the FOP's gp_run_NAME, on this thread */
 }
 
 int
@@ -338,6 +345,7 @@ gp_timer_main(void *unused)
     for (;;) {
         struct timespec tick = {0, GP_TIMER_TICK_NS};
         nanosleep(&tick, NULL);
+        gp_queue_unstall(&gp_pool, GP_WORKERS_MAX);
         double now = gp_now();
         /* collect under the lock, answer and report outside it */
         enum { BATCH = 64 };

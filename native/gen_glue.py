@@ -8,7 +8,8 @@ For every FOP in src/glupy/fop_table.py this writes:
 * ``gp_run_NAME``: on the worker, converts the arguments and hands the FOP to
   Python (gp_dispatch);
 * ``gp_wind_NAME``: converts Python arguments and winds to a child;
-* ``gp_cbk_NAME``: converts the child's reply into a Python reply object;
+* ``gp_cbk_NAME``: copies a child's reply (``gp_hold_cbk_NAME``) and queues it
+  for a worker, where ``gp_run_cbk_NAME`` converts it into a Python reply object;
 * ``gp_unwind_NAME``: converts a Python reply and unwinds to the caller;
 
 plus the tables the hand-written bridge uses, and compile-time assertions that the
@@ -74,9 +75,6 @@ PY_TO_C = {
 # as GlusterFS's callers expect (posix's failed lookup carries loc->inode, which
 # bitrot-stub above looks at). Strings, data and entries may be garbage then.
 ON_ERROR = {"xdata", "iatt", "inode", "fd"}
-
-# FOPs libglusterfs has no call stub for: their handlers run on the caller's thread.
-NO_STUB = {"getspec"}
 
 # What a kind becomes in Python when it is not converted.
 PY_DEFAULT = {"dirents": "PyList_New(0)", "locklist": "PyList_New(0)", "data": "gp_py_data(NULL, 0, NULL)"}
@@ -176,14 +174,15 @@ def call_args(args, prefix):
     return out
 
 
-# How an argument is held while its FOP waits for a worker (gp_hold_NAME): the copy
-# a call stub would make, in a struct of the FOP's own arguments. A call stub holds
-# every FOP's arguments at once (kilobytes, zeroed and freed on different threads:
-# a third of a FOP's cost through the bridge). Kinds not listed (locklist) keep the stub.
+# How an argument is held while its FOP (or a child's reply) waits for a worker:
+# the copy a call stub would make, in a struct of the FOP's own arguments. A call
+# stub holds every FOP's arguments at once (kilobytes, zeroed, and freed on another
+# thread: 7,000 instructions, a third of a FOP's cost through the bridge).
 #   kind -> (field declarations, store, the argument passed on, release)
 HELD = {
     "loc": ("loc_t {v};", "if ({a} && loc_copy(&h->{v}, {a}) < 0) goto fail;", "&h->{v}", "loc_wipe(&h->{v});"),
     "fd": ("fd_t *{v};", "h->{v} = {a} ? fd_ref({a}) : NULL;", "h->{v}", "if (h->{v}) fd_unref(h->{v});"),
+    "inode": ("inode_t *{v};", "h->{v} = {a} ? inode_ref({a}) : NULL;", "h->{v}", "if (h->{v}) inode_unref(h->{v});"),
     "xdata": ("dict_t *{v};", "h->{v} = {a} ? dict_ref({a}) : NULL;", "h->{v}", "if (h->{v}) dict_unref(h->{v});"),
     "str": ("char *{v};", "if ({a} && !(h->{v} = gf_strdup({a}))) goto fail;", "h->{v}", "GF_FREE(h->{v});"),
     "iobref": ("struct iobref *{v};", "h->{v} = {a} ? iobref_ref({a}) : NULL;", "h->{v}",
@@ -192,49 +191,68 @@ HELD = {
              "if ({a}_vector && !(h->{v}_vector = iov_dup({a}_vector, {a}_count))) goto fail;\n"
              "    h->{v}_count = {a}_count;",
              "h->{v}_vector, h->{v}_count", "GF_FREE(h->{v}_vector);"),
+    "checksum": ("uint8_t {v}[SHA256_DIGEST_LENGTH]; int {v}_set;",
+                 "if ({a}) {{ memcpy(h->{v}, {a}, SHA256_DIGEST_LENGTH); h->{v}_set = 1; }}",
+                 "h->{v}_set ? h->{v} : NULL", ""),
+    "dirents": ("gf_dirent_t {v}; int {v}_set;",
+                "if ({a}) {{ h->{v}_set = 1; if (gp_dirents_copy(&h->{v}, {a}) < 0) goto fail; }}",
+                "h->{v}_set ? &h->{v} : NULL", "if (h->{v}_set) gf_dirent_free(&h->{v});"),
+    "locklist": ("lock_migration_info_t {v}; int {v}_set;",
+                 "if ({a}) {{ h->{v}_set = 1; if (gp_locklist_copy(&h->{v}, {a}) < 0) goto fail; }}",
+                 "h->{v}_set ? &h->{v} : NULL", "if (h->{v}_set) gf_free_mig_locks(&h->{v});"),
 }
 HELD["dict"] = HELD["xdata"]
-for _kind in ("iatt", "flock", "lease"):  # structures copied by value
+HELD["outstr"] = HELD["str"]
+for _kind in ("iatt", "flock", "lease", "statvfs"):  # structures copied by value
     HELD[_kind] = (f"{T.KINDS[_kind].ctype[:-2]} {{v}}; int {{v}}_set;",
                    "if ({a}) {{ h->{v} = *{a}; h->{v}_set = 1; }}", "h->{v}_set ? &h->{v} : NULL", "")
 for _kind, _k in T.KINDS.items():  # numbers
     if "*" not in _k.ctype:
         HELD[_kind] = (f"{_k.ctype} {{v}};", "h->{v} = {a};", "h->{v}", "")
+assert set(HELD) == set(T.KINDS), "every kind needs a way to be held"
+
+# The fixed leading parameters of an entry point and of a callback: (C declaration, name)
+FOP_HEAD = (("call_frame_t *frame", "frame"), ("xlator_t *this", "this"))
+CBK_HEAD = (("call_frame_t *frame", "frame"), ("void *cookie", "cookie"), ("xlator_t *this", "this"),
+            ("int32_t op_ret", "op_ret"), ("int32_t op_errno", "op_errno"))
 
 
-def held(f) -> bool:
-    return f.name not in NO_STUB and all(a.kind in HELD for a in f.args)
-
-
-def gen_hold(f) -> list[str]:
-    """gp_hold_NAME: copy the FOP's arguments and queue it for a worker, which runs
-    gp_run_NAME with the copies and releases them (gp_resume_NAME)."""
-    name = f.name
-    decls, names = c_params(f.args, "a_")
-    L = [f"typedef struct {{\n    gp_work w;\n    call_frame_t *frame;\n    xlator_t *this;"]
-    L += ["    " + HELD[a.kind][0].format(v=a.name) for a in f.args]
+def gen_hold(name, head, args, prefix, on_error_only=None) -> list[str]:
+    """gp_hold_NAME(head..., args...): copy the arguments and queue a work item; a
+    worker runs gp_run_NAME with the copies, then releases them (gp_resume_NAME).
+    For a reply (on_error_only given), fields not of those kinds are copied only
+    when op_ret >= 0: an error reply may carry garbage there."""
+    decls, names = c_params(args, prefix)
+    head_decls = ", ".join(d for d, _ in head)
+    L = ["typedef struct {\n    gp_work w;"]
+    L += [f"    {d};" for d, _ in head]
+    L += ["    " + HELD[a.kind][0].format(v=a.name) for a in args]
     L.append(f"}} gp_held_{name};\n")
     L.append(f"static void\ngp_release_{name}(gp_held_{name} *h)\n{{")
-    L += ["    " + HELD[a.kind][3].format(v=a.name) for a in f.args if HELD[a.kind][3]]
+    L += ["    " + HELD[a.kind][3].format(v=a.name) for a in args if HELD[a.kind][3]]
     L.append("    free(h);\n}\n")
-    passed = ", ".join(HELD[a.kind][2].format(v=a.name) for a in f.args)
+    passed = ", ".join([f"h->{n}" for _, n in head] + [HELD[a.kind][2].format(v=a.name) for a in args])
     L.append(f"static void\ngp_resume_{name}(gp_work *w)\n{{")
     L.append(f"    gp_held_{name} *h = (gp_held_{name} *)w;")
     L.append("    xlator_t *old_this = THIS;")
     L.append("    THIS = h->this;")
-    L.append(f"    gp_run_{name}(h->frame, h->this, {passed});")
+    L.append(f"    gp_run_{name}({passed});")
     L.append("    THIS = old_this;")
     L.append(f"    gp_release_{name}(h);\n}}\n")
-    L.append(f"/* 0: queued for a worker; -1: not (no memory), run it here */")
-    L.append(f"static int\ngp_hold_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)})\n{{")
+    L.append("/* 0: queued for a worker; -1: not (no memory), run it here */")
+    L.append(f"static int\ngp_hold_{name}({head_decls}, {', '.join(decls)})\n{{")
     L.append(f"    gp_held_{name} *h = calloc(1, sizeof(*h));")
     L.append("    if (!h)\n        return -1;")
-    L.append("    h->frame = frame;\n    h->this = this;")
-    L += ["    " + HELD[a.kind][1].format(v=a.name, a=f"a_{a.name}") for a in f.args]
+    L += [f"    h->{n} = {n};" for _, n in head]
+    for a in args:
+        store = "    " + HELD[a.kind][1].format(v=a.name, a=f"{prefix}{a.name}")
+        if on_error_only is not None and a.kind not in on_error_only:
+            store = "    if (op_ret >= 0) {\n    " + store.replace("\n", "\n    ") + "\n    }"
+        L.append(store)
     L.append(f"    h->w.run = gp_resume_{name};")
     L.append("    gp_work_submit(&h->w);")
     L.append("    return 0;")
-    if any("goto fail" in HELD[a.kind][1] for a in f.args):
+    if any("goto fail" in HELD[a.kind][1] for a in args):
         L.append(f"fail:\n    gp_release_{name}(h);\n    return -1;")
     L.append("}\n")
     return L
@@ -248,23 +266,15 @@ def gen_fop(f) -> str:
     py_args = f.py_args
     n = len(py_args)
     L.append(f"static int32_t\ngp_run_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)});\n")
-    if held(f):
-        L += gen_hold(f)
+    L += gen_hold(name, FOP_HEAD, f.args, "a_")
     # ---- entry point: GlusterFS's threads only hand the FOP over, a worker runs it
     L.append(f"static int32_t\ngp_fop_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)})\n{{")
     if name == "lookup":
         # answered from the translator's missing_names, or not wanted by it: all in C
         L.append("    if (gp_lookup_before_python(frame, this, a_loc, a_xdata))")
         L.append("        return 0;")
-    if name in NO_STUB:
-        L.append(f"    /* GlusterFS has no call stub for {name}: it runs on the caller's thread */")
-    elif held(f):
-        L.append(f"    if (!gp_on_worker() && gp_hold_{name}(frame, this, {', '.join(names)}) == 0)")
-        L.append("        return 0;")
-    else:
-        L.append(f"    if (!gp_on_worker() && gp_defer_stub(fop_{name}_stub(frame, gp_run_{name}, "
-                 f"{', '.join(names)})) == 0)")
-        L.append("        return 0;")
+    L.append(f"    if (!gp_on_worker() && gp_hold_{name}(frame, this, {', '.join(names)}) == 0)")
+    L.append("        return 0;")
     L.append(f"    return gp_run_{name}(frame, this, {', '.join(names)});\n}}\n")
     # ---- the FOP in Python, on a worker
     L.append(f"static int32_t\ngp_run_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)})\n{{")
@@ -283,11 +293,18 @@ def gen_fop(f) -> str:
     L.append(f"        STACK_UNWIND_STRICT({name}, frame, -1, EIO, {', '.join(error_args(f.reply))});")
     L.append("    return 0;\n}\n")
 
-    # ---- callback
-    cdecls, _ = c_params(f.reply, "r_")
+    # ---- callback: a child's reply is copied where it arrives and converted on a worker
+    cdecls, cnames = c_params(f.reply, "r_")
     rn = len(f.py_reply)
-    L.append(f"static int32_t\ngp_cbk_{name}(call_frame_t *frame, void *cookie, xlator_t *this, int32_t op_ret, "
-             f"int32_t op_errno, {', '.join(cdecls)})\n{{")
+    head = "call_frame_t *frame, void *cookie, xlator_t *this, int32_t op_ret, int32_t op_errno"
+    passed = f"frame, cookie, this, op_ret, op_errno, {', '.join(cnames)}"
+    L.append(f"static int32_t\ngp_run_cbk_{name}({head}, {', '.join(cdecls)});\n")
+    L += gen_hold(f"cbk_{name}", CBK_HEAD, f.reply, "r_", on_error_only=ON_ERROR)
+    L.append(f"static int32_t\ngp_cbk_{name}({head}, {', '.join(cdecls)})\n{{")
+    L.append(f"    if (!gp_on_worker() && gp_hold_cbk_{name}({passed}) == 0)")
+    L.append("        return 0;")
+    L.append(f"    return gp_run_cbk_{name}({passed});\n}}\n")
+    L.append(f"static int32_t\ngp_run_cbk_{name}({head}, {', '.join(cdecls)})\n{{")
     L.append("    PyGILState_STATE gil = gp_gil_acquire();")
     L.append(f"    PyObject *f[{rn}];")
     for i, a in enumerate(f.py_reply):

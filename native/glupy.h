@@ -23,7 +23,6 @@
 #include <glusterfs/statedump.h>
 #include <glusterfs/client_t.h>
 #include <glusterfs/logging.h>
-#include <glusterfs/call-stub.h>
 
 #include "layout_check.h" /* GLUPY_GF_MAJOR */
 
@@ -144,8 +143,9 @@ void gp_work_submit(gp_work *w);
 /* Call fn(arg) on a worker (GIL held by the caller); `what` (static) names it in the log. */
 int gp_call_on_worker(PyObject *fn, PyObject *arg, const char *what);
 int gp_on_worker(void);
-/* Resume a FOP's call stub on a worker: 0, or -1 (then run it here). */
-int gp_defer_stub(call_stub_t *stub);
+/* Deep copies of a reply's (or request's) lists, for the generated holds: 0 or -1. */
+int gp_dirents_copy(gf_dirent_t *dst, gf_dirent_t *src);
+int gp_locklist_copy(lock_migration_info_t *dst, lock_migration_info_t *src);
 PyObject *gp_mod_submit(PyObject *m, PyObject *const *argv, Py_ssize_t argc);
 
 gp_req *gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout, const gp_expect *expect);

@@ -3,11 +3,12 @@
  * GlusterFS's threads (the FUSE reader, protocol/client's epoll threads,
  * io-threads) belong to GlusterFS: if a handler ran on them, one handler that
  * blocks (a sleep, a network call, a lock) would stall every other FOP of the
- * process. So a FOP that enters Python is copied into a call stub on the thread
- * that brought it and resumed on one of the bridge's worker threads; a child's
- * reply is converted where it arrives and handed to a worker to resume the
- * handler. Handler code only ever runs on workers (or on the thread of a
- * gfapi host that calls it).
+ * process. So a FOP that enters Python is copied (gp_hold_NAME, generated) on the
+ * thread that brought it and run on one of the bridge's worker threads; a child's
+ * reply is copied where it arrives (gp_hold_cbk_NAME) and converted on a worker,
+ * which resumes the handler. GlusterFS's threads never take the GIL for it: a
+ * handler holding the GIL cannot delay them. Handler code only ever runs on
+ * workers (or on the thread of a gfapi host that calls it).
  *
  * The pool has GP_WORKERS_MIN workers, and grows by one (up to GP_WORKERS_MAX)
  * each timer tick in which the FOP at the head of the queue has waited since the
@@ -147,34 +148,43 @@ gp_work_submit(gp_work *w)
     gp_queue_push(&gp_pool, w, GP_WORKERS_MAX);
 }
 
-/* A FOP copied into a call stub, resumed on a worker: for the FOPs whose arguments
- * the generated gp_hold_NAME cannot copy (setactivelk's lock list). */
-typedef struct {
-    gp_work w;
-    call_stub_t *stub;
-} gp_stub_work;
-
-static void
-gp_stub_run(gp_work *w)
+/* Deep copies for the generated holds (gen_glue.py HELD): directory entries and
+ * lock lists, as libglusterfs's call stubs copy them. dst is a list head, made
+ * empty first, so that it can be freed whatever happens. */
+int
+gp_dirents_copy(gf_dirent_t *dst, gf_dirent_t *src)
 {
-    call_stub_t *stub = ((gp_stub_work *)w)->stub;
-    free(w);
-    call_resume(stub); /* calls the FOP's gp_run_NAME, on this thread */
+    INIT_LIST_HEAD(&dst->list);
+    gf_dirent_t *e;
+    list_for_each_entry(e, &src->list, list)
+    {
+        gf_dirent_t *copy = entry_copy(e);
+        if (!copy)
+            return -1;
+        list_add_tail(&copy->list, &dst->list);
+    }
+    return 0;
 }
 
 int
-gp_defer_stub(call_stub_t *stub)
+gp_locklist_copy(lock_migration_info_t *dst, lock_migration_info_t *src)
 {
-    if (!stub)
-        return -1;
-    gp_stub_work *w = calloc(1, sizeof(*w));
-    if (!w) {
-        call_stub_destroy(stub);
-        return -1;
+    INIT_LIST_HEAD(&dst->list);
+    lock_migration_info_t *e;
+    list_for_each_entry(e, &src->list, list)
+    {
+        lock_migration_info_t *copy = GF_CALLOC(1, sizeof(*copy), gf_common_mt_char);
+        if (!copy)
+            return -1;
+        INIT_LIST_HEAD(&copy->list);
+        copy->flock = e->flock;
+        copy->lk_flags = e->lk_flags;
+        if (e->client_uid && !(copy->client_uid = gf_strdup(e->client_uid))) {
+            GF_FREE(copy);
+            return -1;
+        }
+        list_add_tail(&copy->list, &dst->list);
     }
-    w->w.run = gp_stub_run;
-    w->stub = stub;
-    gp_work_submit(&w->w);
     return 0;
 }
 

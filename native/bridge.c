@@ -1094,6 +1094,10 @@ struct volume_options options[] = {
      .flags = OPT_FLAG_SETTABLE,
      .description = "Seconds a FOP may spend in Python before it is answered ETIMEDOUT and its handler's "
                     "stack is logged (0: no deadline; reconfigurable)."},
+    {.key = {"identity"},
+     .type = GF_OPTION_TYPE_STR,
+     .description = "VERSION+sha256.DIGEST of the module as attached (glupy attach records it): the translator "
+                    "refuses to start where its module differs."},
     /* The translator's own options are declared on its Python class and checked there. */
     {.key = {NULL}},
 };

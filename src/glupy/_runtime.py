@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from glupy import _driver
 from glupy import _glupy  # type: ignore[attr-defined]  # created by the native bridge
 from glupy._glupy import EMBEDDED  # type: ignore[import-not-found]
-from glupy.errors import OptionError, TranslatorLoadError
+from glupy.errors import OptionError, TranslatorLoadError, init_error_line
 from glupy.replies import REPLY_BY_ID
 from glupy.loader import bind_handlers, resolve
 from glupy.translator import Translator
@@ -187,14 +187,9 @@ def _statedump(inst: Translator, handlers: Mapping[int, Any]) -> list[tuple[str,
 
 def describe_init_error(exc: BaseException) -> str:
     """One line saying why a translator could not start; the traceback goes to the log too."""
-    if isinstance(exc, TranslatorLoadError):
-        return str(exc)
-    if isinstance(exc, SyntaxError):
-        return f"SyntaxError in {exc.filename} line {exc.lineno}: {exc.msg}"
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-    log_exception("glupy", "translator start-up failed", exc)
-    return f"{type(exc).__name__}: {exc}{where}"
+    if not isinstance(exc, (TranslatorLoadError, SyntaxError)):
+        log_exception("glupy", "translator start-up failed", exc)
+    return init_error_line(exc)
 
 
 _setup_logging()

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -115,6 +116,54 @@ def validate_translator(spec: str, options: Mapping[str, str]) -> type:
         raise AdminError(f"{spec}: {error}") from None
     except Exception as error:  # noqa: BLE001 - the module failed while importing
         raise AdminError(f"{spec}: importing it failed: {type(error).__name__}: {error}") from None
+
+
+#: seconds a translator's init() may take in a dry run
+DRY_RUN_TIMEOUT = 60
+
+
+def dry_run(spec: str, options: Mapping[str, str], name: str) -> None:
+    """Create the translator and run its init() (and fini()) with these options, off
+    any volume, in a child process of this Python (the one the bridge embeds; see
+    :mod:`glupy.dryrun`). AdminError with the translator's own error if it cannot start."""
+    cmd = [sys.executable, "-m", "glupy.dryrun", spec, json.dumps(dict(options)), name]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=DRY_RUN_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise AdminError(f"{spec}: its init() did not finish within {DRY_RUN_TIMEOUT} s in a trial start; "
+                         "nothing was changed") from None
+    try:
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        raise AdminError(f"{spec}: a trial start failed: {tail}; nothing was changed") from None
+    if not result.get("ok"):
+        raise AdminError(f"{spec} cannot start with these options: {result.get('error')}; nothing was changed")
+
+
+#: what the bridge logs when a translator cannot start (native/bridge.c)
+_START_FAILED = re.compile(r"(glupy: (?:cannot start translator|module=).*)$")
+
+
+def translator_error(logs: Iterable[Path]) -> str | None:
+    """The last 'cannot start' line the bridge wrote in these logs, if any."""
+    found = None
+    for log in logs:
+        try:
+            text = log.read_text(errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            m = _START_FAILED.search(line)
+            if m:
+                found = m.group(1)
+    return found
+
+
+def placement_after(cls: type, after: str | None) -> str:
+    """Where a client-side translator goes: --after if given, else where its class
+    says it belongs (``placement``), else '' (right under the top)."""
+    return after or getattr(cls, "placement", None) or ""
 
 
 def is_python_xlator(x) -> bool:
@@ -260,7 +309,8 @@ def _last_graph(log: Path) -> str | None:
 def server_state(node: GlusterNode, info, name: str) -> str:
     if not info.started:
         return "volume stopped"
-    graphs = [_last_graph(node.brick_log(b.path)) for b in info.bricks if b.host == node.address]
+    # a brick is this node's if this node logs it (its host may be a name, not the node's address)
+    graphs = [_last_graph(node.brick_log(b.path)) for b in info.bricks]
     graphs = [g for g in graphs if g is not None]
     if not graphs:
         return "configured"
@@ -326,6 +376,7 @@ class AttachPlan:
     options: dict[str, str]
     cls_name: str = ""
     started: bool = False
+    guard: str = ""  # client side: the class's bypass_guard key (the bricks get a guard)
 
 
 def plan_attach(node: GlusterNode, volume: str, spec: str, *, name: str | None = None, side: str = "server",
@@ -345,6 +396,12 @@ def plan_attach(node: GlusterNode, volume: str, spec: str, *, name: str | None =
     except GlusterNotInstalledError as error:
         raise AdminError(str(error).splitlines()[0]) from None
     info = volume_info(node, volume)
+    if side == "client":
+        after = placement_after(cls, after)
+    from glupy import loader
+
+    options.setdefault("identity", loader.identity(cls))
+    dry_run(spec, options, name)
     opts = info.options
     if side == "server":
         if f"{SERVER_PREFIX}{name}" in opts:
@@ -367,8 +424,27 @@ def plan_attach(node: GlusterNode, volume: str, spec: str, *, name: str | None =
                 pass
             except VolfileError as error:
                 raise AdminError(f"--after: {error}") from None
+    guard = (getattr(cls, "bypass_guard", None) or "") if side == "client" else ""
+    if guard:
+        try:
+            xlators.check_name(guard_name(name))
+        except ValueError as error:
+            raise AdminError(f"{error} (the bricks' guard of {name})") from None
+        if f"{SERVER_PREFIX}{guard_name(name)}" in opts:
+            raise AdminError(f"volume {volume} already has a server-side translator {guard_name(name)}")
     return AttachPlan(volume, name, spec, side, after or (DEFAULT_SERVER_POSITION if side == "server" else ""),
-                      options, cls.__name__, info.started)
+                      options, cls.__name__, info.started, guard)
+
+
+def guard_name(name: str) -> str:
+    """The bricks' guard of client-side translator *name* (see glupy.translators.guard)."""
+    return f"{name}-guard"
+
+
+def plan_guard(node: GlusterNode, plan: AttachPlan) -> AttachPlan:
+    """The server-side guard that refuses data FOPs not marked by *plan*'s translator."""
+    return plan_attach(node, plan.volume, "glupy.translators.guard", name=guard_name(plan.name), side="server",
+                       options={"key": plan.guard})
 
 
 def apply_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:
@@ -410,6 +486,91 @@ def apply_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:
             _remove_alias_if_unused(node, plan.name)
         raise
     return notes
+
+
+def rollback_server_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:
+    """After bricks failed to start with the new translator: its keys dropped, the
+    volume back in the running state it had (bricks restarted without it)."""
+    base = f"{SERVER_PREFIX}{plan.name}"
+    keys = [k for k in volume_options(node, plan.volume) if k == base or k.startswith(base + ".")]
+    try:
+        Volume(node, plan.volume).stop(force=True)
+    except GlusterError:
+        pass  # not started, or half started: reset and start below either way
+    # restart=True: reset while stopped, start again, then the options that need a
+    # running volume (granular-entry-heal); a volume that was stopped stays stopped
+    warnings = _reset_keys(node, plan.volume, keys, restart=plan.started)
+    _remove_alias_if_unused(node, plan.name)
+    return warnings
+
+
+def server_start_error(node: GlusterNode, volume: str, name: str) -> str:
+    """Why the bricks did not start translator *name*: the bridge's line in their logs."""
+    logs = [node.brick_log(b.path) for b in volume_info(node, volume).bricks]
+    return translator_error(logs) or f"see the brick logs under {node.logdir / 'bricks'}"
+
+
+def trial_mount(node: GlusterNode, volume: str, name: str) -> str | None:
+    """Mount *volume* as a new client would, check that translator *name* is in its
+    active graph, unmount. None if it is, else why not (the translator's own error
+    line when the client log has one)."""
+    from glupy.gluster.mount import is_glusterfs_mount
+
+    trial = Path(tempfile.mkdtemp(prefix="glupy-trial-"))
+    mp, log = trial / "mnt", trial / "client.log"
+    mp.mkdir()
+    fm = FuseMount(mp, volfile_server=node.address, volfile_id=volume, log_file=log)
+    try:
+        try:
+            fm.mount()
+        except GlusterError as error:
+            return translator_error([log]) or f"a trial mount failed: {str(error).splitlines()[0]}"
+        if name not in fm.graph_xlators():
+            return translator_error([log]) or f"a trial mount's active graph has no {name} (see {log})"
+        return None
+    finally:
+        if is_glusterfs_mount(mp):
+            fm.unmount()
+        shutil.rmtree(trial, ignore_errors=True)
+
+
+def rollback_client_attach(node: GlusterNode, plan: AttachPlan) -> None:
+    gluster(node, "volume", "set", plan.volume, f"{gfilter.CLIENT_PREFIX}{plan.name}", gfilter.DETACHED)
+    bump_generation(node, plan.volume)
+
+
+@dataclass
+class Refresh:
+    side: str
+    old: str
+    new: str
+    started: bool
+
+
+def refresh_identity(node: GlusterNode, volume: str, name: str) -> Refresh:
+    """Record the identity of translator *name*'s module as installed here (after an
+    upgrade on every host): processes that load it from then on check against it."""
+    from glupy import loader
+
+    info = volume_info(node, volume)
+    opts = info.options
+    base = f"{SERVER_PREFIX}{name}"
+    if base in opts:
+        own = {k[len(base) + 1:]: v for k, v in opts.items() if k.startswith(base + ".")}
+        cls = validate_translator(own.get("module", ""), {k: v for k, v in own.items()
+                                                          if k not in ("module", "identity")})
+        new = loader.identity(cls)
+        gluster(node, "volume", "set", volume, f"{base}.identity", new)
+        return Refresh("server", own.get("identity", ""), new, info.started)
+    for cx in gfilter.client_config(opts):
+        if cx.name == name:
+            cls = validate_translator(cx.module, {k: v for k, v in cx.options.items() if k != "identity"})
+            old, new = cx.options.get("identity", ""), loader.identity(cls)
+            cx.options["identity"] = new
+            gluster(node, "volume", "set", volume, cx.key, cx.value())
+            bump_generation(node, volume)
+            return Refresh("client", old, new, info.started)
+    raise AdminError(f"volume {volume} has no glupy translator {name}")
 
 
 def bump_generation(node: GlusterNode, volume: str) -> None:
@@ -520,7 +681,8 @@ def _on(value: str) -> bool:
     return value.lower() in ("on", "yes", "true", "enable", "1")
 
 
-#: options that `volume reset all` clears but `volume set` refuses: how to set them again
+#: options that `volume reset all` clears but `volume set` refuses while the volume is
+#: started: how to set them again then
 _SET_OTHERWISE = {
     "cluster.granular-entry-heal": lambda vol, v: ("volume", "heal", vol, "granular-entry-heal",
                                                    "enable" if _on(v) else "disable"),
@@ -544,13 +706,13 @@ def _reset_keys(node: GlusterNode, volume: str, keys: Sequence[str], *, restart:
         for key, value in saved.items():
             if key in keys or now.get(key) == value:
                 continue
-            if key in _SET_OTHERWISE:
-                later.append(_SET_OTHERWISE[key](volume, value))
-                continue
             try:
                 gluster(node, "volume", "set", volume, key, value)
             except AdminError as error:
-                failed.append(f"{key}={value} ({error})")
+                if key in _SET_OTHERWISE:  # refused while started: its own command, once started
+                    later.append(_SET_OTHERWISE[key](volume, value))
+                else:
+                    failed.append(f"{key}={value} ({error})")
         if any(k.startswith(gfilter.CLIENT_PREFIX) for k in saved):
             bump_generation(node, volume)
     finally:
@@ -606,8 +768,11 @@ def fetch_client_volfile(node: GlusterNode, volume: str, server: str | None = No
         raise AdminError(f"the volfile of {volume} cannot be parsed: {error}") from None
 
 
-def build_client_graph(graph: Volfile, withs: Sequence[tuple[str, Mapping[str, str]]]) -> list[str]:
-    """Insert ``--with`` translators under the top (first one nearest the top); returns their names."""
+def build_client_graph(graph: Volfile, withs: Sequence[tuple[str, Mapping[str, str]]],
+                       places: Sequence[str] = (), volume: str = "") -> list[str]:
+    """Insert ``--with`` translators: each above the translator its place names
+    (see :func:`placement_after`), or under the top when its place is '' (the first
+    one nearest the top); returns their names."""
     names: list[str] = []
     for spec, opts in withs:
         base = default_name(spec)
@@ -615,8 +780,13 @@ def build_client_graph(graph: Volfile, withs: Sequence[tuple[str, Mapping[str, s
         while name in names or name in graph:
             name, n = f"{base}-{n}", n + 1
         names.append(name)
-    for (spec, opts), name in reversed(list(zip(withs, names))):
-        graph.insert_below_top(glupy_xlator(name, spec, dict(opts)))
+    places = list(places) or [""] * len(withs)
+    for (spec, opts), name, place in reversed(list(zip(withs, names, places))):
+        xl = glupy_xlator(name, spec, dict(opts))
+        if place:
+            graph.insert_above(gfilter.find_xlator(graph, place, volume), xl)
+        else:
+            graph.insert_below_top(xl)
     return names
 
 
@@ -626,11 +796,15 @@ def _mount_files(mountpoint: Path) -> tuple[Path, Path]:
 
 
 def mount(node: GlusterNode, volume: str, mountpoint: Path | str, withs: Sequence[tuple[str, Mapping[str, str]]] = (),
-          *, server: str | None = None, log_file: Path | str | None = None) -> tuple[FuseMount, list[str]]:
-    """Mount *volume*, with extra Python translators on this client only. Returns the mount and their names."""
+          *, server: str | None = None, log_file: Path | str | None = None,
+          after: str | None = None) -> tuple[FuseMount, list[str]]:
+    """Mount *volume*, with extra Python translators on this client only (each where
+    its class says it belongs, or above *after*). Returns the mount and their names."""
     mp = Path(os.path.abspath(mountpoint))
+    places = []
     for spec, opts in withs:
-        validate_translator(spec, opts)
+        places.append(placement_after(validate_translator(spec, opts), after))
+        dry_run(spec, opts, default_name(spec))
     if withs:
         try:
             xlators.check_bridge_installed()
@@ -647,7 +821,7 @@ def mount(node: GlusterNode, volume: str, mountpoint: Path | str, withs: Sequenc
     if withs:
         graph = fetch_client_volfile(node, volume, server)
         try:
-            names = build_client_graph(graph, withs)
+            names = build_client_graph(graph, withs, places, volume)
         except VolfileError as error:
             raise AdminError(f"cannot insert the translators: {error}") from None
         MOUNT_STATE_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -660,7 +834,9 @@ def mount(node: GlusterNode, volume: str, mountpoint: Path | str, withs: Sequenc
         fm.mount()
     except GlusterError as error:
         volfile.unlink(missing_ok=True)
-        raise AdminError(f"mount of {volume} at {mp} failed: {str(error).splitlines()[0]} (see {fm.log_file})") from None
+        cause = translator_error([Path(fm.log_file)]) if withs else None
+        raise AdminError(f"mount of {volume} at {mp} failed: {cause or str(error).splitlines()[0]} "
+                         f"(see {fm.log_file})") from None
     return fm, names
 
 

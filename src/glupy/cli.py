@@ -158,12 +158,42 @@ def attach(ctx, volume, spec, name, side, after, options, yes) -> None:
     for note in notes:
         console.print(f"  {note}")
     if side == "server":
-        _server_restart(node, volume, plan.started, yes, f"load {plan.name}")
-        if plan.started:
-            info = admin.volume_info(node, volume)
-            console.print(f"  state: {admin.server_state(node, info, plan.name)}")
+        _restart_or_roll_back(node, plan, yes)
     else:
         _client_report(node, volume, plan.name, present=True)
+        if plan.started:
+            with console.status(f"trial mount of {volume} with {plan.name}"):
+                cause = admin.trial_mount(node, volume, plan.name)
+            if cause:
+                admin.rollback_client_attach(node, plan)
+                raise admin.AdminError(f"attach rolled back: a new client of {volume} could not start {plan.name}: "
+                                       f"{cause}")
+            console.print(f"  a trial mount started {plan.name}")
+        if plan.guard:
+            # a translator that must not be bypassed: the bricks refuse data FOPs without its mark
+            guard = admin.plan_guard(node, plan)
+            admin.apply_attach(node, guard)
+            console.print(f"[green]attached[/] {guard.name} to the bricks of {volume}: data FOPs from clients "
+                          f"whose graph lacks {plan.name} are refused (EACCES)")
+            _restart_or_roll_back(node, guard, yes)
+
+
+def _restart_or_roll_back(node, plan, yes: bool) -> None:
+    """Restart the bricks with a new server-side translator; if they cannot start it, the
+    previous configuration and running state come back and the error says why."""
+    volume = plan.volume
+    try:
+        _server_restart(node, volume, plan.started, yes, f"load {plan.name}")
+    except admin.AdminError as error:
+        cause = admin.server_start_error(node, volume, plan.name)
+        with console.status(f"the bricks did not start with {plan.name}: rolling back"):
+            warnings = admin.rollback_server_attach(node, plan)
+        after = "; ".join(warnings) or f"volume {volume} is configured and running as before"
+        raise admin.AdminError(f"attach rolled back ({error}): the bricks could not start {plan.name}: {cause}; "
+                               f"{after}") from None
+    if plan.started:
+        info = admin.volume_info(node, volume)
+        console.print(f"  state: {admin.server_state(node, info, plan.name)}")
 
 
 def _server_restart(node, volume: str, started: bool, yes: bool, why: str) -> bool:
@@ -204,6 +234,28 @@ def _client_report(node, volume: str, name: str, present: bool) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Restart what needs restarting without asking.")
 @click.pass_context
 @handle_errors
+def refresh(ctx, volume, name, yes) -> None:
+    """Record the version of translator NAME's module installed here, after upgrading it on every host.
+
+    glupy attach records the module's version and a hash of its source; a process whose
+    module differs refuses to load the translator (fail closed). Upgrade: install the
+    new version on every server and client host, then run this (bricks restart).
+    """
+    node = node_of(ctx)
+    result = admin.refresh_identity(node, volume, name)
+    console.print(f"[green]recorded[/] {name}: {result.old or '(none)'} -> {result.new}")
+    if result.side == "server":
+        _server_restart(node, volume, result.started, yes, f"load {name} {result.new}")
+    else:
+        console.print(f"  new mounts of {volume} check for {result.new}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("volume")
+@click.argument("name")
+@click.option("-y", "--yes", is_flag=True, help="Restart what needs restarting without asking.")
+@click.pass_context
+@handle_errors
 def detach(ctx, volume, name, yes) -> None:
     """Remove the glupy translator NAME from VOLUME (either side)."""
     node = node_of(ctx)
@@ -229,6 +281,9 @@ def detach(ctx, volume, name, yes) -> None:
         _client_report(node, volume, name, present=False)
         if result.filter_removed:
             console.print("  removed the client volfile filter (no client-side translators left)")
+        if f"{admin.SERVER_PREFIX}{admin.guard_name(name)}" in admin.volume_options(node, volume):
+            console.print(f"  the bricks' guard still refuses data FOPs without {name}: detach it too with "
+                          f"glupy detach {volume} {admin.guard_name(name)}")
 
 
 @main.command("list", context_settings=CONTEXT)
@@ -266,14 +321,18 @@ class RawArgsCommand(click.Command):
               help="Option of the --with before it (repeatable).")
 @click.option("--server", metavar="HOST", help="glusterd to fetch the volume's volfile from (default: the node's).")
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Client log (default /var/log/glusterfs/MOUNT.log).")
+@click.option("--after", metavar="XLATOR", help="Put the --with translators above this translator of the graph "
+              "(name, or type such as dht; 'cluster': the topmost cluster translator). Default: where each class "
+              "says it belongs (crypt: above dht), else right under the top.")
 @click.pass_context
 @handle_errors
-def mount(ctx, volume, mountpoint, withs, options, server, log_file) -> None:
+def mount(ctx, volume, mountpoint, withs, options, server, log_file, after) -> None:
     """Mount VOLUME at MOUNTPOINT with FUSE, optionally with Python translators on this client."""
     withs_grouped = admin.group_with_options(ctx.meta.get("raw_args", []))
     node = node_of(ctx)
     with console.status(f"mounting {volume} at {mountpoint}"):
-        fm, names = admin.mount(node, volume, mountpoint, withs_grouped, server=server, log_file=log_file)
+        fm, names = admin.mount(node, volume, mountpoint, withs_grouped, server=server, log_file=log_file,
+                                after=after)
     console.print(f"[green]mounted[/] {volume} at {fm.mountpoint} (log {fm.log_file})")
     if names:
         active = set(fm.graph_xlators())

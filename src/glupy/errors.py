@@ -36,3 +36,16 @@ class TranslatorLoadError(Exception):
 
 class OptionError(TranslatorLoadError, ValueError):
     """An option value is invalid, or an option is unknown."""
+
+
+def init_error_line(exc: BaseException) -> str:
+    """One line saying why a translator could not start (its own message, and where)."""
+    if isinstance(exc, TranslatorLoadError):
+        return str(exc)
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError in {exc.filename} line {exc.lineno}: {exc.msg}"
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"

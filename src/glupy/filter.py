@@ -124,9 +124,18 @@ def is_client_volfile(path: Path | str) -> bool:
 
 
 def find_xlator(graph: Volfile, where: str, volume: str = "") -> str:
-    """The volfile name of the translator *where* designates (name, name without ``VOL-``, or type)."""
+    """The volfile name of the translator *where* designates (name, name without ``VOL-``,
+    type, or ``cluster``: the topmost cluster translator, e.g. dht)."""
     if where in graph:
         return where
+    if where == "cluster":
+        names = [graph.top.name]
+        while names:
+            x = graph[names.pop(0)]
+            if x.type.startswith("cluster/"):
+                return x.name
+            names.extend(x.subvolumes)
+        raise VolfileError("no cluster translator in the graph")
     if volume and f"{volume}-{where}" in graph:
         return f"{volume}-{where}"
     by_type = [x.name for x in graph.xlators if x.type == where or x.type.split("/")[-1] == where]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.metadata
 import sys
+from pathlib import Path
 from typing import Any, Mapping
 
 from glupy.errors import TranslatorLoadError
@@ -86,3 +89,43 @@ def validate(module_spec: str, class_name: str = "", options: Mapping[str, Any] 
     cls = resolve(module_spec, class_name)
     cls._glupy_parse(dict(options or {}), initial=True)
     return cls
+
+
+def identity(cls: type) -> str:
+    """``VERSION+sha256.DIGEST`` of the module that defines `cls`: its package's
+    version (``__version__`` or the installed distribution's) and the first 16 hex
+    digits of the SHA-256 of its source file. ``glupy attach`` records it in the
+    volume's options (option ``identity``); every process that loads the translator
+    checks that its own module has the same (:func:`check_identity`)."""
+    module = sys.modules[cls.__module__]
+    path = getattr(module, "__file__", None)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16] if path else "none"
+    return f"{_version_of(module)}+sha256.{digest}"
+
+
+def _version_of(module: Any) -> str:
+    top = module.__name__.partition(".")[0]
+    for candidate in (module, sys.modules.get(top)):
+        version = getattr(candidate, "__version__", None)
+        if isinstance(version, str) and version:
+            return version.replace(",", ".").replace(" ", "")
+    try:
+        for dist in importlib.metadata.packages_distributions().get(top, []):
+            return importlib.metadata.version(dist)
+    except Exception:  # noqa: BLE001 - broken metadata: no version
+        pass
+    return "unversioned"
+
+
+def check_identity(cls: type, expected: str | bytes | None) -> None:
+    """TranslatorLoadError unless the module here is the one the volume was attached with."""
+    if isinstance(expected, (bytes, bytearray)):  # a volfile value inside GlusterFS: NUL-terminated
+        expected = bytes(expected).rstrip(b"\0").decode("utf-8", "replace")
+    if not expected:
+        return
+    found = identity(cls)
+    if found != expected:
+        raise TranslatorLoadError(
+            f"module {cls.__module__} on this host is {found}, but the volume was attached with {expected}: "
+            "install that version here, or record the new one with `glupy refresh VOLUME NAME` once every "
+            "host has it")

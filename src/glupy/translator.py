@@ -230,6 +230,21 @@ class Translator:
     #: negative-lookup caching at the speed of C (glupy.translators.negative).
     missing_names: Any = None
 
+    #: Where the translator belongs in a client graph when ``glupy attach`` (client
+    #: side) or ``glupy mount --with`` gets no ``--after``: None, right under the top
+    #: (io-stats); ``"cluster"``, directly above the volume's topmost cluster
+    #: translator (dht), below every performance translator: for translators that
+    #: must see every FOP the volume gets, unchanged by caches (crypt). Any other
+    #: value names a translator of the graph, as ``--after`` does.
+    placement: ClassVar[str | None] = None
+
+    #: For a client-side translator that must never be bypassed (crypt): the xdata
+    #: key it marks its data FOPs with (its child a ``glupy.translators.guard.
+    #: MarkedChild``). ``glupy attach --side client`` then also attaches
+    #: ``glupy.translators.guard`` to the bricks, which refuses data FOPs without
+    #: the key: a client whose graph lacks the translator gets EACCES.
+    bypass_guard: ClassVar[str | None] = None
+
     name: str
     children: list[Child]
     child: Child
@@ -300,6 +315,10 @@ class Translator:
     # ---- set-up, used by the runtime
 
     def _glupy_setup(self, xlator: Any, options: Mapping[str, Any]) -> None:
+        from glupy.loader import check_identity
+
+        # the module the volume was attached with, or none at all: never other code
+        check_identity(type(self), options.get("identity"))
         self._glupy_xlator = xlator
         self.name = xlator.name
         self.children = [Child(x, i) for i, x in enumerate(xlator.children)]
@@ -327,7 +346,7 @@ class Translator:
 
 
 #: options of the bridge itself, not of the Python class
-BRIDGE_OPTIONS = frozenset({"module", "class", "pass-through", "fop-timeout"})
+BRIDGE_OPTIONS = frozenset({"module", "class", "pass-through", "fop-timeout", "identity"})
 
 
 def is_fop_handler(cls: type, name: str) -> bool:

@@ -209,3 +209,149 @@ def test_demo_end_to_end(gluster_state_dir: Path) -> None:
     assert not state.exists()
     assert not _proc.pids_with_cmdline_containing([str(state) + "/"])
     assert not xlators.alias_path("demo-pt").exists()
+
+
+def brick_state(vol) -> tuple[bool, list]:
+    status = vol.status()
+    return status.all_bricks_online, sorted(b.pid for b in status.bricks)
+
+
+@pytest.mark.parametrize("side", ["server", "client"])
+def test_attach_refuses_what_cannot_start_and_changes_nothing(cli_node: GlusterNode, volume_factory, side: str,
+                                                              tmp_path: Path) -> None:
+    """Constructor or init() raising, a missing key file, a name too long: refused with
+    the cause before anything changes (a trial start of the translator), on either side."""
+    vol = volume_factory(cli_node, bricks=2, replica=2)
+    options, bricks = dict(vol.info().options), brick_state(vol)
+    assert bricks[0]
+    cases = [
+        (["glupy.testing.translators:FailingInit"], "RuntimeError: FailingInit fails by design"),
+        (["glupy.testing.translators:FailingConstructor"], "ValueError: FailingConstructor fails by design"),
+        (["glupy.translators.crypt", "-o", f"key-file={tmp_path / 'missing.key'}"], "missing.key does not exist"),
+        (["glupy.translators.passthrough", "--name", "n" * 300], "at most 64"),
+    ]
+    for args, cause in cases:
+        refused(glupy("attach", vol.name, *args, "--side", side, "--yes", node=cli_node), cause)
+        assert dict(vol.info().options) == options
+        assert brick_state(vol) == bricks
+    assert not any(p.name.startswith(("failinginit", "failingconstructor", "crypt", "nnn"))
+                   for p in (xlators.xlator_dir() / "user").iterdir())
+
+
+def test_server_attach_that_fails_in_the_bricks_is_rolled_back(cli_node: GlusterNode, volume_factory) -> None:
+    """A translator that passes the trial start but cannot start inside the bricks: attach
+    says why (the translator's own error line) and the volume runs as before, without it."""
+    vol = volume_factory(cli_node, bricks=2, replica=2)
+    # a rollback drops the new keys with `volume reset all` (GlusterFS 10.3 resets no
+    # user.* key alone) and sets the others again; granular-entry-heal only comes back
+    # through `gluster volume heal`, which cannot fetch a volfile from an isolated
+    # glusterd like this one: start from a volume without it (a volume that has been
+    # started loses it to `reset all`)
+    vol.stop(force=True)
+    cli_node.gluster("volume", "reset", vol.name, "all")
+    vol.start()
+    assert "cluster.granular-entry-heal" not in vol.info().options
+    options = dict(vol.info().options)
+    err = refused(glupy("attach", vol.name, "glupy.testing.translators:FailsOnlyInGlusterFS", "--name", "cli-late",
+                        "--yes", node=cli_node),
+                  "rolled back", "FailsOnlyInGlusterFS fails inside GlusterFS by design")
+    assert "glupy: cannot start translator" in err
+    assert dict(vol.info().options) == options
+    assert vol.info().started and brick_state(vol)[0]
+    for log in vol.brick_logs().values():
+        assert "cli-late" not in last_graph(log)
+    assert not xlators.alias_path("cli-late").exists()
+
+
+def test_crypt_goes_where_it_belongs_and_fails_closed(cli_node: GlusterNode, volume_factory, fuse_mount,
+                                                     gluster_state_dir: Path, tmp_path: Path) -> None:
+    """`glupy mount --with glupy.translators.crypt -o key-file=KEY` on a fresh volume: crypt
+    sits right above dht (its class's placement), data round-trips, the bricks hold
+    ciphertext; a bad key file is refused with crypt's own error. Attach places it too
+    and guards the bricks: a client whose graph lacks crypt cannot write (EACCES) and
+    leaves no plaintext; a client through crypt still can."""
+    from glupy.translators.crypt import write_key_file
+
+    key = tmp_path / "vol.key"
+    write_key_file(key)
+    vol = volume_factory(cli_node, bricks=2, replica=2)
+    mp = gluster_state_dir / "mnt" / "cli-crypt"
+    try:
+        refused(glupy("mount", vol.name, mp, "--with", "glupy.translators.crypt", "-o",
+                      f"key-file={tmp_path / 'nope.key'}", node=cli_node), "nope.key does not exist")
+        assert not is_glusterfs_mount(mp)
+        ok(glupy("mount", vol.name, mp, "--with", "glupy.translators.crypt", "-o", f"key-file={key}", node=cli_node))
+        graph = Volfile.parse((mp / ".meta" / "graphs" / "active" / "volfile").read_text())
+        assert graph["crypt"].subvolumes == [f"{vol.name}-dht"], graph.names()
+        (mp / "secret").write_bytes(b"attack at dawn" * 100)
+        assert (mp / "secret").read_bytes() == b"attack at dawn" * 100
+        for brick in vol.info().bricks:
+            assert b"attack at dawn" not in (brick.path / "secret").read_bytes()
+    finally:
+        if is_glusterfs_mount(mp):
+            glupy("umount", mp)
+    try:
+        out = ok(glupy("attach", vol.name, "glupy.translators.crypt", "--side", "client", "--name", "cli-crypt",
+                       "-o", f"key-file={key}", "--yes", node=cli_node))
+        assert "a trial mount started cli-crypt" in out and "attached cli-crypt-guard" in out, out
+        graph = Volfile.read(vol.client_volfile())
+        assert graph["cli-crypt"].subvolumes == [f"{vol.name}-dht"]
+        # a client whose volfile lacks crypt (as one served by a host without glupy)
+        graph.remove("cli-crypt")
+        bypass = tmp_path / "bypass.vol"
+        graph.write(bypass)
+        plain = fuse_mount(volfile=bypass)
+        assert "cli-crypt" not in plain.graph_xlators()
+        with pytest.raises(PermissionError):
+            (plain.mountpoint / "leak").write_bytes(b"plaintext that must not land")
+        with pytest.raises(PermissionError):
+            (plain.mountpoint / "secret").read_bytes()
+        for brick in vol.info().bricks:
+            leak = brick.path / "leak"
+            assert not leak.exists() or b"plaintext" not in leak.read_bytes()
+        through = fuse_mount(vol, server=cli_node)
+        assert "cli-crypt" in through.graph_xlators()
+        (through.mountpoint / "ok").write_bytes(b"through crypt")
+        assert (through.mountpoint / "ok").read_bytes() == b"through crypt"
+        assert (through.mountpoint / "secret").read_bytes() == b"attack at dawn" * 100
+        for brick in vol.info().bricks:
+            assert b"through crypt" not in (brick.path / "ok").read_bytes()
+        plain.unmount()
+        through.unmount()
+    finally:
+        glupy("detach", vol.name, "cli-crypt", "--yes", node=cli_node)
+        glupy("detach", vol.name, "cli-crypt-guard", "--yes", node=cli_node)
+        gfilter.remove_filter()
+
+
+def test_a_host_with_another_module_version_refuses_to_load_it(cli_node: GlusterNode, volume_factory) -> None:
+    """attach records the module's identity; a brick whose module differs from the recorded
+    one refuses to start it with one line saying expected vs found; `glupy refresh`
+    records the installed one again (the upgrade procedure)."""
+    from glupy import loader
+    from glupy.translators.passthrough import Passthrough
+
+    vol = volume_factory(cli_node, bricks=2, replica=2)
+    ok(glupy("attach", vol.name, "glupy.translators.passthrough", "--name", "cli-id", "--yes", node=cli_node))
+    here = loader.identity(Passthrough)
+    assert vol.info().options["user.xlator.cli-id.identity"] == here
+    try:
+        other = "0.0.1+sha256.0123456789abcdef"
+        cli_node.gluster("volume", "set", vol.name, "user.xlator.cli-id.identity", other)
+        vol.stop(force=True)
+        with pytest.raises(Exception):
+            vol.start(timeout=30)
+        line = (f"module glupy.translators.passthrough on this host is {here}, but the volume was attached "
+                f"with {other}")
+        # glusterd starts the bricks one after the other and stops at the first that fails
+        logs = "".join(log.read_text(errors="replace") for log in vol.brick_logs().values())
+        assert logs.count(line) >= 1, logs[-3000:]
+        out = ok(glupy("refresh", vol.name, "cli-id", "--yes", node=cli_node))
+        assert f"{other} -> {here}" in out, out
+        assert "is not started" in out, out  # the failed start left it stopped
+        vol.start(timeout=60)
+        assert brick_state(vol)[0]
+        for log in vol.brick_logs().values():
+            assert "type user/cli-id" in last_graph(log)
+    finally:
+        ok(glupy("detach", vol.name, "cli-id", "--yes", node=cli_node))

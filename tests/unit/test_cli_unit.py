@@ -252,3 +252,29 @@ def test_doctor_on_a_machine_without_glusterfs_names_what_is_missing(monkeypatch
     result = CliRunner().invoke(cli.main, ["doctor"])
     assert result.exit_code == 1
     assert "glusterfs-server" in result.output and "libglusterfs-dev" in result.output
+
+
+def test_placement_puts_translators_where_their_class_says() -> None:
+    from glupy.translators.crypt import Crypt
+
+    assert admin.placement_after(Crypt, None) == "cluster"
+    assert admin.placement_after(Crypt, "md-cache") == "md-cache"
+    assert admin.placement_after(object, None) == ""
+    graph = Volfile.parse(CLIENT_VOLFILE)
+    assert gfilter.find_xlator(graph, "cluster") == "v0-dht"
+    names = admin.build_client_graph(graph, [("glupy.translators.crypt", {"key-file": "k"}),
+                                             ("glupy.translators.helloworld", {})], ["cluster", ""], "v0")
+    assert names == ["crypt", "helloworld"]
+    assert graph["crypt"].subvolumes == ["v0-dht"] and graph["v0-md-cache"].subvolumes == ["crypt"]
+    assert graph["v0"].subvolumes == ["helloworld"] and graph["helloworld"].subvolumes == ["v0-md-cache"]
+    bare = Volfile.parse("volume p\n    type storage/posix\nend-volume\n")
+    with pytest.raises(VolfileError, match="no cluster translator"):
+        gfilter.find_xlator(bare, "cluster")
+
+
+def test_translator_names_are_bounded() -> None:
+    from glupy.gluster import xlators
+
+    xlators.check_name("a" * 64)
+    with pytest.raises(ValueError, match="at most 64"):
+        xlators.check_name("a" * 65)

@@ -138,3 +138,47 @@ def test_child_methods_have_the_fop_signatures():
     assert list(sig.parameters) == ["self", "fd", "data", "offset", "flags", "xdata", "lk_owner"]
     assert sig.parameters["xdata"].default is None
     assert sig.parameters["lk_owner"].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_identity_is_checked_where_the_translator_starts(module_dir):
+    """The identity attach records (version + source hash) must match the module a
+    process loads; any other module refuses to start, saying expected vs found."""
+    from glupy.loader import check_identity, identity
+    from glupy.testing.harness import Harness
+
+    (module_dir / "gp_test_ident.py").write_text("import glupy\n__version__ = '1.2'\nclass T(glupy.Translator): pass\n")
+    cls = resolve("gp_test_ident:T")
+    recorded = identity(cls)
+    assert recorded.startswith("1.2+sha256.") and len(recorded.split(".")[-1]) == 16
+    check_identity(cls, recorded)
+    check_identity(cls, None)
+    with pytest.raises(TranslatorLoadError, match=r"is 1\.2\+sha256\.\w+, but the volume was attached with 1\.1\+sha"):
+        check_identity(cls, "1.1+sha256.0000000000000000")
+    with Harness(module_dir, (cls, {"identity": recorded})):
+        pass
+    with pytest.raises(TranslatorLoadError, match="attached with"):
+        Harness(module_dir, (cls, {"identity": "1.2+sha256.ffffffffffffffff"}))
+    (module_dir / "gp_test_ident2.py").write_text(
+        "import glupy\n__version__ = '1.2'\nclass T(glupy.Translator):\n    pass  # edited\n")
+    assert identity(resolve("gp_test_ident2:T")).split(".")[-1] != recorded.split(".")[-1]
+
+
+def test_dry_run_reports_the_translators_own_error(module_dir):
+    from glupy.dryrun import dry_run
+
+    (module_dir / "gp_test_dry.py").write_text(textwrap.dedent("""
+        import glupy
+        class Ok(glupy.Translator):
+            pass
+        class Raises(glupy.Translator):
+            def init(self):
+                raise OSError("license server unreachable")
+        class BadConstructor(glupy.Translator):
+            def __init__(self):
+                raise ValueError("no")
+    """))
+    assert dry_run("gp_test_dry:Ok", {}, "ok") is None
+    assert dry_run("gp_test_dry:Raises", {}, "r").startswith("OSError: license server unreachable (at ")
+    assert dry_run("gp_test_dry:BadConstructor", {}, "b").startswith("ValueError: no")
+    assert "unknown option colour" in dry_run("gp_test_dry:Ok", {"colour": "x"}, "ok")
+    assert "does not exist" in dry_run("glupy.translators.crypt", {"key-file": str(module_dir / "none.key")}, "c")

@@ -56,9 +56,16 @@ def check_bridge_installed() -> Path:
     return path
 
 
+#: longest translator name: it becomes part of volume option keys
+#: (user.xlator.NAME.OPTION), which `gluster volume info` cuts at 240 characters
+MAX_NAME = 64
+
+
 def check_name(name: str) -> str:
     if not _NAME.match(name) or name == "glupy":
-        raise ValueError(f"invalid translator name {name!r}: use letters, digits, '-' and '_' (not 'glupy')")
+        raise ValueError(f"invalid translator name {name[:80]!r}: use letters, digits, '-' and '_' (not 'glupy')")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"translator name of {len(name)} characters: at most {MAX_NAME}")
     return name
 
 

@@ -49,6 +49,23 @@ class FailingInit(glupy.Translator):
         raise RuntimeError("FailingInit fails by design")
 
 
+class FailingConstructor(glupy.Translator):
+    """Raises in its constructor."""
+
+    def __init__(self) -> None:
+        raise ValueError("FailingConstructor fails by design")
+
+
+class FailsOnlyInGlusterFS(glupy.Translator):
+    """Starts in the in-process harness (a dry run) but raises in init() inside a
+    GlusterFS process: a translator whose trouble only shows where it really runs
+    (a dependency missing on that host, a path only a brick has)."""
+
+    def init(self) -> None:
+        if type(self._glupy_xlator).__module__ != "glupy.testing.harness":
+            raise RuntimeError("FailsOnlyInGlusterFS fails inside GlusterFS by design")
+
+
 class Probe(glupy.Translator):
     """Keeps per-inode and per-fd context and counts how often GlusterFS releases it.
 

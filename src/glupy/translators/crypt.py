@@ -93,6 +93,7 @@ import glupy
 from glupy.constants import FileType, LockCmd, LockType
 from glupy.errors import TranslatorLoadError
 from glupy.fop_table import FOP_BY_NAME
+from glupy.translators.guard import CRYPT_KEY, MarkedChild
 
 #: plaintext bytes per block
 BLOCK = 4096
@@ -325,13 +326,12 @@ SIZE_ONLY_FOPS = ("stat", "fstat", "setattr", "fsetattr", "fsync", "rename", "li
 
 def _size_converter(name: str) -> Any:
     """A handler that winds FOP `name` and converts every iatt of its reply (from the FOP table)."""
-    wind = getattr(glupy.Child, name)
     reply_args = FOP_BY_NAME[name].py_reply
     iatt_fields = tuple(a.name for a in reply_args if a.kind == "iatt")
     has_xdata = any(a.kind == "xdata" for a in reply_args)
 
     async def handler(self, *args):
-        reply = await wind(self.child, *args)
+        reply = await getattr(self.child, name)(*args)  # bound: a MarkedChild marks mknod
         for field in iatt_fields:
             plain_iatt(getattr(reply, field))
         if has_xdata:
@@ -348,6 +348,12 @@ class Crypt(glupy.Translator):
 
     key_file = glupy.Option(str, doc="the key file (glupy crypt keygen FILE), mode 0600", reconfigurable=False)
 
+    #: directly above dht: every FOP of the volume passes here, and no cache above
+    #: the cluster translator ever holds ciphertext sizes or blocks
+    placement = "cluster"
+    #: never bypassed: attach also guards the bricks against clients without crypt
+    bypass_guard = CRYPT_KEY
+
     def init(self) -> None:
         # lock owners of this client's own: this prefix and a number per lock taken
         self._lk_owner = b"glupy-crypt:" + uuid.uuid4().bytes
@@ -358,7 +364,10 @@ class Crypt(glupy.Translator):
         if child_type.startswith("performance/"):
             raise TranslatorLoadError(
                 f"crypt sits above {self.child.name} ({child_type}); it must sit directly above the cluster "
-                "translator, below every performance translator: attach it with --after dht")
+                "translator, below every performance translator (glupy attach and glupy mount --with put it there "
+                "unless --after says otherwise)")
+        # data FOPs carry the guard's key: the bricks refuse those of clients without crypt
+        self.child = self.children[0] = MarkedChild(self.child, CRYPT_KEY)
         master = read_key_file(self.key_file)
         data_key, self._check = derive_keys(master)
         del master

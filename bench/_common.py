@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -117,3 +118,11 @@ def client_instructions(volfile: Path, mountpoint: Path, log_file: Path, extra_a
             proc.wait()
         for dump in out.parent.glob(f"{out.name}*"):
             dump.unlink()
+
+
+def run_alone(doc: str | None, add_arguments: Callable[[argparse.ArgumentParser], None],
+              run: Callable[[argparse.Namespace], None]) -> None:
+    """``python -m bench.NAME``: one benchmark with its own arguments."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    run(parser.parse_args())

@@ -26,7 +26,7 @@ from glupy.gluster import FuseMount, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
 from glupy.translators.crypt import write_key_file
 
-from bench._common import sequential, tear_down
+from bench._common import run_alone, sequential, tear_down
 
 VOLUME = "cryptbench"
 
@@ -98,10 +98,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.crypt", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    run(parser.parse_args())
+    run_alone(__doc__, add_arguments, run)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from pathlib import Path
 from glupy.gluster import FuseMount, GlusterError, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
 
-from bench._common import client_instructions, cpu_seconds, tear_down
+from bench._common import client_instructions, cpu_seconds, run_alone, tear_down
 
 MOUNT_ARGS = ["--negative-timeout=0", "--entry-timeout=0", "--attribute-timeout=0"]
 DIRS = 10
@@ -255,10 +255,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.negative", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    run(parser.parse_args())
+    run_alone(__doc__, add_arguments, run)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ typedef struct {
     int named_lookups_only;               /* the class's named_lookups_only */
     int fresh_lookups_only;               /* ... and fresh_lookups_only */
     PyObject *missing_names;              /* its missing_names (a gp_missing_type), or NULL */
+    PyObject *retired;                    /* earlier missing_names, kept until fini (read without GIL) */
     char module[256], cls[128];
+    char generation[64];                  /* option generation: a new value reloads the module */
 } gp_private_t;
 
 #define GP_FOP_TIMEOUT_DEFAULT 60
@@ -733,6 +735,47 @@ gp_apply_table(gp_private_t *priv)
     gp_fill_fops(&priv->fops, priv->pass_through ? none : priv->overridden, priv->base_fops);
 }
 
+/* Take what _runtime.create() or reload() returned, with the GIL:
+ * (instance, {GF_FOP number: bound handler}, {hook name: callable}). Handlers are
+ * set before the table routes a FOP to them (gp_dispatch reads them under the
+ * GIL). On a reload a FOP the old class handled stays routed to Python: the
+ * runtime gives the new instance a forwarder for it. The previous missing_names
+ * stays alive until fini: the lookup fast path reads it without the GIL. */
+static int
+gp_adopt(gp_private_t *priv, PyObject *res)
+{
+    PyObject *inst, *handlers, *hooks;
+    if (!PyArg_ParseTuple(res, "OO!O!", &inst, &PyDict_Type, &handlers, &PyDict_Type, &hooks))
+        return -1;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(handlers, &pos, &k, &v)) {
+        long fop = PyLong_AsLong(k);
+        if (fop > 0 && fop < GF_FOP_MAXVALUE && gp_winders[fop]) {
+            Py_XSETREF(priv->handlers[fop], Py_NewRef(v));
+            priv->overridden[fop] = 1;
+        }
+    }
+    PyObject *named = PyDict_GetItemString(hooks, "named_lookups_only");
+    PyObject *fresh = PyDict_GetItemString(hooks, "fresh_lookups_only");
+    PyObject *missing = PyDict_GetItemString(hooks, "missing_names");
+    if (!(missing && PyObject_TypeCheck(missing, &gp_missing_type)))
+        missing = NULL;
+    if (priv->missing_names && missing != priv->missing_names) {
+        if (!priv->retired && !(priv->retired = PyList_New(0)))
+            return -1;
+        if (PyList_Append(priv->retired, priv->missing_names) < 0)
+            return -1;
+        Py_CLEAR(priv->missing_names);
+    }
+    __atomic_store_n(&priv->missing_names, missing ? Py_NewRef(missing) : NULL, __ATOMIC_RELEASE);
+    priv->named_lookups_only = named && PyObject_IsTrue(named) == 1;
+    priv->fresh_lookups_only = fresh && PyObject_IsTrue(fresh) == 1;
+    Py_XSETREF(priv->instance, Py_NewRef(inst));
+    Py_XSETREF(priv->hooks, Py_NewRef(hooks));
+    return 0;
+}
+
 int32_t
 init(xlator_t *this)
 {
@@ -756,6 +799,7 @@ init(xlator_t *this)
         return -1;
     }
     gp_option(this, "class", priv->cls, sizeof(priv->cls));
+    gp_option(this, "generation", priv->generation, sizeof(priv->generation));
 
     if (gp_python_start(this, err, sizeof(err)) != 0) {
         gf_log(this->name, GF_LOG_ERROR, "glupy: module=%s: %s", priv->module, err);
@@ -770,9 +814,7 @@ init(xlator_t *this)
         handle->xl = this;
         res = PyObject_CallMethod(gp_runtime, "create", "Oss", handle, priv->module, priv->cls);
     }
-    /* create() returns (instance, {fop: bound handler}, {hook name: callable}) */
-    PyObject *inst, *handlers, *hooks;
-    if (!res || !PyArg_ParseTuple(res, "OO!O!", &inst, &PyDict_Type, &handlers, &PyDict_Type, &hooks)) {
+    if (!res || gp_adopt(priv, res) < 0) {
         PyObject *exc = gp_fetch_exception();
         PyObject *msg = exc ? PyObject_CallMethod(gp_runtime, "describe_init_error", "O", exc) : NULL;
         gf_log(this->name, GF_LOG_ERROR, "glupy: cannot start translator module=%s class=%s: %s", priv->module,
@@ -786,26 +828,7 @@ init(xlator_t *this)
         GF_FREE(priv);
         return -1;
     }
-    char *overridden = priv->overridden;
-    PyObject *named = PyDict_GetItemString(hooks, "named_lookups_only");
-    priv->named_lookups_only = named && PyObject_IsTrue(named) == 1;
-    PyObject *fresh = PyDict_GetItemString(hooks, "fresh_lookups_only");
-    priv->fresh_lookups_only = fresh && PyObject_IsTrue(fresh) == 1;
-    PyObject *missing = PyDict_GetItemString(hooks, "missing_names");
-    if (missing && PyObject_TypeCheck(missing, &gp_missing_type))
-        priv->missing_names = Py_NewRef(missing);
-    priv->instance = Py_NewRef(inst);
-    priv->hooks = Py_NewRef(hooks);
     priv->handle = (PyObject *)handle;
-    Py_ssize_t pos = 0;
-    PyObject *k, *v;
-    while (PyDict_Next(handlers, &pos, &k, &v)) {
-        long fop = PyLong_AsLong(k);
-        if (fop > 0 && fop < GF_FOP_MAXVALUE && gp_winders[fop]) {
-            priv->handlers[fop] = Py_NewRef(v);
-            overridden[fop] = 1;
-        }
-    }
     Py_DECREF(res);
     gp_gil_release(g);
 
@@ -850,6 +873,7 @@ fini(xlator_t *this)
         Py_CLEAR(priv->handlers[i]);
     Py_CLEAR(priv->hooks);
     Py_CLEAR(priv->missing_names);
+    Py_CLEAR(priv->retired);
     Py_CLEAR(priv->instance);
     Py_CLEAR(priv->handle);
     gp_gil_release(g);
@@ -857,6 +881,39 @@ fini(xlator_t *this)
     this->fops = priv->base_fops;
     this->private = NULL;
     GF_FREE(priv);
+}
+
+/* A new option generation: the runtime imports the module's code again and makes
+ * a new instance (init, then migrate(old)); FOPs from now on go to it, FOPs in
+ * flight finish on the old one. If anything fails the old instance keeps serving
+ * and reconfigure fails (glusterd's volume set still succeeds: the log says why). */
+static int32_t
+gp_reload(xlator_t *this, gp_private_t *priv, dict_t *options, const char *generation)
+{
+    PyGILState_STATE g = gp_gil_acquire();
+    PyObject *opts = gp_py_xdata(options);
+    PyObject *res = opts ? PyObject_CallMethod(gp_runtime, "reload", "OssOO", priv->handle, priv->module, priv->cls,
+                                               priv->instance, opts)
+                         : NULL;
+    Py_XDECREF(opts);
+    int ret = 0;
+    if (!res || gp_adopt(priv, res) < 0) {
+        PyObject *exc = gp_fetch_exception();
+        PyObject *msg = exc ? PyObject_CallMethod(gp_runtime, "describe_init_error", "O", exc) : NULL;
+        gf_log(this->name, GF_LOG_ERROR, "glupy: reload of module=%s generation=%s refused, the running code "
+               "keeps serving: %s", priv->module, generation, msg ? PyUnicode_AsUTF8(msg) : "unknown error");
+        Py_XDECREF(msg);
+        Py_XDECREF(exc);
+        PyErr_Clear();
+        ret = -1;
+    } else {
+        snprintf(priv->generation, sizeof(priv->generation), "%s", generation);
+        gp_apply_table(priv);
+        gf_log(this->name, GF_LOG_INFO, "glupy: reloaded module=%s generation=%s", priv->module, generation);
+    }
+    Py_XDECREF(res);
+    gp_gil_release(g);
+    return ret;
 }
 
 int32_t
@@ -877,6 +934,9 @@ reconfigure(xlator_t *this, dict_t *options)
         priv->fop_timeout = timeout; /* for FOPs from now on */
         gf_log(this->name, GF_LOG_INFO, "glupy: fop-timeout %.1f s", timeout);
     }
+    char *generation = gp_option_text(options, "generation");
+    if (generation && strcmp(generation, priv->generation) != 0)
+        return gp_reload(this, priv, options, generation);
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *hook = gp_hook(priv, "reconfigure");
     if (hook) {
@@ -1094,6 +1154,12 @@ struct volume_options options[] = {
      .flags = OPT_FLAG_SETTABLE,
      .description = "Seconds a FOP may spend in Python before it is answered ETIMEDOUT and its handler's "
                     "stack is logged (0: no deadline; reconfigurable)."},
+    {.key = {"generation"},
+     .type = GF_OPTION_TYPE_STR,
+     .op_version = {1},
+     .flags = OPT_FLAG_SETTABLE,
+     .description = "Any new value (glupy reload sets one) imports the module's code again and switches to a "
+                    "new instance without a restart; FOPs in flight finish on the old one."},
     {.key = {"identity"},
      .type = GF_OPTION_TYPE_STR,
      .description = "VERSION+sha256.DIGEST of the module as attached (glupy attach records it): the translator "

@@ -12,14 +12,14 @@ import logging
 import sys
 import traceback
 import uuid
-from typing import Any, Mapping
+from typing import Any
 
-from glupy import _driver
+from glupy import _driver, lifecycle
 from glupy import _glupy  # type: ignore[attr-defined]  # created by the native bridge
 from glupy._glupy import EMBEDDED  # type: ignore[import-not-found]
-from glupy.errors import OptionError, TranslatorLoadError, init_error_line
+from glupy.errors import TranslatorLoadError, init_error_line
 from glupy.replies import REPLY_BY_ID
-from glupy.loader import bind_handlers, resolve
+from glupy.loader import resolve
 from glupy.translator import Translator
 from glupy.types import Dirent, LockInfo, Upcall
 
@@ -113,33 +113,36 @@ takeover = _driver.make_takeover(BACKEND)
 
 
 def create(xlator: Any, module_spec: str, class_name: str) -> tuple[Translator, dict[int, Any], dict[str, Any]]:
-    """Load and set up a translator for the native xlator `xlator`.
+    """Load and start a translator for the native xlator `xlator` (its volfile options).
 
     Returns (instance, {GF_FOP number: bound handler}, {hook name: callable}).
     """
-    cls = resolve(module_spec, class_name)
-    options = {k: v for k, v in xlator.options.items()}
-    inst = cls.__new__(cls)
-    inst._glupy_setup(xlator, options)
-    inst.__init__()
-    inst.init()
+    return _for_bridge(lifecycle.start(xlator, resolve(module_spec, class_name), xlator.options))
 
-    handlers = bind_handlers(inst)
-    hooks: dict[str, Any] = {
-        "named_lookups_only": bool(inst.named_lookups_only),
-        "fresh_lookups_only": bool(inst.fresh_lookups_only),
-        "missing_names": inst.missing_names,  # the three as init() left them
-        "fini": inst.fini,
-        "reconfigure": lambda opts: _reconfigure(inst, opts),
-        "statedump": lambda: _statedump(inst, handlers),
-    }
-    for name in ("notify", "forget", "release", "releasedir"):
-        method = getattr(inst, name, None)
-        if method is not None:
-            hooks[name] = _notify_hook(inst, method) if name == "notify" else method
-    inst.log.info("%s.%s handles %s", cls.__module__, cls.__qualname__,
-                  ", ".join(sorted(getattr(h, "__name__", "?") for h in handlers.values())) or "no FOPs")
-    return inst, handlers, hooks
+
+def reload(xlator: Any, module_spec: str, class_name: str, old: Translator,
+           options: Any) -> tuple[Translator, dict[int, Any], dict[str, Any]]:
+    """The translator's module imported again and a new instance to take over from
+    `old` (lifecycle.replace: options `options`, init(), migrate(old)), returned as
+    create() returns it. Raises, leaving sys.modules and `old` as they were, if the
+    import or any step fails. The bridge keeps routing to Python every FOP the old
+    class handled (the new instance forwards those it dropped)."""
+    module_name = module_spec.partition(":")[0]
+    restore = lifecycle.reimport(module_name)
+    try:
+        new = lifecycle.replace(xlator, resolve(module_spec, class_name), old, options)
+    except BaseException:
+        restore()  # a refused version leaves no trace
+        raise
+    new.instance.log.info("reloaded %s from %s", type(new.instance).__qualname__, sys.modules[module_name].__file__)
+    return _for_bridge(new)
+
+
+def _for_bridge(started: lifecycle.Started) -> tuple[Translator, dict[int, Any], dict[str, Any]]:
+    hooks = dict(started.hooks)
+    if "notify" in hooks:
+        hooks["notify"] = _notify_hook(started.instance, hooks["notify"])
+    return started.instance, started.handlers, hooks
 
 
 def _notify_hook(inst: Translator, method: Any) -> Any:
@@ -159,30 +162,6 @@ def _notify_hook(inst: Translator, method: Any) -> Any:
         return method(event_value, source)
 
     return hook
-
-
-def _reconfigure(inst: Translator, options: Mapping[str, Any]) -> None:
-    new = type(inst)._glupy_parse(dict(options.items()), initial=False)
-    old = inst._glupy_values
-    changed = {}
-    for key, opt in type(inst).options.items():
-        if old.get(opt.attr) != new[opt.attr]:
-            if not opt.reconfigurable:
-                raise OptionError(f"option {key} cannot change while running; restart the volume")
-            changed[key] = (old.get(opt.attr), new[opt.attr])
-    inst._glupy_values = new
-    if changed:
-        inst.log.info("reconfigured: %s", ", ".join(f"{k}={v[1]!r}" for k, v in changed.items()))
-        inst.reconfigure(changed)
-
-
-def _statedump(inst: Translator, handlers: Mapping[int, Any]) -> list[tuple[str, str]]:
-    items = [("handled-fops", ",".join(sorted(h.__name__ for h in handlers.values())))]
-    for key, opt in type(inst).options.items():
-        items.append((f"option.{key}", str(getattr(inst, opt.attr))))
-    for key, value in inst.statedump().items():
-        items.append((str(key), str(value)))
-    return items
 
 
 def describe_init_error(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -255,6 +256,7 @@ class Entry:
     position: str
     options: dict[str, str] = field(default_factory=dict)
     state: str = ""
+    running: dict[str, str] = field(default_factory=dict)  # this node's bricks: path -> identity run
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -320,6 +322,22 @@ def server_state(node: GlusterNode, info, name: str) -> str:
     return "restart needed" if loaded == 0 else f"active on {loaded}/{len(graphs)} bricks"
 
 
+def running_identities(node: GlusterNode, info, name: str) -> dict[str, str]:
+    """{brick path: identity of the code it runs} for the bricks of this node that run
+    translator *name*: from the line each start or reload logs (lifecycle.start), the
+    last one since the brick process started (a refused reload logs none)."""
+    line = re.compile(rf"\] \S+ \[[^]]*\] \S*-glupy\.\S*-{re.escape(name)}: \S+ \((\S+)\) handles ")
+    running = {}
+    for brick in info.bricks:
+        try:
+            text = node.brick_log(brick.path).read_text(errors="replace")
+        except OSError:
+            continue
+        if (found := line.findall(text[text.rfind("Started running"):])):
+            running[str(brick.path)] = found[-1]
+    return running
+
+
 def client_state(node: GlusterNode, volume: str, name: str) -> str:
     if not gfilter.filter_installed():
         return "filter missing"
@@ -338,6 +356,8 @@ def list_translators(node: GlusterNode, volume: str | None = None) -> list[Entry
         info = volume_info(node, vol)
         for e in server_entries(vol, info.options):
             e.state = server_state(node, info, e.name)
+            if info.started:
+                e.running = running_identities(node, info, e.name)
             entries.append(e)
         for e in client_entries(vol, info.options):
             e.state = client_state(node, vol, e.name)
@@ -354,14 +374,24 @@ def entries_table(entries: Sequence[Entry], title: str = "glupy translators"):
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("volume", "name", "class", "side", "position", "options", "state"):
+    for column in ("volume", "name", "class", "side", "position", "options", "state", "code"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        opts = " ".join(f"{k}={v}" for k, v in sorted(e.options.items())) or "-"
+        opts = " ".join(f"{k}={v}" for k, v in sorted(e.options.items()) if k not in ("identity", "generation"))
         state_style = "green" if e.state in ("active", "new mounts") else "yellow"
         table.add_row(e.volume, e.name, f"{e.module.partition(':')[0]}:{e.cls}" if e.cls != "?" else e.module,
-                      e.side, e.position, opts, f"[{state_style}]{e.state}[/]")
+                      e.side, e.position, opts or "-", f"[{state_style}]{e.state}[/]", _code_text(e))
     return table
+
+
+def _code_text(entry: Entry) -> str:
+    """The recorded identity, then, in red, any other that bricks of this node run."""
+    recorded = entry.options.get("identity", "")
+    lines = [recorded or "-"]
+    for ident, n in sorted(Counter(entry.running.values()).items()):
+        if ident != recorded:
+            lines.append(f"[red]{n} of {len(entry.running)} bricks here run {ident}[/]")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ attach / detach
@@ -493,10 +523,7 @@ def rollback_server_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:
     volume back in the running state it had (bricks restarted without it)."""
     base = f"{SERVER_PREFIX}{plan.name}"
     keys = [k for k in volume_options(node, plan.volume) if k == base or k.startswith(base + ".")]
-    try:
-        Volume(node, plan.volume).stop(force=True)
-    except GlusterError:
-        pass  # not started, or half started: reset and start below either way
+    stop_after_failed_start(node, plan.volume)
     # restart=True: reset while stopped, start again, then the options that need a
     # running volume (granular-entry-heal); a volume that was stopped stays stopped
     warnings = _reset_keys(node, plan.volume, keys, restart=plan.started)
@@ -573,6 +600,81 @@ def refresh_identity(node: GlusterNode, volume: str, name: str) -> Refresh:
     raise AdminError(f"volume {volume} has no glupy translator {name}")
 
 
+@dataclass
+class Reload:
+    side: str
+    generation: str
+    identity: str
+    bricks: dict[str, str] = field(default_factory=dict)  # brick path -> "reloaded" or why not
+
+
+#: seconds glupy reload waits for each local brick to say whether it switched
+RELOAD_WAIT = 30
+
+
+def reload_translator(node: GlusterNode, volume: str, name: str) -> Reload:
+    """Make every process running translator *name* import its code again and switch
+    to a new instance, without a restart (option ``generation``); the module's
+    identity as installed here is recorded with it. Server side, waits for each
+    brick of this node to log that it reloaded or why it refused."""
+    from glupy import loader
+
+    info = volume_info(node, volume)
+    opts = info.options
+    generation = str(time.time_ns())
+    base = f"{SERVER_PREFIX}{name}"
+    if base in opts:
+        own = {k[len(base) + 1:]: v for k, v in opts.items() if k.startswith(base + ".")}
+        cls = validate_translator(own.get("module", ""), {k: v for k, v in own.items()
+                                                          if k not in ("module", "identity", "generation")})
+        identity = loader.identity(cls)
+        dry_run(own["module"], {**{k: v for k, v in own.items() if k not in ("module", "generation")},
+                                "identity": identity}, name)
+        logs = {str(b.path): node.brick_log(b.path) for b in info.bricks}
+        logs = {path: log for path, log in logs.items() if log.exists()}
+        sizes = {path: log.stat().st_size for path, log in logs.items()}
+        gluster(node, "volume", "set", volume, f"{base}.identity", identity, f"{base}.generation", generation)
+        result = Reload("server", generation, identity)
+        if info.started:
+            result.bricks = _wait_reloaded(logs, sizes, generation)
+        return result
+    for cx in gfilter.client_config(opts):
+        if cx.name == name:
+            cls = validate_translator(cx.module, {k: v for k, v in cx.options.items()
+                                                  if k not in ("identity", "generation")})
+            identity = loader.identity(cls)
+            dry_run(cx.module, {**{k: v for k, v in cx.options.items() if k != "generation"}, "identity": identity},
+                    name)
+            cx.options.update(identity=identity, generation=generation)
+            gluster(node, "volume", "set", volume, cx.key, cx.value())
+            bump_generation(node, volume)
+            return Reload("client", generation, identity)
+    raise AdminError(f"volume {volume} has no glupy translator {name}")
+
+
+def _wait_reloaded(logs: Mapping[str, Path], sizes: Mapping[str, int], generation: str) -> dict[str, str]:
+    """{brick: "reloaded" or the refusal} from what each log gained since `sizes`."""
+    done = re.compile(rf"glupy: reloaded module=\S+ generation={generation}\b")
+    refused = re.compile(rf"glupy: reload of module=\S+ generation={generation} refused.*?: (.*)$", re.M)
+    state: dict[str, str] = {}
+    deadline = time.monotonic() + RELOAD_WAIT
+    while len(state) < len(logs) and time.monotonic() < deadline:
+        for path, log in logs.items():
+            if path in state:
+                continue
+            with log.open("rb") as f:
+                f.seek(sizes[path])
+                text = f.read().decode(errors="replace")
+            if done.search(text):
+                state[path] = "reloaded"
+            elif m := refused.search(text):
+                state[path] = m.group(1).strip()
+        time.sleep(0.2)
+    for path in logs:
+        state.setdefault(path, f"no answer within {RELOAD_WAIT} s (see {logs[path]})")
+    return state
+
+
 def bump_generation(node: GlusterNode, volume: str) -> None:
     """Make glusterd regenerate the client volfiles now that the options are stored (see glupy.filter)."""
     gluster(node, "volume", "set", volume, gfilter.GENERATION_KEY, str(time.time_ns()))
@@ -586,8 +688,29 @@ def verify_client_volfile(node: GlusterNode, volume: str, name: str, present: bo
         return False
 
 
+def stop_after_failed_start(node: GlusterNode, volume: str) -> None:
+    """Leave *volume* stopped with glusterd ready to start every brick again.
+
+    A ``volume start`` that fails leaves the volume stopped and the brick that failed
+    marked "starting" in glusterd, which then skips it, without a word, in every later
+    start until the volume is stopped (glusterd_brick_start, GlusterFS 10.3); a stopped
+    volume cannot be stopped, so it is started (``force``: whatever can start) first.
+    """
+    vol = Volume(node, volume)
+    try:
+        if not vol.info().started:
+            vol.start(force=True, wait=False)
+    except GlusterError:
+        pass  # a brick that fails again changes nothing: the stop below resets them all
+    try:
+        vol.stop(force=True)
+    except GlusterError:
+        pass
+
+
 def restart_volume(node: GlusterNode, volume: str, timeout: float = 120, *, start_only: bool = False) -> None:
-    """``gluster volume stop``/``start`` and wait for the bricks."""
+    """``gluster volume stop``/``start`` and wait for the bricks (see also
+    stop_after_failed_start)."""
     vol = Volume(node, volume)
     try:
         if not start_only:

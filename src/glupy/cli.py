@@ -228,34 +228,66 @@ def _client_report(node, volume: str, name: str, present: bool) -> None:
                       f"(check MOUNT/.meta/graphs/active/{name})")
 
 
-@main.command(context_settings=CONTEXT)
-@click.argument("volume")
-@click.argument("name")
-@click.option("-y", "--yes", is_flag=True, help="Restart what needs restarting without asking.")
-@click.pass_context
-@handle_errors
+def translator_command(func):
+    """A command about one attached translator: VOLUME NAME [--yes]."""
+    decorators = [main.command(context_settings=CONTEXT), click.argument("volume"), click.argument("name"),
+                  click.option("-y", "--yes", is_flag=True, help="Restart what needs restarting without asking."),
+                  click.pass_context, handle_errors]
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return func
+
+
+@translator_command
 def refresh(ctx, volume, name, yes) -> None:
     """Record the version of translator NAME's module installed here, after upgrading it on every host.
 
     glupy attach records the module's version and a hash of its source; a process whose
     module differs refuses to load the translator (fail closed). Upgrade: install the
-    new version on every server and client host, then run this (bricks restart).
+    new version on every server and client host, then run this (bricks restart, or
+    start if a start that failed for the old identity left the volume stopped).
     """
     node = node_of(ctx)
     result = admin.refresh_identity(node, volume, name)
     console.print(f"[green]recorded[/] {name}: {result.old or '(none)'} -> {result.new}")
-    if result.side == "server":
+    if result.side == "server" and not result.started:
+        # typically stopped by a start that failed for the identity: start it again
+        if confirm(f"Start volume {volume} now so that the bricks load {name} {result.new}?", yes):
+            with console.status(f"starting volume {volume} (and waiting for the bricks)"):
+                admin.stop_after_failed_start(node, volume)
+                admin.restart_volume(node, volume, start_only=True)
+            console.print(f"  volume {volume} started")
+    elif result.side == "server":
         _server_restart(node, volume, result.started, yes, f"load {name} {result.new}")
     else:
         console.print(f"  new mounts of {volume} check for {result.new}")
 
 
-@main.command(context_settings=CONTEXT)
-@click.argument("volume")
-@click.argument("name")
-@click.option("-y", "--yes", is_flag=True, help="Restart what needs restarting without asking.")
-@click.pass_context
-@handle_errors
+@translator_command
+def reload(ctx, volume, name, yes) -> None:
+    """Switch every brick and client running NAME to its module's code as installed now, without a restart.
+
+    Each process imports the code again and makes a new instance (init(), then
+    migrate(old) if the class has it); new FOPs use it, FOPs in flight finish on the
+    old one. A new version that fails to import or start is refused where it runs and
+    the old one keeps serving. Install the new code on every host first.
+    """
+    node = node_of(ctx)
+    result = admin.reload_translator(node, volume, name)
+    console.print(f"[green]reloading[/] {name} ({result.identity}, generation {result.generation})")
+    if result.side == "client":
+        console.print(f"  clients of {volume} reload when glusterd pushes them the new volfile; new mounts "
+                      "start with the new code")
+        return
+    failed = {brick: why for brick, why in result.bricks.items() if why != "reloaded"}
+    for brick, why in result.bricks.items():
+        console.print(f"  {brick}: {'[green]reloaded[/]' if why == 'reloaded' else '[red]refused[/]: ' + why}")
+    if failed:
+        raise admin.AdminError(f"{len(failed)} of {len(result.bricks)} bricks kept the old code: "
+                               + "; ".join(f"{b}: {w}" for b, w in failed.items()))
+
+
+@translator_command
 def detach(ctx, volume, name, yes) -> None:
     """Remove the glupy translator NAME from VOLUME (either side)."""
     node = node_of(ctx)

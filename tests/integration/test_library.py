@@ -305,4 +305,4 @@ def test_worm_on_the_bricks_protects_after_close_and_across_restarts(worm_volume
         mp = m.mountpoint
         check_retained(mp, mp / "kept", mp / "other", content)
     log = "\n".join(p.read_text(errors="replace") for p in vol.brick_logs().values() if p.exists())
-    assert "glupy.translators.worm.Worm handles" in log and "signal received" not in log
+    assert "glupy.translators.worm.Worm (" in log and "signal received" not in log

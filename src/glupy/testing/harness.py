@@ -45,13 +45,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
-from glupy import _driver
+from glupy import _driver, lifecycle
 from glupy._validate import check_against_request
 from glupy import _pytypes as T
 from glupy.constants import EntrylkCmd, EntrylkType, Event, FileType, LockCmd, LockType, SetAttr, XattropFlag
-from glupy.errors import FopError, OptionError
+from glupy.errors import FopError
 from glupy.fop_table import FOP_BY_NAME, FOP_ID, KINDS
-from glupy.loader import bind_handlers, resolve
+from glupy.loader import resolve
 from glupy.replies import REPLIES, REPLY_BY_ID, LookupReply, copy_reply
 from glupy.translator import Translator, parse_bool
 from glupy.types import Dirent, LockInfo, entry_key
@@ -1950,14 +1950,9 @@ class Harness(Client):
         done.add(id(node))
         for c in node.children:
             self._init(c, done)
-        cls = node.cls
-        inst = cls.__new__(cls)
-        inst._glupy_setup(node, node.options)
-        inst.__init__()
-        inst.init()
-        handlers = bind_handlers(inst)
-        node.instance = inst
-        node.handlers = handlers
+        started = lifecycle.start(node, node.cls, node.options)
+        node.instance = started.instance
+        node.handlers = started.handlers
 
     def start(self) -> None:
         """PARENT_UP top-down, then CHILD_UP from every PosixBackend upwards; then the root lookup."""
@@ -2224,33 +2219,40 @@ class Harness(Client):
         new_options = dict(node.options)
         for k, v in {**dict(options or {}), **kw}.items():
             new_options[k.replace("_", "-") if k not in (options or {}) else k] = _option_text(v)
-        inst = node.instance
-        cls = type(inst)
-        new = cls._glupy_parse(new_options, initial=False)
-        old = inst._glupy_values
-        changed = {}
-        for key, opt in cls.options.items():
-            if old.get(opt.attr) != new[opt.attr]:
-                if not opt.reconfigurable:
-                    raise OptionError(f"option {key} cannot change while running; restart the volume")
-                changed[key] = (old.get(opt.attr), new[opt.attr])
-        inst._glupy_values = new
+        changed = lifecycle.reconfigure(node.instance, new_options)
         node.options = new_options
-        if changed:
-            inst.log.info("reconfigured: %s", ", ".join(f"{k}={v[1]!r}" for k, v in changed.items()))
-            inst.reconfigure(changed)
         return changed
+
+    def reload(self, name: str | None = None, cls: type[Translator] | None = None,
+               options: Mapping[str, Any] | None = None) -> Translator:
+        """Switch translator `name` (default: the top) to new code, as `glupy reload` does
+        in a volume: `cls`, or by default its class's module imported again from its
+        source. The new instance starts with the node's options (updated with
+        `options`), then ``migrate(old)`` runs if the class has one; contexts stay.
+        A class that fails to import, start or migrate raises and the old instance
+        keeps serving. Returns the new instance."""
+        node = self.top if name is None else self.nodes[name]
+        if not isinstance(node, XlatorNode):
+            raise HarnessError(f"{name} is not a Python translator")
+        old = node.instance
+        restore = None
+        if cls is None:
+            cls, restore = lifecycle.reload_class(type(old))
+        new_options = {**node.options, **{k: _option_text(v) for k, v in dict(options or {}).items()}}
+        try:
+            started = lifecycle.replace(node, cls, old, new_options)
+        except BaseException:
+            if restore is not None:
+                restore()
+            raise
+        node.cls, node.options = cls, new_options
+        node.instance, node.handlers = started.instance, started.handlers
+        return started.instance
 
     def statedump(self, name: str | None = None) -> list[tuple[str, str]]:
         """The entries `gluster volume statedump` shows for translator `name` (default: the top)."""
         node = self.top if name is None else self.nodes[name]
-        inst = node.instance
-        items = [("handled-fops", ",".join(sorted(h.__name__ for h in node.handlers.values())))]
-        for key, opt in type(inst).options.items():
-            items.append((f"option.{key}", str(getattr(inst, opt.attr))))
-        for key, value in inst.statedump().items():
-            items.append((str(key), str(value)))
-        return items
+        return lifecycle.statedump(node.instance, node.handlers)
 
     # ---- teardown
 

@@ -1,0 +1,165 @@
+"""A translator instance's life, the same wherever it runs: inside GlusterFS (the
+bridge's runtime) and in the test harness. Nothing here knows its host: the host
+passes the object that stands for the xlator (the native Xlator, or the harness's
+XlatorNode) and keeps what :func:`start` returns.
+
+    start        cls.__new__, _glupy_setup(xlator, options), __init__(), init()
+    reconfigure  parse the new option set, call reconfigure(changed)
+    statedump    the entries `gluster volume statedump` shows
+    replace      a new instance of a (re)loaded class: start, then migrate(old)
+    reimport     a module's source run again as a new module (live reload)
+
+fini, notify, forget and release are the instance's own methods; hosts call them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from glupy.errors import OptionError, TranslatorLoadError
+from glupy.fop_table import FOP_ID
+from glupy.loader import bind_handlers, identity, overridden_fops
+from glupy.translator import Translator
+
+_FOP_NAME = {number: name for name, number in FOP_ID.items()}
+
+
+@dataclass
+class Started:
+    """A running instance: its FOP handlers (bound, by GF_FOP number) and hooks."""
+
+    instance: Translator
+    handlers: dict[int, Any]
+    hooks: dict[str, Any] = field(default_factory=dict)
+
+
+def start(xlator: Any, cls: type[Translator], options: Mapping[str, Any]) -> Started:
+    """A new instance of *cls* for *xlator* with the volfile options *options*:
+    ``__new__``, ``_glupy_setup`` (options parsed and checked), ``__init__()``, ``init()``.
+    Raises whatever those raise; the caller reports it as an init failure."""
+    inst = cls.__new__(cls)
+    inst._glupy_setup(xlator, {k: v for k, v in options.items()})
+    inst.__init__()
+    inst.init()
+    handlers = bind_handlers(inst)
+    hooks: dict[str, Any] = {
+        # as init() left them: the bridge's lookup fast paths read these once
+        "named_lookups_only": bool(inst.named_lookups_only),
+        "fresh_lookups_only": bool(inst.fresh_lookups_only),
+        "missing_names": inst.missing_names,
+        "fini": inst.fini,
+        "reconfigure": lambda opts: reconfigure(inst, opts),
+        "statedump": lambda: statedump(inst, handlers),
+    }
+    for name in ("notify", "forget", "release", "releasedir"):
+        method = getattr(inst, name, None)
+        if method is not None:
+            hooks[name] = method
+    # glupy list reads the identity each brick runs from this line
+    inst.log.info("%s.%s (%s) handles %s", cls.__module__, cls.__qualname__, identity(cls),
+                  ", ".join(sorted(getattr(h, "__name__", "?") for h in handlers.values())) or "no FOPs")
+    return Started(inst, handlers, hooks)
+
+
+def reconfigure(inst: Translator, options: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Apply a whole new option set (as `gluster volume set` delivers it): parsed with
+    the class's Options, then ``reconfigure(changed)``. A bad value or a change of an
+    option that is not reconfigurable raises OptionError and keeps the old values.
+    Returns {key: (old, new)}."""
+    cls = type(inst)
+    new = cls._glupy_parse(dict(options.items()), initial=False)
+    old = inst._glupy_values
+    changed = {}
+    for key, opt in cls.options.items():
+        if old.get(opt.attr) != new[opt.attr]:
+            if not opt.reconfigurable:
+                raise OptionError(f"option {key} cannot change while running; restart the volume")
+            changed[key] = (old.get(opt.attr), new[opt.attr])
+    inst._glupy_values = new
+    if changed:
+        inst.log.info("reconfigured: %s", ", ".join(f"{k}={v[1]!r}" for k, v in changed.items()))
+        inst.reconfigure(changed)
+    return changed
+
+
+def statedump(inst: Translator, handlers: Mapping[int, Any]) -> list[tuple[str, str]]:
+    """The (key, value) entries of the instance in a statedump."""
+    items = [("handled-fops", ",".join(sorted(h.__name__ for h in handlers.values())))]
+    for key, opt in type(inst).options.items():
+        items.append((f"option.{key}", str(getattr(inst, opt.attr))))
+    for key, value in inst.statedump().items():
+        items.append((str(key), str(value)))
+    return items
+
+
+def replace(xlator: Any, cls: type[Translator], old: Translator, options: Mapping[str, Any]) -> Started:
+    """A new instance of *cls* (the reloaded class) to take over from *old*: started with
+    *options*, then ``migrate(old)`` if the class has one. Without it the new instance
+    starts fresh; per-inode and per-fd contexts belong to the xlator and stay either way.
+    The old instance is not finished (``fini`` is not called): FOPs still in flight
+    run on it to their end. A FOP the old class handled and the new one does not is
+    forwarded to the first child, so that a host routing it to Python still answers it.
+    Raises, leaving *old* untouched, if anything fails."""
+    new = start(xlator, cls, options)
+    migrate: Callable[[Translator], Any] | None = getattr(new.instance, "migrate", None)
+    if migrate is not None:
+        migrate(old)
+    for fop in overridden_fops(type(old)).values():
+        new.handlers.setdefault(fop, _forwarder(new.instance, _FOP_NAME[fop]))
+    return new
+
+
+def _forwarder(inst: Translator, name: str) -> Any:
+    async def forward(*args: Any) -> Any:
+        return await getattr(inst.child, name)(*args)
+
+    forward.__name__ = name
+    return forward
+
+
+def reimport(name: str) -> Callable[[], None]:
+    """Run module *name*'s source again as a new module object in ``sys.modules``.
+
+    From the source, not the cached bytecode (a file rewritten within the same second
+    as its .pyc would read stale). The old module object is left alone: instances
+    of its classes keep their code. Returns a function that puts the old module back
+    (for a reload refused later, at init or migrate). Raises what the import raises,
+    with the old module back in place."""
+    module = importlib.import_module(name)
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin or not spec.has_location:
+        raise TranslatorLoadError(f"module {name} has no source file to reload")
+    code = compile(Path(spec.origin).read_bytes(), spec.origin, "exec", dont_inherit=True)
+    fresh = types.ModuleType(name)
+    fresh.__spec__, fresh.__file__, fresh.__loader__ = spec, spec.origin, spec.loader
+    if spec.submodule_search_locations is not None:
+        fresh.__path__ = list(spec.submodule_search_locations)
+    fresh.__package__ = spec.parent
+
+    def restore() -> None:
+        sys.modules[name] = module
+
+    sys.modules[name] = fresh  # while it runs: imports of itself (dataclasses, pickling) find it
+    try:
+        exec(code, fresh.__dict__)
+    except BaseException:
+        restore()
+        raise
+    return restore
+
+
+def reload_class(cls: type[Translator]) -> tuple[type[Translator], Callable[[], None]]:
+    """*cls*'s module imported again (see :func:`reimport`) and the class of the same
+    name in it, with the function that undoes the import."""
+    restore = reimport(cls.__module__)
+    new = getattr(sys.modules[cls.__module__], cls.__qualname__, None)
+    if not (isinstance(new, type) and issubclass(new, Translator)):
+        restore()
+        raise TranslatorLoadError(f"module {cls.__module__} no longer has a Translator class {cls.__qualname__}")
+    return new, restore

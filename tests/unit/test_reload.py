@@ -1,0 +1,154 @@
+"""Live reload in the harness (Harness.reload, on glupy.lifecycle as the bridge uses it):
+new code for new FOPs, state through migrate(old), contexts kept, bad versions refused."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import glupy
+from glupy.errors import TranslatorLoadError
+from glupy.testing.fixtures import glupy_harness  # noqa: F401 - the fixture
+
+MODULE = "glupy_unit_reload_probe"
+
+SOURCE = '''
+import glupy
+
+VERSION = {version!r}
+
+
+class Probe(glupy.Translator):
+    """getxattr glupy.probe -> VERSION:COUNT; remembers per inode how often it was asked."""
+
+    def init(self):
+        if {fail_init!r}:
+            raise RuntimeError("version {version} cannot start")
+        self.count = 0
+
+{migrate}
+
+    async def getxattr(self, loc, name, xdata):
+        if name != "glupy.probe":
+            return await self.child.getxattr(loc, name, xdata)
+        self.count += 1
+        self.set_inode_ctx(loc.inode, (self.inode_ctx(loc.inode) or 0) + 1)
+        value = f"{{VERSION}}:{{self.count}}:{{self.inode_ctx(loc.inode)}}"
+        return glupy.GetxattrReply(dict=glupy.Xdata({{name: value.encode()}}))
+{extra}
+'''
+
+MIGRATE = '''    def migrate(self, old):
+        if {fail_migrate!r}:
+            raise ValueError("cannot take over from " + type(old).VERSION_NAME)
+        self.count = old.count
+'''
+
+
+@pytest.fixture
+def probe(tmp_path: Path, monkeypatch):
+    """Writes versions of the probe module into a directory on sys.path."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(version: str, *, migrate: bool = True, fail_init: bool = False, fail_migrate: bool = False,
+              extra: str = "", raw: str | None = None) -> None:
+        text = raw if raw is not None else SOURCE.format(
+            version=version, fail_init=fail_init,
+            migrate=MIGRATE.format(fail_migrate=fail_migrate) if migrate else "", extra=extra)
+        (tmp_path / f"{MODULE}.py").write_text(textwrap.dedent(text))
+
+    yield write
+    sys.modules.pop(MODULE, None)
+
+
+def ask(h, path: str = "/f") -> str:
+    return h.getxattr(path, "glupy.probe").decode()
+
+
+def test_reload_runs_the_new_code_with_the_old_state_and_contexts(glupy_harness, probe) -> None:
+    probe("1")
+    h = glupy_harness(f"{MODULE}:Probe")
+    h.create("/f", b"x")
+    assert [ask(h), ask(h)] == ["1:1:1", "1:2:2"]
+    old = h.translator()
+    probe("2")
+    new = h.reload()
+    assert new is h.translator() and new is not old
+    assert type(new).__module__ == MODULE and sys.modules[MODULE].VERSION == "2"
+    assert ask(h) == "2:3:3"  # migrate carried the count; the inode's context stayed
+    assert type(old).__dict__["getxattr"] is not type(new).__dict__["getxattr"]  # the old keeps its code
+
+
+def test_without_migrate_the_new_instance_starts_fresh_but_contexts_stay(glupy_harness, probe) -> None:
+    probe("1")
+    h = glupy_harness(f"{MODULE}:Probe")
+    h.create("/f", b"x")
+    assert ask(h) == "1:1:1"
+    probe("2", migrate=False)
+    h.reload()
+    assert ask(h) == "2:1:2"
+
+
+@pytest.mark.parametrize("bad, cause", [
+    (dict(raw="import glupy\nclass Probe(glupy.Translator:\n"), SyntaxError),
+    (dict(raw="import glupy\nraise ImportError('no such dependency')\n"), ImportError),
+    (dict(raw="import glupy\nclass Other(glupy.Translator):\n    pass\n"), TranslatorLoadError),
+    (dict(fail_init=True), RuntimeError),
+    (dict(fail_migrate=True), AttributeError),  # type(old).VERSION_NAME: the old class has none
+])
+def test_a_version_that_cannot_start_is_refused_and_the_old_one_serves(glupy_harness, probe, bad, cause) -> None:
+    probe("1")
+    h = glupy_harness(f"{MODULE}:Probe")
+    h.create("/f", b"x")
+    assert ask(h) == "1:1:1"
+    old, module = h.translator(), sys.modules[MODULE]
+    probe("2", **bad)
+    with pytest.raises(cause):
+        h.reload()
+    assert h.translator() is old and sys.modules[MODULE] is module
+    assert ask(h) == "1:2:2"
+    probe("3")
+    h.reload()  # a good version after a refused one
+    assert ask(h) == "3:3:3"
+
+
+def test_fops_the_new_class_drops_still_reach_the_child(glupy_harness, probe) -> None:
+    probe("1", extra='''
+    async def readv(self, fd, size, offset, flags, xdata):
+        reply = await self.child.readv(fd, size, offset, flags, xdata)
+        return glupy.ReadvReply(data=bytes(reply.data).upper(), buf=reply.buf, op_ret=len(reply.data))
+''')
+    h = glupy_harness(f"{MODULE}:Probe")
+    h.create("/f", b"abc")
+    assert h.read("/f") == b"ABC"
+    probe("2")
+    h.reload()
+    assert h.read("/f") == b"abc"  # forwarded as it is, not answered ENOSYS
+    assert "readv" in dict(h.statedump())["handled-fops"]
+
+
+def test_reload_to_a_given_class_and_options(glupy_harness) -> None:
+    class Counting(glupy.Translator):
+        step = glupy.Option(int, default=1)
+
+        def init(self):
+            self.total = 0
+
+        async def stat(self, loc, xdata):
+            self.total += self.step
+            return await self.child.stat(loc, xdata)
+
+    class Doubling(Counting):
+        def migrate(self, old):
+            self.total = old.total * 2
+
+    h = glupy_harness(Counting)
+    h.create("/f", b"")
+    h.stat("/f")
+    new = h.reload(cls=Doubling, options={"step": 5})
+    h.stat("/f")
+    assert isinstance(new, Doubling) and new.total == 2 + 5
+    assert new._glupy_xlator.options["step"] == "5"

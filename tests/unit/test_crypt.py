@@ -80,7 +80,11 @@ def test_same_plaintext_twice_is_stored_differently() -> None:
 def test_zero_blocks_are_holes_and_damage_is_found() -> None:
     codec = BlockCodec(os.urandom(32))
     gfid = uuid.uuid4().bytes
-    assert codec.decrypt(gfid, 0, bytes(CBLOCK + 100)) == (bytes(BLOCK + 100 - OVERHEAD), 2)
+    assert codec.decrypt(gfid, 0, bytes(2 * CBLOCK)) == (bytes(2 * BLOCK), 2)
+    for tail in (OVERHEAD + 1, 100, CBLOCK - 1):  # zeros short of a whole block are no hole
+        with pytest.raises(CorruptBlock) as info:
+            codec.decrypt(gfid, 0, bytes(CBLOCK + tail))
+        assert info.value.index == 1
     stored = bytearray(codec.encrypt(gfid, 0, os.urandom(3 * BLOCK)))
     stored[CBLOCK + 100] ^= 1
     with pytest.raises(CorruptBlock) as info:
@@ -238,6 +242,38 @@ def test_holes_read_as_zeros(glupy_harness, key) -> None:
     assert data[:4] == b"head" and data[-4:] == b"tail" and data[4:-4] == bytes(len(data) - 8)
     assert h.translator().stats["holes-read"] > 0
     assert os.stat(glupy_harness.bricks[0] / "sparse").st_blocks * 512 < 1024 * 1024  # holes stay holes
+
+
+def test_zeros_appended_on_a_brick_read_eio(glupy_harness, key) -> None:
+    """An attacker with the bricks appends zeros to a file: short of a whole block they
+    are damage, not a hole."""
+    h = glupy_harness(Crypt, key_file=key)
+    data = os.urandom(2 * BLOCK)  # ends on a block boundary: appended bytes make a block of their own
+    h.create("/f", data)
+    path = glupy_harness.bricks[0] / "f"
+    for zeros in (OVERHEAD + 1, 100, CBLOCK - 1):
+        stored = path.read_bytes()
+        path.write_bytes(stored[:cipher_size(len(data))] + bytes(zeros))
+        with pytest.raises(FopError) as info:
+            h.read("/f")
+        assert info.value.errno == errno.EIO
+    path.write_bytes(stored[:cipher_size(len(data))])
+    assert h.read("/f") == data
+
+
+def test_truncate_extends_with_an_encrypted_tail(glupy_harness, key) -> None:
+    h = glupy_harness(Crypt, key_file=key)
+    h.create("/f", b"abc")
+    for size in (BLOCK - 5, 3 * BLOCK + 7, 3 * BLOCK + 9, 6 * BLOCK):
+        h.truncate("/f", size)
+        assert h.stat("/f").size == size
+        stored = (glupy_harness.bricks[0] / "f").read_bytes()
+        assert len(stored) == cipher_size(size)
+        if size % BLOCK:  # a partial last block is stored encrypted; whole blocks may stay holes
+            assert stored[size // BLOCK * CBLOCK:].strip(b"\0")
+        assert h.read("/f") == b"abc" + bytes(size - 3)
+    h.truncate("/f", 20 * BLOCK + 1)
+    assert h.read("/f") == b"abc" + bytes(20 * BLOCK + 1 - 3)
 
 
 def test_a_modified_block_reads_eio_and_the_others_still_read(glupy_harness, key, caplog) -> None:

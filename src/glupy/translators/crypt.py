@@ -15,8 +15,10 @@ docs/crypt.md; in short:
   (:func:`plain_size`), so every iatt a reply carries (lookup, stat, fstat,
   readdirp entries, writev, truncate, setattr, fsync, rename, link, create, the
   pre/post stats some replies carry in xdata, ...) is converted for regular files.
-* A stored block of nothing but zero bytes is a hole and reads as zeros (files
-  extended by truncate or by a write past the end keep their holes).
+* A whole stored block of nothing but zero bytes is a hole and reads as zeros
+  (files extended by truncate or by a write past the end keep their holes); a
+  shorter run of zeros at the end is damage (EIO), and truncate writes the new
+  partial last block of a file it extends encrypted.
 * Writes that do not cover whole blocks read, decrypt, merge and re-encrypt the
   boundary blocks (read-modify-write). Every write and truncate runs under a
   GlusterFS inode lock (domain ``glupy.crypt``, whole file) so that no two
@@ -270,8 +272,9 @@ class BlockCodec:
         return b"".join(out)
 
     def decrypt(self, file_id: bytes, first: int, stored: Any) -> tuple[bytes, int]:
-        """(plaintext, holes) of stored blocks starting at block `first`; all-zero blocks are
-        holes and read as zeros. Raises CorruptBlock for the first block that fails."""
+        """(plaintext, holes) of stored blocks starting at block `first`; whole all-zero
+        blocks are holes and read as zeros. Raises CorruptBlock for the first block that
+        fails (a partial last block of zeros included)."""
         view = memoryview(stored)
         size = len(view)
         open_ = self._aead.decrypt
@@ -286,9 +289,11 @@ class BlockCodec:
             try:
                 out.append(open_(chunk[:NONCE], chunk[NONCE:], file_id + (first + i).to_bytes(8, "big")))
             except InvalidTag:
-                if chunk != _ZEROS[:len(chunk)]:
+                # only a whole stored block of zeros is a hole (a sparse region); a short
+                # zero tail is damage: otherwise anyone with the bricks could append zeros
+                if len(chunk) != CBLOCK or chunk != _ZEROS:
                     raise CorruptBlock(first + i) from None
-                out.append(_ZEROS[:len(chunk) - OVERHEAD])
+                out.append(_ZEROS[:BLOCK])
                 holes += 1
             pos += CBLOCK
             i += 1
@@ -662,6 +667,10 @@ class Crypt(glupy.Translator):
                 old = (await self._read_blocks(fd, [block]))[block]
                 await self._write_all(fd, self._encrypt(fd.inode, block, old + bytes(grown - len(old))),
                                       block * CBLOCK, 0, None)
+            last, rest = divmod(size, BLOCK)
+            if rest and (last > block or not have):
+                # a new partial last block is written encrypted: only whole blocks may be holes
+                await self._write_all(fd, self._encrypt(fd.inode, last, bytes(rest)), last * CBLOCK, 0, None)
         cut = await self.child.ftruncate(fd, cipher_size(size), xdata)
         return pre, cut.postbuf, cut.xdata
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from glupy import filter as gfilter
-from glupy.errors import OptionError, TranslatorLoadError
+from glupy.errors import AdminError, OptionError, TranslatorLoadError
 from glupy.gluster import FuseMount, GlusterNode, Volume, _proc
 from glupy.gluster import xlators
 from glupy.gluster.errors import GlusterCommandError, GlusterError, GlusterNotInstalledError
@@ -35,10 +35,6 @@ SERVER_PREFIX = "user.xlator."
 DEFAULT_SERVER_POSITION = "posix"
 MOUNT_STATE_DIR = Path("/run/glupy/mounts")
 INSTALL_HINT = "apt-get install glusterfs-server glusterfs-client libglusterfs-dev"
-
-
-class AdminError(Exception):
-    """A failure to report as one line (no traceback)."""
 
 
 # ------------------------------------------------------------------ small pure helpers

@@ -38,6 +38,10 @@ class OptionError(TranslatorLoadError, ValueError):
     """An option value is invalid, or an option is unknown."""
 
 
+class AdminError(Exception):
+    """A failure of an administrative command, reported as one line (no traceback)."""
+
+
 def init_error_line(exc: BaseException) -> str:
     """One line saying why a translator could not start (its own message, and where)."""
     if isinstance(exc, TranslatorLoadError):

@@ -6,6 +6,8 @@ import keyword
 import re
 from pathlib import Path
 
+from glupy.errors import AdminError
+
 PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=61"]
@@ -126,8 +128,6 @@ def harness_available() -> bool:
 
 def create(name: str, directory: Path) -> list[Path]:
     """Write the package; refuses a non-empty directory. Returns the files written."""
-    from glupy.admin import AdminError
-
     try:
         dist, pkg, cls = names(name)
     except ValueError as error:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from glupy.gluster import FuseMount, GlusterError, GlusterNode, Volume
+from glupy.gluster import FuseMount, GlusterError, GlusterNode, Volume, xlators
 from glupy.gluster.volfile import Volfile, glupy_xlator
 from glupy.testing.model import FileModel
 from glupy.translators.crypt import BLOCK, CBLOCK, cipher_size, write_key_file
@@ -529,6 +529,7 @@ def test_glupy_attach_puts_crypt_above_dht(node: GlusterNode, key: Path, state: 
         if m is not None:
             m.unmount()
         vol.delete()  # not `glupy detach`: that may remove the shared client filter other tests use
+        xlators.remove_alias("crypt-guard")  # the bricks' guard attach added (user/crypt-guard.so)
 
 
 def test_statedump_and_log_show_the_fingerprint_never_the_key(mounts: Mounts, key: Path) -> None:

@@ -9,6 +9,10 @@ import stat
 import uuid
 
 import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -97,6 +101,38 @@ def test_zero_blocks_are_holes_and_damage_is_found() -> None:
         other.decrypt(gfid, 0, codec.encrypt(gfid, 0, b"secret"))
 
 
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=3 * BLOCK + 100), st.integers(min_value=0, max_value=1 << 40))
+def test_format_2_blocks_round_trip(plain: bytes, first: int) -> None:
+    codec = BlockCodec(bytes(range(32)), crypt.FORMAT_V2)
+    file_id = uuid.UUID(int=42).bytes
+    last = first + (len(plain) - 1) // BLOCK
+    stored = codec.encrypt(file_id, first, plain, last)
+    assert len(stored) == cipher_size(len(plain))
+    assert codec.decrypt(file_id, first, stored, last) == (plain, 0)
+
+
+def test_format_2_seals_the_last_block_and_keys_each_file() -> None:
+    codec = BlockCodec(os.urandom(32), crypt.FORMAT_V2)
+    gfid, other = uuid.uuid4().bytes, uuid.uuid4().bytes
+    assert codec.file_key(gfid) != codec.file_key(other) and len(codec.file_key(gfid)) == 32
+    stored = codec.encrypt(gfid, 0, os.urandom(3 * BLOCK), last=2)
+    for wrong_last in (1, 3, -1):  # the end moved: a block sealed "last" that is not, or the reverse
+        with pytest.raises(CorruptBlock) as info:
+            codec.decrypt(gfid, 0, stored, wrong_last)
+        assert info.value.index == {1: 1, 3: 2, -1: 2}[wrong_last]
+    assert codec.decrypt(gfid, 0, stored[:2 * CBLOCK], 2)[1] == 0  # blocks 0, 1: not last, fine
+    # holes: whole zero blocks read as zeros, except at the last block
+    assert codec.decrypt(gfid, 0, bytes(2 * CBLOCK), 5) == (bytes(2 * BLOCK), 2)
+    with pytest.raises(CorruptBlock) as info:
+        codec.decrypt(gfid, 0, bytes(2 * CBLOCK), 1)
+    assert info.value.index == 1
+    # the same key material in format 1 opens nothing of format 2 (and the reverse)
+    v1 = BlockCodec(bytes(32))
+    with pytest.raises(CorruptBlock):
+        BlockCodec(bytes(32), crypt.FORMAT_V2).decrypt(gfid, 0, v1.encrypt(gfid, 0, b"abc"), 0)
+
 # ------------------------------------------------------------------ key files
 
 
@@ -143,8 +179,16 @@ def test_key_file_problems_are_one_clear_line_without_the_key(tmp_path) -> None:
 # ------------------------------------------------------------------ the translator
 
 
+@pytest.fixture(params=[crypt.FORMAT_V2, crypt.FORMAT_V1], ids=["v2", "v1"])
+def volume_format(request, monkeypatch) -> int:
+    """The translator tests run on a new volume (format 2) and on a volume recorded in
+    format 1 (as the code before format 2 made them: `glupy-crypt-v1:` + fingerprint)."""
+    monkeypatch.setattr(crypt, "NEW_FORMAT", request.param)
+    return request.param
+
+
 @pytest.fixture
-def key(tmp_path):
+def key(tmp_path, volume_format):
     return str(write_key_file(tmp_path / "test.key"))
 
 
@@ -153,7 +197,7 @@ def brick_file(glupy_harness, path: str) -> bytes:
 
 
 
-def test_random_operations_match_a_plaintext_model(glupy_harness, key) -> None:
+def test_random_operations_match_a_plaintext_model(glupy_harness, key, volume_format) -> None:
     h = glupy_harness(Crypt, key_file=key)
     rng = random.Random(6)
     h.create("/f")
@@ -188,6 +232,8 @@ def test_random_operations_match_a_plaintext_model(glupy_harness, key) -> None:
             length = rng.randrange(0, 3 * BLOCK)
             assert f.read(length, offset) == bytes(model.data[offset:offset + length]), f"step {step}"
         assert f.fstat().size == len(model.data)
+        if volume_format == crypt.FORMAT_V2 and step % 20 == 0:
+            assert_sealed(glupy_harness, h, "/f", bytes(model.data))
     f.close()
     appender.close()
     assert h.read("/f") == bytes(model.data)
@@ -274,6 +320,296 @@ def test_truncate_extends_with_an_encrypted_tail(glupy_harness, key) -> None:
         assert h.read("/f") == b"abc" + bytes(size - 3)
     h.truncate("/f", 20 * BLOCK + 1)
     assert h.read("/f") == b"abc" + bytes(20 * BLOCK + 1 - 3)
+
+
+# ------------------------------------------------------------------ formats (issue 14)
+
+
+def data_key_of(key: str) -> bytes:
+    return crypt.derive_keys(crypt.read_key_file(key))[0]
+
+
+def gfid_of(h, path: str) -> bytes:
+    return h.lookup(path).buf.gfid.bytes
+
+
+def record_of(glupy_harness) -> bytes:
+    return os.getxattr(glupy_harness.bricks[0], crypt.KEYCHECK_XATTR).rstrip(b"\0")
+
+
+def test_a_new_volume_records_format_2_and_seals_each_file_with_a_key_of_its_own(glupy_harness, key,
+                                                                                  volume_format) -> None:
+    if volume_format != crypt.FORMAT_V2:
+        pytest.skip("new volumes only")
+    h = glupy_harness(Crypt, key_file=key)
+    data = os.urandom(BLOCK + 10)
+    h.create("/f", data)
+    fingerprint = crypt.derive_keys(crypt.read_key_file(key))[1].hex()
+    assert record_of(glupy_harness) == f"glupy-crypt-v2:{fingerprint}".encode()
+    assert h.translator().statedump()["format"] == 2
+    gfid = gfid_of(h, "/f")
+    stored = brick_file(glupy_harness, "/f")
+    block0 = stored[:CBLOCK]
+    ad = gfid + (0).to_bytes(8, "big")
+    volume_key = AESGCM(data_key_of(key))
+    for flag in (b"", b"\0", b"\x01"):  # not sealed with the volume's data key, whatever the flag
+        with pytest.raises(InvalidTag):
+            volume_key.decrypt(block0[:12], block0[12:], ad + flag)
+    # the file's key: HKDF-SHA256 of the data key, salt FILE_KEY_SALT, info FILE_KEY_INFO || gfid
+    file_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=crypt.FILE_KEY_SALT,
+                    info=crypt.FILE_KEY_INFO + gfid).derive(data_key_of(key))
+    assert AESGCM(file_key).decrypt(block0[:12], block0[12:], ad + b"\0") == data[:BLOCK]
+    last = stored[CBLOCK:]
+    assert AESGCM(file_key).decrypt(last[:12], last[12:], gfid + (1).to_bytes(8, "big") + b"\x01") == data[BLOCK:]
+    # another file's key differs: its blocks do not open with this file's key
+    h.create("/g", data)
+    other = brick_file(glupy_harness, "/g")[:CBLOCK]
+    with pytest.raises(InvalidTag):
+        AESGCM(file_key).decrypt(other[:12], other[12:], gfid_of(h, "/g") + (0).to_bytes(8, "big") + b"\0")
+
+
+def test_file_keys_are_derived_once_per_file_not_per_fop(glupy_harness, key, volume_format) -> None:
+    h = glupy_harness(Crypt, key_file=key)
+    for name in ("a", "b"):
+        h.create(f"/{name}", b"x" * 100)
+        with h.open(f"/{name}", os.O_RDWR) as f:
+            for i in range(20):
+                f.write(os.urandom(BLOCK + 3), i * 1000)
+                f.read(5000, i * 700)
+            f.truncate(3 * BLOCK)
+        h.truncate(f"/{name}", 2 * BLOCK + 1)
+        assert h.read(f"/{name}") == h.read(f"/{name}")
+    assert h.translator().statedump()["file-keys-derived"] == (2 if volume_format == crypt.FORMAT_V2 else 0)
+
+
+def test_a_format_1_volume_keeps_format_1(glupy_harness, key, volume_format) -> None:
+    """A volume whose root records `glupy-crypt-v1:` (every volume crypt made before
+    format 2) keeps the volume-wide data key and the associated data gfid || index: files
+    written before read back, and files written now are what the old code writes."""
+    if volume_format != crypt.FORMAT_V2:
+        pytest.skip("the record is set by hand here")
+    brick = glupy_harness.brick()
+    fingerprint = crypt.derive_keys(crypt.read_key_file(key))[1].hex()
+    os.setxattr(brick, crypt.KEYCHECK_XATTR, f"glupy-crypt-v1:{fingerprint}".encode())
+    h = glupy_harness(Crypt, root=brick, key_file=key)
+    old = BlockCodec(data_key_of(key))  # format 1, as before format 2 existed
+    h.create("/old")
+    written_before = os.urandom(3 * BLOCK + 77)
+    (brick / "old").write_bytes(old.encrypt(gfid_of(h, "/old"), 0, written_before))
+    assert h.read("/old") == written_before
+    data = os.urandom(2 * BLOCK + 5)
+    h.create("/new", data)
+    with h.open("/new", os.O_RDWR) as f:
+        f.write(b"tail", len(data))
+    data += b"tail"
+    assert old.decrypt(gfid_of(h, "/new"), 0, (brick / "new").read_bytes()) == (data, 0)
+    assert h.translator().statedump()["format"] == 1 and h.translator().statedump()["file-keys-derived"] == 0
+    assert record_of(glupy_harness) == f"glupy-crypt-v1:{fingerprint}".encode()  # left as it was
+
+
+def test_a_volume_of_an_unknown_format_is_refused(glupy_harness, key, caplog) -> None:
+    brick = glupy_harness.brick()
+    fingerprint = crypt.derive_keys(crypt.read_key_file(key))[1].hex()
+    os.setxattr(brick, crypt.KEYCHECK_XATTR, f"glupy-crypt-v9:{fingerprint}".encode())
+    h = glupy_harness(Crypt, root=brick, key_file=key)
+    h.lookup("/")
+    for call in (lambda: h.create("/f", b"data"), lambda: h.read("/f")):
+        with pytest.raises(FopError) as info:
+            call()
+        assert info.value.errno == errno.EIO
+    assert h.translator().statedump()["volume-key"] == "unsupported-format" and "format 'glupy-crypt-v9'" in caplog.text
+
+
+def chop(glupy_harness, path: str, stored_size: int) -> None:
+    os.truncate(glupy_harness.bricks[0] / path.lstrip("/"), stored_size)
+
+
+def test_truncation_at_a_block_boundary_on_a_brick_reads_eio(glupy_harness, key, volume_format) -> None:
+    """Dropping trailing whole blocks of the stored file: format 2 reads EIO (the new last
+    block was not sealed "last"); format 1 cannot tell (documented)."""
+    h = glupy_harness(Crypt, key_file=key)
+    for name, size, keep in (("partial", 5 * BLOCK + 100, 3), ("whole", 4 * BLOCK, 2), ("one", 2 * BLOCK + 1, 1)):
+        data = os.urandom(size)
+        h.create(f"/{name}", data)
+        chop(glupy_harness, name, keep * CBLOCK)
+        assert h.stat(f"/{name}").size == keep * BLOCK
+        if volume_format == crypt.FORMAT_V1:
+            assert h.read(f"/{name}") == data[:keep * BLOCK]
+            continue
+        with pytest.raises(FopError) as info:
+            h.read(f"/{name}")
+        assert info.value.errno == errno.EIO
+        with h.open(f"/{name}") as f:  # the blocks before the new end still read
+            assert f.read((keep - 1) * BLOCK, 0) == data[:(keep - 1) * BLOCK]
+            with pytest.raises(FopError):
+                f.read(1, keep * BLOCK - 1)
+        # and nothing is written over what is left: a write needing that block fails
+        with pytest.raises(FopError) as info:
+            h.write(f"/{name}", b"z", keep * BLOCK + 10)
+        assert info.value.errno == errno.EIO
+
+
+def test_whole_zero_blocks_appended_on_a_brick_read_eio(glupy_harness, key, volume_format) -> None:
+    """Whole blocks of zeros after the end: in format 2 the old last block (sealed "last") is
+    no longer last, and the new last block may not be a hole."""
+    h = glupy_harness(Crypt, key_file=key)
+    data = os.urandom(2 * BLOCK)
+    h.create("/f", data)
+    path = glupy_harness.bricks[0] / "f"
+    stored = path.read_bytes()
+    for blocks in (1, 3):
+        path.write_bytes(stored + bytes(blocks * CBLOCK))
+        assert h.stat("/f").size == len(data) + blocks * BLOCK
+        if volume_format == crypt.FORMAT_V1:
+            assert h.read("/f") == data + bytes(blocks * BLOCK)  # holes: undetected in format 1
+            continue
+        with pytest.raises(FopError) as info:
+            h.read("/f")
+        assert info.value.errno == errno.EIO
+        with h.open("/f") as f:
+            with pytest.raises(FopError):
+                f.read(10, len(data) - 5)  # the old last block
+            with pytest.raises(FopError):
+                f.read(10, len(data) + blocks * BLOCK - 10)  # the new one, a hole
+            assert f.read(BLOCK, 0) == data[:BLOCK]
+    path.write_bytes(stored)
+    assert h.read("/f") == data
+
+
+def assert_sealed(glupy_harness, h, path: str, expected: bytes) -> None:
+    """The file reads back, its last block is stored (not a hole), and dropping its last
+    block reads EIO (format 2)."""
+    brick = glupy_harness.bricks[0] / path.lstrip("/")
+    stored = brick.read_bytes()
+    assert h.read(path) == expected
+    if not expected:
+        assert stored == b""
+        return
+    last = (len(expected) - 1) // BLOCK
+    assert stored[last * CBLOCK:].strip(b"\0"), "the last block is a hole"
+    if last:
+        brick.write_bytes(stored[:last * CBLOCK])
+        with pytest.raises(FopError):
+            h.read(path)
+        brick.write_bytes(stored)
+
+
+def test_every_way_of_changing_the_end_seals_the_last_block(glupy_harness, key, volume_format) -> None:
+    if volume_format != crypt.FORMAT_V2:
+        pytest.skip("format 2")
+    h = glupy_harness(Crypt, key_file=key)
+    model = FileModel()
+    h.create("/f")
+    steps = [("write", 0, 3 * BLOCK), ("write", 3 * BLOCK, BLOCK), ("write", 6 * BLOCK + 5, 10),  # holes before
+             ("write", 10, 5), ("truncate", 5 * BLOCK), ("truncate", 5 * BLOCK - 7), ("truncate", 2 * BLOCK),
+             ("truncate", 9 * BLOCK), ("truncate", 9 * BLOCK + 1), ("append", 1), ("append", BLOCK - 2),
+             ("append", 3 * BLOCK), ("truncate", 0), ("truncate", BLOCK), ("truncate", 1), ("truncate", 3 * BLOCK),
+             ("write", 3 * BLOCK, 2 * BLOCK), ("ftruncate", BLOCK + 1), ("ftruncate", 4 * BLOCK)]
+    with h.open("/f", os.O_RDWR) as f, h.open("/f", os.O_WRONLY | os.O_APPEND) as app:
+        for op, a, *b in steps:
+            if op == "write":
+                chunk = os.urandom(b[0])
+                f.write(chunk, a)
+                model.write(a, chunk)
+            elif op == "append":
+                chunk = os.urandom(a)
+                app.write(chunk, 0)
+                model.write(len(model.data), chunk)
+            elif op == "truncate":
+                h.truncate("/f", a)
+                model.truncate(a)
+            else:
+                f.truncate(a)
+                model.truncate(a)
+            assert_sealed(glupy_harness, h, "/f", bytes(model.data))
+
+
+
+def test_size_hints_of_another_client_are_only_hints(glupy_harness, key, volume_format) -> None:
+    """Each client keeps a file's size as a hint (lock choice, what to read ahead, how to
+    seal a payload encrypted before locking); another client changing the file makes it
+    wrong, which must cost time only."""
+    a = glupy_harness(Crypt, key_file=key)
+    data = bytearray(os.urandom(3 * BLOCK))
+    a.create("/f", bytes(data))
+    b = glupy_harness(Crypt, root=a.backends[0], key_file=key)  # no hint yet: assumes writes extend
+    chunk = os.urandom(BLOCK)
+    b.write("/f", chunk, 0)
+    data[:BLOCK] = chunk
+    b.truncate("/f", BLOCK)  # a's hint still says 3 blocks
+    del data[BLOCK:]
+    for offset in (BLOCK, 3 * BLOCK, 0):  # a believes these are inside the file
+        chunk = os.urandom(BLOCK)
+        a.write("/f", chunk, offset)
+        data[len(data):offset] = bytes(max(0, offset - len(data)))
+        data[offset:offset + BLOCK] = chunk
+        assert b.read("/f") == bytes(data)
+        if volume_format == crypt.FORMAT_V2:
+            assert_sealed(glupy_harness, b, "/f", bytes(data))
+    b.truncate("/f", BLOCK + 10)
+    del data[BLOCK + 10:]
+    with a.open("/f", os.O_WRONLY | os.O_APPEND) as f:
+        f.write(b"appended", 0)
+    data += b"appended"
+    assert a.read("/f") == b.read("/f") == bytes(data)
+    if volume_format == crypt.FORMAT_V2:
+        assert_sealed(glupy_harness, a, "/f", bytes(data))
+
+class Count(glupy.Translator):
+    """Below crypt: counts the FOPs crypt winds."""
+
+    def init(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def _count(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    async def inodelk(self, volume, loc, cmd, lock, xdata):
+        self._count("inodelk")
+        return await self.child.inodelk(volume, loc, cmd, lock, xdata)
+
+    async def fstat(self, fd, xdata):
+        self._count("fstat")
+        return await self.child.fstat(fd, xdata)
+
+    async def readv(self, fd, size, offset, flags, xdata):
+        self._count("readv")
+        return await self.child.readv(fd, size, offset, flags, xdata)
+
+    async def writev(self, fd, data, offset, flags, xdata):
+        self._count("writev")
+        return await self.child.writev(fd, data, offset, flags, xdata)
+
+
+def test_round_trips_of_writes(glupy_harness, key, volume_format) -> None:
+    """What a write costs below crypt: sequential writes, in format 2, re-seal the old last
+    block, read in the round trip that replaces fstat; overwrites inside the file take
+    the shared lock."""
+    h = glupy_harness(Crypt, Count, key_file=key)
+    count = h.translator("count")
+    h.create("/f")
+    with h.open("/f", os.O_RDWR) as f:
+        f.write(os.urandom(BLOCK), 0)
+        count.counts.clear()
+        for i in range(1, 9):  # sequential whole blocks
+            f.write(os.urandom(2 * BLOCK), i * 2 * BLOCK - BLOCK)
+        sequential = dict(count.counts)
+        count.counts.clear()
+        shared_before = h.translator().stats["writes-shared"]
+        for i in range(8):  # whole blocks inside the file
+            f.write(os.urandom(BLOCK), i * BLOCK)
+        inside = dict(count.counts)
+        assert h.translator().stats["writes-shared"] - shared_before == 8
+        count.counts.clear()
+        for i in range(8):  # unaligned, inside
+            f.write(b"x" * 100, i * 1000 + 7)
+        unaligned = dict(count.counts)
+    assert inside == {"inodelk": 16, "fstat": 8, "writev": 8}
+    if volume_format == crypt.FORMAT_V2:
+        assert sequential == {"inodelk": 16, "readv": 8, "writev": 8}
+    else:
+        assert sequential == {"inodelk": 16, "fstat": 8, "writev": 8}
+    assert unaligned["inodelk"] == 16 and unaligned["writev"] == 8 and unaligned.get("fstat", 0) == 0
 
 
 def test_a_modified_block_reads_eio_and_the_others_still_read(glupy_harness, key, caplog) -> None:

@@ -11,6 +11,16 @@ docs/crypt.md; in short:
   Every (re)write of a block draws a fresh random nonce. The associated data is
   the file's gfid and the block index, so a block moved to another position or
   another file fails authentication.
+* Two formats; the volume root's record (below) says which. Format 2 (every volume
+  this version creates): each file has a key of its own, HKDF-SHA256 of the data
+  key with the file's gfid (derived once per inode, kept in the inode context), so
+  the GCM bound of 2^32 random-nonce encryptions is per file, not per volume; and
+  the associated data ends with a "last block" byte: the file's last block is
+  sealed "last" and always stored (never a hole), the others "not last", so a file
+  whose stored end moved by whole blocks on a brick (truncated, or zero blocks
+  appended) reads EIO. Writes that move the end re-seal the old last block and take
+  the lock exclusive. Format 1 (volumes recorded before format 2): one data key for
+  the volume, no last-block byte; such volumes keep it.
 * The plaintext size is a function of the stored size alone
   (:func:`plain_size`), so every iatt a reply carries (lookup, stat, fstat,
   readdirp entries, writev, truncate, setattr, fsync, rename, link, create, the
@@ -18,7 +28,8 @@ docs/crypt.md; in short:
 * A whole stored block of nothing but zero bytes is a hole and reads as zeros
   (files extended by truncate or by a write past the end keep their holes); a
   shorter run of zeros at the end is damage (EIO), and truncate writes the new
-  partial last block of a file it extends encrypted.
+  partial last block of a file it extends encrypted (format 2: the new last block,
+  partial or whole).
 * Writes that do not cover whole blocks read, decrypt, merge and re-encrypt the
   boundary blocks (read-modify-write). Every write and truncate runs under a
   GlusterFS inode lock (domain ``glupy.crypt``, whole file) so that no two
@@ -26,7 +37,9 @@ docs/crypt.md; in short:
   each lock has a lock owner of its own (FUSE's writes all carry one empty
   owner, which GlusterFS's locks never make wait for each other). Writes of
   whole aligned blocks take it shared, so a sequential writer's writes still
-  overlap; the rest takes it exclusive.
+  overlap (format 2: only those that do not extend the file, by the size this client
+  last saw); the rest takes it exclusive. Whole aligned blocks are encrypted before
+  the lock is taken.
 * Any block that fails authentication (modified on a brick, or a key that is not
   the one the data was written with) answers EIO and is logged (file gfid and
   block number; never key material). Other blocks of the file still read.
@@ -60,18 +73,22 @@ Behaviour worth knowing
   blocks) and strip O_APPEND and O_DIRECT; append offsets are computed here,
   under the lock. A file that is writable but not readable by a user cannot be
   written by that user through crypt.
-* The first mount of a volume stores a key fingerprint (a keyed hash, not the
-  key) in the xattr ``trusted.glupy.crypt.key-check`` of the volume root; a mount
-  with another key answers EIO to every read, write and truncate of file data
-  (and logs one line), so a wrong key never writes data the right key cannot read.
+* The first mount of a volume stores ``glupy-crypt-v2:`` and a key fingerprint (a
+  keyed hash, not the key) in the xattr ``trusted.glupy.crypt.key-check`` of the
+  volume root; ``glupy-crypt-v1:`` there means format 1. A mount with another key,
+  or of a volume whose format it does not know, answers EIO to every read, write
+  and truncate of file data (and logs one line), so a wrong key never writes data
+  the right key cannot read. (glupy before format 2 reads a format 2 record as
+  another key's: it refuses file data rather than mix formats.)
 * FOPs it cannot translate fail rather than expose ciphertext or corrupt data:
   fallocate, discard, zerofill, put and rchecksum answer EOPNOTSUPP,
   copy_file_range answers EXDEV (the kernel and cp then copy through read and
   write). seek answers SEEK_DATA with the offset and SEEK_HOLE with the end of
   the file (no hole reporting). The lookup key ``glusterfs.content`` (quick-read
   asking for a small file's bytes) is removed from lookup requests.
-* Statedump: key-file path, key fingerprint (16 hex digits of a one-way
-  derivation), volume key state, counters. Never the key.
+* Statedump: key-file path, key fingerprint (32 hex digits of a one-way
+  derivation), volume key state, format, counters (file-keys-derived: per-file keys
+  derived, once per inode in memory). Never the key.
 """
 
 from __future__ import annotations
@@ -79,6 +96,8 @@ from __future__ import annotations
 import base64
 import binascii
 import errno
+import hashlib
+import hmac
 import itertools
 import os
 import stat as _stat
@@ -89,7 +108,7 @@ from typing import Any, Iterable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 import glupy
 from glupy.constants import FileType, LockCmd, LockType
@@ -109,6 +128,15 @@ CBLOCK = BLOCK + OVERHEAD
 KEY_PREFIX = "glupy-crypt-v1:"
 KEY_BYTES = 32
 KEYCHECK_XATTR = "trusted.glupy.crypt.key-check"
+#: block formats; the volume root's key-check record (``glupy-crypt-vN:<fingerprint>``) says which one
+#: a volume uses. 1: one data key for the volume. 2: a key per file and the last block sealed "last".
+FORMAT_V1, FORMAT_V2 = 1, 2
+FORMATS = (FORMAT_V1, FORMAT_V2)
+#: the format of volumes this version records (volumes with another record keep theirs)
+NEW_FORMAT = FORMAT_V2
+#: format 2's per-file keys: HKDF-SHA256(salt, data key), info = this + the file's gfid
+FILE_KEY_SALT = b"glupy-crypt v2 file keys"
+FILE_KEY_INFO = b"glupy-crypt v2 file "
 LOCK_DOMAIN = "glupy.crypt"
 #: quick-read's lookup key: posix would answer it with the stored (encrypted) bytes
 CONTENT_KEY = "glusterfs.content"
@@ -243,66 +271,133 @@ def derive_keys(master: bytes) -> tuple[bytes, bytes]:
 # ------------------------------------------------------------------ blocks
 
 class CorruptBlock(Exception):
-    """A stored block failed authentication (or is too short to be a block)."""
+    """A stored block failed authentication (or is too short to be a block, or is a hole
+    where the file's last block must be)."""
 
     def __init__(self, index: int) -> None:
         super().__init__(f"block {index} failed authentication")
         self.index = index
 
 
-class BlockCodec:
-    """Encrypts and decrypts runs of consecutive blocks of one file."""
+_LAST, _NOT_LAST = b"\x01", b"\x00"
 
-    def __init__(self, data_key: bytes) -> None:
-        self._aead = AESGCM(data_key)
 
-    def encrypt(self, file_id: bytes, first: int, plaintext: bytes) -> bytes:
-        """The stored form of `plaintext` starting at block `first` (its last block may be partial)."""
+class FileCipher:
+    """Seals and opens runs of consecutive blocks of one file.
+
+    Format 1: the volume's data key, associated data ``gfid || index``. Format 2: the
+    file's own key, associated data ``gfid || index || last`` where ``last`` (one byte)
+    says whether the block is the file's last one. `size` is a hint kept with the file
+    (its plaintext size when this client last saw it), never trusted for data."""
+
+    __slots__ = ("_seal", "_open", "_id", "_flags", "size")
+
+    def __init__(self, aead: AESGCM, file_id: bytes, flags: bool) -> None:
+        self._seal = aead.encrypt
+        self._open = aead.decrypt
+        self._id = file_id
+        self._flags = flags
+        self.size: int | None = None
+
+    def encrypt(self, first: int, plaintext: bytes, last: int = -1) -> bytes:
+        """The stored form of `plaintext` starting at block `first` (its last block may be
+        partial). `last` is the index of the file's last block once this is written
+        (format 2 seals that block "last"; format 1 ignores it)."""
         n = -(-len(plaintext) // BLOCK)
         if n == 0:
             return b""
         nonces = os.urandom(NONCE * n)
-        seal = self._aead.encrypt
+        seal, file_id, flags = self._seal, self._id, self._flags
         view = memoryview(plaintext)
         out = []
         for i in range(n):
+            index = first + i
+            ad = file_id + index.to_bytes(8, "big")
+            if flags:
+                ad += _LAST if index == last else _NOT_LAST
             nonce = nonces[i * NONCE:(i + 1) * NONCE]
             out.append(nonce)
-            out.append(seal(nonce, view[i * BLOCK:(i + 1) * BLOCK], file_id + (first + i).to_bytes(8, "big")))
+            out.append(seal(nonce, view[i * BLOCK:(i + 1) * BLOCK], ad))
         return b"".join(out)
 
-    def decrypt(self, file_id: bytes, first: int, stored: Any) -> tuple[bytes, int]:
-        """(plaintext, holes) of stored blocks starting at block `first`; whole all-zero
-        blocks are holes and read as zeros. Raises CorruptBlock for the first block that
-        fails (a partial last block of zeros included)."""
+    def decrypt(self, first: int, stored: Any, last: int = -1) -> tuple[bytes, int]:
+        """(plaintext, holes) of stored blocks starting at block `first`; `last` is the index
+        of the file's last block (from its size; format 2 only). Whole all-zero blocks are
+        holes and read as zeros, except, in format 2, at the last block. Raises CorruptBlock
+        for the first block that fails (a partial last block of zeros included; in format
+        2 also a block sealed "last" that is not, or the last block not sealed "last")."""
         view = memoryview(stored)
         size = len(view)
-        open_ = self._aead.decrypt
+        open_, file_id, flags = self._open, self._id, self._flags
         out = []
         holes = 0
-        i = 0
+        index = first
         pos = 0
         while pos < size:
             chunk = view[pos:pos + CBLOCK]
             if len(chunk) <= OVERHEAD:
-                raise CorruptBlock(first + i)
+                raise CorruptBlock(index)
+            ad = file_id + index.to_bytes(8, "big")
+            if flags:
+                ad += _LAST if index == last else _NOT_LAST
             try:
-                out.append(open_(chunk[:NONCE], chunk[NONCE:], file_id + (first + i).to_bytes(8, "big")))
+                out.append(open_(chunk[:NONCE], chunk[NONCE:], ad))
             except InvalidTag:
                 # only a whole stored block of zeros is a hole (a sparse region); a short
-                # zero tail is damage: otherwise anyone with the bricks could append zeros
-                if len(chunk) != CBLOCK or chunk != _ZEROS:
-                    raise CorruptBlock(first + i) from None
+                # zero tail is damage: otherwise anyone with the bricks could append zeros.
+                # In format 2 the last block is always stored: a hole there is damage too.
+                if len(chunk) != CBLOCK or (flags and index == last) or chunk != _ZEROS:
+                    raise CorruptBlock(index) from None
                 out.append(_ZEROS[:BLOCK])
                 holes += 1
             pos += CBLOCK
-            i += 1
+            index += 1
         return b"".join(out), holes
+
+
+class BlockCodec:
+    """The block format of a volume: makes the :class:`FileCipher` of each file.
+
+    Format 1 (volumes recorded ``glupy-crypt-v1:``): every file is sealed with the data
+    key. Format 2 (``glupy-crypt-v2:``): each file has a key of its own, HKDF-SHA256 of
+    the data key with the file's gfid as info, and every block's associated data says
+    whether it is the file's last block."""
+
+    def __init__(self, data_key: bytes, version: int = FORMAT_V1) -> None:
+        if version not in FORMATS:
+            raise ValueError(f"unknown crypt format {version}")
+        self.version = version
+        self.flags = version >= FORMAT_V2
+        if self.flags:
+            # HKDF's extract step, once: each file's key is then one expand (RFC 5869)
+            self._prk = hmac.new(FILE_KEY_SALT, data_key, hashlib.sha256).digest()
+        else:
+            self._aead = AESGCM(data_key)
+        self.files_keyed = 0
+
+    def file_key(self, file_id: bytes) -> bytes:
+        """Format 2: the key of the file whose gfid is `file_id`."""
+        return HKDFExpand(algorithm=hashes.SHA256(), length=32, info=FILE_KEY_INFO + file_id).derive(self._prk)
+
+    def file(self, file_id: bytes) -> FileCipher:
+        """The cipher of one file (derive it once per file and keep it: see Crypt._file)."""
+        if not self.flags:
+            return FileCipher(self._aead, file_id, False)
+        self.files_keyed += 1
+        return FileCipher(AESGCM(self.file_key(file_id)), file_id, True)
+
+    def encrypt(self, file_id: bytes, first: int, plaintext: bytes, last: int = -1) -> bytes:
+        """One-off :meth:`FileCipher.encrypt` (tests and tools; the translator keeps its FileCiphers)."""
+        return self.file(file_id).encrypt(first, plaintext, last)
+
+    def decrypt(self, file_id: bytes, first: int, stored: Any, last: int = -1) -> tuple[bytes, int]:
+        """One-off :meth:`FileCipher.decrypt`."""
+        return self.file(file_id).decrypt(first, stored, last)
 
 
 # ------------------------------------------------------------------ the translator
 
-_UNKNOWN, _OK, _MISMATCH = "unknown", "ok", "mismatch"
+_UNKNOWN, _OK, _MISMATCH, _UNSUPPORTED = "unknown", "ok", "mismatch", "unsupported-format"
 
 
 def _gfid_bytes(inode: Any) -> bytes:
@@ -376,18 +471,25 @@ class Crypt(glupy.Translator):
         master = read_key_file(self.key_file)
         data_key, self._check = derive_keys(master)
         del master
-        self._codec = BlockCodec(data_key)
+        # one codec per format; the volume root's record chooses (_check_volume)
+        self._codecs = {version: BlockCodec(data_key, version) for version in FORMATS}
         del data_key
+        self._codec: BlockCodec | None = None
+        self._root: Any = None  # the root inode, to read the record again if a data FOP comes first
         self.fingerprint = self._check.hex()
-        self._check_value = f"{KEY_PREFIX}{self._check.hex()}".encode()
         self._volume = _UNKNOWN
         self._volume_fingerprint = ""
         self.stats = {"blocks-encrypted": 0, "blocks-decrypted": 0, "holes-read": 0, "auth-failures": 0,
                       "read-retries": 0, "writes-shared": 0, "writes-exclusive": 0, "refused": 0}
         self.log.info("crypt: key from %s (fingerprint %s)", self.key_file, self.fingerprint)
 
+    def _record(self, version: int) -> bytes:
+        return f"glupy-crypt-v{version}:{self._check.hex()}".encode()
+
     def statedump(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"key-fingerprint": self.fingerprint, "volume-key": self._volume}
+        out: dict[str, Any] = {"key-fingerprint": self.fingerprint, "volume-key": self._volume,
+                               "format": self._codec.version if self._codec is not None else "unknown",
+                               "file-keys-derived": self._codecs[FORMAT_V2].files_keyed}
         out.update(self.stats)
         return out
 
@@ -397,25 +499,43 @@ class Crypt(glupy.Translator):
         self.stats["refused"] += 1
         return glupy.FopError(err, f"crypt: {what} is not supported on encrypted files")
 
-    def _require_key(self) -> None:
+    async def _settle(self) -> None:
+        """Before a data FOP while the volume's format is not known: read the volume
+        root's record again; EIO if the key is not the volume's or the format is unknown."""
+        if self._volume == _UNKNOWN and self._root is not None:
+            await self._check_volume(glupy.Loc(path="/", inode=self._root))
         if self._volume == _MISMATCH:
             raise glupy.FopError(errno.EIO, "crypt: this mount's key is not the volume's key")
+        if self._codec is None:
+            raise glupy.FopError(errno.EIO, "crypt: the volume's crypt record cannot be read or is of an "
+                                 "unknown format")
 
-    def _decrypt(self, inode: Any, first: int, stored: Any) -> bytes:
-        plain, holes = self._codec.decrypt(_gfid_bytes(inode), first, stored)
+    def _file(self, inode: Any) -> FileCipher:
+        """The file's cipher, kept in its inode context: format 2 derives a file's key once,
+        not per FOP (the context goes when GlusterFS forgets the inode)."""
+        if inode is None:
+            raise glupy.FopError(errno.EIO, "crypt: a file without an inode")
+        cipher = self.inode_ctx(inode)
+        if cipher.__class__ is not FileCipher:  # none yet (or one of a module before a reload)
+            cipher = self._codec.file(_gfid_bytes(inode))
+            self.set_inode_ctx(inode, cipher)
+        return cipher
+
+    def _decrypt(self, cipher: FileCipher, first: int, stored: Any, last: int) -> bytes:
+        plain, holes = cipher.decrypt(first, stored, last)
         self.stats["blocks-decrypted"] += -(-len(stored) // CBLOCK) - holes
         self.stats["holes-read"] += holes
         return plain
 
-    def _encrypt(self, inode: Any, first: int, plaintext: bytes) -> bytes:
+    def _encrypt(self, cipher: FileCipher, first: int, plaintext: bytes, last: int) -> bytes:
         self.stats["blocks-encrypted"] += -(-len(plaintext) // BLOCK)
-        return self._codec.encrypt(_gfid_bytes(inode), first, plaintext)
+        return cipher.encrypt(first, plaintext, last)
 
     def _corrupt(self, inode: Any, error: CorruptBlock) -> glupy.FopError:
         self.stats["auth-failures"] += 1
-        self.log.error("crypt: file gfid %s, block %d (bytes %d-%d) failed authentication: modified on a "
-                       "brick, or written with another key; answering EIO", getattr(inode, "gfid", None),
-                       error.index, error.index * BLOCK, (error.index + 1) * BLOCK - 1)
+        self.log.error("crypt: file gfid %s, block %d (bytes %d-%d) failed authentication: modified, truncated "
+                       "or extended on a brick, or written with another key; answering EIO",
+                       getattr(inode, "gfid", None), error.index, error.index * BLOCK, (error.index + 1) * BLOCK - 1)
         return glupy.FopError(errno.EIO, f"crypt: block {error.index} failed authentication")
 
     async def _lock(self, fd: Any, shared: bool = False) -> tuple[Any, bytes]:
@@ -442,24 +562,30 @@ class Crypt(glupy.Translator):
         except glupy.FopError as e:
             self.log.warning("crypt: unlocking file gfid %s failed: %s", fd.inode.gfid, e)
 
-    async def _read_blocks(self, fd: Any, indexes: Iterable[int]) -> dict[int, bytes]:
-        """Plaintext of the given existing blocks (lock held)."""
-        wanted = sorted(set(indexes))
-        if not wanted:
-            return {}
-        replies = await glupy.gather(*(self.child.readv(fd, CBLOCK, i * CBLOCK, 0, None) for i in wanted))
+    async def _read_blocks(self, fd: Any, cipher: FileCipher, indexes: Iterable[int], last: int,
+                           raw: dict[int, Any] | None = None) -> dict[int, bytes]:
+        """Plaintext of the given existing blocks (lock held); `last` is the index of the
+        file's last block, `raw` stored blocks already read."""
+        have = raw or {}
+        wanted = sorted(set(indexes) - have.keys())
+        replies = await glupy.gather(*(self.child.readv(fd, CBLOCK, i * CBLOCK, 0, None) for i in wanted)) \
+            if wanted else []
+        stored = dict(have)
+        stored.update(zip(wanted, (reply.data for reply in replies)))
         out = {}
-        for i, reply in zip(wanted, replies):
+        for i in set(indexes):
             try:
-                out[i] = self._decrypt(fd.inode, i, reply.data)
+                out[i] = self._decrypt(cipher, i, stored[i], last)
             except CorruptBlock as error:
                 raise self._corrupt(fd.inode, error) from None
         return out
 
-    # ------------------------------------------------------------ the volume key
+    # ------------------------------------------------------------ the volume record
 
     async def _check_volume(self, loc: Any) -> None:
-        """Compare this key with the one the volume root records (record it if there is none)."""
+        """Compare this key with the one the volume root records and take the volume's
+        format from the record; record this key and the new format if there is none."""
+        self._root = loc.inode
         child = self.child
         for _ in range(2):
             found = None
@@ -475,25 +601,41 @@ class Crypt(glupy.Translator):
                     self.log.debug("crypt: cannot read the volume's key check: %s", e)
                     return
             if found is not None:
-                if found == self._check_value:
-                    self._volume = _OK
-                else:
-                    self._volume = _MISMATCH
-                    self._volume_fingerprint = found.decode("ascii", "replace")[len(KEY_PREFIX):]
-                    self.log.error("crypt: the key in %s (fingerprint %s) is not this volume's key (fingerprint "
-                                   "%s): reads and writes of file data answer EIO", self.key_file,
-                                   self.fingerprint, self._volume_fingerprint)
+                self._take_record(found)
                 return
             try:
-                await child.setxattr(loc, glupy.Xdata({KEYCHECK_XATTR: self._check_value}), XATTR_CREATE, None)
+                record = self._record(NEW_FORMAT)
+                await child.setxattr(loc, glupy.Xdata({KEYCHECK_XATTR: record}), XATTR_CREATE, None)
             except glupy.FopError as e:
                 if e.errno == errno.EEXIST:
                     continue  # another client recorded its key first: compare with it
                 self.log.debug("crypt: cannot record the volume's key check: %s", e)
                 return
-            self._volume = _OK
-            self.log.info("crypt: recorded this key's fingerprint on the volume root")
+            self._take_record(record)
+            self.log.info("crypt: recorded this key's fingerprint and crypt format %d on the volume root",
+                          NEW_FORMAT)
             return
+
+    def _take_record(self, found: bytes) -> None:
+        prefix, _, fingerprint = found.partition(b":")
+        fingerprint_text = fingerprint.decode("ascii", "replace")
+        version = {f"glupy-crypt-v{v}".encode(): v for v in FORMATS}.get(prefix)
+        if fingerprint_text != self.fingerprint:
+            self._volume = _MISMATCH
+            self._volume_fingerprint = fingerprint_text
+            self.log.error("crypt: the key in %s (fingerprint %s) is not this volume's key (fingerprint "
+                           "%s): reads and writes of file data answer EIO", self.key_file,
+                           self.fingerprint, self._volume_fingerprint)
+        elif version is None:
+            self._volume = _UNSUPPORTED
+            self.log.error("crypt: the volume root records crypt format %r, which this version does not know: "
+                           "reads and writes of file data answer EIO", prefix.decode("ascii", "replace"))
+        else:
+            self._volume = _OK
+            self._codec = self._codecs[version]
+            if version != NEW_FORMAT:
+                self.log.info("crypt: the volume uses crypt format %d (see docs/crypt.md: format 1 volumes keep "
+                              "it; copy to a new volume to get format %d)", version, NEW_FORMAT)
 
     # ------------------------------------------------------------ entries and attributes
 
@@ -545,15 +687,27 @@ class Crypt(glupy.Translator):
 
     # ------------------------------------------------------------ data
 
+    async def _last_block(self, fd: Any, cipher: FileCipher, buf: Any) -> int:
+        """The index of the file's last block (-1: empty) from a reply's iatt (stored size),
+        for format 2's "last" flag (format 1: -1, nothing asked). Notes the size hint."""
+        if buf is None:
+            if not self._codec.flags:
+                return -1
+            buf = (await self.child.fstat(fd, None)).buf
+        size = cipher.size = plain_size(buf.size)
+        return (size - 1) // BLOCK
+
     async def readv(self, fd, size, offset, flags, xdata):
-        self._require_key()
+        if self._codec is None:
+            await self._settle()
         if offset < 0:
             raise glupy.FopError(errno.EINVAL)
+        cipher = self._file(fd.inode)
         first = offset // BLOCK
         count = (offset + size - 1) // BLOCK - first + 1 if size > 0 else 0
         reply = await self.child.readv(fd, count * CBLOCK, first * CBLOCK, flags, xdata)
         try:
-            plain = self._decrypt(fd.inode, first, reply.data)
+            plain = self._decrypt(cipher, first, reply.data, await self._last_block(fd, cipher, reply.buf))
         except CorruptBlock:
             # a write of another client may have been half-way: read again under the lock
             self.stats["read-retries"] += 1
@@ -561,7 +715,7 @@ class Crypt(glupy.Translator):
             try:
                 reply = await self.child.readv(fd, count * CBLOCK, first * CBLOCK, flags, xdata)
                 try:
-                    plain = self._decrypt(fd.inode, first, reply.data)
+                    plain = self._decrypt(cipher, first, reply.data, await self._last_block(fd, cipher, reply.buf))
                 except CorruptBlock as error:
                     raise self._corrupt(fd.inode, error) from None
             finally:
@@ -570,18 +724,34 @@ class Crypt(glupy.Translator):
         return glupy.ReadvReply(data=plain[start:start + size], buf=plain_iatt(reply.buf), xdata=reply.xdata)
 
     async def writev(self, fd, data, offset, flags, xdata):
-        self._require_key()
+        if self._codec is None:
+            await self._settle()
+        cipher = self._file(fd.inode)
         append = self.fd_ctx(fd) is not None or bool(fd.flags & os.O_APPEND)
         if offset < 0 and not append:
             raise glupy.FopError(errno.EINVAL)
         payload = bytes(data)
         # whole blocks at a block boundary need no read-modify-write: a shared lock, unless
-        # the file's partial last block lies before them (it must be padded: exclusive)
-        shared = not append and offset % BLOCK == 0 and len(payload) % BLOCK == 0
+        # the write turns out to move the file's last block (format 1: the partial last block
+        # lies before them and must be padded; format 2: the write extends the file, so the
+        # last block's flag changes), then exclusive. In format 2 a write the size hint says
+        # extends the file (sequential writing) takes the exclusive lock at once.
+        aligned = not append and offset % BLOCK == 0 and len(payload) % BLOCK == 0
+        shared = aligned
+        sealed = None
+        if aligned and payload:
+            # whole blocks are encrypted before the lock is taken (writes in flight overlap their
+            # encryption with the lock holder's round trips), sealed for the last block the size
+            # hint predicts; _write_locked encrypts again only if the prediction was wrong
+            end, hint = offset + len(payload), cipher.size
+            predicted = (end - 1) // BLOCK if hint is None or end >= hint else (hint - 1) // BLOCK
+            sealed = predicted, self._encrypt(cipher, offset // BLOCK, payload, predicted)
+            if self._codec.flags:
+                shared = hint is not None and end <= hint
         while True:
             loc = await self._lock(fd, shared)
             try:
-                reply = await self._write_locked(fd, payload, offset, append, flags, xdata, shared)
+                reply = await self._write_locked(fd, cipher, payload, offset, append, flags, xdata, shared, sealed)
             finally:
                 await self._unlock(fd, loc, shared)
             if reply is not None:
@@ -589,31 +759,62 @@ class Crypt(glupy.Translator):
                 return reply
             shared = False
 
-    async def _write_locked(self, fd, payload: bytes, offset: int, append: bool, flags: int, xdata,
-                            shared: bool = False):
-        """Write under the lock; None if the shared lock is not enough (retry exclusive)."""
-        pre = (await self.child.fstat(fd, None)).buf
-        old_size = plain_size(pre.size)
+    def _plan(self, old_size: int, offset: int, n: int, append: bool) -> tuple[int, set[int], int]:
+        """(offset, blocks to read, block to re-seal or -1) of writing n > 0 bytes at offset
+        into a file of old_size plaintext bytes. The block to re-seal is the old last block
+        when the write starts in a later block: format 1 pads it if it is partial (it stops
+        being the last block: it must be full); format 2 always re-seals it "not last"."""
         if append:
             offset = old_size
-        if shared and old_size % BLOCK and old_size // BLOCK < offset // BLOCK:
-            return None
-        n = len(payload)
-        if n == 0:
-            post = (await self.child.fstat(fd, None)).buf
-            return glupy.WritevReply(prebuf=plain_iatt(pre), postbuf=plain_iatt(post), op_ret=0)
         end = offset + n
         first, last = offset // BLOCK, (end - 1) // BLOCK
-        tail_block, tail_len = divmod(old_size, BLOCK)  # the old last block, if partial
-        pad = tail_len and tail_block < first  # it stops being the last block: make it full
         need = set()
         if first * BLOCK < old_size and (offset % BLOCK or (first == last and end < min(old_size, (first + 1) * BLOCK))):
             need.add(first)
         if last != first and last * BLOCK < old_size and end < min(old_size, (last + 1) * BLOCK):
             need.add(last)
-        if pad:
-            need.add(tail_block)
-        old = await self._read_blocks(fd, need)
+        if self._codec.flags:
+            reseal = (old_size - 1) // BLOCK if old_size else -1
+            if reseal >= first:
+                reseal = -1
+        else:
+            tail_block, tail_len = divmod(old_size, BLOCK)
+            reseal = tail_block if tail_len and tail_block < first else -1
+        if reseal >= 0:
+            need.add(reseal)
+        return offset, need, reseal
+
+    async def _write_locked(self, fd, cipher: FileCipher, payload: bytes, offset: int, append: bool, flags: int,
+                            xdata, shared: bool = False, sealed: tuple[int, bytes] | None = None):
+        """Write under the lock; None if the shared lock is not enough (retry exclusive).
+        `sealed`: (last block index assumed, stored form) of an aligned payload encrypted already."""
+        n = len(payload)
+        pre = None
+        raw: dict[int, Any] = {}
+        hint = cipher.size
+        if not shared and n and hint:
+            # read the blocks the size hint says the write needs at once: their replies carry
+            # the file's iatt, so when the hint is right no fstat round trip is needed (and the
+            # blocks read are the current ones at their positions, right or wrong hint)
+            guess = sorted(self._plan(hint, offset, n, append)[1])
+            if guess:
+                replies = await glupy.gather(*(self.child.readv(fd, CBLOCK, i * CBLOCK, 0, None) for i in guess))
+                pre = replies[0].buf
+                raw = {i: reply.data for i, reply in zip(guess, replies)}
+        if pre is None:
+            pre = (await self.child.fstat(fd, None)).buf
+        old_size = cipher.size = plain_size(pre.size)
+        if n == 0:
+            post = (await self.child.fstat(fd, None)).buf
+            return glupy.WritevReply(prebuf=plain_iatt(pre), postbuf=plain_iatt(post), op_ret=0)
+        offset, need, reseal = self._plan(old_size, offset, n, append)
+        end = offset + n
+        if shared and (reseal >= 0 or (self._codec.flags and end > old_size)):
+            return None
+        first, last = offset // BLOCK, (end - 1) // BLOCK
+        new_size = max(old_size, end)
+        new_last = (new_size - 1) // BLOCK
+        old = await self._read_blocks(fd, cipher, need, (old_size - 1) // BLOCK, raw)
 
         head = b""
         if offset % BLOCK:
@@ -626,16 +827,26 @@ class Crypt(glupy.Translator):
             e = end - last * BLOCK
             if old_len > e:
                 tail = old[last][e:old_len]
-        stored = self._encrypt(fd.inode, first, head + payload + tail)
+        if sealed is not None and not head and not tail and (sealed[0] == new_last or not self._codec.flags):
+            stored = sealed[1]
+        else:
+            stored = self._encrypt(cipher, first, head + payload + tail, new_last)
         at = first * CBLOCK
-        if pad:
-            block = old[tail_block]
-            padded = self._encrypt(fd.inode, tail_block, block + bytes(BLOCK - len(block)))
-            if tail_block + 1 == first:
-                stored, at = padded + stored, tail_block * CBLOCK
-            else:
-                await self._write_all(fd, padded, tail_block * CBLOCK, flags, None)
+        resealed = b""
+        if reseal >= 0:
+            block = old[reseal]
+            resealed = self._encrypt(cipher, reseal, block + bytes(BLOCK - len(block)), new_last)
+            if reseal + 1 == first:
+                stored, at, resealed = resealed + stored, reseal * CBLOCK, b""
+            elif not self._codec.flags:
+                # format 1: pad first; if the write then fails, the file is only longer by zeros
+                await self._write_all(fd, resealed, reseal * CBLOCK, flags, None)
+                resealed = b""
         reply = await self._write_all(fd, stored, at, flags, xdata)
+        if resealed:
+            # format 2: the new data first; if it fails (ENOSPC), the old last block is untouched
+            await self._write_all(fd, resealed, reseal * CBLOCK, flags, None)
+        cipher.size = new_size
         return glupy.WritevReply(prebuf=plain_iatt(pre), postbuf=plain_iatt(reply.postbuf),
                                  xdata=_plain_xdata(reply.xdata), op_ret=n)
 
@@ -649,35 +860,70 @@ class Crypt(glupy.Translator):
 
     async def _truncate_locked(self, fd, size: int, xdata) -> tuple[Any, Any, Any]:
         """(prebuf, postbuf, xdata) of setting the plaintext size to `size` (lock held)."""
+        cipher = self._file(fd.inode)
+        flags = self._codec.flags
         pre = (await self.child.fstat(fd, None)).buf
         old_size = plain_size(pre.size)
+        old_last = (old_size - 1) // BLOCK
+        cipher.size = size
         if size < old_size:
             block, keep = divmod(size, BLOCK)
             if keep:
-                kept = (await self._read_blocks(fd, [block]))[block][:keep]
+                kept = (await self._read_blocks(fd, cipher, [block], old_last))[block][:keep]
                 cut = await self.child.ftruncate(fd, block * CBLOCK, xdata)
-                reply = await self._write_all(fd, self._encrypt(fd.inode, block, kept), block * CBLOCK, 0, None)
+                reply = await self._write_all(fd, self._encrypt(cipher, block, kept, block), block * CBLOCK, 0, None)
+                return pre, reply.postbuf, cut.xdata
+            if flags and block:
+                # format 2: the new last block is a whole one; re-seal it "last"
+                kept = (await self._read_blocks(fd, cipher, [block - 1], old_last))[block - 1]
+                cut = await self.child.ftruncate(fd, block * CBLOCK, xdata)
+                reply = await self._write_all(fd, self._encrypt(cipher, block - 1, kept, block - 1),
+                                              (block - 1) * CBLOCK, 0, None)
                 return pre, reply.postbuf, cut.xdata
             cut = await self.child.ftruncate(fd, block * CBLOCK, xdata)
             return pre, cut.postbuf, cut.xdata
-        if size > old_size:
+        if size > old_size and flags:
+            await self._extend_sealed(fd, cipher, old_size, size)
+        elif size > old_size:
             block, have = divmod(old_size, BLOCK)
             if have:  # the old last block grows (to a full block, or to the new end)
                 grown = min(BLOCK, size - block * BLOCK)
-                old = (await self._read_blocks(fd, [block]))[block]
-                await self._write_all(fd, self._encrypt(fd.inode, block, old + bytes(grown - len(old))),
+                old = (await self._read_blocks(fd, cipher, [block], old_last))[block]
+                await self._write_all(fd, self._encrypt(cipher, block, old + bytes(grown - len(old)), -1),
                                       block * CBLOCK, 0, None)
             last, rest = divmod(size, BLOCK)
             if rest and (last > block or not have):
                 # a new partial last block is written encrypted: only whole blocks may be holes
-                await self._write_all(fd, self._encrypt(fd.inode, last, bytes(rest)), last * CBLOCK, 0, None)
+                await self._write_all(fd, self._encrypt(cipher, last, bytes(rest), -1), last * CBLOCK, 0, None)
         cut = await self.child.ftruncate(fd, cipher_size(size), xdata)
         return pre, cut.postbuf, cut.xdata
+
+    async def _extend_sealed(self, fd, cipher: FileCipher, old_size: int, size: int) -> None:
+        """Format 2: extend a file with zeros from old_size to size. The new last block is
+        stored (never a hole) and sealed "last"; the old one, if another, re-sealed "not last"."""
+        old_last, new_last = (old_size - 1) // BLOCK, (size - 1) // BLOCK
+        old = (await self._read_blocks(fd, cipher, [old_last], old_last))[old_last] if old_size else b""
+        if old_size and old_last == new_last:  # grows within its last block
+            await self._write_all(fd, self._encrypt(cipher, old_last, old + bytes(size - old_size), new_last),
+                                  old_last * CBLOCK, 0, None)
+            return
+        stored = self._encrypt(cipher, new_last, bytes(size - new_last * BLOCK), new_last)
+        at = new_last * CBLOCK
+        if not old_size:
+            await self._write_all(fd, stored, at, 0, None)
+            return
+        resealed = self._encrypt(cipher, old_last, old + bytes(BLOCK - len(old)), new_last)
+        if old_last + 1 == new_last:
+            await self._write_all(fd, resealed + stored, old_last * CBLOCK, 0, None)
+        else:
+            await self._write_all(fd, stored, at, 0, None)  # new end first, as writes do
+            await self._write_all(fd, resealed, old_last * CBLOCK, 0, None)
 
     async def ftruncate(self, fd, offset, xdata):
         if fd.inode.type != FileType.REG:
             return await self.child.ftruncate(fd, offset, xdata)
-        self._require_key()
+        if self._codec is None:
+            await self._settle()
         if offset < 0:
             raise glupy.FopError(errno.EINVAL)
         loc = await self._lock(fd)
@@ -693,7 +939,8 @@ class Crypt(glupy.Translator):
             plain_iatt(reply.prebuf)
             plain_iatt(reply.postbuf)
             return reply
-        self._require_key()
+        if self._codec is None:
+            await self._settle()
         if offset < 0:
             raise glupy.FopError(errno.EINVAL)
         fd = glupy.Fd.anonymous_for(loc.inode)

@@ -347,12 +347,15 @@ gp_slot_resume(gp_slot *slot, PyObject *reply)
         return;
     }
     PyObject *cb = Py_NewRef(slot->callback);
-    gp_frame_obj *prev = gp_current_frame_set(slot->fo);
+    /* the slot's reference may be the frame object's last: hold one while it is current */
+    gp_frame_obj *fo = (gp_frame_obj *)Py_NewRef(slot->fo);
+    gp_frame_obj *prev = gp_current_frame_set(fo);
     gp_slot_free(slot);
     PyObject *r = PyObject_CallOneArg(cb, reply);
     if (!r)
         gp_log_exception(GP_DOMAIN, "resuming a handler");
     gp_current_frame_set(prev);
+    Py_DECREF(fo);
     Py_XDECREF(r);
     Py_DECREF(cb);
     Py_DECREF(reply);

@@ -374,7 +374,11 @@ gp_task_step(gp_task *t, PyObject *value)
 void
 gp_task_resume(gp_task *t, int fop, PyObject *reply)
 {
-    gp_frame_obj *prev = gp_current_frame_set(t->fo);
+    /* The task may end here and drop the last reference to its frame object:
+     * hold one until the thread's current frame no longer names it
+     * (gp_current_frame_set writes through the current frame's req). */
+    gp_frame_obj *fo = (gp_frame_obj *)Py_NewRef(t->fo);
+    gp_frame_obj *prev = gp_current_frame_set(fo);
     if (gp_reply_failed(fop, reply)) {
         gp_takeover(t->fo, t->fop, t->handler, t->coro, GP_KIND_REPLY, reply);
         Py_DECREF(reply);
@@ -383,6 +387,7 @@ gp_task_resume(gp_task *t, int fop, PyObject *reply)
         gp_task_step(t, reply);
     }
     gp_current_frame_set(prev);
+    Py_DECREF(fo);
 }
 
 void

@@ -82,9 +82,11 @@ install: build
 	install -m 0755 $(BUILD)/glupy.so $(XLATOR_DIR)/user/glupy.so.new
 	mv -f $(XLATOR_DIR)/user/glupy.so.new $(XLATOR_DIR)/user/glupy.so
 	@echo "installed $(XLATOR_DIR)/user/glupy.so (GlusterFS $(GLUSTER_VERSION), Python $(PY))"
+	@# what `gluster system:: execute glupy` runs on this node for the pool checks (glupy.peer)
+	@$(PY) -c 'from glupy import peer; print("installed", peer.install())'
 
 uninstall:
-	rm -f $(XLATOR_DIR)/user/glupy.so
+	rm -f $(XLATOR_DIR)/user/glupy.so $(GLUSTER_LIBDIR)/glusterfs/peer_glupy
 
 docs: venv
 	$(PY) -c "import glupy.fop_table as t; print(t.markdown(), end='')" > docs/fops.md

@@ -361,6 +361,16 @@ def list_translators(node: GlusterNode, volume: str | None = None) -> list[Entry
     return entries
 
 
+def attached_translators(node: GlusterNode, volume: str):
+    """The glupy translators of *volume* as glupy.pool sees them (name, module, side, identity)."""
+    from glupy import pool
+
+    opts = volume_options(node, volume)
+    return [pool.Translator(e.name, e.module if ":" in e.module or e.cls in ("", "?") else f"{e.module}:{e.cls}",
+                            e.side, e.options.get("identity", ""))
+            for e in server_entries(volume, opts) + client_entries(volume, opts)]
+
+
 def entries_json(entries: Sequence[Entry]) -> str:
     return json.dumps([e.as_dict() for e in entries], indent=2, sort_keys=True)
 
@@ -480,6 +490,11 @@ def apply_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:
     try:
         if plan.side == "server":
             xlators.ensure_alias(plan.name)
+            from glupy import pool
+
+            missing = pool.alias_everywhere(node, plan.name)  # the bricks of other hosts load it too
+            if missing:
+                notes.append(f"user/{plan.name}.so not made on {missing}")
             base = f"{SERVER_PREFIX}{plan.name}"
             keys = {base: plan.after, f"{base}.module": plan.spec}
             keys.update({f"{base}.{k}": v for k, v in plan.options.items()})
@@ -1130,6 +1145,11 @@ def doctor(node_dir: str | None = None) -> list[Check]:
             checks.append(Check("glupy bridge", ok, str(path) if ok else f"{path} missing", "glupy install"))
         except GlusterNotInstalledError as error:
             checks.append(Check("glupy bridge", False, str(error).splitlines()[0], "glupy install"))
+        from glupy import peer
+
+        ok = peer.script_path().is_file()
+        checks.append(Check("pool command", ok, str(peer.script_path()) if ok else f"{peer.script_path()} missing "
+                            "(other nodes cannot ask this one: `gluster system:: execute glupy`)", "glupy install"))
         checks.append(Check("client filter", gfilter.filter_installed(),
                             str(gfilter.filter_path()) if gfilter.filter_installed() else "not installed "
                             "(only needed for `glupy attach --side client`)", "glupy install", required=False))

@@ -138,18 +138,31 @@ def install(dry_run: bool, with_filter: bool) -> None:
                    "Client: the translator to sit above (default: right below the top io-stats).")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Translator option (repeatable).")
 @click.option("-y", "--yes", is_flag=True, help="Restart what needs restarting without asking.")
+@click.option("--force", is_flag=True, help="Attach even if some node of the pool cannot run the translator.")
 @click.pass_context
 @handle_errors
-def attach(ctx, volume, spec, name, side, after, options, yes) -> None:
+def attach(ctx, volume, spec, name, side, after, options, yes, force) -> None:
     """Attach a Python translator to VOLUME.
 
-    The class is imported and its options checked first; if either fails nothing
-    is changed. Server side needs a volume restart (asked, or --yes); client side
-    is pushed by glusterd to connected clients, and new mounts load it.
+    The class is imported and its options checked first, and every node of the pool
+    is asked whether it can run it (glupy installed, the module there with the same
+    version and source, the client filter for client-side translators); if any
+    check fails nothing is changed. Server side needs a volume restart (asked, or
+    --yes); client side is pushed by glusterd to connected clients, and new mounts
+    load it.
     """
+    from glupy import pool
+
     node = node_of(ctx)
     opts = admin.parse_options(options)
     plan = admin.plan_attach(node, volume, spec, name=name, side=side, after=after, options=opts)
+    with console.status("asking every node of the pool"):
+        problems = pool.attach_problems(node, pool.Translator(plan.name, plan.spec, side, plan.options["identity"]))
+    if problems and not force:
+        raise admin.AdminError(f"not attached: {len(problems)} problem(s) on the pool's nodes: "
+                               + "; ".join(problems) + " (--force attaches anyway)")
+    for problem in problems:
+        console.print(f"  [yellow]--force[/]: {problem}")
     with console.status(f"attaching {plan.name} to {volume}"):
         notes = admin.apply_attach(node, plan)
     where = f"above {plan.after}" if plan.after else "below the top io-stats"
@@ -421,12 +434,21 @@ def new(name, directory) -> None:
 
 
 @main.command(context_settings=CONTEXT)
+@click.argument("volume", required=False)
 @click.pass_context
 @handle_errors
-def doctor(ctx) -> None:
-    """Check what glupy needs; print what is missing and the command that fixes it."""
+def doctor(ctx, volume) -> None:
+    """Check what glupy needs; print what is missing and the command that fixes it.
+
+    With VOLUME: the pool as it is, node by node (asked through glusterd on each):
+    glupy and its bridge and filter, each attached translator's module and version,
+    and whether the client volfile each node serves carries the client-side ones.
+    """
     from rich.table import Table
 
+    if volume:
+        _pool_doctor(node_of(ctx), volume)
+        return
     checks = admin.doctor(ctx.obj.get("node_dir"))
     table = Table(show_header=True)
     for col in ("", "check", "found", "fix"):
@@ -439,6 +461,41 @@ def doctor(ctx) -> None:
     if missing:
         fail(f"{len(missing)} missing: " + "; ".join(f"{c.name} ({c.fix})" for c in missing))
     console.print("[green]everything glupy needs is there[/]")
+
+
+def _pool_doctor(node, volume: str) -> None:
+    from rich.table import Table
+
+    from glupy import pool
+
+    translators = admin.attached_translators(node, volume)
+    with console.status(f"asking every node of the pool about {volume}"):
+        states = pool.survey(node, volume, translators)
+    table = Table(title=f"the pool of {volume}", show_header=True)
+    for col in ("node", "glupy", "bridge", "filter", *(f"{t.name} ({t.side})" for t in translators)):
+        table.add_column(col, overflow="fold")
+    for st in states:
+        if not st.asked:
+            table.add_row(st.host, "[yellow]not asked[/]", *[""] * (2 + len(translators)))
+            continue
+        facts = st.facts
+        cells = [facts.get("version", "[red]missing[/]"), facts.get("bridge", "-"), facts.get("filter", "-")]
+        for t in translators:
+            found = facts.get(f"module.{t.name}", "-")
+            good = found == t.identity or (not t.identity and not found.startswith("missing"))
+            cell = f"[{'green' if good else 'red'}]{found}[/]"
+            if t.side == "client":
+                served = "?" if st.served is None else ("served" if t.name in st.served else "[red]not served[/]")
+                cell += f"\nvolfile: {served}"
+            cells.append(cell)
+        table.add_row(st.host, *cells)
+    console.print(table)
+    problems = [(st.host, problem, fix) for st in states for problem, fix in st.problems]
+    for host, problem, fix in problems:
+        console.print(f"[red]{host}[/]: {problem}\n  fix: {fix}")
+    if problems:
+        fail(f"{len(problems)} problem(s) on {len({h for h, _, _ in problems})} node(s) of the pool of {volume}")
+    console.print(f"[green]every node of the pool can run the translators of {volume}[/]")
 
 
 @main.command(context_settings=CONTEXT)

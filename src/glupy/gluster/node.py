@@ -51,11 +51,13 @@ from __future__ import annotations
 
 import errno
 import re
+import shlex
 import socket
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -135,6 +137,13 @@ class GlusterNode:
             several glusterd can share the default range; distinct ranges only
             remove a small race between concurrently starting bricks.
         log_level: glusterd log level (``INFO``, ``DEBUG``, ``TRACE``...).
+        private_dirs: directories this node sees as its own, as a separate host
+            would (e.g. GlusterFS's library directory with ``xlator/user`` and
+            ``filter/``, a Python environment's site-packages): glusterd, and
+            every brick it spawns, runs in a mount namespace of its own where each
+            is an overlay of the real directory, so that what :meth:`on_host`
+            installs or removes there changes this node only.  The namespace is
+            held by a process of its own (``host.pid``), stopped with the node.
 
     The node must be able to bind ``ADDRESS:24007``.  A glusterd listening on
     ``0.0.0.0:24007`` (e.g. the distribution's ``glusterd.service``) makes that
@@ -150,6 +159,7 @@ class GlusterNode:
         name: str | None = None,
         port_range: tuple[int, int] | None = None,
         log_level: str = "INFO",
+        private_dirs: Sequence[Path | str] = (),
     ) -> None:
         if index < 1:
             raise ValueError(f"node index must be >= 1, got {index}")
@@ -168,6 +178,9 @@ class GlusterNode:
         self.cli_logfile = self.logdir / "cli.log"
         self.port_range = port_range
         self.log_level = log_level
+        self.private_dirs = [Path(d).absolute() for d in private_dirs]
+        self.host_dir = self.root / "host"
+        self.host_pidfile = self.host_dir / "host.pid"
         if port_range is not None and not (0 < port_range[0] <= port_range[1] < 65536):
             raise ValueError(f"invalid port range {port_range!r}")
 
@@ -252,11 +265,69 @@ class GlusterNode:
         self._check_port_free()
         self._await_start(self._launch(), timeout)
 
+    # ------------------------------------------------------- a host of its own
+
+    @property
+    def host_pid(self) -> int | None:
+        """PID of the process that holds this node's mount namespace, if it runs."""
+        pid = _proc.read_pidfile(self.host_pidfile)
+        if pid is None or not _proc.pid_alive(pid) or str(self.host_dir) not in " ".join(_proc.read_cmdline(pid)):
+            return None
+        return pid
+
+    def _host_prefix(self) -> list[str]:
+        """``nsenter`` into this node's mount namespace (started if needed), or nothing."""
+        if not self.private_dirs:
+            return []
+        pid = self.host_pid
+        if pid is None:
+            pid = self._start_host()
+        return [_proc.find_program("nsenter"), f"--mount=/proc/{pid}/ns/mnt", "--"]
+
+    def _start_host(self) -> int:
+        mounts = []
+        for i, lower in enumerate(self.private_dirs):
+            upper, work = self.host_dir / f"upper{i}", self.host_dir / f"work{i}"
+            upper.mkdir(parents=True, exist_ok=True)
+            work.mkdir(parents=True, exist_ok=True)
+            mounts.append(f"mount -t overlay overlay -o lowerdir={shlex.quote(str(lower))},"
+                          f"upperdir={shlex.quote(str(upper))},workdir={shlex.quote(str(work))} "
+                          f"{shlex.quote(str(lower))}")
+        # the host directory on the command line identifies the holder (see host_pid)
+        hold = f"exec {shlex.quote(sys.executable)} -c 'import signal; signal.pause()' {shlex.quote(str(self.host_dir))}"
+        script = " && ".join(mounts + ["echo ready", hold])
+        holder = subprocess.Popen([_proc.find_program("unshare"), "--mount", "--propagation", "private",
+                                   "sh", "-c", script, str(self.host_dir)],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, start_new_session=True)
+        assert holder.stdout is not None
+        if holder.stdout.readline().strip() != "ready":
+            holder.kill()
+            _, err = holder.communicate()
+            raise GlusterError(f"cannot give {self.name} a mount namespace of its own: {err.strip()}")
+        self.host_pidfile.write_text(f"{holder.pid}\n")
+        return holder.pid
+
+    def on_host(self, *args: str, timeout: float = 300, check: bool = True,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a command on this node's host: in its mount namespace (see *private_dirs*)."""
+        proc = subprocess.run(self._host_prefix() + list(args), capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, env=env)
+        if check and proc.returncode != 0:
+            raise GlusterCommandError(list(args), proc.returncode, proc.stdout, proc.stderr)
+        return proc
+
+    def _stop_host(self, timeout: float) -> None:
+        pid = self.host_pid
+        if pid is not None:
+            _proc.terminate_pids([pid], timeout=timeout)
+        self.host_pidfile.unlink(missing_ok=True)
+
     def _launch(self) -> subprocess.Popen[str]:
         # glusterd daemonizes; the parent exits once the daemon has initialized
         # (status 0) or failed (non-zero).  Takes about 1.5 s.
         return subprocess.Popen(
-            self.command(),
+            self._host_prefix() + self.command(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -390,6 +461,7 @@ class GlusterNode:
             unlink_stale_socket(Path(path))
         if _proc.read_pidfile(self.pidfile) is not None and self.pid is None:
             self.pidfile.unlink(missing_ok=True)
+        self._stop_host(timeout)
 
     def _logged_sockets(self) -> set[str]:
         """UNIX sockets named in the command lines logged by this node's daemons.
@@ -581,6 +653,7 @@ class Pool:
         base_port: int = DEFAULT_BASE_PORT,
         ports_per_node: int = 100,
         log_level: str = "INFO",
+        private_dirs: Sequence[Path | str] = (),
     ) -> None:
         if size < 1:
             raise ValueError("a pool needs at least one node")
@@ -592,6 +665,7 @@ class Pool:
                 address=f"{prefix}.{i}",
                 port_range=(base_port + (i - 1) * ports_per_node, base_port + i * ports_per_node - 1),
                 log_level=log_level,
+                private_dirs=private_dirs,
             )
             for i in range(1, size + 1)
         ]

@@ -1,0 +1,111 @@
+"""What glupy looks like on this host, for the pool report and attach's pool check.
+
+glusterd runs ``$libdir/glusterfs/peer_glupy ARGS`` on every node of the pool for
+``gluster system:: execute glupy ARGS`` and gathers what each prints: GlusterFS's
+own way to ask every host something. ``peer_glupy`` (installed next to glusterd's
+other peer commands by ``make install`` / ``glupy install``) runs this module with
+the Python environment glupy was installed in. A node without it fails the command
+at staging, and glusterd's error names the node.
+
+    peer_glupy report [NAME=MODULE[:CLASS]]...
+    peer_glupy alias NAME        (xlator/user/NAME.so -> glupy.so, for server-side attach)
+
+prints one line per fact, ``UUID<TAB>KEY<TAB>VALUE``: ``version``, ``bridge``
+(present/missing), ``filter`` (present/missing), ``python``, and for each
+translator ``module.NAME`` (its identity here, or ``missing: why``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+COMMAND = "glupy"  # gluster system:: execute glupy ... runs peer_glupy
+SCRIPT_NAME = f"peer_{COMMAND}"
+
+
+def glusterd_uuid() -> str:
+    """The UUID of the glusterd that runs us (our parent), from its working directory."""
+    workdir = Path("/var/lib/glusterd")
+    try:
+        argv = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0")
+        for arg in argv:
+            if arg.startswith(b"management.working-directory="):
+                workdir = Path(arg.split(b"=", 1)[1].decode())
+    except OSError:
+        pass
+    try:
+        for line in (workdir / "glusterd.info").read_text().splitlines():
+            if line.startswith("UUID="):
+                return line[5:].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def report(translators: list[str]) -> list[tuple[str, str]]:
+    """(key, value) facts about glupy on this host."""
+    import glupy
+    from glupy import filter as gfilter
+    from glupy.gluster import xlators
+
+    facts = [("version", glupy.__version__), ("python", sys.executable),
+             ("bridge", "present" if (xlators.xlator_dir() / "user" / "glupy.so").is_file() else "missing"),
+             ("filter", "present" if gfilter.filter_installed() else "missing")]
+    for spec in translators:
+        name, _, module = spec.partition("=")
+        facts.append((f"module.{name}", module_identity(module)))
+    return facts
+
+
+def module_identity(spec: str) -> str:
+    """The identity of translator class *spec* (``module[:Class]``) here, or ``missing: why``."""
+    from glupy import loader
+    from glupy.errors import init_error_line
+
+    try:
+        return loader.identity(loader.resolve(spec))
+    except BaseException as error:  # noqa: BLE001 - anything the import does is the answer
+        return "missing: " + init_error_line(error)
+
+
+def script_path() -> Path:
+    """``$libdir/glusterfs/peer_glupy``: where glusterd looks for peer commands (GSYNCD_PREFIX)."""
+    from glupy.gluster import xlators
+
+    return xlators.xlator_dir().parent.parent / SCRIPT_NAME
+
+
+def install(python: str | None = None) -> Path:
+    """Install (or update) peer_glupy for this Python environment; idempotent."""
+    path = script_path()
+    text = f"#!/bin/sh\n# glupy's answer to `gluster system:: execute glupy ...` (see glupy.peer)\n" \
+           f"exec {python or sys.executable} -I -m glupy.peer \"$@\"\n"
+    if not (path.exists() and path.read_text() == text):
+        tmp = path.with_name(f".{SCRIPT_NAME}.new")
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        os.replace(tmp, path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "alias":
+        from glupy.gluster import xlators
+
+        xlators.check_name(args[1])
+        xlators.ensure_alias(args[1])
+        return 0
+    if not args or args[0] != "report":
+        print("usage: peer_glupy report [NAME=MODULE[:CLASS]]... | alias NAME", file=sys.stderr)
+        return 2
+    uuid = glusterd_uuid()
+    for key, value in report(args[1:]):
+        print(f"{uuid}\t{key}\t{value}".replace("\n", " "))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The pool as it really is, node by node: what `glupy doctor VOLUME` reports and
+what `glupy attach` checks before it changes anything.
+
+Two questions are asked of every node through GlusterFS itself, not inferred from
+this one:
+
+* ``gluster system:: execute glupy report NAME=MODULE...`` runs ``peer_glupy``
+  (glupy.peer) on every node of the pool: glupy's version, whether the bridge and
+  the client filter are installed, and the identity of each translator's module
+  there. A node without glupy fails the command, and glusterd names it.
+* ``gluster --remote-host=HOST system:: getspec VOLUME`` fetches the client volfile
+  HOST serves, as a client mounting from HOST would: does it carry the client-side
+  translators?
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+
+from glupy import peer
+from glupy.errors import AdminError
+from glupy.gluster import GlusterNode
+from glupy.gluster.errors import GlusterError
+from glupy.gluster.volfile import Volfile, VolfileError
+
+FILTER_MISSING = "the client volfile filter is missing"
+_STAGING = re.compile(r"Staging failed on (\S+?)\.? Error: (.*)")
+
+
+@dataclass
+class Translator:
+    """An attached translator as the volume records it."""
+
+    name: str
+    spec: str  # module[:Class]
+    side: str
+    identity: str = ""  # recorded at attach ("" if none)
+
+
+@dataclass
+class NodeState:
+    """What one node of the pool has, and what is wrong there (each with its fix)."""
+
+    host: str
+    uuid: str
+    facts: dict[str, str] = field(default_factory=dict)  # peer_glupy's report; empty if it could not run
+    served: set[str] | None = None  # client-side translators in the client volfile it serves
+    asked: bool = True  # False: peer_glupy was not run (another node failed the command)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (problem, fix)
+
+
+def nodes(node: GlusterNode) -> dict[str, str]:
+    """{uuid: host} of every node of the pool, this one included."""
+    found = {node.uuid(): node.address}
+    for p in node.peers():
+        found[p.uuid] = p.hostname
+    return found
+
+
+def ask_every_node(node: GlusterNode, translators: list[Translator]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """({uuid: {key: value}} from peer_glupy on every node, {host: why the command failed there})."""
+    args = [f"{t.name}={t.spec}" for t in translators]
+    proc = subprocess.run(node.cli_command("system::", "execute", peer.COMMAND, "report", *args),
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        text = (proc.stderr or proc.stdout).strip()
+        failed = {m.group(1): m.group(2).strip() for m in _STAGING.finditer(text)}
+        if not failed:  # the node we ask is the one without it
+            failed = {node.address: text.splitlines()[-1] if text else "failed"}
+        return {}, failed
+    facts: dict[str, dict[str, str]] = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split("\t", 2)
+        if len(parts) == 3:
+            facts.setdefault(parts[0], {})[parts[1]] = parts[2]
+    return facts, {}
+
+
+def served_translators(node: GlusterNode, host: str, volume: str) -> set[str] | None:
+    """Names of the translators in the client volfile *host* serves for *volume* (None: cannot fetch)."""
+    proc = subprocess.run(node.cli_command(f"--remote-host={host}", "system::", "getspec", volume),
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None
+    try:
+        return set(Volfile.parse(proc.stdout).names())
+    except VolfileError:
+        return None
+
+
+def survey(node: GlusterNode, volume: str | None, translators: list[Translator]) -> list[NodeState]:
+    """Every node of the pool with its problems for *translators* (of *volume*, if given)."""
+    try:
+        members = nodes(node)
+    except GlusterError as error:
+        raise AdminError(f"cannot list the pool's nodes: {str(error).splitlines()[0]}") from None
+    facts, failed = ask_every_node(node, translators)
+    states = []
+    for uuid, host in members.items():
+        state = NodeState(host, uuid, facts.get(uuid, {}))
+        if host in failed or (not failed and not state.facts):
+            why = failed.get(host, "no answer")
+            state.problems.append((f"glupy is not installed ({why})",
+                                   f"on {host}: install glupy (make install in a glupy checkout, with the "
+                                   "Python environment the translators use)"))
+        elif failed:
+            state.asked = False  # glusterd runs the command everywhere or nowhere
+        _check_facts(state, volume, translators)
+        if volume and any(t.side == "client" for t in translators):
+            state.served = served_translators(node, host, volume)
+            for t in translators:
+                if t.side == "client" and state.served is not None and t.name not in state.served:
+                    state.problems.append((f"clients mounting from {host} do not get {t.name}",
+                                           f"on {host}: glupy install --filter, then (anywhere) "
+                                           f"glupy refresh {volume} {t.name}"))
+        states.append(state)
+    return states
+
+
+def _check_facts(state: NodeState, volume: str | None, translators: list[Translator]) -> None:
+    facts, host = state.facts, state.host
+    if not facts:
+        return
+    if facts.get("bridge") != "present":
+        state.problems.append(("the bridge (xlator/user/glupy.so) is missing", f"on {host}: make install"))
+    if facts.get("filter") != "present" and any(t.side == "client" for t in translators):
+        state.problems.append((FILTER_MISSING, f"on {host}: glupy install --filter"))
+    python = facts.get("python", "its Python")
+    for t in translators:
+        found = facts.get(f"module.{t.name}", "missing: not reported")
+        if found.startswith("missing: "):
+            state.problems.append((f"{t.name}: {found[9:]}",
+                                   f"on {host}: install the package of {t.spec.partition(':')[0]} into {python}"))
+        elif t.identity and found != t.identity:
+            refresh = f"glupy refresh {volume} {t.name}" if volume else "glupy refresh VOLUME NAME"
+            state.problems.append((f"{t.name}: module is {found}, the volume was attached with {t.identity}",
+                                   f"on {host}: install the recorded version, or after upgrading every host: "
+                                   f"{refresh}"))
+
+
+def attach_problems(node: GlusterNode, translator: Translator) -> list[str]:
+    """Why some node of the pool cannot run *translator* (one line per node; empty: all can).
+
+    The identity expected is the one this node has (attach records it); this node's
+    own client filter does not count (attach installs it here)."""
+    lines = []
+    for state in survey(node, None, [translator]):
+        for problem, fix in state.problems:
+            if state.host == node.address and problem == FILTER_MISSING:
+                continue
+            lines.append(f"{state.host}: {problem} ({fix})")
+    return lines
+
+
+def alias_everywhere(node: GlusterNode, name: str) -> str:
+    """``xlator/user/NAME.so`` (the bridge under the translator's name) on every node of
+    the pool, for their bricks to load; "" if done, else why not (which nodes)."""
+    proc = subprocess.run(node.cli_command("system::", "execute", peer.COMMAND, "alias", name),
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    if proc.returncode == 0:
+        return ""
+    text = (proc.stderr or proc.stdout).strip()
+    return "; ".join(f"{host} ({why})" for host, why in _STAGING.findall(text)) or text

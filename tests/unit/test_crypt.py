@@ -650,6 +650,9 @@ def test_a_wrong_key_reads_eio_and_damages_nothing(glupy_harness, key, tmp_path)
         assert info.value.errno == errno.EIO
     with pytest.raises(FopError):
         wrong.truncate("/f", 1)
+    with pytest.raises(FopError) as info:  # O_TRUNC empties the file: a write like any other
+        wrong.open("/f", os.O_WRONLY | os.O_TRUNC)
+    assert info.value.errno == errno.EIO
     assert (glupy_harness.bricks[0] / "f").read_bytes() == before
     assert h.read("/f") == data
     assert wrong.translator().statedump()["volume-key"] == "mismatch"
@@ -722,6 +725,27 @@ def test_no_ciphertext_reaches_callers_through_xdata(glupy_harness, key) -> None
     assert "glusterfs.content" not in spy.lookup_keys[-1] and "gfid-req" in spy.lookup_keys[-1]
     reply = h.fop("setxattr", loc, glupy.Xdata({"user.a": b"1"}), 0)
     assert reply.xdata["virt-gf-poststat"].size == 100 and reply.xdata["virt-gf-prestat"].size == 100
+
+
+class ServesContent(glupy.Translator):
+    """Below crypt, as posix answers quick-read: each entry's stored bytes in its xdata."""
+
+    async def readdirp(self, fd, size, offset, xdata):
+        reply = await self.child.readdirp(fd, size, offset, xdata)
+        if xdata is not None and crypt.CONTENT_KEY in xdata:
+            for entry in reply.entries:
+                entry.xdata = glupy.Xdata({crypt.CONTENT_KEY: b"the stored bytes"})
+        return reply
+
+
+def test_readdirp_entries_never_carry_the_stored_bytes(glupy_harness, key) -> None:
+    h = glupy_harness((Crypt, {"key-file": key}), ServesContent)
+    h.mkdir("/d")
+    h.create("/d/f", b"secret words")
+    with h.opendir("/d") as d:
+        reply = h.fop("readdirp", d.fd, 4096, 0, glupy.Xdata({crypt.CONTENT_KEY: 64 * 1024}))
+    entries = [e for e in reply.entries if e.name == "f"]
+    assert entries and all(e.xdata is None or crypt.CONTENT_KEY not in e.xdata for e in entries)
 
 
 def test_open_turns_write_only_into_read_write_and_drops_append(glupy_harness, key) -> None:

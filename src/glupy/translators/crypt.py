@@ -656,9 +656,13 @@ class Crypt(glupy.Translator):
         return reply
 
     async def readdirp(self, fd, size, offset, xdata):
+        if xdata is not None and CONTENT_KEY in xdata:
+            del xdata[CONTENT_KEY]
         reply = await self.child.readdirp(fd, size, offset, xdata)
         for entry in reply.entries:
             plain_iatt(entry.stat)
+            if entry.xdata is not None and CONTENT_KEY in entry.xdata:
+                del entry.xdata[CONTENT_KEY]  # the stored bytes, as lookup strips them
         return reply
 
     # ------------------------------------------------------------ open
@@ -673,6 +677,8 @@ class Crypt(glupy.Translator):
         return flags
 
     async def open(self, loc, flags, fd, xdata):
+        if flags & os.O_TRUNC and (loc.inode is None or loc.inode.type != FileType.DIR):
+            await self._settle()  # emptying a file is a write: only with the volume's key
         reply = await self.child.open(loc, self._open_flags(flags), fd, xdata)
         if flags & os.O_APPEND:
             self.set_fd_ctx(fd, True)

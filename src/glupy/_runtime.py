@@ -123,18 +123,13 @@ def create(xlator: Any, module_spec: str, class_name: str) -> tuple[Translator, 
 def reload(xlator: Any, module_spec: str, class_name: str, old: Translator,
            options: Any) -> tuple[Translator, dict[int, Any], dict[str, Any]]:
     """The translator's module imported again and a new instance to take over from
-    `old` (lifecycle.replace: options `options`, init(), migrate(old)), returned as
-    create() returns it. Raises, leaving sys.modules and `old` as they were, if the
-    import or any step fails. The bridge keeps routing to Python every FOP the old
-    class handled (the new instance forwards those it dropped)."""
-    module_name = module_spec.partition(":")[0]
-    restore = lifecycle.reimport(module_name)
-    try:
-        new = lifecycle.replace(xlator, resolve(module_spec, class_name), old, options)
-    except BaseException:
-        restore()  # a refused version leaves no trace
-        raise
-    new.instance.log.info("reloaded %s from %s", type(new.instance).__qualname__, sys.modules[module_name].__file__)
+    `old` (lifecycle.reload: options `options`, init(), migrate(old)), returned as
+    create() returns it; raises, changing nothing, if any step fails. The bridge keeps
+    routing to Python every FOP the old class handled (the new instance forwards
+    those it dropped)."""
+    new = lifecycle.reload(xlator, module_spec, class_name, old, options)
+    module = sys.modules[type(new.instance).__module__]
+    new.instance.log.info("reloaded %s from %s", type(new.instance).__qualname__, module.__file__)
     return _for_bridge(new)
 
 

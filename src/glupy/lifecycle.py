@@ -7,7 +7,8 @@ XlatorNode) and keeps what :func:`start` returns.
     reconfigure  parse the new option set, call reconfigure(changed)
     statedump    the entries `gluster volume statedump` shows
     replace      a new instance of a (re)loaded class: start, then migrate(old)
-    reimport     a module's source run again as a new module (live reload)
+    reimport     a module's source run again as a new module
+    reload       both: the new code of a running translator (live reload)
 
 fini, notify, forget and release are the instance's own methods; hosts call them.
 """
@@ -24,7 +25,7 @@ from typing import Any, Callable, Mapping
 
 from glupy.errors import OptionError, TranslatorLoadError
 from glupy.fop_table import FOP_ID
-from glupy.loader import bind_handlers, identity, overridden_fops
+from glupy.loader import bind_handlers, identity, overridden_fops, resolve
 from glupy.translator import Translator
 
 _FOP_NAME = {number: name for name, number in FOP_ID.items()}
@@ -154,12 +155,15 @@ def reimport(name: str) -> Callable[[], None]:
     return restore
 
 
-def reload_class(cls: type[Translator]) -> tuple[type[Translator], Callable[[], None]]:
-    """*cls*'s module imported again (see :func:`reimport`) and the class of the same
-    name in it, with the function that undoes the import."""
-    restore = reimport(cls.__module__)
-    new = getattr(sys.modules[cls.__module__], cls.__qualname__, None)
-    if not (isinstance(new, type) and issubclass(new, Translator)):
-        restore()
-        raise TranslatorLoadError(f"module {cls.__module__} no longer has a Translator class {cls.__qualname__}")
-    return new, restore
+def reload(xlator: Any, module_spec: str, class_name: str, old: Translator,
+           options: Mapping[str, Any]) -> Started:
+    """The class named by *module_spec* (and/or *class_name*, as loader.resolve takes
+    them) from its module imported again (:func:`reimport`), as a new instance taking
+    over from *old* (:func:`replace`). Raises, with sys.modules and *old* as they
+    were, if the import or any step fails."""
+    restore = reimport(module_spec.partition(":")[0])
+    try:
+        return replace(xlator, resolve(module_spec, class_name), old, options)
+    except BaseException:
+        restore()  # a refused version leaves no trace
+        raise

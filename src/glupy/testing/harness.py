@@ -2235,17 +2235,12 @@ class Harness(Client):
         if not isinstance(node, XlatorNode):
             raise HarnessError(f"{name} is not a Python translator")
         old = node.instance
-        restore = None
-        if cls is None:
-            cls, restore = lifecycle.reload_class(type(old))
         new_options = {**node.options, **{k: _option_text(v) for k, v in dict(options or {}).items()}}
-        try:
+        if cls is None:
+            started = lifecycle.reload(node, type(old).__module__, type(old).__qualname__, old, new_options)
+        else:
             started = lifecycle.replace(node, cls, old, new_options)
-        except BaseException:
-            if restore is not None:
-                restore()
-            raise
-        node.cls, node.options = cls, new_options
+        node.cls, node.options = type(started.instance), new_options
         node.instance, node.handlers = started.instance, started.handlers
         return started.instance
 

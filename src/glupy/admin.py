@@ -366,8 +366,8 @@ def attached_translators(node: GlusterNode, volume: str):
     from glupy import pool
 
     opts = volume_options(node, volume)
-    return [pool.Translator(e.name, e.module if ":" in e.module or e.cls in ("", "?") else f"{e.module}:{e.cls}",
-                            e.side, e.options.get("identity", ""))
+    return [pool.Translator(e.name, f"{e.module.partition(':')[0]}:{e.options['class']}" if e.options.get("class")
+                            else e.module, e.side, e.options.get("identity", ""))
             for e in server_entries(volume, opts) + client_entries(volume, opts)]
 
 
@@ -585,30 +585,41 @@ class Refresh:
     started: bool
 
 
-def refresh_identity(node: GlusterNode, volume: str, name: str) -> Refresh:
-    """Record the identity of translator *name*'s module as installed here (after an
-    upgrade on every host): processes that load it from then on check against it."""
-    from glupy import loader
-
-    info = volume_info(node, volume)
-    opts = info.options
+def _attached(opts: Mapping[str, str], volume: str,
+              name: str) -> tuple[str, dict[str, str], gfilter.ClientXlator | None]:
+    """(module, options, filter entry) of translator *name* as *volume* records it; the
+    filter entry is None for a server-side translator."""
     base = f"{SERVER_PREFIX}{name}"
     if base in opts:
         own = {k[len(base) + 1:]: v for k, v in opts.items() if k.startswith(base + ".")}
-        cls = validate_translator(own.get("module", ""), {k: v for k, v in own.items()
-                                                          if k not in ("module", "identity")})
-        new = loader.identity(cls)
-        gluster(node, "volume", "set", volume, f"{base}.identity", new)
-        return Refresh("server", own.get("identity", ""), new, info.started)
+        return own.pop("module", ""), own, None
     for cx in gfilter.client_config(opts):
         if cx.name == name:
-            cls = validate_translator(cx.module, {k: v for k, v in cx.options.items() if k != "identity"})
-            old, new = cx.options.get("identity", ""), loader.identity(cls)
-            cx.options["identity"] = new
-            gluster(node, "volume", "set", volume, cx.key, cx.value())
-            bump_generation(node, volume)
-            return Refresh("client", old, new, info.started)
+            return cx.module, cx.options, cx
     raise AdminError(f"volume {volume} has no glupy translator {name}")
+
+
+def _installed_identity(module: str, options: Mapping[str, str]) -> str:
+    """The identity of *module* as installed here, its class's options checked."""
+    from glupy import loader
+
+    return loader.identity(validate_translator(module, {k: v for k, v in options.items()
+                                                         if k not in ("identity", "generation")}))
+
+
+def refresh_identity(node: GlusterNode, volume: str, name: str) -> Refresh:
+    """Record the identity of translator *name*'s module as installed here (after an
+    upgrade on every host): processes that load it from then on check against it."""
+    info = volume_info(node, volume)
+    module, own, cx = _attached(info.options, volume, name)
+    old, new = own.get("identity", ""), _installed_identity(module, own)
+    if cx is None:
+        gluster(node, "volume", "set", volume, f"{SERVER_PREFIX}{name}.identity", new)
+        return Refresh("server", old, new, info.started)
+    cx.options["identity"] = new
+    gluster(node, "volume", "set", volume, cx.key, cx.value())
+    bump_generation(node, volume)
+    return Refresh("client", old, new, info.started)
 
 
 @dataclass
@@ -628,39 +639,25 @@ def reload_translator(node: GlusterNode, volume: str, name: str) -> Reload:
     to a new instance, without a restart (option ``generation``); the module's
     identity as installed here is recorded with it. Server side, waits for each
     brick of this node to log that it reloaded or why it refused."""
-    from glupy import loader
-
     info = volume_info(node, volume)
-    opts = info.options
+    module, own, cx = _attached(info.options, volume, name)
+    identity = _installed_identity(module, own)
+    dry_run(module, {**{k: v for k, v in own.items() if k != "generation"}, "identity": identity}, name)
     generation = str(time.time_ns())
+    if cx is not None:
+        cx.options.update(identity=identity, generation=generation)
+        gluster(node, "volume", "set", volume, cx.key, cx.value())
+        bump_generation(node, volume)
+        return Reload("client", generation, identity)
+    logs = {str(b.path): node.brick_log(b.path) for b in info.bricks}
+    logs = {path: log for path, log in logs.items() if log.exists()}
+    sizes = {path: log.stat().st_size for path, log in logs.items()}
     base = f"{SERVER_PREFIX}{name}"
-    if base in opts:
-        own = {k[len(base) + 1:]: v for k, v in opts.items() if k.startswith(base + ".")}
-        cls = validate_translator(own.get("module", ""), {k: v for k, v in own.items()
-                                                          if k not in ("module", "identity", "generation")})
-        identity = loader.identity(cls)
-        dry_run(own["module"], {**{k: v for k, v in own.items() if k not in ("module", "generation")},
-                                "identity": identity}, name)
-        logs = {str(b.path): node.brick_log(b.path) for b in info.bricks}
-        logs = {path: log for path, log in logs.items() if log.exists()}
-        sizes = {path: log.stat().st_size for path, log in logs.items()}
-        gluster(node, "volume", "set", volume, f"{base}.identity", identity, f"{base}.generation", generation)
-        result = Reload("server", generation, identity)
-        if info.started:
-            result.bricks = _wait_reloaded(logs, sizes, generation)
-        return result
-    for cx in gfilter.client_config(opts):
-        if cx.name == name:
-            cls = validate_translator(cx.module, {k: v for k, v in cx.options.items()
-                                                  if k not in ("identity", "generation")})
-            identity = loader.identity(cls)
-            dry_run(cx.module, {**{k: v for k, v in cx.options.items() if k != "generation"}, "identity": identity},
-                    name)
-            cx.options.update(identity=identity, generation=generation)
-            gluster(node, "volume", "set", volume, cx.key, cx.value())
-            bump_generation(node, volume)
-            return Reload("client", generation, identity)
-    raise AdminError(f"volume {volume} has no glupy translator {name}")
+    gluster(node, "volume", "set", volume, f"{base}.identity", identity, f"{base}.generation", generation)
+    result = Reload("server", generation, identity)
+    if info.started:
+        result.bricks = _wait_reloaded(logs, sizes, generation)
+    return result
 
 
 def _wait_reloaded(logs: Mapping[str, Path], sizes: Mapping[str, int], generation: str) -> dict[str, str]:

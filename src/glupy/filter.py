@@ -246,16 +246,9 @@ sys.exit(main(sys.argv[1:2]))
 
 def install_filter(python: str | None = None) -> Path:
     """Install (or update) the filter executable; idempotent."""
-    path = filter_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = filter_script(python)
-    if path.exists() and path.read_text() == text:
-        return path
-    tmp = path.with_name(f".{FILTER_NAME}.new")
-    tmp.write_text(text)
-    tmp.chmod(0o755)
-    os.replace(tmp, path)
-    return path
+    from glupy.gluster.xlators import install_executable
+
+    return install_executable(filter_path(), filter_script(python))
 
 
 def filter_installed() -> bool:

@@ -79,15 +79,10 @@ def script_path() -> Path:
 
 def install(python: str | None = None) -> Path:
     """Install (or update) peer_glupy for this Python environment; idempotent."""
-    path = script_path()
-    text = f"#!/bin/sh\n# glupy's answer to `gluster system:: execute glupy ...` (see glupy.peer)\n" \
-           f"exec {python or sys.executable} -I -m glupy.peer \"$@\"\n"
-    if not (path.exists() and path.read_text() == text):
-        tmp = path.with_name(f".{SCRIPT_NAME}.new")
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        os.replace(tmp, path)
-    return path
+    from glupy.gluster.xlators import install_executable
+
+    return install_executable(script_path(), "#!/bin/sh\n# glupy's answer to `gluster system:: execute glupy "
+                              f"...` (see glupy.peer)\nexec {python or sys.executable} -I -m glupy.peer \"$@\"\n")
 
 
 def main(argv: list[str] | None = None) -> int:

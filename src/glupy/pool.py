@@ -16,13 +16,12 @@ this one:
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass, field
 
 from glupy import peer
 from glupy.errors import AdminError
 from glupy.gluster import GlusterNode
-from glupy.gluster.errors import GlusterError
+from glupy.gluster.errors import GlusterCommandError, GlusterError
 from glupy.gluster.volfile import Volfile, VolfileError
 
 FILTER_MISSING = "the client volfile filter is missing"
@@ -61,17 +60,17 @@ def nodes(node: GlusterNode) -> dict[str, str]:
 
 def ask_every_node(node: GlusterNode, translators: list[Translator]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """({uuid: {key: value}} from peer_glupy on every node, {host: why the command failed there})."""
-    args = [f"{t.name}={t.spec}" for t in translators]
-    proc = subprocess.run(node.cli_command("system::", "execute", peer.COMMAND, "report", *args),
-                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        text = (proc.stderr or proc.stdout).strip()
+    try:
+        out = node.gluster("system::", "execute", peer.COMMAND, "report",
+                           *(f"{t.name}={t.spec}" for t in translators), timeout=300)
+    except GlusterCommandError as error:
+        text = (error.stderr or error.stdout).strip()
         failed = {m.group(1): m.group(2).strip() for m in _STAGING.finditer(text)}
         if not failed:  # the node we ask is the one without it
             failed = {node.address: text.splitlines()[-1] if text else "failed"}
         return {}, failed
     facts: dict[str, dict[str, str]] = {}
-    for line in proc.stdout.splitlines():
+    for line in out.splitlines():
         parts = line.split("\t", 2)
         if len(parts) == 3:
             facts.setdefault(parts[0], {})[parts[1]] = parts[2]
@@ -80,13 +79,10 @@ def ask_every_node(node: GlusterNode, translators: list[Translator]) -> tuple[di
 
 def served_translators(node: GlusterNode, host: str, volume: str) -> set[str] | None:
     """Names of the translators in the client volfile *host* serves for *volume* (None: cannot fetch)."""
-    proc = subprocess.run(node.cli_command(f"--remote-host={host}", "system::", "getspec", volume),
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0 or not proc.stdout.strip():
-        return None
     try:
-        return set(Volfile.parse(proc.stdout).names())
-    except VolfileError:
+        return set(Volfile.parse(node.gluster(f"--remote-host={host}", "system::", "getspec", volume,
+                                              timeout=60)).names())
+    except (GlusterError, VolfileError):
         return None
 
 
@@ -157,9 +153,9 @@ def attach_problems(node: GlusterNode, translator: Translator) -> list[str]:
 def alias_everywhere(node: GlusterNode, name: str) -> str:
     """``xlator/user/NAME.so`` (the bridge under the translator's name) on every node of
     the pool, for their bricks to load; "" if done, else why not (which nodes)."""
-    proc = subprocess.run(node.cli_command("system::", "execute", peer.COMMAND, "alias", name),
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
-    if proc.returncode == 0:
-        return ""
-    text = (proc.stderr or proc.stdout).strip()
-    return "; ".join(f"{host} ({why})" for host, why in _STAGING.findall(text)) or text
+    try:
+        node.gluster("system::", "execute", peer.COMMAND, "alias", name, timeout=120)
+    except GlusterCommandError as error:
+        text = (error.stderr or error.stdout).strip()
+        return "; ".join(f"{host} ({why})" for host, why in _STAGING.findall(text)) or text
+    return ""

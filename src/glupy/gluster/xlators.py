@@ -10,6 +10,7 @@ module and class from its options).
 from __future__ import annotations
 
 import ctypes.util
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -98,3 +99,17 @@ def aliases() -> list[str]:
     if not d.is_dir():
         return []
     return sorted(p.stem for p in d.glob("*.so") if p.is_symlink() and p.readlink() == Path(BRIDGE))
+
+
+def install_executable(path: Path, text: str) -> Path:
+    """Install an executable that glusterd runs (a volfile filter, a peer command): all
+    at once (written beside it, then renamed over it), and untouched if it already
+    says *text*."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == text:
+        return path
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.write_text(text)
+    tmp.chmod(0o755)
+    os.replace(tmp, path)
+    return path

@@ -413,7 +413,8 @@ def test_a_volume_of_an_unknown_format_is_refused(glupy_harness, key, caplog) ->
     os.setxattr(brick, crypt.KEYCHECK_XATTR, f"glupy-crypt-v9:{fingerprint}".encode())
     h = glupy_harness(Crypt, root=brick, key_file=key)
     h.lookup("/")
-    for call in (lambda: h.create("/f", b"data"), lambda: h.read("/f")):
+    h.mknod("/f", stat.S_IFREG | 0o644)  # an empty file: names still work
+    for call in (lambda: h.create("/g", b"data"), lambda: h.write("/f", b"data"), lambda: h.read("/f")):
         with pytest.raises(FopError) as info:
             call()
         assert info.value.errno == errno.EIO
@@ -656,6 +657,101 @@ def test_a_wrong_key_reads_eio_and_damages_nothing(glupy_harness, key, tmp_path)
     assert (glupy_harness.bricks[0] / "f").read_bytes() == before
     assert h.read("/f") == data
     assert wrong.translator().statedump()["volume-key"] == "mismatch"
+
+
+class Unreachable(glupy.Translator):
+    """Below crypt: the volume record cannot be read or written (ENOTCONN: the bricks are
+    not reachable yet, or EPERM) while `down`; counts the attempts."""
+
+    errno = errno.ENOTCONN
+
+    def init(self) -> None:
+        self.down = True
+        self.attempts = 0
+
+    async def getxattr(self, loc, name, xdata):
+        if name == crypt.KEYCHECK_XATTR:
+            self.attempts += 1
+            if self.down:
+                raise FopError(self.errno)
+        return await self.child.getxattr(loc, name, xdata)
+
+    async def setxattr(self, loc, dict, flags, xdata):
+        if crypt.KEYCHECK_XATTR in dict and self.down:
+            raise FopError(self.errno)
+        return await self.child.setxattr(loc, dict, flags, xdata)
+
+
+def every_write_is_refused(h, path: str) -> None:
+    """Each way of changing a file's data answers EIO (issue 14, item 5)."""
+    calls = {
+        "aligned write": lambda: h.write(path, b"w" * BLOCK, 0),  # needs to decrypt nothing
+        "unaligned write": lambda: h.write(path, b"w", 5),
+        "append": lambda: h.open(path, os.O_WRONLY | os.O_APPEND).write(b"w" * BLOCK, 0),
+        "truncate": lambda: h.truncate(path, 1),
+        "truncate up": lambda: h.truncate(path, 10 * BLOCK),
+        "ftruncate": lambda: h.open(path, os.O_RDWR).truncate(0),
+        "open O_TRUNC": lambda: h.open(path, os.O_WRONLY | os.O_TRUNC),
+        "create O_TRUNC": lambda: h.create("/new-" + path.strip("/"), b"w" * BLOCK),
+    }
+    for what, call in calls.items():
+        with pytest.raises(FopError) as info:
+            call()
+        assert info.value.errno == errno.EIO, what
+
+
+@pytest.mark.parametrize("error", [errno.ENOTCONN, errno.EPERM])
+def test_writes_are_refused_until_the_key_is_verified(glupy_harness, key, tmp_path, monkeypatch, caplog,
+                                                      error) -> None:
+    """Issue 14, item 5: the key check fails closed. While the volume record cannot be read
+    (the first check errored), no write, truncate or O_TRUNC reaches the bricks, and the
+    check is retried on the next data FOP, at most once per RECHECK_INTERVAL."""
+    now = [1000.0]
+    monkeypatch.setattr(crypt, "_clock", lambda: now[0], raising=False)
+    monkeypatch.setattr(Unreachable, "errno", error)
+    h = glupy_harness(Crypt, key_file=key)
+    data = os.urandom(3 * BLOCK + 5)
+    h.create("/f", data)
+    brick = glupy_harness.bricks[0] / "f"
+    before = brick.read_bytes()
+    other = str(write_key_file(tmp_path / "other.key"))
+    wrong = glupy_harness(Crypt, Unreachable, root=h.backends[0], key_file=other)
+    down = wrong.translator("unreachable")
+    wrong.lookup("/")
+    assert down.attempts >= 1 and wrong.translator().statedump()["volume-key"] == "unknown"
+    every_write_is_refused(wrong, "/f")
+    with pytest.raises(FopError) as info:
+        wrong.read("/f")
+    assert info.value.errno == errno.EIO
+    assert brick.read_bytes() == before and not (glupy_harness.bricks[0] / "new-f").exists()
+    # bounded: no round trip per refused FOP, one check per interval
+    attempts = down.attempts
+    for _ in range(5):
+        with pytest.raises(FopError):
+            wrong.write("/f", b"w" * BLOCK, 0)
+    assert down.attempts == attempts
+    now[0] += crypt.RECHECK_INTERVAL
+    with pytest.raises(FopError):
+        wrong.write("/f", b"w" * BLOCK, 0)
+    assert down.attempts == attempts + 1
+    assert caplog.text.count("is refused (EIO) until this key is verified") == 1  # one line, not one per FOP
+    # the bricks answer again: the next write checks, finds another key, and is still refused
+    down.down = False
+    now[0] += crypt.RECHECK_INTERVAL
+    every_write_is_refused(wrong, "/f")
+    assert wrong.translator().statedump()["volume-key"] == "mismatch" and "is not this volume's key" in caplog.text
+    assert brick.read_bytes() == before and h.read("/f") == data
+    # the right key, first check failed: refused too, then served once the check succeeds
+    right = glupy_harness(Crypt, Unreachable, root=h.backends[0], key_file=key)
+    right.lookup("/")
+    with pytest.raises(FopError) as info:
+        right.write("/f", b"r" * BLOCK, 0)
+    assert info.value.errno == errno.EIO and brick.read_bytes() == before
+    right.translator("unreachable").down = False
+    now[0] += crypt.RECHECK_INTERVAL
+    right.write("/f", b"r" * BLOCK, 0)
+    assert right.read("/f") == h.read("/f") == b"r" * BLOCK + data[BLOCK:]
+    assert right.translator().statedump()["volume-key"] == "ok"
 
 
 def test_without_the_volume_record_a_wrong_key_still_reads_eio(glupy_harness, key, tmp_path) -> None:

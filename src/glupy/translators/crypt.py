@@ -101,6 +101,7 @@ import hmac
 import itertools
 import os
 import stat as _stat
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterable
@@ -144,6 +145,10 @@ CONTENT_KEY = "glusterfs.content"
 STAT_XDATA_KEYS = ("virt-gf-prestat", "virt-gf-poststat")
 ROOT_GFID = uuid.UUID(int=1)
 XATTR_CREATE = 1
+#: seconds between two reads of the volume record while it cannot be read (ENOTCONN, EPERM, ...);
+#: file data is refused (EIO) meanwhile, without a round trip
+RECHECK_INTERVAL = 1.0
+_clock = time.monotonic  # (tests move it)
 SEEK_DATA, SEEK_HOLE = 0, 1  # gf_seek_what_t
 
 _ZEROS = bytes(CBLOCK)
@@ -479,6 +484,11 @@ class Crypt(glupy.Translator):
         self.fingerprint = self._check.hex()
         self._volume = _UNKNOWN
         self._volume_fingerprint = ""
+        # while the record cannot be read: when to try again, whether a check is in flight,
+        # and the error logged (one line per change of error, not per FOP)
+        self._next_check = 0.0
+        self._checking = False
+        self._check_error = ""
         self.stats = {"blocks-encrypted": 0, "blocks-decrypted": 0, "holes-read": 0, "auth-failures": 0,
                       "read-retries": 0, "writes-shared": 0, "writes-exclusive": 0, "refused": 0}
         self.log.info("crypt: key from %s (fingerprint %s)", self.key_file, self.fingerprint)
@@ -499,10 +509,18 @@ class Crypt(glupy.Translator):
         self.stats["refused"] += 1
         return glupy.FopError(err, f"crypt: {what} is not supported on encrypted files")
 
+    def _may_check(self) -> bool:
+        """Whether to read the volume record now: not known yet, no check in flight, and the
+        last failed check at least RECHECK_INTERVAL ago (a volume whose bricks cannot answer
+        costs one getxattr a second, not one per FOP)."""
+        return self._volume == _UNKNOWN and not self._checking and _clock() >= self._next_check
+
     async def _settle(self) -> None:
-        """Before a data FOP while the volume's format is not known: read the volume
-        root's record again; EIO if the key is not the volume's or the format is unknown."""
-        if self._volume == _UNKNOWN and self._root is not None:
+        """Before a data FOP (and anything else that changes file data) while the volume's
+        format is not known: read the volume root's record again (at most once per
+        RECHECK_INTERVAL); EIO until the key is verified as the volume's and the format known.
+        Fails closed: a check that errors (ENOTCONN, EPERM, ...) leaves every data FOP refused."""
+        if self._root is not None and self._may_check():
             await self._check_volume(glupy.Loc(path="/", inode=self._root))
         if self._volume == _MISMATCH:
             raise glupy.FopError(errno.EIO, "crypt: this mount's key is not the volume's key")
@@ -586,6 +604,23 @@ class Crypt(glupy.Translator):
         """Compare this key with the one the volume root records and take the volume's
         format from the record; record this key and the new format if there is none."""
         self._root = loc.inode
+        self._checking = True
+        try:
+            failed = await self._read_record(loc)
+        finally:
+            self._checking = False
+        if failed:
+            self._next_check = _clock() + RECHECK_INTERVAL
+            if failed != self._check_error:
+                self._check_error = failed
+                self.log.error("crypt: %s: file data is refused (EIO) until this key is verified as the volume's "
+                               "(retried at most every %g s, when file data is asked for)", failed, RECHECK_INTERVAL)
+        elif self._check_error:
+            self._check_error = ""
+            self.log.info("crypt: the volume's key check could be read again")
+
+    async def _read_record(self, loc: Any) -> str:
+        """Read (or make) the record; '' when done, else why it could not be read."""
         child = self.child
         for _ in range(2):
             found = None
@@ -598,23 +633,22 @@ class Crypt(glupy.Translator):
                 found = bytes(value).rstrip(b"\0") if value is not None else None
             except glupy.FopError as e:
                 if e.errno not in (errno.ENODATA, getattr(errno, "ENOATTR", errno.ENODATA)):
-                    self.log.debug("crypt: cannot read the volume's key check: %s", e)
-                    return
+                    return f"cannot read the volume's key check ({errno.errorcode.get(e.errno, e.errno)})"
             if found is not None:
                 self._take_record(found)
-                return
+                return ""
             try:
                 record = self._record(NEW_FORMAT)
                 await child.setxattr(loc, glupy.Xdata({KEYCHECK_XATTR: record}), XATTR_CREATE, None)
             except glupy.FopError as e:
                 if e.errno == errno.EEXIST:
                     continue  # another client recorded its key first: compare with it
-                self.log.debug("crypt: cannot record the volume's key check: %s", e)
-                return
+                return f"cannot record the volume's key check ({errno.errorcode.get(e.errno, e.errno)})"
             self._take_record(record)
             self.log.info("crypt: recorded this key's fingerprint and crypt format %d on the volume root",
                           NEW_FORMAT)
-            return
+            return ""
+        return "the volume's key check keeps changing"
 
     def _take_record(self, found: bytes) -> None:
         prefix, _, fingerprint = found.partition(b":")
@@ -647,7 +681,7 @@ class Crypt(glupy.Translator):
         if buf is not None:
             if buf.type == FileType.REG:
                 buf.size = plain_size(buf.size)
-            elif self._volume == _UNKNOWN and buf.gfid == ROOT_GFID:
+            elif buf.gfid == ROOT_GFID and self._may_check():
                 inode = loc.inode if loc.inode is not None else reply.inode
                 if inode is not None:
                     await self._check_volume(glupy.Loc(path="/", inode=inode))
@@ -685,6 +719,8 @@ class Crypt(glupy.Translator):
         return reply
 
     async def create(self, loc, flags, mode, umask, fd, xdata):
+        if flags & os.O_TRUNC:
+            await self._settle()  # a create that finds the file (another client made it) empties it
         reply = await self.child.create(loc, self._open_flags(flags), mode, umask, fd, xdata)
         if flags & os.O_APPEND:
             self.set_fd_ctx(fd, True)

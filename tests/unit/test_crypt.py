@@ -279,6 +279,33 @@ def test_sizes_are_plaintext_sizes_everywhere(glupy_harness, key) -> None:
     assert h.stat("/c").size == 9000 and h.read("/c") == b"xxx" + bytes(8997)
 
 
+def test_truncate_of_an_inode_of_unknown_type_is_converted(glupy_harness, key) -> None:
+    """Issue 14, item 7: an inode whose type is not known yet (FileType.INVAL: reached by gfid,
+    not linked from a lookup) may be a regular file: crypt asks the child first, and a
+    regular file's truncate/ftruncate is converted, not passed through to cut ciphertext."""
+    h = glupy_harness(Crypt, key_file=key)
+    data = os.urandom(2 * BLOCK + 100)
+    h.create("/f", data)
+    loc = h.loc("/f")
+    loc.inode.type = glupy.FileType.INVAL
+    reply = h.fop("truncate", loc, BLOCK + 5)
+    assert (reply.prebuf.size, reply.postbuf.size) == (len(data), BLOCK + 5)
+    assert len(brick_file(glupy_harness, "/f")) == cipher_size(BLOCK + 5)
+    with h.open("/f", os.O_RDWR) as f:
+        f.fd.inode.type = glupy.FileType.INVAL
+        reply = h.fop("ftruncate", f.fd, 10, None)
+        assert (reply.prebuf.size, reply.postbuf.size) == (BLOCK + 5, 10)
+    assert h.read("/f") == data[:10]
+    assert len(brick_file(glupy_harness, "/f")) == cipher_size(10)
+    # what is not a regular file still passes through (the child answers for it)
+    h.mkdir("/d")
+    d = h.loc("/d")
+    d.inode.type = glupy.FileType.INVAL
+    with pytest.raises(FopError) as info:
+        h.fop("truncate", d, 0)
+    assert info.value.errno == errno.EISDIR
+
+
 def test_holes_read_as_zeros(glupy_harness, key) -> None:
     h = glupy_harness(Crypt, key_file=key)
     h.create("/sparse", b"head")

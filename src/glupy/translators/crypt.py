@@ -961,9 +961,21 @@ class Crypt(glupy.Translator):
             await self._write_all(fd, stored, at, 0, None)  # new end first, as writes do
             await self._write_all(fd, resealed, old_last * CBLOCK, 0, None)
 
+    async def _regular(self, inode: Any, stat: Any) -> bool:
+        """Whether the file is a regular one (its data is encrypted). An inode whose type is not
+        known yet (FileType.INVAL: not linked from a lookup's reply, e.g. reached by gfid) is
+        asked for its type first: `stat` winds stat/fstat to the child."""
+        kind = inode.type if inode is not None else FileType.INVAL
+        if kind == FileType.INVAL:
+            kind = (await stat()).buf.type
+        return kind == FileType.REG
+
     async def ftruncate(self, fd, offset, xdata):
-        if fd.inode.type != FileType.REG:
-            return await self.child.ftruncate(fd, offset, xdata)
+        if not await self._regular(fd.inode, lambda: self.child.fstat(fd, None)):
+            reply = await self.child.ftruncate(fd, offset, xdata)
+            plain_iatt(reply.prebuf)
+            plain_iatt(reply.postbuf)
+            return reply
         if self._codec is None:
             await self._settle()
         if offset < 0:
@@ -976,11 +988,14 @@ class Crypt(glupy.Translator):
         return glupy.FtruncateReply(prebuf=plain_iatt(pre), postbuf=plain_iatt(post), xdata=_plain_xdata(out))
 
     async def truncate(self, loc, offset, xdata):
-        if loc.inode is None or loc.inode.type != FileType.REG:
+        if not await self._regular(loc.inode, lambda: self.child.stat(loc, None)):
             reply = await self.child.truncate(loc, offset, xdata)
             plain_iatt(reply.prebuf)
             plain_iatt(reply.postbuf)
             return reply
+        if loc.inode is None:
+            # a regular file, but no inode to lock it by: never cut ciphertext unconverted
+            raise glupy.FopError(errno.EIO, "crypt: truncate of a file without an inode")
         if self._codec is None:
             await self._settle()
         if offset < 0:

@@ -909,20 +909,12 @@ class Crypt(glupy.Translator):
         old_last = (old_size - 1) // BLOCK
         cipher.size = size
         if size < old_size:
-            block, keep = divmod(size, BLOCK)
-            if keep:
-                kept = (await self._read_blocks(fd, cipher, [block], old_last))[block][:keep]
-                cut = await self.child.ftruncate(fd, block * CBLOCK, xdata)
-                reply = await self._write_all(fd, self._encrypt(cipher, block, kept, block), block * CBLOCK, 0, None)
-                return pre, reply.postbuf, cut.xdata
-            if flags and block:
-                # format 2: the new last block is a whole one; re-seal it "last"
-                kept = (await self._read_blocks(fd, cipher, [block - 1], old_last))[block - 1]
-                cut = await self.child.ftruncate(fd, block * CBLOCK, xdata)
-                reply = await self._write_all(fd, self._encrypt(cipher, block - 1, kept, block - 1),
-                                              (block - 1) * CBLOCK, 0, None)
-                return pre, reply.postbuf, cut.xdata
-            cut = await self.child.ftruncate(fd, block * CBLOCK, xdata)
+            if size % BLOCK or (flags and size):
+                # the new last block keeps `keep` bytes: re-seal it (a partial block; in format 2
+                # also a whole one, now sealed "last"), written over the old block *before* the
+                # cut, so that a crash in between loses nothing: see _reseal_kept
+                await self._reseal_kept(fd, cipher, size, old_last)
+            cut = await self.child.ftruncate(fd, cipher_size(size), xdata)
             return pre, cut.postbuf, cut.xdata
         if size > old_size and flags:
             await self._extend_sealed(fd, cipher, old_size, size)
@@ -939,6 +931,34 @@ class Crypt(glupy.Translator):
                 await self._write_all(fd, self._encrypt(cipher, last, bytes(rest), -1), last * CBLOCK, 0, None)
         cut = await self.child.ftruncate(fd, cipher_size(size), xdata)
         return pre, cut.postbuf, cut.xdata
+
+    async def _reseal_kept(self, fd, cipher: FileCipher, size: int, old_last: int) -> None:
+        """Shrinking truncate to `size`, before the cut: write the new last block (its kept
+        bytes, sealed as the last block, format 2's flag set) over the old one.
+
+        Order (issue 14, item 9): the kept bytes are written first, then the file is cut. A crash
+        between the two leaves the stored file at its old size with the new last block's
+        stored form in front of what is left of the old block: that block reads EIO (its
+        stored bytes are neither the old block nor a block that ends the file where the
+        stored size says), but the kept bytes are on the bricks, sealed, and the same
+        truncate run again completes it: a block that fails authentication here is accepted
+        when its first bytes are exactly the new last block this truncate writes (index,
+        length, "last"), i.e. what an interrupted truncate to this size wrote. (Cutting first,
+        as before, lost those bytes altogether.)"""
+        block = (size - 1) // BLOCK
+        keep = size - block * BLOCK
+        stored = (await self.child.readv(fd, CBLOCK, block * CBLOCK, 0, None)).data
+        try:
+            kept = self._decrypt(cipher, block, stored, old_last)[:keep]
+        except CorruptBlock as error:
+            try:
+                self._decrypt(cipher, block, bytes(stored[:keep + OVERHEAD]), block)
+            except CorruptBlock:
+                raise self._corrupt(fd.inode, error) from None
+            self.log.info("crypt: file gfid %s: completing a truncate to %d bytes that was interrupted after "
+                          "writing its new last block", fd.inode.gfid, size)
+            return  # written already: only the cut is left
+        await self._write_all(fd, self._encrypt(cipher, block, kept, block), block * CBLOCK, 0, None)
 
     async def _extend_sealed(self, fd, cipher: FileCipher, old_size: int, size: int) -> None:
         """Format 2: extend a file with zeros from old_size to size. The new last block is

@@ -138,7 +138,7 @@ def test_ttl_bounds_how_long_another_clients_create_stays_invisible(glupy_harnes
 
 
 def test_a_directory_whose_mtime_changed_loses_its_entries(glupy_harness) -> None:
-    h, neg, clock, brick = make(glupy_harness, ttl=1000)
+    h, neg, clock, brick = make(glupy_harness, ttl=1000, watch_directories="on")
     h.mkdir("/d")
     enoent(h, "/d/x")
     enoent(h, "/d/y")

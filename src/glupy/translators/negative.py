@@ -14,25 +14,28 @@ How it is fast
 The names live in a :class:`glupy.MissingNames` the bridge holds: a repeated
 lookup of a missing name is answered ENOENT in C, without entering Python (as
 GlusterFS's own nl-cache answers in C). Python sees the misses (and stores their
-ENOENT), the namespace changes that invalidate, and, with ``watch-directories
-on`` (the default), the lookups of names the client already knows, to notice a
-directory whose mtime/ctime changed. With ``watch-directories off`` those stay in
-C too, and only the first lookup of each missing name enters Python.
+ENOENT), the namespace changes that invalidate, the upcalls, and, with
+``watch-directories on``, the lookups of names the client already knows, to
+notice a directory whose mtime/ctime changed. By default (``auto``) and with
+``off`` those stay in C too, and only the first lookup of each missing name
+enters Python.
 
 Where to put it
 ---------------
 On the client side. Right under io-stats (``glupy attach`` without ``--after``)
-a hit also skips md-cache and everything below it::
+a hit also skips md-cache and everything below it. With no options it adapts to
+the volume (see "What it chooses by itself" below)::
 
-    glupy attach VOL glupy.translators.negative --side client --name negative -o ttl=5
+    glupy attach VOL glupy.translators.negative --side client --name negative
+    glupy mount VOL MNT --with glupy.translators.negative
 
-On a volume with ``features.cache-invalidation on`` (the bricks tell clients
-about changes, see below), a long ttl and ``watch-directories off`` let almost
-every repeated probe of a missing name stay in C::
+On a volume with ``features.cache-invalidation on`` whose
+``features.cache-invalidation-timeout`` you know (GlusterFS's ``group nl-cache``
+sets 600), a ttl equal to it keeps entries longest::
 
     gluster volume set VOL features.cache-invalidation on
     gluster volume set VOL features.cache-invalidation-timeout 600
-    glupy attach VOL glupy.translators.negative --side client --name negative -o ttl=600 -o watch-directories=off
+    glupy attach VOL glupy.translators.negative --side client --name negative -o ttl=600
 
 Below md-cache (``--after quick-read``), where GlusterFS's nl-cache sits, works
 too: there every lookup carries md-cache's xattr requests (see below), and
@@ -88,18 +91,18 @@ A lookup that is in flight while such a change happens is not cached.
 
 A name created by **another client** is not seen by this cache until one of:
 
-* the entry's ``ttl`` expires (option ``ttl``, seconds, default 5): a file
-  created elsewhere becomes visible here **within ttl seconds**;
+* the entry's ``ttl`` expires (option ``ttl``; by default chosen as below, 5 s
+  or 60 s): a file created elsewhere becomes visible here **within ttl seconds**;
 * an upcall arrives: with ``features.cache-invalidation on`` the bricks' upcall
   translator tells each client about changes to inodes it has looked at within
   ``features.cache-invalidation-timeout``, including a create in a directory it
   has looked up. Any upcall drops the **whole** cache (which directories'
   missing names an inode's change touches depends on the bricks' upcall
   rules); this is what nl-cache relies on and
-  what makes a long ttl safe: with cache-invalidation on, set ttl up to
+  what makes a long ttl safe: with cache-invalidation on, a ttl up to
   ``features.cache-invalidation-timeout`` (GlusterFS's ``group-nl-cache`` sets
   both timeouts to 600). Without it, keep the ttl short;
-* with ``watch-directories on``: a lookup of the parent directory returns a
+* with ``watch-directories on`` (revalidations in Python): a lookup of the parent directory returns a
   different mtime/ctime than the previous lookup of it while it had entries: all
   of the directory's entries are dropped. With FUSE and a zero entry/attribute
   timeout this happens as soon as the kernel revalidates the directory and
@@ -108,7 +111,59 @@ A name created by **another client** is not seen by this cache until one of:
   create is usually seen at once; the ttl is the bound when no such lookup
   comes (or when the first one seen after the entry was stored already has the
   new times);
+* a miss in the same directory (always, whatever ``watch-directories`` says): a
+  lookup that reaches the bricks and fails carries the directory's times (its
+  postparent); times that differ from those the previous miss in that directory
+  returned drop all of the directory's entries. Cheap (misses enter Python
+  anyway), and in a search-path workload, where misses in a directory are
+  frequent, it notices another client's create long before the ttl; a directory
+  in which nothing misses any more is not watched this way;
 * a child goes up or down (the whole cache is dropped).
+
+What it chooses by itself
+-------------------------
+``ttl`` and ``watch-directories`` default to ``auto``; a value given explicitly
+always wins.
+
+*Watching.* Whether lookups of names the client already knows (revalidations)
+enter Python is fixed when the translator starts (the bridge reads
+``fresh_lookups_only`` once), before anything can be learnt about the volume. Each
+such lookup costs a trip into Python (about 25 µs; on the include-path
+benchmark one or two per probe, where a hit costs none). ``auto`` keeps them in
+C, as ``off`` does, and watches directories through the misses (above); ``on``
+routes them to Python.
+
+*ttl.* A brick tells this client about a change (an upcall) only if the volume
+has ``features.cache-invalidation on``, and only for inodes this client used
+within ``features.cache-invalidation-timeout`` (upcall's default 60 s; each
+upcall carries the value, but the bridge does not hand it to Python, so this
+cache cannot know it). So ``auto`` takes:
+
+* **5 s** until a cache-invalidation upcall has arrived: nothing is known to tell
+  this client about other clients' creates, and the ttl is the bound;
+* **60 s** once one has arrived (an upcall of kind CACHE_INVALIDATION, which only
+  the upcall translator sends, and only with ``features.cache-invalidation on``;
+  lease recalls and lock-contention upcalls prove nothing). Every later upcall
+  still drops the whole cache at once; the 60 s bound covers what upcalls miss
+  (a directory this client has not used on the bricks for longer than the
+  timeout, cache-invalidation switched off later). A CHILD_DOWN forgets the
+  proof (the bricks may come back with other options): 5 s until the next one.
+
+Why this is never staler than GlusterFS's own nl-cache in the same setting:
+nl-cache keeps a directory's negative entries for ``nl-cache-timeout`` (default
+60 s; ``group nl-cache`` sets 600) whether or not the volume sends upcalls, and
+with upcalls it drops them on the same events this cache drops everything on (a
+change to the directory or a name in it; a subset of "any upcall"). Without
+upcalls this cache's bound is 5 s against nl-cache's 60 (or 600); with them,
+60 s against 60 (or 600), and an upcall clears at least what it clears
+nl-cache's. Until the first upcall arrives the short bound holds, so a volume
+without cache-invalidation never gets the long one. What the 60 s gives up
+against nl-cache's group setting: an entry is checked again with the bricks once
+a minute instead of every 10 minutes (one round trip per missing name a
+minute); ``-o ttl=600`` on a volume whose timeout is 600 takes that back.
+
+The statedump shows the choice: ``ttl`` (in effect now), ``ttl-chosen-by`` and
+``watching``.
 
 ``ttl 0`` switches caching off; changing ``ttl`` by reconfigure empties the
 cache. Memory is bounded by ``max-entries`` (default 100000, about 250 bytes
@@ -126,7 +181,8 @@ from collections import OrderedDict
 from typing import Any, Hashable
 
 import glupy
-from glupy.constants import Event, FileType
+from glupy.constants import Event, FileType, UpcallKind
+from glupy.translator import parse_bool
 from glupy.fop_table import FOP_BY_NAME
 from glupy.types import entry_key
 
@@ -159,6 +215,42 @@ _KEYSET_MEMO_LIMIT = 256
 _TOUCHED_LIMIT = 4096
 
 _DIR_EVENTS = {Event.CHILD_UP, Event.CHILD_DOWN, Event.SOME_DESCENDENT_DOWN, Event.SOME_DESCENDENT_UP}
+
+#: the value of ``ttl`` and ``watch-directories`` that lets the translator choose (the default)
+AUTO = "auto"
+#: ttl auto, while no cache-invalidation upcall has arrived: nothing is known to tell
+#: this client about other clients' creates, the ttl is the bound
+AUTO_TTL_WITHOUT_UPCALLS = 5.0
+#: ttl auto, once one has: upcall's default features.cache-invalidation-timeout (the
+#: bricks stop telling a client about an inode it has not used for that long) and
+#: nl-cache's default nl-cache-timeout (see "What it chooses by itself")
+AUTO_TTL_WITH_UPCALLS = 60.0
+
+
+def _seconds_or_auto(text: str) -> float | str:
+    """Option parser of ``ttl``: ``auto`` or seconds (>= 0)."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    return float(text)
+
+
+def _check_ttl(value: Any) -> None:
+    if value == AUTO:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{value!r} is neither auto nor a number of seconds >= 0")
+
+
+def _bool_or_auto(text: str) -> bool | str:
+    """Option parser of ``watch-directories``: ``auto`` or a boolean."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    return parse_bool(text)
+
+
+def _check_watch(value: Any) -> None:
+    if value != AUTO and not isinstance(value, bool):
+        raise ValueError(f"{value!r} is neither auto nor on/off")
 
 
 def xdata_is_cacheable(keys: Any) -> bool:
@@ -214,15 +306,18 @@ def _name_maker(name: str, loc_arg: str) -> Any:
 class NegativeLookupCache(glupy.Translator):
     """Answers repeated lookups of missing names with ENOENT from a cache (see the module doc)."""
 
-    ttl = glupy.Option(float, default=5.0, min=0,
+    ttl = glupy.Option(_seconds_or_auto, default=AUTO, validate=_check_ttl,
                        doc="seconds a failed lookup is remembered (0: no caching); bounds how long a name "
-                           "created by another client can stay invisible")
+                           "created by another client can stay invisible. auto (default): 5 until the bricks "
+                           "are seen sending cache-invalidation upcalls (features.cache-invalidation on), "
+                           "60 from then on")
     watch_directories = glupy.Option(
-        bool, default=True, reconfigurable=False,
+        _bool_or_auto, default=AUTO, validate=_check_watch, reconfigurable=False,
         doc="on: lookups of names this client already knows (revalidations of directories, FUSE's getattr "
             "of the root) pass through the cache, which drops a directory's missing names as soon as its "
-            "mtime/ctime changes; off: those lookups stay in C and never enter Python (cheaper; another "
-            "client's create is then seen through upcalls, features.cache-invalidation, or after ttl)")
+            "mtime/ctime changes; off and auto (default): those lookups stay in C and never enter Python "
+            "(cheaper; another client's create is then seen through upcalls, a later miss in the same "
+            "directory, or after ttl)")
     max_entries = glupy.Option(int, default=100000, min=1,
                                doc="most names remembered; the least recently used are evicted")
 
@@ -232,11 +327,18 @@ class NegativeLookupCache(glupy.Translator):
     def init(self) -> None:
         # the names themselves live in the bridge (C), which answers hits without Python
         self.missing_names = glupy.MissingNames(self.max_entries, CACHEABLE_XDATA_KEYS, CACHEABLE_XDATA_PREFIXES)
-        self.fresh_lookups_only = not self.watch_directories
+        # fixed here: the bridge reads it once, before anything is known about the volume
+        self.watching = self.watch_directories is True
+        self.fresh_lookups_only = not self.watching
+        # a cache-invalidation upcall arrived (since the last CHILD_DOWN): the bricks
+        # have features.cache-invalidation on (what ttl auto chooses by)
+        self.upcalls_seen = False
         self._lock = threading.Lock()
         # directory gfid -> its mtime/ctime at the first lookup of it since a name in it was
         # stored (None until then); bounded like the names
         self._stamps: OrderedDict[Any, tuple[int, int, int, int] | None] = OrderedDict()
+        # directory gfid -> its mtime/ctime in the postparent of the last miss stored in it
+        self._miss_stamps: OrderedDict[Any, tuple[int, int, int, int]] = OrderedDict()
         # invalidation epochs: a lookup may store its ENOENT only if nothing touched
         # its directory since it was wound
         self._epoch = 0
@@ -268,6 +370,7 @@ class NegativeLookupCache(glupy.Translator):
     def _invalidate_dir_locked(self, dir_gfid: Any) -> None:
         self._touch(dir_gfid)
         self._stamps.pop(dir_gfid, None)
+        self._miss_stamps.pop(dir_gfid, None)
         self.invalidations += self.missing_names.discard_dir(dir_gfid)
 
     def _invalidate_dir(self, dir_gfid: Any) -> None:
@@ -283,7 +386,17 @@ class NegativeLookupCache(glupy.Translator):
             self._touched.clear()
             self._floor = self._epoch
             self._stamps.clear()
+            self._miss_stamps.clear()
             self.invalidations += self.missing_names.clear()
+
+    def current_ttl(self) -> float:
+        """The ttl a miss is stored with now: the option's value, or with ttl auto
+        AUTO_TTL_WITH_UPCALLS once a cache-invalidation upcall has arrived, else
+        AUTO_TTL_WITHOUT_UPCALLS."""
+        ttl = self.ttl
+        if ttl != AUTO:
+            return float(ttl)
+        return AUTO_TTL_WITH_UPCALLS if self.upcalls_seen else AUTO_TTL_WITHOUT_UPCALLS
 
     # ------------------------------------------------------------ lookup
 
@@ -316,7 +429,7 @@ class NegativeLookupCache(glupy.Translator):
                     self.invalidations += 1
             self._seen(reply)
             return reply
-        ttl = self.ttl
+        ttl = self.current_ttl()
         with self._lock:
             self.misses += 1
             started = self._epoch
@@ -334,6 +447,17 @@ class NegativeLookupCache(glupy.Translator):
         with self._lock:
             if self._floor > started or self._touched.get(dir_gfid, 0) > started:
                 return  # the directory changed while this lookup was in flight
+            stamp = _stamp(postparent)
+            if stamp is not None:
+                # the directory's times differ from those of the previous miss in it:
+                # something changed it since (maybe another client's create), so its
+                # entries go (and lookups of it in flight will not be stored)
+                if self._miss_stamps.get(dir_gfid, stamp) != stamp:
+                    self._invalidate_dir_locked(dir_gfid)
+                self._miss_stamps[dir_gfid] = stamp
+                self._miss_stamps.move_to_end(dir_gfid)
+                while len(self._miss_stamps) > self.max_entries:
+                    self._miss_stamps.popitem(last=False)
             # no stamp yet: the first lookup of the directory itself sets it (a failed
             # lookup's postparent may come from elsewhere than the directory's own
             # lookups, e.g. fresh from the brick while md-cache answers the directory)
@@ -393,12 +517,19 @@ class NegativeLookupCache(glupy.Translator):
 
     def notify(self, event, source):
         if event in _DIR_EVENTS:
+            if event == Event.CHILD_DOWN:
+                # the bricks may come back with other options: prove upcalls again
+                self.upcalls_seen = False
             self.clear()
         elif event == Event.UPCALL:
             # another client changed something this client has looked at (bricks'
             # features.cache-invalidation). `source` (a glupy.Upcall) names the inode,
             # but which directories' missing names that touches depends on the bricks'
-            # upcall rules: everything goes
+            # upcall rules: everything goes. Only the upcall translator sends this kind,
+            # and only with features.cache-invalidation on: proof for ttl auto (lease
+            # recalls and lock contention come without it)
+            if getattr(source, "kind", None) == UpcallKind.CACHE_INVALIDATION:
+                self.upcalls_seen = True
             self.upcalls += 1
             self.clear()
 
@@ -412,6 +543,11 @@ class NegativeLookupCache(glupy.Translator):
         names = self.missing_names
         with self._lock:
             return {
+                "ttl": f"{self.current_ttl():g}",
+                "ttl-chosen-by": ("option" if self.ttl != AUTO else
+                                  "auto: cache-invalidation upcalls seen" if self.upcalls_seen else
+                                  "auto: no cache-invalidation upcall seen"),
+                "watching": "revalidations and misses" if self.watching else "misses",
                 "entries": len(names),
                 "directories": len(self._stamps),
                 "hits": names.hits,
@@ -424,7 +560,7 @@ class NegativeLookupCache(glupy.Translator):
 
     def stats(self) -> dict[str, int]:
         """The statedump counters as ints (for tests and tools)."""
-        return dict(self.statedump())
+        return {k: v for k, v in self.statedump().items() if isinstance(v, int)}
 
 
 for _name, _loc_arg in NAME_MAKERS.items():

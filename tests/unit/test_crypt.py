@@ -6,6 +6,7 @@ import errno
 import os
 import random
 import stat
+import types
 import uuid
 
 import pytest
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 import glupy
 from glupy import FopError
+from glupy.errors import TranslatorLoadError
 from glupy.testing.fixtures import glupy_harness  # noqa: F401 - the fixture
 from glupy.translators import crypt
 from glupy.testing.model import FileModel
@@ -946,6 +948,36 @@ def test_refuses_to_start_without_a_usable_key(glupy_harness, tmp_path) -> None:
     os.chmod(path, 0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         glupy_harness(Crypt, key_file=str(path))
+
+
+def test_placement_is_checked_down_to_the_cluster_translator(glupy_harness, key) -> None:
+    """Issue 14, item 10: a performance translator anywhere between crypt and the cluster
+    translator (not only crypt's immediate child) is refused; below the cluster translator
+    is not crypt's business."""
+    h = glupy_harness(Crypt, Count, Spy, key_file=key)  # crypt -> count -> spy -> posix
+    h.create("/f", b"data")
+    h.nodes["spy"].type = "performance/write-behind"  # two levels down
+    with pytest.raises(TranslatorLoadError) as info:
+        h.reload(cls=Crypt)
+    message = str(info.value)
+    assert "it must sit directly above the cluster translator" in message
+    assert "count (user/glupy) -> spy (performance/write-behind)" in message
+    h.nodes["spy"].type = "user/glupy"
+    h.reload(cls=Crypt)
+    assert h.read("/f") == b"data"
+
+    def node(name, kind, *children):
+        return types.SimpleNamespace(name=name, type=kind, children=list(children))
+
+    client = node("vol-client-0", "protocol/client")
+    below = node("vol-replicate-0", "cluster/replicate", node("vol-io-cache", "performance/io-cache", client))
+    assert crypt.placement_problem(node("vol-dht", "cluster/distribute", below)) == ""
+    assert crypt.placement_problem(node("vol-utime", "features/utime", node("vol-dht", "cluster/distribute"))) == ""
+    assert "vol-md-cache (performance/md-cache)" in crypt.placement_problem(
+        node("vol-utime", "features/utime", node("vol-md-cache", "performance/md-cache", below)))
+    two = node("fan", "user/glupy", node("a", "features/x", client), node("b", "features/y",
+                                                                       node("wb", "performance/write-behind", client)))
+    assert "fan (user/glupy) -> b (features/y) -> wb (performance/write-behind)" in crypt.placement_problem(two)
 
 
 def test_glupy_crypt_keygen_command(tmp_path) -> None:

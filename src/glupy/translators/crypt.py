@@ -61,8 +61,9 @@ md-cache::
 
     glupy attach VOL glupy.translators.crypt --side client --after dht -o key-file=/etc/glupy/VOL.key
 
-It refuses to start above a ``performance/*`` translator (their caches would hold
-ciphertext across the locks that make read-modify-write safe). Recommended volume
+It refuses to start when a ``performance/*`` translator lies anywhere between it and
+the cluster translator below it (their caches would hold ciphertext across the locks
+that make read-modify-write safe); see :func:`placement_problem`. Recommended volume
 settings: ``performance.aggregate-size 1MB`` (fewer, bigger writes: fewer lock
 round trips) and, for files written by several clients at once,
 ``cluster.post-op-delay-secs 0`` (see docs/crypt.md).
@@ -448,6 +449,35 @@ def _size_converter(name: str) -> Any:
     return handler
 
 
+#: where crypt's path down the graph ends: the cluster translator (or, in a hand-made graph of
+#: one brick, its protocol/client; storage in the in-process harness)
+PATH_ENDS = ("cluster/", "protocol/", "storage/")
+
+
+def placement_problem(child: Any) -> str:
+    """Why crypt may not sit above the translator `child` ('' if it may): a ``performance/*``
+    translator anywhere between crypt and the cluster translator below it (every branch,
+    down to the first cluster/protocol/storage translator). Its cache would hold
+    ciphertext or sizes across crypt's locks (write-behind below crypt would let another
+    client read a block between crypt's unlock and the actual write)."""
+    seen: set[str] = set()  # by name: unique in a graph (a translator with several parents is walked once)
+    todo = [(child, [])]
+    while todo:
+        x, above = todo.pop()
+        if x.name in seen:
+            continue
+        seen.add(x.name)
+        kind = x.type or ""
+        path = above + [f"{x.name} ({kind})"]
+        if kind.startswith("performance/"):
+            return (f"crypt sits above {' -> '.join(path)}; it must sit directly above the cluster translator, "
+                    "below every performance translator (glupy attach and glupy mount --with put it there "
+                    "unless --after says otherwise)")
+        if not kind.startswith(PATH_ENDS):
+            todo.extend((c, path) for c in x.children)
+    return ""
+
+
 class Crypt(glupy.Translator):
     """Encrypts file data with AES-256-GCM per 4 KiB block (see the module doc and docs/crypt.md)."""
 
@@ -463,14 +493,11 @@ class Crypt(glupy.Translator):
         # lock owners of this client's own: this prefix and a number per lock taken
         self._lk_owner = b"glupy-crypt:" + uuid.uuid4().bytes
         self._lock_numbers = itertools.count(1)
-        child_type = self.child.type if self.child is not None else ""
         if len(self.children) != 1:
             raise TranslatorLoadError("crypt needs exactly one child (the volume's cluster translator)")
-        if child_type.startswith("performance/"):
-            raise TranslatorLoadError(
-                f"crypt sits above {self.child.name} ({child_type}); it must sit directly above the cluster "
-                "translator, below every performance translator (glupy attach and glupy mount --with put it there "
-                "unless --after says otherwise)")
+        problem = placement_problem(self.children[0].xlator)
+        if problem:
+            raise TranslatorLoadError(problem)
         # data FOPs carry the guard's key: the bricks refuse those of clients without crypt
         self.child = self.children[0] = MarkedChild(self.child, CRYPT_KEY)
         master = read_key_file(self.key_file)
@@ -492,6 +519,12 @@ class Crypt(glupy.Translator):
         self.stats = {"blocks-encrypted": 0, "blocks-decrypted": 0, "holes-read": 0, "auth-failures": 0,
                       "read-retries": 0, "writes-shared": 0, "writes-exclusive": 0, "refused": 0}
         self.log.info("crypt: key from %s (fingerprint %s)", self.key_file, self.fingerprint)
+
+    def migrate(self, old: Any) -> None:
+        """glupy reload: keep the volume root's inode, so that the record is read again on the
+        next data FOP (a new instance that never saw a lookup of the root would refuse file
+        data until one came). The verdict itself is not carried over: it is read again."""
+        self._root = getattr(old, "_root", None)
 
     def _record(self, version: int) -> bytes:
         return f"glupy-crypt-v{version}:{self._check.hex()}".encode()

@@ -12,6 +12,11 @@ requests, with a ttl of 600 s and watch-directories off (lookups of known names 
 C, directories' mtimes are not watched), so that only an upcall can make another
 client's create visible in time.
 
+Two more pairs of mounts have the cache with no options at all (where ``glupy
+mount --with glupy.translators.negative`` puts it), one on each of those
+volumes: the statedump shows what it chose (ttl 5 s until a cache-invalidation
+upcall arrives, 60 s after), and another client's create shows up within it.
+
 This module runs its own glusterd on 127.1.1.10 (bricks in ports 49000-49099),
 apart from the session's nodes.
 """
@@ -261,3 +266,128 @@ def test_an_upcall_shows_another_clients_create_long_before_the_ttl(ci_mounts: t
     gfids = {str(uuid.UUID(bytes=os.getxattr(plain / d / "late.h", "glusterfs.gfid"))),
              str(uuid.UUID(bytes=os.getxattr(plain / d, "glusterfs.gfid")))}
     assert gfids & {u["gfid"] for u in upcalls}, (gfids, upcalls)
+
+
+# ---------------------------------------------------------------- no options: what it chooses by itself
+
+
+def choice(mount: FuseMount) -> dict[str, str]:
+    """ttl (in effect), ttl-chosen-by and watching from the cache's statedump section."""
+    section = mount.statedump().get("xlator.glupy.neg.priv")
+    assert section, "no statedump section of the cache"
+    return {k: section.get(k, "") for k in ("ttl", "ttl-chosen-by", "watching", "option.ttl")}
+
+
+NO_UPCALL = {"ttl": "5", "ttl-chosen-by": "auto: no cache-invalidation upcall seen", "watching": "misses",
+             "option.ttl": "auto"}
+UPCALLS = {"ttl": "60", "ttl-chosen-by": "auto: cache-invalidation upcalls seen", "watching": "misses",
+           "option.ttl": "auto"}
+
+
+def mount_pair(vol: Volume, state: Path, mnt: Path, prefix: str) -> list[FuseMount]:
+    """[cached, plain] mounts of `vol`: the cache with no options at all, where `glupy mount
+    --with glupy.translators.negative` puts it (under the top); the cached one mounted first."""
+    state.mkdir(exist_ok=True)
+    graph = Volfile.read(vol.client_volfile())
+    graph.insert_below_top(glupy_xlator("neg", "glupy.translators.negative", {}))
+    graph.write(state / "cached.vol")
+    Volfile.read(vol.client_volfile()).write(state / "plain.vol")
+    made: list[FuseMount] = []
+    try:
+        for label in ("cached", "plain"):
+            m = FuseMount.from_volfile(state / f"{label}.vol", mnt / f"{prefix}-{label}",
+                                       log_file=state / f"{label}.log", extra_args=MOUNT_ARGS)
+            m.mount()
+            made.append(m)
+    except BaseException:
+        for m in reversed(made):
+            m.unmount()
+        raise
+    return made
+
+
+def unmount_pair(made: list[FuseMount]) -> None:
+    if not made:
+        return
+    logs = [m.log_tail(400) for m in made]
+    for m in reversed(made):
+        m.unmount()
+    for log in logs:
+        assert "signal received" not in log, log
+    assert "cannot start translator" not in logs[0], logs[0]
+
+
+@pytest.fixture(scope="module")
+def auto_mounts(neg_volume: Volume, gluster_state_dir: Path) -> Iterator[tuple[FuseMount, Path]]:
+    """(cached mount with no options, plain mount point) of the volume without cache-invalidation."""
+    made = mount_pair(neg_volume, gluster_state_dir / "negative-auto-clients", gluster_state_dir / "mnt",
+                      "negative-auto")
+    try:
+        yield made[0], made[1].mountpoint
+    finally:
+        unmount_pair(made)
+
+
+@pytest.fixture(scope="module")
+def auto_ci_mounts(neg_node: GlusterNode, gluster_state_dir: Path) -> Iterator[tuple[FuseMount, Path]]:
+    """The same on a volume with cache-invalidation as GlusterFS's group nl-cache sets it (timeout 600)."""
+    vol = Volume.create(neg_node, "negative-auto-ci", [neg_node.brick("negative-auto-ci", 0)])
+    made: list[FuseMount] = []
+    try:
+        vol.set_options({"features.cache-invalidation": "on", "features.cache-invalidation-timeout": "600"})
+        vol.start()
+        made = mount_pair(vol, gluster_state_dir / "negative-auto-ci-clients", gluster_state_dir / "mnt",
+                          "negative-auto-ci")
+        yield made[0], made[1].mountpoint
+    finally:
+        try:
+            unmount_pair(made)
+        finally:
+            vol.delete()
+
+
+def test_no_options_without_cache_invalidation_keeps_the_short_ttl(auto_mounts: tuple[FuseMount, Path]) -> None:
+    cached, plain = auto_mounts
+    d = f"auto-{time.monotonic_ns()}"
+    (plain / d).mkdir()  # another client's changes: this volume sends no upcall about them
+    before = counters(cached)
+    for _ in range(3):
+        assert missing(cached.mountpoint / d / "late.h")
+    after = counters(cached)
+    assert after["hits"] - before["hits"] >= 2, (before, after)
+    assert choice(cached) == NO_UPCALL
+    # correctness first: another client's create is seen within the 5 s chosen
+    (plain / d / "late.h").write_bytes(b"made elsewhere")
+    created = time.monotonic()
+    took = wait_visible(cached.mountpoint / d / "late.h", created + 5.0 + 1.0)
+    assert took is not None, "another client's create was still hidden 6 s later (ttl auto: 5 s without upcalls)"
+    assert (cached.mountpoint / d / "late.h").read_bytes() == b"made elsewhere"
+    assert choice(cached) == NO_UPCALL  # still: nothing came to prove upcalls
+    assert counters(cached)["upcalls"] == 0
+
+
+def test_no_options_with_cache_invalidation_learns_it_from_an_upcall(
+        auto_ci_mounts: tuple[FuseMount, Path]) -> None:
+    cached, plain = auto_ci_mounts
+    assert choice(cached) == NO_UPCALL  # nothing has changed on the volume yet
+    assert counters(cached)["upcalls"] == 0
+    # another client changes the root, which this client looked up when it mounted: the
+    # brick tells it (an upcall), and from then on it keeps misses 60 s
+    d = f"auto-{time.monotonic_ns()}"
+    (plain / d).mkdir()
+    deadline = time.monotonic() + 20.0
+    while choice(cached) != UPCALLS and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert choice(cached) == UPCALLS
+    # correctness first: a name missing here, then created by another client, shows up
+    # long before those 60 s, through the upcall about it
+    for _ in range(3):
+        assert missing(cached.mountpoint / d / "late.h")
+    before = counters(cached)
+    assert before["entries"] >= 1 and before["hits"] >= 1, before
+    (plain / d / "late.h").write_bytes(b"made elsewhere")
+    created = time.monotonic()
+    took = wait_visible(cached.mountpoint / d / "late.h", created + 20.0)
+    assert took is not None, "another client's create was still hidden after 20 s (ttl auto: 60 s with upcalls)"
+    assert (cached.mountpoint / d / "late.h").read_bytes() == b"made elsewhere"
+    assert counters(cached)["upcalls"] > before["upcalls"]

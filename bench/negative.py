@@ -16,16 +16,16 @@ reported:
   so that the bricks' upcall translator tells clients about changes,
   performance.nl-cache on, performance.nl-cache-timeout 600,
   network.inode-lru-limit 200000), in its place right below md-cache;
-* glupy.translators.negative set up for such a volume, as its docs recommend:
-  ttl 600 (nl-cache's timeout; the upcalls clear glupy's cache as they clear
-  nl-cache's) and watch-directories off (lookups of names the client knows stay
-  in C), right under io-stats (``glupy attach`` without ``--after``: a hit skips
-  md-cache too), and the same right below md-cache where nl-cache sits.
-
-(glupy's defaults, ttl 5 and watch-directories on, are for volumes without
-cache-invalidation; they are not in the table: taking turns, a configuration's
-entries age several times faster against its own requests than when it runs
-alone, which a 5 s ttl cannot hide.)
+* glupy.translators.negative with no options at all, where ``glupy mount VOL MNT
+  --with glupy.translators.negative`` puts it (right under io-stats): it chooses
+  its ttl and watching itself (module doc, "What it chooses by itself"): 60 s
+  once a cache-invalidation upcall has shown that the bricks send them, which
+  here comes while the files are created through another mount (this mount has
+  looked up the root), before any request is timed; the bench prints what it chose;
+* glupy.translators.negative set up by hand for such a volume: ttl 600 (the
+  volume's cache-invalidation timeout, as nl-cache's) and watch-directories off,
+  right under io-stats (``glupy attach`` without ``--after``: a hit skips md-cache
+  too).
 
 The volume options are the same for every configuration (upcall runs on the
 bricks for all of them); only the client graph differs: nl-cache is taken out
@@ -117,10 +117,10 @@ def search(root: Path, reqs: list[int]) -> tuple[float, int]:
     return time.perf_counter() - t, probes
 
 
-def client_volfile(volume: Volume, path: Path, config: str, ttl: float | None = None, where: str = "top",
-                   watch: bool = True) -> Path:
-    """The client graph of a configuration; glupy's cache under io-stats ("top") or right below
-    md-cache ("md-cache", where nl-cache sits); `watch`: its option watch-directories."""
+def client_volfile(volume: Volume, path: Path, config: str, options: dict[str, str] | None = None,
+                   where: str = "top") -> Path:
+    """The client graph of a configuration; glupy's cache, with `options`, under io-stats ("top") or
+    right below md-cache ("md-cache", where nl-cache sits)."""
     graph = Volfile.read(volume.client_volfile())
     nl = graph.find_type("performance/nl-cache")
     if config == "nl-cache":
@@ -130,8 +130,7 @@ def client_volfile(volume: Volume, path: Path, config: str, ttl: float | None = 
         for x in nl:
             graph.remove(x.name)
     if config == "glupy":
-        xl = glupy_xlator("neg", "glupy.translators.negative",
-                          {"ttl": str(ttl), "watch-directories": "on" if watch else "off"})
+        xl = glupy_xlator("neg", "glupy.translators.negative", dict(options or {}))
         if where == "md-cache":
             md = graph.find_type("performance/md-cache")[0]
             graph.insert_above(md.subvolumes[0], xl)
@@ -151,6 +150,16 @@ def glupy_counters(mount: FuseMount, section_name: str = "xlator.glupy.neg.priv"
     return {k: int(v) for k, v in section.items() if re.fullmatch(r"\w+", k) and v.isdigit()}
 
 
+def glupy_choice(mount: FuseMount, section_name: str = "xlator.glupy.neg.priv") -> str:
+    """What the glupy cache of `mount` runs with (ttl, how chosen, watching), from a statedump."""
+    try:
+        section = mount.statedump(timeout=10).get(section_name, {})
+    except GlusterError as error:
+        return f"unknown ({error})"
+    return (f"ttl {section.get('ttl', '?')} s ({section.get('ttl-chosen-by', '?')}), "
+            f"watching {section.get('watching', '?')}")
+
+
 def run(args: argparse.Namespace) -> None:
     rounds = getattr(args, "neg_rounds", 3)
     count = getattr(args, "neg_requests", 10000)
@@ -165,14 +174,14 @@ def run(args: argparse.Namespace) -> None:
         vol = Volume.create(node, VOLUME, [node.brick(VOLUME, 0), node.brick(VOLUME, 1)], replica=2)
         vol.set_options(NL_CACHE_OPTIONS)
         vol.start()
-        configs = {
-            "plain GlusterFS": ("plain", None, "", True),
-            "nl-cache (C), timeout 600": ("nl-cache", None, "", True),
-            "glupy, top, ttl 600, watch off": ("glupy", 600.0, "top", False),
-            "glupy, below md-cache, ttl 600, watch off": ("glupy", 600.0, "md-cache", False),
+        configs: dict[str, tuple[str, dict[str, str] | None, str]] = {
+            "plain GlusterFS": ("plain", None, ""),
+            "nl-cache (C), timeout 600": ("nl-cache", None, ""),
+            "glupy, no options": ("glupy", {}, "top"),
+            "glupy, ttl 600, watch off": ("glupy", {"ttl": "600", "watch-directories": "off"}, "top"),
         }
-        for i, (label, (config, ttl, where, watch)) in enumerate(configs.items()):
-            vf = client_volfile(vol, state / f"client-{i}.vol", config, ttl, where, watch)
+        for i, (label, (config, options, where)) in enumerate(configs.items()):
+            vf = client_volfile(vol, state / f"client-{i}.vol", config, options, where)
             m = FuseMount.from_volfile(vf, state / f"mnt-{i}", log_file=state / f"client-{i}.log",
                                        extra_args=MOUNT_ARGS)
             m.mount()
@@ -183,6 +192,9 @@ def run(args: argparse.Namespace) -> None:
         warm = requests(max(count // 10, 100), seed=2)
         for m in mounts.values():  # warm-up, not counted
             search(m.mountpoint, warm)
+        # what the caches without options chose by themselves, before the timed rounds
+        choices = {label: glupy_choice(m) for label, m in mounts.items()
+                   if configs[label][0] == "glupy" and not configs[label][1]}
         samples: dict[str, list[float]] = {k: [] for k in configs}
         cpu: dict[str, list[float]] = {k: [] for k in configs}  # client process CPU, µs per request
         probes = 0
@@ -245,6 +257,8 @@ def run(args: argparse.Namespace) -> None:
                 print(f"({label}: hits {c.get('negative_lookup_hit_count')}, "
                       f"misses {c.get('negative_lookup_miss_count')}, "
                       f"invalidations received {c.get('dentry_invalidations_received')})")
+        for label, choice in choices.items():
+            print(f"({label}: chose {choice} before the timed rounds; at the end {glupy_choice(mounts[label])})")
         for label, c in counters.items():
             if c:
                 print(f"({label}: hits {c.get('hits')}, misses {c.get('misses')}, expired {c.get('expired')}, "

@@ -432,6 +432,10 @@ def plan_attach(node: GlusterNode, volume: str, spec: str, *, name: str | None =
     except GlusterNotInstalledError as error:
         raise AdminError(str(error).splitlines()[0]) from None
     info = volume_info(node, volume)
+    for option, why in getattr(cls, "refused_volume_options", {}).items():  # e.g. crypt: cache-invalidation
+        if _on(info.options.get(option, "off")):
+            raise AdminError(f"volume {volume} has {option} on, which {cls.__name__} cannot work with ({why}): "
+                             f"turn it off first: gluster volume set {volume} {option} off")
     if side == "client":
         after = placement_after(cls, after)
     from glupy import loader

@@ -980,6 +980,33 @@ def test_placement_is_checked_down_to_the_cluster_translator(glupy_harness, key)
     assert "fan (user/glupy) -> b (features/y) -> wb (performance/write-behind)" in crypt.placement_problem(two)
 
 
+def test_upcalls_with_stored_sizes_never_reach_the_caches_above(glupy_harness, key, caplog) -> None:
+    """Issue 14, item 11: with features.cache-invalidation on, a brick's upcall carries a file's
+    stored size, which md-cache above would cache. crypt replaces an upcall about a regular
+    file (or one it cannot read) by SOME_DESCENDENT_DOWN (the caches above take what they
+    hold as stale), logs one error, and passes what carries no file size."""
+    h = glupy_harness(Crypt, key_file=key)
+    h.create("/f", b"x" * 100)
+    inst = h.translator()
+    stored = glupy.Iatt()
+    stored.type, stored.size = glupy.FileType.REG, cipher_size(100)
+    directory = glupy.Iatt()
+    directory.type, directory.size = glupy.FileType.DIR, 4096
+    ci = glupy.UpcallKind.CACHE_INVALIDATION
+    for _ in range(3):
+        up = glupy.Upcall(gfid=h.lookup("/f").buf.gfid, kind=ci, flags=0xff, stat=stored, parent_stat=directory)
+        assert inst.notify(glupy.Event.UPCALL, up) == glupy.Event.SOME_DESCENDENT_DOWN
+    assert inst.notify(glupy.Event.UPCALL, None) == glupy.Event.SOME_DESCENDENT_DOWN  # data it could not read
+    assert caplog.text.count("an upcall reached crypt: features.cache-invalidation is on") == 1
+    assert inst.statedump()["upcalls-replaced"] == 4
+    passed = [glupy.Upcall(gfid=crypt.ROOT_GFID, kind=ci, flags=1, stat=directory, parent_stat=directory),
+              glupy.Upcall(gfid=crypt.ROOT_GFID, kind=glupy.UpcallKind.RECALL_LEASE)]
+    for up in passed:
+        assert inst.notify(glupy.Event.UPCALL, up) is None
+    assert inst.notify(glupy.Event.CHILD_DOWN, None) is None
+    assert inst.statedump()["upcalls-replaced"] == 4
+
+
 def test_glupy_crypt_keygen_command(tmp_path) -> None:
     from click.testing import CliRunner
 

@@ -113,7 +113,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 import glupy
-from glupy.constants import FileType, LockCmd, LockType
+from glupy.constants import Event, FileType, LockCmd, LockType, UpcallKind
 from glupy.errors import TranslatorLoadError
 from glupy.fop_table import FOP_BY_NAME
 from glupy.translators.guard import CRYPT_KEY, MarkedChild
@@ -488,6 +488,9 @@ class Crypt(glupy.Translator):
     placement = "cluster"
     #: never bypassed: attach also guards the bricks against clients without crypt
     bypass_guard = CRYPT_KEY
+    #: volume options glupy attach refuses (see notify for what happens if they are set later)
+    refused_volume_options = {
+        "features.cache-invalidation": "its upcalls carry stored (encrypted) file sizes to the caches above crypt"}
 
     def init(self) -> None:
         # lock owners of this client's own: this prefix and a number per lock taken
@@ -517,7 +520,9 @@ class Crypt(glupy.Translator):
         self._checking = False
         self._check_error = ""
         self.stats = {"blocks-encrypted": 0, "blocks-decrypted": 0, "holes-read": 0, "auth-failures": 0,
-                      "read-retries": 0, "writes-shared": 0, "writes-exclusive": 0, "refused": 0}
+                      "read-retries": 0, "writes-shared": 0, "writes-exclusive": 0, "refused": 0,
+                      "upcalls-replaced": 0}
+        self._upcall_logged = False
         self.log.info("crypt: key from %s (fingerprint %s)", self.key_file, self.fingerprint)
 
     def migrate(self, old: Any) -> None:
@@ -525,6 +530,30 @@ class Crypt(glupy.Translator):
         next data FOP (a new instance that never saw a lookup of the root would refuse file
         data until one came). The verdict itself is not carried over: it is read again."""
         self._root = getattr(old, "_root", None)
+
+    def notify(self, event: Any, source: Any) -> Any:
+        """Upcalls (features.cache-invalidation on the volume, which glupy attach refuses):
+        a cache invalidation carries the inode's iatt as the bricks see it, with the stored
+        size, and md-cache above would cache that size as the file's. crypt cannot rewrite the
+        upcall, so one about a regular file (or one it cannot read) is replaced by
+        SOME_DESCENDENT_DOWN: md-cache, quick-read and nl-cache above then take everything they
+        cached before as stale and ask again, through crypt (plaintext sizes). One error line
+        per process. Upcalls about directories and symlinks, lease recalls and lock
+        contention carry no file size and pass unchanged; every other event too."""
+        if event != Event.UPCALL:
+            return None
+        if isinstance(source, glupy.Upcall) and (
+                source.kind != UpcallKind.CACHE_INVALIDATION
+                or getattr(source.stat, "type", FileType.INVAL) not in (FileType.INVAL, FileType.REG)):
+            return None
+        self.stats["upcalls-replaced"] += 1
+        if not self._upcall_logged:
+            self._upcall_logged = True
+            self.log.error("crypt: an upcall reached crypt: features.cache-invalidation is on for this volume, and its "
+                           "notifications carry stored (encrypted) sizes; crypt replaces each one about a file by a "
+                           "flush of the caches above it. Turn it off: gluster volume set VOLUME "
+                           "features.cache-invalidation off (see docs/crypt.md)")
+        return Event.SOME_DESCENDENT_DOWN
 
     def _record(self, version: int) -> bytes:
         return f"glupy-crypt-v{version}:{self._check.hex()}".encode()

@@ -178,6 +178,38 @@ def test_key_file_problems_are_one_clear_line_without_the_key(tmp_path) -> None:
         read_key_file(tmp_path / "d")
 
 
+def test_key_bytes_are_the_base64url_of_the_file_in_a_wipeable_bytearray(tmp_path) -> None:
+    import base64
+
+    path = tmp_path / "k"
+    for _ in range(20):
+        write_key_file(path, force=True)
+        body = path.read_text().strip().split(":", 1)[1]
+        key = read_key_file(path)
+        assert type(key) is bytearray and bytes(key) == base64.urlsafe_b64decode(body + "=")
+        crypt.wipe(key)
+        assert key == bytearray(32)
+    data_key, check = crypt.derive_keys(read_key_file(path))
+    assert type(data_key) is bytearray and len(check) == 16 and len(check.hex()) == 32
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_key_file_of_another_user_is_refused(tmp_path) -> None:
+    """Issue 14, item 12: a key file owned by another user than the mount's is refused,
+    whatever its mode (that user could replace the key, or chmod it open)."""
+    path = tmp_path / "k"
+    write_key_file(path)
+    secret = path.read_text().strip().split(":", 1)[1]
+    os.chown(path, 4242, 4242)
+    with pytest.raises(KeyFileError) as info:
+        read_key_file(path)
+    message = str(info.value)
+    assert message == (f"key file {path} is owned by uid 4242, not by uid 0 (this client's user); "
+                       f"run chown 0 {path}") and secret not in message
+    os.chown(path, 0, 0)
+    assert len(read_key_file(path)) == 32
+
+
 # ------------------------------------------------------------------ the translator
 
 
@@ -849,6 +881,34 @@ def test_without_the_volume_record_a_wrong_key_still_reads_eio(glupy_harness, ke
     with pytest.raises(FopError) as info:
         wrong.read("/f")
     assert info.value.errno == errno.EIO
+
+
+def test_key_material_is_wiped_once_used(glupy_harness, key, monkeypatch) -> None:
+    """Issue 14, item 12: the master key and the data key live in bytearrays that crypt zeroes
+    as soon as the next step has what it needs; format 2's key-derivation key is zeroed at fini."""
+    kept: list[bytearray] = []
+    real_read, real_derive = crypt.read_key_file, crypt.derive_keys
+
+    def read(path):
+        kept.append(real_read(path))
+        return kept[-1]
+
+    def derive(master):
+        data_key, check = real_derive(master)
+        kept.append(data_key)
+        return data_key, check
+
+    monkeypatch.setattr(crypt, "read_key_file", read)
+    monkeypatch.setattr(crypt, "derive_keys", derive)
+    h = glupy_harness(Crypt, key_file=key)
+    h.create("/f", b"data")
+    assert h.read("/f") == b"data"
+    master, data_key = kept
+    assert master == bytearray(32) and data_key == bytearray(32)
+    prk = h.translator()._codecs[crypt.FORMAT_V2]._prk
+    assert type(prk) is bytearray and prk != bytearray(32)
+    h.close()
+    assert prk == bytearray(32)
 
 
 def test_statedump_and_logs_never_show_the_key(glupy_harness, key, caplog) -> None:

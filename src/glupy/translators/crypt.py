@@ -50,7 +50,9 @@ Options
     the key: a file written by ``glupy crypt keygen FILE`` (one line
     ``glupy-crypt-v1:`` + 32 random bytes in base64url), mode 0600 or stricter.
     The translator refuses to start, with one log line, if the file is missing,
-    malformed, or readable/writable by group or others.
+    malformed, owned by another user than the client's, or readable/writable by
+    group or others. Key material is kept in bytearrays and zeroed once used
+    (see docs/crypt.md, Keys, for the copies Python cannot wipe).
 
 Placement
 ---------
@@ -95,7 +97,6 @@ Behaviour worth knowing
 from __future__ import annotations
 
 import base64
-import binascii
 import errno
 import hashlib
 import hmac
@@ -191,25 +192,57 @@ def generate_key_text() -> str:
     return KEY_PREFIX + base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).decode().rstrip("=") + "\n"
 
 
-def parse_key_text(text: str, where: str = "key file") -> bytes:
-    """The 32 key bytes of a key file's content; KeyFileError if it is not a glupy crypt key."""
-    line = text.strip()
-    if not line.startswith(KEY_PREFIX) or "\n" in line:
+_B64URL = {c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+_SPACE = b" \t\r\n\v\f"
+
+
+def wipe(buf: bytearray | None) -> None:
+    """Overwrite key material held in a bytearray with zeros, in place."""
+    if buf is not None:
+        buf[:] = bytes(len(buf))
+
+
+def _parse_key(raw: Any, where: str) -> bytearray:
+    """The 32 key bytes of a key file's content (bytes-like, not copied), decoded by hand into
+    a bytearray: no intermediate immutable copy of the key (base64's decoders return bytes)."""
+    view = memoryview(raw)
+    start, end = 0, len(view)
+    while start < end and view[start] in _SPACE:
+        start += 1
+    while end > start and view[end - 1] in _SPACE:
+        end -= 1
+    prefix = KEY_PREFIX.encode()
+    if any(c >= 0x80 for c in view[start:end]):
+        raise KeyFileError(f"{where} is not a glupy crypt key (not text)")
+    if view[start:start + len(prefix)] != prefix or any(c == 0x0A for c in view[start:end]):
         raise KeyFileError(f"{where} is not a glupy crypt key (expected one line {KEY_PREFIX}...; "
                            "make one with `glupy crypt keygen FILE`)")
-    body = line[len(KEY_PREFIX):]
-    try:
-        key = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) != KEY_BYTES or not body.replace("-", "").replace("_", "").isalnum():
-        raise KeyFileError(f"{where} is malformed: the key must be {KEY_BYTES} bytes in base64url")
+    body = view[start + len(prefix):end]
+    malformed = KeyFileError(f"{where} is malformed: the key must be {KEY_BYTES} bytes in base64url")
+    if len(body) != -(-KEY_BYTES * 4 // 3) or any(c not in _B64URL for c in body):
+        raise malformed
+    key = bytearray(KEY_BYTES)
+    acc = bits = n = 0
+    for c in body:
+        acc = (acc << 6 | _B64URL[c]) & 0xFFF
+        bits += 6
+        if bits >= 8:
+            bits -= 8
+            key[n] = (acc >> bits) & 0xFF
+            n += 1
     return key
 
 
-def read_key_file(path: str | os.PathLike[str]) -> bytes:
-    """Read and check a key file: it must exist, be a regular file, not be accessible by
-    group or others, and hold a well-formed key. Raises KeyFileError (one line)."""
+def parse_key_text(text: str, where: str = "key file") -> bytearray:
+    """The 32 key bytes of a key file's content; KeyFileError if it is not a glupy crypt key."""
+    return _parse_key(text.encode("utf-8", "replace"), where)
+
+
+def read_key_file(path: str | os.PathLike[str]) -> bytearray:
+    """Read and check a key file: it must exist, be a regular file owned by this process's
+    user (the mount's), not be accessible by group or others, and hold a well-formed key.
+    Raises KeyFileError (one line). The key comes back in a bytearray (wipe() it when done);
+    the buffer the file was read into is wiped."""
     where = f"key file {os.fspath(path)}"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -218,22 +251,25 @@ def read_key_file(path: str | os.PathLike[str]) -> bytes:
             from None
     except OSError as e:
         raise KeyFileError(f"{where} cannot be opened: {e.strerror}") from None
+    raw = bytearray(4096)
     try:
         st = os.fstat(fd)
         if not _stat.S_ISREG(st.st_mode):
             raise KeyFileError(f"{where} is not a regular file")
+        owner = os.geteuid()
+        if st.st_uid != owner:
+            # another user could replace the key (or read it: they can chmod their own file)
+            raise KeyFileError(f"{where} is owned by uid {st.st_uid}, not by uid {owner} (this client's user); "
+                               f"run chown {owner} {os.fspath(path)}")
         mode = _stat.S_IMODE(st.st_mode)
         if mode & 0o077:
             raise KeyFileError(f"{where} has mode {mode:04o}: it is accessible by group or others; "
                                f"run chmod 600 {os.fspath(path)}")
-        raw = os.read(fd, 4096)
+        n = os.readv(fd, [raw])
+        return _parse_key(memoryview(raw)[:n], where)
     finally:
+        wipe(raw)
         os.close(fd)
-    try:
-        text = raw.decode("ascii")
-    except UnicodeDecodeError:
-        raise KeyFileError(f"{where} is not a glupy crypt key (not text)") from None
-    return parse_key_text(text, where)
 
 
 def write_key_file(path: str | os.PathLike[str], force: bool = False) -> Path:
@@ -268,10 +304,11 @@ def _derive(master: bytes, purpose: bytes, length: int) -> bytes:
                 info=b"glupy-crypt v1 " + purpose).derive(master)
 
 
-def derive_keys(master: bytes) -> tuple[bytes, bytes]:
-    """(data key, key check value) of a master key. The check value identifies the
-    key (it is stored on the volume and shown as the fingerprint) and reveals nothing of it."""
-    return _derive(master, b"data", 32), _derive(master, b"check", 16)
+def derive_keys(master: Any) -> tuple[bytearray, bytes]:
+    """(data key, key check value) of a master key. The data key comes back in a bytearray
+    (wipe() it when done). The check value (16 bytes, shown as 32 hex digits: the key's
+    fingerprint, stored on the volume) identifies the key and reveals nothing of it."""
+    return bytearray(_derive(master, b"data", 32)), _derive(master, b"check", 16)
 
 
 # ------------------------------------------------------------------ blocks
@@ -374,12 +411,22 @@ class BlockCodec:
             raise ValueError(f"unknown crypt format {version}")
         self.version = version
         self.flags = version >= FORMAT_V2
+        self._prk: bytearray | None = None
+        self._aead: AESGCM | None = None
         if self.flags:
             # HKDF's extract step, once: each file's key is then one expand (RFC 5869)
-            self._prk = hmac.new(FILE_KEY_SALT, data_key, hashlib.sha256).digest()
+            self._prk = bytearray(hmac.new(FILE_KEY_SALT, data_key, hashlib.sha256).digest())
         else:
             self._aead = AESGCM(data_key)
         self.files_keyed = 0
+
+    def wipe(self) -> None:
+        """Forget the key material: zero the bytearray format 2 derives file keys from, drop
+        format 1's AESGCM (its copy of the key lives in OpenSSL, freed with it). The
+        FileCiphers already made keep their own AESGCM until their inodes are forgotten."""
+        wipe(self._prk)
+        self._prk = None
+        self._aead = None
 
     def file_key(self, file_id: bytes) -> bytes:
         """Format 2: the key of the file whose gfid is `file_id`."""
@@ -503,12 +550,18 @@ class Crypt(glupy.Translator):
             raise TranslatorLoadError(problem)
         # data FOPs carry the guard's key: the bricks refuse those of clients without crypt
         self.child = self.children[0] = MarkedChild(self.child, CRYPT_KEY)
+        # key material only in bytearrays, wiped as soon as the next step has it: the master
+        # key once the data key is derived, the data key once the codecs hold what they need
         master = read_key_file(self.key_file)
-        data_key, self._check = derive_keys(master)
-        del master
-        # one codec per format; the volume root's record chooses (_check_volume)
-        self._codecs = {version: BlockCodec(data_key, version) for version in FORMATS}
-        del data_key
+        try:
+            data_key, self._check = derive_keys(master)
+        finally:
+            wipe(master)
+        try:
+            # one codec per format; the volume root's record chooses (_check_volume)
+            self._codecs = {version: BlockCodec(data_key, version) for version in FORMATS}
+        finally:
+            wipe(data_key)
         self._codec: BlockCodec | None = None
         self._root: Any = None  # the root inode, to read the record again if a data FOP comes first
         self.fingerprint = self._check.hex()
@@ -524,6 +577,10 @@ class Crypt(glupy.Translator):
                       "upcalls-replaced": 0}
         self._upcall_logged = False
         self.log.info("crypt: key from %s (fingerprint %s)", self.key_file, self.fingerprint)
+
+    def fini(self) -> None:
+        for codec in self._codecs.values():
+            codec.wipe()
 
     def migrate(self, old: Any) -> None:
         """glupy reload: keep the volume root's inode, so that the record is read again on the

@@ -36,6 +36,10 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # Loc, Iatt, Xdata, ...: the native types inside GlusterFS, stand-ins elsewhere
+    if name in ("watch", "awatch"):  # glupy.events: not loaded into bricks that do not use it
+        from glupy import events
+
+        return getattr(events, name)
     if name in NATIVE_TYPES:
         from glupy import types
 

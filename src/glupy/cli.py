@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 
 from glupy import __version__, admin
+from glupy import events as events_module
 from glupy.gluster.errors import GlusterError
 
 console = Console()
@@ -79,6 +80,7 @@ def main(ctx: click.Context, node_dir: str | None) -> None:
     glupy list / detach / graph       see and undo it
     glupy mount VOL DIR --with MOD    a FUSE mount with Python translators on this client only
     glupy new NAME                    scaffold a translator package
+    glupy watch VOL [PATH]            changes made by any client, as they happen
     """
     ctx.ensure_object(dict)
     ctx.obj["node_dir"] = node_dir
@@ -329,6 +331,52 @@ def detach(ctx, volume, name, yes) -> None:
         if f"{admin.SERVER_PREFIX}{admin.guard_name(name)}" in admin.volume_options(node, volume):
             console.print(f"  the bricks' guard still refuses data FOPs without {name}: detach it too with "
                           f"glupy detach {volume} {admin.guard_name(name)}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("volume")
+@click.argument("path", default="/")
+@click.option("-r", "--recursive", is_flag=True, help="The whole tree under PATH (default: PATH and its entries).")
+@click.option("-e", "--events", "kinds", metavar="LIST",
+              help="Only these events, comma-separated: " + ",".join(events_module.EVENT_NAMES) + ".")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line, with every field.")
+@click.option("--server", metavar="HOST", help="glusterd that serves the volume (default: --node's, else localhost).")
+@click.option("--port", type=int, default=24100, show_default=True,
+              help="First port of the bricks' event servers (the events translator's listen option).")
+@click.option("-c", "--count", type=click.IntRange(min=1), help="Exit after this many events.")
+@click.option("-t", "--timeout", type=click.FloatRange(min=0), help="Exit with status 2 after this many seconds "
+              "without an event.")
+@click.pass_context
+@handle_errors
+def watch(ctx, volume, path, recursive, kinds, as_json, server, port, count, timeout) -> None:
+    """Print the changes any client makes under PATH of VOLUME, as they happen.
+
+    Needs glupy.translators.events on the bricks (glupy attach VOLUME
+    glupy.translators.events). Lines are "PATH EVENT [NEWPATH]" like inotifywait's;
+    notices ("BRICK LOST ...", "BRICK GAP ...") say what may have been missed."""
+    if server is None:
+        server = node_of(ctx).address if ctx.obj and ctx.obj.get("node_dir") else "localhost"
+    chosen = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None
+    try:
+        watcher = events_module.watch(volume, server, path if path.startswith("/") else "/" + path,
+                                      recursive=recursive, events=chosen, port=port)
+    except ValueError as error:
+        fail(str(error))
+    seen = 0
+    with watcher:
+        while True:
+            try:
+                event = watcher.get(timeout=timeout)
+            except StopIteration:
+                return
+            if event is None:
+                sys.exit(2)
+            sys.stdout.write((event.to_json() if as_json else str(event)) + "\n")
+            sys.stdout.flush()
+            if event.event not in events_module.NOTICE_NAMES:
+                seen += 1
+                if count is not None and seen >= count:
+                    return
 
 
 @main.command("list", context_settings=CONTEXT)

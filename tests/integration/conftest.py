@@ -190,6 +190,7 @@ MODULE_NODES: dict[str, tuple[int, tuple[int, int]]] = {
     "test_mirror_trace": (13, (48800, 48899)),
     "test_crypt_volume": (14, (48600, 48699)),
     "test_chaos_volume": (15, (48400, 48499)),
+    "test_events_volume": (16, (47900, 47999)),
 }
 
 

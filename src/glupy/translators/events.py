@@ -1,0 +1,714 @@
+"""events: the brick side of ``glupy watch``. Observes every change any client makes
+and serves it to watchers, off the FOP path.
+
+Attach it on the bricks, directly above storage/posix::
+
+    glupy attach VOL events --module glupy.translators.events --side server
+
+Each FOP that changes something (create, mkdir, mknod, symlink, link, unlink,
+rmdir, rename, writev/truncate/ftruncate/fallocate/discard/zerofill and open
+with O_TRUNC, flush of an fd that wrote, setattr/fsetattr, setxattr/fsetxattr,
+removexattr/fremovexattr) is passed to the child unchanged; when the child
+answers success, the handler appends one tuple to a bounded queue and returns.
+That is all the FOP pays for: no formatting, no I/O, no lock, no wait.
+
+Everything else happens on one thread of the translator's own
+(``glupy-events-NAME``), running an asyncio loop:
+
+* every 10 ms it drains the queue, turns records into events (JSON objects, see
+  :mod:`glupy.events`), resolves paths a brick only knows by gfid
+  (``<gfid:...>/name`` after a brick restart) through the brick's
+  ``.glusterfs`` handles and ``trusted.gfid2path`` xattrs, coalesces writes to
+  one file over ``coalesce`` seconds into one ``modify``, and appends the events
+  to a ring of the last ``buffer`` events, numbered from 1 (``seq``);
+* it serves the ring over TCP (``listen``, default the first free port from
+  24100 to 24199 on all addresses): a watcher sends one JSON line (``{"since":
+  SEQ, "epoch": E}``) and gets a hello line, then every event after SEQ (if the
+  ring still holds them, else a ``lost`` line with the count), then live
+  events. A watcher that does not read gets no further than its socket buffer
+  and the ring: when the ring overtakes it, it is told how many it lost. FOPs
+  never wait for a watcher.
+
+What is not reported: FOPs of GlusterFS's own daemons (self-heal, rebalance:
+negative pids) and DHT's internal FOPs (link files, the
+``glusterfs-internal-fop`` mark), changes of GlusterFS's own xattrs
+(``trusted.glusterfs.*``, ``trusted.afr.*`` ...). A DHT rename done as link +
+unlink is reported as the rename it is (DHT's ``changelog.rename-op`` mark).
+
+If the queue is full (the thread cannot keep up), records are dropped and
+counted; the count goes to every watcher (a ``lost`` line) and to the
+statedump (``dropped``). Replicas and deduplication: each brick reports what it
+sees; :func:`glupy.events.watch` merges the bricks of a volume so that each
+operation comes out once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from typing import Any
+
+import glupy
+from glupy.constants import FileType
+from glupy.events import (
+    DEFAULT_LISTEN,
+    HELLO_VERSION,
+    client_of,
+    is_internal_xattr,
+    parse_listen,
+    stable_digest,
+    type_name,
+)
+
+#: xdata keys GlusterFS's cluster translators put on FOPs that are not the user's
+INTERNAL_KEYS = ("glusterfs-internal-fop", "trusted.glusterfs.dht.linkto", "force-replace")
+#: DHT's record of a rename it does as link + unlink (dht_changelog_rename_info_t)
+RENAME_OP_KEY = "changelog.rename-op"
+ROOT_GFID = "00000000-0000-0000-0000-000000000001"
+
+SET_ATTR_BITS = {"mode": 0x1, "uid": 0x2, "gid": 0x4, "size": 0x8, "atime": 0x10, "mtime": 0x20}
+
+
+def _internal(xdata: Any) -> bool:
+    if not xdata:
+        return False
+    return any(key in xdata for key in INTERNAL_KEYS)
+
+
+def _gfid(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _loc_gfid(loc: Any) -> str | None:
+    g = loc.gfid
+    if g is None and loc.inode is not None:
+        g = loc.inode.gfid
+    return _gfid(g)
+
+
+def _loc_pargfid(loc: Any) -> str | None:
+    g = loc.pargfid
+    if g is None and loc.parent is not None:
+        g = loc.parent.gfid
+    return _gfid(g)
+
+
+def parse_rename_op(raw: bytes) -> tuple[str, str, str, str] | None:
+    """(old parent gfid, old name, new parent gfid, new name) of DHT's changelog.rename-op value."""
+    import uuid
+
+    if raw is None or len(raw) < 40:
+        return None
+    old_p, new_p = uuid.UUID(bytes=raw[:16]), uuid.UUID(bytes=raw[16:32])
+    old_len = int.from_bytes(raw[32:36], "little", signed=True)
+    new_len = int.from_bytes(raw[36:40], "little", signed=True)
+    names = raw[40:]
+    if old_len < 0 or new_len < 0 or old_len + new_len > len(names):
+        return None
+    old = names[:old_len].split(b"\0", 1)[0].decode(errors="surrogateescape")
+    new = names[old_len:old_len + new_len].split(b"\0", 1)[0].decode(errors="surrogateescape")
+    return str(old_p), old, str(new_p), new
+
+
+class BrickPaths:
+    """Paths from gfids, read from a brick's backend directory (GlusterFS's handles):
+    a directory's handle is a symlink ``../../xx/yy/PARENT-GFID/name``; a file's is a
+    hard link whose ``trusted.gfid2path.*`` xattrs hold ``PARENT-GFID/name``."""
+
+    def __init__(self, root: str | None) -> None:
+        self.root = root
+
+    def _handle(self, gfid: str) -> str:
+        return os.path.join(self.root or "", ".glusterfs", gfid[0:2], gfid[2:4], gfid)
+
+    def directory(self, gfid: str, depth: int = 0) -> str | None:
+        if gfid == ROOT_GFID:
+            return ""
+        if not self.root or depth > 256:
+            return None
+        try:
+            target = os.readlink(self._handle(gfid))
+        except OSError:
+            return None
+        parts = target.split("/")
+        if len(parts) < 2:
+            return None
+        parent = self.directory(parts[-2], depth + 1)
+        return None if parent is None else f"{parent}/{parts[-1]}"
+
+    def file(self, gfid: str) -> str | None:
+        if not self.root:
+            return None
+        handle = self._handle(gfid)
+        try:
+            names = [n for n in os.listxattr(handle, follow_symlinks=False) if n.startswith("trusted.gfid2path.")]
+            for n in sorted(names):
+                value = os.getxattr(handle, n, follow_symlinks=False).rstrip(b"\0").decode(errors="surrogateescape")
+                parent, _, name = value.partition("/")
+                base = self.directory(parent)
+                if base is not None:
+                    return f"{base}/{name}"
+        except OSError:
+            return None
+        return None
+
+    def of(self, gfid: str | None) -> str | None:
+        if gfid is None:
+            return None
+        found = self.directory(gfid)
+        if found is None:
+            found = self.file(gfid)
+        return None if found is None else (found or "/")
+
+    def resolve(self, path: str | None, gfid: str | None = None) -> str | None:
+        """An absolute path for a brick's loc path (``/a/b``, ``<gfid:G>/name``, ``<gfid:G>``), else None."""
+        if path and path.startswith("/"):
+            return path
+        if path and path.startswith("<gfid:"):
+            end = path.find(">")
+            base = self.of(path[6:end]) if end > 0 else None
+            if base is None:
+                return None
+            rest = path[end + 1:]
+            return (base.rstrip("/") + rest) if rest else base
+        return self.of(gfid)
+
+
+def _brick_identity() -> tuple[str | None, str | None]:
+    """(volume, brick path) of this brick process, from its command line (None elsewhere)."""
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return None, None
+    args = [a.decode(errors="replace") for a in argv]
+    volume = brick = None
+    for i, a in enumerate(args):
+        value = args[i + 1] if i + 1 < len(args) else None
+        if a == "--volfile-id" and value:
+            volume = value.split(".", 1)[0]
+        elif a.startswith("--volfile-id="):
+            volume = a.split("=", 1)[1].split(".", 1)[0]
+        elif a == "--brick-name" and value:
+            brick = value
+        elif a.startswith("--brick-name="):
+            brick = a.split("=", 1)[1]
+    return volume, brick
+
+
+class _Ring:
+    """The last `size` event lines, numbered from 1; O(1) access by number."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.lines: list[bytes | None] = [None] * size
+        self.next = 1  # number of the next event
+
+    @property
+    def first(self) -> int:
+        return max(1, self.next - self.size)
+
+    def append(self, line: bytes) -> int:
+        seq = self.next
+        self.lines[seq % self.size] = line
+        self.next = seq + 1
+        return seq
+
+    def since(self, seq: int, limit: int) -> list[bytes]:
+        """Lines of events seq+1 ... (at most limit); seq must be >= first - 1."""
+        end = min(self.next, seq + 1 + limit)
+        return [self.lines[s % self.size] for s in range(seq + 1, end)]  # type: ignore[misc]
+
+
+class Events(glupy.Translator):
+    """Reports every change to watchers (``glupy watch``), off the FOP path."""
+
+    listen = glupy.Option(str, default=DEFAULT_LISTEN, reconfigurable=False,
+                          doc="HOST:PORT to serve events on; HOST:PORT+ takes the first free port "
+                              "from PORT to PORT+99")
+    buffer = glupy.Option(int, default=65536, min=16, reconfigurable=False,
+                          doc="events kept for watchers that reconnect or fall behind")
+    queue_size = glupy.Option(int, default=65536, min=16,
+                              doc="FOP records that may wait for the events thread before being dropped")
+    coalesce = glupy.Option(float, default=0.2, min=0.0,
+                            doc="seconds over which writes to one file become one modify event")
+    brick = glupy.Option(str, default="",
+                         doc="the brick's directory (default: this brick process's --brick-name)")
+
+    # ---- lifecycle
+
+    def init(self) -> None:
+        volume, brick = _brick_identity()
+        self.volume = volume or ""
+        self.brick_path = self.brick or brick or ""
+        self.paths = BrickPaths(self.brick_path or None)
+        self.epoch = secrets.token_hex(8)
+        self.records: collections.deque[tuple] = collections.deque()
+        self.dropped = 0  # records the queue had no room for
+        self.reported_dropped = 0
+        self.ring = _Ring(self.buffer)
+        self.pending: dict[str, dict[str, Any]] = {}  # gfid -> modify being coalesced
+        self.subscribers = 0
+        self.published = 0
+        self.address: tuple[str, int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._server: asyncio.AbstractServer | None = None
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(ready, failure),
+                                        name=f"glupy-events-{self.name}"[:15], daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if failure:
+            raise failure[0]
+        self.log.info("events: serving %s brick %s on %s:%d (epoch %s)", self.volume or "?",
+                      self.brick_path or "?", *(self.address or ("?", 0)), self.epoch)
+
+    def fini(self) -> None:
+        loop, thread = self._loop, getattr(self, "_thread", None)
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(self._stopping.set)
+            thread.join(10)
+        self._thread = None
+
+    def statedump(self):
+        host, port = self.address or ("", 0)
+        return {"listen": f"{host}:{port}", "epoch": self.epoch, "published": self.published,
+                "queued": len(self.records), "dropped": self.dropped, "watchers": self.subscribers,
+                "brick": self.brick_path}
+
+    # ---- the FOP side: wind, and on success append one record
+
+    def _push(self, record: tuple) -> None:
+        if len(self.records) >= self.queue_size:
+            self.dropped += 1
+            return
+        self.records.append(record)
+
+    def _who(self) -> tuple | None:
+        """The caller, or None for GlusterFS's own daemons (self-heal, rebalance: negative pids)."""
+        c = self.caller
+        if c.pid < 0:
+            return None
+        return (c.uid, c.gid, c.pid, c.client)
+
+    async def _entry(self, kind: str, loc: Any, reply: Any, xdata: Any) -> None:
+        if _internal(xdata):
+            return
+        who = self._who()
+        if who is None:
+            return
+        buf = reply.buf
+        self._push((kind, time.time(), who, loc.path, _loc_pargfid(loc), loc.name,
+                    _gfid(buf.gfid) or _loc_gfid(loc), int(buf.type), None))
+
+    async def create(self, loc, flags, mode, umask, fd, xdata):
+        reply = await self.child.create(loc, flags, mode, umask, fd, xdata)
+        self.set_fd_ctx(fd, [loc.path, False])
+        await self._entry("create", loc, reply, xdata)
+        return reply
+
+    async def mkdir(self, loc, mode, umask, xdata):
+        reply = await self.child.mkdir(loc, mode, umask, xdata)
+        await self._entry("mkdir", loc, reply, xdata)
+        return reply
+
+    async def mknod(self, loc, mode, rdev, umask, xdata):
+        reply = await self.child.mknod(loc, mode, rdev, umask, xdata)
+        await self._entry("mknod", loc, reply, xdata)
+        return reply
+
+    async def symlink(self, linkname, loc, umask, xdata):
+        reply = await self.child.symlink(linkname, loc, umask, xdata)
+        await self._entry("symlink", loc, reply, xdata)
+        return reply
+
+    async def link(self, oldloc, newloc, xdata):
+        reply = await self.child.link(oldloc, newloc, xdata)
+        if not _internal(xdata) and (who := self._who()) is not None:
+            self._push(("link", time.time(), who, newloc.path, _loc_pargfid(newloc), newloc.name,
+                        _gfid(reply.buf.gfid) or _loc_gfid(oldloc), int(reply.buf.type), oldloc.path))
+        return reply
+
+    async def _removal(self, kind: str, loc: Any, xdata: Any, wind: Any) -> Any:
+        inode = loc.inode
+        ftype = int(inode.type) if inode is not None else 0
+        reply = await wind
+        if xdata and RENAME_OP_KEY in xdata:  # DHT's rename done as link + unlink
+            op = parse_rename_op(xdata.raw(RENAME_OP_KEY))
+            if op is not None and (who := self._who()) is not None:
+                old_p, old_name, new_p, new_name = op
+                self._push(("rename", time.time(), who, None, old_p, old_name, _loc_gfid(loc), ftype,
+                            (None, new_p, new_name)))
+            return reply
+        if not _internal(xdata) and (who := self._who()) is not None:
+            self._push((kind, time.time(), who, loc.path, _loc_pargfid(loc), loc.name, _loc_gfid(loc),
+                        ftype, None))
+        return reply
+
+    async def unlink(self, loc, flags, xdata):
+        return await self._removal("unlink", loc, xdata, self.child.unlink(loc, flags, xdata))
+
+    async def rmdir(self, loc, flags, xdata):
+        return await self._removal("rmdir", loc, xdata, self.child.rmdir(loc, flags, xdata))
+
+    async def rename(self, oldloc, newloc, xdata):
+        reply = await self.child.rename(oldloc, newloc, xdata)
+        buf = reply.buf
+        linkfile = buf is not None and buf.type == FileType.REG and (buf.mode & 0o7777) == 0o1000
+        if not _internal(xdata) and not linkfile and (who := self._who()) is not None:
+            self._push(("rename", time.time(), who, oldloc.path, _loc_pargfid(oldloc), oldloc.name,
+                        _gfid(buf.gfid) or _loc_gfid(oldloc), int(buf.type),
+                        (newloc.path, _loc_pargfid(newloc), newloc.name)))
+        return reply
+
+    # changes of contents: coalesced into "modify"
+
+    def _modified(self, gfid: Any, path: str | None, post: Any, xdata: Any) -> None:
+        if _internal(xdata):
+            return
+        who = self._who()
+        if who is None:
+            return
+        version = (post.ctime * 1_000_000_000 + post.ctime_nsec) if post is not None else None
+        self._push(("modify", time.time(), who, path, None, None, _gfid(gfid), int(FileType.REG), version))
+
+    def _fd_path(self, fd: Any, wrote: bool) -> str | None:
+        ctx = self.fd_ctx(fd)
+        if ctx is None:
+            ctx = [None, False]
+            self.set_fd_ctx(fd, ctx)
+        if wrote:
+            ctx[1] = True
+        return ctx[0]
+
+    async def open(self, loc, flags, fd, xdata):
+        reply = await self.child.open(loc, flags, fd, xdata)
+        truncated = bool(flags & os.O_TRUNC) and (flags & os.O_ACCMODE) != os.O_RDONLY
+        self.set_fd_ctx(fd, [loc.path, truncated])
+        if truncated:
+            self._modified(_loc_gfid(loc), loc.path, None, xdata)
+        return reply
+
+    async def writev(self, fd, data, offset, flags, xdata):
+        reply = await self.child.writev(fd, data, offset, flags, xdata)
+        self._modified(fd.inode.gfid, self._fd_path(fd, True), reply.postbuf, xdata)
+        return reply
+
+    async def truncate(self, loc, offset, xdata):
+        reply = await self.child.truncate(loc, offset, xdata)
+        self._modified(_loc_gfid(loc), loc.path, reply.postbuf, xdata)
+        return reply
+
+    async def ftruncate(self, fd, offset, xdata):
+        reply = await self.child.ftruncate(fd, offset, xdata)
+        self._modified(fd.inode.gfid, self._fd_path(fd, True), reply.postbuf, xdata)
+        return reply
+
+    async def fallocate(self, fd, mode, offset, len, xdata):
+        reply = await self.child.fallocate(fd, mode, offset, len, xdata)
+        self._modified(fd.inode.gfid, self._fd_path(fd, True), reply.post, xdata)
+        return reply
+
+    async def discard(self, fd, offset, len, xdata):
+        reply = await self.child.discard(fd, offset, len, xdata)
+        self._modified(fd.inode.gfid, self._fd_path(fd, True), reply.post, xdata)
+        return reply
+
+    async def zerofill(self, fd, offset, len, xdata):
+        reply = await self.child.zerofill(fd, offset, len, xdata)
+        self._modified(fd.inode.gfid, self._fd_path(fd, True), reply.post, xdata)
+        return reply
+
+    async def flush(self, fd, xdata):
+        reply = await self.child.flush(fd, xdata)
+        ctx = self.fd_ctx(fd)
+        if ctx is not None and ctx[1]:
+            ctx[1] = False
+            if (who := self._who()) is not None:
+                self._push(("close_write", time.time(), who, ctx[0], None, None, _gfid(fd.inode.gfid),
+                            int(FileType.REG), None))
+        return reply
+
+    # attributes and xattrs
+
+    def _attrib(self, kind: str, gfid: Any, path: str | None, ftype: int, detail: Any, xdata: Any) -> None:
+        if _internal(xdata):
+            return
+        who = self._who()
+        if who is None:
+            return
+        self._push((kind, time.time(), who, path, None, None, _gfid(gfid), ftype, detail))
+
+    @staticmethod
+    def _setattr_detail(stbuf: Any, valid: int) -> tuple:
+        detail = [valid]
+        if valid & 0x1:
+            detail.append(stbuf.mode & 0o7777)
+        if valid & 0x6:
+            detail += [stbuf.uid, stbuf.gid]
+        if valid & 0x30:
+            detail += [stbuf.atime, stbuf.atime_nsec, stbuf.mtime, stbuf.mtime_nsec]
+        return tuple(detail)
+
+    async def setattr(self, loc, stbuf, valid, xdata):
+        reply = await self.child.setattr(loc, stbuf, valid, xdata)
+        post = reply.statpost
+        self._attrib("attrib", _loc_gfid(loc) or (post.gfid if post else None), loc.path,
+                     int(post.type) if post is not None else 0, self._setattr_detail(stbuf, valid), xdata)
+        return reply
+
+    async def fsetattr(self, fd, stbuf, valid, xdata):
+        reply = await self.child.fsetattr(fd, stbuf, valid, xdata)
+        post = reply.statpost
+        self._attrib("attrib", fd.inode.gfid, self._fd_path(fd, False),
+                     int(post.type) if post is not None else 0, self._setattr_detail(stbuf, valid), xdata)
+        return reply
+
+    @staticmethod
+    def _xattr_detail(d: Any) -> tuple | None:
+        if not d:
+            return None
+        names = sorted(k for k in d if not is_internal_xattr(k))
+        if not names:
+            return None
+        return tuple((k, d.raw(k)) for k in names)
+
+    async def setxattr(self, loc, dict, flags, xdata):
+        reply = await self.child.setxattr(loc, dict, flags, xdata)
+        if (detail := self._xattr_detail(dict)) is not None:
+            self._attrib("setxattr", _loc_gfid(loc), loc.path, int(loc.inode.type) if loc.inode else 0, detail,
+                         xdata)
+        return reply
+
+    async def fsetxattr(self, fd, dict, flags, xdata):
+        reply = await self.child.fsetxattr(fd, dict, flags, xdata)
+        if (detail := self._xattr_detail(dict)) is not None:
+            self._attrib("setxattr", fd.inode.gfid, self._fd_path(fd, False), int(fd.inode.type), detail, xdata)
+        return reply
+
+    async def removexattr(self, loc, name, xdata):
+        reply = await self.child.removexattr(loc, name, xdata)
+        if not is_internal_xattr(name):
+            self._attrib("removexattr", _loc_gfid(loc), loc.path, int(loc.inode.type) if loc.inode else 0,
+                         ((name, None),), xdata)
+        return reply
+
+    async def fremovexattr(self, fd, name, xdata):
+        reply = await self.child.fremovexattr(fd, name, xdata)
+        if not is_internal_xattr(name):
+            self._attrib("removexattr", fd.inode.gfid, self._fd_path(fd, False), int(fd.inode.type),
+                         ((name, None),), xdata)
+        return reply
+
+    # ---- the events thread
+
+    def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main(ready))
+        except BaseException as error:  # noqa: BLE001 - reported to init, or logged
+            if not ready.is_set():
+                failure.append(error)
+                ready.set()
+            else:
+                self.log.error("events: the events thread stopped: %s", error)
+        finally:
+            loop.close()
+
+    async def _bind(self) -> asyncio.AbstractServer:
+        host, port, scan = parse_listen(self.listen)
+        last: OSError | None = None
+        for candidate in range(port, port + (100 if scan else 1)):
+            try:
+                return await asyncio.start_server(self._serve, host, candidate, reuse_address=True,
+                                                  family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+            except OSError as error:
+                last = error
+        raise OSError(last.errno if last else 0,
+                      f"events: no free port to listen on ({self.listen}): {last}")
+
+    async def _main(self, ready: threading.Event) -> None:
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._connections: set[asyncio.Task[Any]] = set()
+        self._server = await self._bind()
+        sock = self._server.sockets[0].getsockname()
+        self.address = (sock[0], sock[1])
+        ready.set()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._publish()
+                except Exception:  # noqa: BLE001 - one bad record must not stop the reporting
+                    self.log.exception("events: cannot publish")
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), 0.01)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
+            await self._server.wait_closed()
+
+    def _line(self, kind: str, when: float, who: tuple | None, path: str | None, gfid: str | None,
+              ftype: int, extra: dict[str, Any]) -> None:
+        event: dict[str, Any] = {"event": kind, "path": path, "gfid": gfid, "type": type_name(ftype),
+                                 "time": round(when, 6)}
+        if who is not None:
+            uid, gid, pid, client = who
+            host, client_pid = client_of(client)
+            event["by"] = {"host": host, "client_pid": client_pid, "pid": pid, "uid": uid, "gid": gid}
+        event.update(extra)
+        seq = self.ring.next
+        event["seq"] = seq
+        self.ring.append(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+        self.published += 1
+
+    def _flush_modify(self, gfid: str) -> None:
+        m = self.pending.pop(gfid, None)
+        if m is not None:
+            self._line("modify", m["time"], m["who"], m["path"], gfid, int(FileType.REG),
+                       {"key": f"modify|{gfid}", "version": m["version"], "writes": m["writes"]})
+
+    def _publish(self) -> None:
+        records = self.records
+        now = time.time()
+        before = self.ring.next
+        while records:
+            kind, when, who, path, pargfid, name, gfid, ftype, extra = records.popleft()
+            if kind == "modify":
+                m = self.pending.get(gfid)
+                if m is None:
+                    self.pending[gfid] = {"time": when, "who": who, "path": self.paths.resolve(path, gfid),
+                                          "version": extra, "writes": 1}
+                else:
+                    m["writes"] += 1
+                    if extra is not None and (m["version"] is None or extra > m["version"]):
+                        m["version"] = extra
+                    m["who"] = who
+                continue
+            if gfid in self.pending:  # per file, in order: the writes before what comes now
+                self._flush_modify(gfid)
+            self._event(kind, when, who, path, pargfid, name, gfid, ftype, extra)
+        for gfid in [g for g, m in self.pending.items() if now - m["time"] >= self.coalesce]:
+            self._flush_modify(gfid)
+        if self.dropped != self.reported_dropped:
+            n, self.reported_dropped = self.dropped - self.reported_dropped, self.dropped
+            self.log.warning("events: queue full: %d change records dropped (%d in all)", n, self.dropped)
+            self._line("overflow", now, None, None, None, 0, {"lost": n, "key": f"overflow|{self.epoch}|{now}"})
+        if self.ring.next != before and self._wake is not None:
+            self._wake.set()
+            self._wake = asyncio.Event()
+
+    def _entry_path(self, path: str | None, pargfid: str | None, name: str | None) -> str | None:
+        resolved = self.paths.resolve(path)
+        if resolved is None and pargfid is not None and name:
+            parent = self.paths.of(pargfid)
+            if parent is not None:
+                resolved = f"{parent.rstrip('/')}/{name}"
+        return resolved
+
+    def _event(self, kind: str, when: float, who: tuple, path: str | None, pargfid: str | None,
+               name: str | None, gfid: str | None, ftype: int, extra: Any) -> None:
+        if kind in ("create", "mkdir", "mknod", "symlink", "unlink", "rmdir"):
+            self._line(kind, when, who, self._entry_path(path, pargfid, name), gfid, ftype,
+                       {"key": f"{kind}|{gfid}|{pargfid}/{name}"})
+        elif kind == "link":
+            self._line(kind, when, who, self._entry_path(path, pargfid, name), gfid, ftype,
+                       {"key": f"link|{gfid}|{pargfid}/{name}", "target": self.paths.resolve(extra)})
+        elif kind == "rename":
+            new_path, new_pargfid, new_name = extra
+            self._line(kind, when, who, self._entry_path(path, pargfid, name), gfid, ftype,
+                       {"newpath": self._entry_path(new_path, new_pargfid, new_name),
+                        "key": f"rename|{gfid}|{pargfid}/{name}|{new_pargfid}/{new_name}"})
+        elif kind == "close_write":
+            self._line(kind, when, who, self.paths.resolve(path, gfid), gfid, ftype, {"key": f"close_write|{gfid}"})
+        else:  # attrib, setxattr, removexattr
+            extra_fields: dict[str, Any] = {"key": f"{kind}|{gfid}|{stable_digest(extra)}"}
+            if kind != "attrib":
+                extra_fields["names"] = [n for n, _ in extra]
+            else:
+                valid = extra[0]
+                extra_fields["changed"] = [n for n, bit in SET_ATTR_BITS.items() if valid & bit]
+            self._line(kind, when, who, self.paths.resolve(path, gfid), gfid, ftype, extra_fields)
+
+    # ---- serving watchers
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.subscribers += 1
+        closed = None
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+        # what a watcher that does not read can hold up: 64 KiB in the socket, 64 KiB in asyncio
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        writer.transport.set_write_buffer_limits(high=65536)
+        try:
+            try:
+                request = json.loads(await asyncio.wait_for(reader.readline(), 10) or b"{}")
+            except (ValueError, asyncio.TimeoutError):
+                request = {}
+            ring = self.ring
+            epoch, since = request.get("epoch"), request.get("since")
+            lost = None
+            if epoch == self.epoch and isinstance(since, int) and 0 <= since < ring.next:
+                cursor = since  # a watcher coming back: what it missed, if the ring still has it
+            elif epoch is None:
+                cursor = ring.next - 1  # a new watcher: from now on
+            else:
+                cursor = 0  # this brick restarted since the watcher's last visit: all it has is new
+            if cursor < ring.first - 1:
+                lost, cursor = ring.first - 1 - cursor, ring.first - 1
+            hello = {"hello": HELLO_VERSION, "volume": self.volume, "brick": self.brick_path, "epoch": self.epoch,
+                     "next": ring.next, "dropped": self.dropped}
+            writer.write(json.dumps(hello).encode() + b"\n")
+            if request.get("brick") not in (None, self.brick_path) or \
+                    (self.volume and request.get("volume") not in (None, self.volume)):
+                await writer.drain()
+                return  # another brick's watcher, looking for its brick's port
+            if lost:
+                writer.write(json.dumps({"lost": lost, "reason": "buffer"}).encode() + b"\n")
+            closed: asyncio.Future[bytes] | None = None
+            while not self._stopping.is_set():
+                wake = self._wake
+                if cursor < ring.first - 1:  # the ring overtook this watcher
+                    lost, cursor = ring.first - 1 - cursor, ring.first - 1
+                    writer.write(json.dumps({"lost": lost, "reason": "buffer"}).encode() + b"\n")
+                lines = ring.since(cursor, 1024)
+                if lines:
+                    cursor += len(lines)
+                    writer.write(b"".join(lines))
+                    await writer.drain()
+                    continue
+                await writer.drain()
+                assert wake is not None
+                if closed is None:
+                    closed = asyncio.ensure_future(reader.read(1))  # the watcher went away (EOF)
+                waiter = asyncio.ensure_future(wake.wait())
+                done, _ = await asyncio.wait({waiter, closed}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if closed in done:
+                    break
+                if not done:
+                    writer.write(b'{"ping":1}\n')
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass
+        finally:
+            self.subscribers -= 1
+            self._connections.discard(task)  # type: ignore[arg-type]
+            if closed is not None:
+                closed.cancel()
+            writer.close()

@@ -246,3 +246,43 @@ def test_a_watcher_that_stops_reading_does_not_slow_fops_and_is_told_what_it_los
             m.unmount()
     finally:
         vol.delete()
+
+
+def test_distributed_replicated_each_operation_once_across_subvolumes(node: GlusterNode,
+                                                                      gluster_state_dir: Path) -> None:
+    """DHT makes directories on every subvolume and renames with link files on a second
+    one: the watcher still gets each operation once, with both paths of a rename."""
+    vol = events_volume(node, "evdist", 4, 2)
+    try:
+        m = mount(vol, gluster_state_dir, "dist")
+        try:
+            with ev.watch(vol.name, node.address, "/", recursive=True) as w:
+                assert w.wait_ready(30)
+                c = Collector(w)
+                mp = m.mountpoint
+                (mp / "src").mkdir()
+                (mp / "dst").mkdir()
+                names = [f"file{i}" for i in range(24)]
+                for n in names:
+                    (mp / "src" / n).write_bytes(n.encode())
+                for n in names:
+                    os.rename(mp / "src" / n, mp / "dst" / f"moved-{n}")  # most hash elsewhere
+                for n in names[:12]:
+                    os.unlink(mp / "dst" / f"moved-{n}")
+                (mp / "src" / "sub").mkdir()
+                os.rmdir(mp / "src" / "sub")
+                c.until(lambda evs: any(e.event == "rmdir" and e.path == "/src/sub" for e in evs))
+                got = c.settle(2.0)
+        finally:
+            m.unmount()
+    finally:
+        vol.delete()
+    seen = sorted((e.event, e.path, e.newpath) for e in got if e.event not in ("modify", "close_write"))
+    expected = sorted([("mkdir", "/src", None), ("mkdir", "/dst", None), ("mkdir", "/src/sub", None),
+                       ("rmdir", "/src/sub", None)]
+                      + [("create", f"/src/{n}", None) for n in names]
+                      + [("rename", f"/src/{n}", f"/dst/moved-{n}") for n in names]
+                      + [("unlink", f"/dst/moved-{n}", None) for n in names[:12]])
+    assert seen == expected
+    writes = sorted(e.path for e in got if e.event == "close_write")
+    assert writes == sorted(f"/src/{n}" for n in names)

@@ -14,8 +14,9 @@ Rounds are interleaved (every configuration mounted side by side, the order
 rotated each round) and medians reported. Mounts use zero attribute/entry
 timeouts so that stats and lookups reach GlusterFS instead of the kernel's cache.
 
-Then bench.negative, bench.crypt and bench.reload (FOP latency while `glupy reload`
-switches the code of a busy volume); each module's doc says what it measures.
+Then bench.negative, bench.crypt, bench.reload (FOP latency while `glupy reload`
+switches the code of a busy volume) and bench.events (the cost of change events on
+the bricks, their latency and completeness); each module's doc says what it measures.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import crypt, negative, reload
+from bench import crypt, events, negative, reload
 from bench._common import client_instructions, cpu_seconds, drop_caches, sequential, tear_down
 from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
 from glupy.gluster.volfile import Volfile, glupy_xlator
@@ -309,11 +310,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=8, help="core: processes at once on one mount")
     parser.add_argument("--node", type=int, default=7, help="glusterd on 127.1.1.N")
-    parser.add_argument("--only", choices=["core", "negative", "crypt", "reload"],
+    parser.add_argument("--only", choices=["core", "negative", "crypt", "reload", "events"],
                         help="run one benchmark (default: all)")
     negative.add_arguments(parser)
     crypt.add_arguments(parser)
     reload.add_arguments(parser)
+    events.add_arguments(parser)
     args = parser.parse_args()
     if args.only in (None, "core"):
         core(args)
@@ -323,6 +325,8 @@ def main() -> None:
         crypt.run(args)
     if args.only in (None, "reload"):
         reload.run(args)
+    if args.only in (None, "events"):
+        events.run(args)
 
 
 if __name__ == "__main__":

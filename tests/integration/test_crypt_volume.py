@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,6 +86,7 @@ class Mounts:
              above: str = "cluster/distribute", afr: dict[str, str] | None = None) -> FuseMount:
         self.count += 1
         label = f"{label or 'm'}{self.count}"
+        (self.state / f"{label}.log").unlink(missing_ok=True)  # a log of an earlier run: its lines are not ours
         m = FuseMount.from_volfile(self.volfile(key, label, above, afr), self.state / "mnt" / label,
                                    log_file=self.state / f"{label}.log", extra_args=extra or [])
         self.mounts.append(m)
@@ -339,7 +341,7 @@ def refused_line(m: FuseMount, needle: str) -> list[str]:
     return [line for line in m.log_file.read_text().splitlines() if needle in line]
 
 
-@pytest.mark.parametrize("problem", ["mode", "missing", "malformed", "placement"])
+@pytest.mark.parametrize("problem", ["mode", "missing", "malformed", "placement", "placement-deep", "owner"])
 def test_refuses_to_start_with_one_clear_line(mounts: Mounts, state: Path, key: Path, problem: str) -> None:
     bad = state / f"bad-{problem}.key"
     above = "cluster/distribute"
@@ -354,9 +356,16 @@ def test_refuses_to_start_with_one_clear_line(mounts: Mounts, state: Path, key: 
         bad.write_text("not a key\n")
         os.chmod(bad, 0o600)
         needle = f"key file {bad} is not a glupy crypt key"
+    elif problem == "owner":
+        shutil.copy(key, bad)
+        os.chmod(bad, 0o600)
+        os.chown(bad, 4242, 4242)  # the client runs as root: another user's key file
+        needle = f"key file {bad} is owned by uid 4242, not by uid 0 (this client's user)"
     else:
         bad = key
-        above = "performance/md-cache"
+        # placement: right above md-cache; placement-deep: above the top (io-stats), with
+        # every performance translator further down (issue 14, item 10: the whole path counts)
+        above = "performance/md-cache" if problem == "placement" else "debug/io-stats"
         needle = "it must sit directly above the cluster translator"
     with pytest.raises(GlusterError):
         m = mounts.fuse(bad, f"refuse-{problem}", above=above)
@@ -504,12 +513,24 @@ def test_glupy_attach_puts_crypt_above_dht(node: GlusterNode, key: Path, state: 
     name = "cryptattach"
     vol = Volume.create(node, name, [node.brick(name, 0), node.brick(name, 1)], replica=2)
     m = None
-    try:
-        vol.start()
-        proc = subprocess.run([str(Path(sys.executable).with_name("glupy")), "--node", str(node.root),
+    def attach() -> subprocess.CompletedProcess:
+        return subprocess.run([str(Path(sys.executable).with_name("glupy")), "--node", str(node.root),
                                "attach", name, "glupy.translators.crypt", "--side", "client", "--name", "crypt",
                                "--after", "dht", "-o", f"key-file={key}"],
                               capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+
+    try:
+        vol.start()
+        # issue 14, item 11: upcalls would carry stored sizes to md-cache: refused, nothing changed
+        vol.set("features.cache-invalidation", "on")
+        before = vol.info().options
+        proc = attach()
+        out = " ".join((proc.stdout + proc.stderr).split())
+        assert proc.returncode != 0 and f"volume {name} has features.cache-invalidation on" in out, out
+        assert f"gluster volume set {name} features.cache-invalidation off" in out
+        assert vol.info().options == before
+        vol.reset("features.cache-invalidation")
+        proc = attach()
         assert proc.returncode == 0, proc.stdout + proc.stderr
         m = FuseMount.from_volume(vol, state / "mnt" / "attached", log_file=state / "attached.log")
         m.mount()
@@ -530,6 +551,46 @@ def test_glupy_attach_puts_crypt_above_dht(node: GlusterNode, key: Path, state: 
             m.unmount()
         vol.delete()  # not `glupy detach`: that may remove the shared client filter other tests use
         xlators.remove_alias("crypt-guard")  # the bricks' guard attach added (user/crypt-guard.so)
+
+
+def replaced(m: FuseMount) -> int:
+    from glupy.gluster.mount import parse_statedump
+
+    return int(parse_statedump(m.statedump_text())["xlator.glupy.crypt.priv"].get("upcalls-replaced", -1))
+
+
+def test_cache_invalidation_upcalls_never_bring_stored_sizes(mounts: Mounts, key: Path, volume: Volume) -> None:
+    """Issue 14, item 11: features.cache-invalidation turned on behind glupy's back. The bricks
+    send upcalls carrying the stored size; crypt replaces them (one error line), so that
+    md-cache, which trusts upcalls for 600 s here, never shows a stored size."""
+    options = {"features.cache-invalidation": "on", "performance.cache-invalidation": "on",
+               "performance.md-cache-timeout": "600"}
+    volume.set_options(options)
+    try:
+        writer = mounts.fuse(key, "upwriter", DIRECT)
+        reader = mounts.fuse(key, "upreader", DIRECT)
+        path = "upcalled"
+        expected = b"x" * 100
+        (writer.mountpoint / path).write_bytes(expected)
+        for step in range(3):
+            assert os.stat(reader.mountpoint / path).st_size == len(expected)  # md-cache holds it now
+            time.sleep(1.2)  # md-cache counts in whole seconds
+            chunk = bytes([65 + step]) * 5000
+            with open(writer.mountpoint / path, "ab") as f:
+                f.write(chunk)
+            expected += chunk
+            deadline = time.monotonic() + 20
+            while 0 <= replaced(reader) <= step and time.monotonic() < deadline:
+                time.sleep(0.3)
+            time.sleep(1)  # any further upcall of this write (and, without the counter, the first)
+            size = os.stat(reader.mountpoint / path).st_size
+            assert size == len(expected), (size, len(expected), cipher_size(len(expected)), reader.log_tail(40))
+            assert (reader.mountpoint / path).read_bytes() == expected
+        lines = refused_line(reader, "an upcall reached crypt: features.cache-invalidation is on")
+        assert len(lines) == 1 and replaced(reader) >= 3, reader.log_tail(80)
+    finally:
+        for option in options:
+            volume.reset(option)
 
 
 def test_statedump_and_log_show_the_fingerprint_never_the_key(mounts: Mounts, key: Path) -> None:

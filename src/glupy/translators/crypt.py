@@ -82,7 +82,14 @@ Behaviour worth knowing
   or of a volume whose format it does not know, answers EIO to every read, write
   and truncate of file data (and logs one line), so a wrong key never writes data
   the right key cannot read. (glupy before format 2 reads a format 2 record as
-  another key's: it refuses file data rather than mix formats.)
+  another key's: it refuses file data rather than mix formats.) The check fails
+  closed: until it has succeeded (a first check that errored with ENOTCONN, EPERM,
+  ...), every read, write, truncate and O_TRUNC answers EIO, and the record is read
+  again on the next one, at most once per RECHECK_INTERVAL.
+* A shrinking truncate writes the new last block before it cuts the file; a crash
+  in between is completed by running the same truncate again (see _reseal_kept).
+* Upcalls (features.cache-invalidation, which glupy attach refuses) about files
+  carry stored sizes: crypt replaces them by SOME_DESCENDENT_DOWN (see notify).
 * FOPs it cannot translate fail rather than expose ciphertext or corrupt data:
   fallocate, discard, zerofill, put and rchecksum answer EOPNOTSUPP,
   copy_file_range answers EXDEV (the kernel and cp then copy through read and

@@ -42,7 +42,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PYTHON_BASE) || { echo "$(PYTHON_BASE) not found: apt-get install python3 python3-venv python3-dev" >&2; exit 1; }
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,metrics,crypt,graph]'
+	$(PY) -m pip install -q -e '.[test,metrics,crypt,graph,events]'
 	touch $@
 
 venv: $(VENV)/.installed

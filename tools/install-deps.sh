@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev uuid-dev
-          python3-dev python3-venv attr graphviz psmisc "$@")
+          python3-dev python3-venv attr graphviz psmisc redis-server "$@")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

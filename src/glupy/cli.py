@@ -7,8 +7,6 @@ Every failure prints one line (``error: ...``) on stderr and exits with status 1
 from __future__ import annotations
 
 import functools
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -343,12 +341,18 @@ def detach(ctx, volume, name, yes) -> None:
 @click.option("--server", metavar="HOST", help="glusterd that serves the volume (default: --node's, else localhost).")
 @click.option("--port", type=int, default=24100, show_default=True,
               help="First port of the bricks' event servers (the events translator's listen option).")
+@click.option("--redis", "redis_url", metavar="URL", help="Read the durable Redis stream the bricks append to "
+              "(the events translator's redis option) instead of the bricks.")
+@click.option("--group", metavar="NAME", help="With --redis: a consumer group; coming back with the same "
+              "--group and --consumer resumes where this consumer stopped.")
+@click.option("--consumer", default="glupy-watch", show_default=True, help="With --group: this consumer's name.")
 @click.option("-c", "--count", type=click.IntRange(min=1), help="Exit after this many events.")
 @click.option("-t", "--timeout", type=click.FloatRange(min=0), help="Exit with status 2 after this many seconds "
               "without an event.")
 @click.pass_context
 @handle_errors
-def watch(ctx, volume, path, recursive, kinds, as_json, server, port, count, timeout) -> None:
+def watch(ctx, volume, path, recursive, kinds, as_json, server, port, redis_url, group, consumer, count,
+          timeout) -> None:
     """Print the changes any client makes under PATH of VOLUME, as they happen.
 
     Needs glupy.translators.events on the bricks (glupy attach VOLUME
@@ -357,9 +361,24 @@ def watch(ctx, volume, path, recursive, kinds, as_json, server, port, count, tim
     if server is None:
         server = node_of(ctx).address if ctx.obj and ctx.obj.get("node_dir") else "localhost"
     chosen = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None
+    path = path if path.startswith("/") else "/" + path
+    if redis_url:
+        if chosen and set(chosen) - set(events_module.EVENT_NAMES):
+            fail(f"unknown events {','.join(sorted(set(chosen) - set(events_module.EVENT_NAMES)))}")
+        seen = 0
+        for event in events_module.from_redis(redis_url, volume, path, recursive=recursive, events=chosen,
+                                              group=group, consumer=consumer, idle_timeout=timeout):
+            sys.stdout.write((event.to_json() if as_json else str(event)) + "\n")
+            sys.stdout.flush()
+            if event.event not in events_module.NOTICE_NAMES:
+                seen += 1
+                if count is not None and seen >= count:
+                    return
+        sys.exit(2)  # idle for --timeout seconds
+    if group:
+        fail("--group reads a Redis stream: give --redis URL too")
     try:
-        watcher = events_module.watch(volume, server, path if path.startswith("/") else "/" + path,
-                                      recursive=recursive, events=chosen, port=port)
+        watcher = events_module.watch(volume, server, path, recursive=recursive, events=chosen, port=port)
     except ValueError as error:
         fail(str(error))
     seen = 0

@@ -536,3 +536,72 @@ def watch(volume: str, server: str = "localhost", path: str = "/", **options: An
 
     Options as :func:`awatch`. The iterator runs until ``close()`` (or the with block ends)."""
     return Watcher(volume, server, path, **options)
+
+
+# ------------------------------------------------------------------ the durable sink
+
+
+def stream_name(volume: str, pattern: str = "glupy:events:{volume}") -> str:
+    """The Redis stream the events translator's ``redis`` option appends to."""
+    return pattern.replace("{volume}", volume)
+
+
+def from_redis(url: str, volume: str, path: str = "/", *, recursive: bool = True,
+               events: Iterable[str] | None = None, group: str | None = None, consumer: str = "glupy-watch",
+               start: str = "$", stream: str | None = None, block: float = 5.0,
+               idle_timeout: float | None = None) -> Iterator[ChangeEvent]:
+    """Events of `volume` from the Redis stream the bricks append to (option ``redis``).
+
+    With `group`, a consumer group (created if missing, from the stream's start):
+    a consumer that comes back (same `consumer` name) first gets what it was given
+    and did not take, then what the group has not been given yet; an event is
+    acknowledged once the loop asks for the next one (at least once). Without a group,
+    reading starts at `start` (``$``: new events; ``0``: all the stream holds).
+    Ends after `idle_timeout` seconds without an entry (None: never)."""
+    import redis
+    from redis.exceptions import ResponseError
+
+    kinds = frozenset(events) if events else None
+    r = redis.Redis.from_url(url, socket_timeout=block + 10)  # a blocking read lasts `block`
+    name = stream or stream_name(volume)
+    if group:
+        try:
+            r.xgroup_create(name, group, id="0", mkstream=True)
+        except ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+    last = start
+    if start == "$" and not group:
+        info = r.xinfo_stream(name) if r.exists(name) else None
+        last = info["last-generated-id"] if info else "0"
+    idle_since = time.monotonic()
+    pending = bool(group)  # first what this consumer was given before and did not acknowledge
+    try:
+        while True:
+            if pending:
+                reply = r.xreadgroup(group, consumer, {name: "0"}, count=200)
+                if not reply or not reply[0][1]:
+                    pending = False
+                    continue
+            elif group:
+                reply = r.xreadgroup(group, consumer, {name: ">"}, count=200, block=int(block * 1000))
+            else:
+                reply = r.xread({name: last}, count=200, block=int(block * 1000))
+            if not reply:
+                if idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
+                    return
+                continue
+            idle_since = time.monotonic()
+            for _, entries in reply:
+                for entry_id, fields in entries:
+                    data = json.loads(fields[b"event"])
+                    last = entry_id
+                    if data.get("event") == "lost":
+                        yield ChangeEvent("lost", brick=data.get("brick"), time=time.time(),
+                                          fields={"count": data.get("count"), "reason": data.get("reason")})
+                    elif _matches(data, path or "/", recursive, kinds):
+                        yield ChangeEvent.from_wire(data, "redis")
+                    if group:
+                        r.xack(name, group, entry_id)
+    finally:
+        r.close()

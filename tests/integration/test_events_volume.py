@@ -23,6 +23,9 @@ from glupy import events as ev
 from glupy.gluster import FuseMount, GlusterNode, Volume
 from glupy.gluster import xlators
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
+from redis_server import running_redis  # noqa: E402
+
 NAME = "gpevents"
 MODULE = "glupy.translators.events"
 
@@ -286,3 +289,37 @@ def test_distributed_replicated_each_operation_once_across_subvolumes(node: Glus
     assert seen == expected
     writes = sorted(e.path for e in got if e.event == "close_write")
     assert writes == sorted(f"/src/{n}" for n in names)
+
+
+def test_redis_stream_once_per_volume_and_a_consumer_that_was_away_misses_nothing(node: GlusterNode,
+                                                                                   gluster_state_dir: Path,
+                                                                                   tmp_path: Path) -> None:
+    """The optional durable sink: both bricks append to one Redis stream (started here),
+    each operation once; `glupy watch --redis --group` resumes where it stopped."""
+    with running_redis(tmp_path) as url:
+        vol = events_volume(node, "evredis", 2, 2, redis=url)
+        try:
+            m = mount(vol, gluster_state_dir, "redis")
+            try:
+                mp = m.mountpoint
+                (mp / "r").mkdir()
+                for i in range(5):
+                    (mp / "r" / f"f{i}").write_bytes(b"")
+                watch = [sys.executable, "-m", "glupy.cli", "watch", vol.name, "/r", "--redis", url, "--group", "g",
+                         "--consumer", "one", "-t", "5"]
+                first = subprocess.run(watch + ["-c", "3"], capture_output=True, text=True, timeout=60)
+                for i in range(5):  # while no consumer is there
+                    os.unlink(mp / "r" / f"f{i}")
+                os.rmdir(mp / "r")
+                rest = subprocess.run(watch, capture_output=True, text=True, timeout=60)
+            finally:
+                m.unmount()
+        finally:
+            vol.delete()
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == ["/r MKDIR", "/r/f0 CREATE", "/r/f1 CREATE"]
+    assert rest.returncode == 2, rest.stderr  # ended by -t: nothing more for 5 s
+    lines = rest.stdout.splitlines()
+    # at least once: the last line the first consumer printed was not acknowledged
+    assert lines == ["/r/f1 CREATE", "/r/f2 CREATE", "/r/f3 CREATE", "/r/f4 CREATE"] + \
+        [f"/r/f{i} UNLINK" for i in range(5)] + ["/r RMDIR"], lines

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import importlib
 import json
 import os
 import secrets
@@ -240,6 +241,13 @@ class Events(glupy.Translator):
                             doc="seconds over which writes to one file become one modify event")
     brick = glupy.Option(str, default="",
                          doc="the brick's directory (default: this brick process's --brick-name)")
+    redis = glupy.Option(str, default="", reconfigurable=False,
+                         doc="redis://HOST:PORT/DB: also append every event, once per volume, to a Redis stream "
+                             "(durable: for consumers that must not miss events while they are away)")
+    redis_stream = glupy.Option(str, default="glupy:events:{volume}", reconfigurable=False,
+                                doc="the Redis stream's name ({volume}: the volume's name)")
+    redis_maxlen = glupy.Option(int, default=1_000_000, min=1000,
+                                doc="about how many events the Redis stream keeps (XADD MAXLEN ~)")
 
     # ---- lifecycle
 
@@ -257,6 +265,14 @@ class Events(glupy.Translator):
         self.subscribers = 0
         self.published = 0
         self.address: tuple[str, int] | None = None
+        self.sunk = 0  # events appended to the Redis stream (by this brick: the first to report each)
+        self.sink_state = "off" if not self.redis else "connecting"
+        if self.redis:  # fail init with a clear error when the package is missing
+            try:
+                importlib.import_module("redis")
+            except ImportError:
+                raise glupy.OptionError("option redis: the Python package redis is not installed in the bricks' "
+                                        "environment (pip install 'glupy[events]')") from None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -282,7 +298,7 @@ class Events(glupy.Translator):
         host, port = self.address or ("", 0)
         return {"listen": f"{host}:{port}", "epoch": self.epoch, "published": self.published,
                 "queued": len(self.records), "dropped": self.dropped, "watchers": self.subscribers,
-                "brick": self.brick_path}
+                "brick": self.brick_path, "redis": self.sink_state, "redis-sent": self.sunk}
 
     # ---- the FOP side: wind, and on success append one record
 
@@ -544,6 +560,7 @@ class Events(glupy.Translator):
         sock = self._server.sockets[0].getsockname()
         self.address = (sock[0], sock[1])
         ready.set()
+        sink = asyncio.ensure_future(self._sink()) if self.redis else None
         try:
             while not self._stopping.is_set():
                 try:
@@ -555,6 +572,9 @@ class Events(glupy.Translator):
                 except asyncio.TimeoutError:
                     pass
         finally:
+            if sink is not None:
+                sink.cancel()
+                await asyncio.gather(sink, return_exceptions=True)
             self._server.close()
             for task in list(self._connections):
                 task.cancel()
@@ -712,3 +732,91 @@ class Events(glupy.Translator):
             if closed is not None:
                 closed.cancel()
             writer.close()
+
+    # ---- the durable sink: a Redis stream
+
+    async def _sink(self) -> None:
+        """Append the ring's events to the Redis stream, each operation once for the whole
+        volume: every brick runs the same Lua script, which appends an event only if its
+        once-key (the operation's key and occurrence) was not set by another brick in the
+        last ``SINK_DEDUP_SECONDS``. While Redis is away the ring is the buffer; what the
+        ring loses meanwhile becomes a ``lost`` entry."""
+        import redis.asyncio as aioredis
+        from redis.exceptions import RedisError
+
+        client = aioredis.from_url(self.redis)
+        stream = self.redis_stream.replace("{volume}", self.volume or "volume")
+        script = client.register_script(_XADD_ONCE)
+        occurrences: collections.OrderedDict[str, int] = collections.OrderedDict()
+        cursor = 0  # everything this brick has seen since it started
+        batch: list[tuple[str | None, bytes]] = []
+        delay = 0.5
+        try:
+            while not self._stopping.is_set():
+                ring = self.ring
+                wake = self._wake
+                if not batch:
+                    if cursor < ring.first - 1:
+                        lost, cursor = ring.first - 1 - cursor, ring.first - 1
+                        note = {"event": "lost", "count": lost, "reason": "redis unreachable", "brick": self.brick_path}
+                        batch.append((None, json.dumps(note).encode()))
+                    for line in ring.since(cursor, 256):
+                        batch.append((self._once_key(line, occurrences), line))
+                    cursor += len([b for b in batch if b[0] is not None])
+                if not batch:
+                    assert wake is not None
+                    try:
+                        await asyncio.wait_for(wake.wait(), 5)
+                    except asyncio.TimeoutError:
+                        pass
+                    continue
+                try:
+                    async with client.pipeline(transaction=False) as pipe:
+                        for once, line in batch:
+                            entry = line.rstrip(b"\n")
+                            if once is None:
+                                pipe.xadd(stream, {"event": entry}, maxlen=self.redis_maxlen, approximate=True)
+                            else:
+                                await script(keys=[f"{stream}:once:{once}", stream],
+                                             args=[SINK_DEDUP_SECONDS, self.redis_maxlen, entry], client=pipe)
+                        results = await pipe.execute()
+                    self.sunk += sum(1 for r in results if r)
+                    batch = []
+                    delay = 0.5
+                    if self.sink_state != "connected":
+                        self.sink_state = "connected"
+                        self.log.info("events: appending to Redis stream %s at %s", stream, self.redis)
+                except (RedisError, OSError) as error:
+                    if self.sink_state != "unreachable":
+                        self.log.warning("events: Redis at %s unreachable (%s); the ring keeps events for it",
+                                         self.redis, error)
+                    self.sink_state = "unreachable"
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+        finally:
+            await client.aclose()
+
+    @staticmethod
+    def _once_key(line: bytes, occurrences: collections.OrderedDict[str, int]) -> str:
+        data = json.loads(line)
+        key = data.get("key") or f"seq|{data.get('seq')}"
+        if data.get("event") == "modify":
+            return stable_digest(f"{key}|{data.get('version')}")
+        n = occurrences.pop(key, 0) + 1
+        occurrences[key] = n
+        if len(occurrences) > 200_000:
+            occurrences.popitem(last=False)
+        return stable_digest(f"{key}#{n}")
+
+
+#: how long a once-key lives in Redis: the bricks of a replica set report one operation
+#: within this time of each other (a brick that was down longer reports only what it
+#: saw itself after it came back)
+SINK_DEDUP_SECONDS = 600
+
+_XADD_ONCE = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[3])
+end
+return false
+"""

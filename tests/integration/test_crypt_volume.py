@@ -334,11 +334,92 @@ def test_a_modified_block_reads_eio_others_still_read(mounts: Mounts, key: Path,
     assert re.search(rf"block {k} \(bytes {k * BLOCK}-", r.log_tail(200))
 
 
+def test_an_interrupted_shrinking_truncate_is_completed_by_running_it_again(mounts: Mounts, key: Path,
+                                                                            volume: Volume, node: GlusterNode) -> None:
+    """Issue 14, item 9: a shrinking truncate writes the new last block first, then cuts. The
+    state a crash in between leaves (old stored size, the new last block written over the
+    old one's first bytes), made here by hand on both bricks: that block reads EIO, the ones
+    before it read, and running the same truncate again completes it with the kept bytes."""
+    from glupy.translators.crypt import FORMAT_V2, BlockCodec, derive_keys, read_key_file
+
+    m = mounts.fuse(key, "cutw")
+    data = os.urandom(3 * BLOCK + 100)
+    (m.mountpoint / "cut").write_bytes(data)
+    m.unmount()
+    size = BLOCK + 10
+    bricks = brick_dirs(volume, node)
+    gfid = os.getxattr(bricks[0] / "cut", "trusted.gfid")
+    assert os.getxattr(bricks[0], "trusted.glupy.crypt.key-check").startswith(b"glupy-crypt-v2:")
+    sealed = BlockCodec(derive_keys(read_key_file(key))[0], FORMAT_V2).encrypt(gfid, 1, data[BLOCK:size], last=1)
+    for brick in bricks:
+        raw = bytearray((brick / "cut").read_bytes())
+        raw[CBLOCK:CBLOCK + len(sealed)] = sealed
+        (brick / "cut").write_bytes(raw)
+    r = mounts.fuse(key, "cutr", DIRECT)
+    path = r.mountpoint / "cut"
+    assert os.stat(path).st_size == len(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert os.pread(fd, BLOCK, 0) == data[:BLOCK]
+        with pytest.raises(OSError) as info:
+            os.pread(fd, 10, BLOCK)
+        assert info.value.errno == errno.EIO
+    finally:
+        os.close(fd)
+    os.truncate(path, size)
+    assert os.stat(path).st_size == size and path.read_bytes() == data[:size]
+    assert [len(b) for b in stored(volume, node, "cut")] == [cipher_size(size)] * 2
+    assert "completing a truncate to 4106 bytes that was interrupted" in r.log_tail(200)
+
+
 # ------------------------------------------------------------------ keys
 
 
 def refused_line(m: FuseMount, needle: str) -> list[str]:
     return [line for line in m.log_file.read_text().splitlines() if needle in line]
+
+
+def test_a_key_check_that_fails_refuses_file_data_until_it_succeeds(node: GlusterNode, key: Path,
+                                                                    state: Path) -> None:
+    """Issue 14, item 5, on real GlusterFS: the first mount of a new volume cannot record the
+    key (features.read-only: the bricks answer EROFS), so the key is not verified: crypt
+    refuses file data itself (EIO, not the bricks' EROFS) and logs one line; once the bricks
+    accept the record, the next write (at most a second later) records it and goes through."""
+    name = "cryptcheck"
+    vol = Volume.create(node, name, [node.brick(name, 0), node.brick(name, 1)], replica=2)
+    ms = Mounts(vol, state)
+    try:
+        vol.start()
+        vol.set("features.read-only", "on")
+        m = ms.fuse(key, "check", DIRECT)
+        path = m.mountpoint / "f"
+        for _ in range(3):
+            with pytest.raises(OSError) as info:
+                os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            assert info.value.errno == errno.EIO
+        needle = "cannot record the volume's key check (EROFS): file data is refused (EIO)"
+        assert len(refused_line(m, needle)) == 1, m.log_tail(40)
+        with pytest.raises(OSError):
+            os.getxattr(node.brick(name, 0).path, "trusted.glupy.crypt.key-check")
+        vol.reset("features.read-only")
+        data = os.urandom(BLOCK + 7)
+        deadline = time.monotonic() + 30
+        while True:  # the bricks apply the option change on their own time
+            try:
+                path.write_bytes(data)
+                break
+            except OSError as error:
+                if time.monotonic() > deadline:
+                    raise AssertionError(m.log_tail(40)) from error
+                time.sleep(0.5)
+        assert path.read_bytes() == data
+        for i in range(2):
+            record = os.getxattr(node.brick(name, i).path, "trusted.glupy.crypt.key-check")
+            assert record.rstrip(b"\0").startswith(b"glupy-crypt-v2:")
+            assert (node.brick(name, i).path / "f").stat().st_size == cipher_size(len(data))
+    finally:
+        ms.close()
+        vol.delete()
 
 
 @pytest.mark.parametrize("problem", ["mode", "missing", "malformed", "placement", "placement-deep", "owner"])

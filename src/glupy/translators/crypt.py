@@ -424,7 +424,9 @@ class BlockCodec:
             # HKDF's extract step, once: each file's key is then one expand (RFC 5869)
             self._prk = bytearray(hmac.new(FILE_KEY_SALT, data_key, hashlib.sha256).digest())
         else:
-            self._aead = AESGCM(data_key)
+            # an immutable copy: the caller wipes data_key, and older versions of cryptography's
+            # AESGCM keep a reference to the key they are given (and use it for every operation)
+            self._aead = AESGCM(bytes(data_key))
         self.files_keyed = 0
 
     def wipe(self) -> None:

@@ -423,15 +423,18 @@ async def awatch(volume: str, server: str = "localhost", path: str = "/", *, rec
     come. `ready` is set once every brick was tried once."""
     w = _Watch(volume, server, path, recursive, events, port, refresh, connect_timeout)
     runner = asyncio.ensure_future(w.run())
+    helpers: list[asyncio.Future[Any]] = []
     try:
         if ready is not None:
             async def signal():
                 await w.ready.wait()
                 ready.set()
-            asyncio.ensure_future(signal())
+            helpers.append(asyncio.ensure_future(signal()))
         while True:
             getter = asyncio.ensure_future(w.out.get())
+            helpers.append(getter)
             done, _ = await asyncio.wait({getter, runner}, return_when=asyncio.FIRST_COMPLETED)
+            helpers.remove(getter)
             if getter in done:
                 yield getter.result()
                 continue
@@ -439,9 +442,10 @@ async def awatch(volume: str, server: str = "localhost", path: str = "/", *, rec
             runner.result()  # raises what stopped it (no volume, no glusterd)
             return
     finally:
-        runner.cancel()
-        for task in w._tasks.values():
+        tasks = [runner, *w._tasks.values(), *helpers]
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Watcher:
@@ -467,7 +471,7 @@ class Watcher:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
             ready = asyncio.Event()
-            asyncio.ensure_future(self._when_ready(ready))
+            when_ready = asyncio.ensure_future(self._when_ready(ready))
             gen = awatch(volume, server, path, ready=ready, **options)
             stopper = asyncio.ensure_future(self._stop.wait())
             try:
@@ -476,9 +480,13 @@ class Watcher:
                     done, _ = await asyncio.wait({nxt, stopper}, return_when=asyncio.FIRST_COMPLETED)
                     if nxt not in done:
                         nxt.cancel()
+                        await asyncio.gather(nxt, return_exceptions=True)
                         break
                     self._queue.put(nxt.result())
             finally:
+                for task in (when_ready, stopper):
+                    task.cancel()
+                await asyncio.gather(when_ready, stopper, return_exceptions=True)
                 await gen.aclose()
 
         try:

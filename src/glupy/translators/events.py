@@ -667,7 +667,7 @@ class Events(glupy.Translator):
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.subscribers += 1
-        closed = None
+        closed = waiter = None
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
@@ -729,8 +729,9 @@ class Events(glupy.Translator):
         finally:
             self.subscribers -= 1
             self._connections.discard(task)  # type: ignore[arg-type]
-            if closed is not None:
-                closed.cancel()
+            for future in (closed, waiter):
+                if future is not None:
+                    future.cancel()
             writer.close()
 
     # ---- the durable sink: a Redis stream

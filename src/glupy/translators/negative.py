@@ -117,7 +117,11 @@ A name created by **another client** is not seen by this cache until one of:
   returned drop all of the directory's entries. Cheap (misses enter Python
   anyway), and in a search-path workload, where misses in a directory are
   frequent, it notices another client's create long before the ttl; a directory
-  in which nothing misses any more is not watched this way;
+  in which nothing misses any more is not watched this way. A signal, never the
+  bound: with ``features.ctime`` (on by default) the bricks only move a
+  directory's times forward, and take them from the client that made the
+  change, so a create by a client whose clock is behind may leave them unchanged
+  (the same holds for ``watch-directories on``);
 * a child goes up or down (the whole cache is dropped).
 
 What it chooses by itself

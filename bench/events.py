@@ -101,22 +101,12 @@ class Listener(threading.Thread):
 
 def silent_subscribers(node: GlusterNode, volume: Volume) -> list[tuple[socket.socket, object]]:
     """One connection per brick of `volume` that reads its hello and then nothing."""
-    out = []
     bricks = {str(b.path) for b in volume.info().bricks}
-    for port in range(24100, 24200):
-        try:
-            s = socket.create_connection((node.address, port), timeout=1)
-        except OSError:
-            continue
-        s.settimeout(60)
-        s.sendall(json.dumps({"volume": volume.name}).encode() + b"\n")
-        f = s.makefile("rb")
-        hello = json.loads(f.readline() or b"{}")
-        if hello.get("volume") == volume.name and hello.get("brick") in bricks:
-            out.append((s, f))
-        else:
+    found = ev.subscribe_volume(node.address, volume.name, timeout=60)
+    for s, _, hello in found:
+        if hello.get("brick") not in bricks:
             s.close()
-    return out
+    return [(s, f) for s, f, hello in found if hello.get("brick") in bricks]
 
 
 def drain(subscriber: tuple[socket.socket, object], last_path: str) -> tuple[set[str], int]:

@@ -361,41 +361,34 @@ def watch(ctx, volume, path, recursive, kinds, as_json, server, port, redis_url,
     if server is None:
         server = node_of(ctx).address if ctx.obj and ctx.obj.get("node_dir") else "localhost"
     chosen = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None
+    unknown = sorted(set(chosen or ()) - set(events_module.EVENT_NAMES))
+    if unknown:
+        fail(f"unknown events {','.join(unknown)} (known: {','.join(events_module.EVENT_NAMES)})")
     path = path if path.startswith("/") else "/" + path
     if redis_url:
-        if chosen and set(chosen) - set(events_module.EVENT_NAMES):
-            fail(f"unknown events {','.join(sorted(set(chosen) - set(events_module.EVENT_NAMES)))}")
-        seen = 0
-        for event in events_module.from_redis(redis_url, volume, path, recursive=recursive, events=chosen,
-                                              group=group, consumer=consumer, idle_timeout=timeout):
-            sys.stdout.write((event.to_json() if as_json else str(event)) + "\n")
-            sys.stdout.flush()
-            if event.event not in events_module.NOTICE_NAMES:
-                seen += 1
-                if count is not None and seen >= count:
-                    return
-        sys.exit(2)  # idle for --timeout seconds
+        stream = events_module.from_redis(redis_url, volume, path, recursive=recursive, events=chosen,
+                                          group=group, consumer=consumer, idle_timeout=timeout)
+        if not _print_events(stream, as_json, count):
+            sys.exit(2)  # the stream ended: idle for --timeout seconds
+        return
     if group:
         fail("--group reads a Redis stream: give --redis URL too")
-    try:
-        watcher = events_module.watch(volume, server, path, recursive=recursive, events=chosen, port=port)
-    except ValueError as error:
-        fail(str(error))
+    with events_module.watch(volume, server, path, recursive=recursive, events=chosen, port=port) as watcher:
+        if not _print_events(watcher.events(timeout), as_json, count):
+            sys.exit(2)  # --timeout seconds without an event
+
+
+def _print_events(events, as_json: bool, count: int | None) -> bool:
+    """Print events a line each; True once `count` changes (not notices) were printed."""
     seen = 0
-    with watcher:
-        while True:
-            try:
-                event = watcher.get(timeout=timeout)
-            except StopIteration:
-                return
-            if event is None:
-                sys.exit(2)
-            sys.stdout.write((event.to_json() if as_json else str(event)) + "\n")
-            sys.stdout.flush()
-            if event.event not in events_module.NOTICE_NAMES:
-                seen += 1
-                if count is not None and seen >= count:
-                    return
+    for event in events:
+        sys.stdout.write((event.to_json() if as_json else str(event)) + "\n")
+        sys.stdout.flush()
+        if event.event not in events_module.NOTICE_NAMES:
+            seen += 1
+            if count is not None and seen >= count:
+                return True
+    return False
 
 
 @main.command("list", context_settings=CONTEXT)

@@ -32,6 +32,7 @@ import asyncio
 import hashlib
 import json
 import queue
+import socket
 import subprocess
 import threading
 import time
@@ -241,6 +242,43 @@ def fetch_bricks(volume: str, server: str) -> list[BrickRef]:
         why = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no answer"]
         raise OSError(f"cannot fetch the volfile of {volume} from glusterd on {server}: {why[0]}")
     return bricks_from_volfile(proc.stdout)
+
+
+# ------------------------------------------------------------------ one brick, raw
+
+
+def subscribe(host: str, port: int, *, volume: str | None = None, brick: str | None = None,
+              epoch: str | None = None, since: int | None = None,
+              timeout: float = 10.0) -> tuple[socket.socket, Any, dict[str, Any]]:
+    """A raw connection to one brick's events server: (socket, a binary file on it, the
+    hello). Then each line is a JSON event (with ``seq``), ``{"lost": N, ...}`` or a
+    ``{"ping": 1}``. `epoch` and `since` (the hello's epoch and the last seq seen)
+    resume a subscription. For tools and tests; programs use :func:`watch`."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        request = {"volume": volume, "brick": brick, "epoch": epoch, "since": since}
+        s.sendall(json.dumps({k: v for k, v in request.items() if v is not None}).encode() + b"\n")
+        f = s.makefile("rb")
+        return s, f, json.loads(f.readline() or b"{}")
+    except BaseException:
+        s.close()
+        raise
+
+
+def subscribe_volume(host: str, volume: str, port: int = 24100,
+                     timeout: float = 10.0) -> list[tuple[socket.socket, Any, dict[str, Any]]]:
+    """:func:`subscribe` to every events server of `volume` on `host` (ports port..port+99)."""
+    found = []
+    for candidate in range(port, port + PORT_SCAN):
+        try:
+            s, f, hello = subscribe(host, candidate, volume=volume, timeout=timeout)
+        except OSError:
+            continue
+        if hello.get("volume") == volume:
+            found.append((s, f, hello))
+        else:
+            s.close()
+    return found
 
 
 # ------------------------------------------------------------------ watching
@@ -518,18 +556,27 @@ class Watcher:
             raise item
         return item
 
-    def __iter__(self) -> Iterator[ChangeEvent]:
+    def events(self, idle_timeout: float | None = None) -> Iterator[ChangeEvent]:
+        """The events as they come; ends when the watcher stops or after `idle_timeout`
+        seconds without one (None: never)."""
         while True:
             try:
-                event = self.get()
+                event = self.get(idle_timeout)
             except StopIteration:
                 return
-            if event is not None:
-                yield event
+            if event is None:
+                return
+            yield event
+
+    def __iter__(self) -> Iterator[ChangeEvent]:
+        return self.events()
 
     def close(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            try:
+                self._loop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:  # the loop ended meanwhile (the watcher failed or finished)
+                pass
         self._thread.join(10)
 
     def __enter__(self) -> Watcher:

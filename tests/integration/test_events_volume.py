@@ -214,22 +214,10 @@ def test_a_watcher_that_stops_reading_does_not_slow_fops_and_is_told_what_it_los
         m = mount(vol, gluster_state_dir, "slow")
         try:
             # a subscriber that reads its hello, then nothing for a while
-            port = None
-            for candidate in range(24100, 24200):
-                try:
-                    s = socket.create_connection((node.address, candidate), timeout=1)
-                except OSError:
-                    continue
-                s.settimeout(30)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                s.sendall(json.dumps({"volume": vol.name, "brick": str(vol.info().bricks[0].path)}).encode() + b"\n")
-                f = s.makefile("rb")
-                hello = json.loads(f.readline())
-                if hello.get("volume") == vol.name:
-                    port = candidate
-                    break
-                s.close()
-            assert port is not None
+            found = ev.subscribe_volume(node.address, vol.name, timeout=30)
+            assert len(found) == 1, found
+            s, f, _ = found[0]
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             d = m.mountpoint / "many"
             d.mkdir()
             for i in range(3000):

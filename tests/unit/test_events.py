@@ -110,11 +110,7 @@ def test_path_filter() -> None:
 
 
 def subscribe(port: int, **request) -> tuple[socket.socket, object, dict]:
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(json.dumps(request).encode() + b"\n")
-    f = s.makefile("rb")
-    hello = json.loads(f.readline())
-    return s, f, hello
+    return ev.subscribe("127.0.0.1", port, **request)
 
 
 def read_events(f, until, timeout: float = 10.0) -> list[dict]:
@@ -342,3 +338,21 @@ def test_the_redis_stream_gets_each_operation_once_and_a_consumer_group_resumes(
     finally:
         for h in harnesses:
             h.close()
+
+
+def test_glupy_watch_says_why_it_cannot_start(monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from glupy import cli
+
+    def no_glusterd(volume, server):
+        raise OSError(f"cannot fetch the volfile of {volume} from glusterd on {server}: Connection failed")
+
+    monkeypatch.setattr(ev, "fetch_bricks", no_glusterd)
+    result = CliRunner().invoke(cli.main, ["watch", "vol", "--server", "h1"])
+    assert result.exit_code == 1
+    assert "cannot fetch the volfile of vol from glusterd on h1: Connection failed" in result.output
+    result = CliRunner().invoke(cli.main, ["watch", "vol", "-e", "create,nope"])
+    assert result.exit_code == 1 and "unknown events nope (known: create,mkdir," in result.output
+    result = CliRunner().invoke(cli.main, ["watch", "vol", "--group", "g"])
+    assert result.exit_code == 1 and "--group reads a Redis stream" in result.output

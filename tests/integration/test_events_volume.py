@@ -311,3 +311,34 @@ def test_redis_stream_once_per_volume_and_a_consumer_that_was_away_misses_nothin
     # at least once: the last line the first consumer printed was not acknowledged
     assert lines == ["/r/f1 CREATE", "/r/f2 CREATE", "/r/f3 CREATE", "/r/f4 CREATE"] + \
         [f"/r/f{i} UNLINK" for i in range(5)] + ["/r RMDIR"], lines
+
+
+def test_the_watcher_follows_a_brick_added_to_the_volume(node: GlusterNode, gluster_state_dir: Path) -> None:
+    """A graph change: add-brick while watching. The watcher reads the volume's bricks
+    from glusterd again and subscribes to the new one; changes landing there are seen."""
+    vol = events_volume(node, "evgrow", 1, 1)
+    try:
+        m = mount(vol, gluster_state_dir, "grow")
+        try:
+            with ev.watch(vol.name, node.address, "/", recursive=True, refresh=1.0) as w:
+                assert w.wait_ready(30)
+                c = Collector(w)
+                new_brick = node.brick(vol.name, 1)
+                node.gluster("volume", "add-brick", vol.name, str(new_brick), "force")
+                vol.wait_bricks_online()
+                time.sleep(3)  # the client's graph switch, the watcher's next look at the volfile
+                (m.mountpoint / "after").mkdir()
+                names = [f"n{i}" for i in range(30)]
+                for n in names:
+                    (m.mountpoint / "after" / n).write_bytes(b"")
+                c.until(lambda evs: {e.path for e in evs if e.event == "create"} >=
+                        {f"/after/{n}" for n in names})
+                got = c.settle(2.0)
+        finally:
+            m.unmount()
+        on_new = [n for n in names if (Path(new_brick.path) / "after" / n).exists()]
+        assert on_new, "no file landed on the new brick: the test proves nothing"
+    finally:
+        vol.delete()
+    creates = sorted(e.path for e in got if e.event == "create")
+    assert creates == sorted(f"/after/{n}" for n in names)

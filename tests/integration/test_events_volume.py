@@ -245,27 +245,28 @@ def test_distributed_replicated_each_operation_once_across_subvolumes(node: Glus
     one: the watcher still gets each operation once, with both paths of a rename."""
     vol = events_volume(node, "evdist", 4, 2)
     try:
-        m = mount(vol, gluster_state_dir, "dist")
+        m, m2 = mount(vol, gluster_state_dir, "dist"), mount(vol, gluster_state_dir, "dist2")
         try:
             with ev.watch(vol.name, node.address, "/", recursive=True) as w:
                 assert w.wait_ready(30)
                 c = Collector(w)
-                mp = m.mountpoint
+                mp, mp2 = m.mountpoint, m2.mountpoint  # two clients share the work
                 (mp / "src").mkdir()
-                (mp / "dst").mkdir()
+                (mp2 / "dst").mkdir()
                 names = [f"file{i}" for i in range(24)]
-                for n in names:
-                    (mp / "src" / n).write_bytes(n.encode())
-                for n in names:
-                    os.rename(mp / "src" / n, mp / "dst" / f"moved-{n}")  # most hash elsewhere
-                for n in names[:12]:
-                    os.unlink(mp / "dst" / f"moved-{n}")
-                (mp / "src" / "sub").mkdir()
+                for i, n in enumerate(names):
+                    ((mp, mp2)[i % 2] / "src" / n).write_bytes(n.encode())
+                for i, n in enumerate(names):
+                    os.rename((mp2, mp)[i % 2] / "src" / n, (mp2, mp)[i % 2] / "dst" / f"moved-{n}")
+                for i, n in enumerate(names[:12]):
+                    os.unlink((mp, mp2)[i % 2] / "dst" / f"moved-{n}")
+                (mp2 / "src" / "sub").mkdir()
                 os.rmdir(mp / "src" / "sub")
                 c.until(lambda evs: any(e.event == "rmdir" and e.path == "/src/sub" for e in evs))
                 got = c.settle(2.0)
         finally:
             m.unmount()
+            m2.unmount()
     finally:
         vol.delete()
     seen = sorted((e.event, e.path, e.newpath) for e in got if e.event not in ("modify", "close_write"))
@@ -277,6 +278,9 @@ def test_distributed_replicated_each_operation_once_across_subvolumes(node: Glus
     assert seen == expected
     writes = sorted(e.path for e in got if e.event == "close_write")
     assert writes == sorted(f"/src/{n}" for n in names)
+    assert {e.type for e in got if e.event in ("mkdir", "rmdir")} == {"dir"}
+    assert {e.type for e in got if e.event in ("create", "rename", "unlink", "close_write")} == {"file"}
+    assert len({e.by["client_pid"] for e in got if e.event == "create"}) == 2  # both clients seen
 
 
 def test_redis_stream_once_per_volume_and_a_consumer_that_was_away_misses_nothing(node: GlusterNode,

@@ -315,7 +315,7 @@ class Events(glupy.Translator):
             return None
         return (c.uid, c.gid, c.pid, c.client)
 
-    async def _entry(self, kind: str, loc: Any, reply: Any, xdata: Any) -> None:
+    def _entry(self, kind: str, loc: Any, reply: Any, xdata: Any) -> None:
         if _internal(xdata):
             return
         who = self._who()
@@ -328,22 +328,22 @@ class Events(glupy.Translator):
     async def create(self, loc, flags, mode, umask, fd, xdata):
         reply = await self.child.create(loc, flags, mode, umask, fd, xdata)
         self.set_fd_ctx(fd, [loc.path, False])
-        await self._entry("create", loc, reply, xdata)
+        self._entry("create", loc, reply, xdata)
         return reply
 
     async def mkdir(self, loc, mode, umask, xdata):
         reply = await self.child.mkdir(loc, mode, umask, xdata)
-        await self._entry("mkdir", loc, reply, xdata)
+        self._entry("mkdir", loc, reply, xdata)
         return reply
 
     async def mknod(self, loc, mode, rdev, umask, xdata):
         reply = await self.child.mknod(loc, mode, rdev, umask, xdata)
-        await self._entry("mknod", loc, reply, xdata)
+        self._entry("mknod", loc, reply, xdata)
         return reply
 
     async def symlink(self, linkname, loc, umask, xdata):
         reply = await self.child.symlink(linkname, loc, umask, xdata)
-        await self._entry("symlink", loc, reply, xdata)
+        self._entry("symlink", loc, reply, xdata)
         return reply
 
     async def link(self, oldloc, newloc, xdata):

@@ -53,6 +53,7 @@ from glupy.errors import FopError
 from glupy.fop_table import FOP_BY_NAME, FOP_ID, KINDS
 from glupy.loader import resolve
 from glupy.replies import REPLIES, REPLY_BY_ID, LookupReply, copy_reply
+from glupy.testing.common import FOP_NAME, ROOT_GFID, HarnessError, as_gfid, error_reply, gfid_to_ino, volume_path
 from glupy.translator import Translator, parse_bool
 from glupy.types import Dirent, LockInfo, entry_key
 
@@ -60,9 +61,6 @@ __all__ = ["Harness", "Client", "File", "Node", "PosixBackend", "XlatorNode", "H
            "DIFFERENCES"]
 
 log = logging.getLogger("glupy.testing.harness")
-
-#: the gfid of a volume's root directory in GlusterFS
-ROOT_GFID = uuid.UUID(int=1)
 
 #: Where the harness knowingly differs from a GlusterFS volume.
 DIFFERENCES = """\
@@ -85,42 +83,11 @@ DIFFERENCES = """\
 """
 
 
-class HarnessError(RuntimeError):
-    """The harness was used wrongly, or a translator answered in a way GlusterFS could not carry."""
-
-
 # ------------------------------------------------------------------ helpers
 
 _DT = {FileType.REG: 8, FileType.DIR: 4, FileType.LNK: 10, FileType.BLK: 6, FileType.CHR: 2,
        FileType.FIFO: 1, FileType.SOCK: 12}
-_FOP_NAME = {num: name for name, num in FOP_ID.items()}
 _LOOKUP = FOP_ID["lookup"]
-_ENTRY_FOPS = {"lookup", "create", "mkdir", "mknod", "symlink", "unlink", "rmdir", "link", "rename", "put"}
-
-
-def gfid_to_ino(gfid: uuid.UUID) -> int:
-    """GlusterFS's inode number of a gfid (its last 8 bytes; 1 for the root)."""
-    return int.from_bytes(gfid.bytes[8:], "big")
-
-
-def _as_gfid(value: Any) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    if isinstance(value, (bytes, bytearray)) and len(value) == 16:
-        return uuid.UUID(bytes=bytes(value))
-    if isinstance(value, str):
-        try:
-            return uuid.UUID(value.rstrip("\0"))
-        except ValueError:
-            return None
-    return None
-
-
-def _norm(path: str) -> str:
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise HarnessError(f"paths are absolute in the volume (start with '/'), not {path!r}")
-    norm = posixpath.normpath(path)
-    return "/" if norm in ("/", "//") else norm
 
 
 # Type checks of FOP arguments and reply fields, as strict as the native bridge's conversions.
@@ -160,7 +127,7 @@ _CHECKS = {k: _kind_check(k) for k in KINDS if k != "iobref"}
 
 def check_args(fop: int, args: tuple) -> None:
     """Raise TypeError as the native wind would for arguments of the wrong type or number."""
-    spec = FOP_BY_NAME[_FOP_NAME[fop]]
+    spec = FOP_BY_NAME[FOP_NAME[fop]]
     names = spec.py_args
     if len(args) != len(names):
         raise TypeError(f"{spec.name}({', '.join(a.name for a in names)}) takes {len(names)} arguments, "
@@ -175,7 +142,7 @@ def check_args(fop: int, args: tuple) -> None:
 
 def check_reply(fop: int, reply: Any) -> None:
     """Raise TypeError as the native unwind would for reply fields of the wrong type."""
-    spec = FOP_BY_NAME[_FOP_NAME[fop]]
+    spec = FOP_BY_NAME[FOP_NAME[fop]]
     if reply.op_ret < 0:
         return  # GlusterFS carries an error reply's fields as they are (mostly NULL)
     for arg in spec.py_reply:
@@ -213,18 +180,6 @@ def snapshot_reply(reply: Any) -> Any:
         elif isinstance(value, T.Xdata):
             setattr(new, name, value.copy())
     return new
-
-
-def error_reply(fop: int, err: int, reply: Any = None) -> Any:
-    """A reply of FOP `fop` carrying errno `err` (the given reply's fields if it is of the right class)."""
-    cls = REPLY_BY_ID[fop]
-    if type(reply) is cls:
-        if reply.op_ret == -1 and reply.op_errno == err:
-            return reply
-        new = copy_reply(reply)
-        new.op_ret, new.op_errno = -1, err
-        return new
-    return cls(op_ret=-1, op_errno=err)
 
 
 # ============================================================ PosixBackend
@@ -295,7 +250,7 @@ class PosixBackend:
 
     def dispatch(self, frame: Any, fop: int, args: tuple) -> Any:
         """Answer one FOP: its reply (op_ret -1 and the errno on failure). Harness bugs raise."""
-        name = _FOP_NAME[fop]
+        name = FOP_NAME[fop]
         method = getattr(self, f"_{name}", None)
         try:
             if method is None:
@@ -361,13 +316,13 @@ class PosixBackend:
         pargfid = loc.pargfid or (loc.parent.gfid if loc.parent is not None else None)
         name = loc.name
         if entry and pargfid is not None and name:
-            return _norm(posixpath.join(self.path_of(pargfid), name))
+            return volume_path(posixpath.join(self.path_of(pargfid), name))
         if not entry and gfid is not None:
             return self.path_of(gfid)
         if loc.path and not loc.path.startswith("<gfid:"):
-            return _norm(loc.path)
+            return volume_path(loc.path)
         if pargfid is not None and name:
-            return _norm(posixpath.join(self.path_of(pargfid), name))
+            return volume_path(posixpath.join(self.path_of(pargfid), name))
         if gfid is not None:
             return self.path_of(gfid)
         raise FopError(errno.EINVAL, f"cannot resolve {loc!r}: no path, gfid or parent gfid + name")
@@ -576,7 +531,7 @@ class PosixBackend:
         created = make(self.real(path)) is not False
         st = os.lstat(self.real(path))
         if created:
-            gfid_req = _as_gfid(xdata.get("gfid-req")) if xdata else None
+            gfid_req = as_gfid(xdata.get("gfid-req")) if xdata else None
             self.gfid_of(path, st, assign=gfid_req or uuid.uuid4())
             self._own(path, frame)
         return path, preparent, self.iatt(parent)
@@ -1385,12 +1340,12 @@ class Client:
     def _walk(self, path: str) -> T.Inode:
         """The inode of an existing directory or file, looking up every component (not the root:
         FUSE knows it from the mount on)."""
-        if _norm(path) == "/":
+        if volume_path(path) == "/":
             return self.harness.itable.root
         return self.lookup(path).inode
 
     def _parent(self, path: str) -> tuple[str, T.Inode, str]:
-        path = _norm(path)
+        path = volume_path(path)
         if path == "/":
             raise FopError(errno.EBUSY, "the root has no parent")
         parent_path = posixpath.dirname(path)
@@ -1401,7 +1356,7 @@ class Client:
 
     def loc(self, path: str) -> T.Loc:
         """A Loc of an existing entry, resolved with lookups (as a FUSE mount would pass it)."""
-        path = _norm(path)
+        path = volume_path(path)
         inode = self._walk(path)
         if path == "/":
             return T.Loc(path="/", inode=inode)
@@ -1428,7 +1383,7 @@ class Client:
 
     def lookup(self, path: str) -> Any:
         """Lookup every component of `path`; the LookupReply of the last (its inode is the table's)."""
-        path = _norm(path)
+        path = volume_path(path)
         table = self.harness.itable
         if path == "/":
             return self._call("lookup", T.Loc(path="/", inode=table.root), None)
@@ -1829,7 +1784,7 @@ class _Answer:
         if self.expired:
             return
         if self.done:
-            raise HarnessError(f"{_FOP_NAME[fop]} answered twice")
+            raise HarnessError(f"{FOP_NAME[fop]} answered twice")
         if reply is None:
             reply = REPLY_BY_ID[fop](op_ret=op_ret, op_errno=op_errno)
         else:
@@ -2001,7 +1956,7 @@ class Harness(Client):
             frame = copy.copy(frame)
             frame.lk_owner = lk_owner
         check_args(fop, args)
-        name = _FOP_NAME[fop]
+        name = FOP_NAME[fop]
         node = child
         while isinstance(node, XlatorNode):
             node.seen[name] += 1
@@ -2052,9 +2007,9 @@ class Harness(Client):
         self._deadlines = pending
         for _, timeout, ans, fop, name in due:
             if not ans.done:
-                self.log_exception(name, f"{_FOP_NAME[fop]}: the handler did not answer within {timeout:g} s "
+                self.log_exception(name, f"{FOP_NAME[fop]}: the handler did not answer within {timeout:g} s "
                                    f"(option fop-timeout): answered ETIMEDOUT",
-                                   TimeoutError(f"{_FOP_NAME[fop]} missed its deadline"))
+                                   TimeoutError(f"{FOP_NAME[fop]} missed its deadline"))
                 ans.expire(fop)
 
     def unwind(self, frame: Any, fop: int, op_ret: int, op_errno: int, reply: Any) -> None:

@@ -54,6 +54,7 @@ from glupy.fop_table import FOP_BY_NAME, FOP_ID, KINDS
 from glupy.loader import resolve
 from glupy.replies import REPLIES, REPLY_BY_ID, LookupReply, copy_reply
 from glupy.testing.common import FOP_NAME, ROOT_GFID, HarnessError, as_gfid, error_reply, gfid_to_ino, volume_path
+from glupy.testing.kinds import check_arg_types, check_reply_types
 from glupy.translator import Translator, parse_bool
 from glupy.types import Dirent, LockInfo, entry_key
 
@@ -89,67 +90,8 @@ _DT = {FileType.REG: 8, FileType.DIR: 4, FileType.LNK: 10, FileType.BLK: 6, File
        FileType.FIFO: 1, FileType.SOCK: 12}
 _LOOKUP = FOP_ID["lookup"]
 
-
-# Type checks of FOP arguments and reply fields, as strict as the native bridge's conversions.
-
-def _kind_check(kind: str) -> tuple[Callable[[Any], bool], str]:
-    opt = KINDS[kind].nullable
-    def inst(*types: type) -> Callable[[Any], bool]:
-        return (lambda v: v is None or isinstance(v, types)) if opt else (lambda v: isinstance(v, types))
-
-    def is_bytes_like(v: Any) -> bool:
-        try:
-            memoryview(v)
-            return True
-        except TypeError:
-            return False
-
-    table: dict[str, tuple[Callable[[Any], bool], str]] = {
-        "loc": (inst(T.Loc), "Loc"), "fd": (inst(T.Fd), "Fd"), "xdata": (inst(T.Xdata), "glupy.Xdata or None"),
-        "dict": (inst(T.Xdata), "glupy.Xdata or None"), "inode": (inst(T.Inode), "Inode or None"),
-        "iatt": (inst(T.Iatt), "Iatt or None"), "str": (lambda v: v is None or isinstance(v, (str, bytes)), "str or None"),
-        "outstr": (lambda v: v is None or isinstance(v, (str, bytes)), "str or None"),
-        "flock": (inst(T.Flock), "Flock"), "statvfs": (inst(T.Statvfs), "Statvfs or None"),
-        "lease": (inst(T.Lease), "Lease or None"),
-        "dirents": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(e, Dirent) for e in v), "a list of Dirent"),
-        "locklist": (lambda v: isinstance(v, (list, tuple)) and all(isinstance(e, LockInfo) for e in v),
-                     "a list of LockInfo"),
-        "data": (is_bytes_like, "a bytes-like object"),
-        "checksum": (lambda v: v is None or (isinstance(v, (bytes, bytearray)) and len(v) == 32), "32 bytes or None"),
-    }
-    if kind in table:
-        return table[kind]
-    return (lambda v: isinstance(v, int)), "int"
-
-
-_CHECKS = {k: _kind_check(k) for k in KINDS if k != "iobref"}
-
-
-def check_args(fop: int, args: tuple) -> None:
-    """Raise TypeError as the native wind would for arguments of the wrong type or number."""
-    spec = FOP_BY_NAME[FOP_NAME[fop]]
-    names = spec.py_args
-    if len(args) != len(names):
-        raise TypeError(f"{spec.name}({', '.join(a.name for a in names)}) takes {len(names)} arguments, "
-                        f"got {len(args)}")
-    for arg, value in zip(names, args):
-        ok, what = _CHECKS[arg.kind]
-        if not ok(value):
-            raise TypeError(f"{spec.name}: {arg.name} must be {what}, not {type(value).__name__}")
-        if value is None and arg.name in spec.not_none:
-            raise TypeError(f"{spec.name}() argument {arg.name} must not be None")
-
-
-def check_reply(fop: int, reply: Any) -> None:
-    """Raise TypeError as the native unwind would for reply fields of the wrong type."""
-    spec = FOP_BY_NAME[FOP_NAME[fop]]
-    if reply.op_ret < 0:
-        return  # GlusterFS carries an error reply's fields as they are (mostly NULL)
-    for arg in spec.py_reply:
-        value = getattr(reply, arg.name)
-        ok, what = _CHECKS[arg.kind]
-        if value is not None and not ok(value):
-            raise TypeError(f"{type(reply).__name__}.{arg.name} must be {what}, not {type(value).__name__}")
+# the names of the type checks when they lived in this module (glupy.testing.kinds now)
+check_args, check_reply = check_arg_types, check_reply_types
 
 
 def _fop_timeout(node: "XlatorNode") -> float:
@@ -1788,7 +1730,7 @@ class _Answer:
         if reply is None:
             reply = REPLY_BY_ID[fop](op_ret=op_ret, op_errno=op_errno)
         else:
-            check_reply(fop, reply)
+            check_reply_types(fop, reply)
             # what the caller receives is what the reply was now: the bridge converts it
             # to C here, so a handler changing it later changes nothing for the caller
             reply = snapshot_reply(reply)
@@ -1955,7 +1897,7 @@ class Harness(Client):
                 raise ValueError("lk_owner must be 1 to 1024 bytes")
             frame = copy.copy(frame)
             frame.lk_owner = lk_owner
-        check_args(fop, args)
+        check_arg_types(fop, args)
         name = FOP_NAME[fop]
         node = child
         while isinstance(node, XlatorNode):

@@ -125,7 +125,7 @@ class Client:
         self.client = client
 
     def as_user(self, uid: int, gid: int, groups: Sequence[int] = ()) -> "Client":
-        """A client of the same harness making its FOPs as uid/gid."""
+        """A client of the same harness making its FOPs as uid/gid (and groups)."""
         return Client(self.harness, uid, gid, groups, self.pid, self.lk_owner, self.client)
 
     def frame(self) -> T.Caller:

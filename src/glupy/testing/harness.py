@@ -431,10 +431,6 @@ class Harness(Client):
         node = self.top if name is None else self.nodes[name]
         return node.seen if isinstance(node, XlatorNode) else self._backend_seen.setdefault(node.name, Counter())
 
-    def as_user(self, uid: int, gid: int, groups: Sequence[int] = ()) -> Client:
-        """A client of this harness making its FOPs as uid/gid (and groups)."""
-        return Client(self, uid, gid, groups, self.pid, self.lk_owner, self.client)
-
     # ---- the driver's backend
 
     def wind(self, frame: Any, child: Any, fop: int, args: tuple, callback: Callable[[Any], None],

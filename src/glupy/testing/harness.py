@@ -1,10 +1,11 @@
 """An in-process harness: Python translators over a local directory, no GlusterFS daemons.
 
 The harness builds a translator graph the way the native bridge does
-(``cls.__new__``, ``_glupy_setup(xlator, options)``, ``__init__()``, ``init()``),
-runs every FOP through the real task driver (:mod:`glupy._driver`), and answers
-at the bottom with :class:`PosixBackend`, a Python stand-in for ``storage/posix``
-(plus the in-memory locks of ``features/locks``) on a local directory.
+(``cls.__new__``, ``_glupy_setup(xlator, options)``, ``__init__()``, ``init()``:
+:mod:`glupy.lifecycle`, shared with the bridge), runs every FOP through the real
+task driver (:mod:`glupy._driver`), and answers at the bottom with
+:class:`PosixBackend`, a Python stand-in for ``storage/posix`` (plus the
+in-memory locks of ``features/locks``) on a local directory.
 
 On top sits a small synchronous client that behaves like a FUSE mount: each call
 gets a fresh :class:`~glupy.Caller` (``uid``/``gid`` from :meth:`Harness.as_user`),
@@ -24,6 +25,16 @@ A FOP a translator does not override falls through to its first child, like the
 C default. Cluster translators get several children with :meth:`Harness.graph`.
 
 Differences from GlusterFS are listed in :data:`DIFFERENCES`.
+
+Where the parts live (every public name is importable from this module too):
+
+* this module: :class:`Harness` (the graph, winds, deadlines, events, options,
+  reload, teardown), :class:`XlatorNode` and :class:`Node`;
+* :mod:`glupy.testing.client`: :class:`Client`, :class:`File`, ``InodeTable``
+  (the FUSE-like mount; the harness is its own root client);
+* :mod:`glupy.testing.posix_backend`: :class:`PosixBackend`;
+* :mod:`glupy.testing.kinds`: the type checks of wind arguments and replies;
+* :mod:`glupy.testing.common`: what those share (``HarnessError``, ``ROOT_GFID``...).
 """
 
 from __future__ import annotations
@@ -57,8 +68,6 @@ from glupy.types import Dirent, LockInfo, entry_key
 __all__ = ["Harness", "Client", "File", "Node", "PosixBackend", "XlatorNode", "HarnessError", "ROOT_GFID",
            "DIFFERENCES", "gfid_to_ino"]
 
-log = logging.getLogger("glupy.testing.harness")
-
 #: Where the harness knowingly differs from a GlusterFS volume.
 DIFFERENCES = """\
 * One thread: a child answers inside the wind (never PENDING). Blocking locks
@@ -79,48 +88,15 @@ DIFFERENCES = """\
   (client and each brick), the harness has one, shared by all translators.
 """
 
-
-# ------------------------------------------------------------------ helpers
-
-_LOOKUP = FOP_ID["lookup"]
-
 # the names of the type checks when they lived in this module (glupy.testing.kinds now)
 check_args, check_reply = check_arg_types, check_reply_types
-
-
-def _fop_timeout(node: "XlatorNode") -> float:
-    """The translator's option fop-timeout in seconds (0: none), as the bridge reads it."""
-    try:
-        value = float(node.options.get("fop-timeout", FOP_TIMEOUT_DEFAULT))
-    except ValueError:
-        value = FOP_TIMEOUT_DEFAULT
-    return value if value > 0 else 0.0
-
-
-#: the bridge's default fop-timeout (native/glupy.h GP_FOP_TIMEOUT_DEFAULT)
-FOP_TIMEOUT_DEFAULT = 60.0
-
-
-def snapshot_reply(reply: Any) -> Any:
-    """A copy of a reply as the bridge's unwind would give it to the caller: its
-    attribute structures and data copied, inodes and fds the same objects."""
-    new = copy_reply(reply)
-    for name in type(reply).fields:
-        value = getattr(new, name)
-        if isinstance(value, (T.Iatt, T.Statvfs, T.Flock, T.Lease)):
-            setattr(new, name, copy.copy(value))
-        elif isinstance(value, (bytearray, memoryview)):
-            setattr(new, name, bytes(value))
-        elif isinstance(value, list):
-            setattr(new, name, [copy.copy(e) if isinstance(e, (Dirent, LockInfo)) else e for e in value])
-        elif isinstance(value, T.Xdata):
-            setattr(new, name, value.copy())
-    return new
 
 
 # ============================================================ the graph
 
 
+# XlatorNode stays in this module: a translator tells the harness from GlusterFS by
+# ``type(self._glupy_xlator).__module__ == "glupy.testing.harness"`` (a dry run).
 class XlatorNode:
     """The handle a Python translator gets as its xlator (what the bridge's native Xlator provides).
 
@@ -219,7 +195,11 @@ def _option_text(value: Any) -> str:
     return str(value)
 
 
-# ============================================================ the harness
+# ============================================================ around a handler
+# What the bridge does before a handler runs (the lookup filter) and after it
+# answers or misses its deadline; the harness's wind and _run use these.
+
+_LOOKUP = FOP_ID["lookup"]
 
 
 #: before_lookup's answer for a lookup the bridge winds to the first child in C
@@ -249,6 +229,36 @@ def before_lookup(instance: Any, loc: Any, xdata: Any) -> Any:
     if (key is None and (named_only or fresh_only)) or (known and fresh_only):
         return PASS_IN_C
     return None
+
+
+def _fop_timeout(node: "XlatorNode") -> float:
+    """The translator's option fop-timeout in seconds (0: none), as the bridge reads it."""
+    try:
+        value = float(node.options.get("fop-timeout", FOP_TIMEOUT_DEFAULT))
+    except ValueError:
+        value = FOP_TIMEOUT_DEFAULT
+    return value if value > 0 else 0.0
+
+
+#: the bridge's default fop-timeout (native/glupy.h GP_FOP_TIMEOUT_DEFAULT)
+FOP_TIMEOUT_DEFAULT = 60.0
+
+
+def snapshot_reply(reply: Any) -> Any:
+    """A copy of a reply as the bridge's unwind would give it to the caller: its
+    attribute structures and data copied, inodes and fds the same objects."""
+    new = copy_reply(reply)
+    for name in type(reply).fields:
+        value = getattr(new, name)
+        if isinstance(value, (T.Iatt, T.Statvfs, T.Flock, T.Lease)):
+            setattr(new, name, copy.copy(value))
+        elif isinstance(value, (bytearray, memoryview)):
+            setattr(new, name, bytes(value))
+        elif isinstance(value, list):
+            setattr(new, name, [copy.copy(e) if isinstance(e, (Dirent, LockInfo)) else e for e in value])
+        elif isinstance(value, T.Xdata):
+            setattr(new, name, value.copy())
+    return new
 
 
 _Logged = tuple[str, str, BaseException]
@@ -298,6 +308,9 @@ class _Answer:
     @property
     def log_limiter(self) -> _driver.LogLimiter:
         return self.harness.log_limiter
+
+
+# ============================================================ the harness
 
 
 class Harness(Client):

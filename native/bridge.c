@@ -49,6 +49,8 @@ typedef struct {
     double fop_timeout;                   /* option fop-timeout: seconds (0: none) */
     int named_lookups_only;               /* the class's named_lookups_only */
     int fresh_lookups_only;               /* ... and fresh_lookups_only */
+    int has_notify;                       /* the class has a notify hook (read without the GIL) */
+    unsigned notify_late;                 /* notify hooks that missed GP_NOTIFY_WAIT (for the log) */
     PyObject *missing_names;              /* its missing_names (a gp_missing_type), or NULL */
     PyObject *retired;                    /* earlier missing_names, kept until fini (read without GIL) */
     char module[256], cls[128];
@@ -776,6 +778,7 @@ gp_adopt(gp_private_t *priv, PyObject *res)
     priv->fresh_lookups_only = fresh && PyObject_IsTrue(fresh) == 1;
     Py_XSETREF(priv->instance, Py_NewRef(inst));
     Py_XSETREF(priv->hooks, Py_NewRef(hooks));
+    priv->has_notify = PyDict_GetItemString(hooks, "notify") != NULL;
     return 0;
 }
 
@@ -958,56 +961,179 @@ reconfigure(xlator_t *this, dict_t *options)
 
 static PyObject *gp_py_upcall(void *data);
 
+/* Call the class's notify hook (takes the GIL): *event may become another event
+ * (the hook returned one), *propagate 0 (it returned False). */
+static void
+gp_notify_hook(xlator_t *this, int32_t *event, void *data, int *propagate)
+{
+    gp_private_t *priv = this->private;
+    if (!priv)
+        return;
+    PyGILState_STATE g = gp_gil_acquire();
+    PyObject *hook = gp_hook(priv, "notify");
+    if (hook) {
+        /* data is the xlator that sent the event for the events that matter
+         * to translators (CHILD_UP/DOWN/CONNECTING, PARENT_UP/DOWN) */
+        PyObject *source = NULL;
+        int ev = *event;
+        if (ev == GF_EVENT_CHILD_UP || ev == GF_EVENT_CHILD_DOWN || ev == GF_EVENT_CHILD_CONNECTING ||
+            ev == GF_EVENT_PARENT_UP || ev == GF_EVENT_PARENT_DOWN || ev == GF_EVENT_SOME_DESCENDENT_UP ||
+            ev == GF_EVENT_SOME_DESCENDENT_DOWN) {
+            gp_xlator_obj *x = data ? PyObject_New(gp_xlator_obj, &gp_xlator_type) : NULL;
+            if (x)
+                x->xl = data;
+            source = x ? (PyObject *)x : Py_NewRef(Py_None);
+        } else if (ev == GF_EVENT_UPCALL && data) {
+            source = gp_py_upcall(data);
+        } else {
+            source = Py_NewRef(Py_None);
+        }
+        if (!source) {
+            gp_log_exception(this->name, "notify: converting the event's data");
+            source = Py_NewRef(Py_None);
+        }
+        PyObject *r = PyObject_CallFunction(hook, "iO", ev, source);
+        if (!r) {
+            gp_log_exception(this->name, "notify");
+        } else if (r == Py_False) {
+            *propagate = 0;
+        } else if (PyLong_Check(r) && !PyBool_Check(r)) {
+            /* an Event: pass that on instead (a cluster translator turning its
+             * children's states into its own) */
+            long other = PyLong_AsLong(r);
+            if (other > 0 && other < GF_EVENT_MAXVAL)
+                *event = (int32_t)other;
+            else
+                gf_log(this->name, GF_LOG_ERROR, "glupy: notify returned %ld, not an event: passing on %d",
+                       other, ev);
+            PyErr_Clear();
+        }
+        Py_XDECREF(r);
+        Py_XDECREF(source);
+    }
+    gp_gil_release(g);
+}
+
+/* How long GlusterFS's thread waits for a notify hook before passing the event on
+ * unchanged: the hook runs on a worker, so one that blocks holds that worker, not
+ * the epoll thread or the FUSE reader that brought the event. */
+#define GP_NOTIFY_WAIT 1.0
+
+typedef struct {
+    gp_work w;
+    xlator_t *this;
+    int32_t event;
+    void *data;                              /* the event's data, or &up */
+    struct gf_upcall up;                     /* an upcall's copy: the sender's is gone once notify returns */
+    struct gf_upcall_cache_invalidation ci;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, abandoned, propagate;
+} gp_notify_work;
+
+static void
+gp_notify_work_free(gp_notify_work *nw)
+{
+    free(nw->up.client_uid);
+    pthread_cond_destroy(&nw->cond);
+    pthread_mutex_destroy(&nw->lock);
+    free(nw);
+}
+
+static void
+gp_notify_run(gp_work *w)
+{
+    gp_notify_work *nw = (gp_notify_work *)w;
+    int32_t event = nw->event;
+    int propagate = 1;
+    gp_notify_hook(nw->this, &event, nw->data, &propagate);
+    pthread_mutex_lock(&nw->lock);
+    int abandoned = nw->abandoned;
+    nw->event = event;
+    nw->propagate = propagate;
+    nw->done = 1;
+    pthread_cond_signal(&nw->cond);
+    pthread_mutex_unlock(&nw->lock);
+    if (abandoned)  /* the event went on without this answer */
+        gp_notify_work_free(nw);
+}
+
+/* Run the hook on a worker and wait for it at most GP_NOTIFY_WAIT; 0 if it answered
+ * in time (*event, *propagate as it said), -1 if the event goes on unchanged. */
+static int
+gp_notify_off_thread(xlator_t *this, int32_t *event, void *data, int *propagate)
+{
+    gp_notify_work *nw = calloc(1, sizeof(*nw));
+    if (!nw)
+        return -1;
+    nw->w.run = gp_notify_run;
+    nw->this = this;
+    nw->event = *event;
+    nw->data = data;
+    if (*event == GF_EVENT_UPCALL && data) {
+        struct gf_upcall *up = data;
+        nw->up = *up;
+        nw->up.client_uid = up->client_uid ? strdup(up->client_uid) : NULL;
+        nw->up.data = NULL;
+        if (up->event_type == GF_UPCALL_CACHE_INVALIDATION && up->data) {
+            nw->ci = *(struct gf_upcall_cache_invalidation *)up->data;
+            nw->ci.dict = NULL;
+            nw->up.data = &nw->ci;
+        }
+        nw->data = &nw->up;
+    }
+    pthread_mutex_init(&nw->lock, NULL);
+    pthread_cond_init(&nw->cond, NULL);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)GP_NOTIFY_WAIT;
+    until.tv_nsec += (long)((GP_NOTIFY_WAIT - (time_t)GP_NOTIFY_WAIT) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    gp_work_submit(&nw->w);
+    pthread_mutex_lock(&nw->lock);
+    while (!nw->done)
+        if (pthread_cond_timedwait(&nw->cond, &nw->lock, &until) == ETIMEDOUT)
+            break;
+    int done = nw->done;
+    if (done) {
+        *event = nw->event;
+        *propagate = nw->propagate;
+    } else {
+        nw->abandoned = 1;
+    }
+    pthread_mutex_unlock(&nw->lock);
+    if (done) {
+        gp_notify_work_free(nw);
+        return 0;
+    }
+    gp_private_t *priv = this->private;
+    unsigned late = priv ? ++priv->notify_late : 0;
+    if (late <= 5 || late % 100 == 0)
+        gf_log(this->name, GF_LOG_WARNING,
+               "glupy: notify(%d) still running after %.0f s: the event goes on unchanged (%u late in all)",
+               *event, GP_NOTIFY_WAIT, late);
+    return -1;
+}
+
 int32_t
 notify(xlator_t *this, int32_t event, void *data, ...)
 {
     gp_private_t *priv = this->private;
     int propagate = 1;
-    if (priv) {
-        PyGILState_STATE g = gp_gil_acquire();
-        PyObject *hook = gp_hook(priv, "notify");
-        if (hook) {
-            /* data is the xlator that sent the event for the events that matter
-             * to translators (CHILD_UP/DOWN/CONNECTING, PARENT_UP/DOWN) */
-            PyObject *source = NULL;
-            if (event == GF_EVENT_CHILD_UP || event == GF_EVENT_CHILD_DOWN || event == GF_EVENT_CHILD_CONNECTING ||
-                event == GF_EVENT_PARENT_UP || event == GF_EVENT_PARENT_DOWN || event == GF_EVENT_SOME_DESCENDENT_UP ||
-                event == GF_EVENT_SOME_DESCENDENT_DOWN) {
-                gp_xlator_obj *x = data ? PyObject_New(gp_xlator_obj, &gp_xlator_type) : NULL;
-                if (x)
-                    x->xl = data;
-                source = x ? (PyObject *)x : Py_NewRef(Py_None);
-            } else if (event == GF_EVENT_UPCALL && data) {
-                source = gp_py_upcall(data);
-            } else {
-                source = Py_NewRef(Py_None);
-            }
-            if (!source) {
-                gp_log_exception(this->name, "notify: converting the event's data");
-                source = Py_NewRef(Py_None);
-            }
-            PyObject *r = PyObject_CallFunction(hook, "iO", event, source);
-            if (!r) {
-                gp_log_exception(this->name, "notify");
-            } else if (r == Py_False) {
-                propagate = 0;
-            } else if (PyLong_Check(r) && !PyBool_Check(r)) {
-                /* an Event: pass that on instead (a cluster translator turning its
-                 * children's states into its own) */
-                long other = PyLong_AsLong(r);
-                if (other > 0 && other < GF_EVENT_MAXVAL)
-                    event = (int32_t)other;
-                else
-                    gf_log(this->name, GF_LOG_ERROR, "glupy: notify returned %ld, not an event: passing on %d",
-                           other, event);
-                PyErr_Clear();
-            }
-            Py_XDECREF(r);
-            Py_XDECREF(source);
+    int32_t out = event;
+    if (priv && priv->has_notify) {
+        if (gp_on_worker())
+            gp_notify_hook(this, &out, data, &propagate);
+        else if (gp_notify_off_thread(this, &out, data, &propagate) != 0) {
+            out = event;
+            propagate = 1;
         }
-        gp_gil_release(g);
     }
-    return propagate ? default_notify(this, event, data) : 0;
+    /* the event's own data goes on (still valid: its sender waits for this call) */
+    return propagate ? default_notify(this, out, data) : 0;
 }
 
 /* An upcall as a dict; glupy._runtime makes it a glupy.Upcall. */

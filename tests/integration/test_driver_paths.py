@@ -249,6 +249,24 @@ def test_a_blocking_release_hook_does_not_stall_other_fops(state: Path) -> None:
         m.unmount()
 
 
+def test_a_blocking_notify_hook_does_not_hold_the_thread_that_brought_the_event(state: Path) -> None:
+    """A notify hook that sleeps 20 s on every event (PARENT_UP, CHILD_UP while mounting):
+    the events go on after the bridge's 1 s wait, so the mount comes up and serves at once
+    (the hooks sleep on bridge workers)."""
+    start = time.monotonic()
+    m = posix_mount(state, "stalls-notify", ("Stalls", {"notify-block": "20"}))
+    try:
+        mounted = time.monotonic() - start
+        others = [timed_stat(m.mountpoint / "f") for _ in range(5)]
+        assert all(err == 0 for _, err in others)
+        assert max(t for t, _ in others) < 1.0, others
+        assert mounted < 15.0, mounted  # without the hand-over: 20 s for each event on the way up
+        log = Path(m.log_file).read_text()
+        assert "still running after 1 s: the event goes on unchanged" in log
+    finally:
+        m.unmount()
+
+
 def test_a_handler_that_never_answers_gets_etimedout_and_its_stack_logged(state: Path) -> None:
     m = posix_mount(state, "stalls-hang", ("Stalls", {"fop-timeout": "1"}))
     try:

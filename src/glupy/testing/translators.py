@@ -455,10 +455,16 @@ class Stalls(glupy.Translator):
 
     and, for a file ``sleep-*`` opened through it, a ``release`` hook that sleeps
     ``block`` seconds when the file is closed (GlusterFS calls it on whichever of
-    its threads drops the fd last: the FUSE reader, epoll...).
+    its threads drops the fd last: the FUSE reader, epoll...); with ``notify-block``,
+    a notify hook that sleeps that long on every event (CHILD_UP while mounting...).
     """
 
     block = glupy.Option(float, default=5.0, min=0)
+    notify_block = glupy.Option(float, default=0.0, min=0)
+
+    def notify(self, event, source):
+        if self.notify_block:
+            time.sleep(self.notify_block)
 
     async def open(self, loc, flags, fd, xdata):
         reply = await self.child.open(loc, flags, fd, xdata)

@@ -2165,8 +2165,13 @@ gp_orphan(glusterfs_ctx_t *ctx, glusterfs_graph_t *graph, int whole_ctx)
         } else if (type == &gp_loc_type) {
             gp_loc_obj *x = (gp_loc_obj *)o;
             if ((cut = (whole_ctx && t->ctx == ctx) || gp_inode_in_graph(x->loc.inode, graph) ||
-                       gp_inode_in_graph(x->loc.parent, graph)))
+                       gp_inode_in_graph(x->loc.parent, graph))) {
+                /* the path is plain memory: free it now, while the translators whose
+                 * accounting it is charged to still exist (fini runs before the graph
+                 * is destroyed); the inode references go with their tables */
+                GF_FREE((char *)x->loc.path);
                 memset(&x->loc, 0, sizeof(loc_t));
+            }
         } else if (whole_ctx && t->ctx == ctx) {
             cut = 1;
             if (PyObject_TypeCheck(o, &gp_xdata_type)) {

@@ -31,7 +31,7 @@ SOURCES = native/bridge.c native/types.c native/task.c native/workers.c native/m
 OBJECTS = $(patsubst %.c,$(BUILD)/%.o,$(notdir $(SOURCES)))
 HEADERS = native/glupy.h native/gluster-config.h native/layout_check.h
 
-.PHONY: all build deps venv install uninstall test unit integration demo bench docs clean check-layout
+.PHONY: all build deps venv install uninstall test unit integration demo bench docs stubs clean check-layout
 
 all: build
 
@@ -90,6 +90,10 @@ uninstall:
 
 docs: venv
 	$(PY) -c "import glupy.fop_table as t; print(t.markdown(), end='')" > docs/fops.md
+
+# the .pyi of what glupy makes at import time (Child's FOPs, the reply classes), from the FOP table
+stubs: venv
+	$(PY) -c "from glupy import _stubgen; print(*_stubgen.write(), sep='\n')"
 
 unit: venv
 	$(PY) -m pytest -q tests/unit

@@ -6,7 +6,9 @@ Everything else is generated from this module:
   the FOP entry points, the wind and callback functions, the unwind functions;
 * the Python side: handler signatures of :class:`glupy.Child` methods and the
   reply classes in :mod:`glupy.replies`;
-* the reference page ``docs/fops.md`` (``python -m glupy.fop_table --markdown``).
+* the reference page ``docs/fops.md`` (``python -m glupy.fop_table --markdown``);
+* the type stubs ``src/glupy/*.pyi`` (``python -m glupy.fop_table --stubs``, see
+  :mod:`glupy._stubgen`).
 
 The order and argument lists follow GlusterFS 10's ``libglusterfs/src/generator.py``
 and ``struct xlator_fops``. An argument is described by a *kind* (see :data:`KINDS`),
@@ -480,6 +482,12 @@ def markdown() -> str:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--markdown"]:
         sys.stdout.write(markdown())
+    elif sys.argv[1:2] == ["--stubs"]:
+        # the .pyi of what glupy makes at import time (Child's FOPs, the replies): see glupy._stubgen
+        from glupy import _stubgen
+
+        for path in _stubgen.write(*sys.argv[2:3]):
+            print(path)
     else:
         for f in FOPS:
             print(signature(f))

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from glupy import filter as gfilter
+from glupy import volfile_filter as gfilter
 from glupy.errors import AdminError, OptionError, TranslatorLoadError
 from glupy.gluster import FuseMount, GlusterNode, Volume, _proc
 from glupy.gluster import xlators

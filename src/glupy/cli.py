@@ -120,7 +120,7 @@ def install(dry_run: bool, with_filter: bool) -> None:
     path = xlators.bridge_path()
     console.print(f"[green]installed[/] {path} (GlusterFS {version}, Python {python})")
     if with_filter:
-        from glupy import filter as gfilter
+        from glupy import volfile_filter as gfilter
 
         console.print(f"[green]installed[/] {gfilter.install_filter()}")
 

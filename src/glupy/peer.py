@@ -47,7 +47,7 @@ def glusterd_uuid() -> str:
 def report(translators: list[str]) -> list[tuple[str, str]]:
     """(key, value) facts about glupy on this host."""
     import glupy
-    from glupy import filter as gfilter
+    from glupy import volfile_filter as gfilter
     from glupy.gluster import xlators
 
     facts = [("version", glupy.__version__), ("python", sys.executable),

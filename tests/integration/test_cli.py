@@ -1,6 +1,6 @@
 """The ``glupy`` command on real GlusterFS, run as a subprocess like a user would.
 
-Uses its own glusterd (node 8, 127.1.1.8, brick ports 49400-49499); ``glupy demo``
+Uses its own glusterd (node 8, 127.1.1.8, brick ports 29400-29499); ``glupy demo``
 runs its own on 127.1.1.9 (ports 49500-49599). The client volfile filter that
 client-side attach installs is removed at the end of the module in any case.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from glupy import filter as gfilter
+from glupy import volfile_filter as gfilter
 from glupy.gluster import GlusterNode, _proc, xlators
 from glupy.gluster.mount import is_glusterfs_mount
 from glupy.gluster.volfile import Volfile

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from glupy import admin, filter as gfilter
+from glupy import admin, volfile_filter as gfilter
 from glupy.cli import main
 from glupy.gluster.volfile import Volfile, VolfileError
 

@@ -15,6 +15,10 @@ Quick tour::
 
 See :mod:`glupy.gluster.node` for the on-disk layout and the pitfalls of
 running several glusterd on one machine.
+
+:mod:`glupy.gluster.gfapi` (imported on its own, ``from glupy.gluster import
+gfapi``) opens a volume from this process through libgfapi: ``gfapi.Client``, a
+client of a volume, where :class:`Volume` here manages one through glusterd.
 """
 
 from .errors import GlusterCommandError, GlusterError, GlusterNotInstalledError, GlusterTimeoutError

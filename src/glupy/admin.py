@@ -295,20 +295,28 @@ def _class_of(module: str, options: Mapping[str, str]) -> str:
         return "?"
 
 
-def _last_graph(log: Path) -> str | None:
-    try:
-        text = log.read_text(errors="replace")
-    except OSError:
-        return None
-    at = text.rfind("Final graph:")
+def _last_graph(text: str | None) -> str | None:
+    at = text.rfind("Final graph:") if text is not None else -1
     return text[at:] if at >= 0 else None
 
 
-def server_state(node: GlusterNode, info, name: str) -> str:
+def brick_log_texts(node: GlusterNode, info) -> dict[str, str | None]:
+    """{brick path: its log on this node (None: no log here)}, each read once."""
+    texts: dict[str, str | None] = {}
+    for brick in info.bricks:
+        try:
+            texts[str(brick.path)] = node.brick_log(brick.path).read_text(errors="replace")
+        except OSError:
+            texts[str(brick.path)] = None
+    return texts
+
+
+def server_state(node: GlusterNode, info, name: str, texts: Mapping[str, str | None] | None = None) -> str:
     if not info.started:
         return "volume stopped"
+    texts = brick_log_texts(node, info) if texts is None else texts
     # a brick is this node's if this node logs it (its host may be a name, not the node's address)
-    graphs = [_last_graph(node.brick_log(b.path)) for b in info.bricks]
+    graphs = [_last_graph(texts.get(str(b.path))) for b in info.bricks]
     graphs = [g for g in graphs if g is not None]
     if not graphs:
         return "configured"
@@ -318,16 +326,17 @@ def server_state(node: GlusterNode, info, name: str) -> str:
     return "restart needed" if loaded == 0 else f"active on {loaded}/{len(graphs)} bricks"
 
 
-def running_identities(node: GlusterNode, info, name: str) -> dict[str, str]:
+def running_identities(node: GlusterNode, info, name: str,
+                       texts: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """{brick path: identity of the code it runs} for the bricks of this node that run
     translator *name*: from the line each start or reload logs (lifecycle.start), the
     last one since the brick process started (a refused reload logs none)."""
     line = re.compile(rf"\] \S+ \[[^]]*\] \S*-glupy\.\S*-{re.escape(name)}: \S+ \((\S+)\) handles ")
+    texts = brick_log_texts(node, info) if texts is None else texts
     running = {}
     for brick in info.bricks:
-        try:
-            text = node.brick_log(brick.path).read_text(errors="replace")
-        except OSError:
+        text = texts.get(str(brick.path))
+        if text is None:
             continue
         if (found := line.findall(text[text.rfind("Started running"):])):
             running[str(brick.path)] = found[-1]
@@ -350,10 +359,12 @@ def list_translators(node: GlusterNode, volume: str | None = None) -> list[Entry
     entries: list[Entry] = []
     for vol in names:
         info = volume_info(node, vol)
-        for e in server_entries(vol, info.options):
-            e.state = server_state(node, info, e.name)
+        servers = server_entries(vol, info.options)
+        texts = brick_log_texts(node, info) if servers and info.started else {}  # each log read once
+        for e in servers:
+            e.state = server_state(node, info, e.name, texts)
             if info.started:
-                e.running = running_identities(node, info, e.name)
+                e.running = running_identities(node, info, e.name, texts)
             entries.append(e)
         for e in client_entries(vol, info.options):
             e.state = client_state(node, vol, e.name)
@@ -413,6 +424,9 @@ class AttachPlan:
     cls_name: str = ""
     started: bool = False
     guard: str = ""  # client side: the class's bypass_guard key (the bricks get a guard)
+    before: dict[str, str] = field(default_factory=dict)  # the volume's options before this attach
+    client: AttachPlan | None = None  # a guard: the client-side attach it protects (rolled back with it)
+    guard_plan: AttachPlan | None = None  # client side with a guard: the guard's, checked before any change
 
 
 def plan_attach(node: GlusterNode, volume: str, spec: str, *, name: str | None = None, side: str = "server",
@@ -472,8 +486,13 @@ def plan_attach(node: GlusterNode, volume: str, spec: str, *, name: str | None =
             raise AdminError(f"{error} (the bricks' guard of {name})") from None
         if f"{SERVER_PREFIX}{guard_name(name)}" in opts:
             raise AdminError(f"volume {volume} already has a server-side translator {guard_name(name)}")
-    return AttachPlan(volume, name, spec, side, after or (DEFAULT_SERVER_POSITION if side == "server" else ""),
-                      options, cls.__name__, info.started, guard)
+    plan = AttachPlan(volume, name, spec, side, after or (DEFAULT_SERVER_POSITION if side == "server" else ""),
+                      options, cls.__name__, info.started, guard, dict(opts))
+    if guard:  # the guard's own checks and trial start, before anything changes
+        plan.guard_plan = plan_attach(node, volume, "glupy.translators.guard", name=guard_name(name),
+                                      side="server", options={"key": guard})
+        plan.guard_plan.client = plan
+    return plan
 
 
 def guard_name(name: str) -> str:
@@ -482,9 +501,16 @@ def guard_name(name: str) -> str:
 
 
 def plan_guard(node: GlusterNode, plan: AttachPlan) -> AttachPlan:
-    """The server-side guard that refuses data FOPs not marked by *plan*'s translator."""
-    return plan_attach(node, plan.volume, "glupy.translators.guard", name=guard_name(plan.name), side="server",
-                       options={"key": plan.guard})
+    """The server-side guard that refuses data FOPs not marked by *plan*'s translator,
+    once *plan* (client side) is applied. If the guard cannot be attached, or later
+    cannot start in the bricks (:func:`apply_attach`, :func:`rollback_server_attach`),
+    *plan* is rolled back with it: no client-side translator without its guard."""
+    guard = plan.guard_plan
+    if guard is None:
+        guard = plan_attach(node, plan.volume, "glupy.translators.guard", name=guard_name(plan.name),
+                            side="server", options={"key": plan.guard})
+    guard.client = plan
+    return guard
 
 
 def apply_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:
@@ -529,6 +555,11 @@ def apply_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:
                 pass
         if plan.side == "server":
             _remove_alias_if_unused(node, plan.name)
+        if plan.client is not None:  # a guard: its client-side translator goes too
+            try:
+                rollback_client_attach(node, plan.client)
+            except AdminError:
+                pass
         raise
     return notes
 
@@ -536,13 +567,40 @@ def apply_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:
 def rollback_server_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:
     """After bricks failed to start with the new translator: its keys dropped, the
     volume back in the running state it had (bricks restarted without it)."""
-    base = f"{SERVER_PREFIX}{plan.name}"
-    keys = [k for k in volume_options(node, plan.volume) if k == base or k.startswith(base + ".")]
     stop_after_failed_start(node, plan.volume)
     # restart=True: reset while stopped, start again, then the options that need a
     # running volume (granular-entry-heal); a volume that was stopped stays stopped
-    warnings = _reset_keys(node, plan.volume, keys, restart=plan.started)
+    if plan.client is not None:  # a guard: the client-side translator it protects goes too
+        warnings = _restore_options(node, plan.volume, plan.client.before, restart=plan.started)
+    else:
+        base = f"{SERVER_PREFIX}{plan.name}"
+        keys = [k for k in volume_options(node, plan.volume) if k == base or k.startswith(base + ".")]
+        warnings = _reset_keys(node, plan.volume, keys, restart=plan.started)
     _remove_alias_if_unused(node, plan.name)
+    return warnings
+
+
+def _restore_options(node: GlusterNode, volume: str, before: Mapping[str, str], *, restart: bool) -> list[str]:
+    """The volume's options exactly as *before*: keys added since dropped, changed
+    ones set back (see :func:`_reset_keys`)."""
+    now = volume_options(node, volume)
+    changed = [k for k, v in now.items() if before.get(k) != v]
+    warnings = _reset_keys(node, volume, changed, restart=restart) if changed else []
+    for key in changed:
+        if key in before:
+            try:
+                gluster(node, "volume", "set", volume, key, before[key])
+            except AdminError as error:
+                warnings.append(f"{key}={before[key]} not set again ({error})")
+    client = [k for k in changed if k.startswith(gfilter.CLIENT_PREFIX)]
+    same = next((k for k in before if not k.startswith("user.")), None)
+    if client and gfilter.GENERATION_KEY not in before and same:
+        # the filter ran while the dropped keys were still stored (see bump_generation):
+        # once more, with the old options stored, without adding a generation key
+        try:
+            gluster(node, "volume", "set", volume, same, before[same])
+        except AdminError as error:
+            warnings.append(f"client volfiles of {volume} not regenerated ({error})")
     return warnings
 
 
@@ -848,7 +906,7 @@ def _reset_keys(node: GlusterNode, volume: str, keys: Sequence[str], *, restart:
                     later.append(_SET_OTHERWISE[key](volume, value))
                 else:
                     failed.append(f"{key}={value} ({error})")
-        if any(k.startswith(gfilter.CLIENT_PREFIX) for k in saved):
+        if any(k.startswith(gfilter.CLIENT_PREFIX) and k not in keys for k in saved):  # set again: regenerate
             bump_generation(node, volume)
     finally:
         if restart:

@@ -12,7 +12,8 @@ at staging, and glusterd's error names the node.
 
 prints one line per fact, ``UUID<TAB>KEY<TAB>VALUE``: ``version``, ``bridge``
 (present/missing), ``filter`` (present/missing), ``python``, and for each
-translator ``module.NAME`` (its identity here, or ``missing: why``).
+translator ``module.NAME`` (its identity here, or ``missing: why``) and ``alias.NAME``
+(present/missing: ``xlator/user/NAME.so``, which bricks load a server-side NAME from).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def report(translators: list[str]) -> list[tuple[str, str]]:
     for spec in translators:
         name, _, module = spec.partition("=")
         facts.append((f"module.{name}", module_identity(module)))
+        alias = xlators.xlator_dir() / "user" / f"{name}.so"
+        facts.append((f"alias.{name}", "present" if alias.exists() else "missing"))
     return facts
 
 

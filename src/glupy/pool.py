@@ -93,6 +93,7 @@ def survey(node: GlusterNode, volume: str | None, translators: list[Translator])
     except GlusterError as error:
         raise AdminError(f"cannot list the pool's nodes: {str(error).splitlines()[0]}") from None
     facts, failed = ask_every_node(node, translators)
+    offline = offline_bricks(node, volume) if volume else {}
     states = []
     for uuid, host in members.items():
         state = NodeState(host, uuid, facts.get(uuid, {}))
@@ -104,6 +105,9 @@ def survey(node: GlusterNode, volume: str | None, translators: list[Translator])
         elif failed:
             state.asked = False  # glusterd runs the command everywhere or nowhere
         _check_facts(state, volume, translators)
+        if offline.get(host):
+            state.problems.append((f"bricks of {volume} offline: {' '.join(offline[host])}",
+                                   f"once the problems above are fixed: gluster volume start {volume} force"))
         if volume and any(t.side == "client" for t in translators):
             state.served = served_translators(node, host, volume)
             for t in translators:
@@ -113,6 +117,25 @@ def survey(node: GlusterNode, volume: str | None, translators: list[Translator])
                                            f"glupy refresh {volume} {t.name}"))
         states.append(state)
     return states
+
+
+def offline_bricks(node: GlusterNode, volume: str) -> dict[str, list[str]]:
+    """{host: paths of its bricks of *volume* that are not online} ({} if the volume is stopped)."""
+    from glupy.gluster import Volume
+
+    vol = Volume(node, volume)
+    try:
+        info = vol.info()
+        if not info.started:
+            return {}
+        online = {(b.brick.host, str(b.brick.path)) for b in vol.status().bricks if b.online}
+    except GlusterError:
+        return {}
+    found: dict[str, list[str]] = {}
+    for brick in info.bricks:
+        if (brick.host, str(brick.path)) not in online:
+            found.setdefault(brick.host, []).append(str(brick.path))
+    return found
 
 
 def _check_facts(state: NodeState, volume: str | None, translators: list[Translator]) -> None:
@@ -129,6 +152,9 @@ def _check_facts(state: NodeState, volume: str | None, translators: list[Transla
         if found.startswith("missing: "):
             state.problems.append((f"{t.name}: {found[9:]}",
                                    f"on {host}: install the package of {t.spec.partition(':')[0]} into {python}"))
+        elif volume and t.side == "server" and facts.get(f"alias.{t.name}") == "missing":
+            state.problems.append((f"{t.name}: xlator/user/{t.name}.so is missing (its bricks cannot load it)",
+                                   f"from any node: gluster system:: execute {peer.COMMAND} alias {t.name}"))
         elif t.identity and found != t.identity:
             refresh = f"glupy refresh {volume} {t.name}" if volume else "glupy refresh VOLUME NAME"
             state.problems.append((f"{t.name}: module is {found}, the volume was attached with {t.identity}",
@@ -142,12 +168,29 @@ def attach_problems(node: GlusterNode, translator: Translator) -> list[str]:
     The identity expected is the one this node has (attach records it); this node's
     own client filter does not count (attach installs it here)."""
     lines = []
-    for state in survey(node, None, [translator]):
+    for state in survey(node, None, [translator, *_guard_of(translator)]):
         for problem, fix in state.problems:
             if state.host == node.address and problem == FILTER_MISSING:
                 continue
             lines.append(f"{state.host}: {problem} ({fix})")
     return lines
+
+
+def _guard_of(translator: Translator) -> list[Translator]:
+    """The bricks' guard a client-side translator brings (its class's ``bypass_guard``):
+    every node must be able to run it too."""
+    if translator.side != "client":
+        return []
+    from glupy import loader
+
+    try:
+        if not getattr(loader.resolve(translator.spec), "bypass_guard", None):
+            return []
+        from glupy.translators.guard import Guard
+
+        return [Translator(f"{translator.name}-guard", "glupy.translators.guard", "server", loader.identity(Guard))]
+    except Exception:  # noqa: BLE001 - attach already checked the class; a guard that fails shows in its trial
+        return []
 
 
 def alias_everywhere(node: GlusterNode, name: str) -> str:

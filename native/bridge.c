@@ -1154,10 +1154,15 @@ gp_py_upcall(void *data)
     if (ok && up->event_type == GF_UPCALL_CACHE_INVALIDATION && up->data) {
         struct gf_upcall_cache_invalidation *ci = up->data;
         PyObject *flags = PyLong_FromUnsignedLong(ci->flags);
+        /* the bricks' features.cache-invalidation-timeout: how long they keep telling
+         * this client about an inode it used */
+        PyObject *expire = PyLong_FromUnsignedLong(ci->expire_time_attr);
         PyObject *st = gp_py_iatt(&ci->stat), *pst = gp_py_iatt(&ci->p_stat);
-        ok = flags && st && pst && PyDict_SetItemString(d, "flags", flags) == 0 &&
+        ok = flags && expire && st && pst && PyDict_SetItemString(d, "flags", flags) == 0 &&
+             PyDict_SetItemString(d, "expire", expire) == 0 &&
              PyDict_SetItemString(d, "stat", st) == 0 && PyDict_SetItemString(d, "parent_stat", pst) == 0;
         Py_XDECREF(flags);
+        Py_XDECREF(expire);
         Py_XDECREF(st);
         Py_XDECREF(pst);
     }

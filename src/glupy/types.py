@@ -54,6 +54,7 @@ class Upcall:
     flags: int = 0  # cache invalidation: UP_* bits (what changed)
     stat: Any = None  # cache invalidation: the inode's new Iatt
     parent_stat: Any = None  # cache invalidation: its parent directory's Iatt
+    expire: int = 0  # cache invalidation: the bricks' features.cache-invalidation-timeout (s)
 
 
 def entry_key(loc: Any) -> tuple[Any, str] | None:

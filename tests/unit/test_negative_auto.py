@@ -220,3 +220,16 @@ def test_misses_in_an_unchanged_directory_keep_its_entries(glupy_harness) -> Non
     for name in "abcdef":
         enoent(h, f"/d/{name}")
     assert neg.stats()["entries"] == 6 and neg.stats()["invalidations"] == before
+
+
+def test_the_ttl_follows_the_bricks_cache_invalidation_timeout_the_upcall_carries(glupy_harness) -> None:
+    h, neg, clock, _ = make(glupy_harness)
+    long = upcall()
+    long.expire = 600  # group nl-cache: features.cache-invalidation-timeout 600
+    neg.notify(glupy.Event.UPCALL, long)
+    assert neg.current_ttl() == 600.0
+    assert lives_for(h, clock, "/x", 600.0)
+    neg.notify(glupy.Event.CHILD_DOWN, None)  # the bricks may come back otherwise: prove it again
+    assert neg.current_ttl() == AUTO_TTL_WITHOUT_UPCALLS
+    neg.notify(glupy.Event.UPCALL, upcall())  # an upcall that carries no timeout: upcall's default
+    assert neg.current_ttl() == AUTO_TTL_WITH_UPCALLS

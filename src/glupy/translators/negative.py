@@ -139,19 +139,21 @@ routes them to Python.
 
 *ttl.* A brick tells this client about a change (an upcall) only if the volume
 has ``features.cache-invalidation on``, and only for inodes this client used
-within ``features.cache-invalidation-timeout`` (upcall's default 60 s; each
-upcall carries the value, but the bridge does not hand it to Python, so this
-cache cannot know it). So ``auto`` takes:
+within ``features.cache-invalidation-timeout`` (upcall's default 60 s; ``group
+nl-cache`` sets 600; each cache-invalidation upcall carries the value, as
+``glupy.Upcall.expire``). So ``auto`` takes:
 
 * **5 s** until a cache-invalidation upcall has arrived: nothing is known to tell
   this client about other clients' creates, and the ttl is the bound;
-* **60 s** once one has arrived (an upcall of kind CACHE_INVALIDATION, which only
+* **the bricks' timeout** (from the upcall; 60 s if it carried none) once one has
+  arrived (an upcall of kind CACHE_INVALIDATION, which only
   the upcall translator sends, and only with ``features.cache-invalidation on``;
   lease recalls and lock-contention upcalls prove nothing). Every later upcall
-  still drops the whole cache at once; the 60 s bound covers what upcalls miss
-  (a directory this client has not used on the bricks for longer than the
-  timeout, cache-invalidation switched off later). A CHILD_DOWN forgets the
-  proof (the bricks may come back with other options): 5 s until the next one.
+  still drops the whole cache at once. An entry lives no longer than the bricks
+  keep telling this client about the directory it is in (it was looked up there
+  when it was stored), so an upcall covers every change while it lives. A
+  CHILD_DOWN forgets the proof (the bricks may come back with other options):
+  5 s until the next one.
 
 Why this is never staler than GlusterFS's own nl-cache in the same setting:
 nl-cache keeps a directory's negative entries for ``nl-cache-timeout`` (default
@@ -159,12 +161,10 @@ nl-cache keeps a directory's negative entries for ``nl-cache-timeout`` (default
 with upcalls it drops them on the same events this cache drops everything on (a
 change to the directory or a name in it; a subset of "any upcall"). Without
 upcalls this cache's bound is 5 s against nl-cache's 60 (or 600); with them,
-60 s against 60 (or 600), and an upcall clears at least what it clears
-nl-cache's. Until the first upcall arrives the short bound holds, so a volume
-without cache-invalidation never gets the long one. What the 60 s gives up
-against nl-cache's group setting: an entry is checked again with the bricks once
-a minute instead of every 10 minutes (one round trip per missing name a
-minute); ``-o ttl=600`` on a volume whose timeout is 600 takes that back.
+the bricks' timeout (60, or 600 with the group) against nl-cache's own, and an
+upcall clears at least what it clears nl-cache's. Until the first upcall arrives
+the short bound holds, so a volume without cache-invalidation never gets the
+long one.
 
 The statedump shows the choice: ``ttl`` (in effect now), ``ttl-chosen-by`` and
 ``watching``.
@@ -337,6 +337,9 @@ class NegativeLookupCache(glupy.Translator):
         # a cache-invalidation upcall arrived (since the last CHILD_DOWN): the bricks
         # have features.cache-invalidation on (what ttl auto chooses by)
         self.upcalls_seen = False
+        # the bricks' features.cache-invalidation-timeout, as the upcalls carry it (None
+        # until one did): ttl auto's bound once upcalls are proven
+        self.upcall_timeout: float | None = None
         self._lock = threading.Lock()
         # directory gfid -> its mtime/ctime at the first lookup of it since a name in it was
         # stored (None until then); bounded like the names
@@ -395,12 +398,14 @@ class NegativeLookupCache(glupy.Translator):
 
     def current_ttl(self) -> float:
         """The ttl a miss is stored with now: the option's value, or with ttl auto
-        AUTO_TTL_WITH_UPCALLS once a cache-invalidation upcall has arrived, else
-        AUTO_TTL_WITHOUT_UPCALLS."""
+        the bricks' cache-invalidation timeout once a cache-invalidation upcall has
+        arrived (AUTO_TTL_WITH_UPCALLS if it did not say), else AUTO_TTL_WITHOUT_UPCALLS."""
         ttl = self.ttl
         if ttl != AUTO:
             return float(ttl)
-        return AUTO_TTL_WITH_UPCALLS if self.upcalls_seen else AUTO_TTL_WITHOUT_UPCALLS
+        if not self.upcalls_seen:
+            return AUTO_TTL_WITHOUT_UPCALLS
+        return self.upcall_timeout or AUTO_TTL_WITH_UPCALLS
 
     # ------------------------------------------------------------ lookup
 
@@ -524,6 +529,7 @@ class NegativeLookupCache(glupy.Translator):
             if event == Event.CHILD_DOWN:
                 # the bricks may come back with other options: prove upcalls again
                 self.upcalls_seen = False
+                self.upcall_timeout = None
             self.clear()
         elif event == Event.UPCALL:
             # another client changed something this client has looked at (bricks'
@@ -534,6 +540,10 @@ class NegativeLookupCache(glupy.Translator):
             # recalls and lock contention come without it)
             if getattr(source, "kind", None) == UpcallKind.CACHE_INVALIDATION:
                 self.upcalls_seen = True
+                # the bricks keep telling this client about what it used for this long
+                expire = getattr(source, "expire", 0) or 0
+                if expire > 0:
+                    self.upcall_timeout = float(expire)
             self.upcalls += 1
             self.clear()
 

@@ -246,7 +246,7 @@ def server_side_running(vol: Volume, mount: Path) -> int:
 
 def core(args: argparse.Namespace) -> None:
     state = Path(tempfile.mkdtemp(prefix="glupy-bench-"))
-    node = GlusterNode(state, args.node, port_range=(49900, 49999))
+    node = GlusterNode(state, args.node, port_range=(29900, 29999))
     node.start()
     xlators.ensure_alias(SERVER_XLATOR)
     mounts: list[FuseMount] = []

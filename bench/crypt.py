@@ -11,7 +11,7 @@ volume options; ``--crypt-aggregate`` sets write-behind's aggregate-size (defaul
 1MB here, as docs/crypt.md recommends for crypt: crypt takes its lock once per write
 it receives, so bigger writes from write-behind mean fewer lock round trips).
 
-This benchmark runs its own glusterd on 127.1.1.15 (bricks on ports 48500-48599).
+This benchmark runs its own glusterd on 127.1.1.15 (bricks on ports 28500-28599).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
     node_index = getattr(args, "crypt_node", 15)
     aggregate = getattr(args, "crypt_aggregate", "1MB")
     state = Path(tempfile.mkdtemp(prefix="glupy-bench-crypt-"))
-    node = GlusterNode(state, node_index, port_range=(48500, 48599))
+    node = GlusterNode(state, node_index, port_range=(28500, 28599))
     node.start()
     mounts: dict[str, FuseMount] = {}
     try:

@@ -16,7 +16,7 @@ events before anything is measured). Reported:
   subscriber that reads nothing during the burst and everything after it (lost
   events as the bricks count and report them, plus those never reported).
 
-This benchmark runs its own glusterd on 127.1.1.17 (bricks on ports 47800-47899).
+This benchmark runs its own glusterd on 127.1.1.17 (bricks on ports 27800-27899).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> None:
     samples = getattr(args, "events_latency", 300)
     burst = getattr(args, "events_burst", 10000)
     state = Path(tempfile.mkdtemp(prefix="glupy-bench-events-"))
-    node = GlusterNode(state, getattr(args, "events_node", 17), port_range=(47800, 47899))
+    node = GlusterNode(state, getattr(args, "events_node", 17), port_range=(27800, 27899))
     node.start()
     xlators.ensure_alias(NAME)
     mounts: list[FuseMount] = []

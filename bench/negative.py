@@ -32,7 +32,7 @@ bricks for all of them); only the client graph differs: nl-cache is taken out
 of the other configurations' volfiles. Mounts use --negative-timeout=0
 --entry-timeout=0 --attribute-timeout=0 so that every probe reaches GlusterFS.
 
-This benchmark runs its own glusterd on 127.1.1.11 (bricks on ports 49100-49199).
+This benchmark runs its own glusterd on 127.1.1.11 (bricks on ports 29100-29199).
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> None:
     counted = getattr(args, "neg_callgrind", 300)
     node_index = getattr(args, "neg_node", 11)
     state = Path(tempfile.mkdtemp(prefix="glupy-bench-neg-"))
-    node = GlusterNode(state, node_index, port_range=(49100, 49199))
+    node = GlusterNode(state, node_index, port_range=(29100, 29199))
     node.start()
     mounts: dict[str, FuseMount] = {}
     try:

@@ -11,7 +11,7 @@ the operations' latency in steady state and of those that started while a reload
 was under way, their ratio, how long a reload took, and the errors (which must be
 none).
 
-This benchmark runs its own glusterd on 127.1.1.16 (bricks on ports 48600-48699).
+This benchmark runs its own glusterd on 127.1.1.16 (bricks on ports 28600-28699).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> None:
     count = getattr(args, "reload_count", 8)
     steady_s = getattr(args, "reload_steady", 10.0)
     state = Path(tempfile.mkdtemp(prefix="glupy-bench-reload-"))
-    node = GlusterNode(state, getattr(args, "reload_node", 16), port_range=(48600, 48699))
+    node = GlusterNode(state, getattr(args, "reload_node", 16), port_range=(28600, 28699))
     node.start()
     xlators.ensure_alias(NAME)
     mounts: list[FuseMount] = []

@@ -42,8 +42,8 @@ REQUIRE_ENV = "GLUPY_REQUIRE_GLUSTER"
 STATE_ENV = "GLUPY_STATE_DIR"
 
 #: Brick port ranges: single node and pool nodes never share ports.
-SINGLE_NODE_PORTS = (49152, 49251)
-POOL_BASE_PORT = 49252
+SINGLE_NODE_PORTS = (29152, 29251)
+POOL_BASE_PORT = 29252
 POOL_PREFIX = "127.1.2"
 
 
@@ -181,16 +181,17 @@ def _leftovers(state: Path) -> str:
 #: Test modules that run a glusterd of their own: address 127.1.1.N and brick ports.
 #: Distinct addresses and port ranges keep one module's volumes away from another's.
 MODULE_NODES: dict[str, tuple[int, tuple[int, int]]] = {
-    "test_safety": (4, (49600, 49699)),
-    "test_core": (5, (49700, 49799)),
-    "test_shared_suite": (6, (49300, 49399)),
-    "test_cli": (8, (49400, 49499)),
-    "test_negative_volume": (10, (49000, 49099)),
-    "test_library": (12, (49200, 49299)),
-    "test_mirror_trace": (13, (48800, 48899)),
-    "test_crypt_volume": (14, (48600, 48699)),
-    "test_chaos_volume": (15, (48400, 48499)),
-    "test_events_volume": (16, (47900, 47999)),
+    "test_safety": (4, (29600, 29699)),
+    "test_core": (5, (29700, 29799)),
+    "test_shared_suite": (6, (29300, 29399)),
+    "test_cli": (8, (29400, 29499)),
+    "test_negative_volume": (10, (29000, 29099)),
+    "test_library": (12, (29200, 29299)),
+    "test_mirror_trace": (13, (28800, 28899)),
+    "test_crypt_volume": (14, (28600, 28699)),
+    "test_chaos_volume": (15, (28400, 28499)),
+    "test_events_volume": (16, (27900, 27999)),
+    "test_gfapi_doc": (19, (47600, 47699)),
 }
 
 

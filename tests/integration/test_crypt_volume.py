@@ -3,7 +3,7 @@
 crypt sits in the client graph directly above the volume's distribute
 translator (below utime, write-behind, open-behind, quick-read, md-cache), as
 ``glupy attach VOL glupy.translators.crypt --side client --after dht`` puts it.
-This module runs its own glusterd (127.1.1.14, brick ports 48600-48699).
+This module runs its own glusterd (127.1.1.14, brick ports 28600-28699).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 clients making changes, a watcher (glupy.events.watch, and `glupy watch`) seeing each
 operation once.
 
-This module runs its own glusterd (127.1.1.16, brick ports 47900-47999); the bricks'
+This module runs its own glusterd (127.1.1.16, brick ports 27900-27999); the bricks'
 event servers take the translator's default listen address (24100 and up).
 """
 

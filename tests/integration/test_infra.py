@@ -51,7 +51,7 @@ def test_single_node_replica2_lifecycle(
     assert status.all_bricks_online and len(status.bricks) == 2
     brick_pids = [b.pid for b in status.bricks]
     assert len(set(brick_pids)) == 2 and all(_alive(p) for p in brick_pids)
-    assert all(b.port and b.port >= 49152 and b.port <= 49251 for b in status.bricks)
+    assert all(b.port and b.port >= 29152 and b.port <= 29251 for b in status.bricks)
     assert any(d.name == "Self-heal Daemon" and d.online for d in status.daemons)
     assert set(brick_pids) <= set(gluster_node.owned_processes())
 

@@ -1,6 +1,6 @@
 """The library translators on real GlusterFS: audit and metrics on a FUSE client, worm on the bricks.
 
-Everything runs on this module's own glusterd (127.1.1.12, brick ports 49200-49299).
+Everything runs on this module's own glusterd (127.1.1.12, brick ports 29200-29299).
 """
 
 from __future__ import annotations

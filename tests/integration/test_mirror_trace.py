@@ -9,7 +9,7 @@
   working, the status xattr counts B's missed writes) and started again (B is
   reported up and stale).
 
-Everything runs on 127.1.1.13 (brick ports 48800-48899).
+Everything runs on 127.1.1.13 (brick ports 28800-28899).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ mount --with glupy.translators.negative`` puts it), one on each of those
 volumes: the statedump shows what it chose (ttl 5 s until a cache-invalidation
 upcall arrives, 60 s after), and another client's create shows up within it.
 
-This module runs its own glusterd on 127.1.1.10 (bricks in ports 49000-49099),
+This module runs its own glusterd on 127.1.1.10 (bricks in ports 29000-29099),
 apart from the session's nodes.
 """
 
@@ -280,7 +280,8 @@ def choice(mount: FuseMount) -> dict[str, str]:
 
 NO_UPCALL = {"ttl": "5", "ttl-chosen-by": "auto: no cache-invalidation upcall seen", "watching": "misses",
              "option.ttl": "auto"}
-UPCALLS = {"ttl": "60", "ttl-chosen-by": "auto: cache-invalidation upcalls seen", "watching": "misses",
+#: the bricks' features.cache-invalidation-timeout (600 here), as the upcall carries it
+UPCALLS = {"ttl": "600", "ttl-chosen-by": "auto: cache-invalidation upcalls seen", "watching": "misses",
            "option.ttl": "auto"}
 
 

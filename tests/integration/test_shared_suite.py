@@ -4,7 +4,7 @@ The same test functions run in the in-process harness from tests/unit/test_harne
 here ``volume`` is a FUSE mount of a single-brick volume whose client graph has
 ``glupy.translators.passthrough`` inserted right below the top (io-stats), as
 tests/integration/test_core.py does. The glusterd is this module's own on
-127.1.1.6 with bricks on ports 49300-49399, so that other suites running on the
+127.1.1.6 with bricks on ports 29300-29399, so that other suites running on the
 machine at the same time (other addresses) do not interfere.
 """
 

@@ -104,12 +104,15 @@ Behaviour worth knowing
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import errno
 import hashlib
 import hmac
 import itertools
 import os
 import stat as _stat
+import struct
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -329,7 +332,9 @@ class CorruptBlock(Exception):
         self.index = index
 
 
-_LAST, _NOT_LAST = b"\x01", b"\x00"
+#: associated data: gfid (16 bytes) || block index (8, big-endian) [|| last (1: 01 or 00), format 2]
+_AD_V1 = struct.Struct(">16sQ")
+_AD_V2 = struct.Struct(">16sQ?")
 
 
 class FileCipher:
@@ -340,37 +345,58 @@ class FileCipher:
     says whether the block is the file's last one. `size` is a hint kept with the file
     (its plaintext size when this client last saw it), never trusted for data."""
 
-    __slots__ = ("_seal", "_open", "_id", "_flags", "size")
+    __slots__ = ("_seal_into", "_open_into", "_id", "_flags", "size", "queue", "runner", "held", "known",
+                 "contended")
 
     def __init__(self, aead: AESGCM, file_id: bytes, flags: bool) -> None:
-        self._seal = aead.encrypt
-        self._open = aead.decrypt
+        self._seal_into = aead.encrypt_into
+        self._open_into = aead.decrypt_into
         self._id = file_id
         self._flags = flags
         self.size: int | None = None
+        # this client's exclusive writers of the file, one at a time (see Crypt._serve): the
+        # requests waiting, the one running them, the lock it holds ((loc, owner, generation,
+        # since) or None) and, while that lock is held, the exact (size, plaintext of the
+        # last block or None) the runner learnt under it
+        self.queue: list[_Request] = []
+        self.runner: _Request | None = None
+        self.held: tuple[Any, bytes, int, float] | None = None
+        self.known: tuple[int, bytes | None] | None = None
+        self.contended = False
 
-    def encrypt(self, first: int, plaintext: bytes, last: int = -1) -> bytes:
-        """The stored form of `plaintext` starting at block `first` (its last block may be
-        partial). `last` is the index of the file's last block once this is written
+    def encrypt(self, first: int, plaintext: Any, last: int = -1) -> bytearray:
+        """The stored form of `plaintext` (bytes-like) starting at block `first` (its last block
+        may be partial). `last` is the index of the file's last block once this is written
         (format 2 seals that block "last"; format 1 ignores it)."""
-        n = -(-len(plaintext) // BLOCK)
-        if n == 0:
-            return b""
-        nonces = os.urandom(NONCE * n)
-        seal, file_id, flags = self._seal, self._id, self._flags
+        out = bytearray(cipher_size(len(plaintext)))
+        self.seal_into(memoryview(out), 0, first, plaintext, last)
+        return out
+
+    def seal_into(self, out: memoryview, pos: int, first: int, plaintext: Any, last: int = -1) -> int:
+        """Write the stored form of `plaintext` (blocks from `first` on) into `out` at `pos`,
+        with no intermediate copy; returns the position after it."""
         view = memoryview(plaintext)
-        out = []
+        size = len(view)
+        n = -(-size // BLOCK)
+        if n == 0:
+            return pos
+        nonces = memoryview(os.urandom(NONCE * n))
+        seal_into, file_id, flags = self._seal_into, self._id, self._flags
+        ad_of = _AD_V2.pack if flags else _AD_V1.pack
+        at = 0
         for i in range(n):
             index = first + i
-            ad = file_id + index.to_bytes(8, "big")
-            if flags:
-                ad += _LAST if index == last else _NOT_LAST
+            chunk = view[at:at + BLOCK]
+            at += BLOCK
             nonce = nonces[i * NONCE:(i + 1) * NONCE]
-            out.append(nonce)
-            out.append(seal(nonce, view[i * BLOCK:(i + 1) * BLOCK], ad))
-        return b"".join(out)
+            start = pos + NONCE
+            pos = start + len(chunk) + TAG
+            out[start - NONCE:start] = nonce
+            seal_into(nonce, chunk, ad_of(file_id, index, index == last) if flags else ad_of(file_id, index),
+                      out[start:pos])
+        return pos
 
-    def decrypt(self, first: int, stored: Any, last: int = -1) -> tuple[bytes, int]:
+    def decrypt(self, first: int, stored: Any, last: int = -1) -> tuple[bytearray, int]:
         """(plaintext, holes) of stored blocks starting at block `first`; `last` is the index
         of the file's last block (from its size; format 2 only). Whole all-zero blocks are
         holes and read as zeros, except, in format 2, at the last block. Raises CorruptBlock
@@ -378,31 +404,34 @@ class FileCipher:
         2 also a block sealed "last" that is not, or the last block not sealed "last")."""
         view = memoryview(stored)
         size = len(view)
-        open_, file_id, flags = self._open, self._id, self._flags
-        out = []
+        full, rest = divmod(size, CBLOCK)
+        out = bytearray(full * BLOCK + (rest - OVERHEAD if rest > OVERHEAD else 0))
+        target = memoryview(out)
+        open_into, file_id, flags = self._open_into, self._id, self._flags
+        ad_of = _AD_V2.pack if flags else _AD_V1.pack
         holes = 0
         index = first
-        pos = 0
+        pos = at = 0
         while pos < size:
             chunk = view[pos:pos + CBLOCK]
-            if len(chunk) <= OVERHEAD:
+            length = len(chunk) - OVERHEAD
+            if length <= 0:
                 raise CorruptBlock(index)
-            ad = file_id + index.to_bytes(8, "big")
-            if flags:
-                ad += _LAST if index == last else _NOT_LAST
+            ad = ad_of(file_id, index, index == last) if flags else ad_of(file_id, index)
             try:
-                out.append(open_(chunk[:NONCE], chunk[NONCE:], ad))
+                open_into(chunk[:NONCE], chunk[NONCE:], ad, target[at:at + length])
             except InvalidTag:
                 # only a whole stored block of zeros is a hole (a sparse region); a short
                 # zero tail is damage: otherwise anyone with the bricks could append zeros.
                 # In format 2 the last block is always stored: a hole there is damage too.
                 if len(chunk) != CBLOCK or (flags and index == last) or chunk != _ZEROS:
                     raise CorruptBlock(index) from None
-                out.append(_ZEROS[:BLOCK])
+                target[at:at + BLOCK] = _ZEROS[:BLOCK]  # (nothing unauthenticated is left there)
                 holes += 1
             pos += CBLOCK
+            at += length
             index += 1
-        return b"".join(out), holes
+        return out, holes
 
 
 class BlockCodec:
@@ -458,6 +487,42 @@ class BlockCodec:
 
 
 # ------------------------------------------------------------------ the translator
+
+#: the most plaintext one merged writev of queued writes carries (write-behind's largest aggregate)
+MERGE_MAX = 1 << 20
+#: a runner holding a file's lock gives it back after this many seconds even while writes keep
+#: coming, so that other writers (other clients, a read retried under the lock) get their turn
+HOLD_MAX = 0.2
+#: a runner whose own write is done goes on with the writes queued meanwhile for at most this long
+RUNNER_MAX = 0.05
+
+
+class _Request:
+    """A write (or a truncate) of one file that takes the file's lock exclusive: run by the
+    file's runner on this client (Crypt._serve), merged with the contiguous writes queued
+    with it. `body`: the stored form of its whole blocks but the last one, sealed "not last"
+    before it was queued (None: encrypted by the runner)."""
+
+    __slots__ = ("fd", "payload", "offset", "append", "flags", "xdata", "truncate", "body", "future", "outcome")
+
+    def __init__(self, fd: Any, payload: bytes, offset: int, append: bool, flags: int, xdata: Any,
+                 truncate: bool = False, body: bytes | None = None) -> None:
+        self.fd, self.payload, self.offset, self.append = fd, payload, offset, append
+        self.flags, self.xdata, self.truncate, self.body = flags, xdata, truncate, body
+        self.future: concurrent.futures.Future | None = None  # set when it waits for another runner
+        self.outcome: tuple[Any, BaseException | None] | None = None
+
+    def follows(self, prev: "_Request", total: int) -> bool:
+        """Whether this write continues `prev` exactly, so both go in one writev."""
+        return (not self.truncate and not prev.truncate and not self.append and not prev.append
+                and bool(self.payload) and bool(prev.payload) and self.offset == prev.offset + len(prev.payload)
+                and self.flags == prev.flags and self.xdata is None and prev.xdata is None
+                and total + len(self.payload) <= MERGE_MAX)
+
+
+#: what a waiting request is told when it becomes its file's runner
+_RUN = ("run", None)
+
 
 _UNKNOWN, _OK, _MISMATCH, _UNSUPPORTED = "unknown", "ok", "mismatch", "unsupported-format"
 
@@ -583,8 +648,14 @@ class Crypt(glupy.Translator):
         self._check_error = ""
         self.stats = {"blocks-encrypted": 0, "blocks-decrypted": 0, "holes-read": 0, "auth-failures": 0,
                       "read-retries": 0, "writes-shared": 0, "writes-exclusive": 0, "refused": 0,
-                      "upcalls-replaced": 0}
+                      "upcalls-replaced": 0, "writes-merged": 0, "runs-under-kept-lock": 0, "locks-given-back": 0}
         self._upcall_logged = False
+        # the runners of this client's exclusive writes (see _serve): their queues and what
+        # they hold live in each file's FileCipher; this guards the hand-overs between workers
+        self._mutex = threading.Lock()
+        # bumped when a subvolume goes down: locks held since then may be gone on some brick
+        self._generation = 0
+        self._holding: dict[Any, FileCipher] = {}  # gfid -> cipher, while its runner holds the lock
         self.log.info("crypt: key from %s (fingerprint %s)", self.key_file, self.fingerprint)
 
     def fini(self) -> None:
@@ -607,6 +678,14 @@ class Crypt(glupy.Translator):
         per process. Upcalls about directories and symlinks, lease recalls and lock
         contention carry no file size and pass unchanged; every other event too."""
         if event != Event.UPCALL:
+            if event in (Event.CHILD_DOWN, Event.SOME_DESCENDENT_DOWN, Event.CHILD_CONNECTING, Event.PARENT_DOWN):
+                # a brick went away: a lock a runner keeps may be gone there; runners take it again
+                self._generation += 1
+            return None
+        if isinstance(source, glupy.Upcall) and source.kind == UpcallKind.INODELK_CONTENTION:
+            held = self._holding.get(source.gfid)
+            if held is not None:
+                held.contended = True  # another client waits for the lock this client keeps
             return None
         if isinstance(source, glupy.Upcall) and (
                 source.kind != UpcallKind.CACHE_INVALIDATION
@@ -891,7 +970,9 @@ class Crypt(glupy.Translator):
             finally:
                 await self._unlock(fd, loc)
         start = offset - first * BLOCK
-        return glupy.ReadvReply(data=plain[start:start + size], buf=plain_iatt(reply.buf), xdata=reply.xdata)
+        if start or len(plain) > size:
+            plain = memoryview(plain)[start:start + size]  # (the bridge copies it once, into an iobuf)
+        return glupy.ReadvReply(data=plain, buf=plain_iatt(reply.buf), xdata=reply.xdata)
 
     async def writev(self, fd, data, offset, flags, xdata):
         if self._codec is None:
@@ -900,34 +981,175 @@ class Crypt(glupy.Translator):
         append = self.fd_ctx(fd) is not None or bool(fd.flags & os.O_APPEND)
         if offset < 0 and not append:
             raise glupy.FopError(errno.EINVAL)
-        payload = bytes(data)
-        # whole blocks at a block boundary need no read-modify-write: a shared lock, unless
-        # the write turns out to move the file's last block (format 1: the partial last block
-        # lies before them and must be padded; format 2: the write extends the file, so the
-        # last block's flag changes), then exclusive. In format 2 a write the size hint says
-        # extends the file (sequential writing) takes the exclusive lock at once.
+        payload = memoryview(data)  # (the request's own buffer: no copy)
+        # whole blocks at a block boundary inside the file (by the size hint) need no
+        # read-modify-write: a shared lock, unless the write turns out to move the file's last
+        # block (format 1: the partial last block lies before them and must be padded; format 2:
+        # the write extends the file, so the last block's flag changes), then exclusive. A
+        # write the hint says extends the file (sequential writing) goes exclusive at once.
         aligned = not append and offset % BLOCK == 0 and len(payload) % BLOCK == 0
-        shared = aligned
-        sealed = None
-        if aligned and payload:
+        end, hint = offset + len(payload), cipher.size
+        shared = aligned and hint is not None and end <= hint
+        if shared and payload:
             # whole blocks are encrypted before the lock is taken (writes in flight overlap their
             # encryption with the lock holder's round trips), sealed for the last block the size
             # hint predicts; _write_locked encrypts again only if the prediction was wrong
-            end, hint = offset + len(payload), cipher.size
             predicted = (end - 1) // BLOCK if hint is None or end >= hint else (hint - 1) // BLOCK
             sealed = predicted, self._encrypt(cipher, offset // BLOCK, payload, predicted)
-            if self._codec.flags:
-                shared = hint is not None and end <= hint
-        while True:
-            loc = await self._lock(fd, shared)
+            loc = await self._lock(fd, True)
             try:
-                reply = await self._write_locked(fd, cipher, payload, offset, append, flags, xdata, shared, sealed)
+                reply = await self._write_locked(fd, cipher, payload, offset, append, flags, xdata, True, sealed)
             finally:
-                await self._unlock(fd, loc, shared)
+                await self._unlock(fd, loc, True)
             if reply is not None:
-                self.stats["writes-shared" if shared else "writes-exclusive"] += 1
+                self.stats["writes-shared"] += 1
                 return reply
-            shared = False
+        # everything else takes the lock exclusive, through the file's runner (_serve), which
+        # merges the contiguous writes queued meanwhile into one writev. Whole blocks but the
+        # last are sealed "not last" now, before queueing (they are not the file's last block
+        # once written, whatever the size): the runner seals only each write's last block.
+        body = None
+        if aligned and len(payload) > BLOCK:
+            body = self._encrypt(cipher, offset // BLOCK, memoryview(payload)[:-BLOCK], -1)
+        return await self._submit(cipher, _Request(fd, payload, offset, append, flags, xdata, body=body))
+
+    # ------------------------------------------------------------ exclusive writes: one runner per file
+
+    async def _submit(self, cipher: FileCipher, request: _Request) -> Any:
+        """Run `request` under the file's exclusive lock: at once if no runner is at work on
+        the file on this client (this handler becomes it), else queued for the runner, which
+        answers it or hands its role over to it."""
+        with self._mutex:
+            cipher.queue.append(request)
+            if cipher.runner is None:
+                cipher.runner = request
+            else:
+                request.future = concurrent.futures.Future()
+        if request.future is not None:
+            outcome = await glupy.to_thread(request.future.result)
+            if outcome is not _RUN:
+                value, error = outcome
+                if error is not None:
+                    raise error
+                return value
+        return await self._serve(cipher, request)
+
+    def _must_give_back(self, cipher: FileCipher) -> bool:
+        held = cipher.held
+        return held is not None and (cipher.contended or held[2] != self._generation
+                                     or _clock() - held[3] > HOLD_MAX)
+
+    async def _serve(self, cipher: FileCipher, me: _Request) -> Any:
+        """The file's runner: takes every request queued (its own among them), runs them under
+        one exclusive lock (contiguous writes merged), answers each; then, its own request
+        answered, hands the role (and the lock, still held) to the first request queued
+        meanwhile, or gives the lock back when none is. While the lock is held the runner
+        knows the file's exact size and last block (nobody else can change them), so a
+        queued write costs no fstat or read of the old last block: one writev. The lock goes
+        back when the queue is empty, after HOLD_MAX seconds, when another client waits for
+        it (a contention upcall) and when a subvolume went down."""
+        try:
+            started = _clock()
+            while True:
+                # its own request answered, the runner goes on while requests keep coming (handing
+                # the role over costs a wake-up of another handler in the way of the next writev),
+                # but answers its own within RUNNER_MAX seconds
+                with self._mutex:
+                    if me.outcome is not None and (not cipher.queue or _clock() - started > RUNNER_MAX):
+                        break
+                    batch, cipher.queue = cipher.queue, []
+                await self._run_batch(cipher, batch, me)
+            while True:
+                with self._mutex:
+                    if cipher.queue and not self._must_give_back(cipher):
+                        successor = cipher.runner = cipher.queue[0]
+                        successor.future.set_result(_RUN)
+                        break
+                    if not cipher.queue and cipher.held is None:
+                        cipher.runner = None
+                        break
+                await self._give_back(cipher)
+        except BaseException:
+            # (a handler abandoned at its deadline): the next request runs, lock or not
+            with self._mutex:
+                cipher.held = cipher.known = None
+                successor = cipher.runner = cipher.queue[0] if cipher.queue else None
+                if successor is not None:
+                    successor.future.set_result(_RUN)
+            raise
+        value, error = me.outcome
+        if error is not None:
+            raise error
+        return value
+
+    async def _give_back(self, cipher: FileCipher) -> None:
+        held, cipher.held, cipher.known, cipher.contended = cipher.held, None, None, False
+        if held is not None:
+            loc, owner = held[0], held[1]
+            self._holding.pop(loc.inode.gfid, None)
+            self.stats["locks-given-back"] += 1
+            await self._unlock(glupy.Fd.anonymous_for(loc.inode), (loc, owner))
+
+    async def _run_batch(self, cipher: FileCipher, batch: list[_Request], me: _Request) -> None:
+        runs: list[list[_Request]] = []
+        total = 0
+        for request in batch:
+            if runs and request.follows(runs[-1][-1], total):
+                runs[-1].append(request)
+                total += len(request.payload)
+            else:
+                runs.append([request])
+                total = len(request.payload)
+        for run in runs:
+            try:
+                values = await self._run(cipher, run)
+                outcomes = [(value, None) for value in values]
+            except Exception as error:  # noqa: BLE001 - each request of the run answers it
+                outcomes = [(None, error)] * len(run)
+                try:
+                    await self._give_back(cipher)  # what the file holds is not known any more
+                except Exception:  # noqa: BLE001
+                    pass
+            for request, outcome in zip(run, outcomes):
+                request.outcome = outcome
+                if request is not me:
+                    request.future.set_result(outcome)
+
+    async def _run(self, cipher: FileCipher, run: list[_Request]) -> list[Any]:
+        """Run contiguous writes (or one truncate) under the exclusive lock; their answers."""
+        first = run[0]
+        if cipher.held is not None and self._must_give_back(cipher):
+            await self._give_back(cipher)
+        if cipher.held is None:
+            loc, owner = await self._lock(first.fd)
+            cipher.held, cipher.known, cipher.contended = (loc, owner, self._generation, _clock()), None, False
+            self._holding[first.fd.inode.gfid] = cipher
+        else:
+            self.stats["runs-under-kept-lock"] += 1
+        if first.truncate:
+            try:
+                done = await self._truncate_locked(first.fd, first.offset, first.xdata)
+            except BaseException:
+                cipher.known = None
+                raise
+            cipher.known = (first.offset, None)
+            return [done]
+        parts: list[_Request] | None = run
+        if any(r.body is None for r in run):
+            parts = None
+        payload = first.payload if len(run) == 1 else b"" if parts is not None else b"".join(r.payload for r in run)
+        self.stats["writes-merged"] += len(run) - 1
+        try:
+            reply = await self._write_locked(first.fd, cipher, payload, first.offset, first.append, first.flags,
+                                             first.xdata, parts=parts)
+        except BaseException:
+            cipher.known = None
+            raise
+        self.stats["writes-exclusive"] += len(run)
+        if len(run) == 1:
+            return [reply]
+        return [glupy.WritevReply(prebuf=reply.prebuf, postbuf=reply.postbuf, xdata=reply.xdata,
+                                  op_ret=len(r.payload)) for r in run]
 
     def _plan(self, old_size: int, offset: int, n: int, append: bool) -> tuple[int, set[int], int]:
         """(offset, blocks to read, block to re-seal or -1) of writing n > 0 bytes at offset
@@ -955,26 +1177,41 @@ class Crypt(glupy.Translator):
         return offset, need, reseal
 
     async def _write_locked(self, fd, cipher: FileCipher, payload: bytes, offset: int, append: bool, flags: int,
-                            xdata, shared: bool = False, sealed: tuple[int, bytes] | None = None):
+                            xdata, shared: bool = False, sealed: tuple[int, bytes] | None = None,
+                            parts: list[_Request] | None = None):
         """Write under the lock; None if the shared lock is not enough (retry exclusive).
-        `sealed`: (last block index assumed, stored form) of an aligned payload encrypted already."""
-        n = len(payload)
+        `sealed`: (last block index assumed, stored form) of an aligned payload encrypted already;
+        `parts`: the aligned writes the payload joins, each with its blocks but the last sealed
+        "not last" already. Exclusive (the runner's): when cipher.known holds what the runner
+        learnt under the lock it still holds (the exact size, the last block's plaintext),
+        no fstat and no read of that block; cipher.known is updated for the next write."""
+        n = len(payload) if parts is None else sum(len(part.payload) for part in parts)
         pre = None
         raw: dict[int, Any] = {}
-        hint = cipher.size
-        if not shared and n and hint:
-            # read the blocks the size hint says the write needs at once: their replies carry
-            # the file's iatt, so when the hint is right no fstat round trip is needed (and the
-            # blocks read are the current ones at their positions, right or wrong hint)
-            guess = sorted(self._plan(hint, offset, n, append)[1])
-            if guess:
-                replies = await glupy.gather(*(self.child.readv(fd, CBLOCK, i * CBLOCK, 0, None) for i in guess))
-                pre = replies[0].buf
-                raw = {i: reply.data for i, reply in zip(guess, replies)}
-        if pre is None:
-            pre = (await self.child.fstat(fd, None)).buf
-        old_size = cipher.size = plain_size(pre.size)
+        known = None if shared else cipher.known
+        have: dict[int, bytes] = {}
+        if known is not None:
+            old_size = known[0]
+            if known[1] is not None and old_size:
+                have[(old_size - 1) // BLOCK] = known[1]
+        else:
+            hint = cipher.size
+            if not shared and n and hint:
+                # read the blocks the size hint says the write needs at once: their replies carry
+                # the file's iatt, so when the hint is right no fstat round trip is needed (and the
+                # blocks read are the current ones at their positions, right or wrong hint)
+                guess = sorted(self._plan(hint, offset, n, append)[1])
+                if guess:
+                    replies = await glupy.gather(*(self.child.readv(fd, CBLOCK, i * CBLOCK, 0, None) for i in guess))
+                    pre = replies[0].buf
+                    raw = {i: reply.data for i, reply in zip(guess, replies)}
+            if pre is None:
+                pre = (await self.child.fstat(fd, None)).buf
+            old_size = plain_size(pre.size)
+        cipher.size = old_size
         if n == 0:
+            if pre is None:
+                pre = (await self.child.fstat(fd, None)).buf
             post = (await self.child.fstat(fd, None)).buf
             return glupy.WritevReply(prebuf=plain_iatt(pre), postbuf=plain_iatt(post), op_ret=0)
         offset, need, reseal = self._plan(old_size, offset, n, append)
@@ -984,7 +1221,10 @@ class Crypt(glupy.Translator):
         first, last = offset // BLOCK, (end - 1) // BLOCK
         new_size = max(old_size, end)
         new_last = (new_size - 1) // BLOCK
-        old = await self._read_blocks(fd, cipher, need, (old_size - 1) // BLOCK, raw)
+        old_last = (old_size - 1) // BLOCK
+        old = {i: have[i] for i in need if i in have}
+        if len(old) < len(need):
+            old.update(await self._read_blocks(fd, cipher, need - old.keys(), old_last, raw))
 
         head = b""
         if offset % BLOCK:
@@ -997,26 +1237,65 @@ class Crypt(glupy.Translator):
             e = end - last * BLOCK
             if old_len > e:
                 tail = old[last][e:old_len]
+        written = head + payload + tail if head or tail else payload  # plaintext of blocks first..last
+        at = first * CBLOCK
+        resealed = b""
+        first_reply = None
+        padded = None
+        if reseal >= 0:
+            block = old[reseal]
+            padded = block + bytes(BLOCK - len(block))
+            if reseal + 1 != first:
+                resealed = self._encrypt(cipher, reseal, padded, new_last)
+                padded = None
+                if not self._codec.flags:
+                    # format 1: pad first; if the write then fails, the file is only longer by zeros
+                    first_reply = await self._write_all(fd, resealed, reseal * CBLOCK, flags, None)
+                    resealed = b""
         if sealed is not None and not head and not tail and (sealed[0] == new_last or not self._codec.flags):
             stored = sealed[1]
         else:
-            stored = self._encrypt(cipher, first, head + payload + tail, new_last)
-        at = first * CBLOCK
-        resealed = b""
-        if reseal >= 0:
-            block = old[reseal]
-            resealed = self._encrypt(cipher, reseal, block + bytes(BLOCK - len(block)), new_last)
-            if reseal + 1 == first:
-                stored, at, resealed = resealed + stored, reseal * CBLOCK, b""
-            elif not self._codec.flags:
-                # format 1: pad first; if the write then fails, the file is only longer by zeros
-                await self._write_all(fd, resealed, reseal * CBLOCK, flags, None)
-                resealed = b""
+            # one buffer for the whole stored range (the re-sealed block before the data when
+            # adjacent), every block sealed straight into it
+            stored = bytearray((CBLOCK if padded is not None else 0) + cipher_size(n if parts else len(written)))
+            view = memoryview(stored)
+            pos = 0
+            if padded is not None:
+                pos = cipher.seal_into(view, 0, reseal, padded, new_last)
+                at = reseal * CBLOCK
+            if parts is not None and not head and not tail:
+                for part in parts:
+                    view[pos:pos + len(part.body)] = part.body
+                    pos = cipher.seal_into(view, pos + len(part.body), (part.offset + len(part.payload)) // BLOCK - 1,
+                                           memoryview(part.payload)[-BLOCK:], new_last)
+            else:
+                pos = cipher.seal_into(view, pos, first, written, new_last)
+            self.stats["blocks-encrypted"] += (1 if padded is not None else 0) + (
+                len(parts) if parts is not None and not head and not tail else -(-len(written) // BLOCK))
         reply = await self._write_all(fd, stored, at, flags, xdata)
         if resealed:
             # format 2: the new data first; if it fails (ENOSPC), the old last block is untouched
             await self._write_all(fd, resealed, reseal * CBLOCK, flags, None)
         cipher.size = new_size
+        if not shared:
+            # what the runner knows for its next write under the same lock: the size, and the
+            # last block's plaintext when this write holds it (or left it alone)
+            if new_last == last and parts is not None:
+                tail_block = bytes(memoryview(parts[-1].payload)[-BLOCK:])
+            elif new_last == last:
+                tail_block = bytes(written[(new_last - first) * BLOCK:(new_last - first + 1) * BLOCK])
+            elif new_last == old_last:
+                tail_block = have.get(old_last, old.get(old_last))
+            else:
+                tail_block = None
+            if tail_block is not None and len(tail_block) != new_size - new_last * BLOCK:
+                tail_block = None
+            # the stored size after the write must be this one; if not (a lock lost, a brick
+            # writer), learn it again under the next lock
+            exact = reply.postbuf is not None and reply.postbuf.size == cipher_size(new_size)
+            cipher.known = (new_size, tail_block) if exact else None
+        if pre is None:
+            pre = (first_reply or reply).prebuf
         return glupy.WritevReply(prebuf=plain_iatt(pre), postbuf=plain_iatt(reply.postbuf),
                                  xdata=_plain_xdata(reply.xdata), op_ret=n)
 
@@ -1128,11 +1407,7 @@ class Crypt(glupy.Translator):
             await self._settle()
         if offset < 0:
             raise glupy.FopError(errno.EINVAL)
-        loc = await self._lock(fd)
-        try:
-            pre, post, out = await self._truncate_locked(fd, offset, xdata)
-        finally:
-            await self._unlock(fd, loc)
+        pre, post, out = await self._submit(self._file(fd.inode), _Request(fd, b"", offset, False, 0, xdata, True))
         return glupy.FtruncateReply(prebuf=plain_iatt(pre), postbuf=plain_iatt(post), xdata=_plain_xdata(out))
 
     async def truncate(self, loc, offset, xdata):
@@ -1149,11 +1424,7 @@ class Crypt(glupy.Translator):
         if offset < 0:
             raise glupy.FopError(errno.EINVAL)
         fd = glupy.Fd.anonymous_for(loc.inode)
-        lock_loc = await self._lock(fd)
-        try:
-            pre, post, out = await self._truncate_locked(fd, offset, xdata)
-        finally:
-            await self._unlock(fd, lock_loc)
+        pre, post, out = await self._submit(self._file(fd.inode), _Request(fd, b"", offset, False, 0, xdata, True))
         return glupy.TruncateReply(prebuf=plain_iatt(pre), postbuf=plain_iatt(post), xdata=_plain_xdata(out))
 
     async def seek(self, fd, offset, what, xdata):

@@ -191,7 +191,7 @@ MODULE_NODES: dict[str, tuple[int, tuple[int, int]]] = {
     "test_crypt_volume": (14, (28600, 28699)),
     "test_chaos_volume": (15, (28400, 28499)),
     "test_events_volume": (16, (27900, 27999)),
-    "test_gfapi_doc": (19, (47600, 47699)),
+    "test_gfapi_doc": (19, (27600, 27699)),
 }
 
 

@@ -227,8 +227,38 @@ def types_stub() -> str:
     out += _struct_class("Flock", "A POSIX-style lock (struct gf_flock).", _pytypes.Flock._fields,
                          {"owner": "bytes"})
     out += _struct_class("Lease", "A lease (struct gf_lease).", _pytypes.Lease._fields, {"lease_id": "bytes"})
-    out.append(_TYPES_REST)
-    return "\n".join(out)
+    out.append(_TYPES_REST.rstrip("\n"))
+    out.append("")
+    from glupy import types
+
+    for cls in (types.Dirent, types.LockInfo, types.Upcall):
+        out += _dataclass(cls)
+    out += ["def entry_key(loc: Loc | None) -> tuple[Any, str] | None: ...",
+            "def native_module() -> Any: ..."]
+    return "\n".join(out) + "\n"
+
+
+#: types of the dataclasses' fields that are annotated Any in glupy.types (it cannot
+#: import the native types it names)
+_DATACLASS_TYPES = {
+    ("Dirent", "stat"): "Iatt | None", ("Dirent", "inode"): "Inode | None", ("Dirent", "xdata"): "Xdata | None",
+    ("LockInfo", "flock"): "Flock", ("Upcall", "gfid"): "uuid.UUID",
+    ("Upcall", "stat"): "Iatt | None", ("Upcall", "parent_stat"): "Iatt | None",
+}
+
+
+def _dataclass(cls: type) -> list[str]:
+    """The stub of a dataclass of glupy.types, from its fields as they are at run time."""
+    import dataclasses
+
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    out = ["@dataclass" + ("" if params.eq else "(eq=False)"), f"class {cls.__name__}:",
+           f'    """{" ".join((cls.__doc__ or "").split(chr(10) * 2)[0].split())}"""', ""]
+    for f in dataclasses.fields(cls):
+        annotation = _DATACLASS_TYPES.get((cls.__name__, f.name), str(f.type))
+        default = "" if f.default is dataclasses.MISSING else f" = {f.default!r}"
+        out.append(f"    {f.name}: {annotation}{default}")
+    return out + [""]
 
 
 _TYPES_REST = '''\
@@ -317,39 +347,6 @@ class MissingNames:
     def clear(self) -> int: ...
     def answer(self, pargfid: Any, name: str, xdata_keys: Iterable[str]) -> tuple[bool, Any]: ...
 
-@dataclass(eq=False)
-class Dirent:
-    """One directory entry of readdir/readdirp."""
-
-    name: str
-    ino: int = 0
-    off: int = 0
-    type: int = 0
-    stat: Iatt | None = None
-    inode: Inode | None = None
-    xdata: Xdata | None = None
-
-@dataclass
-class LockInfo:
-    """One active lock (getactivelk/setactivelk)."""
-
-    flock: Flock
-    client_uid: str | None = None
-    lk_flags: int = 0
-
-@dataclass
-class Upcall:
-    """The `source` of a notify with Event.UPCALL."""
-
-    gfid: Any
-    kind: int
-    client: str | None = None
-    flags: int = 0
-    stat: Iatt | None = None
-    parent_stat: Iatt | None = None
-
-def entry_key(loc: Loc | None) -> tuple[Any, str] | None: ...
-def native_module() -> Any: ...
 '''
 
 

@@ -188,14 +188,15 @@ class LockInfo:
 
 @dataclass
 class Upcall:
-    """The `source` of a notify with Event.UPCALL."""
+    """The `source` a translator's notify receives with Event.UPCALL: a brick telling clients that an inode changed (features.cache-invalidation) or that a lease or lock is wanted back."""
 
-    gfid: Any
+    gfid: uuid.UUID
     kind: int
     client: str | None = None
     flags: int = 0
     stat: Iatt | None = None
     parent_stat: Iatt | None = None
+    expire: int = 0
 
 def entry_key(loc: Loc | None) -> tuple[Any, str] | None: ...
 def native_module() -> Any: ...

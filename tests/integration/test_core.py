@@ -264,14 +264,14 @@ def _punch_hole(fd: int, offset: int, length: int) -> None:
 
 
 DRIVEN = ["rchecksum", "seek", "zerofill", "ipc", "put", "getactivelk", "setactivelk", "icreate", "namelink",
-          "getspec"]
+          "getspec", "inodelk", "finodelk", "entrylk", "fentrylk"]
 
 
 def test_fops_no_user_call_triggers(mount: Path) -> None:
     """rchecksum, getactivelk, put, icreate, ...: issued from Python by FopDriver, seen by the passthrough."""
     f = mount / "driven"
     f.write_bytes(b"0123456789" * 100)
-    with Delta(mount) as dl:
+    with Delta(mount) as dl, open(f, "rb"):  # an fd the client opened, for finodelk and fentrylk
         for fop in DRIVEN:
             os.setxattr(f, "glupy.test.drive", fop.encode())
     results = json.loads(os.getxattr(f, "glupy.test.drive.result"))
@@ -280,6 +280,15 @@ def test_fops_no_user_call_triggers(mount: Path) -> None:
     assert results["zerofill"]["op_ret"] == 0
     assert results["icreate"]["error"] == "ENOTSUP"  # answered in Python by Responder
     assert results["getactivelk"]["op_ret"] == 0  # answered by the bricks' features/locks
+    # locks: taken, refused to a second lock owner (they are real), given back. Through AFR
+    # 10.3 an unlock by fd fails EINVAL: afr_handle_inodelk/afr_handle_entrylk keep the fd
+    # only for lock requests (afr-common.c: `if (fd && (cmd != ENTRYLK_UNLOCK))`), so the
+    # unlock reaches protocol/client with a NULL fd
+    lock_ok = {"op_ret": 0, "op_errno": 0, "lock": None, "contended": "EAGAIN"}
+    assert results["inodelk"] == {**lock_ok, "unlock": None}
+    assert results["entrylk"] == {**lock_ok, "unlock": None}
+    assert results["finodelk"] == {**lock_ok, "unlock": "EINVAL"}
+    assert results["fentrylk"] == {**lock_ok, "unlock": "EINVAL"}
     assert f.read_bytes()[:16] == b"\0" * 16
     f.unlink()
 

@@ -139,13 +139,21 @@ class FopDriver(glupy.Translator):
 
     ``setfattr -n glupy.test.drive -v FOP FILE`` makes this translator send FOP
     (rchecksum, getactivelk, setactivelk, put, icreate, namelink, ipc, getspec,
-    lease, zerofill, seek) to its child for FILE; the setxattr itself succeeds.
+    lease, zerofill, seek; inodelk, finodelk, entrylk, fentrylk: a lock taken, tried
+    by a second owner, given back) to its child for FILE; the setxattr itself succeeds.
     ``getfattr -n glupy.test.drive.result FILE`` then answers a JSON object with
     the FOP's op_ret, op_errno and a summary of its reply.
     """
 
     def init(self) -> None:
         self.results: dict[str, dict] = {}
+        self._open_fds: dict = {}  # gfid -> the last fd opened on it (f*lk need a real one)
+
+    async def open(self, loc, flags, fd, xdata):
+        reply = await self.child.open(loc, flags, fd, xdata)
+        if fd.inode is not None and fd.inode.gfid is not None:
+            self._open_fds[fd.inode.gfid] = fd
+        return reply
 
     async def _drive(self, fop: str, loc):
         c = self.child
@@ -183,7 +191,41 @@ class FopDriver(glupy.Translator):
         if fop == "namelink":
             await c.namelink(glupy.Loc(path=f"{loc.path}.nl", parent=loc.parent), None)
             return {}
+        if fop in ("inodelk", "finodelk", "entrylk", "fentrylk"):
+            return await self._lock_unlock(fop, loc)
         raise glupy.FopError(errno.EINVAL, f"FopDriver cannot drive {fop}")
+
+    async def _lock_unlock(self, fop: str, loc) -> dict:
+        """Take a lock (one lock owner), try it with a second owner (non-blocking: it must
+        fail with EAGAIN if the lock is real), give it back: each step's result (None for
+        success, else the errno's name)."""
+        c = self.child
+        owner, other = uuid.uuid4().bytes, uuid.uuid4().bytes
+        # f*lk: an fd the client opened (AFR refuses an anonymous one)
+        target = self._open_fds.get(loc.inode.gfid) if fop.startswith("f") else loc
+        if target is None:
+            raise glupy.FopError(errno.EBADF, f"{fop}: open the file first")
+        wind = getattr(c, fop)
+        domain = "glupy-test-driver"
+        if fop.endswith("inodelk"):
+            lock = glupy.Flock(type=glupy.LockType.WRLCK, whence=0, start=0, len=0)
+            unlock = glupy.Flock(type=glupy.LockType.UNLCK, whence=0, start=0, len=0)
+            steps = [(owner, (domain, target, glupy.LockCmd.SETLK, lock, None)),
+                     (other, (domain, target, glupy.LockCmd.SETLK, lock, None)),
+                     (owner, (domain, target, glupy.LockCmd.SETLK, unlock, None))]
+        else:
+            name = "drive-entry"
+            steps = [(who, (domain, target, name, cmd, glupy.EntrylkType.WRLCK, None))
+                     for who, cmd in ((owner, glupy.EntrylkCmd.LOCK_NB), (other, glupy.EntrylkCmd.LOCK_NB),
+                                      (owner, glupy.EntrylkCmd.UNLOCK))]
+        out = {}
+        for label, (who, args) in zip(("lock", "contended", "unlock"), steps):
+            try:
+                await wind(*args, lk_owner=who)
+                out[label] = None
+            except glupy.FopError as e:
+                out[label] = e.name
+        return out
 
     async def setxattr(self, loc, dict, flags, xdata):
         if dict is not None and DRIVE_XATTR in dict:

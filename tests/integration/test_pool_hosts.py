@@ -64,6 +64,9 @@ def hosts(gluster_state_dir: Path):
     # the bridge as installed on this machine (what `make install` put there)
     pool.bridge = gluster_state_dir / "hosts-glupy.so"
     shutil.copy2(USER_DIR / "glupy.so", pool.bridge)
+    for node in pool:  # an earlier session's overlays (what it installed on each host) are not this one's
+        if node.host_pid is None:
+            shutil.rmtree(node.host_dir, ignore_errors=True)
     try:
         pool.start()
         for node in pool:  # every host starts with glupy (the bridge, peer_glupy) and nothing else

@@ -129,6 +129,7 @@ class Worm(glupy.Translator):
                                   or now - state.checked < self.recheck):
             return state
         key = self.xattr
+        reply: glupy.GetxattrReply | glupy.FgetxattrReply
         try:
             if fd is not None:
                 reply = await self.child.fgetxattr(fd, key, None)

@@ -746,7 +746,7 @@ def _wait_reloaded(logs: Mapping[str, Path], sizes: Mapping[str, int], generatio
 
 
 def bump_generation(node: GlusterNode, volume: str) -> None:
-    """Make glusterd regenerate the client volfiles now that the options are stored (see glupy.filter)."""
+    """Make glusterd regenerate the client volfiles now that the options are stored (see glupy.volfile_filter)."""
     gluster(node, "volume", "set", volume, gfilter.GENERATION_KEY, str(time.time_ns()))
 
 

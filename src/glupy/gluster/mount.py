@@ -10,6 +10,15 @@ Two ways to get the client graph:
 The client is started with ``--pid-file`` so that :meth:`FuseMount.unmount`
 can make sure that exact process is gone (``umount``, then ``umount -l``,
 then SIGTERM/SIGKILL by PID).
+
+A volume of a node with a network namespace of its own
+(``GlusterNode(private_network=True)``) can only be reached from inside that
+namespace: ``FuseMount(..., netns=node.netns)`` starts the client there
+(``nsenter --net=NETNS glusterfs ...``; the daemonized client stays in it).
+Only the network is entered, so the mount is where every other mount is, and
+unmounting, the PID file and statedumps work as for any other client.
+:meth:`FuseMount.from_volume` does it by itself for such a node; code that
+makes its mounts itself can be run in :func:`network_namespace` instead.
 """
 
 from __future__ import annotations
@@ -21,7 +30,9 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -34,6 +45,25 @@ if TYPE_CHECKING:
 
 #: Where glusterfs writes logs when not told otherwise.
 DEFAULT_LOG_DIR = Path("/var/log/glusterfs")
+
+#: Network namespace of the FuseMounts made without ``netns=`` (see :func:`network_namespace`).
+_default_netns: ContextVar[Path | None] = ContextVar("glupy_fuse_netns", default=None)
+
+
+@contextmanager
+def network_namespace(netns: Path | str | None) -> Iterator[None]:
+    """Every :class:`FuseMount` made inside this block without ``netns=`` starts its
+    client in the network namespace *netns* (``/proc/PID/ns/net``; None: this
+    process's), e.g. the mounts a helper makes for a ``private_network`` node::
+
+        with network_namespace(node.netns):
+            admin.mount(node, volume, mountpoint, withs)
+    """
+    token = _default_netns.set(Path(netns) if netns is not None else None)
+    try:
+        yield
+    finally:
+        _default_netns.reset(token)
 
 
 def default_client_log(mountpoint: Path | str) -> Path:
@@ -106,6 +136,9 @@ class FuseMount:
         pid_file: where the client writes its PID (default: next to
             *log_file*, or in the temp directory).
         extra_args: more ``glusterfs`` options (e.g. ``--entry-timeout=0``).
+        netns: network namespace to start the client in (``/proc/PID/ns/net``
+            of a ``private_network`` node: :attr:`GlusterNode.netns`); default:
+            the one set by :func:`network_namespace`, else this process's.
 
     Use as a context manager or call :meth:`mount` / :meth:`unmount`.
     """
@@ -122,6 +155,7 @@ class FuseMount:
         log_level: str = "INFO",
         pid_file: Path | str | None = None,
         extra_args: Sequence[str] = (),
+        netns: Path | str | None = None,
     ) -> None:
         if volfile is None and not (volfile_server and volfile_id):
             raise ValueError("give either volfile=FILE or both volfile_server= and volfile_id=")
@@ -142,6 +176,7 @@ class FuseMount:
             digest = hashlib.sha1(str(self.mountpoint).encode()).hexdigest()[:12]
             self.pid_file = Path(tempfile.gettempdir()) / f"glupy-fuse-{digest}.pid"
         self.extra_args = list(extra_args)
+        self.netns = Path(netns) if netns is not None else _default_netns.get()
 
     def __repr__(self) -> str:
         source = f"volfile={self.volfile}" if self.volfile else f"{self.volfile_server}:{self.volfile_id}"
@@ -159,8 +194,14 @@ class FuseMount:
         log_level: str = "INFO",
         pid_file: Path | str | None = None,
         extra_args: Sequence[str] = (),
+        netns: Path | str | None = None,
     ) -> FuseMount:
-        """A mount of *volume*, fetching the volfile from the volume's node (not yet mounted)."""
+        """A mount of *volume*, fetching the volfile from the volume's node (not yet mounted).
+
+        The client runs in the node's network namespace when it has one of its
+        own (:attr:`GlusterNode.netns`), unless *netns* says otherwise."""
+        if netns is None:
+            netns = getattr(volume.node, "netns", None)
         return cls(
             mountpoint,
             volfile_server=volume.server,
@@ -169,6 +210,7 @@ class FuseMount:
             log_level=log_level,
             pid_file=pid_file,
             extra_args=extra_args,
+            netns=netns,
         )
 
     @classmethod
@@ -182,6 +224,7 @@ class FuseMount:
         log_level: str = "INFO",
         pid_file: Path | str | None = None,
         extra_args: Sequence[str] = (),
+        netns: Path | str | None = None,
     ) -> FuseMount:
         """A mount whose client graph is read from the local file *volfile* (not yet mounted)."""
         return cls(
@@ -192,13 +235,16 @@ class FuseMount:
             log_level=log_level,
             pid_file=pid_file,
             extra_args=extra_args,
+            netns=netns,
         )
 
     # --------------------------------------------------------------- lifecycle
 
     def command(self) -> list[str]:
-        """The ``glusterfs`` argument vector :meth:`mount` runs."""
-        cmd = [_proc.find_program("glusterfs")]
+        """The argument vector :meth:`mount` runs: ``glusterfs ...``, behind
+        ``nsenter --net=NETNS --`` when the client runs in another network namespace."""
+        cmd = [_proc.find_program("nsenter"), f"--net={self.netns}", "--"] if self.netns is not None else []
+        cmd.append(_proc.find_program("glusterfs"))
         if self.volfile is not None:
             cmd.append(f"--volfile={self.volfile}")
             if self.volume_name:

@@ -35,7 +35,13 @@ directories ``/var/lib/glusterd/{ss_brick,geo-replication}`` and
 Facts checked on GlusterFS 10.3 (Debian 12):
 
 * Each node must bind ``ADDRESS:24007``; a glusterd on ``0.0.0.0:24007``
-  (the system service) makes that fail with EADDRINUSE, so it must be stopped.
+  (the system service) makes that fail with EADDRINUSE.  The port cannot be
+  moved: glusterd starts its bricks and self-heal daemon with ``-s ADDRESS``
+  and no port, so they always fetch their volfiles from ``ADDRESS:24007``.
+  A node with ``private_network=True`` runs in a network namespace of its own
+  (loopback only) instead, where 24007 is free; the gluster CLI still reaches
+  it through its UNIX socket (a file: it works across network namespaces), and
+  its FUSE clients must run in that namespace too (``FuseMount(netns=...)``).
 * Brick ports: glusterd tests a port by binding ``0.0.0.0:PORT``, so a port
   used by any brick on any address is skipped; several glusterd can share one
   range (two nodes with the same 4-port range got disjoint ports).  Distinct
@@ -144,10 +150,21 @@ class GlusterNode:
             is an overlay of the real directory, so that what :meth:`on_host`
             installs or removes there changes this node only.  The namespace is
             held by a process of its own (``host.pid``), stopped with the node.
+        private_network: run glusterd, and every brick and daemon it spawns, in
+            a network namespace of its own with only the loopback interface (up,
+            so all of 127.0.0.0/8 works), held by the same kind of process
+            (``host.pid``).  The node then binds ``ADDRESS:24007`` there, next
+            to a glusterd that holds ``0.0.0.0:24007`` on the host.  Only the
+            network is private: files, mounts and PIDs are shared.  The CLI
+            (:meth:`gluster`) works unchanged through the UNIX socket; a FUSE
+            client of its volumes must run in :attr:`netns` (``FuseMount(...,
+            netns=node.netns)``, automatic with :meth:`FuseMount.from_volume`);
+            nothing outside the namespace can reach its bricks over TCP.
 
     The node must be able to bind ``ADDRESS:24007``.  A glusterd listening on
     ``0.0.0.0:24007`` (e.g. the distribution's ``glusterd.service``) makes that
-    impossible: :meth:`start` detects it and says so.
+    impossible outside a private network: :meth:`start` detects it and says so
+    (:func:`glusterd_port_in_use` tells beforehand).
     """
 
     def __init__(
@@ -160,6 +177,7 @@ class GlusterNode:
         port_range: tuple[int, int] | None = None,
         log_level: str = "INFO",
         private_dirs: Sequence[Path | str] = (),
+        private_network: bool = False,
     ) -> None:
         if index < 1:
             raise ValueError(f"node index must be >= 1, got {index}")
@@ -179,6 +197,7 @@ class GlusterNode:
         self.port_range = port_range
         self.log_level = log_level
         self.private_dirs = [Path(d).absolute() for d in private_dirs]
+        self.private_network = private_network
         self.host_dir = self.root / "host"
         self.host_pidfile = self.host_dir / "host.pid"
         if port_range is not None and not (0 < port_range[0] <= port_range[1] < 65536):
@@ -262,29 +281,69 @@ class GlusterNode:
         self._prepare_start()
         if self.is_running():
             return
-        self._check_port_free()
+        if not self.private_network:
+            self._check_port_free()
         self._await_start(self._launch(), timeout)
 
     # ------------------------------------------------------- a host of its own
 
     @property
     def host_pid(self) -> int | None:
-        """PID of the process that holds this node's mount namespace, if it runs."""
+        """PID of the process that holds this node's namespaces (mount, network), if it runs."""
         pid = _proc.read_pidfile(self.host_pidfile)
         if pid is None or not _proc.pid_alive(pid) or str(self.host_dir) not in " ".join(_proc.read_cmdline(pid)):
             return None
         return pid
 
+    @property
+    def netns(self) -> Path | None:
+        """``/proc/PID/ns/net`` of this node's private network namespace, or None.
+
+        None when the node has no private network of its own: neither
+        *private_network* nor a running holder in another network namespace
+        than this process's (a node started with ``private_network=True`` and
+        opened again without it, e.g. ``glupy --node DIR`` after ``glupy demo
+        --keep``, still has its namespace found).  Raises :class:`GlusterError`
+        when *private_network* is set and the holder is not running (start the
+        node first).
+        """
+        pid = self.host_pid
+        if pid is not None:
+            path = Path(f"/proc/{pid}/ns/net")
+            try:
+                if path.stat().st_ino != Path("/proc/self/ns/net").stat().st_ino:
+                    return path
+            except OSError:
+                pass
+        if self.private_network:
+            raise GlusterError(f"{self.name} has no network namespace yet: start it first")
+        return None
+
     def _host_prefix(self) -> list[str]:
-        """``nsenter`` into this node's mount namespace (started if needed), or nothing."""
-        if not self.private_dirs:
+        """``nsenter`` into this node's namespaces (started if needed), or nothing."""
+        if not self.private_dirs and not self.private_network:
             return []
         pid = self.host_pid
         if pid is None:
             pid = self._start_host()
-        return [_proc.find_program("nsenter"), f"--mount=/proc/{pid}/ns/mnt", "--"]
+        prefix = [_proc.find_program("nsenter")]
+        if self.private_dirs:
+            prefix.append(f"--mount=/proc/{pid}/ns/mnt")
+        if self.private_network:
+            prefix.append(f"--net=/proc/{pid}/ns/net")
+        return prefix + ["--"]
+
+    def _host_unshare(self) -> list[str]:
+        """The ``unshare`` command line that makes this node's namespaces (see :meth:`_start_host`)."""
+        cmd = [_proc.find_program("unshare")]
+        if self.private_dirs:
+            cmd += ["--mount", "--propagation", "private"]
+        if self.private_network:
+            cmd.append("--net")
+        return cmd
 
     def _start_host(self) -> int:
+        self.host_dir.mkdir(parents=True, exist_ok=True)
         mounts = []
         for i, lower in enumerate(self.private_dirs):
             upper, work = self.host_dir / f"upper{i}", self.host_dir / f"work{i}"
@@ -295,22 +354,26 @@ class GlusterNode:
                           f"{shlex.quote(str(lower))}")
         # the host directory on the command line identifies the holder (see host_pid)
         hold = f"exec {shlex.quote(sys.executable)} -c 'import signal; signal.pause()' {shlex.quote(str(self.host_dir))}"
-        script = " && ".join(mounts + ["echo ready", hold])
-        holder = subprocess.Popen([_proc.find_program("unshare"), "--mount", "--propagation", "private",
-                                   "sh", "-c", script, str(self.host_dir)],
+        # a new network namespace has only lo, down: up, it answers all of 127.0.0.0/8
+        lo_up = [f"{shlex.quote(_proc.find_program('ip'))} link set lo up"] if self.private_network else []
+        script = " && ".join(mounts + lo_up + ["echo ready", hold])
+        holder = subprocess.Popen(self._host_unshare() + ["sh", "-c", script, str(self.host_dir)],
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, start_new_session=True)
         assert holder.stdout is not None
         if holder.stdout.readline().strip() != "ready":
             holder.kill()
             _, err = holder.communicate()
-            raise GlusterError(f"cannot give {self.name} a mount namespace of its own: {err.strip()}")
+            what = " and ".join(w for w, on in (("a mount namespace", bool(self.private_dirs)),
+                                                  ("a network namespace", self.private_network)) if on)
+            raise GlusterError(f"cannot give {self.name} {what} of its own: {err.strip()}")
         self.host_pidfile.write_text(f"{holder.pid}\n")
         return holder.pid
 
     def on_host(self, *args: str, timeout: float = 300, check: bool = True,
                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """Run a command on this node's host: in its mount namespace (see *private_dirs*)."""
+        """Run a command on this node's host: in its mount and network namespaces
+        (see *private_dirs* and *private_network*)."""
         proc = subprocess.run(self._host_prefix() + list(args), capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL, env=env)
         if check and proc.returncode != 0:
@@ -387,24 +450,23 @@ class GlusterNode:
         return True
 
     def _check_port_free(self) -> None:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((self.address, GLUSTERD_PORT))
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise GlusterError(
-                        f"cannot start glusterd for {self.name}: {self.address}:{GLUSTERD_PORT} is in use. "
-                        f"Another glusterd listens there or on 0.0.0.0:{GLUSTERD_PORT} — typically the "
-                        "system glusterd: stop it first (`systemctl stop glusterd`, or kill its PID "
-                        "from /var/run/glusterd.pid); isolated nodes cannot run next to it."
-                    ) from exc
-                if exc.errno == errno.EADDRNOTAVAIL:
-                    raise GlusterError(
-                        f"cannot bind {self.address}: address not available on this host "
-                        "(use an address in 127.0.0.0/8)"
-                    ) from exc
-                raise
+        try:
+            in_use = glusterd_port_in_use(self.address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise GlusterError(
+                    f"cannot bind {self.address}: address not available on this host "
+                    "(use an address in 127.0.0.0/8)"
+                ) from exc
+            raise
+        if in_use:
+            raise GlusterError(
+                f"cannot start glusterd for {self.name}: {self.address}:{GLUSTERD_PORT} is in use. "
+                f"Another glusterd listens there or on 0.0.0.0:{GLUSTERD_PORT} — typically the "
+                "system glusterd: stop it first (`systemctl stop glusterd`, or kill its PID "
+                "from /var/run/glusterd.pid), or give this node a network namespace of its own "
+                "(GlusterNode(..., private_network=True); `glupy demo` does that by itself)."
+            )
 
     def _kill_leftover_glusterd(self) -> None:
         leftovers = _proc.pids_with_cmdline_containing([f"--pid-file={self.pidfile}"])
@@ -613,6 +675,25 @@ class GlusterNode:
         return [v.text for v in root.findall("volList/volume") if v.text]
 
 
+def glusterd_port_in_use(address: str) -> bool:
+    """True if a glusterd at *address* could not bind ``ADDRESS:24007`` in this
+    network namespace (something listens there, or on ``0.0.0.0:24007``).
+
+    Binds the port for a moment (with ``SO_REUSEADDR``, as glusterd does), so a
+    socket left in TIME_WAIT does not count.  Raises :class:`OSError` for any other
+    failure (``EADDRNOTAVAIL``: *address* is not on this host).
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, GLUSTERD_PORT))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
+
+
 def _text(value: str | bytes | None) -> str:
     if value is None:
         return ""
@@ -693,7 +774,8 @@ class Pool:
             for node in self.nodes:
                 node._prepare_start()
                 if not node.is_running():
-                    node._check_port_free()
+                    if not node.private_network:
+                        node._check_port_free()
                     launched.append((node, node._launch()))
             failure: BaseException | None = None
             for node, proc in launched:  # await every launch, even after a failure
@@ -780,5 +862,6 @@ __all__ = [
     "Pool",
     "check_gluster_installed",
     "gluster_installed",
+    "glusterd_port_in_use",
     "unlink_stale_socket",
 ]

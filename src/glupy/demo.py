@@ -3,6 +3,15 @@
 Layout under the state directory::
 
     node9/           the demo's glusterd (127.1.1.9), its bricks and logs
+    node9/host/      with a system glusterd on port 24007: host.pid, the process
+                     that holds the demo's network namespace
+
+Next to a glusterd that already listens on port 24007 (the system one, on
+0.0.0.0), the demo's glusterd cannot bind 127.1.1.9:24007, and the port cannot
+be moved (bricks reach their glusterd on HOST:24007). The demo then runs its
+glusterd, bricks, self-heal daemon and FUSE client in a network namespace of
+their own (``GlusterNode(private_network=True)``), says so in one line, and
+never talks to that glusterd; the mount is visible as usual.
     mnt/             the FUSE mount
     client.log       the client's log (helloworld writes there)
     dumps/           brick statedumps
@@ -23,7 +32,8 @@ from rich.table import Table
 from glupy import admin
 from glupy.gluster import GlusterNode, Volume, check_gluster_installed, xlators
 from glupy.gluster.errors import GlusterError, GlusterNotInstalledError
-from glupy.gluster.mount import is_glusterfs_mount
+from glupy.gluster.mount import is_glusterfs_mount, network_namespace
+from glupy.gluster.node import GLUSTERD_PORT, glusterd_port_in_use
 
 VOLUME = "glupy-demo"
 SERVER_NAME = "demo-pt"
@@ -38,10 +48,19 @@ def default_state_dir() -> Path:
 
 
 class Demo:
-    def __init__(self, state_dir: Path | None = None, *, index: int = 9, console: Console | None = None) -> None:
+    """The demo in *state_dir* with glusterd on ``127.1.1.INDEX``.
+
+    *private_network*: run it in a network namespace of its own (True), on the
+    host's network (False), or the former only when ``127.1.1.INDEX:24007`` is
+    taken, e.g. by the system glusterd (None, the default).
+    """
+
+    def __init__(self, state_dir: Path | None = None, *, index: int = 9, console: Console | None = None,
+                 private_network: bool | None = None) -> None:
         self.state = (state_dir or default_state_dir()).absolute()
         self.console = console or Console()
         self.index = index
+        self.private_network = private_network
         base = 49500 if index == 9 else 49152 + (index * 37) % 1000
         self.node = GlusterNode(self.state, index, port_range=PORTS.get(index, (base, base + 99)))
         self.mountpoint = self.state / "mnt"
@@ -86,12 +105,15 @@ class Demo:
                     if ok:
                         raise admin.AdminError(f"cleanup failed: {error}") from None
             elif ok:
+                netns = self.node.netns
                 self.console.print(
                     f"\n[bold]kept[/]: volume {VOLUME} on glusterd {self.node.address} (state {self.state}), "
                     f"mounted at {self.mountpoint}.\n"
                     f"  glupy --node {self.node.root} list\n"
                     f"  glupy --node {self.node.root} graph {VOLUME} --side server\n"
-                    f"  glupy demo --cleanup --state-dir {self.state}")
+                    + (f"  (its network is private: run other clients in it, e.g. nsenter --net={netns} "
+                       f"glupy --node {self.node.root} mount {VOLUME} DIR)\n" if netns else "")
+                    + f"  glupy demo --cleanup --state-dir {self.state}", highlight=False)
 
     def _run(self) -> None:
         c = self.console
@@ -99,9 +121,14 @@ class Demo:
         if self.node.is_running() or is_glusterfs_mount(self.mountpoint):
             raise admin.AdminError(f"a demo is already running in {self.state}: "
                                    f"glupy demo --cleanup --state-dir {self.state}")
+        self.node.private_network = self.choose_private_network()
+        if self.node.private_network:
+            c.print(f"[yellow]![/] {self.node.address}:{GLUSTERD_PORT} is taken (a system glusterd?): the demo runs "
+                    "in a network namespace of its own and leaves that glusterd alone", highlight=False)
         with self.step(f"starting glusterd on {self.node.address}"):
             self.node.start()
-        c.print(f"[green]✓[/] glusterd on {self.node.address} (state in {self.node.root})")
+        where = f", private network {self.node.netns}" if self.node.private_network else ""
+        c.print(f"[green]✓[/] glusterd on {self.node.address} (state in {self.node.root}{where})")
         with self.step("creating a replica-2 volume"):
             if VOLUME in self.node.volume_names():
                 Volume(self.node, VOLUME).delete()
@@ -118,8 +145,8 @@ class Demo:
         with self.step("starting the volume"):
             vol.start(timeout=90)
         c.print("[green]✓[/] volume started")
-        withs = [("glupy.translators.helloworld", {}), ("glupy.translators.passthrough", {})]
-        with self.step("mounting with helloworld and passthrough on the client"):
+        withs: list[tuple[str, dict[str, str]]] = [("glupy.translators.helloworld", {}), ("glupy.translators.passthrough", {})]
+        with self.step("mounting with helloworld and passthrough on the client"), network_namespace(self.node.netns):
             fm, names = admin.mount(self.node, VOLUME, self.mountpoint, withs, log_file=self.client_log)
         active = fm.graph_xlators()
         c.print(f"[green]✓[/] mounted at {self.mountpoint} with {', '.join(names)} "
@@ -128,6 +155,16 @@ class Demo:
                 f"{', '.join(n for n in names if n in active)}")
         self.scenario(self.mountpoint)
         self.report(vol, names)
+
+    def choose_private_network(self) -> bool:
+        """Whether to run in a network namespace of its own: as asked, else when
+        the demo's glusterd could not bind its address's port 24007 here."""
+        if self.private_network is not None:
+            return self.private_network
+        try:
+            return glusterd_port_in_use(self.node.address)
+        except OSError:
+            return False  # e.g. the address is not on this host: GlusterNode.start says so
 
     def scenario(self, mp: Path) -> None:
         c = self.console

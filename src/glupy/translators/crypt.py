@@ -332,6 +332,9 @@ class CorruptBlock(Exception):
         self.index = index
 
 
+#: held around each run of AES-GCM calls: every call lets the GIL go for a few microseconds, and
+#: two threads sealing or opening blocks at once would hand the GIL to each other at every block
+_CRYPTO = threading.Lock()
 #: associated data: gfid (16 bytes) || block index (8, big-endian) [|| last (1: 01 or 00), format 2]
 _AD_V1 = struct.Struct(">16sQ")
 _AD_V2 = struct.Struct(">16sQ?")
@@ -346,7 +349,7 @@ class FileCipher:
     (its plaintext size when this client last saw it), never trusted for data."""
 
     __slots__ = ("_seal_into", "_open_into", "_id", "_flags", "size", "queue", "runner", "held", "known",
-                 "contended")
+                 "contended", "unanswered")
 
     def __init__(self, aead: AESGCM, file_id: bytes, flags: bool) -> None:
         self._seal_into = aead.encrypt_into
@@ -363,6 +366,7 @@ class FileCipher:
         self.held: tuple[Any, bytes, int, float] | None = None
         self.known: tuple[int, bytes | None] | None = None
         self.contended = False
+        self.unanswered: list[_Request] = []  # done, told when the runner next waits (Crypt._answer)
 
     def encrypt(self, first: int, plaintext: Any, last: int = -1) -> bytearray:
         """The stored form of `plaintext` (bytes-like) starting at block `first` (its last block
@@ -384,16 +388,17 @@ class FileCipher:
         seal_into, file_id, flags = self._seal_into, self._id, self._flags
         ad_of = _AD_V2.pack if flags else _AD_V1.pack
         at = 0
-        for i in range(n):
-            index = first + i
-            chunk = view[at:at + BLOCK]
-            at += BLOCK
-            nonce = nonces[i * NONCE:(i + 1) * NONCE]
-            start = pos + NONCE
-            pos = start + len(chunk) + TAG
-            out[start - NONCE:start] = nonce
-            seal_into(nonce, chunk, ad_of(file_id, index, index == last) if flags else ad_of(file_id, index),
-                      out[start:pos])
+        with _CRYPTO:
+            for i in range(n):
+                index = first + i
+                chunk = view[at:at + BLOCK]
+                at += BLOCK
+                nonce = nonces[i * NONCE:(i + 1) * NONCE]
+                start = pos + NONCE
+                pos = start + len(chunk) + TAG
+                out[start - NONCE:start] = nonce
+                seal_into(nonce, chunk, ad_of(file_id, index, index == last) if flags else ad_of(file_id, index),
+                          out[start:pos])
         return pos
 
     def decrypt(self, first: int, stored: Any, last: int = -1) -> tuple[bytearray, int]:
@@ -407,6 +412,11 @@ class FileCipher:
         full, rest = divmod(size, CBLOCK)
         out = bytearray(full * BLOCK + (rest - OVERHEAD if rest > OVERHEAD else 0))
         target = memoryview(out)
+        with _CRYPTO:
+            return self._open_all(view, size, first, last, out, target)
+
+    def _open_all(self, view: memoryview, size: int, first: int, last: int, out: bytearray,
+                  target: memoryview) -> tuple[bytearray, int]:
         open_into, file_id, flags = self._open_into, self._id, self._flags
         ad_of = _AD_V2.pack if flags else _AD_V1.pack
         holes = 0
@@ -500,15 +510,14 @@ RUNNER_MAX = 0.05
 class _Request:
     """A write (or a truncate) of one file that takes the file's lock exclusive: run by the
     file's runner on this client (Crypt._serve), merged with the contiguous writes queued
-    with it. `body`: the stored form of its whole blocks but the last one, sealed "not last"
-    before it was queued (None: encrypted by the runner)."""
+    with it. `aligned`: whole blocks at a block boundary."""
 
-    __slots__ = ("fd", "payload", "offset", "append", "flags", "xdata", "truncate", "body", "future", "outcome")
+    __slots__ = ("fd", "payload", "offset", "append", "flags", "xdata", "truncate", "aligned", "future", "outcome")
 
-    def __init__(self, fd: Any, payload: bytes, offset: int, append: bool, flags: int, xdata: Any,
-                 truncate: bool = False, body: bytes | None = None) -> None:
+    def __init__(self, fd: Any, payload: Any, offset: int, append: bool, flags: int, xdata: Any,
+                 truncate: bool = False, aligned: bool = False) -> None:
         self.fd, self.payload, self.offset, self.append = fd, payload, offset, append
-        self.flags, self.xdata, self.truncate, self.body = flags, xdata, truncate, body
+        self.flags, self.xdata, self.truncate, self.aligned = flags, xdata, truncate, aligned
         self.future: concurrent.futures.Future | None = None  # set when it waits for another runner
         self.outcome: tuple[Any, BaseException | None] | None = None
 
@@ -1005,13 +1014,10 @@ class Crypt(glupy.Translator):
                 self.stats["writes-shared"] += 1
                 return reply
         # everything else takes the lock exclusive, through the file's runner (_serve), which
-        # merges the contiguous writes queued meanwhile into one writev. Whole blocks but the
-        # last are sealed "not last" now, before queueing (they are not the file's last block
-        # once written, whatever the size): the runner seals only each write's last block.
-        body = None
-        if aligned and len(payload) > BLOCK:
-            body = self._encrypt(cipher, offset // BLOCK, memoryview(payload)[:-BLOCK], -1)
-        return await self._submit(cipher, _Request(fd, payload, offset, append, flags, xdata, body=body))
+        # merges the contiguous writes queued meanwhile into one writev and seals them (one
+        # thread sealing: each AES-GCM call lets the GIL go, and several threads sealing at
+        # once would hand it to each other at every block)
+        return await self._submit(cipher, _Request(fd, payload, offset, append, flags, xdata, aligned=aligned))
 
     # ------------------------------------------------------------ exclusive writes: one runner per file
 
@@ -1059,6 +1065,7 @@ class Crypt(glupy.Translator):
                         break
                     batch, cipher.queue = cipher.queue, []
                 await self._run_batch(cipher, batch, me)
+            self._answer(cipher)
             while True:
                 with self._mutex:
                     if cipher.queue and not self._must_give_back(cipher):
@@ -1071,6 +1078,7 @@ class Crypt(glupy.Translator):
                 await self._give_back(cipher)
         except BaseException:
             # (a handler abandoned at its deadline): the next request runs, lock or not
+            self._answer(cipher)
             with self._mutex:
                 cipher.held = cipher.known = None
                 successor = cipher.runner = cipher.queue[0] if cipher.queue else None
@@ -1113,7 +1121,15 @@ class Crypt(glupy.Translator):
             for request, outcome in zip(run, outcomes):
                 request.outcome = outcome
                 if request is not me:
-                    request.future.set_result(outcome)
+                    cipher.unanswered.append(request)
+
+    def _answer(self, cipher: FileCipher) -> None:
+        """Tell the requests done that they are: called by the runner just before it waits
+        (for its next writev, or at the end), so that their handlers resume while it waits
+        rather than while it seals the next blocks."""
+        done, cipher.unanswered = cipher.unanswered, []
+        for request in done:
+            request.future.set_result(request.outcome)
 
     async def _run(self, cipher: FileCipher, run: list[_Request]) -> list[Any]:
         """Run contiguous writes (or one truncate) under the exclusive lock; their answers."""
@@ -1135,7 +1151,7 @@ class Crypt(glupy.Translator):
             cipher.known = (first.offset, None)
             return [done]
         parts: list[_Request] | None = run
-        if any(r.body is None for r in run):
+        if not all(r.aligned for r in run):
             parts = None
         payload = first.payload if len(run) == 1 else b"" if parts is not None else b"".join(r.payload for r in run)
         self.stats["writes-merged"] += len(run) - 1
@@ -1181,8 +1197,8 @@ class Crypt(glupy.Translator):
                             parts: list[_Request] | None = None):
         """Write under the lock; None if the shared lock is not enough (retry exclusive).
         `sealed`: (last block index assumed, stored form) of an aligned payload encrypted already;
-        `parts`: the aligned writes the payload joins, each with its blocks but the last sealed
-        "not last" already. Exclusive (the runner's): when cipher.known holds what the runner
+        `parts`: the aligned contiguous writes the payload joins (sealed one after the other,
+        not joined). Exclusive (the runner's): when cipher.known holds what the runner
         learnt under the lock it still holds (the exact size, the last block's plaintext),
         no fstat and no read of that block; cipher.known is updated for the next write."""
         n = len(payload) if parts is None else sum(len(part.payload) for part in parts)
@@ -1250,6 +1266,8 @@ class Crypt(glupy.Translator):
                 padded = None
                 if not self._codec.flags:
                     # format 1: pad first; if the write then fails, the file is only longer by zeros
+                    if not shared:
+                        self._answer(cipher)
                     first_reply = await self._write_all(fd, resealed, reseal * CBLOCK, flags, None)
                     resealed = b""
         if sealed is not None and not head and not tail and (sealed[0] == new_last or not self._codec.flags):
@@ -1265,13 +1283,13 @@ class Crypt(glupy.Translator):
                 at = reseal * CBLOCK
             if parts is not None and not head and not tail:
                 for part in parts:
-                    view[pos:pos + len(part.body)] = part.body
-                    pos = cipher.seal_into(view, pos + len(part.body), (part.offset + len(part.payload)) // BLOCK - 1,
-                                           memoryview(part.payload)[-BLOCK:], new_last)
+                    pos = cipher.seal_into(view, pos, part.offset // BLOCK, part.payload, new_last)
             else:
                 pos = cipher.seal_into(view, pos, first, written, new_last)
             self.stats["blocks-encrypted"] += (1 if padded is not None else 0) + (
-                len(parts) if parts is not None and not head and not tail else -(-len(written) // BLOCK))
+                n // BLOCK if parts is not None and not head and not tail else -(-len(written) // BLOCK))
+        if not shared:
+            self._answer(cipher)
         reply = await self._write_all(fd, stored, at, flags, xdata)
         if resealed:
             # format 2: the new data first; if it fails (ENOSPC), the old last block is untouched

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import os
 import random
 import stat
 import types
 import uuid
+from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -730,6 +732,125 @@ def test_round_trips_of_writes(glupy_harness, key, volume_format) -> None:
     else:
         assert sequential == {"inodelk": 16, "fstat": 8, "writev": 8}
     assert unaligned["inodelk"] == 16 and unaligned["writev"] == 8 and unaligned.get("fstat", 0) == 0
+
+
+class Arrivals(glupy.Translator):
+    """Between crypt and Count: while a writev crypt winds is in flight, makes the requests of
+    `arrivals.pop(0)` (a list per writev) arrive at crypt's runner for the file, as writes and
+    truncates of other handlers would (a FUSE mount's write-behind sends several at once);
+    `contend` sends crypt an inodelk contention upcall for the file first (another client
+    waiting for the lock)."""
+
+    def init(self) -> None:
+        self.crypt: Any = None
+        self.arrivals: list[list[Any]] = []
+        self.contend = False
+
+    async def writev(self, fd, data, offset, flags, xdata):
+        if self.arrivals:
+            arrived = self.arrivals.pop(0)
+            cipher = self.crypt._file(fd.inode)
+            with self.crypt._mutex:
+                for request in arrived:
+                    request.future = concurrent.futures.Future()
+                    cipher.queue.append(request)
+            if self.contend:
+                self.contend = False
+                self.crypt.notify(glupy.Event.UPCALL, glupy.Upcall(gfid=fd.inode.gfid,
+                                                                   kind=glupy.UpcallKind.INODELK_CONTENTION))
+        return await self.child.writev(fd, data, offset, flags, xdata)
+
+
+def queued_write(fd: Any, data: bytes, offset: int) -> Any:
+    aligned = offset % BLOCK == 0 and len(data) % BLOCK == 0
+    return crypt._Request(fd, memoryview(data), offset, False, 0, None, aligned=aligned)
+
+
+def queued_truncate(fd: Any, size: int) -> Any:
+    return crypt._Request(fd, b"", size, False, 0, None, truncate=True)
+
+
+def test_writes_queued_meanwhile_run_under_the_kept_lock(glupy_harness, key, volume_format) -> None:
+    """The runner of a file's exclusive writes runs the writes and truncates that arrive while
+    its writev is in flight under the lock it holds: contiguous ones merged into one writev,
+    no fstat and no read of the old last block (it knows the size and that block), one lock
+    and one unlock for all of them; each request is answered with its own count. The file
+    is then what a plaintext model says, sealed (format 2), and exactly the stored size."""
+    h = glupy_harness(Crypt, Arrivals, Count, key_file=key)
+    inst, arrivals, count = h.translator(), h.translator("arrivals"), h.translator("count")
+    arrivals.crypt = inst
+    h.create("/f")
+    model = FileModel()
+    with h.open("/f", os.O_RDWR) as f:
+        first = os.urandom(3 * BLOCK + 10)
+        f.write(first, 0)
+        model.write(0, first)
+        chunks = [os.urandom(n) for n in (2 * BLOCK, 2 * BLOCK, 3 * BLOCK, 5000, 100)]
+        offsets = [4 * BLOCK, 6 * BLOCK, 8 * BLOCK, 11 * BLOCK, 20]
+        waves = [[queued_write(f.fd, chunks[0], offsets[0])],  # arrive during the first writev
+                 [queued_write(f.fd, chunks[1], offsets[1]), queued_write(f.fd, chunks[2], offsets[2])],  # merged
+                 [queued_write(f.fd, chunks[3], offsets[3]), queued_truncate(f.fd, 9 * BLOCK + 7)],
+                 [queued_write(f.fd, chunks[4], offsets[4])]]  # inside, unaligned: reads its block
+        arrivals.arrivals = [list(w) for w in waves]
+        count.counts.clear()
+        tail = os.urandom(BLOCK)
+        assert f.write(tail, 3 * BLOCK) == BLOCK  # a sequential aligned write: the runner
+        model.write(3 * BLOCK, tail)
+        for wave in waves:
+            for request in wave:
+                value, error = request.future.result(timeout=0)
+                assert error is None
+                if request.truncate:
+                    model.truncate(request.offset)
+                else:
+                    assert value.op_ret == len(request.payload)
+                    model.write(request.offset, bytes(request.payload))
+                    assert value.postbuf.size >= request.offset + len(request.payload)
+        # the first write: lock, fstat (its size hint names no block to read), writev; then one
+        # writev per run under the kept lock (the merged pair in one), none of them reading the
+        # old last block or asking the size; the truncate asks the size and reads the block it
+        # keeps, as always (fstat, readv, writev); the unaligned write after it reads the one
+        # block it changes in part (what the runner knows after a truncate is the size only)
+        assert count.counts == {"inodelk": 2, "fstat": 2, "readv": 2, "writev": 6}, count.counts
+        assert f.fstat().size == len(model.data)
+    assert h.read("/f") == bytes(model.data)
+    assert len(brick_file(glupy_harness, "/f")) == cipher_size(len(model.data))
+    if volume_format == crypt.FORMAT_V2:
+        assert_sealed(glupy_harness, h, "/f", bytes(model.data))
+    stats = inst.statedump()
+    assert stats["writes-merged"] == 1 and stats["runs-under-kept-lock"] == 5
+    assert [lock for table in h["posix"]._inodelks.values() for lock in table] == []
+
+
+def test_the_kept_lock_goes_back_when_another_client_wants_it(glupy_harness, key, volume_format) -> None:
+    """A contention upcall for a file whose lock a runner keeps (another client waits for it)
+    makes the runner give the lock back before its next run; the next run locks again and
+    learns the file again (what it knew may change meanwhile). A subvolume going down does
+    the same for every kept lock."""
+    h = glupy_harness(Crypt, Arrivals, Count, key_file=key)
+    inst, arrivals, count = h.translator(), h.translator("arrivals"), h.translator("count")
+    arrivals.crypt = inst
+    h.create("/f", os.urandom(BLOCK))
+    data = bytearray(h.read("/f"))
+    with h.open("/f", os.O_RDWR) as f:
+        later = os.urandom(BLOCK)
+        arrivals.arrivals = [[queued_write(f.fd, later, 2 * BLOCK)]]
+        arrivals.contend = True
+        count.counts.clear()
+        given_back = inst.statedump()["locks-given-back"]
+        now = os.urandom(BLOCK)
+        f.write(now, BLOCK)
+        data += now + later
+        assert count.counts["inodelk"] == 4  # lock, unlock on contention, lock, unlock
+        assert inst.statedump()["locks-given-back"] - given_back == 2
+        assert arrivals.arrivals == [] and inst._holding == {}
+    assert h.read("/f") == bytes(data)
+    if volume_format == crypt.FORMAT_V2:
+        assert_sealed(glupy_harness, h, "/f", bytes(data))
+    generation = inst._generation
+    inst.notify(glupy.Event.SOME_DESCENDENT_DOWN, None)
+    assert inst._generation == generation + 1
+    assert inst._holding == {}
 
 
 def test_a_modified_block_reads_eio_and_the_others_still_read(glupy_harness, key, caplog) -> None:

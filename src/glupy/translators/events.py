@@ -73,6 +73,12 @@ INTERNAL_KEYS = ("glusterfs-internal-fop", "trusted.glusterfs.dht.linkto", "forc
 RENAME_OP_KEY = "changelog.rename-op"
 ROOT_GFID = "00000000-0000-0000-0000-000000000001"
 
+#: how many times a second the events thread publishes at most (it batches what came meanwhile)
+PUBLISH_RATE = 100
+
+#: one encoder for every event line (json.dumps with separators builds one per call)
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
 SET_ATTR_BITS = {"mode": 0x1, "uid": 0x2, "gid": 0x4, "size": 0x8, "atime": 0x10, "mtime": 0x20}
 
 
@@ -258,6 +264,8 @@ class Events(glupy.Translator):
         self.paths = BrickPaths(self.brick_path or None)
         self.epoch = secrets.token_hex(8)
         self.records: collections.deque[tuple] = collections.deque()
+        self._idle = False  # the events thread waits for a kick (set and cleared by it)
+        self._clients: dict[str | None, tuple[str | None, int | None]] = {}
         self.dropped = 0  # records the queue had no room for
         self.reported_dropped = 0
         self.ring = _Ring(self.buffer)
@@ -290,7 +298,7 @@ class Events(glupy.Translator):
     def fini(self) -> None:
         loop, thread = self._loop, getattr(self, "_thread", None)
         if loop is not None and thread is not None and thread.is_alive():
-            loop.call_soon_threadsafe(self._stopping.set)
+            loop.call_soon_threadsafe(self._stop_now)
             thread.join(10)
         self._thread = None
 
@@ -307,6 +315,18 @@ class Events(glupy.Translator):
             self.dropped += 1
             return
         self.records.append(record)
+        if self._idle:  # the events thread sleeps: wake it (once: it clears the flag itself)
+            self._idle = False
+            loop = self._loop
+            if loop is not None:
+                try:
+                    loop.call_soon_threadsafe(self._kick.set)
+                except RuntimeError:  # the loop is closed: fini
+                    pass
+
+    def _stop_now(self) -> None:
+        self._stopping.set()
+        self._kick.set()
 
     def _who(self) -> tuple | None:
         """The caller, or None for GlusterFS's own daemons (self-heal, rebalance: negative pids)."""
@@ -554,6 +574,7 @@ class Events(glupy.Translator):
 
     async def _main(self, ready: threading.Event) -> None:
         self._stopping = asyncio.Event()
+        self._kick = asyncio.Event()
         self._wake = asyncio.Event()
         self._connections: set[asyncio.Task[Any]] = set()
         self._server = await self._bind()
@@ -562,15 +583,34 @@ class Events(glupy.Translator):
         ready.set()
         sink = asyncio.ensure_future(self._sink()) if self.redis else None
         try:
+            loop = asyncio.get_running_loop()
             while not self._stopping.is_set():
                 try:
                     self._publish()
                 except Exception:  # noqa: BLE001 - one bad record must not stop the reporting
                     self.log.exception("events: cannot publish")
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), 0.01)
-                except asyncio.TimeoutError:
-                    pass
+                published = time.monotonic()
+                # Sleep until a FOP pushes a record (it kicks this loop once, see _push) or
+                # the oldest write being coalesced is due: no polling, so an idle brick
+                # costs nothing.
+                self._idle = True
+                if self.records or self._stopping.is_set():
+                    self._idle = False
+                    continue
+                due = min((m["time"] for m in self.pending.values()), default=None)
+                timer = None if due is None else loop.call_later(max(0.0, due + self.coalesce - time.time()),
+                                                                 self._kick.set)
+                await self._kick.wait()
+                if timer is not None:
+                    timer.cancel()
+                self._kick.clear()
+                self._idle = False
+                # Under load, publish in batches (at most PUBLISH_RATE times a second): a
+                # wake-up per FOP would cost more CPU and GIL hand-overs than the FOP itself.
+                # A lone change is published at once.
+                wait = 1.0 / PUBLISH_RATE - (time.monotonic() - published)
+                if wait > 0:
+                    await asyncio.sleep(wait)
         finally:
             if sink is not None:
                 sink.cancel()
@@ -587,13 +627,23 @@ class Events(glupy.Translator):
                                  "time": round(when, 6)}
         if who is not None:
             uid, gid, pid, client = who
-            host, client_pid = client_of(client)
+            host, client_pid = self._client_of(client)
             event["by"] = {"host": host, "client_pid": client_pid, "pid": pid, "uid": uid, "gid": gid}
         event.update(extra)
         seq = self.ring.next
         event["seq"] = seq
-        self.ring.append(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+        self.ring.append(_encode(event).encode() + b"\n")
         self.published += 1
+
+    def _client_of(self, client: str | None) -> tuple[str | None, int | None]:
+        """client_of, remembered per client identifier (a brick has few clients)."""
+        cache = self._clients
+        found = cache.get(client)
+        if found is None:
+            if len(cache) > 4096:
+                cache.clear()
+            found = cache[client] = client_of(client)
+        return found
 
     def _flush_modify(self, gfid: str) -> None:
         m = self.pending.pop(gfid, None)

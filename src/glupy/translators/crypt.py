@@ -423,22 +423,23 @@ class FileCipher:
         index = first
         pos = at = 0
         while pos < size:
-            chunk = view[pos:pos + CBLOCK]
-            length = len(chunk) - OVERHEAD
+            end = pos + CBLOCK if pos + CBLOCK <= size else size
+            length = end - pos - OVERHEAD
             if length <= 0:
                 raise CorruptBlock(index)
-            ad = ad_of(file_id, index, index == last) if flags else ad_of(file_id, index)
             try:
-                open_into(chunk[:NONCE], chunk[NONCE:], ad, target[at:at + length])
+                open_into(view[pos:pos + NONCE], view[pos + NONCE:end],
+                          ad_of(file_id, index, index == last) if flags else ad_of(file_id, index),
+                          target[at:at + length])
             except InvalidTag:
                 # only a whole stored block of zeros is a hole (a sparse region); a short
                 # zero tail is damage: otherwise anyone with the bricks could append zeros.
                 # In format 2 the last block is always stored: a hole there is damage too.
-                if len(chunk) != CBLOCK or (flags and index == last) or chunk != _ZEROS:
+                if length != BLOCK or (flags and index == last) or view[pos:end] != _ZEROS:
                     raise CorruptBlock(index) from None
                 target[at:at + BLOCK] = _ZEROS[:BLOCK]  # (nothing unauthenticated is left there)
                 holes += 1
-            pos += CBLOCK
+            pos = end
             at += length
             index += 1
         return out, holes

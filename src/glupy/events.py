@@ -418,11 +418,9 @@ class _Watch:
             reader, writer, hello = got
             delay = 0.2
             cursor = self.cursors.get(name)
-            if cursor is not None and cursor[0] != hello["epoch"]:
-                self._emit(ChangeEvent("lost", brick=name, time=time.time(),
-                                 fields={"reason": "the brick restarted; what it saw while this watcher was "
-                                                   "away is reported by its replicas if they were up",
-                                         "count": None}))
+            # a brick that restarted (another epoch) replays everything it has since: the
+            # merger drops what its replicas reported already; what nobody reported while
+            # the whole replica set was away is the `gap` notice of _set_state
             self.cursors[name] = [hello["epoch"], cursor[1] if cursor and cursor[0] == hello["epoch"] else 0]
             self._set_state(brick, True)
             if all(n in self.connected for n in map(str, self.bricks)):

@@ -356,3 +356,39 @@ def test_glupy_watch_says_why_it_cannot_start(monkeypatch) -> None:
     assert result.exit_code == 1 and "unknown events nope (known: create,mkdir," in result.output
     result = CliRunner().invoke(cli.main, ["watch", "vol", "--group", "g"])
     assert result.exit_code == 1 and "--group reads a Redis stream" in result.output
+
+
+def test_a_replica_set_out_of_reach_is_reported_as_a_gap_and_a_brick_coming_back_is_followed(tmp_path,
+                                                                                            monkeypatch) -> None:
+    with socket.socket() as s:  # a base port with room after it: the bricks take the first free ones
+        s.bind(("127.0.0.1", 0))
+        base = s.getsockname()[1]
+    roots = [tmp_path / f"brick{i}" for i in range(2)]
+    for r in roots:
+        r.mkdir()
+
+    def start(i: int) -> Harness:
+        return Harness(roots[i], (Events, {"listen": f"127.0.0.1:{base}+", "brick": str(roots[i])}))
+
+    bricks = [ev.BrickRef("127.0.0.1", str(r), 0) for r in roots]
+    monkeypatch.setattr(ev, "fetch_bricks", lambda volume, server: bricks)
+    harnesses = [start(0), start(1)]
+    try:
+        with ev.watch("v", "127.0.0.1", "/", port=base) as w:
+            assert w.wait_ready(20)
+            harnesses[0].mkdir("/before")
+            assert str(w.get(timeout=10)) == "/before MKDIR"
+            for h in harnesses:  # the whole replica set goes away
+                h.close()
+            time.sleep(1.0)
+            harnesses = [start(0)]  # one brick comes back (a new process: a new epoch)
+            harnesses[0].mkdir("/after")
+            got = [w.get(timeout=10), w.get(timeout=10)]
+        kinds = sorted(e.event for e in got)
+        assert kinds == ["gap", "mkdir"], [str(e) for e in got]
+        gap = next(e for e in got if e.event == "gap")
+        assert gap.fields["replica_set"] == 0 and gap.fields["since"] <= time.time()
+        assert next(e for e in got if e.event == "mkdir").path == "/after"
+    finally:
+        for h in harnesses:
+            h.close()

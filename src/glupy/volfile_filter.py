@@ -1,11 +1,23 @@
-"""Client-side glupy translators, inserted into glusterd's generated client volfiles.
+"""glupy's volfile filter: client-side translators inserted into glusterd's generated
+client volfiles, and ``user/NAME.so`` made on this host for server-side ones.
 
 glusterd runs every executable in ``$libdir/glusterfs/VERSION/filter/`` with the
 path of each volfile it has just written (brick and client volfiles alike, on
-every ``volume set``/``reset``/``start``...). glupy installs one such filter,
-``glupy-client``, which edits only the FUSE client volfiles
-(``VOL.tcp-fuse.vol`` and ``trusted-VOL.tcp-fuse.vol``) of volumes that have
-client-side glupy translators, and leaves every other file alone.
+every ``volume create``/``set``/``reset``..., on every node of the pool: each
+node writes its own copy; glusterd-volgen.c, volgen_write_volfile ->
+volgen_apply_filters). glupy installs one such filter, ``glupy-client``, which
+
+* edits the FUSE client volfiles (``VOL.tcp-fuse.vol`` and
+  ``trusted-VOL.tcp-fuse.vol``) of volumes that have client-side glupy
+  translators (below);
+* given a brick volfile with a server-side glupy translator (``type user/NAME``
+  with a ``module`` option, from ``user.xlator.NAME``), makes ``user/NAME.so`` on
+  this host (:func:`glupy.gluster.xlators.ensure_alias`), so that this node's
+  bricks can load it. No cluster-wide command is needed, and a node without glupy
+  (no filter, no bridge) makes none: its bricks cannot load the translator and
+  stay down (fail closed) while the other nodes' run it.
+
+It leaves every other file alone.
 
 The configuration lives in glusterd itself, as volume options (so every node of
 a pool has it), one option per translator::
@@ -171,10 +183,32 @@ def apply(graph: Volfile, xlators: list[ClientXlator], volume: str = "") -> Volf
     return graph
 
 
+def server_xlators(graph: Volfile) -> list[str]:
+    """Names of the server-side glupy translators of a brick graph: ``type user/NAME``
+    (not ``user/glupy`` itself) with a ``module`` option, as ``user.xlator.NAME`` and
+    ``user.xlator.NAME.module`` make them."""
+    return [x.type[len("user/"):] for x in graph.xlators
+            if x.type.startswith("user/") and x.type != XLATOR_TYPE and "module" in x.options]
+
+
+def make_aliases(path: Path | str) -> list[str]:
+    """``user/NAME.so`` on this host for each server-side glupy translator of the
+    (brick) volfile at *path*; the names made or already there."""
+    from glupy.gluster import xlators
+
+    names = server_xlators(Volfile.read(path))
+    for name in names:
+        xlators.ensure_alias(name)
+    return names
+
+
 def filter_volfile(path: Path | str) -> bool:
-    """Edit one generated volfile if it needs client-side glupy translators; True if it was written."""
+    """Edit one generated volfile if it needs client-side glupy translators (True if it
+    was written); for any other volfile, make this host's ``user/NAME.so`` for its
+    server-side glupy translators (:func:`make_aliases`)."""
     path = Path(path)
     if not is_client_volfile(path):
+        make_aliases(path)
         return False
     info = path.parent / "info"
     if not info.exists():
@@ -226,16 +260,22 @@ def filter_script(python: str | None = None) -> str:
     """The filter executable: a quick stdlib check, then :func:`main` of this module."""
     python = python or sys.executable
     return f"""#!{python} -I
-# glupy client-side translators: installed by `glupy attach --side client` / `glupy install`.
+# glupy's volfile filter: installed by `glupy install --filter` / `glupy attach --side client`.
 # glusterd runs it with the path of every volfile it writes; see glupy.volfile_filter.
+# Python translators here: a client volfile of a volume with client-side ones, or a
+# volfile (a brick's) with a server-side one (type user/NAME, option module).
 import os, sys
 path = sys.argv[1] if len(sys.argv) > 1 else ""
 vol = os.path.basename(os.path.dirname(path))
-if os.path.basename(path) not in (vol + ".tcp-fuse.vol", "trusted-" + vol + ".tcp-fuse.vol"):
-    sys.exit(0)
 try:
-    with open(os.path.join(os.path.dirname(path), "info"), errors="replace") as fh:
-        if "\\n{CLIENT_PREFIX}" not in "\\n" + fh.read():
+    if os.path.basename(path) in (vol + ".tcp-fuse.vol", "trusted-" + vol + ".tcp-fuse.vol"):
+        with open(os.path.join(os.path.dirname(path), "info"), errors="replace") as fh:
+            if "\\n{CLIENT_PREFIX}" not in "\\n" + fh.read():
+                sys.exit(0)
+    else:
+        with open(path, errors="replace") as fh:
+            text = fh.read()
+        if "type user/" not in text or "option module " not in text:
             sys.exit(0)
 except OSError:
     sys.exit(0)

@@ -4,7 +4,9 @@ The bridge is installed once as ``XLATOR_DIR/user/glupy.so``. A server-side
 translator attached with ``gluster volume set VOL user.xlator.NAME POSITION`` is
 loaded by glusterfsd as type ``user/NAME``, i.e. from ``user/NAME.so``: glupy
 makes that a symbolic link to ``glupy.so`` (one bridge; each instance reads its
-module and class from its options).
+module and class from its options), on each node by glupy's volfile filter when
+glusterd writes a brick volfile with NAME (see glupy.volfile_filter), and by
+``glupy attach`` on the node it runs on.
 """
 
 from __future__ import annotations
@@ -74,23 +76,33 @@ def alias_path(name: str) -> Path:
     return xlator_dir() / "user" / f"{check_name(name)}.so"
 
 
+def is_alias(path: Path) -> bool:
+    return path.is_symlink() and path.readlink() == Path(BRIDGE)
+
+
 def ensure_alias(name: str) -> Path:
-    """Make ``user/NAME.so`` load the bridge (idempotent)."""
+    """Make ``user/NAME.so`` load the bridge (idempotent; safe to run concurrently, e.g.
+    from glupy's volfile filter for every brick volfile glusterd writes, and from
+    ``peer_glupy alias``)."""
     check_bridge_installed()
     path = alias_path(name)
-    if path.is_symlink() and path.readlink() == Path(BRIDGE):
+    if is_alias(path):
         return path
     if path.exists() or path.is_symlink():
         raise FileExistsError(f"{path} exists and is not glupy's: choose another translator name")
-    path.symlink_to(BRIDGE)
+    try:
+        path.symlink_to(BRIDGE)
+    except FileExistsError:
+        if not is_alias(path):  # someone else's file made meanwhile
+            raise FileExistsError(f"{path} exists and is not glupy's: choose another translator name") from None
     return path
 
 
 def remove_alias(name: str) -> None:
     """Remove ``user/NAME.so`` if it is glupy's link."""
     path = alias_path(name)
-    if path.is_symlink() and path.readlink() == Path(BRIDGE):
-        path.unlink()
+    if is_alias(path):
+        path.unlink(missing_ok=True)
 
 
 def aliases() -> list[str]:

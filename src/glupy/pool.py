@@ -16,11 +16,12 @@ this one:
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass, field
 
 from glupy import peer
 from glupy.errors import AdminError
-from glupy.gluster import GlusterNode
+from glupy.gluster import GlusterNode, _proc
 from glupy.gluster.errors import GlusterCommandError, GlusterError
 from glupy.gluster.volfile import Volfile, VolfileError
 
@@ -77,11 +78,31 @@ def ask_every_node(node: GlusterNode, translators: list[Translator]) -> tuple[di
     return facts, {}
 
 
+def served_volfile(node: GlusterNode, host: str, volume: str) -> str:
+    """The client volfile *host*'s glusterd serves for *volume*, fetched over TCP as a
+    client mounting from *host* fetches it.
+
+    Not through ``node.gluster``: the CLI connects to ``--glusterd-sock`` when it has
+    one and then ignores ``--remote-host`` (cli.c, cli_rpc_init), so that would be this
+    node's volfile whatever *host* is."""
+    cmd = [_proc.find_program("gluster"), f"--remote-host={host}", "--mode=script",
+           f"--log-file={node.cli_logfile}", "system::", "getspec", volume]
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise GlusterError(f"no client volfile of {volume} from {host} within 60 s") from None
+    if proc.returncode != 0 or "volume " not in proc.stdout:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        raise GlusterError(f"cannot fetch the client volfile of {volume} from {host}: "
+                           f"{lines[-1] if lines else 'no answer'}")
+    return proc.stdout
+
+
 def served_translators(node: GlusterNode, host: str, volume: str) -> set[str] | None:
     """Names of the translators in the client volfile *host* serves for *volume* (None: cannot fetch)."""
     try:
-        return set(Volfile.parse(node.gluster(f"--remote-host={host}", "system::", "getspec", volume,
-                                              timeout=60)).names())
+        return set(Volfile.parse(served_volfile(node, host, volume)).names())
     except (GlusterError, VolfileError):
         return None
 
@@ -162,18 +183,25 @@ def _check_facts(state: NodeState, volume: str | None, translators: list[Transla
                                    f"{refresh}"))
 
 
-def attach_problems(node: GlusterNode, translator: Translator) -> list[str]:
-    """Why some node of the pool cannot run *translator* (one line per node; empty: all can).
+def attach_check(node: GlusterNode, translator: Translator) -> dict[str, list[str]]:
+    """{host: why it cannot run *translator*} for every node of the pool that cannot
+    (empty: all can). Each reason is ``problem (fix)``.
 
     The identity expected is the one this node has (attach records it); this node's
     own client filter does not count (attach installs it here)."""
-    lines = []
+    found: dict[str, list[str]] = {}
     for state in survey(node, None, [translator, *_guard_of(translator)]):
         for problem, fix in state.problems:
             if state.host == node.address and problem == FILTER_MISSING:
                 continue
-            lines.append(f"{state.host}: {problem} ({fix})")
-    return lines
+            found.setdefault(state.host, []).append(f"{problem} ({fix})")
+    return found
+
+
+def attach_problems(node: GlusterNode, translator: Translator) -> list[str]:
+    """Why some node of the pool cannot run *translator* (one ``HOST: problem (fix)``
+    line per problem; empty: all can)."""
+    return [f"{host}: {why}" for host, reasons in attach_check(node, translator).items() for why in reasons]
 
 
 def _guard_of(translator: Translator) -> list[Translator]:
@@ -195,7 +223,12 @@ def _guard_of(translator: Translator) -> list[Translator]:
 
 def alias_everywhere(node: GlusterNode, name: str) -> str:
     """``xlator/user/NAME.so`` (the bridge under the translator's name) on every node of
-    the pool, for their bricks to load; "" if done, else why not (which nodes)."""
+    the pool, for their bricks to load; "" if done, else why not (which nodes).
+
+    glusterd runs ``system:: execute`` on every node or on none: while one node lacks
+    ``peer_glupy`` this makes the alias nowhere. Nodes with glupy's volfile filter do
+    not need it: their filter makes it when glusterd writes the brick volfiles with
+    NAME (glupy.volfile_filter); this is the way for nodes without the filter."""
     try:
         node.gluster("system::", "execute", peer.COMMAND, "alias", name, timeout=120)
     except GlusterCommandError as error:

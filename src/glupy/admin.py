@@ -427,6 +427,9 @@ class AttachPlan:
     before: dict[str, str] = field(default_factory=dict)  # the volume's options before this attach
     client: AttachPlan | None = None  # a guard: the client-side attach it protects (rolled back with it)
     guard_plan: AttachPlan | None = None  # client side with a guard: the guard's, checked before any change
+    # --force: {host: why} of the nodes the pool check named (glupy.pool.attach_check); their
+    # bricks may fail to start the translator (fail closed) without the attach being rolled back
+    forced: dict[str, str] = field(default_factory=dict)
 
 
 def plan_attach(node: GlusterNode, volume: str, spec: str, *, name: str | None = None, side: str = "server",
@@ -510,6 +513,7 @@ def plan_guard(node: GlusterNode, plan: AttachPlan) -> AttachPlan:
         guard = plan_attach(node, plan.volume, "glupy.translators.guard", name=guard_name(plan.name),
                             side="server", options={"key": plan.guard})
     guard.client = plan
+    guard.forced = dict(plan.forced)
     return guard
 
 
@@ -520,11 +524,14 @@ def apply_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:
     try:
         if plan.side == "server":
             xlators.ensure_alias(plan.name)
-            from glupy import pool
+            from glupy import peer, pool
 
-            missing = pool.alias_everywhere(node, plan.name)  # the bricks of other hosts load it too
+            # the bricks of other hosts load it too: their volfile filter makes user/NAME.so
+            # when glusterd writes the brick volfiles below; peer_glupy for those without it
+            missing = pool.alias_everywhere(node, plan.name)
             if missing:
-                notes.append(f"user/{plan.name}.so not made on {missing}")
+                notes.append(f"`gluster system:: execute {peer.COMMAND} alias {plan.name}` failed: "
+                             f"{missing}; nodes with glupy's volfile filter make user/{plan.name}.so themselves")
             base = f"{SERVER_PREFIX}{plan.name}"
             keys = {base: plan.after, f"{base}.module": plan.spec}
             keys.update({f"{base}.{k}": v for k, v in plan.options.items()})
@@ -562,6 +569,50 @@ def apply_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:
                 pass
         raise
     return notes
+
+
+def restart_forced(node: GlusterNode, plan: AttachPlan, timeout: float = 60) -> dict[str, list[str]]:
+    """Restart *plan*'s (started) volume after a ``--force`` attach: stop, ``start force``
+    (glusterd starts every brick it can and marks the volume started even if some fail,
+    glusterd_start_volume in GlusterFS 10.3), then wait for every brick not on a host
+    of ``plan.forced`` to come online.
+
+    Returns {host: paths of its bricks that stay down} for the hosts of ``plan.forced``
+    (they cannot load the translator: fail closed). Raises AdminError if a brick of any
+    other host is not online: the caller rolls back."""
+    vol = Volume(node, plan.volume)
+    try:
+        vol.stop(force=True)
+        vol.start(force=True, wait=False)
+    except GlusterCommandError as error:
+        raise AdminError(f"restarting {plan.volume}: "
+                         + (error.stderr.strip() or "failed").splitlines()[-1]) from None
+    except GlusterError as error:
+        raise AdminError(f"restarting {plan.volume}: {str(error).splitlines()[0]}") from None
+    deadline = time.monotonic() + timeout
+    grace = None  # a forced host's bricks that can start get a few seconds more
+    bricks = vol.info().bricks
+    while True:
+        try:
+            online = {(b.brick.host, str(b.brick.path)) for b in vol.status().bricks if b.online}
+        except GlusterError:
+            online = set()
+        down: dict[str, list[str]] = {}
+        for brick in bricks:
+            if (brick.host, str(brick.path)) not in online:
+                down.setdefault(brick.host, []).append(str(brick.path))
+        others = {h: p for h, p in down.items() if h not in plan.forced}
+        now = time.monotonic()
+        if not others:
+            if not down:
+                return {}
+            grace = grace or now + 5
+            if now >= grace:
+                return down
+        elif now >= deadline:
+            raise AdminError("bricks of " + "; ".join(f"{h} ({' '.join(p)})" for h, p in others.items())
+                             + f" not online after {timeout:.0f} s")
+        time.sleep(0.5)
 
 
 def rollback_server_attach(node: GlusterNode, plan: AttachPlan) -> list[str]:

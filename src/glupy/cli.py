@@ -157,12 +157,15 @@ def attach(ctx, volume, spec, name, side, after, options, yes, force) -> None:
     opts = admin.parse_options(options)
     plan = admin.plan_attach(node, volume, spec, name=name, side=side, after=after, options=opts)
     with console.status("asking every node of the pool"):
-        problems = pool.attach_problems(node, pool.Translator(plan.name, plan.spec, side, plan.options["identity"]))
+        named = pool.attach_check(node, pool.Translator(plan.name, plan.spec, side, plan.options["identity"]))
+    problems = [f"{host}: {why}" for host, reasons in named.items() for why in reasons]
     if problems and not force:
         raise admin.AdminError(f"not attached: {len(problems)} problem(s) on the pool's nodes: "
                                + "; ".join(problems) + " (--force attaches anyway)")
     for problem in problems:
         console.print(f"  [yellow]--force[/]: {problem}")
+    # only these nodes' bricks may fail to start it (they stay down: fail closed); any other failure rolls back
+    plan.forced = {host: "; ".join(reasons) for host, reasons in named.items()}
     with console.status(f"attaching {plan.name} to {volume}"):
         notes = admin.apply_attach(node, plan)
     where = f"above {plan.after}" if plan.after else "below the top io-stats"
@@ -185,9 +188,11 @@ def attach(ctx, volume, spec, name, side, after, options, yes, force) -> None:
         if plan.guard:
             # a translator that must not be bypassed: the bricks refuse data FOPs without its mark
             guard = admin.plan_guard(node, plan)
-            admin.apply_attach(node, guard)
+            notes = admin.apply_attach(node, guard)
             console.print(f"[green]attached[/] {guard.name} to the bricks of {volume}: data FOPs from clients "
                           f"whose graph lacks {plan.name} are refused (EACCES)")
+            for note in notes:
+                console.print(f"  {note}")
             _restart_or_roll_back(node, guard, yes)
 
 
@@ -195,8 +200,12 @@ def _restart_or_roll_back(node, plan, yes: bool) -> None:
     """Restart the bricks with a new server-side translator; if they cannot start it, the
     previous configuration and running state come back and the error says why."""
     volume = plan.volume
+    down: dict[str, list[str]] = {}
     try:
-        _server_restart(node, volume, plan.started, yes, f"load {plan.name}")
+        if plan.forced and plan.started:
+            down = _forced_restart(node, plan, yes)
+        else:
+            _server_restart(node, volume, plan.started, yes, f"load {plan.name}")
     except admin.AdminError as error:
         cause = admin.server_start_error(node, volume, plan.name)
         with console.status(f"the bricks did not start with {plan.name}: rolling back"):
@@ -204,9 +213,32 @@ def _restart_or_roll_back(node, plan, yes: bool) -> None:
         after = "; ".join(warnings) or f"volume {volume} is configured and running as before"
         raise admin.AdminError(f"attach rolled back ({error}): the bricks could not start {plan.name}: {cause}; "
                                f"{after}") from None
+    for host, paths in down.items():
+        until = ("glupy is installed there" if "glupy is not installed" in plan.forced[host]
+                 else f"it can run {plan.name} ({plan.forced[host]})")
+        console.print(f"  [yellow]--force[/]: bricks of {host} stay down until {until}: {' '.join(paths)}; "
+                      f"then see glupy doctor {volume}")
+    if not plan.started and plan.forced:
+        console.print(f"  [yellow]--force[/]: when {volume} starts, the bricks of {', '.join(plan.forced)} may not "
+                      f"(gluster volume start {volume} force starts the others)")
     if plan.started:
         info = admin.volume_info(node, volume)
         console.print(f"  state: {admin.server_state(node, info, plan.name)}")
+
+
+def _forced_restart(node, plan, yes: bool) -> dict[str, list[str]]:
+    """:func:`_server_restart` after a --force attach: the bricks of the nodes the pool
+    check named may stay down (they cannot load the translator); returns them."""
+    volume = plan.volume
+    if not confirm(f"Restart volume {volume} now so that the bricks load {plan.name}? (clients see a short "
+                   f"interruption; the bricks of {', '.join(plan.forced)} may not start)", yes):
+        console.print(f"  [yellow]not restarted[/]: the bricks load {plan.name} at the next restart: "
+                      f"gluster volume stop {volume} && gluster volume start {volume} force")
+        return {}
+    with console.status(f"restarting volume {volume} (stop, start force, wait for the bricks)"):
+        down = admin.restart_forced(node, plan)
+    console.print(f"  restarted volume {volume}")
+    return down
 
 
 def _server_restart(node, volume: str, started: bool, yes: bool, why: str) -> bool:

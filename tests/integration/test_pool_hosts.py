@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from glupy import pool as glupy_pool
 from glupy.gluster import FuseMount, Pool, Volume
 from glupy.gluster.mount import is_glusterfs_mount
 from glupy.gluster.volfile import Volfile
@@ -137,8 +138,9 @@ PLAINTEXT = b"plaintext that must never reach a brick "
 
 
 def served(via, node, volume: str) -> list[str]:
-    """The translators of the client volfile *node* serves, fetched as a client would."""
-    return Volfile.parse(via.gluster(f"--remote-host={node.address}", "system::", "getspec", volume)).names()
+    """The translators of the client volfile *node* serves, fetched as a client would
+    (over TCP from *node*: not `via.gluster`, whose --glusterd-sock wins over --remote-host)."""
+    return Volfile.parse(glupy_pool.served_volfile(via, node.address, volume)).names()
 
 
 def brick_files_with(hosts: Pool, volume: str, needle: bytes) -> list[Path]:
@@ -151,18 +153,21 @@ def brick_files_with(hosts: Pool, volume: str, needle: bytes) -> list[Path]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="a forced attach cannot make user/crypt-guard.so on node 2: glusterd runs "
-                   "`system:: execute glupy alias` on every node or none, and node 3 lacks peer_glupy; node 2's bricks "
-                   "then cannot start the guard and the whole attach is rolled back (no crypt anywhere)")
 def test_a_client_served_by_a_node_without_glupy_cannot_bypass_crypt(hosts: Pool, gluster_state_dir: Path) -> None:
     """`glupy attach --force` of crypt while node 3 lacks glupy: node 3 serves a client graph
     without crypt, and the bricks refuse that client's data FOPs (the guard; node 3's own
     bricks cannot start without glupy): an error, no plaintext on any brick. Once glupy is
     installed on node 3 and the pool report's fixes are run, every node serves crypt,
-    every client works through it and the report is clean."""
+    every client works through it and the report is clean.
+
+    Node 2's user/crypt-guard.so is made by its volfile filter (`system:: execute glupy
+    alias` cannot run while node 3 lacks peer_glupy: glusterd runs it everywhere or
+    nowhere); node 3, without glupy, makes none: its bricks stay down, the others run the
+    guard, and attach keeps the configuration, naming node 3's bricks."""
     n1, n2, n3 = hosts
     uninstall_glupy(n3)
     install_glupy(n2, hosts.bridge, with_filter=True)  # the documented install, filter included
+    n2.on_host("rm", "-f", str(USER_DIR / "crypt-guard.so"))
     vol = Volume.create(n1, "cryptvol", hosts.bricks("cryptvol", 6), replica=2)  # 3 x 2 over 3 hosts
     vol.start()
     key = gluster_state_dir / "hosts-crypt.key"
@@ -181,6 +186,16 @@ def test_a_client_served_by_a_node_without_glupy_cannot_bypass_crypt(hosts: Pool
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = " ".join(proc.stdout.split())
     assert "attached crypt-guard" in out, out
+    n3_bricks = [str(b.path) for b in vol.info().bricks if b.host == n3.address]
+    assert f"bricks of 127.1.3.3 stay down until glupy is installed there: {' '.join(n3_bricks)}" in out, out
+    assert "rolled back" not in out + proc.stderr, out + proc.stderr
+    for node in (n1, n2):  # made by attach on node 1, by the volfile filter on node 2
+        assert "crypt-guard.so" in node.on_host("ls", str(USER_DIR)).stdout.split(), node
+    assert n3.on_host("ls", str(USER_DIR)).stdout.split() == []
+    status = vol.status()
+    assert sorted((b.brick.host, b.online) for b in status.bricks) == [
+        (n1.address, True), (n1.address, True), (n2.address, True), (n2.address, True),
+        (n3.address, False), (n3.address, False)], status
     assert "crypt" in served(n1, n1, "cryptvol") and "crypt" in served(n1, n2, "cryptvol")
     assert "crypt" not in served(n1, n3, "cryptvol")  # what a client mounting from node 3 gets
 

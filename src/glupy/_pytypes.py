@@ -164,6 +164,7 @@ class Caller:
         self.uid, self.gid, self.pid, self.groups = uid, gid, pid, groups
         self.lk_owner, self.client, self.unique = lk_owner, client, unique
         self.valid = True
+        self.coro = None  # the handler's coroutine, for the report of a missed deadline (as natively)
 
     def __repr__(self) -> str:
         return f"<Caller uid={self.uid} gid={self.gid} pid={self.pid} unique={self.unique}>"

@@ -293,6 +293,25 @@ def test_fops_no_user_call_triggers(mount: Path) -> None:
     f.unlink()
 
 
+def check_stand_ins_match_the_native_types(native) -> None:
+    """glupy._pytypes (what handlers get in the harness) has the attributes of the bridge's
+    types (what they get inside GlusterFS), no more and no fewer: a translator tested in
+    the harness meets the same objects on a volume."""
+    from glupy import _pytypes
+
+    inode = _pytypes.Inode()
+    samples = {"Iatt": _pytypes.Iatt(), "Statvfs": _pytypes.Statvfs(), "Flock": _pytypes.Flock(),
+               "Lease": _pytypes.Lease(), "Loc": _pytypes.Loc(), "Inode": inode, "Fd": _pytypes.Fd(inode),
+               "Caller": _pytypes.Caller()}
+    differences = {}
+    for name, sample in samples.items():
+        stand_in = {a for a in set(vars(sample)) | set(dir(type(sample))) if not a.startswith("_")}
+        bridge = {a for a in dir(getattr(native, name)) if not a.startswith("_")}
+        if stand_in != bridge:
+            differences[name] = {"only in _pytypes": sorted(stand_in - bridge), "only native": sorted(bridge - stand_in)}
+    assert not differences, differences
+
+
 def test_gfapi_host_runs_python_translators_in_this_interpreter(core_volume: Volume, gluster_state_dir: Path) -> None:
     """gfapi in this (Python) process: the graph's glupy xlators use this interpreter, not a second one."""
     vf = client_volfile(core_volume, gluster_state_dir / "core-gfapi.vol")
@@ -303,6 +322,7 @@ def test_gfapi_host_runs_python_translators_in_this_interpreter(core_volume: Vol
         from glupy._glupy import EMBEDDED  # type: ignore[import-not-found]
 
         assert EMBEDDED == 0
+        check_stand_ins_match_the_native_types(sys.modules["glupy._glupy"])
         v.write_file("/g.txt", b"through gfapi")
         assert v.read_file("/g.txt") == b"through gfapi"
         before = json.loads(v.getxattr("/", COUNTS))

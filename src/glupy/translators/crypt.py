@@ -36,10 +36,13 @@ docs/crypt.md; in short:
   writers, of this client or of others, interleave their read-modify-writes;
   each lock has a lock owner of its own (FUSE's writes all carry one empty
   owner, which GlusterFS's locks never make wait for each other). Writes of
-  whole aligned blocks take it shared, so a sequential writer's writes still
-  overlap (format 2: only those that do not extend the file, by the size this client
-  last saw); the rest takes it exclusive. Whole aligned blocks are encrypted before
-  the lock is taken.
+  whole aligned blocks inside the file (by the size this client last saw) take it
+  shared; the rest takes it exclusive, through the file's runner on this client
+  (:meth:`Crypt._serve`): the writes and truncates that arrive while it runs queue
+  behind it, contiguous ones are merged into one writev, and the lock is kept while
+  the queue is not empty (at most HOLD_MAX seconds; given back at once on a
+  contention upcall or a subvolume going down), with the file's exact size and
+  last block known under it: a sequential writer's writes cost one writev each run.
 * Any block that fails authentication (modified on a brick, or a key that is not
   the one the data was written with) answers EIO and is logged (file gfid and
   block number; never key material). Other blocks of the file still read.
@@ -66,9 +69,9 @@ md-cache::
 It refuses to start when a ``performance/*`` translator lies anywhere between it and
 the cluster translator below it (their caches would hold ciphertext across the locks
 that make read-modify-write safe); see :func:`placement_problem`. Recommended volume
-settings: ``performance.aggregate-size 1MB`` (fewer, bigger writes: fewer lock
-round trips) and, for files written by several clients at once,
-``cluster.post-op-delay-secs 0`` (see docs/crypt.md).
+setting, for files written by several clients at once: ``cluster.post-op-delay-secs 0``
+(see docs/crypt.md). GlusterFS's default ``performance.aggregate-size`` (128KB) suits
+crypt best: write-behind then sends several writes at once, which crypt merges.
 
 Behaviour worth knowing
 -----------------------
@@ -499,7 +502,7 @@ class BlockCodec:
 
 # ------------------------------------------------------------------ the translator
 
-#: the most plaintext one merged writev of queued writes carries (write-behind's largest aggregate)
+#: the most plaintext one merged writev of queued writes carries
 MERGE_MAX = 1 << 20
 #: a runner holding a file's lock gives it back after this many seconds even while writes keep
 #: coming, so that other writers (other clients, a read retried under the lock) get their turn

@@ -226,9 +226,15 @@ def test_a_full_queue_drops_and_counts_instead_of_waiting(tmp_path) -> None:
     try:
         t = h.translator()
         s, f, _ = subscribe(t.address[1])
-        loop = t._loop
-        # hold the events thread: its loop runs this callback for 1 s while FOPs go on
-        loop.call_soon_threadsafe(time.sleep, 1.0)
+        real = t._publish
+
+        def held() -> None:  # hold the publisher for 1 s while FOPs go on
+            t._publish = real
+            time.sleep(1.0)
+            real()
+
+        t._publish = held
+        t._kick.set()
         time.sleep(0.1)
         for i in range(40):
             h.mkdir(f"/d{i}")

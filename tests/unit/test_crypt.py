@@ -853,6 +853,53 @@ def test_the_kept_lock_goes_back_when_another_client_wants_it(glupy_harness, key
     assert inst._holding == {}
 
 
+class FailWrites(glupy.Translator):
+    """Between crypt and the bricks: the writevs whose numbers (counted from 1) are in
+    `fail_at` answer ENOSPC."""
+
+    def init(self) -> None:
+        self.fail_at: set[int] = set()
+        self.seen = 0
+
+    async def writev(self, fd, data, offset, flags, xdata):
+        self.seen += 1
+        if self.seen in self.fail_at:
+            raise glupy.FopError(errno.ENOSPC)
+        return await self.child.writev(fd, data, offset, flags, xdata)
+
+
+def test_a_failed_run_answers_each_of_its_writes_and_gives_the_lock_back(glupy_harness, key,
+                                                                          volume_format) -> None:
+    """A writev that fails under the kept lock fails every write merged into it (each gets
+    the error), the runner gives the lock back and forgets what it knew, and the writes
+    queued after it run: the file is what the writes that succeeded made it."""
+    h = glupy_harness(Crypt, Arrivals, FailWrites, key_file=key)
+    inst, arrivals, failing = h.translator(), h.translator("arrivals"), h.translator("failwrites")
+    arrivals.crypt = inst
+    data = os.urandom(2 * BLOCK)
+    h.create("/f", data)
+    with h.open("/f", os.O_RDWR) as f:
+        merged = [queued_write(f.fd, os.urandom(BLOCK), 3 * BLOCK), queued_write(f.fd, os.urandom(BLOCK), 4 * BLOCK)]
+        later = queued_write(f.fd, os.urandom(BLOCK), 3 * BLOCK)
+        arrivals.arrivals = [merged, [later]]  # during the first writev, then during the pair's
+        failing.seen, failing.fail_at = 0, {2}  # the first write succeeds, the pair's writev fails
+        first = os.urandom(BLOCK)
+        assert f.write(first, 2 * BLOCK) == BLOCK
+        data += first
+        for request in merged:
+            value, error = request.future.result(timeout=0)
+            assert value is None and isinstance(error, FopError) and error.errno == errno.ENOSPC
+        value, error = later.future.result(timeout=0)
+        assert error is None and value.op_ret == BLOCK
+        data += bytes(later.payload)
+        assert f.fstat().size == len(data)
+    assert h.read("/f") == bytes(data)
+    if volume_format == crypt.FORMAT_V2:
+        assert_sealed(glupy_harness, h, "/f", bytes(data))
+    assert inst._holding == {} and inst.statedump()["writes-merged"] >= 1
+    assert [lock for table in h["posix"]._inodelks.values() for lock in table] == []
+
+
 def test_a_modified_block_reads_eio_and_the_others_still_read(glupy_harness, key, caplog) -> None:
     h = glupy_harness(Crypt, key_file=key)
     data = os.urandom(5 * BLOCK)

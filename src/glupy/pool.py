@@ -175,7 +175,8 @@ def _check_facts(state: NodeState, volume: str | None, translators: list[Transla
                                    f"on {host}: install the package of {t.spec.partition(':')[0]} into {python}"))
         elif volume and t.side == "server" and facts.get(f"alias.{t.name}") == "missing":
             state.problems.append((f"{t.name}: xlator/user/{t.name}.so is missing (its bricks cannot load it)",
-                                   f"from any node: gluster system:: execute {peer.COMMAND} alias {t.name}"))
+                                   f"from any node: gluster system:: execute {peer.COMMAND} alias {t.name}; or on "
+                                   f"{host}: glupy install --filter, and its filter makes it at the next volume set"))
         elif t.identity and found != t.identity:
             refresh = f"glupy refresh {volume} {t.name}" if volume else "glupy refresh VOLUME NAME"
             state.problems.append((f"{t.name}: module is {found}, the volume was attached with {t.identity}",

@@ -104,6 +104,18 @@ def test_a_node_without_glupy_is_named_and_fixed(hosts: Pool) -> None:
     assert dict(vol.info().options) == options  # nothing changed
     assert "hp.so" not in n1.on_host("ls", str(USER_DIR)).stdout
 
+    # --force: node 3 may keep its bricks down, but node 2 (glupy without the volfile
+    # filter, and `system:: execute glupy alias` cannot run while node 3 lacks peer_glupy)
+    # cannot make user/hp.so either: its bricks do not start, and attach rolls back
+    proc = glupy_on(n1, "attach", "hostvol", f"{PROBE}:PoolProbe", "--name", "hp", "--yes", "--force")
+    err = " ".join(proc.stderr.split())
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "attach rolled back (bricks of 127.1.3.2 (" in err and "stay down" not in proc.stdout, err
+    assert not any(k.startswith("user.xlator.hp") for k in vol.info().options), vol.info().options
+    status = vol.status()
+    assert len(status.bricks) == 6 and all(b.online for b in status.bricks), status
+    assert "hp.so" not in n1.on_host("ls", str(USER_DIR)).stdout
+
     # install glupy on node 3 (its bridge and its pool command), as its admin would
     install_glupy(n3, hosts.bridge)
     proc = glupy_on(n1, "attach", "hostvol", f"{PROBE}:PoolProbe", "--name", "hp", "--yes")

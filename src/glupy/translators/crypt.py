@@ -1312,9 +1312,11 @@ class Crypt(glupy.Translator):
                 tail_block = None
             if tail_block is not None and len(tail_block) != new_size - new_last * BLOCK:
                 tail_block = None
-            # the stored size after the write must be this one; if not (a lock lost, a brick
-            # writer), learn it again under the next lock
-            exact = reply.postbuf is not None and reply.postbuf.size == cipher_size(new_size)
+            # the stored size before and after the write must be these; if not (a lock lost, a
+            # brick writer, an open with O_TRUNC: it takes no lock), learn it again under the next lock
+            before = (first_reply or reply).prebuf
+            exact = (reply.postbuf is not None and reply.postbuf.size == cipher_size(new_size)
+                     and before is not None and before.size == cipher_size(old_size))
             cipher.known = (new_size, tail_block) if exact else None
         if pre is None:
             pre = (first_reply or reply).prebuf

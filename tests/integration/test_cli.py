@@ -1,7 +1,8 @@
 """The ``glupy`` command on real GlusterFS, run as a subprocess like a user would.
 
 Uses its own glusterd (node 8, 127.1.1.8, brick ports 29400-29499); ``glupy demo``
-runs its own on 127.1.1.9 (ports 49500-49599). The client volfile filter that
+runs its own on 127.1.1.9 (ports 49500-49599), once next to a stand-in for the
+system glusterd (0.0.0.0:24007, its own directory ``sysgd``). The client volfile filter that
 client-side attach installs is removed at the end of the module in any case.
 """
 
@@ -19,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from glupy import volfile_filter as gfilter
-from glupy.gluster import GlusterNode, _proc, xlators
+from glupy.gluster import Brick, GlusterNode, Volume, _proc, xlators
 from glupy.gluster.mount import is_glusterfs_mount
+from glupy.gluster.node import GLUSTERD_PORT, glusterd_port_in_use
 from glupy.gluster.volfile import Volfile
 
 GLUPY = str(Path(sys.executable).parent / "glupy")
@@ -77,6 +79,71 @@ def test_doctor_and_help() -> None:
     out = ok(glupy("doctor"))
     assert "glupy bridge" in out and "GlusterFS" in out
     assert "make -C" in ok(glupy("install", "--dry-run"))
+
+
+# The demo tests come before the first test that uses cli_node: a glusterd on
+# 0.0.0.0:24007 cannot start while this module's own node holds 127.1.1.8:24007.
+
+def test_demo_end_to_end(gluster_state_dir: Path) -> None:
+    state = gluster_state_dir / "demo"
+    proc = glupy("demo", "--state-dir", state, timeout=240)
+    out = ok(proc)
+    assert "helloworld logged" in out and "cleaned up" in out, out
+    assert re.search(r"create\s+│\s+3\s+│\s+[1-9]", out), out  # client and bricks counted the creates
+    assert not state.exists()
+    assert not _proc.pids_with_cmdline_containing([str(state) + "/"])
+    assert not xlators.alias_path("demo-pt").exists()
+
+
+def listeners(port: int = GLUSTERD_PORT) -> str:
+    """Who listens on TCP *port*, as ``ss`` says (for a skip or failure message)."""
+    try:
+        out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return "; ".join(" ".join(line.split()[3:]) for line in out.splitlines()) or "unknown"
+
+
+@pytest.fixture
+def system_glusterd(gluster_state_dir: Path) -> Iterator[GlusterNode]:
+    """A stand-in for the distribution's glusterd: listening on 0.0.0.0:24007 (every
+    address), with a volume, but its own working directory and socket, so that
+    /var/lib/glusterd is not touched. Started only if nothing listens on port 24007;
+    stopped by its PID (and what it spawned) afterwards."""
+    if glusterd_port_in_use("0.0.0.0"):
+        reason = (f"port {GLUSTERD_PORT} is in use ({listeners()}): the test cannot start its own "
+                  f"system glusterd on 0.0.0.0:{GLUSTERD_PORT} next to that glusterd")
+        if os.environ.get("GLUPY_REQUIRE_GLUSTER") == "1":
+            pytest.fail(f"{reason} (GLUPY_REQUIRE_GLUSTER=1 forbids skipping)", pytrace=False)
+        pytest.skip(reason)
+    node = GlusterNode(gluster_state_dir / "sysgd", 1, address="0.0.0.0", name="system", port_range=(29500, 29599))
+    try:
+        node.start()
+        Volume.create(node, "sysvol", [Brick("127.1.9.250", node.brick_root / "sysvol" / "b0")], force=True)
+        yield node
+    finally:
+        node.stop()
+
+
+def test_demo_next_to_a_system_glusterd(gluster_state_dir: Path, system_glusterd: GlusterNode) -> None:
+    """With a glusterd on 0.0.0.0:24007, the demo runs in a network namespace of its own,
+    says so, and leaves that glusterd as it was: same process, same volumes."""
+    system = system_glusterd
+    pid, volumes, info = system.pid, system.volume_names(), system.volume("sysvol").info()
+    assert pid is not None and volumes == ["sysvol"]
+    assert glusterd_port_in_use("127.1.1.9")
+    state = gluster_state_dir / "demo-next-to-system"
+    out = ok(glupy("demo", "--state-dir", state, timeout=240))
+    assert "127.1.1.9:24007 is taken" in out and "network namespace of its own" in out, out
+    assert "helloworld logged" in out and "cleaned up" in out, out
+    assert re.search(r"create\s+│\s+3\s+│\s+[1-9]", out), out
+    assert system.pid == pid
+    assert system.volume_names() == volumes
+    assert system.volume("sysvol").info() == info
+    assert not state.exists()
+    assert not _proc.pids_with_cmdline_containing([str(state) + "/"])  # glusterd, bricks, client, namespace holder
+    assert not xlators.alias_path("demo-pt").exists()
 
 
 def test_server_attach_list_detach(cli_node: GlusterNode, volume_factory, fuse_mount) -> None:
@@ -198,17 +265,6 @@ def test_mount_with_and_umount(cli_node: GlusterNode, volume_factory, gluster_st
     finally:
         if is_glusterfs_mount(mp):
             glupy("umount", mp)
-
-
-def test_demo_end_to_end(gluster_state_dir: Path) -> None:
-    state = gluster_state_dir / "demo"
-    proc = glupy("demo", "--state-dir", state, timeout=240)
-    out = ok(proc)
-    assert "helloworld logged" in out and "cleaned up" in out, out
-    assert re.search(r"create\s+│\s+3\s+│\s+[1-9]", out), out  # client and bricks counted the creates
-    assert not state.exists()
-    assert not _proc.pids_with_cmdline_containing([str(state) + "/"])
-    assert not xlators.alias_path("demo-pt").exists()
 
 
 def brick_state(vol) -> tuple[bool, list]:

@@ -40,6 +40,12 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+# imported here, not where they are used: they are used on the watcher's threads, and
+# CPython 3.11 can fail compiling modules imported from two threads at once
+# ("AST constructor recursion depth mismatch")
+from glupy.gluster import _proc
+from glupy.gluster.volfile import Volfile
+
 #: default listen address of the brick side: the first free port from 24100 on
 DEFAULT_LISTEN = "0.0.0.0:24100+"
 PORT_SCAN = 100
@@ -214,8 +220,6 @@ class BrickRef:
 def bricks_from_volfile(text: str) -> list[BrickRef]:
     """The bricks of a client volfile, each with the index of its replica set (the
     cluster/replicate or cluster/disperse above it; a brick of its own otherwise)."""
-    from glupy.gluster.volfile import Volfile
-
     graph = Volfile.parse(text)
     out: list[BrickRef] = []
     sets: dict[str, int] = {}
@@ -234,8 +238,6 @@ def bricks_from_volfile(text: str) -> list[BrickRef]:
 
 def fetch_bricks(volume: str, server: str) -> list[BrickRef]:
     """The volume's bricks, from glusterd on `server` (``gluster system:: getspec``)."""
-    from glupy.gluster import _proc
-
     cmd = [_proc.find_program("gluster"), f"--remote-host={server}", "--mode=script", "system::", "getspec", volume]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     if proc.returncode != 0 or "volume " not in proc.stdout:

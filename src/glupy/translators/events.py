@@ -17,8 +17,8 @@ the bridge runs on a worker after the FOP, so closing never enters a handler.
 Everything else happens on two threads of the translator's own, asleep while
 nothing happens:
 
-* a publisher thread (``glupy-evpub-NAME``) drains the queue (at most 20 times a second under load, in
-  batches; a lone change at once), turns records into events (JSON objects, see
+* a publisher thread (``glupy-evpub-NAME``) drains the queue (each change as it
+  comes; on a busy brick, over 300 changes a second, in batches, 20 a second), turns records into events (JSON objects, see
   :mod:`glupy.events`), resolves paths a brick only knows by gfid
   (``<gfid:...>/name`` after a brick restart) through the brick's
   ``.glusterfs`` handles and ``trusted.gfid2path`` xattrs, coalesces writes to
@@ -56,6 +56,7 @@ import secrets
 import socket
 import threading
 import time
+import uuid
 from typing import Any
 
 import glupy
@@ -81,6 +82,9 @@ ROOT_GFID = "00000000-0000-0000-0000-000000000001"
 #: files: brick CPU over plain was about +450 us a file at 100 batches a second, +290 at 20,
 #: of which +150 is the handlers (the publishing disabled)
 PUBLISH_RATE = 20
+#: above this many records a second the brick counts as busy and publishing is batched;
+#: below it each change goes out as it comes (a watcher hears of it within milliseconds)
+BUSY_RATE = 300
 
 #: one encoder for every event line (json.dumps with separators builds one per call)
 _encode = json.JSONEncoder(separators=(",", ":")).encode
@@ -124,8 +128,6 @@ def _loc_pargfid(loc: Any) -> str | None:
 
 def parse_rename_op(raw: bytes) -> tuple[str, str, str, str] | None:
     """(old parent gfid, old name, new parent gfid, new name) of DHT's changelog.rename-op value."""
-    import uuid
-
     if raw is None or len(raw) < 40:
         return None
     old_p, new_p = uuid.UUID(bytes=raw[:16]), uuid.UUID(bytes=raw[16:32])
@@ -225,6 +227,18 @@ def _brick_identity() -> tuple[str | None, str | None]:
     return volume, brick
 
 
+def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what still runs on `loop` (a connection accepted as the server closed) and let
+    it end, before the loop is closed: a coroutine left pending would be finalized later
+    by the garbage collector, anywhere, with a loop that is gone."""
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+
+
 class _Ring:
     """The last `size` event lines, numbered from 1; O(1) access by number."""
 
@@ -293,9 +307,10 @@ class Events(glupy.Translator):
         self.address: tuple[str, int] | None = None
         self.sunk = 0  # events appended to the Redis stream (by this brick: the first to report each)
         self.sink_state = "off" if not self.redis else "connecting"
-        if self.redis:  # fail init with a clear error when the package is missing
-            try:
-                importlib.import_module("redis")
+        if self.redis:  # fail init with a clear error when the package is missing; imported
+            try:  # here, not on the loop's thread (CPython 3.11 and imports from two threads)
+                importlib.import_module("redis.asyncio")
+                importlib.import_module("redis.exceptions")
             except ImportError:
                 raise glupy.OptionError("option redis: the Python package redis is not installed in the bricks' "
                                         "environment (pip install 'glupy[events]')") from None
@@ -583,6 +598,7 @@ class Events(glupy.Translator):
             else:
                 self.log.error("events: the events thread stopped: %s", error)
         finally:
+            _finish_tasks(loop)
             loop.close()
 
     async def _bind(self) -> asyncio.AbstractServer:
@@ -621,14 +637,20 @@ class Events(glupy.Translator):
     def _publishing(self) -> None:
         """The publisher thread: asleep until a FOP's record kicks it (once, only while it
         sleeps) or the oldest write being coalesced is due, so an idle brick costs nothing;
-        under load it publishes in batches, at most PUBLISH_RATE times a second (a wake-up
-        per FOP would cost more than the FOP itself); a lone change goes out at once."""
+        busy (more than BUSY_RATE records a second), it publishes in batches, at most
+        PUBLISH_RATE times a second (a wake-up per FOP would cost more than the FOP itself);
+        otherwise each change goes out as it comes."""
+        rate = 0.0  # records a second, smoothed: is the brick busy?
+        last = time.monotonic()
         while not self._quit:
+            waiting = len(self.records)
             try:
                 self._publish()
             except Exception:  # noqa: BLE001 - one bad record must not stop the reporting
                 self.log.exception("events: cannot publish")
             published = time.monotonic()
+            rate = 0.8 * rate + 0.2 * waiting / max(published - last, 0.001)
+            last = published
             self._idle = True
             if self.records or self._quit:
                 self._idle = False
@@ -637,9 +659,10 @@ class Events(glupy.Translator):
             self._kick.wait(None if due is None else max(0.0, due + self.coalesce - time.time()))
             self._kick.clear()
             self._idle = False
-            wait = 1.0 / PUBLISH_RATE - (time.monotonic() - published)
-            if wait > 0 and not self._quit:
-                time.sleep(wait)
+            if rate > BUSY_RATE:  # busy: batch (a wake-up per change would cost more than the change)
+                wait = 1.0 / PUBLISH_RATE - (time.monotonic() - published)
+                if wait > 0 and not self._quit:
+                    time.sleep(wait)
         self._publish()  # what came before fini
 
     def _tell_watchers(self) -> None:

@@ -278,3 +278,43 @@ def test_translator_names_are_bounded() -> None:
     xlators.check_name("a" * 64)
     with pytest.raises(ValueError, match="at most 64"):
         xlators.check_name("a" * 65)
+
+
+BRICK_VOLFILE = """
+volume v0-posix
+    type storage/posix
+    option directory /b/0
+end-volume
+volume v0-crypt-guard
+    type user/crypt-guard
+    option module glupy.translators.guard
+    subvolumes v0-posix
+end-volume
+volume v0-plainuser
+    type user/other
+    subvolumes v0-crypt-guard
+end-volume
+volume v0-glupy
+    type user/glupy
+    option module glupy.translators.passthrough
+    subvolumes v0-plainuser
+end-volume
+"""
+
+
+def test_the_filter_makes_this_hosts_aliases_for_a_brick_volfile(tmp_path, monkeypatch) -> None:
+    """glusterd runs the filter on brick volfiles too: it makes user/NAME.so for each glupy
+    translator there (type user/NAME with a module option), not for other user xlators nor
+    for user/glupy itself, and leaves the file as it is."""
+    from glupy.gluster import xlators
+
+    made = []
+    monkeypatch.setattr(xlators, "ensure_alias", lambda name: made.append(name))
+    brick_dir = tmp_path / "vols" / "v0"
+    brick_dir.mkdir(parents=True)
+    path = brick_dir / "v0.127.1.1.1.b-0.vol"
+    path.write_text(BRICK_VOLFILE)
+    assert not gfilter.is_client_volfile(path)
+    assert gfilter.filter_volfile(path) is False
+    assert made == ["crypt-guard"]
+    assert path.read_text() == BRICK_VOLFILE

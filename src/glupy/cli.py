@@ -393,9 +393,10 @@ def watch(ctx, volume, path, recursive, kinds, as_json, server, port, redis_url,
     if server is None:
         server = node_of(ctx).address if ctx.obj and ctx.obj.get("node_dir") else "localhost"
     chosen = [k.strip() for k in kinds.split(",") if k.strip()] if kinds else None
-    unknown = sorted(set(chosen or ()) - set(events_module.EVENT_NAMES))
-    if unknown:
-        fail(f"unknown events {','.join(unknown)} (known: {','.join(events_module.EVENT_NAMES)})")
+    try:
+        events_module.event_kinds(chosen)
+    except ValueError as error:
+        fail(str(error))
     path = path if path.startswith("/") else "/" + path
     if redis_url:
         stream = events_module.from_redis(redis_url, volume, path, recursive=recursive, events=chosen,

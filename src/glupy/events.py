@@ -63,6 +63,17 @@ _INTERNAL_XATTR_PREFIXES = ("trusted.glusterfs.", "trusted.afr.", "trusted.ec.",
                             "trusted.glupy.", "glusterfs.", "trusted.SGI_ACL", "system.posix_acl_")
 
 
+def event_kinds(events: Iterable[str] | None) -> frozenset[str] | None:
+    """The set of event names to keep (None: all); ValueError naming any unknown one."""
+    if not events:
+        return None
+    kinds = frozenset(events)
+    unknown = sorted(kinds - set(EVENT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown events {','.join(unknown)} (known: {','.join(EVENT_NAMES)})")
+    return kinds
+
+
 def type_name(ftype: int) -> str | None:
     return _TYPE_NAMES.get(int(ftype))
 
@@ -315,11 +326,7 @@ class _Watch:
                  port: int, refresh: float, connect_timeout: float) -> None:
         self.volume, self.server = volume, server
         self.path, self.recursive = path or "/", recursive
-        self.kinds = frozenset(events) if events else None
-        if self.kinds:
-            unknown = sorted(self.kinds - set(EVENT_NAMES))
-            if unknown:
-                raise ValueError(f"unknown events {', '.join(unknown)} (known: {', '.join(EVENT_NAMES)})")
+        self.kinds = event_kinds(events)
         self.port, self.refresh, self.connect_timeout = port, refresh, connect_timeout
         self.merger = Merger()
         self.out: asyncio.Queue[ChangeEvent] = asyncio.Queue(maxsize=100000)
@@ -497,8 +504,7 @@ class Watcher:
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._args = (volume, server, path, options)
-        _Watch(volume, server, path or "/", options.get("recursive", True), options.get("events"),
-               options.get("port", 24100), 5.0, 1.0)  # check the arguments here, not on the thread
+        event_kinds(options.get("events"))  # refuse unknown names here, not on the watcher's thread
         self._thread = threading.Thread(target=self._run, name="glupy-watch", daemon=True)
         self._thread.start()
 

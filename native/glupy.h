@@ -201,6 +201,7 @@ extern glusterfs_ctx_t *gp_ctx;
 
 /* C -> Python conversions: new reference, or NULL with an exception set. */
 PyObject *gp_py_loc(loc_t *loc);
+PyObject *gp_py_loc_take(loc_t *loc);
 PyObject *gp_py_fd(fd_t *fd);
 PyObject *gp_py_xdata(dict_t *dict);
 PyObject *gp_py_inode(inode_t *inode);

@@ -797,6 +797,23 @@ gp_py_loc(loc_t *loc)
     return (PyObject *)o;
 }
 
+/* A Loc taking over *loc (its path and references), leaving *loc empty: for the
+ * bridge's own copy of a FOP's location, which would otherwise be copied again and
+ * wiped. */
+PyObject *
+gp_py_loc_take(loc_t *loc)
+{
+    if (!loc)
+        return gp_py_loc(NULL);
+    gp_loc_obj *o = PyObject_New(gp_loc_obj, &gp_loc_type);
+    if (!o)
+        return NULL;
+    GP_TRACK(o);
+    o->loc = *loc;
+    memset(loc, 0, sizeof(*loc));
+    return (PyObject *)o;
+}
+
 int
 gp_c_loc(PyObject *o, loc_t **out, const char *what)
 {

@@ -102,6 +102,21 @@ def outcome(reply: Any) -> tuple[Any, BaseException | None]:
     return reply, None
 
 
+def issue_wind(backend: Backend, frame: Any, wind: Any,
+               on_reply: Callable[[Any], None]) -> tuple[Any, BaseException | None]:
+    """Wind `wind` (a Wind of either kind: the bridge's, or the pure-Python one of a
+    host that imported glupy before the bridge loaded) through the backend: the
+    outcome to resume a coroutine with when the reply is already there, else
+    (PENDING, None) and the reply comes later through on_reply(reply). The one
+    place Python winds: Task.step and Gather.issue both come here (the bridge's C
+    driver does the same in native/task.c: gp_task_wind)."""
+    try:
+        reply = backend.wind(frame, wind.child, wind.fop, wind.args, on_reply, wind.lk_owner)
+    except BaseException as error:  # noqa: BLE001 - e.g. a bad argument type: the handler sees it
+        return None, error
+    return (PENDING, None) if reply is PENDING else outcome(reply)
+
+
 class Task:
     """Drives one coroutine: a FOP handler, or a coroutine run by gather()."""
 
@@ -124,7 +139,6 @@ class Task:
     def step(self, value: Any, exc: BaseException | None) -> None:
         # current_frame() finds this frame on the stack: nothing to record per step
         coro = self.coro
-        wind = self.backend.wind
         while True:
             try:
                 request = coro.send(value) if exc is None else coro.throw(exc)
@@ -134,22 +148,10 @@ class Task:
             except BaseException as error:  # noqa: BLE001 - every failure becomes an errno
                 self._finish(None, error)
                 return
-            if type(request) is Wind:  # the common case, inline
-                try:
-                    reply = wind(self.frame, request.child, request.fop, request.args, self.resume, request.lk_owner)
-                except BaseException as error:  # noqa: BLE001 - e.g. a bad argument type
-                    value, exc = None, error
-                    continue
-                if reply is PENDING:
-                    return
-                if isinstance(reply, BaseException):
-                    value, exc = None, reply
-                elif reply.op_ret < 0:
-                    value, exc = None, FopError(reply.op_errno, reply=reply)
-                else:
-                    value, exc = reply, None
-                continue
-            value, exc = self._issue(request)
+            if type(request) in _WIND_TYPES:  # the common case
+                value, exc = issue_wind(self.backend, self.frame, request, self.resume)
+            else:
+                value, exc = self._issue(request)
             if value is PENDING:
                 return
 
@@ -160,22 +162,14 @@ class Task:
         self.step(*outcome)
 
     def _issue(self, request: Any) -> tuple[Any, BaseException | None]:
-        """What step() does not issue inline: a gather, a sleep, a blocking call or
-        an asyncio awaitable, or a Wind of the other kind (a Python host that
-        imported glupy before the bridge loaded)."""
+        """What a handler awaited other than a wind: a gather, a sleep, a blocking
+        call or an asyncio awaitable."""
         if type(request) is Gather:
             return request.issue(self)
         if type(request) in _ELSEWHERE:
             post = self.backend.post
             SERVICES.start(request, partial(post, self.resume_outcome))
             return PENDING, None
-        if type(request) in _WIND_TYPES:
-            try:
-                reply = self.backend.wind(self.frame, request.child, request.fop, request.args, self.resume,
-                                          request.lk_owner)
-            except BaseException as error:  # noqa: BLE001 - e.g. a bad argument type
-                return None, error
-            return (PENDING, None) if reply is PENDING else outcome(reply)
         return None, TypeError(
             f"a glupy handler can only await glupy operations (self.child.<fop>(...), glupy.gather(...), "
             f"glupy.sleep(...), glupy.to_thread(...), glupy.on_loop(...)), not {request!r}; "
@@ -400,13 +394,9 @@ class Gather:
         self.task = task
         for i, item in enumerate(self.items):
             if type(item) in _WIND_TYPES:
-                try:
-                    reply = task.backend.wind(task.frame, item.child, item.fop, item.args, partial(self._reply, i),
-                                              item.lk_owner)
-                except BaseException as error:  # noqa: BLE001
-                    reply = error
-                if reply is not PENDING:
-                    self._store(i, *outcome(reply))
+                value, error = issue_wind(task.backend, task.frame, item, partial(self._reply, i))
+                if value is not PENDING:
+                    self._store(i, value, error)
                     self._arrive()
             elif hasattr(item, "send"):
                 Task(task.backend, task.frame, task.fop, item, task.domain, done=partial(self._done, i)).step(None, None)

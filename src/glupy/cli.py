@@ -1,7 +1,8 @@
 """The ``glupy`` command: install the bridge, attach Python translators to volumes, mount, inspect, demo.
 
 Every failure prints one line (``error: ...``) on stderr and exits with status 1
-(2 for usage errors, 130 when interrupted). The logic lives in :mod:`glupy.admin`.
+(2 for usage errors, 130 when interrupted). The logic lives in :mod:`glupy.admin`;
+tables and graphs are drawn by :mod:`glupy.cli_render`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from glupy import __version__, admin
+from glupy import __version__, admin, cli_render
 from glupy import events as events_module
 from glupy.gluster.errors import GlusterError
 
@@ -170,30 +171,34 @@ def attach(ctx, volume, spec, name, side, after, options, yes, force) -> None:
         notes = admin.apply_attach(node, plan)
     where = f"above {plan.after}" if plan.after else "below the top io-stats"
     console.print(f"[green]attached[/] {plan.name} ({plan.spec.partition(':')[0]}:{plan.cls_name}) to the "
-                  f"{'bricks' if side == 'server' else 'clients'} of {volume}, {where}")
+                  f"{admin.side_named(side).runs_on} of {volume}, {where}")
     for note in notes:
         console.print(f"  {note}")
-    if side == "server":
-        _restart_or_roll_back(node, plan, yes)
-    else:
-        _client_report(node, volume, plan.name, present=True)
-        if plan.started:
-            with console.status(f"trial mount of {volume} with {plan.name}"):
-                cause = admin.trial_mount(node, volume, plan.name)
-            if cause:
-                admin.rollback_client_attach(node, plan)
-                raise admin.AdminError(f"attach rolled back: a new client of {volume} could not start {plan.name}: "
-                                       f"{cause}")
-            console.print(f"  a trial mount started {plan.name}")
-        if plan.guard:
-            # a translator that must not be bypassed: the bricks refuse data FOPs without its mark
-            guard = admin.plan_guard(node, plan)
-            notes = admin.apply_attach(node, guard)
-            console.print(f"[green]attached[/] {guard.name} to the bricks of {volume}: data FOPs from clients "
-                          f"whose graph lacks {plan.name} are refused (EACCES)")
-            for note in notes:
-                console.print(f"  {note}")
-            _restart_or_roll_back(node, guard, yes)
+    TAKE_EFFECT[side](node, plan, yes)
+
+
+def _take_effect_on_clients(node, plan, yes: bool) -> None:
+    """After a client-side attach: connected clients switch, a trial mount must start it
+    (else the attach is rolled back), and its guard goes on the bricks if it has one."""
+    volume = plan.volume
+    _client_report(node, volume, plan.name, present=True)
+    if plan.started:
+        with console.status(f"trial mount of {volume} with {plan.name}"):
+            cause = admin.trial_mount(node, volume, plan.name)
+        if cause:
+            admin.roll_back_attach(node, plan)
+            raise admin.AdminError(f"attach rolled back: a new client of {volume} could not start {plan.name}: "
+                                   f"{cause}")
+        console.print(f"  a trial mount started {plan.name}")
+    if plan.guard:
+        # a translator that must not be bypassed: the bricks refuse data FOPs without its mark
+        guard = admin.plan_guard(node, plan)
+        notes = admin.apply_attach(node, guard)
+        console.print(f"[green]attached[/] {guard.name} to the bricks of {volume}: data FOPs from clients "
+                      f"whose graph lacks {plan.name} are refused (EACCES)")
+        for note in notes:
+            console.print(f"  {note}")
+        _restart_or_roll_back(node, guard, yes)
 
 
 def _restart_or_roll_back(node, plan, yes: bool) -> None:
@@ -209,7 +214,7 @@ def _restart_or_roll_back(node, plan, yes: bool) -> None:
     except admin.AdminError as error:
         cause = admin.server_start_error(node, volume, plan.name)
         with console.status(f"the bricks did not start with {plan.name}: rolling back"):
-            warnings = admin.rollback_server_attach(node, plan)
+            warnings = admin.roll_back_attach(node, plan)
         after = "; ".join(warnings) or f"volume {volume} is configured and running as before"
         raise admin.AdminError(f"attach rolled back ({error}): the bricks could not start {plan.name}: {cause}; "
                                f"{after}") from None
@@ -224,6 +229,10 @@ def _restart_or_roll_back(node, plan, yes: bool) -> None:
     if plan.started:
         info = admin.volume_info(node, volume)
         console.print(f"  state: {admin.server_state(node, info, plan.name)}")
+
+
+#: what makes an attached translator take effect, by side: restarting the bricks, or clients switching
+TAKE_EFFECT = {"server": _restart_or_roll_back, "client": _take_effect_on_clients}
 
 
 def _forced_restart(node, plan, yes: bool) -> dict[str, list[str]]:
@@ -337,8 +346,9 @@ def detach(ctx, volume, name, yes) -> None:
     """Remove the glupy translator NAME from VOLUME (either side)."""
     node = node_of(ctx)
     info = admin.volume_info(node, volume)
+    side = admin.attached_side(info.options, name)  # None: detach says what the volume has
     restart = False
-    if f"{admin.SERVER_PREFIX}{name}" in info.options and info.started:
+    if side is not None and side.detach_restarts and info.started:
         restart = confirm(f"Detaching {name} from the bricks restarts volume {volume} (clients see a short "
                           "interruption). Go on?", yes)
         if not restart:
@@ -347,20 +357,19 @@ def detach(ctx, volume, name, yes) -> None:
     with console.status(f"detaching {name} from {volume}" + (" (stop, reset, start)" if restart else "")):
         result = admin.detach(node, volume, name, restart=restart)
     console.print(f"[green]detached[/] {name} from the {result.side} side of {volume}")
-    if result.side == "server":
-        if result.restarted:
-            console.print(f"  restarted volume {volume}: the bricks no longer load {name}")
-        for warning in result.warnings:
-            console.print(f"  [yellow]warning[/]: {warning}")
-        if admin.finish_server_detach(node, name):
-            console.print(f"  removed user/{name}.so")
-    else:
+    if result.restarted:
+        console.print(f"  restarted volume {volume}: the bricks no longer load {name}")
+    for warning in result.warnings:
+        console.print(f"  [yellow]warning[/]: {warning}")
+    if result.alias_removed:
+        console.print(f"  removed user/{name}.so")
+    if result.side == "client":
         _client_report(node, volume, name, present=False)
-        if result.filter_removed:
-            console.print("  removed the client volfile filter (no client-side translators left)")
-        if f"{admin.SERVER_PREFIX}{admin.guard_name(name)}" in admin.volume_options(node, volume):
-            console.print(f"  the bricks' guard still refuses data FOPs without {name}: detach it too with "
-                          f"glupy detach {volume} {admin.guard_name(name)}")
+    if result.filter_removed:
+        console.print("  removed the client volfile filter (no client-side translators left)")
+    if result.guard_left:
+        console.print(f"  the bricks' guard still refuses data FOPs without {name}: detach it too with "
+                      f"glupy detach {volume} {result.guard_left}")
 
 
 @main.command(context_settings=CONTEXT)
@@ -433,11 +442,11 @@ def list_(ctx, volume, as_json) -> None:
     """List the glupy translators attached to VOLUME (default: every volume)."""
     entries = admin.list_translators(node_of(ctx), volume)
     if as_json:
-        click.echo(admin.entries_json(entries))
+        click.echo(cli_render.entries_json(entries))
     elif not entries:
         console.print(f"no glupy translators attached{' to ' + volume if volume else ''}")
     else:
-        console.print(admin.entries_table(entries))
+        console.print(cli_render.entries_table(entries))
 
 
 # ------------------------------------------------------------------ mount / umount
@@ -503,11 +512,11 @@ def graph(ctx, volume, side, output) -> None:
     g = admin.volume_graph(node, volume, side)
     title = f"{volume} ({side})"
     if output:
-        path = admin.render_graph(g, output, title)
+        path = cli_render.render_graph(g, output, title)
         count = sum(admin.is_python_xlator(x) for x in g.xlators)
         console.print(f"[green]wrote[/] {path} ({len(g.xlators)} translators, {count} in Python)")
     else:
-        console.print(admin.graph_tree(g, title))
+        console.print(cli_render.graph_tree(g, title))
 
 
 # ------------------------------------------------------------------ new / doctor / demo
@@ -537,19 +546,11 @@ def doctor(ctx, volume) -> None:
     glupy and its bridge and filter, each attached translator's module and version,
     and whether the client volfile each node serves carries the client-side ones.
     """
-    from rich.table import Table
-
     if volume:
         _pool_doctor(node_of(ctx), volume)
         return
     checks = admin.doctor(ctx.obj.get("node_dir"))
-    table = Table(show_header=True)
-    for col in ("", "check", "found", "fix"):
-        table.add_column(col)
-    for c in checks:
-        mark = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]note[/]")
-        table.add_row(mark, c.name, c.detail, "" if c.ok else c.fix)
-    console.print(table)
+    console.print(cli_render.checks_table(checks))
     missing = [c for c in checks if c.required and not c.ok]
     if missing:
         fail(f"{len(missing)} missing: " + "; ".join(f"{c.name} ({c.fix})" for c in missing))
@@ -557,32 +558,12 @@ def doctor(ctx, volume) -> None:
 
 
 def _pool_doctor(node, volume: str) -> None:
-    from rich.table import Table
-
     from glupy import pool
 
     translators = admin.attached_translators(node, volume)
     with console.status(f"asking every node of the pool about {volume}"):
         states = pool.survey(node, volume, translators)
-    table = Table(title=f"the pool of {volume}", show_header=True)
-    for col in ("node", "glupy", "bridge", "filter", *(f"{t.name} ({t.side})" for t in translators)):
-        table.add_column(col, overflow="fold")
-    for st in states:
-        if not st.asked:
-            table.add_row(st.host, "[yellow]not asked[/]", *[""] * (2 + len(translators)))
-            continue
-        facts = st.facts
-        cells = [facts.get("version", "[red]missing[/]"), facts.get("bridge", "-"), facts.get("filter", "-")]
-        for t in translators:
-            found = facts.get(f"module.{t.name}", "-")
-            good = found == t.identity or (not t.identity and not found.startswith("missing"))
-            cell = f"[{'green' if good else 'red'}]{found}[/]"
-            if t.side == "client":
-                served = "?" if st.served is None else ("served" if t.name in st.served else "[red]not served[/]")
-                cell += f"\nvolfile: {served}"
-            cells.append(cell)
-        table.add_row(st.host, *cells)
-    console.print(table)
+    console.print(cli_render.pool_table(volume, translators, states))
     problems = [(st.host, problem, fix) for st in states for problem, fix in st.problems]
     for host, problem, fix in problems:
         console.print(f"[red]{host}[/]: {problem}\n  fix: {fix}")

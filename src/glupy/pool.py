@@ -16,12 +16,11 @@ this one:
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass, field
 
 from glupy import peer
-from glupy.errors import AdminError
-from glupy.gluster import GlusterNode, _proc
+from glupy.admin.glusterd import served_volfile, translated
+from glupy.gluster import GlusterNode
 from glupy.gluster.errors import GlusterCommandError, GlusterError
 from glupy.gluster.volfile import Volfile, VolfileError
 
@@ -78,27 +77,6 @@ def ask_every_node(node: GlusterNode, translators: list[Translator]) -> tuple[di
     return facts, {}
 
 
-def served_volfile(node: GlusterNode, host: str, volume: str) -> str:
-    """The client volfile *host*'s glusterd serves for *volume*, fetched over TCP as a
-    client mounting from *host* fetches it.
-
-    Not through ``node.gluster``: the CLI connects to ``--glusterd-sock`` when it has
-    one and then ignores ``--remote-host`` (cli.c, cli_rpc_init), so that would be this
-    node's volfile whatever *host* is."""
-    cmd = [_proc.find_program("gluster"), f"--remote-host={host}", "--mode=script",
-           f"--log-file={node.cli_logfile}", "system::", "getspec", volume]
-    try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
-                              check=False)
-    except subprocess.TimeoutExpired:
-        raise GlusterError(f"no client volfile of {volume} from {host} within 60 s") from None
-    if proc.returncode != 0 or "volume " not in proc.stdout:
-        lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise GlusterError(f"cannot fetch the client volfile of {volume} from {host}: "
-                           f"{lines[-1] if lines else 'no answer'}")
-    return proc.stdout
-
-
 def served_translators(node: GlusterNode, host: str, volume: str) -> set[str] | None:
     """Names of the translators in the client volfile *host* serves for *volume* (None: cannot fetch)."""
     try:
@@ -109,10 +87,8 @@ def served_translators(node: GlusterNode, host: str, volume: str) -> set[str] | 
 
 def survey(node: GlusterNode, volume: str | None, translators: list[Translator]) -> list[NodeState]:
     """Every node of the pool with its problems for *translators* (of *volume*, if given)."""
-    try:
+    with translated(node, "cannot list the pool's nodes"):
         members = nodes(node)
-    except GlusterError as error:
-        raise AdminError(f"cannot list the pool's nodes: {str(error).splitlines()[0]}") from None
     facts, failed = ask_every_node(node, translators)
     offline = offline_bricks(node, volume) if volume else {}
     states = []

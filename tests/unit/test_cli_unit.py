@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from glupy import admin, volfile_filter as gfilter
+from glupy import admin, cli_render, volfile_filter as gfilter
 from glupy.cli import main
 from glupy.gluster.volfile import Volfile, VolfileError
 
@@ -168,10 +168,10 @@ def test_entries_and_rendering() -> None:
         ("pt", "Passthrough", "server", "above posix", {"pass-through": "off"}),
         ("hello", "HelloWorld", "client", "above md-cache", {}),
     ]
-    data = json.loads(admin.entries_json(entries))
+    data = json.loads(cli_render.entries_json(entries))
     assert data[0]["class"] == "Passthrough" and data[1]["side"] == "client"
     console = Console(width=200, record=True)
-    console.print(admin.entries_table(entries))
+    console.print(cli_render.entries_table(entries))
     text = console.export_text()
     for word in ("pt", "Passthrough", "server", "above posix", "pass-through=off", "hello", "client", "active"):
         assert word in text
@@ -181,11 +181,11 @@ def test_graph_text_and_dot() -> None:
     g = Volfile.parse(CLIENT_VOLFILE)
     g.insert_below_top(gfilter.ClientXlator("alpha", "glupy.translators.passthrough").xlator())
     console = Console(width=200, record=True)
-    console.print(admin.graph_tree(g, "v0"))
+    console.print(cli_render.graph_tree(g, "v0"))
     text = console.export_text()
     assert "alpha  user/glupy  [python glupy.translators.passthrough]" in text
     assert text.index("v0  debug/io-stats") < text.index("alpha") < text.index("v0-client-0")
-    src = admin.graph_dot(g, "v0").source
+    src = cli_render.graph_dot(g, "v0").source
     assert 'alpha [label=' in src and "fillcolor=\"#ffd54f\"" in src
 
 
@@ -203,7 +203,9 @@ def test_help_texts() -> None:
 
 def test_attach_refuses_before_touching_glusterd(monkeypatch) -> None:
     # the module is checked first: no glusterd needed to refuse
-    monkeypatch.setattr(admin, "volume_info", lambda *a: pytest.fail("glusterd was asked"))
+    from glupy.admin import operations
+
+    monkeypatch.setattr(operations, "volume_info", lambda *a: pytest.fail("glusterd was asked"))
     result = CliRunner().invoke(main, ["attach", "v0", "no_such_module_xyz"])
     assert result.exit_code == 1
     result = CliRunner().invoke(main, ["attach", "v0", "glupy.translators.passthrough", "-o", "bogus=1"])
@@ -233,6 +235,7 @@ def test_doctor_on_a_machine_without_glusterfs_names_what_is_missing(monkeypatch
     from click.testing import CliRunner
 
     from glupy import admin, cli
+    from glupy.admin import checks as doctor_checks
     from glupy.gluster import _proc, xlators
     from glupy.gluster.errors import GlusterNotInstalledError
 
@@ -241,8 +244,8 @@ def test_doctor_on_a_machine_without_glusterfs_names_what_is_missing(monkeypatch
 
     monkeypatch.setattr(xlators, "gluster_version", missing)
     monkeypatch.setattr(_proc, "find_program", missing)
-    real_path = admin.Path
-    monkeypatch.setattr(admin, "Path", lambda p, *a: real_path(tmp_path / "absent") if str(p).startswith(
+    real_path = doctor_checks.Path
+    monkeypatch.setattr(doctor_checks, "Path", lambda p, *a: real_path(tmp_path / "absent") if str(p).startswith(
         "/usr/include/glusterfs") else real_path(p, *a))
     found = admin.doctor()
     checks = {c.name: c for c in found}

@@ -1,0 +1,289 @@
+"""Server side: a glupy translator in every brick's graph.
+
+GlusterFS's own mechanism: ``user.xlator.NAME`` (the translator it sits above),
+``user.xlator.NAME.module`` and ``user.xlator.NAME.OPTION`` keys, and the brick
+loading ``xlator/user/NAME.so``, an alias of the bridge (made here, on the other
+nodes by ``peer_glupy alias`` or their volfile filter). The bricks load it when
+they (re)start; ``reload`` switches running bricks to new code.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from glupy.admin.glusterd import (
+    online_bricks,
+    restart_volume_forced,
+    stop_after_failed_start,
+    volume_info,
+    volume_names,
+    volume_options,
+    volume_set,
+)
+from glupy.admin.options import drop_options, restore_options
+from glupy.admin.side import AttachPlan, DetachResult, Entry, Side
+from glupy.admin.translators import class_name, translator_error
+from glupy.errors import AdminError
+from glupy.gluster import GlusterNode, VolumeInfo, xlators
+
+SERVER_PREFIX = "user.xlator."
+DEFAULT_SERVER_POSITION = "posix"
+
+#: seconds glupy reload waits for each local brick to say whether it switched
+RELOAD_WAIT = 30
+
+
+class ServerSide(Side):
+    """Translators on the bricks (``user.xlator.NAME``)."""
+
+    name = "server"
+    runs_on = "bricks"
+    default_after = DEFAULT_SERVER_POSITION
+    detach_restarts = True
+
+    def entries(self, volume: str, options: Mapping[str, str]) -> list[Entry]:
+        return server_entries(volume, options)
+
+    def attached(self, options: Mapping[str, str], name: str) -> tuple[str, dict[str, str]] | None:
+        base = f"{SERVER_PREFIX}{name}"
+        if base not in options:
+            return None
+        own = {k[len(base) + 1:]: v for k, v in options.items() if k.startswith(base + ".")}
+        return own.pop("module", ""), own
+
+    def check_attach(self, node: GlusterNode, volume: str, name: str, after: str | None,
+                     options: Mapping[str, str]) -> None:
+        if self.has(options, name):
+            raise AdminError(f"volume {volume} already has a server-side translator {name}: detach it first "
+                             "or choose another --name")
+        alias = xlators.alias_path(name)
+        if (alias.exists() or alias.is_symlink()) and not (alias.is_symlink() and alias.readlink() == Path(xlators.BRIDGE)):
+            raise AdminError(f"{alias} exists and is not glupy's: choose another --name")
+
+    def attach(self, node: GlusterNode, plan: AttachPlan) -> list[str]:
+        notes: list[str] = []
+        done: list[str] = []
+        try:
+            xlators.ensure_alias(plan.name)
+            from glupy import peer, pool
+
+            # the bricks of other hosts load it too: their volfile filter makes user/NAME.so
+            # when glusterd writes the brick volfiles below; peer_glupy for those without it
+            missing = pool.alias_everywhere(node, plan.name)
+            if missing:
+                notes.append(f"`gluster system:: execute {peer.COMMAND} alias {plan.name}` failed: "
+                             f"{missing}; nodes with glupy's volfile filter make user/{plan.name}.so themselves")
+            base = f"{SERVER_PREFIX}{plan.name}"
+            keys = {base: plan.after, f"{base}.module": plan.spec}
+            keys.update({f"{base}.{k}": v for k, v in plan.options.items()})
+            for key, value in keys.items():
+                volume_set(node, plan.volume, key, value)
+                done.append(key)
+        except AdminError:
+            if done:
+                try:  # GlusterFS 10 cannot reset user.* keys one by one (see glupy.admin.options)
+                    drop_options(node, plan.volume, done, restart=False)
+                except AdminError:
+                    pass
+            remove_alias_if_unused(node, plan.name)
+            raise
+        return notes
+
+    def roll_back(self, node: GlusterNode, plan: AttachPlan) -> list[str]:
+        """After bricks failed to start with the new translator: its keys dropped, the
+        volume back in the running state it had (bricks restarted without it)."""
+        stop_after_failed_start(node, plan.volume)
+        # restart=True: reset while stopped, start again, then the options that need a
+        # running volume (granular-entry-heal); a volume that was stopped stays stopped
+        if plan.client is not None:  # a guard: the client-side translator it protects goes too
+            warnings = restore_options(node, plan.volume, plan.client.before, restart=plan.started)
+        else:
+            base = f"{SERVER_PREFIX}{plan.name}"
+            keys = [k for k in volume_options(node, plan.volume) if k == base or k.startswith(base + ".")]
+            warnings = drop_options(node, plan.volume, keys, restart=plan.started)
+        remove_alias_if_unused(node, plan.name)
+        return warnings
+
+    def detach(self, node: GlusterNode, info: VolumeInfo, name: str, *, restart: bool) -> DetachResult:
+        """Drop the keys (``volume reset all`` and the others set again, see
+        glupy.admin.options) while the volume is stopped, so a started volume restarts,
+        which the bricks need anyway to drop the translator: *restart* must be True for
+        a started volume. ``user/NAME.so`` goes too if no volume uses NAME."""
+        if info.started and not restart:
+            raise AdminError(f"detaching {name} from the bricks of {info.name} needs a volume restart: "
+                             "confirm it or add --yes")
+        base = f"{SERVER_PREFIX}{name}"
+        keys = [base] + [k for k in info.options if k.startswith(base + ".")]
+        warnings = drop_options(node, info.name, keys, restart=info.started)
+        result = DetachResult("server", info.started, restarted=info.started, warnings=warnings)
+        result.alias_removed = remove_alias_if_unused(node, name)
+        return result
+
+    def fill_states(self, node: GlusterNode, info: VolumeInfo, entries: list[Entry]) -> None:
+        texts = brick_log_texts(node, info) if entries and info.started else {}  # each log read once
+        for e in entries:
+            e.state = server_state(node, info, e.name, texts)
+            if info.started:
+                e.running = running_identities(node, info, e.name, texts)
+
+    def record(self, node: GlusterNode, info: VolumeInfo, name: str, changes: Mapping[str, str]) -> None:
+        base = f"{SERVER_PREFIX}{name}"
+        volume_set(node, info.name, *(word for k, v in changes.items() for word in (f"{base}.{k}", v)))
+
+    def reload(self, node: GlusterNode, info: VolumeInfo, name: str,
+               changes: Mapping[str, str]) -> dict[str, str]:
+        """Waits for each brick of this node to log that it reloaded or why it refused."""
+        logs = {str(b.path): node.brick_log(b.path) for b in info.bricks}
+        logs = {path: log for path, log in logs.items() if log.exists()}
+        sizes = {path: log.stat().st_size for path, log in logs.items()}
+        self.record(node, info, name, changes)
+        return _wait_reloaded(logs, sizes, changes["generation"]) if info.started else {}
+
+
+def server_entries(volume: str, options: Mapping[str, str]) -> list[Entry]:
+    """Server-side glupy translators among a volume's options (``user.xlator.NAME`` with a module)."""
+    entries = []
+    for key, value in options.items():
+        if not key.startswith(SERVER_PREFIX):
+            continue
+        name = key[len(SERVER_PREFIX):]
+        if "." in name:
+            continue
+        sub = {k[len(key) + 1:]: v for k, v in options.items() if k.startswith(key + ".")}
+        module = sub.pop("module", "")
+        if not module:
+            continue  # a user xlator that is not glupy's
+        entries.append(Entry(volume, name, module, class_name(module, sub), "server", f"above {value}", sub))
+    return sorted(entries, key=lambda e: e.name)
+
+
+# ------------------------------------------------------------------ what the bricks of this node run
+
+def brick_log_texts(node: GlusterNode, info: VolumeInfo) -> dict[str, str | None]:
+    """{brick path: its log on this node (None: no log here)}, each read once."""
+    texts: dict[str, str | None] = {}
+    for brick in info.bricks:
+        try:
+            texts[str(brick.path)] = node.brick_log(brick.path).read_text(errors="replace")
+        except OSError:
+            texts[str(brick.path)] = None
+    return texts
+
+
+def _last_graph(text: str | None) -> str | None:
+    """The last graph a brick log shows (None: no log, or no graph in it)."""
+    at = -1 if text is None else text.rfind("Final graph:")
+    return None if text is None or at < 0 else text[at:]
+
+
+def server_state(node: GlusterNode, info: VolumeInfo, name: str,
+                 texts: Mapping[str, str | None] | None = None) -> str:
+    """Whether this node's bricks run translator *name*: "active", "restart needed",
+    "active on N/M bricks", "configured" (no brick log here) or "volume stopped"."""
+    if not info.started:
+        return "volume stopped"
+    texts = brick_log_texts(node, info) if texts is None else texts
+    # a brick is this node's if this node logs it (its host may be a name, not the node's address)
+    graphs = [g for b in info.bricks if (g := _last_graph(texts.get(str(b.path)))) is not None]
+    if not graphs:
+        return "configured"
+    loaded = sum(bool(re.search(rf"volume \S*{re.escape(name)}\n", g)) for g in graphs)
+    if loaded == len(graphs):
+        return "active"
+    return "restart needed" if loaded == 0 else f"active on {loaded}/{len(graphs)} bricks"
+
+
+def running_identities(node: GlusterNode, info: VolumeInfo, name: str,
+                       texts: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """{brick path: identity of the code it runs} for the bricks of this node that run
+    translator *name*: from the line each start or reload logs (lifecycle.start), the
+    last one since the brick process started (a refused reload logs none)."""
+    line = re.compile(rf"\] \S+ \[[^]]*\] \S*-glupy\.\S*-{re.escape(name)}: \S+ \((\S+)\) handles ")
+    texts = brick_log_texts(node, info) if texts is None else texts
+    running = {}
+    for brick in info.bricks:
+        text = texts.get(str(brick.path))
+        if text is None:
+            continue
+        if (found := line.findall(text[text.rfind("Started running"):])):
+            running[str(brick.path)] = found[-1]
+    return running
+
+
+def server_start_error(node: GlusterNode, volume: str, name: str) -> str:
+    """Why the bricks did not start translator *name*: the bridge's line in their logs."""
+    logs = [node.brick_log(b.path) for b in volume_info(node, volume).bricks]
+    return translator_error(logs) or f"see the brick logs under {node.logdir / 'bricks'}"
+
+
+def _wait_reloaded(logs: Mapping[str, Path], sizes: Mapping[str, int], generation: str) -> dict[str, str]:
+    """{brick: "reloaded" or the refusal} from what each log gained since `sizes`."""
+    done = re.compile(rf"glupy: reloaded module=\S+ generation={generation}\b")
+    refused = re.compile(rf"glupy: reload of module=\S+ generation={generation} refused.*?: (.*)$", re.M)
+    state: dict[str, str] = {}
+    deadline = time.monotonic() + RELOAD_WAIT
+    while len(state) < len(logs) and time.monotonic() < deadline:
+        for path, log in logs.items():
+            if path in state:
+                continue
+            with log.open("rb") as f:
+                f.seek(sizes[path])
+                text = f.read().decode(errors="replace")
+            if done.search(text):
+                state[path] = "reloaded"
+            elif m := refused.search(text):
+                state[path] = m.group(1).strip()
+        time.sleep(0.2)
+    for path in logs:
+        state.setdefault(path, f"no answer within {RELOAD_WAIT} s (see {logs[path]})")
+    return state
+
+
+# ------------------------------------------------------------------ restarts and the alias
+
+def restart_forced(node: GlusterNode, plan: AttachPlan, timeout: float = 60) -> dict[str, list[str]]:
+    """Restart *plan*'s (started) volume after a ``--force`` attach: stop, ``start force``
+    (glusterd starts every brick it can and marks the volume started even if some fail,
+    glusterd_start_volume in GlusterFS 10.3), then wait for every brick not on a host
+    of ``plan.forced`` to come online.
+
+    Returns {host: paths of its bricks that stay down} for the hosts of ``plan.forced``
+    (they cannot load the translator: fail closed). Raises AdminError if a brick of any
+    other host is not online: the caller rolls back."""
+    restart_volume_forced(node, plan.volume)
+    deadline = time.monotonic() + timeout
+    grace = None  # a forced host's bricks that can start get a few seconds more
+    bricks = volume_info(node, plan.volume).bricks
+    while True:
+        online = online_bricks(node, plan.volume)
+        down: dict[str, list[str]] = {}
+        for brick in bricks:
+            if (brick.host, str(brick.path)) not in online:
+                down.setdefault(brick.host, []).append(str(brick.path))
+        others = {h: p for h, p in down.items() if h not in plan.forced}
+        now = time.monotonic()
+        if not others:
+            if not down:
+                return {}
+            grace = grace or now + 5
+            if now >= grace:
+                return down
+        elif now >= deadline:
+            raise AdminError("bricks of " + "; ".join(f"{h} ({' '.join(p)})" for h, p in others.items())
+                             + f" not online after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def remove_alias_if_unused(node: GlusterNode, name: str) -> bool:
+    """Remove ``user/NAME.so`` unless a volume of this glusterd still uses NAME; True if removed."""
+    try:
+        for vol in volume_names(node):
+            if f"{SERVER_PREFIX}{name}" in volume_options(node, vol):
+                return False
+    except AdminError:
+        return False
+    xlators.remove_alias(name)
+    return True

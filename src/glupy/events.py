@@ -106,22 +106,6 @@ def client_of(client_uid: str | None) -> tuple[str | None, int | None]:
     return host, pid
 
 
-def parse_listen(text: str) -> tuple[str, int, bool]:
-    """``HOST:PORT`` or ``HOST:PORT+`` (scan up to PORT+99) -> (host, port, scan)."""
-    text = text.strip()
-    scan = text.endswith("+")
-    host, sep, port = text.rstrip("+").rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"{text!r} is not HOST:PORT or HOST:PORT+")
-    try:
-        number = int(port)
-    except ValueError:
-        raise ValueError(f"{text!r}: the port {port!r} is not a number") from None
-    if not 0 <= number <= 65535:
-        raise ValueError(f"{text!r}: the port must be 0..65535")
-    return host.strip("[]"), number, scan
-
-
 @dataclass
 class ChangeEvent:
     """One change (or a notice: ``lost``, ``gap``) of a watched volume."""

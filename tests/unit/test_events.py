@@ -43,6 +43,20 @@ def test_merger_emits_a_modify_only_when_newer() -> None:
             m.accept("b1", mod(7))] == [True, False, False, True, False]
 
 
+def test_listen_addresses_one_parser_for_events_and_metrics() -> None:
+    from glupy.listen import parse_listen
+    from glupy.translators import metrics
+
+    assert parse_listen("0.0.0.0:24100+", scan=True) == ("0.0.0.0", 24100, True)
+    assert parse_listen("[::1]:0", scan=True) == ("::1", 0, False)
+    assert metrics.parse_listen("127.0.0.1:9280") == ("127.0.0.1", 9280)
+    for bad, message in (("h:1+", "not a number"), ("9280", "not host:port"), ("h:70000", "0..65535")):
+        with pytest.raises(ValueError, match=message):
+            parse_listen(bad)
+    with pytest.raises(ValueError, match="not host:port or host:port\\+"):
+        parse_listen("24100+", scan=True)
+
+
 def test_client_identifier_and_rename_op_parsing() -> None:
     uid = "CTX_ID:ab-cd-GRAPH_ID:0-PID:4242-HOST:web-1.example-PC_NAME:vol-client-0-RECON_NO:-0"
     assert ev.client_of(uid) == ("web-1.example", 4242)

@@ -66,10 +66,10 @@ from glupy.events import (
     HELLO_VERSION,
     client_of,
     is_internal_xattr,
-    parse_listen,
     stable_digest,
     type_name,
 )
+from glupy.listen import parse_listen
 
 #: xdata keys GlusterFS's cluster translators put on FOPs that are not the user's
 INTERNAL_KEYS = ("glusterfs-internal-fop", "trusted.glusterfs.dht.linkto", "force-replace")
@@ -602,7 +602,7 @@ class Events(glupy.Translator):
             loop.close()
 
     async def _bind(self) -> asyncio.AbstractServer:
-        host, port, scan = parse_listen(self.listen)
+        host, port, scan = parse_listen(self.listen, scan=True)
         last: OSError | None = None
         for candidate in range(port, port + (100 if scan else 1)):
             try:

@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 
 import glupy
 from glupy.fop_table import FOPS
+from glupy.listen import parse_listen as _parse_listen
 
 LISTEN_XATTR = "glupy.metrics.listen"
 
@@ -46,18 +47,9 @@ BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``host:port`` (``[v6]:port`` for IPv6) -> (host, port)."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host:
-        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:9280)")
-    host = host.strip("[]")
-    try:
-        number = int(port)
-    except ValueError:
-        raise ValueError(f"{text!r}: the port {port!r} is not a number") from None
-    if not 0 <= number <= 65535:
-        raise ValueError(f"{text!r}: the port must be 0..65535")
-    return host, number
+    """``host:port`` (``[v6]:port`` for IPv6) -> (host, port): :func:`glupy.listen.parse_listen`."""
+    host, port, _ = _parse_listen(text)
+    return host, port
 
 
 def _validate_listen(text: str) -> bool:

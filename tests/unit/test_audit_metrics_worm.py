@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -23,6 +24,9 @@ from glupy.testing.harness import Harness
 from glupy.translators.audit import Audit, parse_fops
 from glupy.translators.metrics import LISTEN_XATTR, Metrics, parse_listen
 from glupy.translators.worm import Worm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
+from fake_clock import FakeClock  # noqa: E402
 
 ROOT = os.geteuid() == 0
 WORM_KEY = "trusted.glupy.worm.retention" if ROOT else "user.glupy.worm.retention"
@@ -274,19 +278,11 @@ def test_metrics_busy_port_is_retried_not_fatal(glupy_harness) -> None:
 # ------------------------------------------------------------------ worm
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def worm(glupy_harness):
     def make(**options):
         h = glupy_harness(Worm, xattr=WORM_KEY, **options)
-        clock = Clock()
+        clock = FakeClock(time.time())
         h.translator().clock = clock
         return h, clock
 

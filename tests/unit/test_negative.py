@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -14,16 +16,8 @@ from glupy.testing.fixtures import glupy_harness  # noqa: F401 - the fixture
 from glupy.testing.harness import ROOT_GFID
 from glupy.translators.negative import NegativeLookupCache
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
+from fake_clock import FakeClock  # noqa: E402
 
 
 def make(glupy_harness, *below, **options):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -17,22 +19,14 @@ from glupy import FopError
 from glupy.testing.fixtures import glupy_harness  # noqa: F401 - the fixture
 from glupy.translators.negative import NegativeLookupCache
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "shared"))
+from fake_clock import FakeClock  # noqa: E402
+
 #: the ttls ttl auto chooses (the module's AUTO_TTL_WITHOUT_UPCALLS / AUTO_TTL_WITH_UPCALLS)
 AUTO_TTL_WITHOUT_UPCALLS = 5.0
 AUTO_TTL_WITH_UPCALLS = 60.0
 
 UP_TIMES, UP_PARENT_TIMES = 0x10, 0x200  # upcall-utils.h: what a create sends about the parent directory
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make(glupy_harness, **options):

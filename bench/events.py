@@ -6,7 +6,10 @@ graph) and "evbench" (glupy.translators.events on both bricks, checked to serve
 events before anything is measured). Reported:
 
 * small-file create throughput (create, write 4 KiB, close; one process), rounds
-  interleaved between the two volumes, medians, as a ratio to plain;
+  interleaved between the two volumes, medians, as a ratio to plain; and the CPU
+  time the two bricks of each volume spent per file in those rounds (all their
+  threads, the events translator's own included), the measure that a shared
+  machine's load moves least;
 * event latency: from the start of a create on client A (a FUSE mount) to its
   ``create`` event at a watcher (glupy.events.watch, another client of the bricks),
   and from the start of a write+close on client A to its ``close_write`` event;
@@ -32,7 +35,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench._common import run_alone, tear_down
+from bench._common import cpu_seconds, run_alone, tear_down
 from glupy import events as ev
 from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
 
@@ -164,14 +167,20 @@ def run(args: argparse.Namespace) -> None:
         for s, _ in served:
             s.close()
 
-        # ---- throughput
+        # ---- throughput, and the bricks' CPU time per file
         creates(mp_plain, 50), creates(mp_events, 50)  # warm-up
+        bricks = {v.name: list(v.brick_pids().values()) for v in (plain, vol)}
         results: dict[str, list[float]] = {PLAIN: [], EVENTS: []}
+        cpu: dict[str, list[float]] = {PLAIN: [], EVENTS: []}
         for r in range(rounds):
             order = [(PLAIN, mp_plain), (EVENTS, mp_events)][:: 1 if r % 2 == 0 else -1]
             for name, mp in order:
+                before = sum(cpu_seconds(pid) for pid in bricks[name])
                 results[name].append(creates(mp, files))
+                time.sleep(0.3)  # what the events translator publishes after the last file
+                cpu[name].append((sum(cpu_seconds(pid) for pid in bricks[name]) - before) / files * 1e6)
         p, e = statistics.median(results[PLAIN]), statistics.median(results[EVENTS])
+        cpu_p, cpu_e = statistics.median(cpu[PLAIN]), statistics.median(cpu[EVENTS])
 
         # ---- latency, and the burst with a watcher that keeps up
         with ev.watch(EVENTS, node.address, "/", recursive=True) as w:
@@ -219,6 +228,8 @@ def run(args: argparse.Namespace) -> None:
         print(header)
         print("-" * len(header))
         print(f"{'small-file creates (files/s)':34}{p:>12.1f}{e:>12.1f}{e / p:>8.2f}")
+        print(f"{'brick CPU per file (us, 2 bricks)':34}{cpu_p:>12.0f}{cpu_e:>12.0f}{cpu_e / cpu_p:>8.2f}"
+              f"   (+{cpu_e - cpu_p:.0f} us a file)")
         print(f"event latency, create -> create event: p50 {percentile(create_lat, 0.5) * 1e3:.1f} ms, "
               f"p99 {percentile(create_lat, 0.99) * 1e3:.1f} ms ({samples} samples)")
         print(f"event latency, write+close -> close_write event: p50 {percentile(write_lat, 0.5) * 1e3:.1f} ms, "

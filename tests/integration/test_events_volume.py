@@ -151,6 +151,38 @@ def test_two_clients_every_operation_once_with_who_did_it(replica2: Volume, glus
     assert by["/t1/f"]["uid"] == 0 and by["/t1/f"]["pid"] == os.getpid() and by["/t1/f"]["host"] == socket.gethostname()
 
 
+def test_writes_through_an_fd_after_its_directory_was_renamed_have_the_new_path(replica2: Volume,
+                                                                                  gluster_state_dir: Path) -> None:
+    """The brick knows an fd's file by gfid: its path comes from the name the file was
+    created under, or from the brick's handles once a directory above it moved."""
+    m = mount(replica2, gluster_state_dir, "mv")
+    try:
+        with ev.watch(replica2.name, replica2.node.address, "/", recursive=True) as w:
+            assert w.wait_ready(30)
+            c = Collector(w)
+            mp = m.mountpoint
+            (mp / "mv1").mkdir()
+            (mp / "mv1" / "f").write_bytes(b"")  # created, nothing written
+            fd = os.open(mp / "mv1" / "f", os.O_WRONLY)
+            try:
+                os.write(fd, b"before")
+                os.fsync(fd)
+                os.rename(mp / "mv1", mp / "mv2")
+                os.write(fd, b"after")
+            finally:
+                os.close(fd)
+            c.until(lambda evs: any(e.event == "close_write" for e in evs))
+            got = ours(c.settle(), "/mv")
+    finally:
+        m.unmount()
+    # the writes are one modify, under the path the file had at the first one (it is held for
+    # the coalescing window, so it may come after the directory's rename)
+    assert sorted(got, key=repr) == sorted([("mkdir", "/mv1", None), ("create", "/mv1/f", None),
+                                            ("modify", "/mv1/f", None), ("rename", "/mv1", "/mv2"),
+                                            ("close_write", "/mv2/f", None)], key=repr), got
+    assert got[-1] == ("close_write", "/mv2/f", None), got
+
+
 def test_a_brick_killed_and_restarted_loses_nothing_while_its_partner_is_up(replica2: Volume,
                                                                            gluster_state_dir: Path) -> None:
     m = mount(replica2, gluster_state_dir, "k")

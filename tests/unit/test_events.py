@@ -193,6 +193,60 @@ def test_every_change_is_served_once_in_order_with_who_did_it(brick) -> None:
     assert got[2]["writes"] == 1 and got[9]["changed"] == ["mode"] and got[10]["names"] == ["user.k"]
 
 
+def test_reads_and_creates_without_writes_leave_no_fd_context_and_o_trunc_is_a_change(brick) -> None:
+    t = brick.translator()
+    brick.create("/f", b"data")
+    brick.create("/empty", b"")  # no write: no context, no close after write
+    with brick.open("/f") as f:  # read only
+        assert f.read() == b"data"
+        assert t.fd_ctx(f.fd) is None
+    with brick.open("/f", os.O_WRONLY | os.O_TRUNC) as f:  # truncates: a change, and a close after write
+        assert t.fd_ctx(f.fd) is not None
+    with brick.open("/f", os.O_WRONLY) as f:
+        assert t.fd_ctx(f.fd) is None
+        f.write(b"x")
+        assert t.fd_ctx(f.fd) is not None
+    s, f, _ = subscribe(t.address[1], epoch=t.epoch, since=0)
+    got = read_events(f, lambda g: len([e for e in g if e["event"] == "close_write"]) == 3)
+    s.close()
+    assert [(e["event"], e["path"]) for e in got] == [
+        ("create", "/f"), ("modify", "/f"), ("close_write", "/f"), ("create", "/empty"),
+        ("modify", "/f"), ("close_write", "/f"), ("modify", "/f"), ("close_write", "/f")]
+
+
+def test_no_json_is_made_while_nobody_watches_and_a_watcher_gets_it_when_it_reads(brick) -> None:
+    t = brick.translator()
+    brick.mkdir("/d")
+    brick.create("/d/f", b"x")
+    brick.rename("/d/f", "/d/g")
+    published(t, 5)
+    entries = t.ring.since(0, 100)
+    assert [e[1] for e in entries] == ["mkdir", "create", "modify", "close_write", "rename"]
+    assert all(e[8] is None for e in entries)  # nothing encoded
+    s, f, _ = subscribe(t.address[1], epoch=t.epoch, since=0)
+    got = read_events(f, lambda g: len(g) == 5)
+    s.close()
+    assert all(e[8] is not None for e in t.ring.since(0, len(got)))
+    rename = next(e for e in got if e["event"] == "rename")
+    assert (rename["path"], rename["newpath"], rename["type"]) == ("/d/f", "/d/g", "file")
+    assert rename["key"].startswith(f"rename|{rename['gfid']}|") and rename["key"].endswith("/g")
+    assert [e["seq"] for e in got] == list(range(1, len(got) + 1))
+
+
+def test_the_close_after_write_of_a_file_renamed_while_open_has_its_new_path(brick) -> None:
+    t = brick.translator()
+    s, f, _ = subscribe(t.address[1])
+    brick.create("/a", b"")
+    with brick.open("/a", os.O_WRONLY) as fd:
+        fd.write(b"1")
+        brick.rename("/a", "/b")
+        fd.write(b"2")
+    got = read_events(f, lambda g: any(e["event"] == "close_write" for e in g))
+    s.close()
+    assert [(e["event"], e["path"]) for e in got if e["event"] != "modify"] == [
+        ("create", "/a"), ("rename", "/a"), ("close_write", "/b")]
+
+
 def published(t: Events, n: int) -> None:
     deadline = time.monotonic() + 10
     while t.published < n:

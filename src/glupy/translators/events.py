@@ -9,21 +9,29 @@ Each FOP that changes something (create, mkdir, mknod, symlink, link, unlink,
 rmdir, rename, writev/truncate/ftruncate/fallocate/discard/zerofill and open
 with O_TRUNC, setattr/fsetattr, setxattr/fsetxattr,
 removexattr/fremovexattr) is passed to the child unchanged; when the child
-answers success, the handler appends one tuple to a bounded queue and returns.
-That is all the FOP pays for: no formatting, no I/O, no lock, no wait. A close
-after write is reported from the ``release`` hook (the fd's last close), which
-the bridge runs on a worker after the FOP, so closing never enters a handler.
+answers success, the handler appends one tuple of what it was given (the Loc,
+the reply's Iatt, the caller) to a bounded queue and returns. That is all the
+FOP pays for: no gfid or path conversion, no formatting, no I/O, no lock, no
+wait. An open enters Python (the bridge has no flag filter) but only one with
+O_TRUNC records anything; on replicated and dispersed volumes the clients send
+O_TRUNC as an ftruncate anyway. A close after write needs no handler either: an
+fd that writes gets a context object at its first write, and when GlusterFS
+releases the fd (its last close) the bridge drops that object, whose end
+appends the record.
 
 Everything else happens on two threads of the translator's own, asleep while
 nothing happens:
 
 * a publisher thread (``glupy-evpub-NAME``) drains the queue (each change as it
-  comes; on a busy brick, over 300 changes a second, in batches, 20 a second), turns records into events (JSON objects, see
-  :mod:`glupy.events`), resolves paths a brick only knows by gfid
-  (``<gfid:...>/name`` after a brick restart) through the brick's
+  comes; on a busy brick, over 300 changes a second, in batches, 20 a second),
+  reads gfids, paths and types from the records, resolves paths a brick only
+  knows by gfid (``<gfid:...>/name`` after a brick restart, the file of an fd)
+  from the names it saw files created and renamed to, else through the brick's
   ``.glusterfs`` handles and ``trusted.gfid2path`` xattrs, coalesces writes to
   one file over ``coalesce`` seconds into one ``modify``, and appends the events
-  to a ring of the last ``buffer`` events, numbered from 1 (``seq``);
+  to a ring of the last ``buffer`` events, numbered from 1 (``seq``). An event's
+  JSON line (see :mod:`glupy.events`) is made the first time a watcher or the
+  Redis sink reads it: with nobody watching, none is;
 * an asyncio loop (``glupy-events-NAME``) serves the ring over TCP (``listen``, default the first free port from
   24100 to 24199 on all addresses): a watcher sends one JSON line (``{"since":
   SEQ, "epoch": E}``) and gets a hello line, then every event after SEQ (if the
@@ -54,12 +62,14 @@ import json
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 import uuid
 from typing import Any
 
 import glupy
+from glupy._driver import current_frame
 from glupy.constants import FileType
 from glupy.events import (
     DEFAULT_LISTEN,
@@ -91,21 +101,45 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 SET_ATTR_BITS = {"mode": 0x1, "uid": 0x2, "gid": 0x4, "size": 0x8, "atime": 0x10, "mtime": 0x20}
 
+#: entry events whose key is the entry (parent gfid and name)
+_KEYED_BY_ENTRY = frozenset({"create", "mkdir", "mknod", "symlink", "unlink", "rmdir"})
+_ENTRY_KINDS = frozenset({"create", "mkdir", "mknod", "symlink"})
+_REG, _DIR = int(FileType.REG), int(FileType.DIR)
+_O_TRUNC, _O_ACCMODE, _O_RDONLY = os.O_TRUNC, os.O_ACCMODE, os.O_RDONLY
+#: paths of files remembered by gfid (the last created or renamed), for the events of an fd
+NAMES_KEPT = 65536
+
 
 class _FdState:
-    """What the translator keeps per open file: its path at open, its gfid, and whether it
-    wrote (and who did, last): a close after write is reported when the fd is released."""
+    """What the translator keeps per fd that changed its file (made at its first write,
+    truncate or open with O_TRUNC): the file's inode and who changed it last.
 
-    __slots__ = ("path", "gfid", "written", "who")
+    It is the fd's context, and nothing else refers to it: when GlusterFS releases the fd
+    (its last close), the bridge drops the context and this object ends, which reports
+    the close after write. No ``release`` hook: the bridge would hand each one to a worker,
+    a thread switch per written file, where ending the object costs a deque append on the
+    thread that releases the fd (the bridge holds the GIL there to drop the context anyway)."""
 
-    def __init__(self, path: str | None, gfid: str | None, written: bool = False, who: tuple | None = None) -> None:
-        self.path, self.gfid, self.written, self.who = path, gfid, written, who
+    __slots__ = ("inode", "who", "push")
+
+    def __init__(self, inode: Any, push: Any) -> None:
+        self.inode, self.who, self.push = inode, None, push
+
+    def __del__(self) -> None:
+        who = self.who
+        if who is not None:
+            try:
+                self.push(("close_write", time.time(), who, self.inode, None, None))
+            except Exception:  # noqa: BLE001 - a finalizer must not raise (e.g. at interpreter exit)
+                pass
+
+
+_INTERNAL_1, _INTERNAL_2, _INTERNAL_3 = INTERNAL_KEYS
 
 
 def _internal(xdata: Any) -> bool:
-    if not xdata:
-        return False
-    return any(key in xdata for key in INTERNAL_KEYS)
+    """A FOP of GlusterFS's own (xdata given: its callers check for None first)."""
+    return _INTERNAL_1 in xdata or _INTERNAL_2 in xdata or _INTERNAL_3 in xdata
 
 
 def _gfid(value: Any) -> str | None:
@@ -240,27 +274,29 @@ def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
 
 
 class _Ring:
-    """The last `size` event lines, numbered from 1; O(1) access by number."""
+    """The last `size` events, numbered from 1; O(1) access by number. An event is a list
+    ``[seq, kind, time, who, path, gfid, type, detail, line]``; its JSON line is made the
+    first time a watcher or the sink reads it (:meth:`Events._encoded`), never if nobody does."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.lines: list[bytes | None] = [None] * size
+        self.entries: list[list | None] = [None] * size
         self.next = 1  # number of the next event
 
     @property
     def first(self) -> int:
         return max(1, self.next - self.size)
 
-    def append(self, line: bytes) -> int:
-        seq = self.next
-        self.lines[seq % self.size] = line
+    def append(self, entry: list) -> int:
+        seq = entry[0] = self.next
+        self.entries[seq % self.size] = entry
         self.next = seq + 1
         return seq
 
-    def since(self, seq: int, limit: int) -> list[bytes]:
-        """Lines of events seq+1 ... (at most limit); seq must be >= first - 1."""
+    def since(self, seq: int, limit: int) -> list[list]:
+        """Events seq+1 ... (at most limit); seq must be >= first - 1."""
         end = min(self.next, seq + 1 + limit)
-        return [self.lines[s % self.size] for s in range(seq + 1, end)]  # type: ignore[misc]
+        return [self.entries[s % self.size] for s in range(seq + 1, end)]  # type: ignore[misc]
 
 
 class Events(glupy.Translator):
@@ -294,6 +330,7 @@ class Events(glupy.Translator):
         self.paths = BrickPaths(self.brick_path or None)
         self.epoch = secrets.token_hex(8)
         self.records: collections.deque[tuple] = collections.deque()
+        self._queue_limit = self.queue_size  # read on every FOP: a plain attribute, not the option
         self._idle = False  # the publisher waits for a kick (set and cleared by it)
         self._kick = threading.Event()
         self._quit = False
@@ -301,9 +338,15 @@ class Events(glupy.Translator):
         self.dropped = 0  # records the queue had no room for
         self.reported_dropped = 0
         self.ring = _Ring(self.buffer)
-        self.pending: dict[str, dict[str, Any]] = {}  # gfid -> modify being coalesced
+        self.pending: dict[str, list[Any]] = {}  # gfid -> [time, who, path, version, writes] being coalesced
+        self.names: dict[str, str] = {}  # gfid -> path of files, see _path_of
         self.subscribers = 0
-        self.published = 0
+        # what every handler calls, bound once: the bridge's own functions inside GlusterFS
+        native = sys.modules.get("glupy._glupy")
+        xlator = self._glupy_xlator
+        inside = native is not None and isinstance(xlator, getattr(native, "Xlator", ()))
+        self._frame = native.current_frame if inside else current_frame
+        self._fd_ctx_get, self._fd_ctx_set = xlator.fd_ctx_get, xlator.fd_ctx_set
         self.address: tuple[str, int] | None = None
         self.sunk = 0  # events appended to the Redis stream (by this brick: the first to report each)
         self.sink_state = "off" if not self.redis else "connecting"
@@ -344,6 +387,9 @@ class Events(glupy.Translator):
             thread.join(10)
         self._thread = None
 
+    def reconfigure(self, changed):
+        self._queue_limit = self.queue_size
+
     def statedump(self):
         host, port = self.address or ("", 0)
         return {"listen": f"{host}:{port}", "epoch": self.epoch, "published": self.published,
@@ -351,12 +397,19 @@ class Events(glupy.Translator):
                 "brick": self.brick_path, "redis": self.sink_state, "redis-sent": self.sunk}
 
     # ---- the FOP side: wind, and on success append one record
+    #
+    # A handler does as little as it can after the wind: it appends a tuple of what it was
+    # given (the Loc, the reply's Iatt: objects of their own, safe to keep) and the caller;
+    # gfids, paths and types are read from them on the publisher's thread. No fd context is
+    # set for a file that is only created or opened: the fd of a file that is written gets
+    # one (_FdState) at its first write, and its end is the close after write.
 
     def _push(self, record: tuple) -> None:
-        if len(self.records) >= self.queue_size:
+        records = self.records
+        if len(records) >= self._queue_limit:
             self.dropped += 1
             return
-        self.records.append(record)
+        records.append(record)
         if self._idle:  # the publisher sleeps: wake it (once: it clears the flag itself)
             self._idle = False
             self._kick.set()
@@ -366,24 +419,20 @@ class Events(glupy.Translator):
 
     def _who(self) -> tuple | None:
         """The caller, or None for GlusterFS's own daemons (self-heal, rebalance: negative pids)."""
-        c = self.caller
-        if c.pid < 0:
+        c = self._frame()
+        pid = c.pid
+        if pid < 0:
             return None
-        return (c.uid, c.gid, c.pid, c.client)
+        return (c.uid, c.gid, pid, c.client)
 
     def _entry(self, kind: str, loc: Any, reply: Any, xdata: Any) -> None:
-        if _internal(xdata):
-            return
-        who = self._who()
-        if who is None:
-            return
-        buf = reply.buf
-        self._push((kind, time.time(), who, loc.path, _loc_pargfid(loc), loc.name,
-                    _gfid(buf.gfid) or _loc_gfid(loc), int(buf.type), None))
+        if not (xdata and _internal(xdata)) and (who := self._who()) is not None:
+            self._push((kind, time.time(), who, loc, reply.buf, None))
+        elif kind == "mkdir":  # not reported (self-heal, DHT): remembered paths may be stale
+            self._push(("forget", 0.0, None, loc, _DIR, None))
 
     async def create(self, loc, flags, mode, umask, fd, xdata):
         reply = await self.child.create(loc, flags, mode, umask, fd, xdata)
-        self.set_fd_ctx(fd, _FdState(loc.path, _gfid(reply.buf.gfid) or _loc_gfid(loc)))
         self._entry("create", loc, reply, xdata)
         return reply
 
@@ -404,9 +453,8 @@ class Events(glupy.Translator):
 
     async def link(self, oldloc, newloc, xdata):
         reply = await self.child.link(oldloc, newloc, xdata)
-        if not _internal(xdata) and (who := self._who()) is not None:
-            self._push(("link", time.time(), who, newloc.path, _loc_pargfid(newloc), newloc.name,
-                        _gfid(reply.buf.gfid) or _loc_gfid(oldloc), int(reply.buf.type), oldloc.path))
+        if not (xdata and _internal(xdata)) and (who := self._who()) is not None:
+            self._push(("link", time.time(), who, newloc, reply.buf, oldloc))
         return reply
 
     async def _removal(self, kind: str, loc: Any, xdata: Any, wind: Any) -> Any:
@@ -416,13 +464,12 @@ class Events(glupy.Translator):
         if xdata and RENAME_OP_KEY in xdata:  # DHT's rename done as link + unlink
             op = parse_rename_op(xdata.raw(RENAME_OP_KEY))
             if op is not None and (who := self._who()) is not None:
-                old_p, old_name, new_p, new_name = op
-                self._push(("rename", time.time(), who, None, old_p, old_name, _loc_gfid(loc), ftype,
-                            (None, new_p, new_name)))
+                self._push(("dht-rename", time.time(), who, loc, ftype, op))
             return reply
-        if not _internal(xdata) and (who := self._who()) is not None:
-            self._push((kind, time.time(), who, loc.path, _loc_pargfid(loc), loc.name, _loc_gfid(loc),
-                        ftype, None))
+        if not (xdata and _internal(xdata)) and (who := self._who()) is not None:
+            self._push((kind, time.time(), who, loc, ftype, None))
+        else:  # not reported (self-heal, DHT): remembered paths may be stale
+            self._push(("forget", 0.0, None, loc, ftype, None))
         return reply
 
     async def unlink(self, loc, flags, xdata):
@@ -433,55 +480,33 @@ class Events(glupy.Translator):
 
     async def rename(self, oldloc, newloc, xdata):
         reply = await self.child.rename(oldloc, newloc, xdata)
-        buf = reply.buf
-        linkfile = buf is not None and buf.type == FileType.REG and (buf.mode & 0o7777) == 0o1000
-        if not _internal(xdata) and not linkfile and (who := self._who()) is not None:
-            self._push(("rename", time.time(), who, oldloc.path, _loc_pargfid(oldloc), oldloc.name,
-                        _gfid(buf.gfid) or _loc_gfid(oldloc), int(buf.type),
-                        (newloc.path, _loc_pargfid(newloc), newloc.name)))
+        if (xdata and _internal(xdata)) or (who := self._who()) is None:
+            who = None  # not reported; a directory's new name still makes remembered paths stale
+        self._push(("rename", time.time(), who, oldloc, reply.buf, newloc))
         return reply
 
     # changes of contents: coalesced into "modify"
 
-    def _modified(self, gfid: Any, path: str | None, post: Any, xdata: Any, state: _FdState | None = None) -> None:
-        if _internal(xdata):
+    def _fd_modified(self, fd: Any, post: Any, xdata: Any) -> None:
+        if xdata and _internal(xdata):
             return
         who = self._who()
         if who is None:
             return
-        if state is not None:
-            state.written, state.who = True, who
-        version = (post.ctime * 1_000_000_000 + post.ctime_nsec) if post is not None else None
-        self._push(("modify", time.time(), who, path, None, None, _gfid(gfid), int(FileType.REG), version))
-
-    def _state(self, fd: Any) -> _FdState:
-        state = self.fd_ctx(fd)
-        if state is None:  # an fd opened before this translator started, or an anonymous one
-            state = _FdState(None, _gfid(fd.inode.gfid) if fd.inode is not None else None)
-            self.set_fd_ctx(fd, state)
-        return state
-
-    def _fd_path(self, fd: Any) -> str | None:
-        return self._state(fd).path
-
-    def _fd_modified(self, fd: Any, post: Any, xdata: Any) -> None:
-        state = self._state(fd)
-        self._modified(fd.inode.gfid, state.path, post, xdata, state)
+        state = self._fd_ctx_get(fd)
+        if state is None:
+            state = _FdState(fd.inode, self._push)
+            self._fd_ctx_set(fd, state)
+        state.who = who  # written: the end of its context is a close after write
+        self._push(("modify", time.time(), who, state.inode, post, None))
 
     async def open(self, loc, flags, fd, xdata):
+        # only an open that truncates is a change (on replicated and dispersed volumes the
+        # clients' AFR and EC send O_TRUNC to the bricks as an ftruncate after the open)
         reply = await self.child.open(loc, flags, fd, xdata)
-        state = _FdState(loc.path, _loc_gfid(loc))
-        self.set_fd_ctx(fd, state)
-        if flags & os.O_TRUNC and (flags & os.O_ACCMODE) != os.O_RDONLY:
-            self._modified(_loc_gfid(loc), loc.path, None, xdata, state)
+        if flags & _O_TRUNC and flags & _O_ACCMODE != _O_RDONLY:
+            self._fd_modified(fd, None, xdata)
         return reply
-
-    def release(self, state: Any) -> None:
-        """The fd is gone (its last close): a close after write. The bridge calls this
-        on one of its workers, after the release, never holding a FOP."""
-        if isinstance(state, _FdState) and state.written and state.who is not None:
-            self._push(("close_write", time.time(), state.who, state.path, None, None, state.gfid,
-                        int(FileType.REG), None))
 
     async def writev(self, fd, data, offset, flags, xdata):
         reply = await self.child.writev(fd, data, offset, flags, xdata)
@@ -490,7 +515,8 @@ class Events(glupy.Translator):
 
     async def truncate(self, loc, offset, xdata):
         reply = await self.child.truncate(loc, offset, xdata)
-        self._modified(_loc_gfid(loc), loc.path, reply.postbuf, xdata)
+        if not (xdata and _internal(xdata)) and (who := self._who()) is not None:
+            self._push(("truncate", time.time(), who, loc, reply.postbuf, None))
         return reply
 
     async def ftruncate(self, fd, offset, xdata):
@@ -513,15 +539,14 @@ class Events(glupy.Translator):
         self._fd_modified(fd, reply.post, xdata)
         return reply
 
-    # attributes and xattrs
+    # attributes and xattrs: (kind, when, who, Loc or Inode, Iatt after or None, detail)
 
-    def _attrib(self, kind: str, gfid: Any, path: str | None, ftype: int, detail: Any, xdata: Any) -> None:
-        if _internal(xdata):
+    def _attrib(self, kind: str, target: Any, post: Any, detail: Any, xdata: Any) -> None:
+        if xdata and _internal(xdata):
             return
         who = self._who()
-        if who is None:
-            return
-        self._push((kind, time.time(), who, path, None, None, _gfid(gfid), ftype, detail))
+        if who is not None:
+            self._push((kind, time.time(), who, target, post, detail))
 
     @staticmethod
     def _setattr_detail(stbuf: Any, valid: int) -> tuple:
@@ -536,16 +561,12 @@ class Events(glupy.Translator):
 
     async def setattr(self, loc, stbuf, valid, xdata):
         reply = await self.child.setattr(loc, stbuf, valid, xdata)
-        post = reply.statpost
-        self._attrib("attrib", _loc_gfid(loc) or (post.gfid if post else None), loc.path,
-                     int(post.type) if post is not None else 0, self._setattr_detail(stbuf, valid), xdata)
+        self._attrib("attrib", loc, reply.statpost, self._setattr_detail(stbuf, valid), xdata)
         return reply
 
     async def fsetattr(self, fd, stbuf, valid, xdata):
         reply = await self.child.fsetattr(fd, stbuf, valid, xdata)
-        post = reply.statpost
-        self._attrib("attrib", fd.inode.gfid, self._fd_path(fd),
-                     int(post.type) if post is not None else 0, self._setattr_detail(stbuf, valid), xdata)
+        self._attrib("attrib", fd.inode, reply.statpost, self._setattr_detail(stbuf, valid), xdata)
         return reply
 
     @staticmethod
@@ -560,28 +581,25 @@ class Events(glupy.Translator):
     async def setxattr(self, loc, dict, flags, xdata):
         reply = await self.child.setxattr(loc, dict, flags, xdata)
         if (detail := self._xattr_detail(dict)) is not None:
-            self._attrib("setxattr", _loc_gfid(loc), loc.path, int(loc.inode.type) if loc.inode else 0, detail,
-                         xdata)
+            self._attrib("setxattr", loc, None, detail, xdata)
         return reply
 
     async def fsetxattr(self, fd, dict, flags, xdata):
         reply = await self.child.fsetxattr(fd, dict, flags, xdata)
         if (detail := self._xattr_detail(dict)) is not None:
-            self._attrib("setxattr", fd.inode.gfid, self._fd_path(fd), int(fd.inode.type), detail, xdata)
+            self._attrib("setxattr", fd.inode, None, detail, xdata)
         return reply
 
     async def removexattr(self, loc, name, xdata):
         reply = await self.child.removexattr(loc, name, xdata)
         if not is_internal_xattr(name):
-            self._attrib("removexattr", _loc_gfid(loc), loc.path, int(loc.inode.type) if loc.inode else 0,
-                         ((name, None),), xdata)
+            self._attrib("removexattr", loc, None, ((name, None),), xdata)
         return reply
 
     async def fremovexattr(self, fd, name, xdata):
         reply = await self.child.fremovexattr(fd, name, xdata)
         if not is_internal_xattr(name):
-            self._attrib("removexattr", fd.inode.gfid, self._fd_path(fd), int(fd.inode.type),
-                         ((name, None),), xdata)
+            self._attrib("removexattr", fd.inode, None, ((name, None),), xdata)
         return reply
 
     # ---- the events thread
@@ -655,7 +673,7 @@ class Events(glupy.Translator):
             if self.records or self._quit:
                 self._idle = False
                 continue
-            due = min((m["time"] for m in self.pending.values()), default=None)
+            due = min((m[0] for m in self.pending.values()), default=None)
             self._kick.wait(None if due is None else max(0.0, due + self.coalesce - time.time()))
             self._kick.clear()
             self._idle = False
@@ -671,62 +689,89 @@ class Events(glupy.Translator):
             self._wake.set()
             self._wake = asyncio.Event()
 
-    def _line(self, kind: str, when: float, who: tuple | None, path: str | None, gfid: str | None,
-              ftype: int, extra: dict[str, Any]) -> None:
-        event: dict[str, Any] = {"event": kind, "path": path, "gfid": gfid, "type": type_name(ftype),
-                                 "time": round(when, 6)}
-        if who is not None:
-            uid, gid, pid, client = who
-            host, client_pid = self._client_of(client)
-            event["by"] = {"host": host, "client_pid": client_pid, "pid": pid, "uid": uid, "gid": gid}
-        event.update(extra)
-        seq = self.ring.next
-        event["seq"] = seq
-        self.ring.append(_encode(event).encode() + b"\n")
-        self.published += 1
+    # ---- the publisher: records to events in the ring (JSON is made when someone reads)
 
-    def _client_of(self, client: str | None) -> tuple[str | None, int | None]:
-        """client_of, remembered per client identifier (a brick has few clients)."""
-        cache = self._clients
-        found = cache.get(client)
-        if found is None:
-            if len(cache) > 4096:
-                cache.clear()
-            found = cache[client] = client_of(client)
-        return found
+    @property
+    def published(self) -> int:
+        """Events put in the ring since the brick started."""
+        return self.ring.next - 1
+
+    def _emit(self, kind: str, when: float, who: tuple | None, path: str | None, gfid: str | None, ftype: int,
+              detail: Any) -> None:
+        self.ring.append([0, kind, when, who, path, gfid, ftype, detail, None])
+
+    def _path_of(self, gfid: str | None) -> str | None:
+        """The path of a file the brick knows only by gfid (an fd): the name it was last
+        seen created or renamed to, else from the brick's handles (then remembered)."""
+        if gfid is None:
+            return None
+        names = self.names
+        path = names.get(gfid)
+        if path is None:
+            path = self.paths.of(gfid)
+            if path is not None:
+                self._remember(gfid, path)
+        return path
+
+    def _remember(self, gfid: str, path: str) -> None:
+        names = self.names
+        names[gfid] = path
+        if len(names) > NAMES_KEPT:
+            del names[next(iter(names))]
+
+    def _target(self, target: Any, post: Any) -> tuple[str | None, str | None, int]:
+        """(path, gfid, type) of what an attribute change applied to: a Loc or an fd's Inode."""
+        inode = getattr(target, "inode", target)  # a Loc, or an Inode
+        if hasattr(target, "path"):
+            gfid = _loc_gfid(target) or (_gfid(post.gfid) if post is not None else None)
+            path = self.paths.resolve(target.path, gfid)
+        else:
+            gfid = _gfid(target.gfid)
+            path = self._path_of(gfid)
+        if post is not None:
+            ftype = int(post.type)
+        else:
+            ftype = int(inode.type) if inode is not None else 0
+        return path, gfid, ftype
 
     def _flush_modify(self, gfid: str) -> None:
         m = self.pending.pop(gfid, None)
         if m is not None:
-            self._line("modify", m["time"], m["who"], m["path"], gfid, int(FileType.REG),
-                       {"key": f"modify|{gfid}", "version": m["version"], "writes": m["writes"]})
+            when, who, path, version, writes = m
+            self._emit("modify", when, who, path, gfid, int(FileType.REG), (version, writes))
 
     def _publish(self) -> None:
         records = self.records
+        pending = self.pending
         now = time.time()
         before = self.ring.next
         while records:
-            kind, when, who, path, pargfid, name, gfid, ftype, extra = records.popleft()
-            if kind == "modify":
-                m = self.pending.get(gfid)
+            record = records.popleft()
+            kind, when, who, target, iatt, detail = record
+            if kind == "modify" or kind == "truncate":
+                version = (iatt.ctime * 1_000_000_000 + iatt.ctime_nsec) if iatt is not None else None
+                if kind == "modify":  # target: the fd's Inode
+                    gfid = _gfid(target.gfid) if target is not None else None
+                    path = None
+                else:  # target: the Loc truncated
+                    gfid = _loc_gfid(target)
+                    path = self.paths.resolve(target.path, gfid)
+                m = pending.get(gfid)
                 if m is None:
-                    self.pending[gfid] = {"time": when, "who": who, "path": self.paths.resolve(path, gfid),
-                                          "version": extra, "writes": 1}
+                    pending[gfid] = [when, who, path or self._path_of(gfid), version, 1]
                 else:
-                    m["writes"] += 1
-                    if extra is not None and (m["version"] is None or extra > m["version"]):
-                        m["version"] = extra
-                    m["who"] = who
+                    m[4] += 1
+                    if version is not None and (m[3] is None or version > m[3]):
+                        m[3] = version
+                    m[1] = who
                 continue
-            if gfid in self.pending:  # per file, in order: the writes before what comes now
-                self._flush_modify(gfid)
-            self._event(kind, when, who, path, pargfid, name, gfid, ftype, extra)
-        for gfid in [g for g, m in self.pending.items() if now - m["time"] >= self.coalesce]:
+            self._event(kind, when, who, target, iatt, detail)
+        for gfid in [g for g, m in pending.items() if now - m[0] >= self.coalesce]:
             self._flush_modify(gfid)
         if self.dropped != self.reported_dropped:
             n, self.reported_dropped = self.dropped - self.reported_dropped, self.dropped
             self.log.warning("events: queue full: %d change records dropped (%d in all)", n, self.dropped)
-            self._line("overflow", now, None, None, None, 0, {"lost": n, "key": f"overflow|{self.epoch}|{now}"})
+            self._emit("overflow", now, None, None, None, 0, n)
         if self.ring.next != before and (self.subscribers or self.redis):
             loop = self._loop
             if loop is not None:
@@ -743,29 +788,136 @@ class Events(glupy.Translator):
                 resolved = f"{parent.rstrip('/')}/{name}"
         return resolved
 
-    def _event(self, kind: str, when: float, who: tuple, path: str | None, pargfid: str | None,
-               name: str | None, gfid: str | None, ftype: int, extra: Any) -> None:
-        if kind in ("create", "mkdir", "mknod", "symlink", "unlink", "rmdir"):
-            self._line(kind, when, who, self._entry_path(path, pargfid, name), gfid, ftype,
-                       {"key": f"{kind}|{gfid}|{pargfid}/{name}"})
-        elif kind == "link":
-            self._line(kind, when, who, self._entry_path(path, pargfid, name), gfid, ftype,
-                       {"key": f"link|{gfid}|{pargfid}/{name}", "target": self.paths.resolve(extra)})
-        elif kind == "rename":
-            new_path, new_pargfid, new_name = extra
-            self._line(kind, when, who, self._entry_path(path, pargfid, name), gfid, ftype,
-                       {"newpath": self._entry_path(new_path, new_pargfid, new_name),
-                        "key": f"rename|{gfid}|{pargfid}/{name}|{new_pargfid}/{new_name}"})
-        elif kind == "close_write":
-            self._line(kind, when, who, self.paths.resolve(path, gfid), gfid, ftype, {"key": f"close_write|{gfid}"})
-        else:  # attrib, setxattr, removexattr
-            extra_fields: dict[str, Any] = {"key": f"{kind}|{gfid}|{stable_digest(extra)}"}
-            if kind != "attrib":
-                extra_fields["names"] = [n for n, _ in extra]
+    def _before(self, gfid: str | None) -> None:
+        if gfid in self.pending:  # per file, in order: the writes before what comes now
+            self._flush_modify(gfid)  # type: ignore[arg-type]
+
+    def _event(self, kind: str, when: float, who: tuple | None, target: Any, iatt: Any, detail: Any) -> None:
+        if kind in _ENTRY_KINDS:  # target: the Loc, iatt: the new entry's
+            gfid = _gfid(iatt.gfid) or _loc_gfid(target)
+            ftype = int(iatt.type)
+            pargfid, name = _loc_pargfid(target), target.name
+            path = self._entry_path(target.path, pargfid, name)
+            self._before(gfid)
+            if ftype == _REG and path is not None and gfid is not None:
+                self._remember(gfid, path)
+            self._emit(kind, when, who, path, gfid, ftype, (pargfid, name))
+        elif kind == "forget":  # an entry change not reported: target its Loc, iatt its type
+            if iatt == _REG:
+                gfid = _loc_gfid(target)
+                if gfid is not None:
+                    self.names.pop(gfid, None)
             else:
-                valid = extra[0]
-                extra_fields["changed"] = [n for n, bit in SET_ATTR_BITS.items() if valid & bit]
-            self._line(kind, when, who, self.paths.resolve(path, gfid), gfid, ftype, extra_fields)
+                self.names.clear()
+        elif kind == "close_write":  # target: the fd's Inode
+            gfid = _gfid(target.gfid) if target is not None else None
+            self._before(gfid)
+            self._emit(kind, when, who, self._path_of(gfid), gfid, _REG, None)
+        elif kind in ("unlink", "rmdir"):  # iatt: the file type, read before the removal
+            gfid = _loc_gfid(target)
+            pargfid, name = _loc_pargfid(target), target.name
+            path = self._entry_path(target.path, pargfid, name)
+            self._before(gfid)
+            if gfid is not None and path is not None and self.names.get(gfid) == path:
+                del self.names[gfid]
+            self._emit(kind, when, who, path, gfid, iatt, (pargfid, name))
+        elif kind == "rename":  # target: the old Loc, iatt: the file's, detail: the new Loc
+            new = detail
+            linkfile = iatt is not None and iatt.type == FileType.REG and (iatt.mode & 0o7777) == 0o1000
+            ftype = int(iatt.type) if iatt is not None else 0
+            if who is None or linkfile:  # not reported (GlusterFS's own, DHT's link files)
+                if ftype != _REG:
+                    self.names.clear()  # a directory moved: paths remembered under it are stale
+                return
+            gfid = _gfid(iatt.gfid) or _loc_gfid(target)
+            pargfid, name = _loc_pargfid(target), target.name
+            new_pargfid, new_name = _loc_pargfid(new), new.name
+            path = self._entry_path(target.path, pargfid, name)
+            newpath = self._entry_path(new.path, new_pargfid, new_name)
+            self._before(gfid)
+            self._renamed(gfid, ftype, newpath)
+            self._emit(kind, when, who, path, gfid, ftype, (pargfid, name, newpath, new_pargfid, new_name))
+        elif kind == "dht-rename":  # DHT's rename as link + unlink; iatt: the file type
+            gfid = _loc_gfid(target)
+            old_p, old_name, new_p, new_name = detail
+            path, newpath = self._entry_path(None, old_p, old_name), self._entry_path(None, new_p, new_name)
+            self._before(gfid)
+            self._renamed(gfid, iatt, newpath)
+            self._emit("rename", when, who, path, gfid, iatt, (old_p, old_name, newpath, new_p, new_name))
+        elif kind == "link":  # target: the new Loc, iatt: the file's, detail: the old Loc
+            gfid = _gfid(iatt.gfid) or _loc_gfid(detail)
+            pargfid, name = _loc_pargfid(target), target.name
+            path = self._entry_path(target.path, pargfid, name)
+            self._before(gfid)
+            self._emit(kind, when, who, path, gfid, int(iatt.type), (pargfid, name, self.paths.resolve(detail.path)))
+        else:  # attrib, setxattr, removexattr: target a Loc or an Inode, iatt the attributes after or None
+            path, gfid, ftype = self._target(target, iatt)
+            self._before(gfid)
+            self._emit(kind, when, who, path, gfid, ftype, detail)
+
+    def _renamed(self, gfid: str | None, ftype: int, newpath: str | None) -> None:
+        if ftype != _REG:
+            self.names.clear()  # a directory moved: paths remembered under it are stale
+        elif gfid is not None:
+            if newpath is None:
+                self.names.pop(gfid, None)
+            else:
+                self._remember(gfid, newpath)
+
+    # ---- events as watchers and the sink see them (on the loop's thread)
+
+    def _key(self, entry: list) -> str:
+        """The key naming the operation an event reports (the same on every brick that saw it)."""
+        _, kind, when, _, _, gfid, _, detail, _ = entry
+        if kind in _KEYED_BY_ENTRY or kind == "link":
+            return f"{kind}|{gfid}|{detail[0]}/{detail[1]}"
+        if kind == "rename":
+            return f"rename|{gfid}|{detail[0]}/{detail[1]}|{detail[3]}/{detail[4]}"
+        if kind in ("modify", "close_write"):
+            return f"{kind}|{gfid}"
+        if kind == "overflow":
+            return f"overflow|{self.epoch}|{when}"
+        return f"{kind}|{gfid}|{stable_digest(detail)}"  # attrib, setxattr, removexattr
+
+    def _encoded(self, entry: list) -> bytes:
+        """The event's JSON line, made the first time someone reads it."""
+        line = entry[8]
+        if line is None:
+            seq, kind, when, who, path, gfid, ftype, detail, _ = entry
+            if kind == "overflow":
+                event: dict[str, Any] = {"event": kind, "path": None, "gfid": None, "type": None,
+                                         "time": round(when, 6), "lost": detail, "key": self._key(entry)}
+            else:
+                event = {"event": kind, "path": path, "gfid": gfid, "type": type_name(ftype), "time": round(when, 6)}
+                if who is not None:
+                    uid, gid, pid, client = who
+                    host, client_pid = self._client_of(client)
+                    event["by"] = {"host": host, "client_pid": client_pid, "pid": pid, "uid": uid, "gid": gid}
+                if kind == "rename":
+                    event["newpath"] = detail[2]
+                event["key"] = self._key(entry)
+                if kind == "link":
+                    event["target"] = detail[2]
+                elif kind == "modify":
+                    event["version"], event["writes"] = detail
+                elif kind == "attrib":
+                    valid = detail[0]
+                    event["changed"] = [n for n, bit in SET_ATTR_BITS.items() if valid & bit]
+                elif kind in ("setxattr", "removexattr"):
+                    event["names"] = [n for n, _ in detail]
+            event["seq"] = seq
+            line = entry[8] = _encode(event).encode() + b"\n"
+        return line
+
+    def _client_of(self, client: str | None) -> tuple[str | None, int | None]:
+        """client_of, remembered per client identifier (a brick has few clients)."""
+        cache = self._clients
+        found = cache.get(client)
+        if found is None:
+            if len(cache) > 4096:
+                cache.clear()
+            found = cache[client] = client_of(client)
+        return found
 
     # ---- serving watchers
 
@@ -786,6 +938,7 @@ class Events(glupy.Translator):
             except (ValueError, asyncio.TimeoutError):
                 request = {}
             ring = self.ring
+            encoded = self._encoded
             epoch, since = request.get("epoch"), request.get("since")
             lost = None
             if epoch == self.epoch and isinstance(since, int) and 0 <= since < ring.next:
@@ -811,10 +964,10 @@ class Events(glupy.Translator):
                 if cursor < ring.first - 1:  # the ring overtook this watcher
                     lost, cursor = ring.first - 1 - cursor, ring.first - 1
                     writer.write(json.dumps({"lost": lost, "reason": "buffer"}).encode() + b"\n")
-                lines = ring.since(cursor, 1024)
-                if lines:
-                    cursor += len(lines)
-                    writer.write(b"".join(lines))
+                entries = ring.since(cursor, 1024)
+                if entries:
+                    cursor += len(entries)
+                    writer.write(b"".join([encoded(e) for e in entries]))
                     await writer.drain()
                     continue
                 await writer.drain()
@@ -865,8 +1018,8 @@ class Events(glupy.Translator):
                         lost, cursor = ring.first - 1 - cursor, ring.first - 1
                         note = {"event": "lost", "count": lost, "reason": "redis unreachable", "brick": self.brick_path}
                         batch.append((None, json.dumps(note).encode()))
-                    for line in ring.since(cursor, 256):
-                        batch.append((self._once_key(line, occurrences), line))
+                    for entry in ring.since(cursor, 256):
+                        batch.append((self._once_key(entry, occurrences), self._encoded(entry)))
                     cursor += len([b for b in batch if b[0] is not None])
                 if not batch:
                     assert wake is not None
@@ -901,12 +1054,10 @@ class Events(glupy.Translator):
         finally:
             await client.aclose()
 
-    @staticmethod
-    def _once_key(line: bytes, occurrences: collections.OrderedDict[str, int]) -> str:
-        data = json.loads(line)
-        key = data.get("key") or f"seq|{data.get('seq')}"
-        if data.get("event") == "modify":
-            return stable_digest(f"{key}|{data.get('version')}")
+    def _once_key(self, entry: list, occurrences: collections.OrderedDict[str, int]) -> str:
+        key = self._key(entry)
+        if entry[1] == "modify":
+            return stable_digest(f"{key}|{entry[7][0]}")
         n = occurrences.pop(key, 0) + 1
         occurrences[key] = n
         if len(occurrences) > 200_000:

@@ -247,6 +247,49 @@ def test_the_close_after_write_of_a_file_renamed_while_open_has_its_new_path(bri
         ("create", "/a"), ("rename", "/a"), ("close_write", "/b")]
 
 
+def test_event_lines_are_the_json_of_the_event(brick) -> None:
+    """_encoded writes the line field by field: the same text as json.dumps of the event."""
+    from glupy.translators.events import SET_ATTR_BITS
+
+    t = brick.translator()
+    client = "CTX_ID:x-GRAPH_ID:0-PID:99-HOST:h\u00f6st-1-PC_NAME:v-RECON_NO:-0"
+    who = (1000, 100, 4242, client)
+    g, p = str(uuid.uuid4()), str(uuid.uuid4())
+    odd = 'a "quoted"\\ name\u00e9\n\u2603'
+    entries = [
+        ("create", who, f"/d/{odd}", g, 1, (p, odd)), ("mkdir", None, None, None, 2, (None, None)),
+        ("unlink", who, "/x", g, 0, (p, "x")), ("link", who, "/h", g, 1, (p, "h", None)),
+        ("link", who, "/h", g, 1, (p, "h", "/t")), ("rename", who, "/a", g, 3, (p, "a", None, p, "b")),
+        ("rename", who, "/a", g, 1, (p, "a", f"/{odd}", p, odd)), ("modify", who, "/m", g, 1, (None, 3)),
+        ("modify", who, "/m", g, 1, (1765000000123456789, 1)), ("close_write", who, "/m", g, 1, None),
+        ("attrib", who, "/m", g, 1, (0x31, 0o644, 1, 2, 3, 4)), ("setxattr", who, "/m", g, 6, (("user.k", b"v"),)),
+        ("removexattr", who, None, g, 7, (("user.\u00e9", None),)), ("overflow", None, None, None, 0, 12),
+    ]
+    for seq, (kind, by, path, gfid, ftype, detail) in enumerate(entries, 1):
+        entry = [seq, kind, 1765000000.1 + seq / 7, by, path, gfid, ftype, detail, None]
+        event = {"event": kind, "path": path, "gfid": gfid, "type": ev.type_name(ftype),
+                 "time": round(entry[2], 6)}
+        if kind == "overflow":
+            event.update({"lost": detail, "key": t._key(entry)})
+        else:
+            if by is not None:
+                host, client_pid = ev.client_of(by[3])
+                event["by"] = {"host": host, "client_pid": client_pid, "pid": by[2], "uid": by[0], "gid": by[1]}
+            if kind == "rename":
+                event["newpath"] = detail[2]
+            event["key"] = t._key(entry)
+            if kind == "link":
+                event["target"] = detail[2]
+            elif kind == "modify":
+                event["version"], event["writes"] = detail
+            elif kind == "attrib":
+                event["changed"] = [n for n, bit in SET_ATTR_BITS.items() if detail[0] & bit]
+            elif kind in ("setxattr", "removexattr"):
+                event["names"] = [n for n, _ in detail]
+        event["seq"] = seq
+        assert t._encoded(entry) == json.dumps(event, separators=(",", ":")).encode() + b"\n", kind
+
+
 def published(t: Events, n: int) -> None:
     deadline = time.monotonic() + 10
     while t.published < n:

@@ -98,6 +98,10 @@ BUSY_RATE = 300
 
 #: one encoder for every event line (json.dumps with separators builds one per call)
 _encode = json.JSONEncoder(separators=(",", ":")).encode
+#: a str as a JSON string: what _encode does with one (C, ASCII with escapes)
+_quote = json.encoder.encode_basestring_ascii
+#: a file type as JSON
+_TYPE_JSON = {t: _encode(type_name(t)) for t in range(8)}
 
 SET_ATTR_BITS = {"mode": 0x1, "uid": 0x2, "gid": 0x4, "size": 0x8, "atime": 0x10, "mtime": 0x20}
 
@@ -112,7 +116,8 @@ NAMES_KEPT = 65536
 
 class _FdState:
     """What the translator keeps per fd that changed its file (made at its first write,
-    truncate or open with O_TRUNC): the file's inode and who changed it last.
+    truncate or open with O_TRUNC): the file (``[Inode, gfid]``, shared with the records,
+    the gfid filled in by the publisher once) and who changed it last.
 
     It is the fd's context, and nothing else refers to it: when GlusterFS releases the fd
     (its last close), the bridge drops the context and this object ends, which reports
@@ -120,16 +125,16 @@ class _FdState:
     a thread switch per written file, where ending the object costs a deque append on the
     thread that releases the fd (the bridge holds the GIL there to drop the context anyway)."""
 
-    __slots__ = ("inode", "who", "push")
+    __slots__ = ("file", "who", "push")
 
     def __init__(self, inode: Any, push: Any) -> None:
-        self.inode, self.who, self.push = inode, None, push
+        self.file, self.who, self.push = [inode, None], None, push
 
     def __del__(self) -> None:
         who = self.who
         if who is not None:
             try:
-                self.push(("close_write", time.time(), who, self.inode, None, None))
+                self.push(("close_write", time.time(), who, self.file, None, None))
             except Exception:  # noqa: BLE001 - a finalizer must not raise (e.g. at interpreter exit)
                 pass
 
@@ -144,6 +149,14 @@ def _internal(xdata: Any) -> bool:
 
 def _gfid(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _file_gfid(file: list) -> str | None:
+    """The gfid of an fd's file (``[Inode, gfid]``), made once."""
+    gfid = file[1]
+    if gfid is None and file[0] is not None:
+        gfid = file[1] = _gfid(file[0].gfid)
+    return gfid
 
 
 def _loc_gfid(loc: Any) -> str | None:
@@ -334,7 +347,7 @@ class Events(glupy.Translator):
         self._idle = False  # the publisher waits for a kick (set and cleared by it)
         self._kick = threading.Event()
         self._quit = False
-        self._clients: dict[str | None, tuple[str | None, int | None]] = {}
+        self._by_json: dict[tuple, str] = {}  # caller -> its "by" JSON, see _by
         self.dropped = 0  # records the queue had no room for
         self.reported_dropped = 0
         self.ring = _Ring(self.buffer)
@@ -498,7 +511,7 @@ class Events(glupy.Translator):
             state = _FdState(fd.inode, self._push)
             self._fd_ctx_set(fd, state)
         state.who = who  # written: the end of its context is a close after write
-        self._push(("modify", time.time(), who, state.inode, post, None))
+        self._push(("modify", time.time(), who, state.file, post, None))
 
     async def open(self, loc, flags, fd, xdata):
         # only an open that truncates is a change (on replicated and dispersed volumes the
@@ -750,8 +763,8 @@ class Events(glupy.Translator):
             kind, when, who, target, iatt, detail = record
             if kind == "modify" or kind == "truncate":
                 version = (iatt.ctime * 1_000_000_000 + iatt.ctime_nsec) if iatt is not None else None
-                if kind == "modify":  # target: the fd's Inode
-                    gfid = _gfid(target.gfid) if target is not None else None
+                if kind == "modify":  # target: the fd's file, [Inode, gfid]
+                    gfid = _file_gfid(target)
                     path = None
                 else:  # target: the Loc truncated
                     gfid = _loc_gfid(target)
@@ -809,8 +822,8 @@ class Events(glupy.Translator):
                     self.names.pop(gfid, None)
             else:
                 self.names.clear()
-        elif kind == "close_write":  # target: the fd's Inode
-            gfid = _gfid(target.gfid) if target is not None else None
+        elif kind == "close_write":  # target: the fd's file, [Inode, gfid]
+            gfid = _file_gfid(target)
             self._before(gfid)
             self._emit(kind, when, who, self._path_of(gfid), gfid, _REG, None)
         elif kind in ("unlink", "rmdir"):  # iatt: the file type, read before the removal
@@ -880,44 +893,52 @@ class Events(glupy.Translator):
         return f"{kind}|{gfid}|{stable_digest(detail)}"  # attrib, setxattr, removexattr
 
     def _encoded(self, entry: list) -> bytes:
-        """The event's JSON line, made the first time someone reads it."""
+        """The event's JSON line, made the first time someone reads it: the same text as
+        json.dumps of the event with separators (",", ":"), written out field by field
+        (strings escaped by json's own C function; the caller's part made once per caller)."""
         line = entry[8]
         if line is None:
             seq, kind, when, who, path, gfid, ftype, detail, _ = entry
             if kind == "overflow":
-                event: dict[str, Any] = {"event": kind, "path": None, "gfid": None, "type": None,
-                                         "time": round(when, 6), "lost": detail, "key": self._key(entry)}
+                text = _encode({"event": kind, "path": None, "gfid": None, "type": None, "time": round(when, 6),
+                                "lost": detail, "key": self._key(entry), "seq": seq})
             else:
-                event = {"event": kind, "path": path, "gfid": gfid, "type": type_name(ftype), "time": round(when, 6)}
+                text = (f'{{"event":"{kind}","path":{"null" if path is None else _quote(path)},'
+                        f'"gfid":{"null" if gfid is None else _quote(gfid)},"type":{_TYPE_JSON.get(ftype, "null")},'
+                        f'"time":{round(when, 6)!r}')
                 if who is not None:
-                    uid, gid, pid, client = who
-                    host, client_pid = self._client_of(client)
-                    event["by"] = {"host": host, "client_pid": client_pid, "pid": pid, "uid": uid, "gid": gid}
+                    text += self._by(who)
                 if kind == "rename":
-                    event["newpath"] = detail[2]
-                event["key"] = self._key(entry)
+                    newpath = detail[2]
+                    text += f',"newpath":{"null" if newpath is None else _quote(newpath)}'
+                text += f',"key":{_quote(self._key(entry))}'
                 if kind == "link":
-                    event["target"] = detail[2]
+                    target = detail[2]
+                    text += f',"target":{"null" if target is None else _quote(target)}'
                 elif kind == "modify":
-                    event["version"], event["writes"] = detail
+                    version, writes = detail
+                    text += f',"version":{"null" if version is None else version},"writes":{writes}'
                 elif kind == "attrib":
                     valid = detail[0]
-                    event["changed"] = [n for n, bit in SET_ATTR_BITS.items() if valid & bit]
+                    text += f',"changed":{_encode([n for n, bit in SET_ATTR_BITS.items() if valid & bit])}'
                 elif kind in ("setxattr", "removexattr"):
-                    event["names"] = [n for n, _ in detail]
-            event["seq"] = seq
-            line = entry[8] = _encode(event).encode() + b"\n"
+                    text += f',"names":{_encode([n for n, _ in detail])}'
+                text += f',"seq":{seq}}}'
+            line = entry[8] = text.encode() + b"\n"
         return line
 
-    def _client_of(self, client: str | None) -> tuple[str | None, int | None]:
-        """client_of, remembered per client identifier (a brick has few clients)."""
-        cache = self._clients
-        found = cache.get(client)
-        if found is None:
+    def _by(self, who: tuple) -> str:
+        """``,"by":{...}`` of a caller, made once per caller (a brick has few)."""
+        cache = self._by_json
+        text = cache.get(who)
+        if text is None:
+            uid, gid, pid, client = who
+            host, client_pid = client_of(client)
             if len(cache) > 4096:
                 cache.clear()
-            found = cache[client] = client_of(client)
-        return found
+            text = cache[who] = ',"by":' + _encode({"host": host, "client_pid": client_pid, "pid": pid, "uid": uid,
+                                                    "gid": gid})
+        return text
 
     # ---- serving watchers
 

@@ -106,8 +106,9 @@ def silent_subscribers(node: GlusterNode, volume: Volume) -> list[tuple[socket.s
     """One connection per brick of `volume` that reads its hello and then nothing."""
     bricks = {str(b.path) for b in volume.info().bricks}
     found = ev.subscribe_volume(node.address, volume.name, timeout=60)
-    for s, _, hello in found:
+    for s, f, hello in found:
         if hello.get("brick") not in bricks:
+            f.close()
             s.close()
     return [(s, f) for s, f, hello in found if hello.get("brick") in bricks]
 
@@ -164,7 +165,8 @@ def run(args: argparse.Namespace) -> None:
         served = silent_subscribers(node, vol)
         if len(served) != 2:
             raise RuntimeError(f"the events translator serves {len(served)} of 2 bricks of {EVENTS}")
-        for s, _ in served:
+        for s, f in served:  # the file too: it holds the connection open (and the brick serving it)
+            f.close()
             s.close()
 
         # ---- throughput, and the bricks' CPU time per file

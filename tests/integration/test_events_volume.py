@@ -8,6 +8,7 @@ event servers take the translator's default listen address (24100 and up).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -92,6 +93,18 @@ class Collector:
         return self.events
 
 
+@contextlib.contextmanager
+def watched_mount(vol: Volume, state: Path, label: str, path: str = "/") -> Iterator[tuple[Path, Collector]]:
+    """A FUSE mount of `vol` and a Collector of a watcher of `path` (recursive), ready."""
+    m = mount(vol, state, label)
+    try:
+        with ev.watch(vol.name, vol.node.address, path, recursive=True) as w:
+            assert w.wait_ready(30)
+            yield m.mountpoint, Collector(w)
+    finally:
+        m.unmount()
+
+
 def ours(events: list[ev.ChangeEvent], top: str) -> list[tuple]:
     return [(e.event, e.path, e.newpath) for e in events
             if (e.path or "").startswith(top) or (e.newpath or "").startswith(top) or e.event in ("lost", "gap")]
@@ -155,26 +168,19 @@ def test_writes_through_an_fd_after_its_directory_was_renamed_have_the_new_path(
                                                                                   gluster_state_dir: Path) -> None:
     """The brick knows an fd's file by gfid: its path comes from the name the file was
     created under, or from the brick's handles once a directory above it moved."""
-    m = mount(replica2, gluster_state_dir, "mv")
-    try:
-        with ev.watch(replica2.name, replica2.node.address, "/", recursive=True) as w:
-            assert w.wait_ready(30)
-            c = Collector(w)
-            mp = m.mountpoint
-            (mp / "mv1").mkdir()
-            (mp / "mv1" / "f").write_bytes(b"")  # created, nothing written
-            fd = os.open(mp / "mv1" / "f", os.O_WRONLY)
-            try:
-                os.write(fd, b"before")
-                os.fsync(fd)
-                os.rename(mp / "mv1", mp / "mv2")
-                os.write(fd, b"after")
-            finally:
-                os.close(fd)
-            c.until(lambda evs: any(e.event == "close_write" for e in evs))
-            got = ours(c.settle(), "/mv")
-    finally:
-        m.unmount()
+    with watched_mount(replica2, gluster_state_dir, "mv") as (mp, c):
+        (mp / "mv1").mkdir()
+        (mp / "mv1" / "f").write_bytes(b"")  # created, nothing written
+        fd = os.open(mp / "mv1" / "f", os.O_WRONLY)
+        try:
+            os.write(fd, b"before")
+            os.fsync(fd)
+            os.rename(mp / "mv1", mp / "mv2")
+            os.write(fd, b"after")
+        finally:
+            os.close(fd)
+        c.until(lambda evs: any(e.event == "close_write" for e in evs))
+        got = ours(c.settle(), "/mv")
     # the writes are one modify, under the path the file had at the first one (it is held for
     # the coalescing window, so it may come after the directory's rename)
     assert sorted(got, key=repr) == sorted([("mkdir", "/mv1", None), ("create", "/mv1/f", None),
@@ -185,33 +191,26 @@ def test_writes_through_an_fd_after_its_directory_was_renamed_have_the_new_path(
 
 def test_a_brick_killed_and_restarted_loses_nothing_while_its_partner_is_up(replica2: Volume,
                                                                            gluster_state_dir: Path) -> None:
-    m = mount(replica2, gluster_state_dir, "k")
-    try:
-        with ev.watch(replica2.name, replica2.node.address, "/k", recursive=True) as w:
-            assert w.wait_ready(30)
-            c = Collector(w)
-            mp = m.mountpoint
-            (mp / "k").mkdir()
-            for i in range(20):
-                (mp / "k" / f"before{i}").write_bytes(b"x")
-            pids = replica2.brick_pids()
-            first = sorted(pids, key=str)[0]
-            os.kill(pids[first], 9)
-            for _ in range(200):  # gone, reaped too: else glusterd "discovers" it still running
-                if not Path(f"/proc/{pids[first]}").exists():
-                    break
-                time.sleep(0.05)
-            for i in range(20):
-                (mp / "k" / f"during{i}").write_bytes(b"y")
-                if i == 10:
-                    replica2.start(force=True)  # the killed brick comes back mid-run
-            replica2.wait_bricks_online()
-            for i in range(20):
-                (mp / "k" / f"after{i}").write_bytes(b"z")
-            c.until(lambda evs: sum(1 for e in evs if e.event == "create") == 60)
-            got = c.settle(3.0)
-    finally:
-        m.unmount()
+    with watched_mount(replica2, gluster_state_dir, "k", "/k") as (mp, c):
+        (mp / "k").mkdir()
+        for i in range(20):
+            (mp / "k" / f"before{i}").write_bytes(b"x")
+        pids = replica2.brick_pids()
+        first = sorted(pids, key=str)[0]
+        os.kill(pids[first], 9)
+        for _ in range(200):  # gone, reaped too: else glusterd "discovers" it still running
+            if not Path(f"/proc/{pids[first]}").exists():
+                break
+            time.sleep(0.05)
+        for i in range(20):
+            (mp / "k" / f"during{i}").write_bytes(b"y")
+            if i == 10:
+                replica2.start(force=True)  # the killed brick comes back mid-run
+        replica2.wait_bricks_online()
+        for i in range(20):
+            (mp / "k" / f"after{i}").write_bytes(b"z")
+        c.until(lambda evs: sum(1 for e in evs if e.event == "create") == 60)
+        got = c.settle(3.0)
     creates = sorted(e.path for e in got if e.event == "create")
     assert creates == sorted(f"/k/{w}{i}" for w in ("before", "during", "after") for i in range(20))
     closes = [e.path for e in got if e.event == "close_write"]

@@ -290,6 +290,23 @@ def test_event_lines_are_the_json_of_the_event(brick) -> None:
         assert t._encoded(entry) == json.dumps(event, separators=(",", ":")).encode() + b"\n", kind
 
 
+def test_a_watcher_that_goes_away_is_no_longer_served(brick) -> None:
+    t = brick.translator()
+    s, f, _ = subscribe(t.address[1])
+    brick.mkdir("/a")
+    assert read_events(f, lambda g: len(g) == 1)[0]["path"] == "/a"
+    assert t.subscribers == 1
+    f.close()
+    s.close()
+    deadline = time.monotonic() + 10
+    while t.subscribers:  # the connection's wait ends with it: nothing more is published to it
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    brick.mkdir("/b")
+    published(t, 2)
+    assert t._waiting == []
+
+
 def published(t: Events, n: int) -> None:
     deadline = time.monotonic() + 10
     while t.published < n:

@@ -59,6 +59,7 @@ import asyncio
 import collections
 import importlib
 import json
+import math
 import os
 import secrets
 import socket
@@ -87,14 +88,18 @@ INTERNAL_KEYS = ("glusterfs-internal-fop", "trusted.glusterfs.dht.linkto", "forc
 RENAME_OP_KEY = "changelog.rename-op"
 ROOT_GFID = "00000000-0000-0000-0000-000000000001"
 
-#: how many times a second the publisher publishes at most under load (it batches what came
-#: meanwhile; a lone change goes out at once). Measured on a replica-2 volume creating small
-#: files: brick CPU over plain was about +450 us a file at 100 batches a second, +290 at 20,
-#: of which +150 is the handlers (the publishing disabled)
-PUBLISH_RATE = 20
-#: above this many records a second the brick counts as busy and publishing is batched;
-#: below it each change goes out as it comes (a watcher hears of it within milliseconds)
-BUSY_RATE = 300
+#: how many times a second the publisher publishes at most (a change waits at most
+#: 1/PUBLISH_RATE for the one before it to go out: what comes meanwhile goes out together)
+PUBLISH_RATE = 200
+#: above this many records a second (smoothed over RATE_WINDOW seconds) the brick is busy and
+#: publishes at most BUSY_PUBLISH_RATE times a second: a publish costs the publisher's
+#: wake-up and the event loop's (some 100 us with a watcher), however few records it carries.
+#: Measured on a replica-2 volume creating small files (~1,000 records a second a brick):
+#: brick CPU over plain was about +450 us a file at 100 batches a second, +290 at 20
+#: (with the publishing of then, before issue 15)
+BUSY_RATE = 600
+BUSY_PUBLISH_RATE = 20
+RATE_WINDOW = 0.25
 
 #: one encoder for every event line (json.dumps with separators builds one per call)
 _encode = json.JSONEncoder(separators=(",", ":")).encode
@@ -274,6 +279,11 @@ def _brick_identity() -> tuple[str | None, str | None]:
     return volume, brick
 
 
+def _set_if_pending(future: asyncio.Future, value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
 def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
     """Cancel what still runs on `loop` (a connection accepted as the server closed) and let
     it end, before the loop is closed: a coroutine left pending would be finalized later
@@ -371,7 +381,8 @@ class Events(glupy.Translator):
                 raise glupy.OptionError("option redis: the Python package redis is not installed in the bricks' "
                                         "environment (pip install 'glupy[events]')") from None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None  # the Redis sink waits on it
+        self._waiting: list[asyncio.Future[bool | None]] = []  # the connections' waits, see _serve
         self._server: asyncio.AbstractServer | None = None
         ready = threading.Event()
         failure: list[BaseException] = []
@@ -667,11 +678,11 @@ class Events(glupy.Translator):
 
     def _publishing(self) -> None:
         """The publisher thread: asleep until a FOP's record kicks it (once, only while it
-        sleeps) or the oldest write being coalesced is due, so an idle brick costs nothing;
-        busy (more than BUSY_RATE records a second), it publishes in batches, at most
-        PUBLISH_RATE times a second (a wake-up per FOP would cost more than the FOP itself);
-        otherwise each change goes out as it comes."""
-        rate = 0.0  # records a second, smoothed: is the brick busy?
+        sleeps) or the oldest write being coalesced is due, so an idle brick costs nothing.
+        It publishes at most PUBLISH_RATE times a second, and BUSY_PUBLISH_RATE times while
+        the brick is busy (over BUSY_RATE records a second): a wake-up per FOP would cost more
+        than the FOP itself; what comes between two publishes goes out together."""
+        rate = 0.0  # records a second, smoothed over RATE_WINDOW: is the brick busy?
         last = time.monotonic()
         while not self._quit:
             waiting = len(self.records)
@@ -680,25 +691,27 @@ class Events(glupy.Translator):
             except Exception:  # noqa: BLE001 - one bad record must not stop the reporting
                 self.log.exception("events: cannot publish")
             published = time.monotonic()
-            rate = 0.8 * rate + 0.2 * waiting / max(published - last, 0.001)
+            rate = rate * math.exp((last - published) / RATE_WINDOW) + waiting / RATE_WINDOW
             last = published
             self._idle = True
-            if self.records or self._quit:
-                self._idle = False
-                continue
-            due = min((m[0] for m in self.pending.values()), default=None)
-            self._kick.wait(None if due is None else max(0.0, due + self.coalesce - time.time()))
-            self._kick.clear()
+            if not self.records and not self._quit:
+                due = min((m[0] for m in self.pending.values()), default=None)
+                self._kick.wait(None if due is None else max(0.0, due + self.coalesce - time.time()))
+                self._kick.clear()
             self._idle = False
-            if rate > BUSY_RATE:  # busy: batch (a wake-up per change would cost more than the change)
-                wait = 1.0 / PUBLISH_RATE - (time.monotonic() - published)
-                if wait > 0 and not self._quit:
-                    time.sleep(wait)
+            gap = 1.0 / (BUSY_PUBLISH_RATE if rate > BUSY_RATE else PUBLISH_RATE)
+            wait = gap - (time.monotonic() - published)
+            if wait > 0 and not self._quit:
+                time.sleep(wait)
         self._publish()  # what came before fini
 
     def _tell_watchers(self) -> None:
         """On the loop: wake the connections (and the sink) waiting for events."""
-        if self._wake is not None:
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            if not waiter.done():
+                waiter.set_result(True)
+        if self._wake is not None and self.redis:
             self._wake.set()
             self._wake = asyncio.Event()
 
@@ -944,7 +957,8 @@ class Events(glupy.Translator):
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.subscribers += 1
-        closed = waiter = None
+        closed: asyncio.Future[bytes] | None = None
+        waiter: asyncio.Future[bool | None] | None = None
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
@@ -979,9 +993,11 @@ class Events(glupy.Translator):
                 return  # another brick's watcher, looking for its brick's port
             if lost:
                 writer.write(json.dumps({"lost": lost, "reason": "buffer"}).encode() + b"\n")
-            closed: asyncio.Future[bytes] | None = None
+            loop = asyncio.get_running_loop()
+            # the watcher went away (EOF): wakes the wait below, as _tell_watchers does
+            closed = asyncio.ensure_future(reader.read(1))
+            closed.add_done_callback(lambda _: waiter is not None and not waiter.done() and waiter.set_result(False))
             while not self._stopping.is_set():
-                wake = self._wake
                 if cursor < ring.first - 1:  # the ring overtook this watcher
                     lost, cursor = ring.first - 1 - cursor, ring.first - 1
                     writer.write(json.dumps({"lost": lost, "reason": "buffer"}).encode() + b"\n")
@@ -992,15 +1008,20 @@ class Events(glupy.Translator):
                     await writer.drain()
                     continue
                 await writer.drain()
-                assert wake is not None
-                if closed is None:
-                    closed = asyncio.ensure_future(reader.read(1))  # the watcher went away (EOF)
-                waiter = asyncio.ensure_future(wake.wait())
-                done, _ = await asyncio.wait({waiter, closed}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                if closed in done:
+                if closed.done():
                     break
-                if not done:
+                if ring.next - 1 > cursor:
+                    continue  # published while draining
+                # one future a wait (no task, no asyncio.wait): _tell_watchers sets it to True, the
+                # end of the connection to False, the timer to None (a ping keeps the link alive)
+                waiter = loop.create_future()
+                self._waiting.append(waiter)
+                timer = loop.call_later(5, _set_if_pending, waiter, None)
+                woken = await waiter
+                timer.cancel()
+                if woken is False:
+                    break
+                if woken is None:
                     writer.write(b'{"ping":1}\n')
         except (ConnectionError, OSError, asyncio.CancelledError):
             pass
@@ -1010,6 +1031,8 @@ class Events(glupy.Translator):
             for future in (closed, waiter):
                 if future is not None:
                     future.cancel()
+            if waiter in self._waiting:
+                self._waiting.remove(waiter)
             writer.close()
 
     # ---- the durable sink: a Redis stream

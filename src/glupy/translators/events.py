@@ -22,8 +22,9 @@ appends the record.
 Everything else happens on two threads of the translator's own, asleep while
 nothing happens:
 
-* a publisher thread (``glupy-evpub-NAME``) drains the queue (each change as it
-  comes; on a busy brick, over 300 changes a second, in batches, 20 a second),
+* a publisher thread (``glupy-evpub-NAME``) drains the queue (at most 200 times a
+  second, so a change waits at most 5 ms; on a busy brick, over 600 changes a
+  second, 20 times a second),
   reads gfids, paths and types from the records, resolves paths a brick only
   knows by gfid (``<gfid:...>/name`` after a brick restart, the file of an fd)
   from the names it saw files created and renamed to, else through the brick's

@@ -7,7 +7,9 @@ writes one file of ``--crypt-mib`` MiB in 1 MiB write(2)s (then fsync), drops th
 page cache, and reads it back in 1 MiB read(2)s, on each mount; the order of the
 mounts rotates every round and the median of the rounds is reported, with the
 ratio crypt/plain (issue 14's target: at least 0.8 for both, at GlusterFS's default
-options). Both mounts use the same volume options: GlusterFS's defaults, unless
+options), and the CPU time the FUSE client process spent per MiB written and read
+(all its threads, from /proc/PID/task/*/schedstat: steadier than MB/s on a shared
+machine). Both mounts use the same volume options: GlusterFS's defaults, unless
 ``--crypt-aggregate`` sets write-behind's aggregate-size (GlusterFS's default is
 128KB; before crypt merged the writes queued behind each other, 1MB was recommended).
 
@@ -17,16 +19,18 @@ This benchmark runs its own glusterd on 127.1.1.15 (bricks on ports 28500-28599)
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from glupy.gluster import FuseMount, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
 from glupy.translators.crypt import write_key_file
 
-from bench._common import run_alone, sequential, tear_down
+from bench._common import MIB, cpu_seconds, drop_caches, run_alone, sequential, tear_down
 
 VOLUME = "cryptbench"
 
@@ -50,6 +54,40 @@ def client_volfile(volume: Volume, path: Path, key: Path | None) -> Path:
     return path
 
 
+def measured(mount: FuseMount, mib: int) -> dict[str, float]:
+    """bench._common.sequential, with the client's CPU milliseconds per MiB of each phase:
+    MB/s writing (with fsync) then reading one file in 1 MiB blocks."""
+    pid = mount.pid
+    if pid is None:
+        raise RuntimeError(f"no client process for {mount.mountpoint}")
+    path = mount.mountpoint / f"seq-{time.monotonic_ns()}"
+    block = os.urandom(MIB)
+    cpu, t = cpu_seconds(pid), time.perf_counter()
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+    try:
+        for _ in range(mib):
+            os.write(fd, block)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    out = {"seq-write": mib / (time.perf_counter() - t), "cpu-write": (cpu_seconds(pid) - cpu) * 1e3 / mib}
+    drop_caches()
+    got = 0
+    cpu, t = cpu_seconds(pid), time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while chunk := os.read(fd, MIB):
+            got += len(chunk)
+    finally:
+        os.close(fd)
+    out["seq-read"] = mib / (time.perf_counter() - t)
+    out["cpu-read"] = (cpu_seconds(pid) - cpu) * 1e3 / mib
+    if got != mib * MIB:
+        raise RuntimeError(f"read back {got} bytes of {mib * MIB} from {path}")
+    os.unlink(path)
+    return out
+
+
 def run(args: argparse.Namespace) -> None:
     rounds = getattr(args, "crypt_rounds", 5)
     mib = getattr(args, "crypt_mib", 256)
@@ -59,6 +97,7 @@ def run(args: argparse.Namespace) -> None:
     node = GlusterNode(state, node_index, port_range=(28500, 28599))
     node.start()
     mounts: dict[str, FuseMount] = {}
+    print(f"crypt: load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
     try:
         vol = Volume.create(node, VOLUME, [node.brick(VOLUME, 0), node.brick(VOLUME, 1)], replica=2)
         if aggregate:
@@ -79,22 +118,25 @@ def run(args: argparse.Namespace) -> None:
             order = labels[rnd % len(labels):] + labels[:rnd % len(labels)]
             print(f"crypt: round {rnd + 1}/{rounds}: {', '.join(order)}", file=sys.stderr)
             for label in order:
-                samples[label].append(sequential(mounts[label].mountpoint, mib))
+                samples[label].append(measured(mounts[label], mib))
         med = {label: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for label, runs in samples.items()}
         base = med["plain GlusterFS"]
         print(f"\nEncryption at rest: replica-2 volume, one {mib} MiB file written and read in 1 MiB blocks "
               f"(page cache dropped before reading), performance.aggregate-size "
               f"{aggregate or '128KB (GlusterFS default)'}, "
               f"median of {rounds} interleaved rounds")
-        header = f"{'configuration':24}{'seq write (MB/s)':>22}{'seq read (MB/s)':>22}   rounds write / read"
+        header = (f"{'configuration':24}{'seq write (MB/s)':>22}{'seq read (MB/s)':>22}"
+                  f"{'client CPU ms/MiB w / r':>26}   rounds write / read")
         print(header)
         print("-" * len(header))
         for label, row in med.items():
             w, r = row["seq-write"], row["seq-read"]
             ratio = "" if label == labels[0] else f" ({w / base['seq-write']:.2f}x)"
             ratio_r = "" if label == labels[0] else f" ({r / base['seq-read']:.2f}x)"
+            cpu = f"{row['cpu-write']:.2f} / {row['cpu-read']:.2f}"
             spread = " ".join(f"{s['seq-write']:.0f}/{s['seq-read']:.0f}" for s in samples[label])
-            print(f"{label:24}{f'{w:.1f}{ratio}':>22}{f'{r:.1f}{ratio_r}':>22}   {spread}")
+            print(f"{label:24}{f'{w:.1f}{ratio}':>22}{f'{r:.1f}{ratio_r}':>22}{cpu:>26}   {spread}")
+        print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         tear_down(mounts.values(), node, [VOLUME], state)
 

@@ -1,0 +1,325 @@
+"""hostile: misbehaving translators the chaos fuzzer does not cover, for tests/integration/test_hostile.py.
+
+Each class misbehaves in one way a careless (or malicious) author could, chosen by
+the name a FOP is about, so that a test can make one FOP misbehave while others
+of the same client are measured. Where the bridge is known to fail the contract
+(issue 11: the process lives, keeps serving every other FOP, and answers the bad
+FOP with an errno), the test that uses the class is marked xfail with the cause.
+
+* :class:`Careless`: plain ``def`` handlers (blocking, returning a Wind they did
+  not await, a generator, an async generator), generator handlers that swallow
+  everything thrown into them and never end, a FopError subclass whose errno
+  changes each time it is read, a BaseException subclass, an exception whose
+  ``__str__`` blocks.
+* :class:`EvilEntries`: readdir(p) replies whose entries are objects whose ``name``
+  attribute empties the reply's own list (the last reference to the entry).
+* :class:`SlowDel`: per-fd and per-inode contexts whose ``__del__`` blocks, with no
+  ``release``/``forget`` hook.
+* :class:`GilHog`: a getxattr that holds the GIL in one C call for ``block`` seconds,
+  and a per-fd context on every open file.
+* :class:`SlowStatedump`: a statedump hook that blocks ``block`` seconds.
+* :class:`Exhaust`: a getxattr that blocks its worker ``block`` seconds (more of them
+  than the bridge has workers).
+* :class:`HugeErrors`: exceptions with a 20 MB message, and with 20,000 chained causes.
+* :class:`LoopStopper`: stops the event loop behind ``glupy.sleep``/``on_loop``.
+* :class:`BadHooks` subclasses: handlers that are not methods (``stat = None``, a
+  property that raises), for load-time refusals.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import time
+from typing import Any
+
+import glupy
+from glupy.replies import ReaddirpReply, ReaddirReply
+
+__all__ = ["Careless", "EvilEntries", "SlowDel", "GilHog", "SlowStatedump", "Exhaust", "HugeErrors",
+           "LoopStopper", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase"]
+
+
+class CarelessBase(BaseException):
+    """A BaseException subclass (not an Exception) raised by a handler."""
+
+
+class ShiftyFopError(glupy.FopError):
+    """A FopError whose errno is a property: valid the first time it is read, then 0, -1, 10**12, 'x'."""
+
+    def __init__(self) -> None:
+        super().__init__(errno.EACCES)
+        self._reads = 0
+
+    @property  # type: ignore[override]
+    def errno(self) -> Any:
+        self._reads += 1
+        return [errno.EACCES, 0, -1, 10**12, "x"][min(self._reads - 1, 4)]
+
+    @errno.setter
+    def errno(self, value: Any) -> None:
+        pass
+
+
+class _SlowStr(Exception):
+    """An exception whose str() and repr() block for a while (logging it holds the worker)."""
+
+    seconds = 2.0
+
+    def __str__(self) -> str:
+        time.sleep(self.seconds)
+        return "slow to print"
+
+    __repr__ = __str__
+
+
+class Careless(glupy.Translator):
+    """Misbehaviours by name (lookups) and by xattr name (getxattr):
+
+    * lookup ``sleep-*``: a plain ``def`` handler that blocks ``block`` seconds, then ENOENT;
+    * lookup ``wind-*``: a plain ``def`` returning ``self.child.lookup(...)`` unawaited (the
+      bridge may step it or answer EIO: either is an answer); every other name: a plain
+      ``def`` returning a coroutine that winds;
+    * lookup ``gen-*``: a plain ``def`` that is a generator (yields the wind, returns the reply);
+    * lookup ``agen-*``: an async generator;
+    * lookup ``shifty-*``: raises a FopError whose errno property changes on every read;
+    * lookup ``base-*``: raises a BaseException subclass;
+    * lookup ``slowstr-*``: raises an exception whose str() blocks 2 s;
+    * getxattr ``user.swallow``: a generator that swallows whatever is thrown into it and
+      yields junk forever (never ends: answered at fop-timeout; holds its worker for ever).
+    """
+
+    block = glupy.Option(float, default=5.0, min=0)
+
+    def lookup(self, loc: Any, xdata: Any) -> Any:
+        name = loc.name or ""
+        if name.startswith("sleep-"):
+            time.sleep(self.block)
+            raise glupy.FopError(errno.ENOENT)
+        if name.startswith("gen-"):
+            return self._gen_lookup(loc, xdata)
+        if name.startswith("agen-"):
+            return self._agen_lookup(loc, xdata)
+        if name.startswith("shifty-"):
+            raise ShiftyFopError()
+        if name.startswith("base-"):
+            raise CarelessBase("a BaseException from a handler")
+        if name.startswith("slowstr-"):
+            raise _SlowStr()
+        if name.startswith("wind-"):
+            return self.child.lookup(loc, xdata)  # the forgotten await, in a plain def
+        return self._forward(loc, xdata)  # a plain def returning a coroutine
+
+    async def _forward(self, loc: Any, xdata: Any) -> Any:
+        return await self.child.lookup(loc, xdata)
+
+    def _gen_lookup(self, loc: Any, xdata: Any) -> Any:
+        reply = yield self.child.lookup(loc, xdata)
+        return reply
+
+    async def _agen_lookup(self, loc: Any, xdata: Any) -> Any:
+        yield await self.child.lookup(loc, xdata)
+
+    def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        if name == "user.swallow":
+            return self._swallow()
+        return self.child.getxattr(loc, name, xdata)
+
+    def _swallow(self) -> Any:
+        deadline = time.monotonic() + 30  # never ends as far as the FOP is concerned
+        while time.monotonic() < deadline:
+            try:
+                yield 42
+            except BaseException:  # noqa: BLE001 - the point: it ignores everything
+                time.sleep(0.01)
+
+
+class _EvilEntry:
+    """A directory entry whose ``name`` empties the list it is in (dropping the last
+    reference to itself) before answering."""
+
+    ino = 1
+    off = 1
+    type = 8
+    xdata = None
+
+    def __init__(self, holder: list, real: Any) -> None:
+        self._holder = holder
+        self._real = real
+
+    @property
+    def name(self) -> str:
+        entries = self._holder.pop()
+        entries.clear()
+        _scratch = [bytearray(64) for _ in range(2000)]  # reuse the freed memory
+        return "e0"
+
+    @property
+    def stat(self) -> Any:
+        return self._real.stat
+
+    @property
+    def inode(self) -> Any:
+        return self._real.inode
+
+
+def _evil_entries(real: Any) -> list:
+    holder: list = []
+    entries = [_EvilEntry(holder, real)]
+    holder.append(entries)
+    return entries
+
+
+class EvilEntries(glupy.Translator):
+    """Once armed (a lookup of the name ``arm-evil``, answered ENOENT), readdir(p) answers
+    one entry, an object whose ``name`` empties the reply's list."""
+
+    armed = False
+
+    async def lookup(self, loc: Any, xdata: Any) -> Any:
+        if loc.name == "arm-evil":
+            self.armed = True
+            raise glupy.FopError(errno.ENOENT)
+        return await self.child.lookup(loc, xdata)
+
+    async def readdirp(self, fd: Any, size: Any, off: Any, xdata: Any) -> Any:
+        reply = await self.child.readdirp(fd, size, off, xdata)
+        real = [e for e in reply.entries if e.name not in (".", "..")]
+        if not real or not self.armed:
+            return reply
+        return ReaddirpReply(_evil_entries(real[0]), reply.xdata, op_ret=1)
+
+    async def readdir(self, fd: Any, size: Any, off: Any, xdata: Any) -> Any:
+        reply = await self.child.readdir(fd, size, off, xdata)
+        real = [e for e in reply.entries if e.name not in (".", "..")]
+        if not real or not self.armed:
+            return reply
+        return ReaddirReply(_evil_entries(real[0]), reply.xdata, op_ret=1)
+
+
+class _BlocksOnDel:
+    """A context object whose ``__del__`` blocks for a while."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __del__(self) -> None:
+        time.sleep(self.seconds)
+
+
+class SlowDel(glupy.Translator):
+    """Files opened under names ``slowdel-*`` get a per-fd context, and names looked up as
+    ``slowforget-*`` a per-inode context, whose ``__del__`` blocks ``block`` seconds;
+    the class has no release/forget hook (GlusterFS drops the context on whichever of
+    its threads releases the fd or forgets the inode)."""
+
+    block = glupy.Option(float, default=5.0, min=0)
+
+    async def open(self, loc: Any, flags: Any, fd: Any, xdata: Any) -> Any:
+        reply = await self.child.open(loc, flags, fd, xdata)
+        if (loc.path or "").rpartition("/")[2].startswith("slowdel-"):
+            self.set_fd_ctx(fd, _BlocksOnDel(self.block))
+        return reply
+
+    async def lookup(self, loc: Any, xdata: Any) -> Any:
+        reply = await self.child.lookup(loc, xdata)
+        if (loc.name or "").startswith("slowforget-"):
+            self.set_inode_ctx(reply.inode, _BlocksOnDel(self.block))
+        return reply
+
+
+class GilHog(glupy.Translator):
+    """getxattr ``user.gilhog`` holds the GIL ``block`` seconds in one C call (libc's
+    sleep called through ctypes.PyDLL, which keeps the GIL, as any long C call does);
+    every opened file gets a (harmless) per-fd context."""
+
+    block = glupy.Option(float, default=5.0, min=0)
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        if name == "user.gilhog":
+            ctypes.PyDLL(None).sleep(int(self.block))
+            raise glupy.FopError(errno.ENODATA)
+        return await self.child.getxattr(loc, name, xdata)
+
+    async def open(self, loc: Any, flags: Any, fd: Any, xdata: Any) -> Any:
+        reply = await self.child.open(loc, flags, fd, xdata)
+        self.set_fd_ctx(fd, "a plain context")
+        return reply
+
+
+class SlowStatedump(glupy.Translator):
+    """A statedump hook that blocks ``block`` seconds."""
+
+    block = glupy.Option(float, default=20.0, min=0)
+
+    async def stat(self, loc: Any, xdata: Any) -> Any:
+        return await self.child.stat(loc, xdata)
+
+    def statedump(self) -> dict[str, Any]:
+        time.sleep(self.block)
+        return {"slept": self.block}
+
+
+class Exhaust(glupy.Translator):
+    """getxattr ``user.block`` holds its worker ``block`` seconds (time.sleep); lookups go
+    through Python unchanged (they need a worker too)."""
+
+    block = glupy.Option(float, default=25.0, min=0)
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        if name == "user.block":
+            time.sleep(self.block)
+        return await self.child.getxattr(loc, name, xdata)
+
+    async def lookup(self, loc: Any, xdata: Any) -> Any:
+        return await self.child.lookup(loc, xdata)
+
+
+class HugeErrors(glupy.Translator):
+    """lookup ``huge-*`` raises a ValueError with a 20 MB message; ``chain-*`` an exception
+    with 20,000 chained causes."""
+
+    async def lookup(self, loc: Any, xdata: Any) -> Any:
+        name = loc.name or ""
+        if name.startswith("huge-"):
+            raise ValueError("y" * 20_000_000)
+        if name.startswith("chain-"):
+            error: BaseException | None = None
+            for i in range(20_000):
+                try:
+                    raise KeyError(i) from error
+                except KeyError as e:
+                    error = e
+            assert error is not None
+            raise error
+        return await self.child.lookup(loc, xdata)
+
+
+class LoopStopper(glupy.Translator):
+    """lookup ``stoploop`` stops the event loop glupy runs (``glupy.event_loop().stop()``);
+    ``nap-*`` awaits ``glupy.sleep(0.05)`` and answers ENOENT."""
+
+    async def lookup(self, loc: Any, xdata: Any) -> Any:
+        name = loc.name or ""
+        if name == "stoploop":
+            glupy.event_loop().stop()
+            raise glupy.FopError(errno.ENOENT)
+        if name.startswith("nap-"):
+            await glupy.sleep(0.05)
+            raise glupy.FopError(errno.ENOENT)
+        return await self.child.lookup(loc, xdata)
+
+
+class HandlerIsNone(glupy.Translator):
+    """``stat = None``: not a handler (refused at load)."""
+
+    stat = None
+
+
+class HandlerPropertyRaises(glupy.Translator):
+    """``stat`` is a property that raises (refused at load)."""
+
+    @property
+    def stat(self) -> Any:
+        raise ZeroDivisionError("the stat property fails by design")
+

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
+import sys
 import time
 from typing import Any
 
@@ -134,23 +136,30 @@ class Careless(glupy.Translator):
                 time.sleep(0.01)
 
 
+#: logged when an entry's ``name`` finds that only the call reading it references it: the
+#: reader (the bridge converting the reply) holds no reference, and uses a freed object next
+UNHELD_ENTRY = "hostile: a directory entry is read by a caller that holds no reference to it"
+
+
 class _EvilEntry:
     """A directory entry whose ``name`` empties the list it is in (dropping the last
     reference to itself) before answering."""
 
-    ino = 1
-    off = 1
     type = 8
     xdata = None
 
     def __init__(self, holder: list, real: Any) -> None:
         self._holder = holder
         self._real = real
+        self.ino = real.ino
+        self.off = real.off  # the next readdir goes on after the real entry: the listing ends
 
     @property
     def name(self) -> str:
         entries = self._holder.pop()
         entries.clear()
+        if sys.getrefcount(self) <= 2:  # this call's own references: whoever reads us holds none
+            logging.getLogger("glupy.hostile").error(UNHELD_ENTRY)
         _scratch = [bytearray(64) for _ in range(2000)]  # reuse the freed memory
         return "e0"
 
@@ -171,8 +180,9 @@ def _evil_entries(real: Any) -> list:
 
 
 class EvilEntries(glupy.Translator):
-    """Once armed (a lookup of the name ``arm-evil``, answered ENOENT), readdir(p) answers
-    one entry, an object whose ``name`` empties the reply's list."""
+    """Once armed (a lookup of the name ``arm-evil``, answered ENOENT), the first readdir(p)
+    of a directory (offset 0) answers one entry, an object whose ``name`` empties the
+    reply's list; the listing goes on from the real entry's offset."""
 
     armed = False
 
@@ -185,14 +195,14 @@ class EvilEntries(glupy.Translator):
     async def readdirp(self, fd: Any, size: Any, off: Any, xdata: Any) -> Any:
         reply = await self.child.readdirp(fd, size, off, xdata)
         real = [e for e in reply.entries if e.name not in (".", "..")]
-        if not real or not self.armed:
+        if not real or not self.armed or off != 0:
             return reply
         return ReaddirpReply(_evil_entries(real[0]), reply.xdata, op_ret=1)
 
     async def readdir(self, fd: Any, size: Any, off: Any, xdata: Any) -> Any:
         reply = await self.child.readdir(fd, size, off, xdata)
         real = [e for e in reply.entries if e.name not in (".", "..")]
-        if not real or not self.armed:
+        if not real or not self.armed or off != 0:
             return reply
         return ReaddirReply(_evil_entries(real[0]), reply.xdata, op_ret=1)
 

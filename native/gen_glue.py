@@ -486,6 +486,8 @@ def generate() -> str:
     for f in T.FOPS:
         out.append(f'_Static_assert({f.gf_fop} == {T.FOP_ID[f.name]}, "{f.gf_fop} moved: regenerate for this GlusterFS");')
     out.append(f'_Static_assert(GF_FOP_MAXVALUE == {T.FOP_MAXVALUE}, "GlusterFS has a FOP glupy does not know");')
+    for number, kind in enumerate(T.TAKEOVERS):
+        out.append(f'_Static_assert(GP_KIND_{kind.upper()} == {number}, "enum gp_kind disagrees with fop_table.TAKEOVERS");')
     for ev, num in T.EVENTS.items():
         out.append(f'_Static_assert(GF_EVENT_{ev} == {num}, "GF_EVENT_{ev} moved");')
     out.append("")

@@ -277,19 +277,21 @@ void gp_slot_complete(gp_slot *slot, PyObject *reply);
 void gp_slot_resume(gp_slot *slot, PyObject *reply);
 int gp_defer_reply(gp_slot *slot, PyObject *reply);
 
-/* A handler's coroutine driven in C (task.c). */
+/* What the C driver hands the Python driver (glupy._runtime.takeover's `kind`).
+ * Numbered in src/glupy/fop_table.py (TAKEOVERS), which glupy._driver reads; the
+ * generated glue asserts at compile time that these agree. */
+enum gp_kind {
+    GP_KIND_CALLED = 0,  /* obj: a handler's return value that is not a coroutine */
+    GP_KIND_ERROR = 1,   /* obj: the exception a handler raised */
+    GP_KIND_RESULT = 2,  /* obj: a coroutine's result C could not answer with */
+    GP_KIND_REPLY = 3,   /* obj: a failed reply (or an exception) to resume coro with */
+    GP_KIND_REQUEST = 4, /* obj: something coro awaited that is not a Wind */
+};
+
+/* A handler's coroutine driven in C (task.c, which also owns the wind protocol:
+ * slots, the wind on its own stack, _glupy.wind for the Python driver). */
 typedef struct gp_task gp_task;
-/* A slot whose reply resumes task t (a wind of `fop`), or else calls `callback`
- * (new references taken to fo and callback); NULL with an exception set. */
-gp_slot *gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback);
-void gp_slot_free(gp_slot *slot);
-/* After the winder returned: the reply if the callback already ran (the slot is
- * freed), else NULL, and the slot waits for gp_slot_complete. */
-PyObject *gp_slot_wound(gp_slot *slot);
-/* Wind `fop` for the FOP fo carries: on its own frame, or, when lk_owner is a
- * bytes object, on a copy of it with that lock owner (destroyed with the slot).
- * The winder's result: None, or NULL with an exception set (nothing wound). */
-PyObject *gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args, gp_slot *slot, PyObject *lk_owner);
+PyObject *gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc);
 /* Run a handler for the FOP that fo carries; answers it one way or another. */
 void gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs);
 void gp_task_resume(gp_task *t, int fop, PyObject *reply);

@@ -28,15 +28,6 @@
 /* glupy._runtime.takeover(frame, fop, handler, coro, kind, obj): see gp_kind */
 static PyObject *gp_takeover_fn;
 
-/* What the Python driver is handed (glupy._runtime.takeover's `kind`). */
-enum gp_kind {
-    GP_KIND_CALLED = 0,  /* obj: a handler's return value that is not a coroutine */
-    GP_KIND_ERROR = 1,   /* obj: the exception a handler raised */
-    GP_KIND_RESULT = 2,  /* obj: a coroutine's result C could not answer with */
-    GP_KIND_REPLY = 3,   /* obj: a failed reply (or an exception) to resume coro with */
-    GP_KIND_REQUEST = 4, /* obj: something coro awaited that is not a Wind */
-};
-
 /* The FOP whose handler runs on this thread (Caller of glupy's current_frame()). */
 static GP_TLS gp_frame_obj *gp_current_fo;
 
@@ -298,31 +289,219 @@ gp_task_finish(gp_task *t, PyObject *result)
     gp_task_free(t);
 }
 
+/* ------------------------------------------------------------ winds: slots, the wind itself */
+
+enum { GP_SLOT_WINDING, GP_SLOT_DONE, GP_SLOT_WAITING };
+
+struct gp_slot {
+    int state;
+    int fop;                /* the FOP wound */
+    PyObject *result;       /* set when the callback ran before the wind returned */
+    gp_task *task;          /* resumed with the reply (task.c), or else: */
+    PyObject *callback;     /* called with the reply when it arrives later, */
+    gp_frame_obj *fo;       /* the FOP that winds (the thread's current one in callback) */
+    call_frame_t *own_call; /* the wind's own stack (gp_req_wind_begin), once wound */
+};
+
+/* A slot whose reply resumes task t (a wind of `fop`), or else calls `callback`
+ * (new references taken to fo and callback); NULL with an exception set. */
+static gp_slot *
+gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
+{
+    gp_slot *slot = PyMem_Malloc(sizeof(*slot));
+    if (!slot) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    slot->state = GP_SLOT_WINDING;
+    slot->fop = fop;
+    slot->result = NULL;
+    slot->task = t;
+    slot->callback = Py_XNewRef(callback);
+    slot->fo = (gp_frame_obj *)Py_NewRef(fo);
+    slot->own_call = NULL;
+    return slot;
+}
+
+/* Destroying the wind's own stack once its reply is in is what GlusterFS's
+ * cluster translators do with their lock frames, in the callback too. */
+static void
+gp_slot_free(gp_slot *slot)
+{
+    if (slot->own_call)
+        gp_req_wind_destroy(slot->own_call);
+    Py_XDECREF(slot->callback);
+    Py_XDECREF(slot->fo);
+    PyMem_Free(slot);
+}
+
+/* After the winder returned: the reply if the callback already ran (the slot is
+ * freed), else NULL, and the slot waits for gp_slot_complete. Decided under the
+ * GIL: the callback either ran inside the wind (DONE) or will find the slot
+ * WAITING and resume the task itself. */
+static PyObject *
+gp_slot_wound(gp_slot *slot)
+{
+    if (slot->state == GP_SLOT_DONE) {
+        PyObject *result = slot->result;
+        gp_slot_free(slot);
+        return result;
+    }
+    slot->state = GP_SLOT_WAITING;
+    return NULL;
+}
+
+void
+gp_slot_complete(gp_slot *slot, PyObject *reply)
+{
+    if (!reply) {
+        /* a conversion failed: hand the exception to the waiting task */
+        reply = gp_fetch_exception();
+    }
+    int expired = gp_req_expired(slot->fo->req); /* answered ETIMEDOUT meanwhile: drop the reply */
+    if (slot->state == GP_SLOT_WINDING) {
+        slot->result = reply;
+        slot->state = GP_SLOT_DONE;
+        return;
+    }
+    if (expired) {
+        Py_DECREF(reply);
+        if (slot->task)
+            gp_task_drop(slot->task);
+        gp_slot_free(slot);
+        return;
+    }
+    /* Handler code runs on the bridge's workers, never on the thread the reply
+     * came on (protocol/client's epoll thread, an io-thread...). */
+    if (gp_on_worker() || gp_defer_reply(slot, reply) < 0)
+        gp_slot_resume(slot, reply);
+}
+
+void
+gp_slot_resume(gp_slot *slot, PyObject *reply)
+{
+    if (gp_req_expired(slot->fo->req)) {
+        /* the deadline passed while the reply waited for a worker */
+        Py_DECREF(reply);
+        if (slot->task)
+            gp_task_drop(slot->task);
+        gp_slot_free(slot);
+        return;
+    }
+    if (slot->task) {
+        gp_task *t = slot->task;
+        int fop = slot->fop;
+        gp_slot_free(slot);
+        gp_task_resume(t, fop, reply);
+        return;
+    }
+    PyObject *cb = Py_NewRef(slot->callback);
+    /* the slot's reference may be the frame object's last: hold one while it is current */
+    gp_frame_obj *fo = (gp_frame_obj *)Py_NewRef(slot->fo);
+    gp_frame_obj *prev = gp_current_frame_set(fo);
+    gp_slot_free(slot);
+    PyObject *r = PyObject_CallOneArg(cb, reply);
+    if (!r)
+        gp_log_exception(GP_DOMAIN, "resuming a handler");
+    gp_current_frame_set(prev);
+    Py_DECREF(fo);
+    Py_XDECREF(r);
+    Py_DECREF(cb);
+    Py_DECREF(reply);
+}
+
+/* Wind `fop` for the FOP fo carries, on a stack of its own (gp_req_wind_begin),
+ * with lk_owner as its lock owner when that is a bytes object. The winder's
+ * result: None, or NULL with an exception set (nothing wound). */
+static PyObject *
+gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args, gp_slot *slot, PyObject *lk_owner)
+{
+    if (lk_owner && lk_owner != Py_None &&
+        (!PyBytes_Check(lk_owner) || PyBytes_GET_SIZE(lk_owner) < 1 ||
+         PyBytes_GET_SIZE(lk_owner) > GF_MAX_LOCK_OWNER_LEN)) {
+        PyErr_Format(PyExc_ValueError, "lk_owner must be 1 to %d bytes", GF_MAX_LOCK_OWNER_LEN);
+        return NULL;
+    }
+    call_frame_t *own = gp_req_wind_begin(fo->req);
+    if (!own)
+        return NULL;
+    slot->own_call = own;
+    if (lk_owner && lk_owner != Py_None) {
+        own->root->lk_owner.len = (int)PyBytes_GET_SIZE(lk_owner);
+        memcpy(own->root->lk_owner.data, PyBytes_AS_STRING(lk_owner), PyBytes_GET_SIZE(lk_owner));
+    }
+    return gp_winders[fop](own, child, args, slot);
+}
+
+/* The one wind of the C side, for both drivers: the C driver (gp_task_wind, the
+ * reply resumes task t) and the Python one (_glupy.wind, the reply goes to
+ * `callback`). Returns the reply when it is already there; else NULL with
+ * *pending set (the reply comes through gp_slot_complete), or NULL with an
+ * exception set when nothing was wound. */
+static PyObject *
+gp_wind_slot(gp_frame_obj *fo, gp_task *t, PyObject *callback, int fop, PyObject *child, PyObject *args,
+             PyObject *lk_owner, int *pending)
+{
+    *pending = 0;
+    if (fop <= 0 || fop >= GF_FOP_MAXVALUE || !gp_winders[fop]) {
+        PyErr_Format(PyExc_ValueError, "no such FOP: %d", fop);
+        return NULL;
+    }
+    if (!PyObject_TypeCheck(child, &gp_xlator_type)) {
+        PyErr_Format(PyExc_TypeError, "cannot wind to %R: not a child of this translator", child);
+        return NULL;
+    }
+    gp_slot *slot = gp_slot_new(t, fop, fo, callback);
+    if (!slot)
+        return NULL;
+    PyObject *r = gp_wind_on(fo, fop, ((gp_xlator_obj *)child)->xl, args, slot, lk_owner);
+    if (!r) {
+        /* conversion failed before anything was wound */
+        gp_slot_free(slot);
+        return NULL;
+    }
+    Py_DECREF(r);
+    PyObject *result = gp_slot_wound(slot);
+    *pending = result == NULL;
+    return result;
+}
+
+/* _glupy.wind(frame, child, fop, args, callback[, lk_owner]) -> reply, or PENDING
+ * when the reply will come later through callback(reply). */
+PyObject *
+gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
+{
+    if ((argc != 5 && argc != 6) || !PyObject_TypeCheck(argv[0], &gp_frame_type) || !PyLong_Check(argv[2]) ||
+        !PyTuple_Check(argv[3])) {
+        PyErr_SetString(PyExc_TypeError, "wind(frame, child, fop, args, callback[, lk_owner])");
+        return NULL;
+    }
+    int overflow = 0;
+    long fop = PyLong_AsLongAndOverflow(argv[2], &overflow);
+    if (overflow || fop <= 0 || fop >= GF_FOP_MAXVALUE) {
+        PyErr_Format(PyExc_ValueError, "no such FOP: %R", argv[2]);
+        return NULL;
+    }
+    int pending;
+    PyObject *reply = gp_wind_slot((gp_frame_obj *)argv[0], NULL, argv[4], (int)fop, argv[1], argv[3],
+                                   argc == 6 ? argv[5] : NULL, &pending);
+    if (!reply && pending)
+        return Py_NewRef(gp_reg.pending);
+    return reply;
+}
+
 /* Wind `w` for task t. Returns the reply (or an exception object to throw into
  * the coroutine) when it is already there, or NULL when it will arrive through
  * gp_slot_complete, which then owns the task. */
 static PyObject *
 gp_task_wind(gp_task *t, gp_wind_obj *w, int *fop_out)
 {
-    int fop = w->fop;
-    *fop_out = fop;
-    if (fop <= 0 || fop >= GF_FOP_MAXVALUE || !gp_winders[fop])
-        PyErr_Format(PyExc_ValueError, "no such FOP: %d", fop);
-    else if (!PyObject_TypeCheck(w->child, &gp_xlator_type))
-        PyErr_Format(PyExc_TypeError, "cannot wind to %R: not a child of this translator", w->child);
-    if (PyErr_Occurred())
+    *fop_out = w->fop;
+    int pending;
+    PyObject *reply = gp_wind_slot(t->fo, t, NULL, w->fop, w->child, w->args, w->lk_owner, &pending);
+    if (!reply && !pending)
         return gp_fetch_exception();
-    gp_slot *slot = gp_slot_new(t, fop, t->fo, NULL);
-    if (!slot)
-        return gp_fetch_exception();
-    PyObject *r = gp_wind_on(t->fo, fop, ((gp_xlator_obj *)w->child)->xl, w->args, slot, w->lk_owner);
-    if (!r) {
-        /* conversion failed before anything was wound */
-        gp_slot_free(slot);
-        return gp_fetch_exception();
-    }
-    Py_DECREF(r);
-    return gp_slot_wound(slot);
+    return reply;
 }
 
 /* Run the coroutine from `value` (stolen) until it waits for a reply or ends. */

@@ -35,7 +35,7 @@ from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 from glupy._validate import ReplyError, check_reply, none_returned, valid_errno
 from glupy.errors import FopError
-from glupy.fop_table import MAX_ERRNO
+from glupy.fop_table import MAX_ERRNO, TAKEOVERS
 from glupy.replies import REPLY_BY_ID
 
 
@@ -269,12 +269,9 @@ def report(backend: Backend, domain: str, context: str, exc: BaseException) -> N
         pass
 
 
-# What the bridge's C driver (native/task.c) hands over, and where.
-TAKEOVER_CALLED = 0   # obj: a handler's return value that is not a coroutine
-TAKEOVER_ERROR = 1    # obj: the exception the handler (or its coroutine) raised
-TAKEOVER_RESULT = 2   # obj: a coroutine's result the C driver could not answer with
-TAKEOVER_REPLY = 3    # obj: a failed reply, or an exception, to resume coro with
-TAKEOVER_REQUEST = 4  # obj: something coro awaited that is not a Wind (gather)
+# What the bridge's C driver (native/task.c) hands over, and where (numbered in fop_table).
+TAKEOVER_CALLED, TAKEOVER_ERROR, TAKEOVER_RESULT, TAKEOVER_REPLY, TAKEOVER_REQUEST = (
+    TAKEOVERS.index(kind) for kind in ("called", "error", "result", "reply", "request"))
 
 
 def make_takeover(backend: Backend) -> Callable[..., None]:

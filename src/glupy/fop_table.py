@@ -67,6 +67,17 @@ KINDS: dict[str, Kind] = {
 }
 
 
+#: What the bridge's C driver (native/task.c) hands the Python driver
+#: (glupy._driver.make_takeover), numbered by position: C's enum gp_kind is checked
+#: against this at compile time (native/gen_glue.py), as the FOP numbers are.
+TAKEOVERS: tuple[str, ...] = (
+    "called",   # a handler's return value that is not a coroutine
+    "error",    # the exception the handler (or its coroutine) raised
+    "result",   # a coroutine's result the C driver could not answer with
+    "reply",    # a failed reply, or an exception, to resume the coroutine with
+    "request",  # something the coroutine awaited that is not a Wind (a gather...)
+)
+
 #: Kinds of reply fields that must be present in a successful reply. Only xdata,
 #: numbers, lists and data may be absent: every other field is dereferenced by
 #: GlusterFS's own callers when op_ret >= 0 (a NULL iatt in a stat reply is a

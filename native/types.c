@@ -2017,7 +2017,7 @@ gp_c_dirents(PyObject *o, gf_dirent_t **out, gp_tmp *tmp, const char *what)
     }
     *out = head;
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
-        PyObject *d = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *d = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i)); /* its attributes run Python code that may empty the list */
         PyObject *name = gp_getattr_s(d, "name"), *ino = NULL, *off = NULL, *type = NULL, *stat = NULL,
                  *inode = NULL, *xdata = NULL;
         int ok = 0;
@@ -2063,6 +2063,7 @@ gp_c_dirents(PyObject *o, gf_dirent_t **out, gp_tmp *tmp, const char *what)
         Py_XDECREF(stat);
         Py_XDECREF(inode);
         Py_XDECREF(xdata);
+        Py_DECREF(d);
         if (!ok) {
             Py_DECREF(seq);
             return -1;
@@ -2119,7 +2120,7 @@ gp_c_locklist(PyObject *o, lock_migration_info_t **out, gp_tmp *tmp, const char 
     }
     *out = head;
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
-        PyObject *li = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *li = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i)); /* its attributes run Python code that may empty the list */
         PyObject *fl = gp_getattr_s(li, "flock"), *cu = NULL, *lf = NULL;
         struct gf_flock *flock;
         const char *client_uid;
@@ -2143,6 +2144,7 @@ gp_c_locklist(PyObject *o, lock_migration_info_t **out, gp_tmp *tmp, const char 
         Py_XDECREF(fl);
         Py_XDECREF(cu);
         Py_XDECREF(lf);
+        Py_DECREF(li);
         if (!ok) {
             Py_DECREF(seq);
             return -1;

@@ -715,10 +715,11 @@ fini(xlator_t *this)
     Py_CLEAR(priv->retired);
     Py_CLEAR(priv->instance);
     Py_CLEAR(priv->handle);
-    gp_gil_release(g);
-    /* no FOP reaches a finished xlator, but leave it a valid table */
+    /* no FOP reaches a finished xlator, but leave it a valid table; a context
+     * release queued for a worker (gp_release_ctx) finds no private under the GIL */
     this->fops = priv->base_fops;
     this->private = NULL;
+    gp_gil_release(g);
     GF_FREE(priv);
 }
 
@@ -1004,27 +1005,67 @@ gp_py_upcall(void *data)
     return d;
 }
 
+double
+gp_queue_deadline(xlator_t *this)
+{
+    gp_private_t *priv = this->private;
+    return priv && priv->fop_timeout > 0 ? gp_now() + priv->fop_timeout : 0;
+}
+
 /* ------------------------------------------------------------ callbacks: context release */
+
+/* The context's reference and the hook run on a worker: forget and release come on
+ * whichever GlusterFS thread dropped the last reference (the FUSE reader, epoll, an
+ * io-thread), which must neither wait for the GIL (a handler may hold it in a long C
+ * call) nor run Python code (a hook, or the context's __del__, may block). */
+typedef struct {
+    gp_work w;
+    xlator_t *this;
+    const char *hook_name;
+    PyObject *ctx; /* the reference the xlator's context held */
+} gp_ctx_work;
+
+static void
+gp_release_ctx_now(xlator_t *this, const char *hook_name, PyObject *ctx)
+{
+    PyGILState_STATE g = gp_gil_acquire();
+    /* this->private is NULL once fini ran (set under the GIL): then no hook */
+    PyObject *hook = Py_XNewRef(gp_hook(this->private, hook_name));
+    if (hook) {
+        PyObject *r = PyObject_CallOneArg(hook, ctx);
+        if (!r)
+            gp_log_exception(this->name, hook_name);
+        Py_XDECREF(r);
+        Py_DECREF(hook);
+    }
+    Py_DECREF(ctx);
+    gp_gil_release(g);
+}
+
+static void
+gp_release_ctx_run(gp_work *w)
+{
+    gp_ctx_work *cw = (gp_ctx_work *)w;
+    gp_release_ctx_now(cw->this, cw->hook_name, cw->ctx);
+    free(cw);
+}
 
 static void
 gp_release_ctx(xlator_t *this, const char *hook_name, uint64_t value)
 {
     if (!value)
         return;
-    PyGILState_STATE g = gp_gil_acquire();
     PyObject *ctx = (PyObject *)(uintptr_t)value;
-    PyObject *hook = gp_hook(this->private, hook_name);
-    /* forget and release come on whichever GlusterFS thread dropped the last
-     * reference (the FUSE reader, epoll, an io-thread): a hook that blocks must
-     * hold a worker, not them. It only gets the context object, so it can run later. */
-    if (hook && (gp_on_worker() || gp_call_on_worker(hook, ctx, hook_name) < 0)) {
-        PyObject *r = PyObject_CallOneArg(hook, ctx);
-        if (!r)
-            gp_log_exception(this->name, hook_name);
-        Py_XDECREF(r);
+    gp_ctx_work *cw = gp_on_worker() ? NULL : calloc(1, sizeof(*cw));
+    if (!cw) {
+        gp_release_ctx_now(this, hook_name, ctx);
+        return;
     }
-    Py_DECREF(ctx);
-    gp_gil_release(g);
+    cw->w.run = gp_release_ctx_run;
+    cw->this = this;
+    cw->hook_name = hook_name;
+    cw->ctx = ctx;
+    gp_work_submit(&cw->w);
 }
 
 static int32_t
@@ -1056,6 +1097,66 @@ gp_releasedir(xlator_t *this, fd_t *fd)
 
 /* ------------------------------------------------------------ statedump */
 
+/* The statedump hook runs on a worker: statedumps come on GlusterFS's signal
+ * thread, which also takes SIGTERM; a hook that blocks must not keep the process
+ * from stopping. The thread waits for it at most GP_NOTIFY_WAIT seconds. */
+typedef struct {
+    gp_work w;
+    xlator_t *this;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, abandoned;
+    char *items; /* the hook's (key, str) list as "key\0value\0" pairs, then "\0" */
+    size_t size;
+} gp_dump_work;
+
+static void
+gp_dump_work_free(gp_dump_work *dw)
+{
+    free(dw->items);
+    pthread_cond_destroy(&dw->cond);
+    pthread_mutex_destroy(&dw->lock);
+    free(dw);
+}
+
+static void
+gp_dump_run(gp_work *w)
+{
+    gp_dump_work *dw = (gp_dump_work *)w;
+    FILE *out = open_memstream(&dw->items, &dw->size);
+    PyGILState_STATE g = gp_gil_acquire();
+    PyObject *hook = Py_XNewRef(gp_hook(dw->this->private, "statedump"));
+    PyObject *items = hook ? PyObject_CallNoArgs(hook) : NULL; /* list of (key, str) */
+    if (hook && !items)
+        gp_log_exception(dw->this->name, "statedump");
+    for (Py_ssize_t i = 0; out && items && PyList_Check(items) && i < PyList_GET_SIZE(items); i++) {
+        const char *key, *value;
+        if (PyArg_ParseTuple(PyList_GET_ITEM(items, i), "ss", &key, &value)) {
+            fputs(key, out);
+            fputc(0, out);
+            fputs(value, out);
+            fputc(0, out);
+        } else {
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(items);
+    Py_XDECREF(hook);
+    gp_gil_release(g);
+    if (out) {
+        fputc(0, out);
+        fputc(0, out);
+        fclose(out);
+    }
+    pthread_mutex_lock(&dw->lock);
+    int abandoned = dw->abandoned;
+    dw->done = 1;
+    pthread_cond_signal(&dw->cond);
+    pthread_mutex_unlock(&dw->lock);
+    if (abandoned) /* the dump went on without it */
+        gp_dump_work_free(dw);
+}
+
 static int32_t
 gp_dump_priv(xlator_t *this)
 {
@@ -1065,20 +1166,37 @@ gp_dump_priv(xlator_t *this)
     gf_proc_dump_add_section("xlator.glupy.%s.priv", this->name);
     gf_proc_dump_write("module", "%s", priv->module);
     gf_proc_dump_write("class", "%s", priv->cls[0] ? priv->cls : "(default)");
-    PyGILState_STATE g = gp_gil_acquire();
-    PyObject *hook = gp_hook(priv, "statedump");
-    PyObject *items = hook ? PyObject_CallNoArgs(hook) : NULL; /* list of (key, str) */
-    if (hook && !items)
-        gp_log_exception(this->name, "statedump");
-    for (Py_ssize_t i = 0; items && PyList_Check(items) && i < PyList_GET_SIZE(items); i++) {
-        const char *key, *value;
-        if (PyArg_ParseTuple(PyList_GET_ITEM(items, i), "ss", &key, &value))
-            gf_proc_dump_write((char *)key, "%s", value);
-        else
-            PyErr_Clear();
+    gp_dump_work *dw = calloc(1, sizeof(*dw));
+    if (!dw)
+        return 0;
+    dw->w.run = gp_dump_run;
+    dw->this = this;
+    pthread_mutex_init(&dw->lock, NULL);
+    pthread_cond_init(&dw->cond, NULL);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)GP_NOTIFY_WAIT;
+    gp_work_submit(&dw->w);
+    pthread_mutex_lock(&dw->lock);
+    while (!dw->done)
+        if (pthread_cond_timedwait(&dw->cond, &dw->lock, &until) == ETIMEDOUT)
+            break;
+    int done = dw->done;
+    if (!done)
+        dw->abandoned = 1;
+    pthread_mutex_unlock(&dw->lock);
+    if (!done) {
+        gf_proc_dump_write("statedump", "the hook did not answer within %.0f s", GP_NOTIFY_WAIT);
+        gf_log(this->name, GF_LOG_WARNING, "glupy: statedump() still running after %.0f s: dumped without it",
+               GP_NOTIFY_WAIT);
+        return 0;
     }
-    Py_XDECREF(items);
-    gp_gil_release(g);
+    for (const char *p = dw->items; p && *p;) {
+        const char *value = p + strlen(p) + 1;
+        gf_proc_dump_write((char *)p, "%s", value);
+        p = value + strlen(value) + 1;
+    }
+    gp_dump_work_free(dw);
     return 0;
 }
 

@@ -222,11 +222,12 @@ CBK_HEAD = (("call_frame_t *frame", "frame"), ("void *cookie", "cookie"), ("xlat
             ("int32_t op_ret", "op_ret"), ("int32_t op_errno", "op_errno"))
 
 
-def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False) -> list[str]:
+def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False, gf_fop=None) -> list[str]:
     """gp_hold_NAME(head..., args...): copy the arguments and queue a work item; a
     worker runs gp_run_NAME with the copies, then releases them (gp_resume_NAME);
     with tell_held, gp_run_NAME's last argument says so (1), so that it may take
-    the copies over.
+    the copies over, and a FOP still queued at its deadline is answered ETIMEDOUT
+    (gp_expire_NAME, on the timer's thread).
     For a reply (on_error_only given), fields not of those kinds are copied only
     when op_ret >= 0: an error reply may carry garbage there."""
     decls, names = c_params(args, prefix)
@@ -246,6 +247,11 @@ def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False) -> l
     L.append(f"    gp_run_{name}({passed}{', 1' if tell_held else ''});")
     L.append("    THIS = old_this;")
     L.append(f"    gp_release_{name}(h);\n}}\n")
+    if tell_held:
+        L.append(f"static void\ngp_expire_{name}(gp_work *w)\n{{")
+        L.append(f"    gp_held_{name} *h = (gp_held_{name} *)w;")
+        L.append(f"    gp_failers[{gf_fop}](h->frame, ETIMEDOUT);")
+        L.append(f"    gp_release_{name}(h);\n}}\n")
     L.append("/* 0: queued for a worker; -1: not (no memory), run it here */")
     L.append(f"static int\ngp_hold_{name}({head_decls}, {', '.join(decls)})\n{{")
     L.append(f"    gp_held_{name} *h = calloc(1, sizeof(*h));")
@@ -257,6 +263,9 @@ def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False) -> l
             store = "    if (op_ret >= 0) {\n    " + store.replace("\n", "\n    ") + "\n    }"
         L.append(store)
     L.append(f"    h->w.run = gp_resume_{name};")
+    if tell_held:  # a FOP (not a reply): answered by the timer if no worker takes it in time
+        L.append(f"    h->w.expire = gp_expire_{name};")
+        L.append("    h->w.deadline = gp_queue_deadline(this);")
     L.append("    gp_work_submit(&h->w);")
     L.append("    return 0;")
     if any("goto fail" in HELD[a.kind][1] for a in args):
@@ -273,7 +282,7 @@ def gen_fop(f) -> str:
     py_args = f.py_args
     n = len(py_args)
     L.append(f"static int32_t\ngp_run_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)}, int held);\n")
-    L += gen_hold(name, FOP_HEAD, f.args, "a_", tell_held=True)
+    L += gen_hold(name, FOP_HEAD, f.args, "a_", tell_held=True, gf_fop=gf)
     # ---- entry point: GlusterFS's threads only hand the FOP over, a worker runs it
     L.append(f"static int32_t\ngp_fop_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)})\n{{")
     if name == "lookup":

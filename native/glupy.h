@@ -132,6 +132,12 @@ typedef struct {
 typedef struct gp_work {
     struct gp_work *next;
     void (*run)(struct gp_work *w); /* on a worker thread, no GIL held */
+    /* A FOP waiting for a worker: answered ETIMEDOUT by the timer (expire, on the
+     * timer's thread, instead of run) if no worker took it by `deadline`
+     * (CLOCK_MONOTONIC seconds; 0: none), as when every worker is held by a
+     * handler that blocks. Other work items leave both zero. */
+    void (*expire)(struct gp_work *w);
+    double deadline;
 } gp_work;
 
 /* Thread-local variables read on every FOP: initial-exec, where the default model
@@ -140,6 +146,9 @@ typedef struct gp_work {
 
 int gp_workers_start(PyObject *runtime);
 void gp_work_submit(gp_work *w);
+/* When a FOP of `this` handed to a worker now must have been taken (gp_work.deadline). */
+double gp_queue_deadline(xlator_t *this);
+double gp_now(void); /* CLOCK_MONOTONIC, seconds */
 /* Call fn(arg) on a worker (GIL held by the caller); `what` (static) names it in the log. */
 int gp_call_on_worker(PyObject *fn, PyObject *arg, const char *what);
 int gp_on_worker(void);

@@ -194,7 +194,7 @@ static pthread_mutex_t gp_req_lock = PTHREAD_MUTEX_INITIALIZER;
 static gp_req gp_reqs = {.prev = &gp_reqs, .next = &gp_reqs}; /* not answered, with a deadline */
 static PyObject *gp_report_fn;                                  /* glupy._runtime.report_stuck */
 
-static double
+double
 gp_now(void)
 {
     struct timespec ts;
@@ -349,6 +349,53 @@ gp_report_run(gp_work *w)
     free(rw);
 }
 
+/* FOPs still waiting for a worker at their deadline (every worker held by
+ * handlers that block): taken off the queue and answered ETIMEDOUT here, so that
+ * a caller never waits forever for a worker. One log line per 10 s at most. */
+static void
+gp_queue_expire(gp_queue *q, double now)
+{
+    gp_work *due = NULL, **tail = &due;
+    pthread_mutex_lock(&q->lock);
+    gp_work *prev = NULL;
+    for (gp_work *x = q->head; x;) {
+        gp_work *next = x->next;
+        if (x->expire && x->deadline > 0 && now >= x->deadline) {
+            if (prev)
+                prev->next = next;
+            else
+                q->head = next;
+            if (q->tail == x)
+                q->tail = prev;
+            if (q->head_at_tick == x)
+                q->head_at_tick = NULL;
+            x->next = NULL;
+            *tail = x;
+            tail = &x->next;
+        } else {
+            prev = x;
+        }
+        x = next;
+    }
+    pthread_mutex_unlock(&q->lock);
+    static double last_logged;
+    static unsigned long unlogged;
+    for (gp_work *x = due; x;) {
+        gp_work *next = x->next;
+        x->expire(x);
+        unlogged++;
+        x = next;
+    }
+    if (unlogged && now - last_logged >= 10) {
+        gf_log("glupy", GF_LOG_ERROR,
+               "glupy: %lu FOP(s) waited for a worker past their fop-timeout (every worker held by a handler "
+               "that does not return): answered ETIMEDOUT",
+               unlogged);
+        unlogged = 0;
+        last_logged = now;
+    }
+}
+
 static void *
 gp_timer_main(void *unused)
 {
@@ -357,6 +404,7 @@ gp_timer_main(void *unused)
         nanosleep(&tick, NULL);
         gp_queue_unstall(&gp_pool, GP_WORKERS_MAX);
         double now = gp_now();
+        gp_queue_expire(&gp_pool, now);
         /* collect under the lock, answer and report outside it */
         enum { BATCH = 64 };
         struct {

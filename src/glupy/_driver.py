@@ -525,6 +525,18 @@ async def _awaited(awaitable: Any) -> Any:
     return await awaitable
 
 
+def _serve_loop(loop: Any) -> None:
+    """Run the services' asyncio loop for good: a handler may stop it
+    (``glupy.event_loop().stop()``), which would leave every later sleep and
+    on_loop waiting for its deadline; it runs again at once. A closed loop ends
+    the thread, and the next use makes a new one (_Services.loop)."""
+    while not loop.is_closed():
+        try:
+            loop.run_forever()
+        except RuntimeError:  # closed between two runs
+            return
+
+
 class _Services:
     """The threads behind sleep, to_thread and on_loop: an asyncio loop and a thread
     pool, started on first use, daemon threads (they never hold a FOP hostage)."""
@@ -536,11 +548,11 @@ class _Services:
 
     def loop(self) -> Any:
         with self.lock:
-            if self._loop is None:
+            if self._loop is None or self._loop.is_closed():
                 import asyncio
 
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="glupy-asyncio", daemon=True).start()
+                threading.Thread(target=_serve_loop, args=(loop,), name="glupy-asyncio", daemon=True).start()
                 self._loop = loop
             return self._loop
 

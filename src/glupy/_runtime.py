@@ -10,14 +10,13 @@ from __future__ import annotations
 import io
 import logging
 import sys
-import traceback
 import uuid
 from typing import Any
 
 from glupy import _driver, lifecycle
 from glupy import _glupy  # type: ignore[attr-defined]  # created by the native bridge
 from glupy._glupy import EMBEDDED  # type: ignore[import-not-found]
-from glupy.errors import TranslatorLoadError, init_error_line
+from glupy.errors import TranslatorLoadError, failure_text, init_error_line
 from glupy.replies import REPLY_BY_ID
 from glupy.loader import resolve
 from glupy.translator import Translator
@@ -84,7 +83,7 @@ BACKEND = _Backend()
 
 def log_exception(domain: str, context: str, exc: BaseException) -> None:
     """Write `context: exception` and its traceback to the GlusterFS log."""
-    text = "".join(traceback.format_exception(exc)).rstrip()
+    text = failure_text(exc)  # bounded: a 20 MB message or a chain of 20,000 causes would flood the log
     _glupy.log(domain if domain.startswith("glupy") else f"glupy.{domain}", logging.ERROR, f"{context}:\n{text}")
 
 

@@ -9,8 +9,8 @@ Most tests use a FUSE client over a local storage/posix (no glusterd); the last
 one puts a misbehaving translator on both bricks and on the client of a
 replica-2 volume of the module's own glusterd (node 21, ports 27000-27099).
 
-Tests marked xfail(strict=True) fail because of a bridge bug named in their
-reason; remove the mark once it is fixed.
+The tests under "bridge bugs" each failed (crash, stall, hang) before the fix
+their comment names.
 
 GLUPY_TEST_XLATOR (default ``glupy``) names the user/NAME.so the local volfiles
 load, to run these against a bridge installed under another name.
@@ -180,12 +180,12 @@ def test_handlers_that_are_not_methods_are_refused_at_load(state: Path) -> None:
         assert log_lines(log, "is not a method") or log_lines(log, "ZeroDivisionError"), cls
 
 
-# ------------------------------------------------------------------ bridge bugs (xfail)
+# ------------------------------------------------------------------ bridge bugs (fixed)
 
 
-@pytest.mark.xfail(strict=True, reason="native/types.c gp_c_dirents (and gp_c_locklist) use the borrowed item "
-                   "PySequence_Fast_GET_ITEM after calling its attributes' Python code: an entry whose `name` "
-                   "empties the list is freed mid-conversion (use after free, SIGSEGV in the client)")
+# Fixed bridge bug this guards (was: native/types.c gp_c_dirents (and gp_c_locklist) use the borrowed item
+# PySequence_Fast_GET_ITEM after calling its attributes' Python code: an entry whose `name` empties the list is
+# freed mid-conversion (use after free, SIGSEGV in the client))
 def test_entries_that_empty_their_own_list(mounted: Any) -> None:
     m = mounted("evil-entries", "EvilEntries")
     mp, pid = m.mountpoint, m.pid
@@ -199,9 +199,9 @@ def test_entries_that_empty_their_own_list(mounted: Any) -> None:
     assert not log_lines(m.log_file, UNHELD_ENTRY), "the bridge read an entry it held no reference to"
 
 
-@pytest.mark.xfail(strict=True, reason="native/bridge.c gp_release_ctx drops the last reference to a context "
-                   "on the GlusterFS thread that released the fd / forgot the inode when the class has no "
-                   "release/forget hook: the context's __del__ runs on the FUSE reader and stalls the client")
+# Fixed bridge bug this guards (was: native/bridge.c gp_release_ctx drops the last reference to a context on the
+# GlusterFS thread that released the fd / forgot the inode when the class has no release/forget hook: the
+# context's __del__ runs on the FUSE reader and stalls the client)
 @pytest.mark.parametrize("kind", ["fd", "inode"])
 def test_a_context_whose_del_blocks_does_not_stall_the_client(mounted: Any, kind: str) -> None:
     m = mounted(f"slowdel-{kind}", "SlowDel", block="3")
@@ -222,9 +222,9 @@ def test_a_context_whose_del_blocks_does_not_stall_the_client(mounted: Any, kind
     assert_alive(m, pid)
 
 
-@pytest.mark.xfail(strict=True, reason="native/bridge.c gp_release_ctx takes the GIL on the GlusterFS thread "
-                   "that releases an fd with a context: while a handler holds the GIL in a long C call, closing "
-                   "any file stalls the FUSE reader, and with it FOPs no Python handler touches")
+# Fixed bridge bug this guards (was: native/bridge.c gp_release_ctx takes the GIL on the GlusterFS thread that
+# releases an fd with a context: while a handler holds the GIL in a long C call, closing any file stalls the FUSE
+# reader, and with it FOPs no Python handler touches)
 def test_closing_a_file_while_a_handler_holds_the_gil(mounted: Any) -> None:
     m = mounted("gilhog", "GilHog", block="5", fop_timeout="20")
     mp, pid = m.mountpoint, m.pid
@@ -243,8 +243,8 @@ def test_closing_a_file_while_a_handler_holds_the_gil(mounted: Any) -> None:
     assert_alive(m, pid)
 
 
-@pytest.mark.xfail(strict=True, reason="native/bridge.c gp_dump_priv calls the statedump hook on GlusterFS's "
-                   "signal thread (glusterfs_sigwaiter): while it blocks, the process ignores SIGTERM")
+# Fixed bridge bug this guards (was: native/bridge.c gp_dump_priv calls the statedump hook on GlusterFS's signal
+# thread (glusterfs_sigwaiter): while it blocks, the process ignores SIGTERM)
 def test_a_blocking_statedump_hook_keeps_the_process_stoppable(mounted: Any) -> None:
     m = mounted("slowdump", "SlowStatedump", block="8")
     mp, pid = m.mountpoint, m.pid
@@ -263,9 +263,9 @@ def test_a_blocking_statedump_hook_keeps_the_process_stoppable(mounted: Any) -> 
     assert gone, "the client did not exit within 5 s of SIGTERM while a statedump hook blocked"
 
 
-@pytest.mark.xfail(strict=True, reason="native: a FOP's deadline starts when a worker takes it (gp_dispatch -> "
-                   "gp_req_new), not when it is queued (gp_hold_*): once 64 handlers block (GP_WORKERS_MAX), "
-                   "queued FOPs are never answered until a worker frees up (for ever if they never do)")
+# Fixed bridge bug this guards (native: a FOP's deadline starts when a worker takes it (gp_dispatch ->
+# gp_req_new), not when it is queued (gp_hold_*): once 64 handlers block (GP_WORKERS_MAX), queued FOPs are never
+# answered until a worker frees up (for ever if they never do))
 def test_more_blocked_handlers_than_workers(mounted: Any) -> None:
     m = mounted("exhaust", "Exhaust", block="12", fop_timeout="2")
     mp, pid = m.mountpoint, m.pid
@@ -294,9 +294,9 @@ def test_more_blocked_handlers_than_workers(mounted: Any) -> None:
     assert_alive(m, pid)
 
 
-@pytest.mark.xfail(strict=True, reason="src/glupy/_runtime.py log_exception logs the whole traceback: a 20 MB "
-                   "exception message or a chain of 20,000 causes writes tens of MB per failure (the rate limit "
-                   "counts tracebacks, not bytes); glupy.errors.failure_text bounds it")
+# Fixed bridge bug this guards (was: src/glupy/_runtime.py log_exception logs the whole traceback: a 20 MB
+# exception message or a chain of 20,000 causes writes tens of MB per failure (the rate limit counts tracebacks,
+# not bytes); glupy.errors.failure_text bounds it)
 def test_a_huge_exception_is_logged_in_bounded_space(mounted: Any) -> None:
     m = mounted("huge", "HugeErrors")
     mp, pid = m.mountpoint, m.pid
@@ -310,9 +310,8 @@ def test_a_huge_exception_is_logged_in_bounded_space(mounted: Any) -> None:
     assert grown < 2_000_000, f"6 failures wrote {grown / 1e6:.1f} MB of log"
 
 
-@pytest.mark.xfail(strict=True, reason="src/glupy/_driver.py _Services.loop: a handler that stops the event loop "
-                   "(glupy.event_loop().stop()) stops it for good: every later glupy.sleep/on_loop waits for "
-                   "its fop-timeout")
+# Fixed bridge bug this guards (was: src/glupy/_driver.py _Services.loop: a handler that stops the event loop
+# (glupy.event_loop().stop()) stops it for good: every later glupy.sleep/on_loop waits for its fop-timeout)
 def test_a_translator_that_stops_the_event_loop(mounted: Any) -> None:
     m = mounted("loopstop", "LoopStopper", fop_timeout="2")
     mp, pid = m.mountpoint, m.pid

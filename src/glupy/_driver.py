@@ -102,6 +102,14 @@ def outcome(reply: Any) -> tuple[Any, BaseException | None]:
     return reply, None
 
 
+def drivable(obj: Any) -> bool:
+    """Whether a handler's return value is a coroutine (or generator) to drive. A
+    Wind has send() too (it is awaitable), but a plain `def` handler returning one
+    forgot to await it: that is answered as a result (EIO, as when an async handler
+    returns one), never wound behind the handler's back."""
+    return hasattr(obj, "send") and hasattr(obj, "throw")
+
+
 def issue_wind(backend: Backend, frame: Any, wind: Any,
                on_reply: Callable[[Any], None]) -> tuple[Any, BaseException | None]:
     """Wind `wind` (a Wind of either kind: the bridge's, or the pure-Python one of a
@@ -284,7 +292,7 @@ def make_takeover(backend: Backend) -> Callable[..., None]:
     def takeover(frame: Any, fop: int, handler: Any, coro: Any, kind: int, obj: Any) -> None:
         domain = _domain(handler)
         if kind == TAKEOVER_CALLED:
-            if hasattr(obj, "send"):
+            if drivable(obj):
                 frame.coro = obj  # for the report if it misses its deadline
                 Task(backend, frame, fop, obj, domain).step(None, None)
             else:  # a plain `def` handler answered directly
@@ -363,7 +371,7 @@ def start(backend: Backend, frame: Any, fop: int, handler: Callable[..., Any], a
     except BaseException as error:  # noqa: BLE001
         answer(backend, frame, fop, None, error, domain)
         return
-    if not hasattr(coro, "send"):
+    if not drivable(coro):
         # a plain `def` handler answered directly
         answer(backend, frame, fop, coro, None, domain)
         return
@@ -395,7 +403,7 @@ class Gather:
                 if value is not PENDING:
                     self._store(i, value, error)
                     self._arrive()
-            elif hasattr(item, "send"):
+            elif drivable(item):
                 Task(task.backend, task.frame, task.fop, item, task.domain, done=partial(self._done, i)).step(None, None)
             else:
                 self._store(i, None, TypeError(f"gather() takes glupy winds or coroutines, not {item!r}"))

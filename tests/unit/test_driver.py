@@ -143,6 +143,21 @@ def test_plain_function_handler_answers_directly():
     assert b.unwound[0][1] == 0 and b.winds == []
 
 
+def test_a_plain_function_returning_an_unawaited_wind_is_refused_not_wound():
+    class AwaitableWind:  # as the bridge's C Wind: awaitable, with send() but no throw()
+        def send(self, value):
+            raise AssertionError("driven as if it were a coroutine")
+
+    b = Backend()
+    run(b, lambda loc, xdata: child.lookup(loc, xdata))
+    _driver.make_takeover(b)("frame", int(Fop.LOOKUP), passthrough_lookup, None, _driver.TAKEOVER_CALLED,
+                             AwaitableWind())
+    for unwound, logged in zip(b.unwound, b.logged):
+        assert unwound[1:3] == (-1, errno.EIO)
+        assert "Wind" in str(logged[1])
+    assert len(b.unwound) == 2 and b.winds == []
+
+
 def test_awaiting_something_else_is_a_clear_error():
     b = Backend()
 

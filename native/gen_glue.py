@@ -38,46 +38,12 @@ def load_table():
 
 T = load_table()
 
-# kind -> (C declaration type used for the temporary, converter, conversion style)
-#   style "ptr": gp_c_KIND(o, &var, what)       var has the C type
-#   style "tmp": gp_c_KIND(o, &var, &tmp, what) needs temporaries
-#   style "int": through an int64/uint64 temporary, then cast
-PY_TO_C = {
-    "loc": ("loc_t *", "gp_c_loc", "ptr"),
-    "fd": ("fd_t *", "gp_c_fd", "ptr"),
-    "xdata": ("dict_t *", "gp_c_xdata", "ptr"),
-    "dict": ("dict_t *", "gp_c_xdata", "ptr"),
-    "inode": ("inode_t *", "gp_c_inode", "ptr"),
-    "iatt": ("struct iatt *", "gp_c_iatt", "ptr"),
-    "str": ("const char *", "gp_c_str", "ptr"),
-    "outstr": ("char *", "gp_c_outstr", "ptr"),
-    "flock": ("struct gf_flock *", "gp_c_flock", "ptr"),
-    "statvfs": ("struct statvfs *", "gp_c_statvfs", "ptr"),
-    "checksum": ("uint8_t *", "gp_c_checksum", "ptr"),
-    "lease": ("struct gf_lease *", "gp_c_lease", "ptr"),
-    "dirents": ("gf_dirent_t *", "gp_c_dirents", "tmp"),
-    "locklist": ("lock_migration_info_t *", "gp_c_locklist", "tmp"),
-    "data": ("gp_data", "gp_c_data", "tmp"),
-    "int32": ("int64_t", "gp_c_int64", "int"),
-    "uint32": ("uint64_t", "gp_c_uint64", "int"),
-    "size": ("uint64_t", "gp_c_uint64", "int"),
-    "off": ("int64_t", "gp_c_int64", "int"),
-    "off64": ("int64_t", "gp_c_int64", "int"),
-    "mode": ("uint64_t", "gp_c_uint64", "int"),
-    "dev": ("uint64_t", "gp_c_uint64", "int"),
-    "xattrop_flags": ("int64_t", "gp_c_int64", "int"),
-    "entrylk_cmd": ("int64_t", "gp_c_int64", "int"),
-    "entrylk_type": ("int64_t", "gp_c_int64", "int"),
-    "seek_what": ("int64_t", "gp_c_int64", "int"),
-}
-
-# Kinds converted in a callback even when op_ret < 0: an error reply carries them
-# as GlusterFS's callers expect (posix's failed lookup carries loc->inode, which
-# bitrot-stub above looks at). Strings, data and entries may be garbage then.
-ON_ERROR = {"xdata", "iatt", "inode", "fd"}
-
-# What a kind becomes in Python when it is not converted.
-PY_DEFAULT = {"dirents": "PyList_New(0)", "locklist": "PyList_New(0)", "data": "gp_py_data(NULL, 0, NULL)"}
+# Everything the generator knows of a kind is in its fop_table.Kind (to_py, to_c,
+# hold, on_error, py_default): adding a kind touches the table and its converters
+# in native/types.c, nothing here. What stays here is the shape of GlusterFS's
+# calls: a "data" argument is two C parameters (vector, count) with its "iobref"
+# elsewhere in the list.
+K = T.KINDS
 
 
 def c_params(args, prefix):
@@ -89,7 +55,7 @@ def c_params(args, prefix):
             decls += [f"struct iovec *{v}_vector", f"int32_t {v}_count"]
             names += [f"{v}_vector", f"{v}_count"]
         else:
-            decls.append(f"{T.KINDS[a.kind].ctype} {v}")
+            decls.append(f"{K[a.kind].ctype} {v}")
             names.append(v)
     return decls, names
 
@@ -103,27 +69,18 @@ def iobref_of(args, prefix):
 
 def py_from_c(a, args, prefix, held=None):
     """The C expression making argument a's Python object. With `held` (the name of a
-    C flag), a location the worker holds a copy of is moved into its Loc, not copied
-    again (a loc_copy and a loc_wipe per FOP: about 1,300 instructions)."""
+    C flag), a value the worker holds its own copy of is taken over when the kind
+    can (a location: a loc_copy and a loc_wipe per FOP saved)."""
     v = f"{prefix}{a.name}"
-    k = a.kind
-    if k == "loc" and held:
-        return f"({held} ? gp_py_loc_take({v}) : gp_py_loc({v}))"
-    if k == "data":
-        return f"gp_py_data({v}_vector, {v}_count, {iobref_of(args, prefix)})"
-    if k in ("xdata", "dict"):
-        return f"gp_py_xdata({v})"
-    if k in ("str", "outstr"):
-        return f"gp_py_str({v})"
-    if k in ("int32", "off", "off64", "xattrop_flags", "entrylk_cmd", "entrylk_type", "seek_what"):
-        return f"gp_py_int((long long){v})"
-    if k in ("uint32", "size", "mode", "dev"):
-        return f"gp_py_uint((unsigned long long){v})"
-    return f"gp_py_{k}({v})"
+    k = K[a.kind]
+    make = (k.to_py or f"gp_py_{a.kind}({{v}})").format(v=v, iobref=iobref_of(args, prefix))
+    if held and k.to_py_taken:
+        return f"({held} ? {k.to_py_taken.format(v=v)} : {make})"
+    return make
 
 
 def error_value(a):
-    ctype = T.KINDS[a.kind].ctype
+    ctype = K[a.kind].ctype
     return "NULL" if "*" in ctype else "0"
 
 
@@ -139,9 +96,10 @@ def error_args(args):
 
 def c_from_py(a, src, what, prefix, out):
     """Lines converting Python object `src` into C variable(s) for argument a."""
-    decl, fn, style = PY_TO_C[a.kind]
+    decl, fn, style = K[a.kind].to_c
+    fn = fn or f"gp_c_{a.kind}"
     v = f"{prefix}{a.name}"
-    ctype = T.KINDS[a.kind].ctype
+    ctype = K[a.kind].ctype
     if style == "ptr":
         out.append(f"    if ({fn}({src}, &{v}, \"{what}\") < 0) goto fail;")
     elif style == "tmp":
@@ -160,7 +118,7 @@ def declare(args, prefix, initial):
         elif a.kind == "iobref":
             continue
         else:
-            lines.append(f"    {T.KINDS[a.kind].ctype} {v} = {initial(a)};")
+            lines.append(f"    {K[a.kind].ctype} {v} = {initial(a)};")
     return lines
 
 
@@ -183,39 +141,7 @@ def call_args(args, prefix):
 # the copy a call stub would make, in a struct of the FOP's own arguments. A call
 # stub holds every FOP's arguments at once (kilobytes, zeroed, and freed on another
 # thread: 7,000 instructions, a third of a FOP's cost through the bridge).
-#   kind -> (field declarations, store, the argument passed on, release)
-HELD = {
-    "loc": ("loc_t {v};", "if ({a} && loc_copy(&h->{v}, {a}) < 0) goto fail;", "&h->{v}", "loc_wipe(&h->{v});"),
-    "fd": ("fd_t *{v};", "h->{v} = {a} ? fd_ref({a}) : NULL;", "h->{v}", "if (h->{v}) fd_unref(h->{v});"),
-    "inode": ("inode_t *{v};", "h->{v} = {a} ? inode_ref({a}) : NULL;", "h->{v}", "if (h->{v}) inode_unref(h->{v});"),
-    "xdata": ("dict_t *{v};", "h->{v} = {a} ? dict_ref({a}) : NULL;", "h->{v}", "if (h->{v}) dict_unref(h->{v});"),
-    "str": ("char *{v};", "if ({a} && !(h->{v} = gf_strdup({a}))) goto fail;", "h->{v}", "GF_FREE(h->{v});"),
-    "iobref": ("struct iobref *{v};", "h->{v} = {a} ? iobref_ref({a}) : NULL;", "h->{v}",
-               "if (h->{v}) iobref_unref(h->{v});"),
-    "data": ("struct iovec *{v}_vector; int32_t {v}_count;",
-             "if ({a}_vector && !(h->{v}_vector = iov_dup({a}_vector, {a}_count))) goto fail;\n"
-             "    h->{v}_count = {a}_count;",
-             "h->{v}_vector, h->{v}_count", "GF_FREE(h->{v}_vector);"),
-    "checksum": ("uint8_t {v}[SHA256_DIGEST_LENGTH]; int {v}_set;",
-                 "if ({a}) {{ memcpy(h->{v}, {a}, SHA256_DIGEST_LENGTH); h->{v}_set = 1; }}",
-                 "h->{v}_set ? h->{v} : NULL", ""),
-    "dirents": ("gf_dirent_t {v}; int {v}_set;",
-                "if ({a}) {{ h->{v}_set = 1; if (gp_dirents_copy(&h->{v}, {a}) < 0) goto fail; }}",
-                "h->{v}_set ? &h->{v} : NULL", "if (h->{v}_set) gf_dirent_free(&h->{v});"),
-    "locklist": ("lock_migration_info_t {v}; int {v}_set;",
-                 "if ({a}) {{ h->{v}_set = 1; if (gp_locklist_copy(&h->{v}, {a}) < 0) goto fail; }}",
-                 "h->{v}_set ? &h->{v} : NULL", "if (h->{v}_set) gf_free_mig_locks(&h->{v});"),
-}
-HELD["dict"] = HELD["xdata"]
-HELD["outstr"] = HELD["str"]
-for _kind in ("iatt", "flock", "lease", "statvfs"):  # structures copied by value
-    HELD[_kind] = (f"{T.KINDS[_kind].ctype[:-2]} {{v}}; int {{v}}_set;",
-                   "if ({a}) {{ h->{v} = *{a}; h->{v}_set = 1; }}", "h->{v}_set ? &h->{v} : NULL", "")
-for _kind, _k in T.KINDS.items():  # numbers
-    if "*" not in _k.ctype:
-        HELD[_kind] = (f"{_k.ctype} {{v}};", "h->{v} = {a};", "h->{v}", "")
-assert set(HELD) == set(T.KINDS), "every kind needs a way to be held"
-
+#   fop_table.Kind.hold: field declarations, store, the argument passed on, release
 # The fixed leading parameters of an entry point and of a callback: (C declaration, name)
 FOP_HEAD = (("call_frame_t *frame", "frame"), ("xlator_t *this", "this"))
 CBK_HEAD = (("call_frame_t *frame", "frame"), ("void *cookie", "cookie"), ("xlator_t *this", "this"),
@@ -234,12 +160,12 @@ def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False, gf_f
     head_decls = ", ".join(d for d, _ in head)
     L = ["typedef struct {\n    gp_work w;"]
     L += [f"    {d};" for d, _ in head]
-    L += ["    " + HELD[a.kind][0].format(v=a.name) for a in args]
+    L += ["    " + K[a.kind].hold.decl.format(v=a.name) for a in args]
     L.append(f"}} gp_held_{name};\n")
     L.append(f"static void\ngp_release_{name}(gp_held_{name} *h)\n{{")
-    L += ["    " + HELD[a.kind][3].format(v=a.name) for a in args if HELD[a.kind][3]]
+    L += ["    " + K[a.kind].hold.release.format(v=a.name) for a in args if K[a.kind].hold.release]
     L.append("    free(h);\n}\n")
-    passed = ", ".join([f"h->{n}" for _, n in head] + [HELD[a.kind][2].format(v=a.name) for a in args])
+    passed = ", ".join([f"h->{n}" for _, n in head] + [K[a.kind].hold.passed.format(v=a.name) for a in args])
     L.append(f"static void\ngp_resume_{name}(gp_work *w)\n{{")
     L.append(f"    gp_held_{name} *h = (gp_held_{name} *)w;")
     L.append("    xlator_t *old_this = THIS;")
@@ -258,7 +184,7 @@ def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False, gf_f
     L.append("    if (!h)\n        return -1;")
     L += [f"    h->{n} = {n};" for _, n in head]
     for a in args:
-        store = "    " + HELD[a.kind][1].format(v=a.name, a=f"{prefix}{a.name}")
+        store = "    " + K[a.kind].hold.store.format(v=a.name, a=f"{prefix}{a.name}")
         if on_error_only is not None and a.kind not in on_error_only:
             store = "    if (op_ret >= 0) {\n    " + store.replace("\n", "\n    ") + "\n    }"
         L.append(store)
@@ -268,7 +194,7 @@ def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False, gf_f
         L.append("    h->w.deadline = gp_queue_deadline(this);")
     L.append("    gp_work_submit(&h->w);")
     L.append("    return 0;")
-    if any("goto fail" in HELD[a.kind][1] for a in args):
+    if any("goto fail" in K[a.kind].hold.store for a in args):
         L.append(f"fail:\n    gp_release_{name}(h);\n    return -1;")
     L.append("}\n")
     return L
@@ -316,7 +242,7 @@ def gen_fop(f) -> str:
     head = "call_frame_t *frame, void *cookie, xlator_t *this, int32_t op_ret, int32_t op_errno"
     passed = f"frame, cookie, this, op_ret, op_errno, {', '.join(cnames)}"
     L.append(f"static int32_t\ngp_run_cbk_{name}({head}, {', '.join(cdecls)});\n")
-    L += gen_hold(f"cbk_{name}", CBK_HEAD, f.reply, "r_", on_error_only=ON_ERROR)
+    L += gen_hold(f"cbk_{name}", CBK_HEAD, f.reply, "r_", on_error_only={k for k in K if K[k].on_error})
     L.append(f"static int32_t\ngp_cbk_{name}({head}, {', '.join(cdecls)})\n{{")
     L.append(f"    if (!gp_on_worker() && gp_hold_cbk_{name}({passed}) == 0)")
     L.append("        return 0;")
@@ -329,10 +255,10 @@ def gen_fop(f) -> str:
         # after a failed conversion (exception set) convert nothing more: gp_make_reply
         # hands the exception to the handler
         stop = "PyErr_Occurred() ? NULL : " if i else ""
-        if a.kind in ON_ERROR:
+        if K[a.kind].on_error:
             L.append(f"    f[{i}] = {stop}{conv};")
         else:
-            default = PY_DEFAULT.get(a.kind, "Py_NewRef(Py_None)")
+            default = K[a.kind].py_default
             L.append(f"    f[{i}] = {stop}(op_ret >= 0 ? {conv} : {default});")
     L.append(f"    gp_slot_complete(cookie, gp_make_reply({gf}, op_ret, op_errno, f, {rn}));")
     L.append("    gp_gil_release(gil);")

@@ -25,45 +25,113 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class Hold:
+    """How the bridge holds a value of a kind while its FOP (or reply) waits for a
+    worker: C templates of a generated struct's field(s), with ``{v}`` the field's
+    name and ``{a}`` the incoming argument (native/gen_glue.py fills them)."""
+
+    decl: str  # the struct field(s)
+    store: str  # copy the argument in ("goto fail" when it can run out of memory)
+    passed: str  # the expression handed on for the argument
+    release: str = ""  # what the worker does once the FOP ran
+
+
+@dataclass(frozen=True)
 class Kind:
-    """How one C argument type crosses the bridge."""
+    """How one C argument type crosses the bridge: its types on both sides, and the
+    C the generator writes for it (native/gen_glue.py reads only this). Adding a
+    kind is adding it here and writing its converters in native/types.c."""
 
     ctype: str  # the C declaration type, e.g. "loc_t *"
     pytype: str  # the annotation shown to Python authors
     nullable: bool = False  # whether None (NULL) is allowed
     doc: str = ""
+    to_py: str = ""  # C expression making the Python object from `{v}` (default gp_py_KIND({v}))
+    to_py_taken: str = ""  # the same, taking over the bridge's own held copy (a worker's, see Hold)
+    to_c: tuple[str, str, str] = ("", "", "ptr")  # (temporary's type, converter, style): see gen_glue.c_from_py
+    hold: Hold | None = None  # default: a reference-counted pointer (see _refcounted)
+    on_error: bool = False  # carried in error replies too (GlusterFS's callers look at it)
+    py_default: str = "Py_NewRef(Py_None)"  # the Python value when not converted (error replies)
 
+
+def _refcounted(ref: str, unref: str, ctype: str) -> Hold:
+    return Hold(f"{ctype}{{v}};", f"h->{{v}} = {{a}} ? {ref}({{a}}) : NULL;", "h->{v}",
+                f"if (h->{{v}}) {unref}(h->{{v}});")
+
+
+def _by_value(ctype: str) -> Hold:
+    """A structure copied as it is (an iatt, a lock...)."""
+    return Hold(f"{ctype[:-2]} {{v}}; int {{v}}_set;", "if ({a}) {{ h->{v} = *{a}; h->{v}_set = 1; }}",
+                "h->{v}_set ? &h->{v} : NULL")
+
+
+def _number(ctype: str, pytype: str = "int", doc: str = "", signed: bool = True) -> Kind:
+    to_py = "gp_py_int((long long){v})" if signed else "gp_py_uint((unsigned long long){v})"
+    to_c = ("int64_t", "gp_c_int64", "int") if signed else ("uint64_t", "gp_c_uint64", "int")
+    return Kind(ctype, pytype, doc=doc, to_py=to_py, to_c=to_c, hold=Hold(f"{ctype} {{v}};", "h->{v} = {a};", "h->{v}"))
+
+
+_STRING = Hold("char *{v};", "if ({a} && !(h->{v} = gf_strdup({a}))) goto fail;", "h->{v}", "GF_FREE(h->{v});")
+_XDATA = _refcounted("dict_ref", "dict_unref", "dict_t *")
 
 KINDS: dict[str, Kind] = {
-    "loc": Kind("loc_t *", "Loc", doc="a location: path, name, inode, parent, gfids"),
-    "fd": Kind("fd_t *", "Fd", doc="an open file or directory"),
-    "xdata": Kind("dict_t *", "Xdata | None", nullable=True, doc="extra data, a mapping of str to bytes/str/int"),
-    "dict": Kind("dict_t *", "Xdata | None", nullable=True, doc="extended attributes, a mapping"),
-    "inode": Kind("inode_t *", "Inode | None", nullable=True, doc="an inode"),
-    "iatt": Kind("struct iatt *", "Iatt | None", nullable=True, doc="file attributes"),
-    "str": Kind("const char *", "str | None", nullable=True, doc="a string"),
-    "outstr": Kind("char *", "str | None", nullable=True, doc="a string"),
-    "int32": Kind("int32_t", "int"),
-    "uint32": Kind("uint32_t", "int"),
-    "size": Kind("size_t", "int"),
-    "off": Kind("off_t", "int"),
-    "off64": Kind("off64_t", "int"),
-    "mode": Kind("mode_t", "int"),
-    "dev": Kind("dev_t", "int"),
-    "xattrop_flags": Kind("gf_xattrop_flags_t", "int", doc="GF_XATTROP_* (glupy.XattropFlag)"),
-    "entrylk_cmd": Kind("entrylk_cmd", "int", doc="ENTRYLK_LOCK, ENTRYLK_UNLOCK, ENTRYLK_LOCK_NB"),
-    "entrylk_type": Kind("entrylk_type", "int", doc="ENTRYLK_RDLCK, ENTRYLK_WRLCK"),
-    "seek_what": Kind("gf_seek_what_t", "int", doc="SEEK_DATA (0) or SEEK_HOLE (1)"),
-    "flock": Kind("struct gf_flock *", "Flock", doc="a POSIX-style lock"),
-    "statvfs": Kind("struct statvfs *", "Statvfs | None", nullable=True, doc="file system statistics"),
-    "dirents": Kind("gf_dirent_t *", "list[Dirent]", doc="directory entries"),
+    "loc": Kind("loc_t *", "Loc", doc="a location: path, name, inode, parent, gfids",
+                to_py_taken="gp_py_loc_take({v})",
+                hold=Hold("loc_t {v};", "if ({a} && loc_copy(&h->{v}, {a}) < 0) goto fail;", "&h->{v}",
+                          "loc_wipe(&h->{v});")),
+    "fd": Kind("fd_t *", "Fd", doc="an open file or directory", hold=_refcounted("fd_ref", "fd_unref", "fd_t *"),
+               on_error=True),
+    "xdata": Kind("dict_t *", "Xdata | None", nullable=True, doc="extra data, a mapping of str to bytes/str/int",
+                  hold=_XDATA, on_error=True),
+    "dict": Kind("dict_t *", "Xdata | None", nullable=True, doc="extended attributes, a mapping",
+                 to_py="gp_py_xdata({v})", to_c=("", "gp_c_xdata", "ptr"), hold=_XDATA),
+    "inode": Kind("inode_t *", "Inode | None", nullable=True, doc="an inode",
+                  hold=_refcounted("inode_ref", "inode_unref", "inode_t *"), on_error=True),
+    "iatt": Kind("struct iatt *", "Iatt | None", nullable=True, doc="file attributes", hold=_by_value("struct iatt *"),
+                 on_error=True),
+    "str": Kind("const char *", "str | None", nullable=True, doc="a string", hold=_STRING),
+    "outstr": Kind("char *", "str | None", nullable=True, doc="a string", to_py="gp_py_str({v})", hold=_STRING),
+    "int32": _number("int32_t"),
+    "uint32": _number("uint32_t", signed=False),
+    "size": _number("size_t", signed=False),
+    "off": _number("off_t"),
+    "off64": _number("off64_t"),
+    "mode": _number("mode_t", signed=False),
+    "dev": _number("dev_t", signed=False),
+    "xattrop_flags": _number("gf_xattrop_flags_t", doc="GF_XATTROP_* (glupy.XattropFlag)"),
+    "entrylk_cmd": _number("entrylk_cmd", doc="ENTRYLK_LOCK, ENTRYLK_UNLOCK, ENTRYLK_LOCK_NB"),
+    "entrylk_type": _number("entrylk_type", doc="ENTRYLK_RDLCK, ENTRYLK_WRLCK"),
+    "seek_what": _number("gf_seek_what_t", doc="SEEK_DATA (0) or SEEK_HOLE (1)"),
+    "flock": Kind("struct gf_flock *", "Flock", doc="a POSIX-style lock", hold=_by_value("struct gf_flock *")),
+    "statvfs": Kind("struct statvfs *", "Statvfs | None", nullable=True, doc="file system statistics",
+                    hold=_by_value("struct statvfs *")),
+    "dirents": Kind("gf_dirent_t *", "list[Dirent]", doc="directory entries", to_c=("", "gp_c_dirents", "tmp"),
+                    hold=Hold("gf_dirent_t {v}; int {v}_set;",
+                              "if ({a}) {{ h->{v}_set = 1; if (gp_dirents_copy(&h->{v}, {a}) < 0) goto fail; }}",
+                              "h->{v}_set ? &h->{v} : NULL", "if (h->{v}_set) gf_dirent_free(&h->{v});"),
+                    py_default="PyList_New(0)"),
     # A data payload: struct iovec *vector + int32_t count, with its struct iobref *
     # as a separate hidden argument (kind "iobref") placed where GlusterFS puts it.
-    "data": Kind("struct iovec *", "Buffer | bytes", doc="data; a bytes-like object"),
-    "iobref": Kind("struct iobref *", "", doc="(hidden: travels with the data)"),
-    "checksum": Kind("uint8_t *", "bytes | None", nullable=True, doc="SHA-256 digest (32 bytes)"),
-    "lease": Kind("struct gf_lease *", "Lease | None", nullable=True, doc="a lease"),
-    "locklist": Kind("lock_migration_info_t *", "list[LockInfo]", doc="active locks"),
+    "data": Kind("struct iovec *", "Buffer | bytes", doc="data; a bytes-like object",
+                 to_py="gp_py_data({v}_vector, {v}_count, {iobref})", to_c=("", "gp_c_data", "tmp"),
+                 hold=Hold("struct iovec *{v}_vector; int32_t {v}_count;",
+                           "if ({a}_vector && !(h->{v}_vector = iov_dup({a}_vector, {a}_count))) goto fail;\n"
+                           "    h->{v}_count = {a}_count;",
+                           "h->{v}_vector, h->{v}_count", "GF_FREE(h->{v}_vector);"),
+                 py_default="gp_py_data(NULL, 0, NULL)"),
+    "iobref": Kind("struct iobref *", "", doc="(hidden: travels with the data)",
+                   hold=_refcounted("iobref_ref", "iobref_unref", "struct iobref *")),
+    "checksum": Kind("uint8_t *", "bytes | None", nullable=True, doc="SHA-256 digest (32 bytes)",
+                     hold=Hold("uint8_t {v}[SHA256_DIGEST_LENGTH]; int {v}_set;",
+                               "if ({a}) {{ memcpy(h->{v}, {a}, SHA256_DIGEST_LENGTH); h->{v}_set = 1; }}",
+                               "h->{v}_set ? h->{v} : NULL")),
+    "lease": Kind("struct gf_lease *", "Lease | None", nullable=True, doc="a lease", hold=_by_value("struct gf_lease *")),
+    "locklist": Kind("lock_migration_info_t *", "list[LockInfo]", doc="active locks",
+                     to_c=("", "gp_c_locklist", "tmp"),
+                     hold=Hold("lock_migration_info_t {v}; int {v}_set;",
+                               "if ({a}) {{ h->{v}_set = 1; if (gp_locklist_copy(&h->{v}, {a}) < 0) goto fail; }}",
+                               "h->{v}_set ? &h->{v} : NULL", "if (h->{v}_set) gf_free_mig_locks(&h->{v});"),
+                     py_default="PyList_New(0)"),
 }
 
 

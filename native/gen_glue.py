@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 import sys
+from string import Template
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -200,129 +201,174 @@ def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False, gf_f
     return L
 
 
-def gen_fop(f) -> str:
-    name = f.name
-    gf = f.gf_fop
-    L = []
-    decls, names = c_params(f.args, "a_")
-    py_args = f.py_args
-    n = len(py_args)
-    L.append(f"static int32_t\ngp_run_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)}, int held);\n")
-    L += gen_hold(name, FOP_HEAD, f.args, "a_", tell_held=True, gf_fop=gf)
-    # ---- entry point: GlusterFS's threads only hand the FOP over, a worker runs it
-    L.append(f"static int32_t\ngp_fop_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)})\n{{")
-    if name == "lookup":
-        # answered from the translator's missing_names, or not wanted by it: all in C
-        L.append("    if (gp_lookup_before_python(frame, this, a_loc, a_xdata))")
-        L.append("        return 0;")
-    L.append(f"    if (!gp_on_worker() && gp_hold_{name}(frame, this, {', '.join(names)}) == 0)")
-    L.append("        return 0;")
-    L.append(f"    return gp_run_{name}(frame, this, {', '.join(names)}, 0);\n}}\n")
-    # ---- the FOP in Python, on a worker; `held`: the arguments are gp_hold_NAME's
-    # copies, which the Python objects may take over instead of copying them again
-    L.append(f"static int32_t\ngp_run_{name}(call_frame_t *frame, xlator_t *this, {', '.join(decls)}, int held)\n{{")
-    L += expect(f)
-    L.append(f"    PyObject *args[{n}] = {{0}};")
-    L.append("    int ok = 0;")
-    L.append("    PyGILState_STATE gil = gp_gil_acquire();")
-    conds = " && ".join(f"(args[{i}] = {py_from_c(a, f.args, 'a_', held='held')})" for i, a in enumerate(py_args))
-    L.append(f"    if ({conds})")
-    L.append(f"        ok = gp_dispatch(this, frame, {gf}, args, {n}, &expect) == 0;")
-    L.append("    else")
-    L.append(f"        gp_log_exception(this->name, \"{name}: converting the arguments\");")
-    L.append(f"    for (int i = 0; i < {n}; i++)\n        Py_XDECREF(args[i]);")
-    L.append("    gp_gil_release(gil);")
-    L.append("    if (!ok)")
-    L.append(f"        STACK_UNWIND_STRICT({name}, frame, -1, EIO, {', '.join(error_args(f.reply))});")
-    L.append("    return 0;\n}\n")
+# The C of one FOP, as GlusterFS's own generator fills C-shaped templates: $names
+# are filled by gen_fop; the per-argument pieces (conversions, holds, checks) are
+# made by the functions above and below.
+FOP_TEMPLATE = Template("""\
+static int32_t
+gp_run_$name(call_frame_t *frame, xlator_t *this, $decls, int held);
 
-    # ---- callback: a child's reply is copied where it arrives and converted on a worker
+$hold
+static int32_t
+gp_fop_$name(call_frame_t *frame, xlator_t *this, $decls)
+{
+$before_python\
+    if (!gp_on_worker() && gp_hold_$name(frame, this, $names) == 0)
+        return 0;
+    return gp_run_$name(frame, this, $names, 0);
+}
+
+static int32_t
+gp_run_$name(call_frame_t *frame, xlator_t *this, $decls, int held)
+{
+$expect
+    PyObject *args[$n] = {0};
+    int ok = 0;
+    PyGILState_STATE gil = gp_gil_acquire();
+    if ($convert_args)
+        ok = gp_dispatch(this, frame, $gf, args, $n, &expect) == 0;
+    else
+        gp_log_exception(this->name, "$name: converting the arguments");
+    for (int i = 0; i < $n; i++)
+        Py_XDECREF(args[i]);
+    gp_gil_release(gil);
+    if (!ok)
+        STACK_UNWIND_STRICT($name, frame, -1, EIO, $error_reply);
+    return 0;
+}
+
+static int32_t
+gp_run_cbk_$name($cbk_head, $cdecls);
+
+$hold_cbk
+static int32_t
+gp_cbk_$name($cbk_head, $cdecls)
+{
+    if (!gp_on_worker() && gp_hold_cbk_$name($cbk_passed) == 0)
+        return 0;
+    return gp_run_cbk_$name($cbk_passed);
+}
+
+static int32_t
+gp_run_cbk_$name($cbk_head, $cdecls)
+{
+    PyGILState_STATE gil = gp_gil_acquire();
+    PyObject *f[$rn];
+$convert_reply
+    gp_slot_complete(cookie, gp_make_reply($gf, op_ret, op_errno, f, $rn));
+    gp_gil_release(gil);
+    return 0;
+}
+
+static PyObject *
+gp_wind_$name(call_frame_t *frame, xlator_t *child, PyObject *args, gp_slot *slot)
+{
+$wind_declare
+    gp_tmp tmp = GP_TMP_INIT;
+    if (PyTuple_GET_SIZE(args) != $n) {
+        PyErr_Format(PyExc_TypeError, "$name($pnames) takes $n arguments, got %zd", PyTuple_GET_SIZE(args));
+        return NULL;
+    }
+$wind_convert
+    if (!child->children && child->fops->$name == gp_default_fops.$name) {
+        /* a leaf without $name (storage/posix has no namelink, getspec...): GlusterFS's
+         * default would wind to the leaf's missing child. Answer as a child would. */
+        gp_cbk_$name(frame, slot, child, -1, ENOSYS, $error_reply);
+        gp_tmp_release(&tmp);
+        Py_RETURN_NONE;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    STACK_WIND_COOKIE(frame, gp_cbk_$name, slot, child, child->fops->$name, $wind_call);
+    Py_END_ALLOW_THREADS
+    gp_tmp_release(&tmp);
+    Py_RETURN_NONE;
+fail:
+    gp_tmp_release(&tmp);
+    return NULL;
+}
+
+static int
+gp_unwind_$name(gp_frame_obj *fo, int32_t op_ret, int32_t op_errno, PyObject *reply)
+{
+$unwind_declare
+    gp_tmp tmp = GP_TMP_INIT;
+    PyObject *v;
+    if (reply) {
+$unwind_convert
+    }
+$validate
+    call_frame_t *frame = gp_req_take(fo->req);
+    if (!frame) {  /* answered already, by its deadline: the late answer is dropped */
+        gp_tmp_release(&tmp);
+        return 1;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    STACK_UNWIND_STRICT($name, frame, op_ret, op_errno, $unwind_call);
+    Py_END_ALLOW_THREADS
+    gp_tmp_release(&tmp);
+    return 0;
+fail:
+    gp_tmp_release(&tmp);
+    return -1;
+}
+
+static void
+gp_fail_$name(call_frame_t *frame, int32_t op_errno)
+{
+    STACK_UNWIND_STRICT($name, frame, -1, op_errno, $error_reply);
+}
+""")
+
+
+def gen_fop(f) -> str:
+    """The C of FOP f: entry point, run on a worker, callback, wind, unwind, fail."""
+    name = f.name
+    decls, names = c_params(f.args, "a_")
     cdecls, cnames = c_params(f.reply, "r_")
-    rn = len(f.py_reply)
-    head = "call_frame_t *frame, void *cookie, xlator_t *this, int32_t op_ret, int32_t op_errno"
-    passed = f"frame, cookie, this, op_ret, op_errno, {', '.join(cnames)}"
-    L.append(f"static int32_t\ngp_run_cbk_{name}({head}, {', '.join(cdecls)});\n")
-    L += gen_hold(f"cbk_{name}", CBK_HEAD, f.reply, "r_", on_error_only={k for k in K if K[k].on_error})
-    L.append(f"static int32_t\ngp_cbk_{name}({head}, {', '.join(cdecls)})\n{{")
-    L.append(f"    if (!gp_on_worker() && gp_hold_cbk_{name}({passed}) == 0)")
-    L.append("        return 0;")
-    L.append(f"    return gp_run_cbk_{name}({passed});\n}}\n")
-    L.append(f"static int32_t\ngp_run_cbk_{name}({head}, {', '.join(cdecls)})\n{{")
-    L.append("    PyGILState_STATE gil = gp_gil_acquire();")
-    L.append(f"    PyObject *f[{rn}];")
+    py_args = f.py_args
+    # answered from the translator's missing_names, or not wanted by it: all in C
+    before = ("    if (gp_lookup_before_python(frame, this, a_loc, a_xdata))\n        return 0;\n"
+              if name == "lookup" else "")
+    convert_reply = []
     for i, a in enumerate(f.py_reply):
         conv = py_from_c(a, f.reply, "r_")
         # after a failed conversion (exception set) convert nothing more: gp_make_reply
         # hands the exception to the handler
         stop = "PyErr_Occurred() ? NULL : " if i else ""
         if K[a.kind].on_error:
-            L.append(f"    f[{i}] = {stop}{conv};")
+            convert_reply.append(f"    f[{i}] = {stop}{conv};")
         else:
-            default = K[a.kind].py_default
-            L.append(f"    f[{i}] = {stop}(op_ret >= 0 ? {conv} : {default});")
-    L.append(f"    gp_slot_complete(cookie, gp_make_reply({gf}, op_ret, op_errno, f, {rn}));")
-    L.append("    gp_gil_release(gil);")
-    L.append("    return 0;\n}\n")
-
-    # ---- wind
-    L.append(f"static PyObject *\ngp_wind_{name}(call_frame_t *frame, xlator_t *child, PyObject *args, gp_slot *slot)\n{{")
-    L += declare(f.args, "a_", error_value)
-    L.append("    gp_tmp tmp = GP_TMP_INIT;")
-    pnames = ", ".join(a.name for a in py_args)
-    L.append(f"    if (PyTuple_GET_SIZE(args) != {n}) {{")
-    L.append(f"        PyErr_Format(PyExc_TypeError, \"{name}({pnames}) takes {n} arguments, got %zd\", "
-             "PyTuple_GET_SIZE(args));")
-    L.append("        return NULL;\n    }")
+            convert_reply.append(f"    f[{i}] = {stop}(op_ret >= 0 ? {conv} : {K[a.kind].py_default});")
+    wind_convert = []
     for i, a in enumerate(py_args):
-        c_from_py(a, f"PyTuple_GET_ITEM(args, {i})", f"{name}() argument {a.name}", "a_", L)
+        c_from_py(a, f"PyTuple_GET_ITEM(args, {i})", f"{name}() argument {a.name}", "a_", wind_convert)
     for arg in f.not_none:
-        L.append(f"    if (!a_{arg}) {{")
-        L.append(f"        PyErr_SetString(PyExc_TypeError, \"{name}() argument {arg} must not be None\");")
-        L.append("        goto fail;\n    }")
-    L.append(f"    if (!child->children && child->fops->{name} == gp_default_fops.{name}) {{")
-    L.append(f"        /* a leaf without {name} (storage/posix has no namelink, getspec...): GlusterFS's")
-    L.append("         * default would wind to the leaf's missing child. Answer as a child would. */")
-    L.append(f"        gp_cbk_{name}(frame, slot, child, -1, ENOSYS, {', '.join(error_args(f.reply))});")
-    L.append("        gp_tmp_release(&tmp);")
-    L.append("        Py_RETURN_NONE;")
-    L.append("    }")
-    L.append("    Py_BEGIN_ALLOW_THREADS")
-    L.append(f"    STACK_WIND_COOKIE(frame, gp_cbk_{name}, slot, child, child->fops->{name}, "
-             f"{', '.join(call_args(f.args, 'a_'))});")
-    L.append("    Py_END_ALLOW_THREADS")
-    L.append("    gp_tmp_release(&tmp);")
-    L.append("    Py_RETURN_NONE;")
-    L.append("fail:\n    gp_tmp_release(&tmp);\n    return NULL;\n}\n")
-
-    # ---- unwind
-    L.append(f"static int\ngp_unwind_{name}(gp_frame_obj *fo, int32_t op_ret, int32_t op_errno, PyObject *reply)\n{{")
-    L += declare(f.reply, "r_", error_value)
-    L.append("    gp_tmp tmp = GP_TMP_INIT;")
-    L.append("    PyObject *v;")
-    L.append("    if (reply) {")
+        wind_convert += [f"    if (!a_{arg}) {{",
+                         f"        PyErr_SetString(PyExc_TypeError, \"{name}() argument {arg} must not be None\");",
+                         "        goto fail;", "    }"]
+    unwind_convert = []
     for i, a in enumerate(f.py_reply):
-        L.append(f"        if (!(v = gp_reply_get(reply, {gf}, {i}, \"{a.name}\", &tmp))) goto fail;")
+        get = f"gp_reply_get(reply, {f.gf_fop}, {i}, \"{a.name}\", &tmp)"
+        unwind_convert.append(f"        if (!(v = {get})) goto fail;")
         body = []
         c_from_py(a, "v", f"{f.reply_class}.{a.name}", "r_", body)
-        L += ["    " + line for line in body]
-    L.append("    }")
-    L += validate(f)
-    L.append("    call_frame_t *frame = gp_req_take(fo->req);")
-    L.append("    if (!frame) {  /* answered already, by its deadline: the late answer is dropped */")
-    L.append("        gp_tmp_release(&tmp);")
-    L.append("        return 1;\n    }")
-    L.append("    Py_BEGIN_ALLOW_THREADS")
-    L.append(f"    STACK_UNWIND_STRICT({name}, frame, op_ret, op_errno, {', '.join(call_args(f.reply, 'r_'))});")
-    L.append("    Py_END_ALLOW_THREADS")
-    L.append("    gp_tmp_release(&tmp);")
-    L.append("    return 0;")
-    L.append("fail:\n    gp_tmp_release(&tmp);\n    return -1;\n}\n")
-
-    # ---- error unwind without Python (deadlines, last resorts)
-    L.append(f"static void\ngp_fail_{name}(call_frame_t *frame, int32_t op_errno)\n{{")
-    L.append(f"    STACK_UNWIND_STRICT({name}, frame, -1, op_errno, {', '.join(error_args(f.reply))});")
-    L.append("}\n")
-    return "\n".join(L)
+        unwind_convert += ["    " + line for line in body]
+    cbk_head = "call_frame_t *frame, void *cookie, xlator_t *this, int32_t op_ret, int32_t op_errno"
+    return FOP_TEMPLATE.substitute(
+        name=name, gf=f.gf_fop, decls=", ".join(decls), names=", ".join(names), n=len(py_args),
+        rn=len(f.py_reply), cdecls=", ".join(cdecls), cbk_head=cbk_head,
+        cbk_passed=f"frame, cookie, this, op_ret, op_errno, {', '.join(cnames)}",
+        hold="\n".join(gen_hold(name, FOP_HEAD, f.args, "a_", tell_held=True, gf_fop=f.gf_fop)),
+        hold_cbk="\n".join(gen_hold(f"cbk_{name}", CBK_HEAD, f.reply, "r_",
+                                    on_error_only={k for k in K if K[k].on_error})),
+        before_python=before, expect="\n".join(expect(f)),
+        convert_args=" && ".join(f"(args[{i}] = {py_from_c(a, f.args, 'a_', held='held')})"
+                                 for i, a in enumerate(py_args)),
+        error_reply=", ".join(error_args(f.reply)), convert_reply="\n".join(convert_reply),
+        wind_declare="\n".join(declare(f.args, "a_", error_value)), pnames=", ".join(a.name for a in py_args),
+        wind_convert="\n".join(wind_convert), wind_call=", ".join(call_args(f.args, "a_")),
+        unwind_declare="\n".join(declare(f.reply, "r_", error_value)), unwind_convert="\n".join(unwind_convert),
+        validate="\n".join(validate(f)), unwind_call=", ".join(call_args(f.reply, "r_")))
 
 
 def expect(f) -> list[str]:

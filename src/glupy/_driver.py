@@ -156,10 +156,7 @@ class Task:
             except BaseException as error:  # noqa: BLE001 - every failure becomes an errno
                 self._finish(None, error)
                 return
-            if type(request) in _WIND_TYPES:  # the common case
-                value, exc = issue_wind(self.backend, self.frame, request, self.resume)
-            else:
-                value, exc = self._issue(request)
+            value, exc = self._issue(request)
             if value is PENDING:
                 return
 
@@ -170,8 +167,12 @@ class Task:
         self.step(*outcome)
 
     def _issue(self, request: Any) -> tuple[Any, BaseException | None]:
-        """What a handler awaited other than a wind: a gather, a sleep, a blocking
-        call or an asyncio awaitable."""
+        """What a handler awaited: a wind (of either kind: the bridge's C driver hands
+        over a pure-Python one, made where glupy was imported before the bridge
+        loaded, as in a gfapi host), a gather, a sleep, a blocking call or an
+        asyncio awaitable."""
+        if type(request) in _WIND_TYPES:  # the common case
+            return issue_wind(self.backend, self.frame, request, self.resume)
         if type(request) is Gather:
             return request.issue(self)
         if type(request) in _ELSEWHERE:

@@ -158,6 +158,24 @@ def test_a_plain_function_returning_an_unawaited_wind_is_refused_not_wound():
     assert len(b.unwound) == 2 and b.winds == []
 
 
+def test_a_wind_handed_over_by_the_bridge_is_wound():
+    """The C driver hands a request it does not know (a pure-Python Wind, made where
+    glupy was imported before the bridge loaded: a gfapi host) to the takeover,
+    which winds it like any other."""
+    b = Backend()
+
+    async def handler(loc, xdata):
+        reply = await wind
+        return reply
+
+    wind = child.lookup("loc", None)
+    coro = handler("loc", None)
+    assert coro.send(None) is wind  # where the C driver stopped: the handler awaits `wind`
+    _driver.make_takeover(b)("frame", int(Fop.LOOKUP), handler, coro, _driver.TAKEOVER_REQUEST, wind)
+    assert b.winds == [("child0", int(Fop.LOOKUP), ("loc", None))]
+    assert b.unwound[0][1] == 0 and b.logged == []
+
+
 def test_awaiting_something_else_is_a_clear_error():
     b = Backend()
 

@@ -848,6 +848,66 @@ gp_notify_hook(xlator_t *this, int32_t *event, void *data, int *propagate)
     gp_gil_release(g);
 }
 
+/* A hook handed from a GlusterFS thread to a worker, waited for a bounded time:
+ * the GlusterFS thread calls gp_handoff_wait after submitting the work; the worker
+ * calls gp_handoff_done once the hook returned. Whichever comes second frees the
+ * work item (the worker, when the wait gave up: "abandoned"). */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, abandoned;
+} gp_handoff;
+
+static void
+gp_handoff_init(gp_handoff *h)
+{
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->cond, NULL);
+}
+
+static void
+gp_handoff_destroy(gp_handoff *h)
+{
+    pthread_cond_destroy(&h->cond);
+    pthread_mutex_destroy(&h->lock);
+}
+
+/* 1: the worker finished within `seconds` (its results may be read); 0: it did
+ * not, the work item now belongs to the worker. */
+static int
+gp_handoff_wait(gp_handoff *h, double seconds)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)seconds;
+    until.tv_nsec += (long)((seconds - (time_t)seconds) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&h->lock);
+    while (!h->done)
+        if (pthread_cond_timedwait(&h->cond, &h->lock, &until) == ETIMEDOUT)
+            break;
+    int done = h->done;
+    if (!done)
+        h->abandoned = 1;
+    pthread_mutex_unlock(&h->lock);
+    return done;
+}
+
+/* On the worker, results written: 1 if nobody waits any more (free the item). */
+static int
+gp_handoff_done(gp_handoff *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int abandoned = h->abandoned;
+    h->done = 1;
+    pthread_cond_signal(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    return abandoned;
+}
+
 /* How long GlusterFS's thread waits for a notify hook before passing the event on
  * unchanged: the hook runs on a worker, so one that blocks holds that worker, not
  * the epoll thread or the FUSE reader that brought the event. */
@@ -860,17 +920,15 @@ typedef struct {
     void *data;                              /* the event's data, or &up */
     struct gf_upcall up;                     /* an upcall's copy: the sender's is gone once notify returns */
     struct gf_upcall_cache_invalidation ci;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int done, abandoned, propagate;
+    gp_handoff handoff;
+    int propagate;
 } gp_notify_work;
 
 static void
 gp_notify_work_free(gp_notify_work *nw)
 {
     free(nw->up.client_uid);
-    pthread_cond_destroy(&nw->cond);
-    pthread_mutex_destroy(&nw->lock);
+    gp_handoff_destroy(&nw->handoff);
     free(nw);
 }
 
@@ -881,14 +939,9 @@ gp_notify_run(gp_work *w)
     int32_t event = nw->event;
     int propagate = 1;
     gp_notify_hook(nw->this, &event, nw->data, &propagate);
-    pthread_mutex_lock(&nw->lock);
-    int abandoned = nw->abandoned;
     nw->event = event;
     nw->propagate = propagate;
-    nw->done = 1;
-    pthread_cond_signal(&nw->cond);
-    pthread_mutex_unlock(&nw->lock);
-    if (abandoned)  /* the event went on without this answer */
+    if (gp_handoff_done(&nw->handoff)) /* the event went on without this answer */
         gp_notify_work_free(nw);
 }
 
@@ -916,30 +969,11 @@ gp_notify_off_thread(xlator_t *this, int32_t *event, void *data, int *propagate)
         }
         nw->data = &nw->up;
     }
-    pthread_mutex_init(&nw->lock, NULL);
-    pthread_cond_init(&nw->cond, NULL);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)GP_NOTIFY_WAIT;
-    until.tv_nsec += (long)((GP_NOTIFY_WAIT - (time_t)GP_NOTIFY_WAIT) * 1e9);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    gp_handoff_init(&nw->handoff);
     gp_work_submit(&nw->w);
-    pthread_mutex_lock(&nw->lock);
-    while (!nw->done)
-        if (pthread_cond_timedwait(&nw->cond, &nw->lock, &until) == ETIMEDOUT)
-            break;
-    int done = nw->done;
-    if (done) {
+    if (gp_handoff_wait(&nw->handoff, GP_NOTIFY_WAIT)) {
         *event = nw->event;
         *propagate = nw->propagate;
-    } else {
-        nw->abandoned = 1;
-    }
-    pthread_mutex_unlock(&nw->lock);
-    if (done) {
         gp_notify_work_free(nw);
         return 0;
     }
@@ -1103,9 +1137,7 @@ gp_releasedir(xlator_t *this, fd_t *fd)
 typedef struct {
     gp_work w;
     xlator_t *this;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int done, abandoned;
+    gp_handoff handoff;
     char *items; /* the hook's (key, str) list as "key\0value\0" pairs, then "\0" */
     size_t size;
 } gp_dump_work;
@@ -1114,8 +1146,7 @@ static void
 gp_dump_work_free(gp_dump_work *dw)
 {
     free(dw->items);
-    pthread_cond_destroy(&dw->cond);
-    pthread_mutex_destroy(&dw->lock);
+    gp_handoff_destroy(&dw->handoff);
     free(dw);
 }
 
@@ -1148,12 +1179,7 @@ gp_dump_run(gp_work *w)
         fputc(0, out);
         fclose(out);
     }
-    pthread_mutex_lock(&dw->lock);
-    int abandoned = dw->abandoned;
-    dw->done = 1;
-    pthread_cond_signal(&dw->cond);
-    pthread_mutex_unlock(&dw->lock);
-    if (abandoned) /* the dump went on without it */
+    if (gp_handoff_done(&dw->handoff)) /* the dump went on without it */
         gp_dump_work_free(dw);
 }
 
@@ -1171,21 +1197,9 @@ gp_dump_priv(xlator_t *this)
         return 0;
     dw->w.run = gp_dump_run;
     dw->this = this;
-    pthread_mutex_init(&dw->lock, NULL);
-    pthread_cond_init(&dw->cond, NULL);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)GP_NOTIFY_WAIT;
+    gp_handoff_init(&dw->handoff);
     gp_work_submit(&dw->w);
-    pthread_mutex_lock(&dw->lock);
-    while (!dw->done)
-        if (pthread_cond_timedwait(&dw->cond, &dw->lock, &until) == ETIMEDOUT)
-            break;
-    int done = dw->done;
-    if (!done)
-        dw->abandoned = 1;
-    pthread_mutex_unlock(&dw->lock);
-    if (!done) {
+    if (!gp_handoff_wait(&dw->handoff, GP_NOTIFY_WAIT)) {
         gf_proc_dump_write("statedump", "the hook did not answer within %.0f s", GP_NOTIFY_WAIT);
         gf_log(this->name, GF_LOG_WARNING, "glupy: statedump() still running after %.0f s: dumped without it",
                GP_NOTIFY_WAIT);

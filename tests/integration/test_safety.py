@@ -94,11 +94,12 @@ def test_a_translator_that_cannot_start_fails_init_with_one_clear_line(
         # glusterd may try to start the brick more than once; each try says the same
         assert len({l.split("] ", 1)[1] for l in lines}) == 1, lines
         assert f"module={module.split(':')[0]}" in lines[0] and message in lines[0], lines[0]
-        # No crash while starting. (Once in ~15 starts a brick was seen to crash later,
-        # inside glusterfsd's cleanup_and_exit after the failed graph init, with no
-        # backtrace: noted in the issue, not yet explained.)
-        before_error = log.split(lines[0], 1)[0]
-        assert "signal received" not in before_error
+        # No crash anywhere: not while starting, and not in glusterfsd's cleanup_and_exit
+        # after the failed graph init (a crash there was once seen in about 15 failed
+        # starts; 60 failed starts of these cases on the bridge as of 2026-12-06 showed
+        # none). The brick shuts down the way GlusterFS does after any failed init.
+        assert "signal received" not in log, log[-3000:]
+        assert "received signum (-1), shutting down" in log.split(lines[-1], 1)[1], log[-3000:]
     finally:
         vol.delete()
 

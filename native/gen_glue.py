@@ -149,7 +149,61 @@ CBK_HEAD = (("call_frame_t *frame", "frame"), ("void *cookie", "cookie"), ("xlat
             ("int32_t op_ret", "op_ret"), ("int32_t op_errno", "op_errno"))
 
 
-def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False, gf_fop=None) -> list[str]:
+# Placeholders filled with lines ($fields, $releases, $stores...) carry their own
+# line ends, so that an empty one leaves no blank line.
+HOLD_TEMPLATE = Template("""\
+typedef struct {
+    gp_work w;
+$fields} gp_held_$name;
+
+static void
+gp_release_$name(gp_held_$name *h)
+{
+$releases    free(h);
+}
+
+static void
+gp_resume_$name(gp_work *w)
+{
+    gp_held_$name *h = (gp_held_$name *)w;
+    xlator_t *old_this = THIS;
+    THIS = h->this;
+    gp_run_$name($passed);
+    THIS = old_this;
+    gp_release_$name(h);
+}
+
+$expire/* 0: queued for a worker; -1: not (no memory), run it here */
+static int
+gp_hold_$name($params)
+{
+    gp_held_$name *h = calloc(1, sizeof(*h));
+    if (!h)
+        return -1;
+$stores    h->w.run = gp_resume_$name;
+$deadline    gp_work_submit(&h->w);
+    return 0;
+$fail}
+""")
+
+# A FOP (not a reply) still queued at its deadline is answered on the timer's thread.
+EXPIRE_TEMPLATE = Template("""\
+static void
+gp_expire_$name(gp_work *w)
+{
+    gp_held_$name *h = (gp_held_$name *)w;
+    gp_failers[$gf](h->frame, ETIMEDOUT);
+    gp_release_$name(h);
+}
+
+""")
+
+
+def _lines(lines) -> str:
+    return "".join(line + "\n" for line in lines)
+
+
+def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False, gf_fop=None) -> str:
     """gp_hold_NAME(head..., args...): copy the arguments and queue a work item; a
     worker runs gp_run_NAME with the copies, then releases them (gp_resume_NAME);
     with tell_held, gp_run_NAME's last argument says so (1), so that it may take
@@ -157,48 +211,26 @@ def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False, gf_f
     (gp_expire_NAME, on the timer's thread).
     For a reply (on_error_only given), fields not of those kinds are copied only
     when op_ret >= 0: an error reply may carry garbage there."""
-    decls, names = c_params(args, prefix)
-    head_decls = ", ".join(d for d, _ in head)
-    L = ["typedef struct {\n    gp_work w;"]
-    L += [f"    {d};" for d, _ in head]
-    L += ["    " + K[a.kind].hold.decl.format(v=a.name) for a in args]
-    L.append(f"}} gp_held_{name};\n")
-    L.append(f"static void\ngp_release_{name}(gp_held_{name} *h)\n{{")
-    L += ["    " + K[a.kind].hold.release.format(v=a.name) for a in args if K[a.kind].hold.release]
-    L.append("    free(h);\n}\n")
-    passed = ", ".join([f"h->{n}" for _, n in head] + [K[a.kind].hold.passed.format(v=a.name) for a in args])
-    L.append(f"static void\ngp_resume_{name}(gp_work *w)\n{{")
-    L.append(f"    gp_held_{name} *h = (gp_held_{name} *)w;")
-    L.append("    xlator_t *old_this = THIS;")
-    L.append("    THIS = h->this;")
-    L.append(f"    gp_run_{name}({passed}{', 1' if tell_held else ''});")
-    L.append("    THIS = old_this;")
-    L.append(f"    gp_release_{name}(h);\n}}\n")
-    if tell_held:
-        L.append(f"static void\ngp_expire_{name}(gp_work *w)\n{{")
-        L.append(f"    gp_held_{name} *h = (gp_held_{name} *)w;")
-        L.append(f"    gp_failers[{gf_fop}](h->frame, ETIMEDOUT);")
-        L.append(f"    gp_release_{name}(h);\n}}\n")
-    L.append("/* 0: queued for a worker; -1: not (no memory), run it here */")
-    L.append(f"static int\ngp_hold_{name}({head_decls}, {', '.join(decls)})\n{{")
-    L.append(f"    gp_held_{name} *h = calloc(1, sizeof(*h));")
-    L.append("    if (!h)\n        return -1;")
-    L += [f"    h->{n} = {n};" for _, n in head]
+    decls, _ = c_params(args, prefix)
+    stores = [f"    h->{n} = {n};" for _, n in head]
     for a in args:
         store = "    " + K[a.kind].hold.store.format(v=a.name, a=f"{prefix}{a.name}")
         if on_error_only is not None and a.kind not in on_error_only:
             store = "    if (op_ret >= 0) {\n    " + store.replace("\n", "\n    ") + "\n    }"
-        L.append(store)
-    L.append(f"    h->w.run = gp_resume_{name};")
-    if tell_held:  # a FOP (not a reply): answered by the timer if no worker takes it in time
-        L.append(f"    h->w.expire = gp_expire_{name};")
-        L.append("    h->w.deadline = gp_queue_deadline(this);")
-    L.append("    gp_work_submit(&h->w);")
-    L.append("    return 0;")
-    if any("goto fail" in K[a.kind].hold.store for a in args):
-        L.append(f"fail:\n    gp_release_{name}(h);\n    return -1;")
-    L.append("}\n")
-    return L
+        stores.append(store)
+    passed = ", ".join([f"h->{n}" for _, n in head] + [K[a.kind].hold.passed.format(v=a.name) for a in args])
+    return HOLD_TEMPLATE.substitute(
+        name=name,
+        fields=_lines([f"    {d};" for d, _ in head] + ["    " + K[a.kind].hold.decl.format(v=a.name) for a in args]),
+        releases=_lines("    " + K[a.kind].hold.release.format(v=a.name) for a in args if K[a.kind].hold.release),
+        passed=passed + (", 1" if tell_held else ""),
+        expire=EXPIRE_TEMPLATE.substitute(name=name, gf=gf_fop) if tell_held else "",
+        params=", ".join([d for d, _ in head] + decls),
+        stores=_lines(stores),
+        deadline=("    h->w.expire = gp_expire_%s;\n    h->w.deadline = gp_queue_deadline(this);\n" % name
+                  if tell_held else ""),
+        fail=(f"fail:\n    gp_release_{name}(h);\n    return -1;\n"
+              if any("goto fail" in K[a.kind].hold.store for a in args) else ""))
 
 
 # The C of one FOP, as GlusterFS's own generator fills C-shaped templates: $names
@@ -358,9 +390,8 @@ def gen_fop(f) -> str:
         name=name, gf=f.gf_fop, decls=", ".join(decls), names=", ".join(names), n=len(py_args),
         rn=len(f.py_reply), cdecls=", ".join(cdecls), cbk_head=cbk_head,
         cbk_passed=f"frame, cookie, this, op_ret, op_errno, {', '.join(cnames)}",
-        hold="\n".join(gen_hold(name, FOP_HEAD, f.args, "a_", tell_held=True, gf_fop=f.gf_fop)),
-        hold_cbk="\n".join(gen_hold(f"cbk_{name}", CBK_HEAD, f.reply, "r_",
-                                    on_error_only={k for k in K if K[k].on_error})),
+        hold=gen_hold(name, FOP_HEAD, f.args, "a_", tell_held=True, gf_fop=f.gf_fop),
+        hold_cbk=gen_hold(f"cbk_{name}", CBK_HEAD, f.reply, "r_", on_error_only={k for k in K if K[k].on_error}),
         before_python=before, expect="\n".join(expect(f)),
         convert_args=" && ".join(f"(args[{i}] = {py_from_c(a, f.args, 'a_', held='held')})"
                                  for i, a in enumerate(py_args)),
@@ -379,12 +410,10 @@ def expect(f) -> list[str]:
     if f.same_fd:
         L.append(f"    expect.fd = a_{f.same_fd};")
     subject = f.subject
-    if subject is not None and subject.kind == "loc":
+    if subject is not None:
+        gfid = f"a_{subject.name}->gfid" if subject.kind == "loc" else "NULL"
         L.append(f"    if (a_{subject.name})")
-        L.append(f"        gp_expect_file(&expect, a_{subject.name}->inode, a_{subject.name}->gfid);")
-    elif subject is not None:
-        L.append(f"    if (a_{subject.name})")
-        L.append(f"        gp_expect_file(&expect, a_{subject.name}->inode, NULL);")
+        L.append(f"        gp_expect_file(&expect, a_{subject.name}->inode, {gfid});")
     bound = f.op_ret_at_most
     if bound:
         arg = next(a for a in f.args if a.name == bound)
@@ -395,66 +424,91 @@ def expect(f) -> list[str]:
     return L
 
 
+# The checks of a reply before it is unwound (validate), one C-shaped piece per rule.
+# $cls: the reply class; each piece ends the way the one before it expects.
+CHECK_REQUIRED = Template("""\
+        if (!r_$field) {
+            PyErr_SetString(PyExc_TypeError, "$cls.$field is required in a successful $fop reply");
+            goto fail;
+        }""")
+# how many units a counted field carries, by its kind
+COUNT_OF = {
+    "data": Template("        int64_t n_ = r_${field}_d.vector ? (int64_t)iov_length(r_${field}_d.vector, r_${field}_d.count) : 0;"),
+    "dirents": Template("""\
+        int64_t n_ = 0;
+        gf_dirent_t *e_;
+        if (r_$field)
+            list_for_each_entry(e_, &r_$field->list, list) n_++;"""),
+    "str": Template("        int64_t n_ = r_$field ? (int64_t)strlen(r_$field) : 0;"),
+}
+CHECK_COUNTED = Template("""\
+$count
+        if (n_ != op_ret) {
+            PyErr_Format(PyExc_TypeError, "$cls.op_ret is %d but $field has %lld $unit", op_ret, (long long)n_);
+            goto fail;
+        }""")
+CHECK_ZERO = Template("""\
+        if (op_ret != 0) {
+            PyErr_Format(PyExc_TypeError, "$cls.op_ret must be 0 on success, not %d", op_ret);
+            goto fail;
+        }""")
+CHECK_SAME_INODE = Template("""\
+        if (ex_->inode && r_inode != ex_->inode) {
+            PyErr_SetString(PyExc_TypeError, "$cls.inode is not the inode of the request's $arg (a reply to another FOP?)");
+            goto fail;
+        }""")
+CHECK_SAME_FD = Template("""\
+        if (ex_->fd && r_fd != ex_->fd) {
+            PyErr_SetString(PyExc_TypeError, "$cls.fd is not the fd of the request (a reply to another FOP?)");
+            goto fail;
+        }""")
+CHECK_SAME_FILE = Template("""\
+        if (r_$field && gp_other_file(ex_->gfid, r_$field->ia_gfid)) {
+            PyErr_Format(PyExc_TypeError, "$cls.$field describes %s, not the request's file %s (a reply to another FOP?)", \
+uuid_utoa(r_$field->ia_gfid), uuid_utoa_r(ex_->gfid, gfid_));
+            goto fail;
+        }""")
+CHECK_AT_MOST = Template("""\
+        if (ex_->max_ret >= 0 && op_ret > ex_->max_ret) {
+            PyErr_Format(PyExc_TypeError, "$cls.op_ret is %d, more than the request's $arg (%lld)", op_ret, \
+(long long)ex_->max_ret);
+            goto fail;
+        }""")
+VALIDATE_TEMPLATE = Template("""\
+    if (op_ret >= 0) {
+$success_checks    } else if (op_errno <= 0 || op_errno > $max_errno) {
+        PyErr_Format(PyExc_TypeError, "$cls.op_errno must be an errno (1..$max_errno) when op_ret < 0, not %d", op_errno);
+        goto fail;
+    } else {
+        op_ret = -1;
+    }""")
+
+
 def validate(f) -> list[str]:
     """C checks of a reply before it is unwound: glupy._validate's rules (required
     fields on success, op_ret counting what it carries, a valid errno on failure)."""
     cls = f.reply_class
-    L = ["    if (op_ret >= 0) {"]
-    for name in f.required:
-        L.append(f"        if (!r_{name}) {{")
-        L.append(f"            PyErr_SetString(PyExc_TypeError, \"{cls}.{name} is required in a successful {f.name} reply\");")
-        L.append("            goto fail;\n        }")
+    checks = [CHECK_REQUIRED.substitute(field=name, cls=cls, fop=f.name) for name in f.required]
     if f.counted:
         field = next(a for a in f.py_reply if a.name == f.counted)
-        v = f"r_{field.name}"
-        if field.kind == "data":
-            L.append(f"        int64_t n_ = {v}_d.vector ? (int64_t)iov_length({v}_d.vector, {v}_d.count) : 0;")
-            unit = "bytes"
-        elif field.kind == "dirents":
-            L.append("        int64_t n_ = 0;")
-            L.append(f"        gf_dirent_t *e_;\n        if ({v})\n            list_for_each_entry(e_, &{v}->list, list) n_++;")
-            unit = "entries"
-        else:
-            L.append(f"        int64_t n_ = {v} ? (int64_t)strlen({v}) : 0;")
-            unit = "bytes"
-        L.append("        if (n_ != op_ret) {")
-        L.append(f"            PyErr_Format(PyExc_TypeError, \"{cls}.op_ret is %d but {field.name} has %lld {unit}\", "
-                 "op_ret, (long long)n_);")
-        L.append("            goto fail;\n        }")
+        kind = field.kind if field.kind in ("data", "dirents") else "str"
+        checks.append(CHECK_COUNTED.substitute(count=COUNT_OF[kind].substitute(field=field.name), cls=cls,
+                                               field=field.name, unit="entries" if kind == "dirents" else "bytes"))
     if f.zero_on_success:
-        L.append("        if (op_ret != 0) {")
-        L.append(f"            PyErr_Format(PyExc_TypeError, \"{cls}.op_ret must be 0 on success, not %d\", op_ret);")
-        L.append("            goto fail;\n        }")
+        checks.append(CHECK_ZERO.substitute(cls=cls))
     if f.same_inode or f.same_fd or f.subject is not None or f.op_ret_at_most:
-        L.append("        gp_expect *ex_ = &fo->req->expect;")
+        checks.append("        gp_expect *ex_ = &fo->req->expect;")
     if f.same_inode:
-        L.append("        if (ex_->inode && r_inode != ex_->inode) {")
-        L.append(f"            PyErr_SetString(PyExc_TypeError, \"{cls}.inode is not the inode of the request's "
-                 f"{f.same_inode} (a reply to another FOP?)\");")
-        L.append("            goto fail;\n        }")
+        checks.append(CHECK_SAME_INODE.substitute(cls=cls, arg=f.same_inode))
     if f.same_fd:
-        L.append("        if (ex_->fd && r_fd != ex_->fd) {")
-        L.append(f"            PyErr_SetString(PyExc_TypeError, \"{cls}.fd is not the fd of the request "
-                 "(a reply to another FOP?)\");")
-        L.append("            goto fail;\n        }")
+        checks.append(CHECK_SAME_FD.substitute(cls=cls))
     if f.subject is not None:
-        L.append("        char gfid_[GF_UUID_BUF_SIZE];")
-    for name in (f.self_iatts if f.subject is not None else ()):
-        L.append(f"        if (r_{name} && gp_other_file(ex_->gfid, r_{name}->ia_gfid)) {{")
-        L.append(f"            PyErr_Format(PyExc_TypeError, \"{cls}.{name} describes %s, not the request's file %s "
-                 f"(a reply to another FOP?)\", uuid_utoa(r_{name}->ia_gfid), uuid_utoa_r(ex_->gfid, gfid_));")
-        L.append("            goto fail;\n        }")
+        checks.append("        char gfid_[GF_UUID_BUF_SIZE];")
+        checks += [CHECK_SAME_FILE.substitute(cls=cls, field=name) for name in f.self_iatts]
     if f.op_ret_at_most:
-        L.append("        if (ex_->max_ret >= 0 && op_ret > ex_->max_ret) {")
-        L.append(f"            PyErr_Format(PyExc_TypeError, \"{cls}.op_ret is %d, more than the request's "
-                 f"{f.op_ret_at_most} (%lld)\", op_ret, (long long)ex_->max_ret);")
-        L.append("            goto fail;\n        }")
-    L.append(f"    }} else if (op_errno <= 0 || op_errno > {T.MAX_ERRNO}) {{")
-    L.append(f"        PyErr_Format(PyExc_TypeError, \"{cls}.op_errno must be an errno (1..{T.MAX_ERRNO}) when op_ret < 0, "
-             "not %d\", op_errno);")
-    L.append("        goto fail;")
-    L.append("    } else {\n        op_ret = -1;\n    }")
-    return L
+        checks.append(CHECK_AT_MOST.substitute(cls=cls, arg=f.op_ret_at_most))
+    return VALIDATE_TEMPLATE.substitute(success_checks=_lines(checks), cls=cls,
+                                        max_errno=T.MAX_ERRNO).split("\n")
 
 
 def generate() -> str:

@@ -45,6 +45,8 @@ typedef struct {
     struct xlator_fops fops;              /* this instance's table */
     struct xlator_fops *base_fops;        /* GlusterFS's defaults for this xlator */
     char overridden[GF_FOP_MAXVALUE];     /* FOPs the Python class handles */
+    PyObject *observers[GF_FOP_MAXVALUE]; /* bound observers (glupy.observer) of observed FOPs */
+    char observed[GF_FOP_MAXVALUE];       /* FOPs routed to the observer path (gp_obs_fop_NAME) */
     gf_boolean_t pass_through;            /* option pass-through: all FOPs in C */
     double fop_timeout;                   /* option fop-timeout: seconds (0: none) */
     int named_lookups_only;               /* the class's named_lookups_only */
@@ -62,6 +64,7 @@ typedef struct {
 #define GP_STR(x) GP_STR_(x)
 
 static PyObject *gp_runtime;      /* glupy._runtime */
+static PyObject *gp_observe_fn;   /* glupy._runtime.observe(observer, args) */
 static PyObject *gp_module;       /* _glupy */
 static int gp_embedded;           /* we initialised the interpreter (not a gfapi host) */
 
@@ -413,7 +416,8 @@ gp_python_start(xlator_t *this, char *err, size_t errlen)
         gp_reg.kw_reply = Py_BuildValue("(ss)", "op_ret", "op_errno");
         if (PyDict_SetItemString(mods, "glupy._glupy", gp_module) == 0) {
             gp_runtime = PyImport_ImportModule("glupy._runtime");
-            if (gp_runtime && (gp_task_bind(gp_runtime) < 0 || gp_workers_start(gp_runtime) < 0))
+            if (gp_runtime && (gp_task_bind(gp_runtime) < 0 || gp_workers_start(gp_runtime) < 0 ||
+                               !(gp_observe_fn = PyObject_GetAttrString(gp_runtime, "observe"))))
                 Py_CLEAR(gp_runtime);
         }
     }
@@ -511,6 +515,71 @@ gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int n
     return 0;
 }
 
+/* ------------------------------------------------------------ observers */
+
+int
+gp_observing(xlator_t *this, int fop)
+{
+    gp_private_t *priv = this->private;
+    return priv && __atomic_load_n(&priv->observers[fop], __ATOMIC_RELAXED) != NULL;
+}
+
+call_frame_t *
+gp_observe_caller(call_frame_t *frame)
+{
+    call_frame_t *own = copy_frame(frame);
+    if (own && frame->root->client)
+        own->root->client = gf_client_ref(frame->root->client);
+    return own;
+}
+
+/* The caller is shown through a Caller whose FOP is `caller` (a copy of the stack): it is
+ * taken back before this returns, so a Caller kept by the observer reads "answered". */
+void
+gp_observe(xlator_t *this, int fop, call_frame_t *caller, PyObject **args, int nargs)
+{
+    gp_private_t *priv = this->private; /* NULL once fini ran: nothing to show it to */
+    PyObject *fn = priv ? priv->observers[fop] : NULL;
+    if (!fn || !gp_observe_fn)
+        return;
+    static const gp_expect nothing = GP_EXPECT_INIT;
+    gp_frame_obj *fo = PyObject_New(gp_frame_obj, &gp_frame_type);
+    if (!fo) {
+        gp_log_exception(this->name, "observer");
+        return;
+    }
+    fo->this = this;
+    fo->coro = NULL;
+    fo->req = gp_req_new(caller, this, fop, 0, &nothing); /* no deadline: an observer answers nothing */
+    if (fo->req) {
+        fo->req->fo = (PyObject *)fo;
+        fo->req->fo_alive = 1;
+    }
+    PyObject *argt = fo->req ? PyTuple_New(nargs) : NULL;
+    if (!argt) {
+        if (fo->req)
+            gp_req_take(fo->req);
+        Py_DECREF(fo);
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        gp_log_exception(this->name, "observer");
+        return;
+    }
+    for (int i = 0; i < nargs; i++)
+        PyTuple_SET_ITEM(argt, i, Py_NewRef(args[i]));
+    Py_INCREF(fn);
+    gp_frame_obj *prev = gp_current_frame_set(fo);
+    PyObject *r = PyObject_CallFunctionObjArgs(gp_observe_fn, fn, argt, NULL);
+    if (!r)
+        gp_log_exception(this->name, "observer");
+    gp_current_frame_set(prev);
+    Py_XDECREF(r);
+    Py_DECREF(fn);
+    Py_DECREF(argt);
+    gp_req_take(fo->req); /* the copy stays the observation's (gp_obs_free_NAME destroys it) */
+    Py_DECREF(fo);
+}
+
 /* ------------------------------------------------------------ xlator entry points */
 
 static PyObject *
@@ -570,7 +639,8 @@ static void
 gp_apply_table(gp_private_t *priv)
 {
     static const char none[GF_FOP_MAXVALUE];
-    gp_fill_fops(&priv->fops, priv->pass_through ? none : priv->overridden, priv->base_fops);
+    gp_fill_fops(&priv->fops, priv->pass_through ? none : priv->overridden, priv->pass_through ? none : priv->observed,
+                 priv->base_fops);
 }
 
 /* Take what _runtime.create() or reload() returned, with the GIL:
@@ -585,13 +655,35 @@ gp_adopt(gp_private_t *priv, PyObject *res)
     PyObject *inst, *handlers, *hooks;
     if (!PyArg_ParseTuple(res, "OO!O!", &inst, &PyDict_Type, &handlers, &PyDict_Type, &hooks))
         return -1;
+    /* Observers first. A FOP observed once stays routed to the observer path (a reload
+     * that drops its observer leaves it all in C). A FOP routed to Python before keeps
+     * its handler path, where the handler lifecycle.observing made runs the observer. */
+    PyObject *observers = PyDict_GetItemString(hooks, "observers");
+    PyObject *observing[GF_FOP_MAXVALUE] = {0}; /* borrowed */
     Py_ssize_t pos = 0;
     PyObject *k, *v;
+    while (observers && PyDict_Check(observers) && PyDict_Next(observers, &pos, &k, &v)) {
+        long fop = PyLong_AsLong(k);
+        if (fop > 0 && fop < GF_FOP_MAXVALUE && gp_winders[fop])
+            observing[fop] = v;
+    }
+    if (PyErr_Occurred())
+        return -1;
+    for (int fop = 0; fop < GF_FOP_MAXVALUE; fop++) {
+        if (observing[fop]) {
+            Py_XSETREF(priv->observers[fop], Py_NewRef(observing[fop]));
+            priv->observed[fop] = 1;
+        } else {
+            Py_CLEAR(priv->observers[fop]);
+        }
+    }
+    pos = 0;
     while (PyDict_Next(handlers, &pos, &k, &v)) {
         long fop = PyLong_AsLong(k);
         if (fop > 0 && fop < GF_FOP_MAXVALUE && gp_winders[fop]) {
             Py_XSETREF(priv->handlers[fop], Py_NewRef(v));
-            priv->overridden[fop] = 1;
+            if (!observing[fop])
+                priv->overridden[fop] = 1;
         }
     }
     PyObject *named = PyDict_GetItemString(hooks, "named_lookups_only");
@@ -692,6 +784,8 @@ fini(xlator_t *this)
     gp_private_t *priv = this->private;
     if (!priv)
         return;
+    /* observations still queued hold this graph's inodes and fds: let them run first */
+    gp_observe_drain(2.0);
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *hook = gp_hook(priv, "fini");
     if (hook) {
@@ -708,15 +802,17 @@ fini(xlator_t *this)
     int n = gp_orphan(this->ctx, this->graph, !gp_embedded);
     if (n)
         gf_log(this->name, GF_LOG_DEBUG, "glupy: %d Python objects outlive this graph", n);
-    for (int i = 0; i < GF_FOP_MAXVALUE; i++)
+    for (int i = 0; i < GF_FOP_MAXVALUE; i++) {
         Py_CLEAR(priv->handlers[i]);
+        Py_CLEAR(priv->observers[i]);
+    }
     Py_CLEAR(priv->hooks);
     Py_CLEAR(priv->missing_names);
     Py_CLEAR(priv->retired);
     Py_CLEAR(priv->instance);
     Py_CLEAR(priv->handle);
     /* no FOP reaches a finished xlator, but leave it a valid table; a context
-     * release queued for a worker (gp_release_ctx) finds no private under the GIL */
+     * release queued later (gp_release_ctx) finds no private under the GIL */
     this->fops = priv->base_fops;
     this->private = NULL;
     gp_gil_release(g);
@@ -1048,10 +1144,12 @@ gp_queue_deadline(xlator_t *this)
 
 /* ------------------------------------------------------------ callbacks: context release */
 
-/* The context's reference and the hook run on a worker: forget and release come on
- * whichever GlusterFS thread dropped the last reference (the FUSE reader, epoll, an
- * io-thread), which must neither wait for the GIL (a handler may hold it in a long C
- * call) nor run Python code (a hook, or the context's __del__, may block). */
+/* The context's reference and the hook go to the observer thread: forget and release
+ * come on whichever GlusterFS thread dropped the last reference (the FUSE reader, epoll,
+ * an io-thread), which must neither wait for the GIL (a handler may hold it in a long C
+ * call) nor run Python code (a hook, or the context's __del__, may block). The observer
+ * thread takes them in bursts, after the observations queued before them (a file's last
+ * write is observed before its fd's context ends), and fini waits for them. */
 typedef struct {
     gp_work w;
     xlator_t *this;
@@ -1090,7 +1188,7 @@ gp_release_ctx(xlator_t *this, const char *hook_name, uint64_t value)
     if (!value)
         return;
     PyObject *ctx = (PyObject *)(uintptr_t)value;
-    gp_ctx_work *cw = gp_on_worker() ? NULL : calloc(1, sizeof(*cw));
+    gp_ctx_work *cw = gp_on_own_thread() ? NULL : calloc(1, sizeof(*cw));
     if (!cw) {
         gp_release_ctx_now(this, hook_name, ctx);
         return;
@@ -1099,7 +1197,7 @@ gp_release_ctx(xlator_t *this, const char *hook_name, uint64_t value)
     cw->this = this;
     cw->hook_name = hook_name;
     cw->ctx = ctx;
-    gp_work_submit(&cw->w);
+    gp_observe_submit(&cw->w);
 }
 
 static int32_t

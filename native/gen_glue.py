@@ -11,6 +11,9 @@ For every FOP in src/glupy/fop_table.py this writes:
 * ``gp_cbk_NAME``: copies a child's reply (``gp_hold_cbk_NAME``) and queues it
   for a worker, where ``gp_run_cbk_NAME`` converts it into a Python reply object;
 * ``gp_unwind_NAME``: converts a Python reply and unwinds to the caller;
+* ``gp_obs_fop_NAME``, ``gp_obs_cbk_NAME``: an observed FOP (glupy.observer) wound
+  and unwound in C, with copies of its arguments and reply queued for the observer
+  thread, where ``gp_observe_NAME`` converts them and calls the observer;
 
 plus the tables the hand-written bridge uses, and compile-time assertions that the
 FOP and event numbers in the table match the GlusterFS headers being compiled against.
@@ -173,17 +176,27 @@ gp_resume_$name(gp_work *w)
     gp_release_$name(h);
 }
 
-$expire/* 0: queued for a worker; -1: not (no memory), run it here */
-static int
-gp_hold_$name($params)
+$expire/* A copy of the arguments (NULL: no memory), made on the thread that brought them */
+static gp_held_$name *
+gp_copy_$name($params)
 {
     gp_held_$name *h = calloc(1, sizeof(*h));
     if (!h)
+        return NULL;
+$stores    return h;
+$fail}
+
+/* 0: queued for a worker; -1: not (no memory), run it here */
+static int
+gp_hold_$name($params)
+{
+    gp_held_$name *h = gp_copy_$name($names);
+    if (!h)
         return -1;
-$stores    h->w.run = gp_resume_$name;
+    h->w.run = gp_resume_$name;
 $deadline    gp_work_submit(&h->w);
     return 0;
-$fail}
+}
 """)
 
 # A FOP (not a reply) still queued at its deadline is answered on the timer's thread.
@@ -211,7 +224,7 @@ def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False, gf_f
     (gp_expire_NAME, on the timer's thread).
     For a reply (on_error_only given), fields not of those kinds are copied only
     when op_ret >= 0: an error reply may carry garbage there."""
-    decls, _ = c_params(args, prefix)
+    decls, names = c_params(args, prefix)
     stores = [f"    h->{n} = {n};" for _, n in head]
     for a in args:
         store = "    " + K[a.kind].hold.store.format(v=a.name, a=f"{prefix}{a.name}")
@@ -225,11 +238,11 @@ def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False, gf_f
         releases=_lines("    " + K[a.kind].hold.release.format(v=a.name) for a in args if K[a.kind].hold.release),
         passed=passed + (", 1" if tell_held else ""),
         expire=EXPIRE_TEMPLATE.substitute(name=name, gf=gf_fop) if tell_held else "",
-        params=", ".join([d for d, _ in head] + decls),
+        params=", ".join([d for d, _ in head] + decls), names=", ".join([n for _, n in head] + names),
         stores=_lines(stores),
         deadline=("    h->w.expire = gp_expire_%s;\n    h->w.deadline = gp_queue_deadline(this);\n" % name
                   if tell_held else ""),
-        fail=(f"fail:\n    gp_release_{name}(h);\n    return -1;\n"
+        fail=(f"fail:\n    gp_release_{name}(h);\n    return NULL;\n"
               if any("goto fail" in K[a.kind].hold.store for a in args) else ""))
 
 
@@ -250,6 +263,14 @@ $before_python\
     return gp_run_$name(frame, this, $names, 0);
 }
 
+/* The arguments' Python objects into args[] (0), or -1 with an exception set; held:
+ * the copies are the worker's own, to be taken over where a kind can. GIL held. */
+static int
+gp_py_args_$name(PyObject **args, $decls, int held)
+{
+    return ($convert_args) ? 0 : -1;
+}
+
 static int32_t
 gp_run_$name(call_frame_t *frame, xlator_t *this, $decls, int held)
 {
@@ -257,7 +278,7 @@ $expect
     PyObject *args[$n] = {0};
     int ok = 0;
     PyGILState_STATE gil = gp_gil_acquire();
-    if ($convert_args)
+    if (gp_py_args_$name(args, $names, held) == 0)
         ok = gp_dispatch(this, frame, $gf, args, $n, &expect) == 0;
     else
         gp_log_exception(this->name, "$name: converting the arguments");
@@ -281,14 +302,97 @@ gp_cbk_$name($cbk_head, $cdecls)
     return gp_run_cbk_$name($cbk_passed);
 }
 
+/* The reply's Python object, or NULL with an exception set. GIL held. */
+static PyObject *
+gp_py_reply_$name(int32_t op_ret, int32_t op_errno, $cdecls)
+{
+    PyObject *f[$rn];
+$convert_reply
+    return gp_make_reply($gf, op_ret, op_errno, f, $rn);
+}
+
 static int32_t
 gp_run_cbk_$name($cbk_head, $cdecls)
 {
     PyGILState_STATE gil = gp_gil_acquire();
-    PyObject *f[$rn];
-$convert_reply
-    gp_slot_complete(cookie, gp_make_reply($gf, op_ret, op_errno, f, $rn));
+    gp_slot_complete(cookie, gp_py_reply_$name(op_ret, op_errno, $cnames));
     gp_gil_release(gil);
+    return 0;
+}
+
+/* Observed (glupy.observer): the FOP goes to the first child and its reply to the
+ * caller in C, at once; copies of both, and of the caller's stack (who asked), go to
+ * the observer thread (gp_observe_submit), which shows them to the observer. */
+typedef struct {
+    gp_work w;
+    xlator_t *this;
+    call_frame_t *caller;
+    gp_held_$name *args;
+    gp_held_cbk_$name *reply;
+} gp_obs_$name;
+
+static void
+gp_obs_free_$name(gp_obs_$name *o)
+{
+    if (o->args)
+        gp_release_$name(o->args);
+    if (o->reply)
+        gp_release_cbk_$name(o->reply);
+    if (o->caller)
+        gp_req_wind_destroy(o->caller);
+    free(o);
+}
+
+/* On the observer thread. */
+static void
+gp_observe_$name(gp_work *w)
+{
+    gp_obs_$name *o = (gp_obs_$name *)w;
+    gp_held_$name *h = o->args;
+    gp_held_cbk_$name *r = o->reply;
+    PyObject *args[$n + 1] = {0};
+    xlator_t *old_this = THIS;
+    THIS = o->this;
+    PyGILState_STATE gil = gp_gil_acquire();
+    if ((args[$n] = gp_py_reply_$name(r->op_ret, r->op_errno, $reply_held)) &&
+        gp_py_args_$name(args, $args_held, 1) == 0)
+        gp_observe(o->this, $gf, o->caller, args, $n + 1);
+    else
+        gp_log_exception(o->this->name, "$name: converting for the observer");
+    for (int i = 0; i <= $n; i++)
+        Py_XDECREF(args[i]);
+    gp_gil_release(gil);
+    THIS = old_this;
+    gp_obs_free_$name(o);
+}
+
+static int32_t
+gp_obs_cbk_$name($cbk_head, $cdecls)
+{
+    gp_obs_$name *o = cookie;
+    if (o && !(o->reply = gp_copy_cbk_$name($cbk_passed))) {
+        gp_obs_free_$name(o); /* no memory: this one goes unobserved */
+        o = NULL;
+    }
+    STACK_UNWIND_STRICT($name, frame, op_ret, op_errno, $cnames);
+    if (o)
+        gp_observe_submit(&o->w);
+    return 0;
+}
+
+static int32_t
+gp_obs_fop_$name(call_frame_t *frame, xlator_t *this, $decls)
+{
+    gp_obs_$name *o = gp_observing(this, $gf) ? calloc(1, sizeof(*o)) : NULL;
+    if (o) {
+        o->w.run = gp_observe_$name;
+        o->this = this;
+        if (!(o->args = gp_copy_$name(frame, this, $names)) || !(o->caller = gp_observe_caller(frame))) {
+            gp_obs_free_$name(o);
+            o = NULL;
+        }
+    }
+    STACK_WIND_COOKIE(frame, gp_obs_cbk_$name, o, FIRST_CHILD(this), FIRST_CHILD(this)->fops->$name, $names);
     return 0;
 }
 
@@ -389,7 +493,9 @@ def gen_fop(f) -> str:
     return FOP_TEMPLATE.substitute(
         name=name, gf=f.gf_fop, decls=", ".join(decls), names=", ".join(names), n=len(py_args),
         rn=len(f.py_reply), cdecls=", ".join(cdecls), cbk_head=cbk_head,
-        cbk_passed=f"frame, cookie, this, op_ret, op_errno, {', '.join(cnames)}",
+        cbk_passed=f"frame, cookie, this, op_ret, op_errno, {', '.join(cnames)}", cnames=", ".join(cnames),
+        args_held=", ".join(K[a.kind].hold.passed.format(v=a.name) for a in f.args),
+        reply_held=", ".join(K[a.kind].hold.passed.format(v=a.name).replace("h->", "r->") for a in f.reply),
         hold=gen_hold(name, FOP_HEAD, f.args, "a_", tell_held=True, gf_fop=f.gf_fop),
         hold_cbk=gen_hold(f"cbk_{name}", CBK_HEAD, f.reply, "r_", on_error_only={k for k in K if K[k].on_error}),
         before_python=before, expect="\n".join(expect(f)),
@@ -540,10 +646,11 @@ def generate() -> str:
     out.append("const gp_unwinder_t gp_unwinders[GF_FOP_MAXVALUE] = {")
     out += [f"    [{f.gf_fop}] = gp_unwind_{f.name}," for f in T.FOPS]
     out.append("};\n")
-    out.append("void\ngp_fill_fops(struct xlator_fops *fops, const char *overridden, const struct xlator_fops *base)\n{")
+    out.append("void\ngp_fill_fops(struct xlator_fops *fops, const char *overridden, const char *observed,\n"
+               "             const struct xlator_fops *base)\n{")
     out.append("    /* one atomic store per entry: other threads may be reading the table (reconfigure) */")
-    out += [f"    __atomic_store_n(&fops->{f.name}, overridden[{f.gf_fop}] ? gp_fop_{f.name} : base->{f.name}, "
-            "__ATOMIC_RELEASE);" for f in T.FOPS]
+    out += [f"    __atomic_store_n(&fops->{f.name}, overridden[{f.gf_fop}] ? gp_fop_{f.name} : observed[{f.gf_fop}] ? "
+            f"gp_obs_fop_{f.name} : base->{f.name}, __ATOMIC_RELEASE);" for f in T.FOPS]
     out.append("}")
     return "\n".join(out) + "\n"
 

@@ -152,6 +152,8 @@ double gp_now(void); /* CLOCK_MONOTONIC, seconds */
 /* Call fn(arg) on a worker (GIL held by the caller); `what` (static) names it in the log. */
 int gp_call_on_worker(PyObject *fn, PyObject *arg, const char *what);
 int gp_on_worker(void);
+/* A thread of glupy's own (a worker or the observer thread): it may take the GIL and run Python. */
+int gp_on_own_thread(void);
 /* Deep copies of a reply's (or request's) lists, for the generated holds: 0 or -1. */
 int gp_dirents_copy(gf_dirent_t *dst, gf_dirent_t *src);
 int gp_locklist_copy(lock_migration_info_t *dst, lock_migration_info_t *src);
@@ -335,6 +337,23 @@ extern const gp_unwinder_t gp_unwinders[GF_FOP_MAXVALUE];
 extern const gp_failer_t gp_failers[GF_FOP_MAXVALUE];
 /* Fill `fops`: glupy's entry point where `overridden[fop]`, else base's entry (the
  * table GlusterFS filled with its defaults when it loaded the xlator). */
-void gp_fill_fops(struct xlator_fops *fops, const char *overridden, const struct xlator_fops *base);
+void gp_fill_fops(struct xlator_fops *fops, const char *overridden, const char *observed,
+                  const struct xlator_fops *base);
+
+/* ---- observers (glupy.observer): FOPs that stay in C, shown to Python afterwards ---- */
+
+/* Whether the translator observes `fop` now (read without the GIL: a hint; the
+ * observer thread looks again under the GIL). */
+int gp_observing(xlator_t *this, int fop);
+/* A copy of the caller's stack (who asked: uid, gid, groups, pid, lk_owner, client),
+ * kept until the observer has run; NULL: no memory. gp_req_wind_destroy frees it. */
+call_frame_t *gp_observe_caller(call_frame_t *frame);
+/* With the GIL, on the observer thread: call the translator's observer of `fop` with
+ * args (the FOP's arguments, then its reply; borrowed), `caller` as its current frame. */
+void gp_observe(xlator_t *this, int fop, call_frame_t *caller, PyObject **args, int nargs);
+/* Queue an observation for the observer thread (any thread, no GIL). */
+void gp_observe_submit(gp_work *w);
+/* Wait (GIL not held) until every observation queued so far has run, or `seconds`. */
+void gp_observe_drain(double seconds);
 
 #endif

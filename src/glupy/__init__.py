@@ -21,13 +21,13 @@ from glupy.constants import (EntrylkCmd, EntrylkType, Event, FileType, Fop, Lock
                              UpcallKind, XattropFlag)
 from glupy.errors import FopError, OptionError, TranslatorLoadError
 from glupy.replies import *  # noqa: F401,F403 - LookupReply, ReadvReply, ...
-from glupy.translator import Child, Option, Size, Translator
+from glupy.translator import Child, Option, Size, Translator, observer
 from glupy.types import NATIVE_TYPES, Dirent, LockInfo, Upcall
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Translator", "Child", "Option", "Size", "FopError", "OptionError", "TranslatorLoadError", "gather",
+    "Translator", "Child", "Option", "Size", "observer", "FopError", "OptionError", "TranslatorLoadError", "gather",
     "sleep", "to_thread", "on_loop", "event_loop",
     "Dirent", "LockInfo", "Event", "Fop", "FileType", "LockCmd", "LockType", "EntrylkCmd", "EntrylkType",
     "XattropFlag", "SetAttr", "UpcallKind", "Upcall", "replies", *NATIVE_TYPES, *replies.__all__,

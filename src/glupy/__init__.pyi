@@ -8,7 +8,8 @@ from glupy.constants import EntrylkCmd as EntrylkCmd, EntrylkType as EntrylkType
 from glupy.errors import FopError as FopError, OptionError as OptionError, TranslatorLoadError as TranslatorLoadError
 from glupy.events import awatch as awatch, watch as watch
 from glupy.replies import *
-from glupy.translator import Child as Child, Option as Option, Size as Size, Translator as Translator
+from glupy.translator import Child as Child, Option as Option, Size as Size, Translator as Translator, \
+    observer as observer
 from glupy.types import NATIVE_TYPES as NATIVE_TYPES, Dirent as Dirent, LockInfo as LockInfo, Upcall as Upcall
 from glupy.types import Loc as Loc, Inode as Inode, Fd as Fd, Xdata as Xdata, Iatt as Iatt, Statvfs as Statvfs, Flock as Flock, Lease as Lease, Buffer as Buffer, Caller as Caller, MissingNames as MissingNames
 
@@ -19,6 +20,7 @@ __all__ = [
     "Child",
     "Option",
     "Size",
+    "observer",
     "FopError",
     "OptionError",
     "TranslatorLoadError",

@@ -26,6 +26,7 @@ whole.
 from __future__ import annotations
 
 import errno as _errno
+import logging
 import sys
 import threading
 import time
@@ -34,7 +35,7 @@ from functools import partial
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
 from glupy._validate import ReplyError, check_reply, none_returned, valid_errno
-from glupy.errors import FopError
+from glupy.errors import FopError, failure_text
 from glupy.fop_table import MAX_ERRNO, TAKEOVERS
 from glupy.replies import REPLY_BY_ID
 
@@ -363,6 +364,27 @@ def abandon(frame: Any) -> None:
 def _domain(handler: Any) -> str:
     owner = getattr(handler, "__self__", None)
     return getattr(owner, "name", "glupy")
+
+
+def observe(observer: Callable[..., Any], args: tuple) -> None:
+    """Call an observer (glupy.observer) with a FOP's arguments and its reply (the last of
+    `args`). Never raises: what it returns is dropped (a coroutine is closed: an observer
+    cannot await), what it raises is logged through its translator's logger,
+    rate-limited as handlers' failures are."""
+    try:
+        result = observer(*args)
+        if drivable(result):
+            result.close()
+            raise TypeError(f"observer {getattr(observer, '__qualname__', observer)!r} returned {result!r}: "
+                            f"an observer is a plain def (it cannot await)")
+    except BaseException as error:  # noqa: BLE001 - an observer's failure must not reach GlusterFS
+        domain = _domain(observer)
+        name = getattr(observer, "__name__", "?")
+        logged, suppressed = LIMITER.admit((domain, f"observer {name}"))
+        if logged:
+            log = getattr(getattr(observer, "__self__", None), "log", None) or logging.getLogger("glupy")
+            more = f" ({suppressed} more failures like this were not logged)" if suppressed else ""
+            log.error("observer %s failed%s:\n%s", name, more, failure_text(error))
 
 
 def start(backend: Backend, frame: Any, fop: int, handler: Callable[..., Any], args: tuple, domain: str) -> None:

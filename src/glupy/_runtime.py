@@ -132,8 +132,13 @@ def reload(xlator: Any, module_spec: str, class_name: str, old: Translator,
     return _for_bridge(new)
 
 
+#: what the bridge's observer thread calls for each observation (observer, args)
+observe = _driver.observe
+
+
 def _for_bridge(started: lifecycle.Started) -> tuple[Translator, dict[int, Any], dict[str, Any]]:
     hooks = dict(started.hooks)
+    hooks["observers"] = started.observers  # the bridge keeps these FOPs in C (gp_obs_fop_NAME)
     if "notify" in hooks:
         hooks["notify"] = _notify_hook(started.instance, hooks["notify"])
     return started.instance, started.handlers, hooks

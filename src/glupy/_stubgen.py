@@ -109,6 +109,7 @@ from glupy.replies import {replies}
 from glupy.types import {types}
 
 T = TypeVar("T")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 @disjoint_base
 class Size(int): ...
@@ -190,6 +191,8 @@ class Translator:
 BRIDGE_OPTIONS: frozenset[str]
 
 def is_fop_handler(cls: type, name: str) -> bool: ...
+def observer(method: _F) -> _F: ...
+def is_observer(cls: type, name: str) -> bool: ...
 '''
 
 
@@ -365,7 +368,8 @@ from glupy.constants import EntrylkCmd as EntrylkCmd, EntrylkType as EntrylkType
 from glupy.errors import FopError as FopError, OptionError as OptionError, TranslatorLoadError as TranslatorLoadError
 from glupy.events import awatch as awatch, watch as watch
 from glupy.replies import *
-from glupy.translator import Child as Child, Option as Option, Size as Size, Translator as Translator
+from glupy.translator import Child as Child, Option as Option, Size as Size, Translator as Translator, \\
+    observer as observer
 from glupy.types import NATIVE_TYPES as NATIVE_TYPES, Dirent as Dirent, LockInfo as LockInfo, Upcall as Upcall
 from glupy.types import {", ".join(f"{n} as {n}" for n in NATIVE_TYPES)}
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from glupy.errors import OptionError, TranslatorLoadError
+from glupy._driver import observe
+from glupy.errors import FopError, OptionError, TranslatorLoadError
 from glupy.fop_table import FOP_ID
 from glupy.loader import bind_handlers, identity, overridden_fops, resolve
 from glupy.translator import Translator
@@ -33,11 +34,17 @@ _FOP_NAME = {number: name for name, number in FOP_ID.items()}
 
 @dataclass
 class Started:
-    """A running instance: its FOP handlers (bound, by GF_FOP number) and hooks."""
+    """A running instance: its FOP handlers (bound, by GF_FOP number), observers and hooks.
+
+    ``handlers`` covers the observed FOPs too, each by a handler that winds to the first
+    child and shows the reply to the observer (:func:`observing`): a host without an
+    observer path of its own (the harness) runs them as it runs any handler. The bridge
+    takes ``observers`` itself and keeps those FOPs in C."""
 
     instance: Translator
     handlers: dict[int, Any]
     hooks: dict[str, Any] = field(default_factory=dict)
+    observers: dict[int, Any] = field(default_factory=dict)
 
 
 def start(xlator: Any, cls: type[Translator], options: Mapping[str, Any]) -> Started:
@@ -48,7 +55,9 @@ def start(xlator: Any, cls: type[Translator], options: Mapping[str, Any]) -> Sta
     inst._glupy_setup(xlator, {k: v for k, v in options.items()})
     inst.__init__()
     inst.init()
-    handlers = bind_handlers(inst)
+    handlers, observers = bind_handlers(inst)
+    for fop, method in observers.items():
+        handlers[fop] = observing(inst, _FOP_NAME[fop], method)
     hooks: dict[str, Any] = {
         # as init() left them: the bridge's lookup fast paths read these once
         "named_lookups_only": bool(inst.named_lookups_only),
@@ -65,7 +74,27 @@ def start(xlator: Any, cls: type[Translator], options: Mapping[str, Any]) -> Sta
     # glupy list reads the identity each brick runs from this line
     inst.log.info("%s.%s (%s) handles %s", cls.__module__, cls.__qualname__, identity(cls),
                   ", ".join(sorted(getattr(h, "__name__", "?") for h in handlers.values())) or "no FOPs")
-    return Started(inst, handlers, hooks)
+    return Started(inst, handlers, hooks, observers)
+
+
+def observing(inst: Translator, name: str, observer: Callable[..., Any]) -> Callable[..., Any]:
+    """A handler for FOP `name` that winds it to the first child unchanged and shows the
+    reply (a failed one too) to `observer` before answering with it: an observer where
+    FOPs are driven in Python. The observer cannot change the answer."""
+
+    async def handler(*args: Any) -> Any:
+        try:
+            reply = await getattr(inst.child, name)(*args)
+        except FopError as error:
+            if error.reply is not None:
+                observe(observer, (*args, error.reply))
+            raise
+        observe(observer, (*args, reply))
+        return reply
+
+    handler.__name__ = name
+    handler.__qualname__ = f"observing.{name}"
+    return handler
 
 
 def reconfigure(inst: Translator, options: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:

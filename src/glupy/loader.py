@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from glupy.errors import TranslatorLoadError
 from glupy.fop_table import FOP_ID
 from glupy.replies import REPLY_BY_ID
-from glupy.translator import Translator, is_fop_handler
+from glupy.translator import Translator, is_fop_handler, is_observer
 
 
 def resolve(module_spec: str, class_name: str = "") -> type[Translator]:
@@ -51,18 +51,19 @@ def overridden_fops(cls: type[Translator]) -> dict[str, int]:
 
 
 
-def bind_handlers(inst: Translator) -> dict[int, Any]:
-    """{GF_FOP number: bound handler} of an initialised instance, checked as the bridge needs
-    them (each a method; missing_names only with a lookup handler)."""
+def bind_handlers(inst: Translator) -> tuple[dict[int, Any], dict[int, Any]]:
+    """({GF_FOP number: bound handler}, {GF_FOP number: bound observer}) of an initialised
+    instance, checked as the bridge needs them (each a method; missing_names only with a
+    lookup handler)."""
     cls = type(inst)
-    handlers = {}
+    handlers, observers = {}, {}
     for name, num in overridden_fops(cls).items():
-        handler = getattr(inst, name)
-        if not callable(handler):
+        method = getattr(inst, name)
+        if not callable(method):
             raise TranslatorLoadError(f"{cls.__qualname__}.{name} is not a method")
-        handlers[num] = handler
+        (observers if is_observer(cls, name) else handlers)[num] = method
     check_missing_names(inst, handlers)
-    return handlers
+    return handlers, observers
 
 
 def check_missing_names(inst: Translator, handlers: Mapping[int, Any]) -> None:

@@ -352,3 +352,30 @@ BRIDGE_OPTIONS = frozenset({"module", "class", "pass-through", "fop-timeout", "i
 def is_fop_handler(cls: type, name: str) -> bool:
     """True if the class (not Translator itself) defines a handler for FOP `name`."""
     return name in FOP_ID and any(name in vars(k) for k in cls.__mro__ if k is not Translator and k is not object)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def observer(method: _F) -> _F:
+    """Make a FOP method an observer: it sees the FOP, it does not handle it.
+
+    ``@glupy.observer def writev(self, fd, data, offset, flags, xdata, reply): ...`` is
+    called with the FOP's arguments and, last, the reply its first child gave (a failure
+    too: ``reply.op_ret < 0``). The FOP goes to the child and the reply to the caller
+    unchanged, in C, without waiting for Python: inside GlusterFS the observer runs
+    later, on one glupy thread that runs every observer of the process in the order
+    the replies came (a few milliseconds behind, several at a time), with
+    ``self.caller`` telling who asked. What it returns is ignored; what it
+    raises is logged (rate-limited). It is a plain ``def``: it cannot await, and one
+    that blocks delays the observers after it, never a FOP. In the in-process harness
+    it runs before the caller gets the reply.
+    """
+    method._glupy_observer = True  # type: ignore[attr-defined]
+    return method
+
+
+def is_observer(cls: type, name: str) -> bool:
+    """True if the class's method for FOP `name` is an observer (see :func:`observer`)."""
+    return is_fop_handler(cls, name) and getattr(getattr(cls, name, None), "_glupy_observer", False)
+

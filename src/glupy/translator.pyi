@@ -10,6 +10,7 @@ from glupy.replies import StatReply, ReadlinkReply, MknodReply, MkdirReply, Unli
 from glupy.types import Buffer, Caller, Fd, Flock, Iatt, Inode, Lease, LockInfo, Loc, Xdata
 
 T = TypeVar("T")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 @disjoint_base
 class Size(int): ...
@@ -198,3 +199,5 @@ class Translator:
 BRIDGE_OPTIONS: frozenset[str]
 
 def is_fop_handler(cls: type, name: str) -> bool: ...
+def observer(method: _F) -> _F: ...
+def is_observer(cls: type, name: str) -> bool: ...

@@ -529,3 +529,47 @@ class Stalls(glupy.Translator):
         elif name.startswith("hang-"):
             await glupy.sleep(86400)
         return await self.child.lookup(loc, xdata)
+
+
+class Observing(glupy.Translator):
+    """Observes create, writev, stat and lookup (glupy.observer) and answers the getxattr
+    ``glupy.observed`` with what it saw, as JSON: ``[fop, path or offset, op_ret,
+    op_errno, uid, pid]`` per observation. An observation of a name starting ``block-``
+    sleeps ``block`` seconds; of ``raise-``, raises (neither may delay any FOP)."""
+
+    OBSERVED_XATTR = "glupy.observed"
+    block = glupy.Option(float, default=5.0, min=0)
+
+    def init(self) -> None:
+        self.seen: list[list] = []
+
+    def _saw(self, fop: str, what: object, reply) -> None:
+        caller = self.caller
+        self.seen.append([fop, what, reply.op_ret, reply.op_errno, caller.uid, caller.pid])
+
+    @glupy.observer
+    def lookup(self, loc, xdata, reply):
+        name = loc.name or ""
+        if name.startswith("block-"):
+            time.sleep(self.block)
+        elif name.startswith("raise-"):
+            raise RuntimeError(f"observer fails by design on {name}")
+        if reply.op_ret < 0:
+            self._saw("lookup", loc.path, reply)
+
+    @glupy.observer
+    def create(self, loc, flags, mode, umask, fd, xdata, reply):
+        self._saw("create", loc.path, reply)
+
+    @glupy.observer
+    def writev(self, fd, data, offset, flags, xdata, reply):
+        self._saw("writev", [offset, len(data)], reply)
+
+    @glupy.observer
+    def stat(self, loc, xdata, reply):
+        self._saw("stat", loc.path, reply)
+
+    async def getxattr(self, loc, name, xdata):
+        if name == self.OBSERVED_XATTR:
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: json.dumps(self.seen)}))
+        return await self.child.getxattr(loc, name, xdata)

@@ -1,0 +1,108 @@
+"""Observers (glupy.observer) inside GlusterFS: a FUSE client over a local posix directory
+(no glusterd) with glupy.testing.translators:Observing on top of posix.
+
+The FOPs go to posix and back in C; the observer sees each one afterwards, with its
+arguments, its reply and its caller, on the bridge's observer thread. An observer that
+blocks or raises delays and fails no FOP."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from glupy.gluster import FuseMount
+from glupy.testing.fixtures import posix_mount
+from glupy.testing.translators import Observing
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("observer")
+
+
+@pytest.fixture(scope="module")
+def mount(state: Path) -> Iterator[FuseMount]:
+    m = posix_mount(state, "observer", ("Observing", {"block": "5"}))
+    try:
+        yield m
+    finally:
+        m.unmount()
+
+
+def observed(mount: FuseMount) -> list[list]:
+    return json.loads(os.getxattr(mount.mountpoint, Observing.OBSERVED_XATTR).rstrip(b"\0"))
+
+
+def wait_for(mount: FuseMount, entry: list, timeout: float = 5.0) -> list[list]:
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = observed(mount)
+        if entry in seen or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.02)
+
+
+def client_log(mount: FuseMount) -> str:
+    return mount.log_file.read_text(errors="replace") if mount.log_file else ""
+
+
+def test_an_observer_sees_each_fop_its_reply_and_its_caller(mount: FuseMount) -> None:
+    mp = mount.mountpoint
+    pid, uid = os.getpid(), os.getuid()
+    fd = os.open(mp / "new", os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)
+    assert os.write(fd, b"hello") == 5
+    os.close(fd)
+    assert os.stat(mp / "new").st_size == 5
+    assert (mp / "new").read_bytes() == b"hello"  # the FOPs were answered as posix answered them
+    with pytest.raises(FileNotFoundError):
+        os.stat(mp / "missing")
+    seen = wait_for(mount, ["lookup", "/missing", -1, errno.ENOENT, uid, pid])
+    assert ["create", "/new", 0, 0, uid, pid] in seen, seen
+    assert ["writev", [0, 5], 5, 0, uid, pid] in seen, seen
+    assert ["lookup", "/missing", -1, errno.ENOENT, uid, pid] in seen, seen  # failures are observed too
+    # in the order the replies came
+    assert seen.index(["create", "/new", 0, 0, uid, pid]) < seen.index(["writev", [0, 5], 5, 0, uid, pid])
+
+
+def test_an_observer_that_blocks_delays_no_fop(mount: FuseMount) -> None:
+    mp = mount.mountpoint
+    (mp / "other").write_bytes(b"x")
+    started = time.monotonic()
+    with pytest.raises(FileNotFoundError):
+        os.stat(mp / "block-1")  # its observer sleeps 5 s
+    assert time.monotonic() - started < 1.0
+    slowest = 0.0
+    for _ in range(20):  # meanwhile: the FOPs of this client go on
+        t = time.monotonic()
+        os.stat(mp / "other")
+        (mp / "other").read_bytes()
+        slowest = max(slowest, time.monotonic() - t)
+    assert slowest < 1.0, slowest
+    assert time.monotonic() - started < 4.0  # all of that while the observer still slept
+    # the observations queued behind the sleeping one are seen once it wakes, in order
+    seen = wait_for(mount, ["lookup", "/block-1", -1, errno.ENOENT, os.getuid(), os.getpid()], timeout=10)
+    assert ["lookup", "/block-1", -1, errno.ENOENT, os.getuid(), os.getpid()] in seen
+
+
+def test_an_observer_that_raises_is_logged_and_fails_nothing(mount: FuseMount) -> None:
+    mp = mount.mountpoint
+    for i in range(30):
+        with pytest.raises(FileNotFoundError):
+            os.stat(mp / f"raise-{i}")
+    (mp / "after").write_bytes(b"fine")
+    assert (mp / "after").read_bytes() == b"fine"
+    deadline = time.monotonic() + 5
+    while "observer fails by design" not in client_log(mount) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = client_log(mount)
+    assert "observer lookup failed" in log and "observer fails by design on raise-0" in log
+    assert log.count("observer fails by design") < 30  # rate-limited
+    assert "signal received" not in log
+    os.kill(mount.pid, 0)  # the client lives

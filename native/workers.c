@@ -403,6 +403,8 @@ gp_queue_expire(gp_queue *q, double now)
     }
 }
 
+static void gp_observe_unstick(double now);
+
 static void *
 gp_timer_main(void *unused)
 {
@@ -412,6 +414,7 @@ gp_timer_main(void *unused)
         gp_queue_unstall(&gp_pool, GP_WORKERS_MAX);
         double now = gp_now();
         gp_queue_expire(&gp_pool, now);
+        gp_observe_unstick(now);
         /* collect under the lock, answer and report outside it */
         enum { BATCH = 64 };
         struct {
@@ -450,20 +453,29 @@ gp_timer_main(void *unused)
 
 /* ------------------------------------------------------------ the observer thread
  *
- * Observations (glupy.observer) run on one thread, in the order the replies came:
- * what an observer sees of one file is in order. The FOP never waits for it. A thread
- * switch per FOP would cost the volume more than the observer itself (a FOP hands over
- * in about 10 us of CPU on this kind of machine), so the thread is woken once per burst:
- * while it finds work it looks again every GP_OBSERVE_TICK_NS and takes all there is;
- * only when a look finds nothing does it sleep until the next submit wakes it. */
+ * Observations (glupy.observer) and context releases run on one thread, in the order
+ * they came: what an observer sees of one file is in order, and an fd's context ends
+ * after the observation of its last write. The FOP never waits for it. A thread
+ * switch per FOP would cost the volume more than the observer itself (a FOP handed
+ * over costs about 10 us of CPU in switches on this kind of machine), so the thread is
+ * woken once per burst: while it finds work it looks again every GP_OBSERVE_TICK_NS;
+ * only when a look finds nothing does it sleep until the next submit wakes it.
+ * An item that runs longer than GP_OBSERVE_STUCK seconds (an observer or a context's
+ * __del__ that blocks) keeps its thread, not the queue: the timer starts another
+ * observer thread for the items after it, and the stuck one ends when its item does. */
 #define GP_OBSERVE_TICK_NS (5 * 1000 * 1000)
+#define GP_OBSERVE_STUCK 1.0
+#define GP_OBSERVE_THREADS_MAX 16 /* stuck ones included: then the queue waits */
 
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake, drained;
     gp_work *head, *tail;
-    int sleeping;                   /* waiting for a submit to wake it (not between looks) */
-    unsigned long submitted, done;  /* for gp_observe_drain */
+    int sleeping;                  /* waiting for a submit to wake it (not between looks) */
+    unsigned long submitted, done; /* for gp_observe_drain */
+    unsigned generation;           /* the thread whose generation this is takes the queue */
+    double item_started;           /* when its current item started (0: none) */
+    int threads;                   /* observer threads alive, stuck ones included */
 } gp_obs = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
 void
@@ -483,37 +495,81 @@ gp_observe_submit(gp_work *w)
 }
 
 static void *
-gp_observer_main(void *unused)
+gp_observer_main(void *arg)
 {
+    unsigned generation = (unsigned)(uintptr_t)arg;
     gp_is_observer = 1;
     pthread_mutex_lock(&gp_obs.lock);
     for (;;) {
-        while (!gp_obs.head) {
+        while (!gp_obs.head && gp_obs.generation == generation) {
             gp_obs.sleeping = 1;
             pthread_cond_wait(&gp_obs.wake, &gp_obs.lock);
             gp_obs.sleeping = 0;
         }
-        while (gp_obs.head) {
-            gp_work *batch = gp_obs.head;
-            gp_obs.head = gp_obs.tail = NULL;
+        while (gp_obs.head && gp_obs.generation == generation) {
+            gp_work *w = gp_obs.head; /* one at a time: a stuck item leaves the rest queued */
+            gp_obs.head = w->next;
+            if (!gp_obs.head)
+                gp_obs.tail = NULL;
+            gp_obs.item_started = gp_now();
             pthread_mutex_unlock(&gp_obs.lock);
-            unsigned long n = 0;
-            while (batch) {
-                gp_work *next = batch->next;
-                batch->run(batch);
-                batch = next;
-                n++;
-            }
+            w->run(w);
             pthread_mutex_lock(&gp_obs.lock);
-            gp_obs.done += n;
+            gp_obs.done++;
             pthread_cond_broadcast(&gp_obs.drained);
-            pthread_mutex_unlock(&gp_obs.lock);
-            struct timespec tick = {0, GP_OBSERVE_TICK_NS};
-            nanosleep(&tick, NULL); /* what arrives meanwhile comes with one wake */
-            pthread_mutex_lock(&gp_obs.lock);
+            if (gp_obs.generation != generation)
+                break; /* replaced while stuck: the new thread has the queue */
+            gp_obs.item_started = 0;
+            if (!gp_obs.head) {
+                pthread_mutex_unlock(&gp_obs.lock);
+                struct timespec tick = {0, GP_OBSERVE_TICK_NS};
+                nanosleep(&tick, NULL); /* what arrives meanwhile comes with one wake */
+                pthread_mutex_lock(&gp_obs.lock);
+            }
         }
+        if (gp_obs.generation != generation)
+            break;
     }
+    gp_obs.threads--;
+    pthread_mutex_unlock(&gp_obs.lock);
     return NULL;
+}
+
+/* With gp_obs.lock held: a new observer thread of a new generation. */
+static int
+gp_observer_start_locked(void)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    unsigned generation = ++gp_obs.generation;
+    int rc = pthread_create(&t, &attr, gp_observer_main, (void *)(uintptr_t)generation);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return -1;
+    pthread_setname_np(t, "glupy-observe");
+    gp_obs.threads++;
+    gp_obs.item_started = 0;
+    pthread_cond_broadcast(&gp_obs.wake);
+    return 0;
+}
+
+/* Every timer tick: an item stuck for GP_OBSERVE_STUCK seconds gets its thread left to it. */
+static void
+gp_observe_unstick(double now)
+{
+    int replaced = 0;
+    pthread_mutex_lock(&gp_obs.lock);
+    if (gp_obs.item_started > 0 && now - gp_obs.item_started > GP_OBSERVE_STUCK &&
+        gp_obs.threads < GP_OBSERVE_THREADS_MAX)
+        replaced = gp_observer_start_locked() == 0;
+    int threads = gp_obs.threads;
+    pthread_mutex_unlock(&gp_obs.lock);
+    if (replaced)
+        gf_log(GP_DOMAIN, GF_LOG_WARNING,
+               "glupy: an observer or a context release has run for over %.0f s: observations go on on "
+               "another thread (%d observer threads, stuck ones included)", GP_OBSERVE_STUCK, threads);
 }
 
 void
@@ -546,10 +602,10 @@ gp_threads_start(void)
     gp_timer_started = pthread_create(&t, &attr, gp_timer_main, NULL) == 0;
     if (gp_timer_started)
         pthread_setname_np(t, "glupy-timer");
-    if (gp_timer_started && pthread_create(&t, &attr, gp_observer_main, NULL) == 0)
-        pthread_setname_np(t, "glupy-observe");
-    else
+    pthread_mutex_lock(&gp_obs.lock);
+    if (gp_timer_started && gp_observer_start_locked() != 0)
         gp_timer_started = 0; /* the observer thread is as necessary: start fails */
+    pthread_mutex_unlock(&gp_obs.lock);
     pthread_attr_destroy(&attr);
 }
 

@@ -383,6 +383,10 @@ gp_obs_cbk_$name($cbk_head, $cdecls)
 static int32_t
 gp_obs_fop_$name(call_frame_t *frame, xlator_t *this, $decls)
 {
+    if (!this->children) { /* an observer on a leaf: there is nobody to pass the FOP to */
+        gp_failers[$gf](frame, ENOSYS);
+        return 0;
+    }
     gp_obs_$name *o = gp_observing(this, $gf) ? calloc(1, sizeof(*o)) : NULL;
     if (o) {
         o->w.run = gp_observe_$name;

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from glupy import replies
-from glupy._driver import event_loop, gather, on_loop, sleep, to_thread
+from glupy._driver import Future, event_loop, gather, on_loop, sleep, to_thread
 from glupy.constants import (EntrylkCmd, EntrylkType, Event, FileType, Fop, LockCmd, LockType, SetAttr,
                              UpcallKind, XattropFlag)
 from glupy.errors import FopError, OptionError, TranslatorLoadError
@@ -27,7 +27,7 @@ from glupy.types import NATIVE_TYPES, Dirent, LockInfo, Upcall
 __version__ = "0.1.0"
 
 __all__ = [
-    "Translator", "Child", "Option", "Size", "observer", "FopError", "OptionError", "TranslatorLoadError", "gather",
+    "Translator", "Child", "Option", "Size", "observer", "FopError", "OptionError", "TranslatorLoadError", "Future", "gather",
     "sleep", "to_thread", "on_loop", "event_loop",
     "Dirent", "LockInfo", "Event", "Fop", "FileType", "LockCmd", "LockType", "EntrylkCmd", "EntrylkType",
     "XattropFlag", "SetAttr", "UpcallKind", "Upcall", "replies", *NATIVE_TYPES, *replies.__all__,

@@ -1,7 +1,7 @@
 # Generated from src/glupy/fop_table.py by `python -m glupy.fop_table --stubs` (glupy/_stubgen.py); do not edit.
 from glupy import replies as replies
-from glupy._driver import event_loop as event_loop, gather as gather, on_loop as on_loop, sleep as sleep, \
-    to_thread as to_thread
+from glupy._driver import Future as Future, event_loop as event_loop, gather as gather, on_loop as on_loop, \
+    sleep as sleep, to_thread as to_thread
 from glupy.constants import EntrylkCmd as EntrylkCmd, EntrylkType as EntrylkType, Event as Event, \
     FileType as FileType, Fop as Fop, LockCmd as LockCmd, LockType as LockType, SetAttr as SetAttr, \
     UpcallKind as UpcallKind, XattropFlag as XattropFlag
@@ -24,6 +24,7 @@ __all__ = [
     "FopError",
     "OptionError",
     "TranslatorLoadError",
+    "Future",
     "gather",
     "sleep",
     "to_thread",

@@ -176,13 +176,16 @@ class Task:
             return issue_wind(self.backend, self.frame, request, self.resume)
         if type(request) is Gather:
             return request.issue(self)
+        if type(request) is Future:
+            outcome = request._wait(partial(self.backend.post, self.resume_outcome))
+            return (PENDING, None) if outcome is None else outcome
         if type(request) in _ELSEWHERE:
             post = self.backend.post
             SERVICES.start(request, partial(post, self.resume_outcome))
             return PENDING, None
         return None, TypeError(
             f"a glupy handler can only await glupy operations (self.child.<fop>(...), glupy.gather(...), "
-            f"glupy.sleep(...), glupy.to_thread(...), glupy.on_loop(...)), not {request!r}; "
+            f"glupy.sleep(...), glupy.to_thread(...), glupy.on_loop(...), a glupy.Future), not {request!r}; "
             f"an asyncio awaitable goes through glupy.on_loop(awaitable)")
 
     def _finish(self, result: Any, error: BaseException | None) -> None:
@@ -522,6 +525,70 @@ class OnLoop:
 
 
 _ELSEWHERE = (Sleep, ToThread, OnLoop)
+
+
+class Future:
+    """A value that one handler (or any thread) gives and other handlers await,
+    holding no thread while they wait: ``done = glupy.Future()``; ``value = await
+    done`` in one handler, ``done.set_result(value)`` (or ``set_exception(error)``)
+    in another, or in a thread of a library. Every handler awaiting it resumes (on
+    the bridge's workers) with the value or the exception; awaiting one that is
+    done resumes at once. A handler waiting for one that never comes is answered at
+    its FOP's deadline like any other. Thread-safe; not an asyncio future (those go
+    through :func:`on_loop`)."""
+
+    __slots__ = ("_lock", "_outcome", "_waiters")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._outcome: tuple[Any, BaseException | None] | None = None
+        self._waiters: list[Callable[[tuple[Any, BaseException | None]], None]] = []
+
+    def done(self) -> bool:
+        """Whether a result or an exception has been set."""
+        return self._outcome is not None
+
+    def result(self) -> Any:
+        """The value (or raise the exception) of a done Future; never waits."""
+        outcome = self._outcome
+        if outcome is None:
+            raise RuntimeError("this Future is not done: await it")
+        if outcome[1] is not None:
+            raise outcome[1]
+        return outcome[0]
+
+    def set_result(self, value: Any) -> None:
+        """Give the value: every handler awaiting it resumes with it."""
+        self._set((value, None))
+
+    def set_exception(self, error: BaseException) -> None:
+        """Give an exception: every handler awaiting it resumes raising it."""
+        if not isinstance(error, BaseException):
+            raise TypeError(f"set_exception() needs an exception, not {error!r}")
+        self._set((None, error))
+
+    def _set(self, outcome: tuple[Any, BaseException | None]) -> None:
+        with self._lock:
+            if self._outcome is not None:
+                raise RuntimeError("this Future is already done")
+            self._outcome = outcome
+            waiters, self._waiters = self._waiters, []
+        for deliver in waiters:
+            deliver(outcome)
+
+    def _wait(self, deliver: Callable[[tuple[Any, BaseException | None]], None]) -> tuple[Any, BaseException | None] | None:
+        """The outcome if done; else None, and deliver(outcome) once it is set."""
+        with self._lock:
+            if self._outcome is None:
+                self._waiters.append(deliver)
+                return None
+            return self._outcome
+
+    def __await__(self):
+        return (yield self)
+
+    def __repr__(self) -> str:
+        return f"<glupy.Future {'done' if self._outcome is not None else 'pending'}>"
 
 
 def sleep(seconds: float) -> Sleep:

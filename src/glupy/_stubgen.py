@@ -360,8 +360,8 @@ def init_stub() -> str:
     names = [n for n in glupy.__all__ if n not in ("replies",)]
     return HEADER + f'''\
 from glupy import replies as replies
-from glupy._driver import event_loop as event_loop, gather as gather, on_loop as on_loop, sleep as sleep, \\
-    to_thread as to_thread
+from glupy._driver import Future as Future, event_loop as event_loop, gather as gather, on_loop as on_loop, \\
+    sleep as sleep, to_thread as to_thread
 from glupy.constants import EntrylkCmd as EntrylkCmd, EntrylkType as EntrylkType, Event as Event, \\
     FileType as FileType, Fop as Fop, LockCmd as LockCmd, LockType as LockType, SetAttr as SetAttr, \\
     UpcallKind as UpcallKind, XattropFlag as XattropFlag

@@ -107,7 +107,6 @@ Behaviour worth knowing
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import errno
 import hashlib
 import hmac
@@ -522,7 +521,7 @@ class _Request:
                  truncate: bool = False, aligned: bool = False) -> None:
         self.fd, self.payload, self.offset, self.append = fd, payload, offset, append
         self.flags, self.xdata, self.truncate, self.aligned = flags, xdata, truncate, aligned
-        self.future: concurrent.futures.Future | None = None  # set when it waits for another runner
+        self.future: glupy.Future | None = None  # set when it waits for another runner
         self.outcome: tuple[Any, BaseException | None] | None = None
 
     def follows(self, prev: "_Request", total: int) -> bool:
@@ -1034,9 +1033,9 @@ class Crypt(glupy.Translator):
             if cipher.runner is None:
                 cipher.runner = request
             else:
-                request.future = concurrent.futures.Future()
+                request.future = glupy.Future()
         if request.future is not None:
-            outcome = await glupy.to_thread(request.future.result)
+            outcome = await request.future  # holds no thread while the runner works
             if outcome is not _RUN:
                 value, error = outcome
                 if error is not None:

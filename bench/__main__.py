@@ -4,6 +4,9 @@ Core (issue 3): small-file create/stat/read/delete ops/s and 1 MiB sequential
 write/read MB/s on replica-2 volumes, for
   * plain GlusterFS (volume "bench": no glupy anywhere in its graphs),
   * passthrough (every FOP in Python) on the client side of "bench",
+  * the same by tail calls (glupy.testing.translators:TailPassthrough: each handler
+    returns ``self.child.<fop>(...)`` unawaited, so the FOP enters Python and its
+    reply goes back in C) on the client side of "bench",
   * a lookup-only translator on the client side of "bench",
   * passthrough on the server side (volume "benchsrv": on both bricks, checked
     to be running and counting FOPs before each measurement),
@@ -167,7 +170,8 @@ def fop_cost(state: Path, calls: int, rounds: int = 7) -> None:
     brick.mkdir(exist_ok=True)
     (brick / "f").write_bytes(b"x")
     mounts = {}
-    for label, module in (("plain", None), ("python", "glupy.translators.passthrough")):
+    for label, module in (("plain", None), ("python", "glupy.translators.passthrough"),
+                          ("tail", "glupy.testing.translators:TailPassthrough")):
         lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume"]
         if module:
             lines += ["volume py", "    type user/glupy", f"    option module {module}", "    subvolumes posix",
@@ -179,8 +183,8 @@ def fop_cost(state: Path, calls: int, rounds: int = 7) -> None:
         m.mount()
         mounts[label] = m
     try:
-        cpu: dict[str, list[float]] = {"plain": [], "python": []}
-        wall: dict[str, list[float]] = {"plain": [], "python": []}
+        cpu: dict[str, list[float]] = {label: [] for label in mounts}
+        wall: dict[str, list[float]] = {label: [] for label in mounts}
         fops = 0
         for _ in range(rounds):
             for label, m in mounts.items():
@@ -211,16 +215,19 @@ def fop_cost(state: Path, calls: int, rounds: int = 7) -> None:
     per_stat = fops / calls
     print(f"\nCost of one FOP entering and leaving Python (FUSE client over posix, {calls} stat calls x "
           f"{rounds} interleaved rounds, {per_stat:.1f} FOPs per stat, all through the passthrough):")
+    names = {"python": "passthrough", "tail": "passthrough by tail calls"}
     for what, samples in (("client CPU", cpu), ("wall time ", wall)):
         best = {label: min(v) / calls * 1e6 for label, v in samples.items()}
         med = {label: statistics.median(v) / calls * 1e6 for label, v in samples.items()}
-        cost = (best["python"] - best["plain"]) / per_stat
-        print(f"  {what}: fastest round plain {best['plain']:.1f} µs/stat, passthrough {best['python']:.1f} µs/stat "
-              f"-> {cost:.1f} µs per FOP (medians {med['plain']:.1f} / {med['python']:.1f} µs/stat)")
-    if instructions["plain"] and instructions["python"]:
-        extra = (instructions["python"] - instructions["plain"]) / (counted * per_stat)
-        print(f"  instructions (callgrind, {counted} stats): plain {instructions['plain'] / counted:,.0f} per stat, "
-              f"passthrough {instructions['python'] / counted:,.0f} per stat -> {extra:,.0f} per FOP")
+        for label, name in names.items():
+            cost = (best[label] - best["plain"]) / per_stat
+            print(f"  {what}: fastest round plain {best['plain']:.1f} µs/stat, {name} {best[label]:.1f} µs/stat "
+                  f"-> {cost:.1f} µs per FOP (medians {med['plain']:.1f} / {med[label]:.1f} µs/stat)")
+    for label, name in names.items():
+        if instructions["plain"] and instructions[label]:
+            extra = (instructions[label] - instructions["plain"]) / (counted * per_stat)
+            print(f"  instructions (callgrind, {counted} stats): plain {instructions['plain'] / counted:,.0f} per "
+                  f"stat, {name} {instructions[label] / counted:,.0f} per stat -> {extra:,.0f} per FOP")
 
 
 def _count(mp: Path) -> int:
@@ -260,6 +267,7 @@ def core(args: argparse.Namespace) -> None:
         cfgs = {
             "plain GlusterFS": (vol, None),
             "passthrough, client side": (vol, "glupy.translators.passthrough"),
+            "passthrough by tail calls, client side": (vol, "glupy.testing.translators:TailPassthrough"),
             "lookup-only, client side": (vol, "glupy.testing.translators:LookupOnly"),
             "passthrough, server side": (srv, None),
         }

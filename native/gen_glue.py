@@ -11,6 +11,8 @@ For every FOP in src/glupy/fop_table.py this writes:
 * ``gp_cbk_NAME``: copies a child's reply (``gp_hold_cbk_NAME``) and queues it
   for a worker, where ``gp_run_cbk_NAME`` converts it into a Python reply object;
 * ``gp_unwind_NAME``: converts a Python reply and unwinds to the caller;
+* ``gp_tail_NAME``: a handler returned its FOP's wind unawaited: winds it on the
+  caller's frame, the child's reply going back to the caller in C;
 * ``gp_obs_fop_NAME``, ``gp_obs_cbk_NAME``: an observed FOP (glupy.observer) wound
   and unwound in C, with copies of its arguments and reply queued for the observer
   thread, where ``gp_observe_NAME`` converts them and calls the observer;
@@ -452,6 +454,46 @@ fail:
     return -1;
 }
 
+/* A handler returned this FOP's wind unawaited (a tail call): the FOP goes on to `child`
+ * on the caller's own frame and the child's reply goes to the caller as it is, never
+ * back to Python (gp_tail_cbk_$name). 0: wound; 1: the FOP was answered already (its
+ * deadline): nothing done; -1: an argument did not convert (exception set, the FOP is
+ * still to be answered). GIL held. */
+static int32_t
+gp_tail_cbk_$name($cbk_head, $cdecls)
+{
+    STACK_UNWIND_STRICT($name, frame, op_ret, op_errno, $cnames);
+    return 0;
+}
+
+static int
+gp_tail_$name(gp_frame_obj *fo, xlator_t *child, PyObject *args)
+{
+$wind_declare
+    gp_tmp tmp = GP_TMP_INIT;
+    if (PyTuple_GET_SIZE(args) != $n) {
+        PyErr_Format(PyExc_TypeError, "$name($pnames) takes $n arguments, got %zd", PyTuple_GET_SIZE(args));
+        return -1;
+    }
+$wind_convert
+    call_frame_t *frame = gp_req_take(fo->req); /* from here the FOP is the child's, not Python's */
+    if (!frame) {
+        gp_tmp_release(&tmp);
+        return 1;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    if (!child->children && child->fops->$name == gp_default_fops.$name)
+        gp_failers[$gf](frame, ENOSYS); /* a leaf without $name: answered as a child would */
+    else
+        STACK_WIND(frame, gp_tail_cbk_$name, child, child->fops->$name, $wind_call);
+    Py_END_ALLOW_THREADS
+    gp_tmp_release(&tmp);
+    return 0;
+fail:
+    gp_tmp_release(&tmp);
+    return -1;
+}
+
 static void
 gp_fail_$name(call_frame_t *frame, int32_t op_errno)
 {
@@ -649,6 +691,9 @@ def generate() -> str:
     out.append("};\n")
     out.append("const gp_unwinder_t gp_unwinders[GF_FOP_MAXVALUE] = {")
     out += [f"    [{f.gf_fop}] = gp_unwind_{f.name}," for f in T.FOPS]
+    out.append("};\n")
+    out.append("const gp_tailer_t gp_tailers[GF_FOP_MAXVALUE] = {")
+    out += [f"    [{f.gf_fop}] = gp_tail_{f.name}," for f in T.FOPS]
     out.append("};\n")
     out.append("void\ngp_fill_fops(struct xlator_fops *fops, const char *overridden, const char *observed,\n"
                "             const struct xlator_fops *base)\n{")

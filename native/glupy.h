@@ -335,6 +335,9 @@ extern const char *const gp_fop_names[GF_FOP_MAXVALUE];
 extern const gp_winder_t gp_winders[GF_FOP_MAXVALUE];
 extern const gp_unwinder_t gp_unwinders[GF_FOP_MAXVALUE];
 extern const gp_failer_t gp_failers[GF_FOP_MAXVALUE];
+/* A tail call (a handler returned its FOP's wind): 0 wound, 1 answered already, -1 exception set. */
+typedef int (*gp_tailer_t)(gp_frame_obj *fo, xlator_t *child, PyObject *args);
+extern const gp_tailer_t gp_tailers[GF_FOP_MAXVALUE];
 /* Fill `fops`: glupy's entry point where `overridden[fop]`, else base's entry (the
  * table GlusterFS filled with its defaults when it loaded the xlator). */
 void gp_fill_fops(struct xlator_fops *fops, const char *overridden, const char *observed,

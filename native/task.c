@@ -258,6 +258,22 @@ gp_reply_failed(int fop, PyObject *reply)
 static void
 gp_answer(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *result)
 {
+    if (Py_IS_TYPE(result, &gp_wind_type)) {
+        /* `return self.child.<fop>(...)` unawaited: a tail call (glupy._driver.tail_call) */
+        gp_wind_obj *w = (gp_wind_obj *)result;
+        if (w->fop == fop && w->lk_owner == Py_None && PyObject_TypeCheck(w->child, &gp_xlator_type)) {
+            if (gp_tailers[fop](fo, ((gp_xlator_obj *)w->child)->xl, w->args) >= 0) {
+                Py_DECREF(result);
+                return;
+            }
+            PyObject *exc = gp_fetch_exception(); /* an argument: Python logs it and answers EIO */
+            gp_takeover(fo, fop, handler, NULL, GP_KIND_ERROR, exc);
+            Py_XDECREF(exc);
+            Py_DECREF(result);
+            return;
+        }
+        /* another FOP's wind, or one with a lock owner: the Python driver refuses it */
+    }
     if ((PyObject *)Py_TYPE(result) == gp_reg.reply_cls[fop]) {
         int n = gp_reg.reply_nfields[fop];
         PyObject *ret = GP_REPLY_SLOT(result, fop, n - 2);
@@ -593,8 +609,8 @@ gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *arg
         Py_CLEAR(r);
         PyErr_NoMemory();
     }
-    if (r && (PyObject *)Py_TYPE(r) == gp_reg.reply_cls[fop]) {
-        gp_answer(fo, fop, handler, r); /* a plain `def` handler (or a cache hit) answered */
+    if (r && ((PyObject *)Py_TYPE(r) == gp_reg.reply_cls[fop] || Py_IS_TYPE(r, &gp_wind_type))) {
+        gp_answer(fo, fop, handler, r); /* a plain `def` handler answered, or passed the FOP on */
         return;
     }
     if (r) {

@@ -203,6 +203,9 @@ def answer(backend: Backend, frame: Any, fop: int, result: Any, error: BaseExcep
     and otherwise EIO with a (rate-limited) log line naming the handler's fault."""
     reply_cls = REPLY_BY_ID[fop]
     try:
+        if error is None and type(result) in _WIND_TYPES:
+            tail_call(backend, frame, fop, result, domain)
+            return
         if error is None:
             if result is None:
                 refused = none_returned(fop)
@@ -230,6 +233,31 @@ def answer(backend: Backend, frame: Any, fop: int, result: Any, error: BaseExcep
             backend.unwind(frame, fop, -1, _errno.EIO, None)
         except BaseException as again:  # noqa: BLE001 - e.g. already answered
             report(backend, domain, f"{reply_cls.fop}: cannot answer EIO", again)
+
+
+def tail_call(backend: Backend, frame: Any, fop: int, wind: Any, domain: str) -> None:
+    """A handler returned ``self.child.<fop>(...)`` without awaiting it: pass the FOP on
+    to that child, and its reply, whatever it is, to the caller unchanged (as a C
+    translator winds with the default callback). Only the handler's own FOP can go on so,
+    on the caller's frame (no ``lk_owner``: a translator's own locks are awaited). The
+    native bridge does this in C (gp_tail); this is the same for the harness and for
+    handlers the Python driver runs. Raises what makes it impossible."""
+    if wind.fop != fop:
+        raise ReplyError(f"the {REPLY_BY_ID[fop].fop} handler returned an unawaited wind of "
+                         f"{REPLY_BY_ID[wind.fop].fop if wind.fop in REPLY_BY_ID else wind.fop!r}: returning a wind "
+                         f"passes the FOP on, so it must be the same FOP (await it to use its reply)")
+    if wind.lk_owner is not None:
+        raise ReplyError("a returned (tail) wind goes on the caller's frame: lk_owner needs await")
+
+    def forward(reply: Any) -> None:
+        if isinstance(reply, BaseException):
+            answer(backend, frame, fop, None, reply, domain)
+        else:
+            backend.unwind(frame, fop, reply.op_ret, reply.op_errno, reply)
+
+    reply = backend.wind(frame, wind.child, wind.fop, wind.args, forward, None)
+    if reply is not PENDING:
+        forward(reply)
 
 
 class LogLimiter:

@@ -143,19 +143,40 @@ def test_plain_function_handler_answers_directly():
     assert b.unwound[0][1] == 0 and b.winds == []
 
 
-def test_a_plain_function_returning_an_unawaited_wind_is_refused_not_wound():
-    class AwaitableWind:  # as the bridge's C Wind: awaitable, with send() but no throw()
+def test_a_returned_wind_passes_the_fop_on_and_its_reply_back_unchanged():
+    """A handler returning self.child.<fop>(...) unawaited is a tail call: the FOP goes to
+    the child once and the child's reply, a failure too, is the answer as it is."""
+    failed = LookupReply(op_ret=-1, op_errno=errno.ENOENT)
+    for asynchronous in (False, True):
+        b = Backend(answer=lambda fop, args: failed, asynchronous=asynchronous)
+        run(b, lambda loc, xdata: child.lookup(loc, xdata))  # a plain def
+
+        async def handler(loc, xdata):
+            return child.lookup(loc, xdata)
+
+        run(b, handler)  # an async def returning the wind
+        b.deliver_all()
+        assert len(b.winds) == 2 and [u[1:] for u in b.unwound] == [(-1, errno.ENOENT, failed)] * 2
+        assert b.logged == []
+
+
+def test_a_returned_wind_of_another_fop_or_with_an_owner_is_refused():
+    b = Backend()
+    run(b, lambda loc, xdata: child.stat(loc, xdata))  # a lookup handler returning a stat
+    run(b, lambda loc, xdata: child.lookup(loc, xdata, lk_owner=b"me"))
+    assert [u[1:3] for u in b.unwound] == [(-1, errno.EIO)] * 2 and b.winds == []
+    assert "same FOP" in str(b.logged[0][1]) and "lk_owner" in str(b.logged[1][1])
+
+
+def test_an_awaitable_that_is_not_a_wind_is_not_driven():
+    class AwaitableWind:  # awaitable, with send() but no throw(): neither a coroutine nor a Wind
         def send(self, value):
             raise AssertionError("driven as if it were a coroutine")
 
     b = Backend()
-    run(b, lambda loc, xdata: child.lookup(loc, xdata))
     _driver.make_takeover(b)("frame", int(Fop.LOOKUP), passthrough_lookup, None, _driver.TAKEOVER_CALLED,
                              AwaitableWind())
-    for unwound, logged in zip(b.unwound, b.logged):
-        assert unwound[1:3] == (-1, errno.EIO)
-        assert "Wind" in str(logged[1])
-    assert len(b.unwound) == 2 and b.winds == []
+    assert b.unwound[0][1:3] == (-1, errno.EIO) and b.winds == []
 
 
 def test_a_wind_handed_over_by_the_bridge_is_wound():

@@ -305,6 +305,11 @@ class _Answer:
     def log_exception(self, domain: str, context: str, exc: BaseException) -> None:
         self.harness.log_exception(domain, context, exc)
 
+    def wind(self, frame: Any, child: Any, fop: int, args: tuple, callback: Callable[[Any], None],
+             lk_owner: bytes | None = None) -> Any:
+        """A tail call's wind (the handler returned a wind unawaited): the harness's."""
+        return self.harness.wind(frame, child, fop, args, callback, lk_owner)
+
     @property
     def log_limiter(self) -> _driver.LogLimiter:
         return self.harness.log_limiter

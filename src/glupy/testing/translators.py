@@ -13,6 +13,8 @@ import time
 import uuid
 
 import glupy
+from glupy.fop_table import FOPS
+from glupy.translators.passthrough import Passthrough
 
 STATS_XATTR = "glupy.test.stats"
 
@@ -573,3 +575,40 @@ class Observing(glupy.Translator):
         if name == self.OBSERVED_XATTR:
             return glupy.GetxattrReply(dict=glupy.Xdata({name: json.dumps(self.seen)}))
         return await self.child.getxattr(loc, name, xdata)
+
+
+def _tail_forwarder(fop):
+    names = ", ".join(a.name for a in fop.py_args)
+    src = (f"def {fop.name}(self, {names}):\n"
+           f"    next(self._counters[{fop.name!r}])\n"
+           f"    return self.child.{fop.name}({names})\n")
+    namespace: dict = {}
+    exec(src, namespace)
+    return namespace[fop.name]
+
+
+class TailPassthrough(Passthrough):
+    """The passthrough (every FOP counted, the counts read as glupy.passthrough's), each
+    FOP passed on by a tail call: a plain ``def`` returning ``self.child.<fop>(...)``
+    unawaited. Each FOP enters Python; its reply does not."""
+
+
+for _fop in FOPS:
+    if _fop.name != "getxattr":  # the passthrough's: it answers the counts
+        setattr(TailPassthrough, _fop.name, _tail_forwarder(_fop))
+
+
+class TailMistakes(glupy.Translator):
+    """Lookups passed on by tail calls, some wrongly (by name): ``other-*`` returns a stat's
+    wind, ``owner-*`` one with a lock owner, ``badarg-*`` one whose loc is not a Loc; each
+    of those is answered EIO and logged. Every other name is passed on."""
+
+    def lookup(self, loc, xdata):
+        name = loc.name or ""
+        if name.startswith("other-"):
+            return self.child.stat(loc, xdata)
+        if name.startswith("owner-"):
+            return self.child.lookup(loc, xdata, lk_owner=b"mine")
+        if name.startswith("badarg-"):
+            return self.child.lookup("not a loc", xdata)
+        return self.child.lookup(loc, xdata)

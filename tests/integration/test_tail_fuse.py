@@ -1,0 +1,76 @@
+"""Tail calls inside GlusterFS: a handler returning ``self.child.<fop>(...)`` unawaited
+passes the FOP on and the child's reply goes back to the caller in C. A FUSE client over a
+local posix directory (no glusterd) with glupy.testing.translators:TailPassthrough (every
+FOP so) or TailMistakes (wrong tail calls) on top of posix."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from glupy.gluster import FuseMount
+from glupy.testing.fixtures import posix_mount
+from glupy.translators.passthrough import COUNTS_XATTR
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tail")
+
+
+@pytest.fixture
+def mounted(state: Path) -> Iterator:
+    made: list[FuseMount] = []
+
+    def mount(label: str, cls: str) -> FuseMount:
+        m = posix_mount(state, label, (cls, {}), brick=state / f"brick-{label}")
+        made.append(m)
+        return m
+
+    yield mount
+    for m in made:
+        m.unmount()
+
+
+def test_every_fop_passed_on_by_a_tail_call(mounted) -> None:
+    m = mounted("tail", "TailPassthrough")
+    mp = m.mountpoint
+    (mp / "d").mkdir()
+    (mp / "d" / "f").write_bytes(b"hello")
+    os.setxattr(mp / "d" / "f", "user.k", b"v")
+    assert os.getxattr(mp / "d" / "f", "user.k") == b"v"
+    os.rename(mp / "d" / "f", mp / "d" / "g")
+    assert sorted(os.listdir(mp / "d")) == ["g"]
+    assert (mp / "d" / "g").read_bytes() == b"hello" and os.stat(mp / "d" / "g").st_size == 5
+    with pytest.raises(FileNotFoundError):
+        os.stat(mp / "missing")  # the child's failure goes back as it is
+    os.truncate(mp / "d" / "g", 2)
+    assert (mp / "d" / "g").read_bytes() == b"he"
+    os.unlink(mp / "d" / "g")
+    os.rmdir(mp / "d")
+    counts = json.loads(os.getxattr(mp, COUNTS_XATTR).rstrip(b"\0"))
+    for fop in ("mkdir", "create", "writev", "setxattr", "rename", "readdirp", "readv", "unlink", "rmdir"):
+        assert counts.get(fop, 0) >= 1, (fop, counts)  # each entered Python
+    os.kill(m.pid, 0)
+
+
+def test_wrong_tail_calls_are_answered_eio_and_logged(mounted) -> None:
+    m = mounted("mistakes", "TailMistakes")
+    mp = m.mountpoint
+    (m.mountpoint / "f").write_bytes(b"x")
+    for name in ("other-1", "owner-1", "badarg-1"):
+        with pytest.raises(OSError) as info:
+            os.stat(mp / name)
+        assert info.value.errno == errno.EIO, name
+    with pytest.raises(FileNotFoundError):
+        os.stat(mp / "missing")
+    assert (mp / "f").read_bytes() == b"x"
+    log = m.log_file.read_text(errors="replace")
+    assert "must be the same FOP" in log and "lk_owner needs await" in log and "lookup() argument loc" in log
+    assert "signal received" not in log
+    os.kill(m.pid, 0)

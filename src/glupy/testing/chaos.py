@@ -28,7 +28,7 @@ both, comma-separated; the default is every family but ``blocking``):
     ``return_none`` (None: an "empty success", which most FOPs cannot carry),
     ``return_junk`` (an int, a str, a dict, object(), a list, an un-awaited
     coroutine, an object whose every attribute access raises),
-    ``return_unawaited_wind`` (``return self.child.stat(...)``: the forgotten ``await``),
+    ``return_unawaited_wind`` (``return self.child.stat(...)``: the forgotten ``await``, a tail call),
     ``return_other_reply`` (another FOP's reply class, or a subclass of the right one),
     ``return_partial`` (the right class built with ``cls.__new__``, only some slots set),
     ``return_wrong_types`` (a field of the wrong type: a str for an Iatt, an int for
@@ -415,7 +415,8 @@ async def return_junk(t: "Chaos", case: Case) -> Any:
 
 @_misbehaviour("returns")
 async def return_unawaited_wind(t: "Chaos", case: Case) -> Any:
-    """``return self.child.<fop>(...)``: the forgotten await (a Wind is returned, nothing is wound)."""
+    """``return self.child.<fop>(...)``: the forgotten await, which is a tail call (the FOP goes
+    on to the child and its reply back to the caller, never into Python)."""
     return _wind(t, case)
 
 

@@ -521,7 +521,7 @@ int
 gp_observing(xlator_t *this, int fop)
 {
     gp_private_t *priv = this->private;
-    return priv && __atomic_load_n(&priv->observers[fop], __ATOMIC_RELAXED) != NULL;
+    return priv && __atomic_load_n(&priv->observers[fop], __ATOMIC_RELAXED) != NULL && gp_observe_room();
 }
 
 call_frame_t *

@@ -354,6 +354,9 @@ call_frame_t *gp_observe_caller(call_frame_t *frame);
 /* With the GIL, on the observer thread: call the translator's observer of `fop` with
  * args (the FOP's arguments, then its reply; borrowed), `caller` as its current frame. */
 void gp_observe(xlator_t *this, int fop, call_frame_t *caller, PyObject **args, int nargs);
+/* Whether an observation may be queued now (1), or the backlog is full and it is
+ * dropped (0, counted and logged by the timer). */
+int gp_observe_room(void);
 /* Queue an observation for the observer thread (any thread, no GIL). */
 void gp_observe_submit(gp_work *w);
 /* Wait (GIL not held) until every observation queued so far has run, or `seconds`. */

@@ -466,6 +466,9 @@ gp_timer_main(void *unused)
 #define GP_OBSERVE_TICK_NS (5 * 1000 * 1000)
 #define GP_OBSERVE_STUCK 1.0
 #define GP_OBSERVE_THREADS_MAX 16 /* stuck ones included: then the queue waits */
+/* Observations waiting at most; beyond, new ones are dropped (counted and logged), so
+ * that observers that cannot keep up cost memory within bounds, never a FOP. */
+#define GP_OBSERVE_BACKLOG 100000
 
 static struct {
     pthread_mutex_t lock;
@@ -477,6 +480,19 @@ static struct {
     double item_started;           /* when its current item started (0: none) */
     int threads;                   /* observer threads alive, stuck ones included */
 } gp_obs = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static unsigned long gp_obs_dropped, gp_obs_dropped_logged;
+
+int
+gp_observe_room(void)
+{
+    unsigned long waiting = __atomic_load_n(&gp_obs.submitted, __ATOMIC_RELAXED) -
+                            __atomic_load_n(&gp_obs.done, __ATOMIC_RELAXED);
+    if (waiting < GP_OBSERVE_BACKLOG)
+        return 1;
+    __atomic_add_fetch(&gp_obs_dropped, 1, __ATOMIC_RELAXED);
+    return 0;
+}
 
 void
 gp_observe_submit(gp_work *w)
@@ -566,6 +582,13 @@ gp_observe_unstick(double now)
         replaced = gp_observer_start_locked() == 0;
     int threads = gp_obs.threads;
     pthread_mutex_unlock(&gp_obs.lock);
+    unsigned long dropped = __atomic_load_n(&gp_obs_dropped, __ATOMIC_RELAXED);
+    if (dropped != gp_obs_dropped_logged) {
+        gf_log(GP_DOMAIN, GF_LOG_WARNING,
+               "glupy: %lu observations dropped so far: more than %d waited for the observer thread", dropped,
+               GP_OBSERVE_BACKLOG);
+        gp_obs_dropped_logged = dropped; /* once a tick at most */
+    }
     if (replaced)
         gf_log(GP_DOMAIN, GF_LOG_WARNING,
                "glupy: an observer or a context release has run for over %.0f s: observations go on on "

@@ -208,11 +208,14 @@ class Worm(glupy.Translator):
             self.committed += 1
 
     # ---- data
+    #
+    # A FOP that only needs the check goes on by a tail call (the child's wind returned,
+    # not awaited): its reply goes back to the caller without coming back to Python.
 
     async def open(self, loc, flags, fd, xdata):
         if flags & WRITE_FLAGS:
             await self._check_loc("open", loc)
-        return await self.child.open(loc, flags, fd, xdata)
+        return self.child.open(loc, flags, fd, xdata)
 
     async def writev(self, fd, data, offset, flags, xdata):
         await self._check_fd("writev", fd)
@@ -252,31 +255,31 @@ class Worm(glupy.Translator):
 
     async def truncate(self, loc, offset, xdata):
         await self._check_loc("truncate", loc)
-        return await self.child.truncate(loc, offset, xdata)
+        return self.child.truncate(loc, offset, xdata)
 
     # ---- names
 
     async def unlink(self, loc, flags, xdata):
         await self._check_loc("unlink", loc)
-        return await self.child.unlink(loc, flags, xdata)
+        return self.child.unlink(loc, flags, xdata)
 
     async def rename(self, oldloc, newloc, xdata):
         await self._check_loc("rename", oldloc)
         if newloc.inode is not None and newloc.inode.gfid is not None:
             await self._check_loc("rename", newloc)
-        return await self.child.rename(oldloc, newloc, xdata)
+        return self.child.rename(oldloc, newloc, xdata)
 
     # ---- attributes
 
     async def setattr(self, loc, stbuf, valid, xdata):
         if valid:
             await self._check_loc("setattr", loc)
-        return await self.child.setattr(loc, stbuf, valid, xdata)
+        return self.child.setattr(loc, stbuf, valid, xdata)
 
     async def fsetattr(self, fd, stbuf, valid, xdata):
         if valid:
             await self._check_fd("fsetattr", fd)
-        return await self.child.fsetattr(fd, stbuf, valid, xdata)
+        return self.child.fsetattr(fd, stbuf, valid, xdata)
 
     # ---- xattrs
 

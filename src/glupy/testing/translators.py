@@ -14,7 +14,7 @@ import uuid
 
 import glupy
 from glupy.fop_table import FOPS
-from glupy.translators.passthrough import Passthrough
+from glupy.translators.passthrough import Passthrough, forwarder
 
 STATS_XATTR = "glupy.test.stats"
 
@@ -577,16 +577,6 @@ class Observing(glupy.Translator):
         return await self.child.getxattr(loc, name, xdata)
 
 
-def _tail_forwarder(fop):
-    names = ", ".join(a.name for a in fop.py_args)
-    src = (f"def {fop.name}(self, {names}):\n"
-           f"    next(self._counters[{fop.name!r}])\n"
-           f"    return self.child.{fop.name}({names})\n")
-    namespace: dict = {}
-    exec(src, namespace)
-    return namespace[fop.name]
-
-
 class TailPassthrough(Passthrough):
     """The passthrough (every FOP counted, the counts read as glupy.passthrough's), each
     FOP passed on by a tail call: a plain ``def`` returning ``self.child.<fop>(...)``
@@ -595,7 +585,7 @@ class TailPassthrough(Passthrough):
 
 for _fop in FOPS:
     if _fop.name != "getxattr":  # the passthrough's: it answers the counts
-        setattr(TailPassthrough, _fop.name, _tail_forwarder(_fop))
+        setattr(TailPassthrough, _fop.name, forwarder(_fop, tail=True))
 
 
 class TailMistakes(glupy.Translator):

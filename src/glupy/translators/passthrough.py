@@ -22,15 +22,17 @@ from glupy.fop_table import FOPS
 COUNTS_XATTR = "glupy.passthrough.counts"
 
 
-def _forwarder(fop):
+def forwarder(fop, tail: bool = False):
     """`async def NAME(self, <the FOP's arguments>)`: counts, then winds the same
-    arguments to the first child, written out as a translator author would (no
-    ``*args``: a starred call builds a list and a tuple per FOP, a measurable part of
-    what the benchmark using this translator would otherwise charge to the bridge)."""
+    arguments to the first child and returns its reply, written out as a translator
+    author would (no ``*args``: a starred call builds a list and a tuple per FOP, a
+    measurable part of what the benchmark using this translator would otherwise charge
+    to the bridge). With `tail`, a plain `def` returning the child's wind unawaited (a
+    tail call: the reply goes back to the caller without coming back to Python)."""
     names = ", ".join(a.name for a in fop.py_args)
-    src = (f"async def {fop.name}(self, {names}):\n"
+    src = (f"{'def' if tail else 'async def'} {fop.name}(self, {names}):\n"
            f"    next(self._counters[{fop.name!r}])\n"
-           f"    return await self.child.{fop.name}({names})\n")
+           f"    return {'' if tail else 'await '}self.child.{fop.name}({names})\n")
     namespace: dict = {}
     exec(src, namespace)
     handler = namespace[fop.name]
@@ -76,4 +78,4 @@ class Passthrough(glupy.Translator):
 
 for _fop in FOPS:
     if _fop.name not in vars(Passthrough):
-        setattr(Passthrough, _fop.name, _forwarder(_fop))
+        setattr(Passthrough, _fop.name, forwarder(_fop))

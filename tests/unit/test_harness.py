@@ -19,7 +19,7 @@ import glupy
 from glupy import FopError, Xdata
 from glupy.constants import EntrylkCmd, EntrylkType, Event, FileType, LockCmd, LockType, XattropFlag
 from glupy.testing.fixtures import glupy_harness  # noqa: F401 - the fixture
-from glupy.testing.harness import ROOT_GFID, Harness, HarnessError, Node, gfid_to_ino
+from glupy.testing.harness import ROOT_GFID, Client, Harness, HarnessError, Node, gfid_to_ino
 from glupy.testing.translators import STATS_XATTR, Faulty, LookupOnly, Probe
 from glupy.translators.helloworld import HelloWorld
 from glupy.translators.passthrough import COUNTS_XATTR, Passthrough
@@ -42,6 +42,27 @@ def volume(glupy_harness):
 
 
 # ------------------------------------------------------------------ PosixBackend semantics
+
+
+def test_the_harness_has_a_client_and_offers_its_calls(glupy_harness) -> None:
+    """The harness is not a Client: it has one (``h.client``, uid 0) and offers every
+    public Client method as that client's bound method, so ``h.create`` is
+    ``h.client.create``; a new Client method that the harness does not offer fails here."""
+    h = glupy_harness(Passthrough)
+    assert isinstance(h.client, Client) and not isinstance(h, Client)
+    assert (h.client.uid, h.client.gid, h.client.harness) == (0, 0, h)
+    public = {n for n, v in vars(Client).items() if callable(v) and not n.startswith("_")}
+    offered = {n for n, v in vars(Harness).items() if isinstance(v, type(vars(Harness)["create"]))}
+    assert public == offered
+    for name in public:
+        bound = getattr(h, name)
+        assert bound.__self__ is h.client and bound.__func__ is getattr(Client, name), name
+        assert getattr(Harness, name).__doc__ == getattr(Client, name).__doc__
+    h.create("/f", b"one")
+    assert h.client.read("/f") == b"one" and h.read("/f") == b"one"
+    user = h.as_user(4242, 4243)
+    assert (user.uid, user.gid, user.harness) == (4242, 4243, h)
+    assert h.stat("/f").gfid == user.stat("/f").gfid
 
 
 def test_files_match_the_backing_directory(glupy_harness) -> None:

@@ -112,6 +112,10 @@ class Client:
 
     Paths are absolute within the volume (``"/dir/file"``). Failures raise
     :class:`glupy.FopError` with the errno a mount would give.
+
+    A harness has one as uid 0 (``h.client``, whose methods the harness offers
+    itself); make others with :meth:`as_user` or ``Client(h, uid=..., pid=...,
+    client=...)``. ``client`` is the client id its frames carry (``Caller.client``).
     """
 
     _pids = itertools.count(1000)

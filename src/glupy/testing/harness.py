@@ -7,8 +7,10 @@ task driver (:mod:`glupy._driver`), and answers at the bottom with
 :class:`PosixBackend`, a Python stand-in for ``storage/posix`` (plus the
 in-memory locks of ``features/locks``) on a local directory.
 
-On top sits a small synchronous client that behaves like a FUSE mount: each call
-gets a fresh :class:`~glupy.Caller` (``uid``/``gid`` from :meth:`Harness.as_user`),
+The harness has a small synchronous client that behaves like a FUSE mount
+(``h.client``, a :class:`Client` as uid 0; :meth:`Client.as_user` makes others;
+its calls are offered on the harness too: ``h.create`` is ``h.client.create``).
+Each call gets a fresh :class:`~glupy.Caller` (the client's credentials),
 resolves its path with one lookup per component (keeping an inode table, so one
 file is one :class:`~glupy.Inode` object while it is referenced), opens, reads or
 writes, flushes and releases fds, and forgets inodes that are gone::
@@ -31,7 +33,7 @@ Where the parts live (every public name is importable from this module too):
 * this module: :class:`Harness` (the graph, winds, deadlines, events, options,
   reload, teardown), :class:`XlatorNode` and :class:`Node`;
 * :mod:`glupy.testing.client`: :class:`Client`, :class:`File`, ``InodeTable``
-  (the FUSE-like mount; the harness is its own root client);
+  (the FUSE-like mount; the harness has a root client, ``h.client``);
 * :mod:`glupy.testing.posix_backend`: :class:`PosixBackend`;
 * :mod:`glupy.testing.kinds`: the type checks of wind arguments and replies;
 * :mod:`glupy.testing.common`: what those share (``HarnessError``, ``ROOT_GFID``...).
@@ -48,7 +50,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Callable, Concatenate, Generic, Mapping, ParamSpec, Sequence, TypeVar, Union, overload
 
 from glupy import _driver, lifecycle
 from glupy._validate import check_against_request
@@ -317,8 +319,32 @@ class _Answer:
 
 # ============================================================ the harness
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-class Harness(Client):
+
+class _OnRootClient(Generic[_P, _R]):
+    """A :class:`Client` method offered on the harness: ``h.create(...)`` is
+    ``h.client.create(...)``. A descriptor typed as the method it stands for, so a
+    type checker and help() see the Client's signature and docstring."""
+
+    def __init__(self, method: Callable[Concatenate[Client, _P], _R]) -> None:
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    @overload
+    def __get__(self, harness: None, owner: type) -> "_OnRootClient[_P, _R]": ...
+
+    @overload
+    def __get__(self, harness: "Harness", owner: type) -> Callable[_P, _R]: ...
+
+    def __get__(self, harness: "Harness | None", owner: type) -> Any:
+        if harness is None:
+            return self
+        return self.method.__get__(harness.client, Client)  # the root client's bound method
+
+
+class Harness:
     """A graph of Python translators over :class:`PosixBackend`, driven in-process.
 
     ``Harness(root, A, (B, {"opt": "1"}), C)`` stacks A over B over C over
@@ -326,12 +352,15 @@ class Harness(Client):
     string, ``(cls, options)`` or ``(cls, options, name)``). ``root`` may also be a
     PosixBackend. For several children use :meth:`graph`.
 
-    The harness is also its own root client (see :class:`Client`): ``h.create``,
-    ``h.read``, ``h.stat``... as uid 0; :meth:`as_user` gives other credentials.
+    The harness has a root client, ``client`` (a :class:`Client` as uid 0), and
+    offers every public Client method itself: ``h.create``, ``h.read``, ``h.stat``...
+    are ``h.client.create``...; ``h.as_user(uid, gid)`` gives a client with other
+    credentials on the same graph and inode table.
 
-    Attributes: ``nodes`` (name -> :class:`XlatorNode` or PosixBackend), ``top``,
-    ``itable`` (the client's inode table), ``logged`` (tracebacks the bridge would
-    have written to the GlusterFS log: (domain, context, exception)).
+    Attributes: ``client``, ``nodes`` (name -> :class:`XlatorNode` or PosixBackend),
+    ``top``, ``itable`` (the mount's inode table, shared by its clients), ``logged``
+    (tracebacks the bridge would have written to the GlusterFS log: (domain,
+    context, exception)).
     """
 
     def __init__(self, root: Path | str | PosixBackend, *translators: TranslatorSpec,
@@ -356,7 +385,7 @@ class Harness(Client):
     # ---- building
 
     def _build(self, spec: Any, prefix: str, start: bool) -> None:
-        Client.__init__(self, self)
+        self.client = Client(self)
         self._unique = itertools.count(1)
         self.nodes: dict[str, Any] = {}
         self.logged: list[_Logged] = []
@@ -428,7 +457,45 @@ class Harness(Client):
         self._parent_event(Event.PARENT_UP)
         for b in self.backends:
             self.notify(Event.CHILD_UP, b)
-        self.lookup("/")
+        self.client.lookup("/")
+
+    # ---- the root client's calls, on the harness (Client's public methods, all of them)
+
+    as_user = _OnRootClient(Client.as_user)
+    frame = _OnRootClient(Client.frame)
+    loc = _OnRootClient(Client.loc)
+    fop = _OnRootClient(Client.fop)
+    # namespace
+    lookup = _OnRootClient(Client.lookup)
+    exists = _OnRootClient(Client.exists)
+    stat = _OnRootClient(Client.stat)
+    access = _OnRootClient(Client.access)
+    statfs = _OnRootClient(Client.statfs)
+    mkdir = _OnRootClient(Client.mkdir)
+    mknod = _OnRootClient(Client.mknod)
+    symlink = _OnRootClient(Client.symlink)
+    readlink = _OnRootClient(Client.readlink)
+    link = _OnRootClient(Client.link)
+    unlink = _OnRootClient(Client.unlink)
+    rmdir = _OnRootClient(Client.rmdir)
+    rename = _OnRootClient(Client.rename)
+    truncate = _OnRootClient(Client.truncate)
+    chmod = _OnRootClient(Client.chmod)
+    chown = _OnRootClient(Client.chown)
+    utime = _OnRootClient(Client.utime)
+    # data
+    open = _OnRootClient(Client.open)
+    opendir = _OnRootClient(Client.opendir)
+    create = _OnRootClient(Client.create)
+    write = _OnRootClient(Client.write)
+    read = _OnRootClient(Client.read)
+    # directories and xattrs
+    readdir = _OnRootClient(Client.readdir)
+    listdir = _OnRootClient(Client.listdir)
+    setxattr = _OnRootClient(Client.setxattr)
+    getxattr = _OnRootClient(Client.getxattr)
+    listxattr = _OnRootClient(Client.listxattr)
+    removexattr = _OnRootClient(Client.removexattr)
 
     # ---- access
 
@@ -604,7 +671,7 @@ class Harness(Client):
 
     def forget(self, path: str) -> None:
         """Forget the inode of `path` (as when the kernel drops it from its cache)."""
-        self.itable.forget(self.lookup(path).inode)
+        self.itable.forget(self.client.lookup(path).inode)
 
     def forget_all(self) -> int:
         """Forget every inode but the root and those with open fds; how many were forgotten."""

@@ -1,5 +1,6 @@
 """The project's modules import each other without circles (at module level; an import
-inside a function is a deliberate late binding and not counted)."""
+inside a function is a deliberate late binding and not counted, nor one under
+``if TYPE_CHECKING:``). Relative imports count as the modules they name."""
 
 from __future__ import annotations
 
@@ -20,11 +21,22 @@ def module_graph() -> dict[str, set[str]]:
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.Import):
                 deps |= {a.name for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                deps.add(node.module)
-                deps |= {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = absolute(name, path, node.module, node.level)
+                # `from package import submodule` needs the submodule; any other name, the package
+                deps |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
         graph[name] = {d for d in deps if d in modules and d != name}
     return graph
+
+
+def absolute(importer: str, path: Path, module: str | None, level: int) -> str:
+    """The module a ``from`` import names, its dots resolved (``from .errors import X``
+    in glupy.gluster.mount is glupy.gluster.errors)."""
+    if level == 0:
+        return module or ""
+    package = importer.split(".") if path.name == "__init__.py" else importer.split(".")[:-1]
+    base = package[:len(package) - (level - 1)]
+    return ".".join(base + ([module] if module else []))
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -60,6 +72,13 @@ def test_no_import_circles() -> None:
     graph = module_graph()
     assert len(graph) > 30 and "glupy.lifecycle" in graph["glupy._runtime"]
     assert cycles(graph) == []
+
+
+def test_relative_imports_count() -> None:
+    graph = module_graph()
+    assert "glupy.gluster.errors" in graph["glupy.gluster.mount"]  # from .errors import ...
+    assert "glupy.gluster._proc" in graph["glupy.gluster.volume"]  # from . import _proc
+    assert "glupy.gluster.mount" in graph["glupy.gluster"]  # from .mount import ..., in __init__
 
 
 def test_the_check_finds_a_circle() -> None:

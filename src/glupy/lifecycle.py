@@ -6,11 +6,12 @@ XlatorNode) and keeps what :func:`start` returns.
     start        cls.__new__, _glupy_setup(xlator, options), __init__(), init()
     reconfigure  parse the new option set, call reconfigure(changed)
     statedump    the entries `gluster volume statedump` shows
+    notify       an event delivered to notify(), and the event that goes on
     replace      a new instance of a (re)loaded class: start, then migrate(old)
     reimport     a module's source run again as a new module
     reload       both: the new code of a running translator (live reload)
 
-fini, notify, forget and release are the instance's own methods; hosts call them.
+fini, forget and release are the instance's own methods; hosts call them.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from glupy._driver import observe
+from glupy.constants import Event
 from glupy.errors import FopError, OptionError, TranslatorLoadError
 from glupy.fop_table import FOP_ID
 from glupy.loader import bind_handlers, identity, overridden_fops, resolve
 from glupy.translator import Translator
+from glupy.types import Upcall
 
 _FOP_NAME = {number: name for name, number in FOP_ID.items()}
 
@@ -126,6 +129,39 @@ def statedump(inst: Translator, handlers: Mapping[int, Any]) -> list[tuple[str, 
     for key, value in inst.statedump().items():
         items.append((str(key), str(value)))
     return items
+
+
+def notify(inst: Translator, event: int, source: Any) -> Any:
+    """Call the instance's ``notify(event, source)`` as GlusterFS delivers an event:
+    `event` as a :class:`glupy.Event` where it names one; `source` the instance's
+    :class:`~glupy.Child` where it is a child's xlator, an :class:`~glupy.Upcall` where
+    it is the bridge's upcall data (a dict), else as it is. Returns what notify
+    returned (see :func:`passed_on`); raises what it raises."""
+    try:
+        event = Event(event)
+    except ValueError:
+        pass  # an event glupy has no name for: the number
+    if type(source) is dict:
+        source = Upcall(**source)
+    else:
+        # == : the bridge makes a new object for the same xlator each time
+        source = next((c for c in inst.children if c.xlator == source), source)
+    return getattr(inst, "notify")(event, source)
+
+
+def passed_on(event: int, result: Any) -> int | None:
+    """The event that goes on to the parents after notify returned `result` (what
+    bridge.c's gp_notify_hook does with it): None when it returned False (stop),
+    the Event it returned (a cluster translator turning its children's states into
+    its own), `event` for anything else."""
+    if result is False:
+        return None
+    if isinstance(result, int) and not isinstance(result, bool):
+        try:
+            return Event(result)
+        except ValueError:
+            return event  # not an event: the bridge logs it and passes the original on
+    return event
 
 
 def replace(xlator: Any, cls: type[Translator], old: Translator, options: Mapping[str, Any]) -> Started:

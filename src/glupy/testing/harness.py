@@ -682,19 +682,11 @@ class Harness:
     def _deliver(self, node: XlatorNode, event: Event, source: Any) -> Event | None:
         """Call the node's notify; the event that goes on (None: stopped), as in the bridge:
         False stops it, another Event replaces it, anything else passes it on."""
-        method = getattr(node.instance, "notify", None)
-        if method is None:
+        if getattr(node.instance, "notify", None) is None:
             return event
-        by_xlator = {c.xlator: c for c in node.instance.children}
-        result = self._call_hook(node, "notify", method, event, by_xlator.get(source, source))
-        if result is False:
-            return None
-        if isinstance(result, int) and not isinstance(result, bool):
-            try:
-                return Event(result)
-            except ValueError:
-                return event
-        return event
+        result = self._call_hook(node, "notify", lifecycle.notify, node.instance, event, source)
+        passed = lifecycle.passed_on(event, result)
+        return None if passed is None else Event(passed)
 
     def _parent_event(self, event: Event) -> None:
         seen: set[int] = set()

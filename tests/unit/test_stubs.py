@@ -151,3 +151,28 @@ def test_type_checker_refuses_a_wrong_translator(tmp_path: Path, mypy_cache: Pat
     proc = run_mypy(tmp_path, mypy_cache, source)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert message in proc.stdout, proc.stdout + proc.stderr
+
+
+HARNESS_USER = '''
+    from pathlib import Path
+
+    from glupy.testing.harness import Harness
+    from glupy.translators.passthrough import Passthrough
+
+
+    def check(tmp_path: Path) -> None:
+        with Harness(tmp_path, Passthrough) as h:
+            h.create("/f", b"hi")
+            assert h.client.read("/f") == h.read("/f")
+            h.read(3)
+            h.as_user(1000, 1000).stat("/f").sizee
+'''
+
+
+def test_type_checker_sees_the_harness_calls(tmp_path: Path, mypy_cache: Path) -> None:
+    """The harness offers its client's calls (h.read is h.client.read) typed as the Client's."""
+    proc = run_mypy(tmp_path, mypy_cache, HARNESS_USER)
+    errors = [line for line in proc.stdout.splitlines() if "translator_under_test.py" in line]
+    assert len(errors) == 2, proc.stdout + proc.stderr
+    assert 'Argument 1 has incompatible type "int"; expected "str"' in errors[0]
+    assert '"Iatt" has no attribute "sizee"' in errors[1]

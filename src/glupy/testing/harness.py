@@ -90,10 +90,6 @@ DIFFERENCES = """\
   (client and each brick), the harness has one, shared by all translators.
 """
 
-# the names of the type checks when they lived in this module (glupy.testing.kinds now)
-check_args, check_reply = check_arg_types, check_reply_types
-
-
 # ============================================================ the graph
 
 

@@ -322,6 +322,52 @@ def test_a_translator_that_stops_the_event_loop(mounted: Any) -> None:
     assert_alive(m, pid)
 
 
+# ------------------------------------------------------------------ kept objects, odd values
+
+
+def test_objects_kept_after_their_fop_and_winds_from_odd_places(mounted: Any) -> None:
+    """Stasher keeps the fd, Loc, xdata, frame and replies of FOPs and uses them after the
+    FOPs ended (a writev on a released fd, a lookup with the Loc of an unlinked and
+    forgotten inode, an old FOP's xdata, an old caller), winds from a plain thread, from
+    to_thread, from a task on glupy's loop, awaits one Wind twice and a Wind of an earlier
+    FOP, gathers 3000 winds and leaves 500 unawaited: each getxattr is answered in time,
+    the client lives and serves others."""
+    m = mounted("stasher", "Stasher", fop_timeout="5")
+    mp, pid = m.mountpoint, m.pid
+    with open(mp / "f", "rb") as f:
+        f.read()
+    (mp / "keep-1").write_bytes(b"x")
+    assert timed_stat(mp / "keep-1")[1] == 0
+    os.unlink(mp / "keep-1")
+    Path("/proc/sys/vm/drop_caches").write_text("2")  # the kernel forgets keep-1's inode
+    time.sleep(0.3)
+    answers = {}
+    for step in ("stale-read", "stale-write", "stale-lookup", "stale-xdata", "old-frame", "thread-wind",
+                 "to-thread-wind", "loop-wind", "twice", "make-wind", "other-wind", "many", "leave", "stale-read"):
+        answers[step] = timed_getxattr(mp / "other", f"user.{step}")
+        others = quick_others(mp / "g", 2)
+        assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, (step, others)
+        assert_alive(m, pid)
+    assert all(t < 6.0 and err != 0 for t, err in answers.values()), answers
+    assert (mp / "f").read_bytes() == b"12345"  # the stale writev reached no file
+    assert_alive(m, pid)
+
+
+@pytest.mark.xfail(strict=True, reason="native/types.c gp_xdata_update takes each item of mapping.items() as a "
+                   "2-tuple unchecked (PyTuple_GET_ITEM): Xdata(m) with m.items() giving [k, v] lists or ints "
+                   "aborts the process (SIGABRT), a 1-tuple reads past its end")
+def test_xdata_from_a_mapping_whose_items_are_not_pairs(mounted: Any) -> None:
+    m = mounted("liar", "Liar")
+    mp, pid = m.mountpoint, m.pid
+    for name in ("user.index-raises", "user.index-huge", "user.items-short", "user.items-list", "user.items-int"):
+        took, err = timed_getxattr(mp / "other", name)
+        assert err == errno.ENODATA and took < 2.0, (name, took, err)
+        assert_alive(m, pid)
+        assert timed_stat(mp / "g")[1] == 0
+    # each odd value is refused with an exception (not read as something else)
+    assert len(log_lines(m.log_file, "refused")) == 5, log_lines(m.log_file, "hostile:")
+
+
 # ------------------------------------------------------------------ on a replica-2 volume
 
 

@@ -39,7 +39,7 @@ import glupy
 from glupy.replies import ReaddirpReply, ReaddirReply
 
 __all__ = ["Careless", "EvilEntries", "SlowDel", "GilHog", "SlowStatedump", "Exhaust", "HugeErrors",
-           "LoopStopper", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase"]
+           "LoopStopper", "Stasher", "Liar", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase"]
 
 
 class CarelessBase(BaseException):
@@ -333,3 +333,193 @@ class HandlerPropertyRaises(glupy.Translator):
     def stat(self) -> Any:
         raise ZeroDivisionError("the stat property fails by design")
 
+
+
+class Stasher(glupy.Translator):
+    """Keeps what FOPs hand it (their fd, Loc, xdata, frame, replies, Winds) and uses them
+    after those FOPs ended, by xattr name (getxattr on any file):
+
+    * open / lookup / stat: the fd, Loc, xdata, caller frame and reply are kept in ``self.kept``;
+    * ``user.stale-read``: reads every attribute of every kept object;
+    * ``user.stale-write``: winds a writev on the fd kept from an earlier open (closed by now);
+    * ``user.stale-lookup``: winds a lookup with a Loc kept from an earlier lookup;
+    * ``user.stale-xdata``: winds a stat with the xdata of an earlier FOP;
+    * ``user.thread-wind``: a threading.Thread (no FOP running on it) winds a stat and steps it;
+    * ``user.to-thread-wind``: glupy.to_thread makes the wind; the handler awaits it;
+    * ``user.twice``: awaits one Wind twice;
+    * ``user.other-wind``: awaits a Wind made (not awaited) by an earlier FOP;
+    * ``user.many``: gathers 3000 stat winds;
+    * ``user.leave``: makes 500 Winds it never awaits and returns;
+    * ``user.loop-wind``: an asyncio task on glupy's loop awaits a Wind made by the handler;
+    * ``user.old-frame``: reads the caller (uid, pid, ...) of a frame kept from an earlier FOP.
+    """
+
+    def _glupy_kept(self) -> dict[str, Any]:
+        kept = self.__dict__.get("kept")
+        if kept is None:
+            kept = self.__dict__["kept"] = {}
+        return kept
+
+    async def open(self, loc: Any, flags: Any, fd: Any, xdata: Any) -> Any:
+        reply = await self.child.open(loc, flags, fd, xdata)
+        kept = self._glupy_kept()
+        kept.update(open_fd=fd, open_loc=loc, open_xdata=xdata, open_reply=reply, open_frame=self.caller)
+        return reply
+
+    async def lookup(self, loc: Any, xdata: Any) -> Any:
+        reply = await self.child.lookup(loc, xdata)
+        kept = self._glupy_kept()
+        if loc.name and loc.name.startswith("keep-"):
+            kept.update(lookup_loc=loc, lookup_xdata=xdata, lookup_reply=reply, lookup_frame=self.caller)
+        return reply
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        kept = self._glupy_kept()
+        if name == "user.stale-read":
+            out = []
+            for key, obj in list(kept.items()):
+                for attr in dir(obj):
+                    if attr.startswith("__"):
+                        continue
+                    try:
+                        value = getattr(obj, attr)
+                        out.append(f"{key}.{attr}={value!r:.60}")
+                        if isinstance(value, object) and not callable(value):
+                            for sub in dir(value):
+                                if not sub.startswith("__"):
+                                    repr(getattr(value, sub, None))
+                    except Exception as e:  # noqa: BLE001
+                        out.append(f"{key}.{attr}!{type(e).__name__}")
+            self.log.info("stale-read: %d values", len(out))
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.stale-write":
+            reply = await self.child.writev(kept["open_fd"], b"stale", 0, 0, None)
+            self.log.info("stale-write: %r", getattr(reply, "op_ret", reply))
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.stale-lookup":
+            reply = await self.child.lookup(kept["lookup_loc"], None)
+            self.log.info("stale-lookup: %r", getattr(reply, "op_ret", reply))
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.stale-xdata":
+            await self.child.stat(loc, kept.get("open_xdata") or kept.get("lookup_xdata"))
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.thread-wind":
+            result: dict[str, Any] = {}
+
+            def run() -> None:
+                try:
+                    w = self.child.stat(kept.get("lookup_loc") or loc, None)
+                    result["wind"] = repr(w)
+                    try:
+                        it = w.__await__()
+                        result["step"] = repr(next(it))
+                    except BaseException as e:  # noqa: BLE001
+                        result["step"] = repr(e)
+                except BaseException as e:  # noqa: BLE001
+                    result["error"] = repr(e)
+
+            t = __import__("threading").Thread(target=run)
+            t.start()
+            t.join(5)
+            self.log.info("thread-wind: %r", result)
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.to-thread-wind":
+            w = await glupy.to_thread(self.child.stat, loc, None)
+            reply = await w
+            self.log.info("to-thread-wind: %r", getattr(reply, "op_ret", reply))
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.twice":
+            w = self.child.stat(loc, None)
+            await w
+            try:
+                await w
+            except Exception as e:  # noqa: BLE001
+                self.log.info("twice: %r", e)
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.make-wind":
+            kept["wind"] = self.child.stat(loc, None)
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.other-wind":
+            reply = await kept["wind"]
+            self.log.info("other-wind: %r", getattr(reply, "op_ret", reply))
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.many":
+            replies = await glupy.gather(*[self.child.stat(loc, None) for _ in range(3000)],
+                                         return_exceptions=True)
+            self.log.info("many: %d", len(replies))
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.leave":
+            kept["left"] = [self.child.stat(loc, None) for _ in range(500)]
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.loop-wind":
+            w = self.child.stat(loc, None)
+
+            async def on_loop() -> Any:
+                return await w
+
+            try:
+                reply = await glupy.on_loop(on_loop())
+                self.log.info("loop-wind: %r", getattr(reply, "op_ret", reply))
+            except Exception as e:  # noqa: BLE001
+                self.log.info("loop-wind: %r", e)
+            raise glupy.FopError(errno.ENODATA)
+        if name == "user.old-frame":
+            frame = kept.get("lookup_frame") or kept.get("open_frame")
+            self.log.info("old-frame: %r", [getattr(frame, a, None) for a in ("uid", "gid", "pid", "groups",
+                                                                               "lk_owner", "client")])
+            raise glupy.FopError(errno.ENODATA)
+        return await self.child.getxattr(loc, name, xdata)
+
+
+class _OddItems(dict):
+    """A mapping whose ``items()`` is not a list of (key, value) pairs."""
+
+    def __init__(self, items: list) -> None:
+        super().__init__()
+        self._items = items
+
+    def items(self) -> Any:  # type: ignore[override]
+        return list(self._items)
+
+
+class _RaisingIndex:
+    def __index__(self) -> int:
+        raise ZeroDivisionError("__index__ fails by design")
+
+
+class _HugeIndex:
+    def __index__(self) -> int:
+        return 2**80
+
+
+class Liar(glupy.Translator):
+    """Values whose protocols lie, by xattr name (getxattr on any file); each answers ENODATA
+    when the odd value is refused with an exception:
+
+    * ``user.items-short``: ``Xdata(m)`` where ``m.items()`` gives a 1-tuple;
+    * ``user.items-int``: ... gives an int instead of a pair;
+    * ``user.items-list``: ... gives a [key, value] list instead of a tuple;
+    * ``user.index-raises`` / ``user.index-huge``: a truncate wound with an offset whose
+      ``__index__`` raises / returns 2**80.
+    """
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        odd = {"user.items-short": [("user.k",)], "user.items-int": [7],
+               "user.items-list": [["user.k", b"v"]]}
+        if name in odd:
+            from glupy.types import Xdata
+
+            try:
+                made = Xdata(_OddItems(odd[name]))
+                self.log.info("%s: made %r", name, made)
+            except Exception as e:  # noqa: BLE001
+                self.log.info("%s: refused %r", name, e)
+            raise glupy.FopError(errno.ENODATA)
+        if name in ("user.index-raises", "user.index-huge"):
+            off = _RaisingIndex() if name == "user.index-raises" else _HugeIndex()
+            try:
+                await self.child.truncate(loc, off, None)
+            except Exception as e:  # noqa: BLE001
+                self.log.info("%s: refused %r", name, e)
+            raise glupy.FopError(errno.ENODATA)
+        return await self.child.getxattr(loc, name, xdata)

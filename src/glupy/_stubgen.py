@@ -12,6 +12,8 @@ they are, from the same table the C glue and docs/fops.md come from:
   :mod:`glupy.translator` as written;
 * ``types.pyi``: the classes handlers receive (``Loc``, ``Iatt``, ...), which
   :mod:`glupy.types` picks at run time (native inside GlusterFS, stand-ins elsewhere);
+* ``constants.pyi``: :mod:`glupy.constants` as written, but ``Event`` and ``Fop``
+  (enums made from the table's numbers) as classes with their members;
 * ``__init__.pyi``: the package's names, including those it resolves lazily.
 
 ``python -m glupy.fop_table --stubs [DIR]`` (``make stubs``) rewrites them in
@@ -26,10 +28,11 @@ check. Its constructor still accepts ``None``, as at run time.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
-from glupy.fop_table import FOPS, KINDS, REQUIRED_ON_SUCCESS, Arg, Fop
+from glupy.fop_table import EVENTS, FOP_ID, FOPS, KINDS, REQUIRED_ON_SUCCESS, Arg, Fop
 
 HEADER = ("# Generated from src/glupy/fop_table.py by `python -m glupy.fop_table --stubs`"
           " (glupy/_stubgen.py); do not edit.\n")
@@ -379,10 +382,38 @@ __all__ = [
 '''
 
 
+def _enum_class(name: str, doc: str, members: dict[str, int]) -> str:
+    lines = [f"class {name}(enum.IntEnum):", f'    """{doc}"""', ""]
+    return "\n".join(lines + [f"    {member} = {number}" for member, number in members.items()])
+
+
+def constants_stub() -> str:
+    """glupy/constants.py with its two enums made from the table written out as classes
+    (a type checker cannot see the members of ``enum.IntEnum("Event", EVENTS)``)."""
+    source = (Path(__file__).parent / "constants.py").read_text()
+    made = {"Event": _enum_class("Event", "GlusterFS notify events (GF_EVENT_*).", EVENTS),
+            "Fop": _enum_class("Fop", "GlusterFS FOP numbers (GF_FOP_*).",
+                               {name.upper(): number for name, number in FOP_ID.items()})}
+    out = [HEADER.rstrip("\n")]
+    for node in ast.parse(source).body:
+        text = ast.get_source_segment(source, node) or ""
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the module docstring
+        if isinstance(node, ast.ImportFrom) and node.module == "glupy.fop_table":
+            continue  # the stub has the numbers written out
+        target = node.targets[0] if isinstance(node, ast.Assign) else None
+        if isinstance(target, ast.Name) and target.id in made:
+            text = made[target.id]
+        elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id in made:
+            continue  # Event.__doc__ = ...: in the class written out
+        out += ["", text] if isinstance(node, ast.ClassDef) or text.startswith("class ") else [text]
+    return "\n".join(out) + "\n"
+
+
 def stubs() -> dict[str, str]:
     """{file name in src/glupy: its text}."""
     return {"replies.pyi": replies_stub(), "translator.pyi": translator_stub(), "types.pyi": types_stub(),
-            "__init__.pyi": init_stub()}
+            "__init__.pyi": init_stub(), "constants.pyi": constants_stub()}
 
 
 def write(directory: Path | str | None = None) -> list[Path]:

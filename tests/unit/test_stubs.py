@@ -1,4 +1,4 @@
-"""The type stubs of what glupy makes at import time (Child's FOPs, the replies).
+"""The type stubs of what glupy makes at import time (Child's FOPs, the replies, the Event and Fop enums).
 
 They are generated from the FOP table (glupy._stubgen, ``make stubs``): the ones
 shipped must be what the generator writes now, agree with the modules at run time
@@ -39,6 +39,9 @@ GOOD = '''
 
         def init(self) -> None:
             self.lookups = 0
+
+        def notify(self, event: glupy.Event, source: object) -> glupy.Event | None:
+            return glupy.Event.SOME_DESCENDENT_DOWN if event == glupy.Event.CHILD_DOWN else None
 
         async def lookup(self, loc: Loc, xdata: Xdata | None) -> LookupReply:
             reply = await self.child.lookup(loc, xdata)
@@ -135,7 +138,7 @@ def run_mypy(tmp_path: Path, cache: Path, source: str) -> subprocess.CompletedPr
 
 def test_stubs_agree_with_the_modules_at_run_time(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "mypy.stubtest", "--concise",
-                           "glupy.translator", "glupy.replies", "glupy.types"],
+                           "glupy.translator", "glupy.replies", "glupy.types", "glupy.constants"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

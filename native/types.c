@@ -1311,12 +1311,24 @@ gp_xdata_update(gp_xdata_obj *self, PyObject *args, PyObject *kw)
         PyObject *src = sources[s];
         if (!src || src == Py_None)
             continue;
-        PyObject *items = PyMapping_Items(src);
+        /* as dict.update: a mapping (it has keys()) gives items(), anything else is an
+         * iterable of pairs; either may be a liar, so each item is checked to be a pair */
+        int is_mapping = PyObject_HasAttrString(src, "keys");
+        PyObject *items = is_mapping ? PyMapping_Items(src) : PySequence_List(src);
         if (!items)
             return NULL;
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
-            PyObject *kv = PyList_GET_ITEM(items, i);
-            if (gp_xdata_setitem(self, PyTuple_GET_ITEM(kv, 0), PyTuple_GET_ITEM(kv, 1)) < 0) {
+            PyObject *kv = PySequence_Fast(PyList_GET_ITEM(items, i), "Xdata.update: an item is not a (key, value) pair");
+            int bad = !kv;
+            if (kv && PySequence_Fast_GET_SIZE(kv) != 2) {
+                PyErr_Format(PyExc_ValueError, "Xdata.update: item %zd has %zd elements, a (key, value) pair has 2", i,
+                             PySequence_Fast_GET_SIZE(kv));
+                bad = 1;
+            }
+            if (!bad && gp_xdata_setitem(self, PySequence_Fast_GET_ITEM(kv, 0), PySequence_Fast_GET_ITEM(kv, 1)) < 0)
+                bad = 1;
+            Py_XDECREF(kv);
+            if (bad) {
                 Py_DECREF(items);
                 return NULL;
             }

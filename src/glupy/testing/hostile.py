@@ -498,7 +498,7 @@ class Liar(glupy.Translator):
 
     * ``user.items-short``: ``Xdata(m)`` where ``m.items()`` gives a 1-tuple;
     * ``user.items-int``: ... gives an int instead of a pair;
-    * ``user.items-list``: ... gives a [key, value] list instead of a tuple;
+    * ``user.items-list``: ... gives a [key, value] list instead of a tuple (a pair, as for dict);
     * ``user.index-raises`` / ``user.index-huge``: a truncate wound with an offset whose
       ``__index__`` raises / returns 2**80.
     """

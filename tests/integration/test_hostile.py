@@ -368,6 +368,62 @@ def test_xdata_from_a_mapping_whose_items_are_not_pairs(mounted: Any) -> None:
         log_lines(m.log_file, "hostile:")
 
 
+def test_handlers_that_leave_by_odd_exits(mounted: Any, state: Path) -> None:
+    """Escaper: SystemExit, KeyboardInterrupt, GeneratorExit, StopIteration, MemoryError,
+    RecursionError, a FopError whose errno lies, a reply whose op_ret lies, a coroutine
+    returned closed or already started, an inode context whose __del__ winds and raises:
+    each FOP answered with an errno (the lying op_ret and the odd coroutines EIO), the
+    client lives and serves other names."""
+    m = mounted("escaper", "Escaper", fop_timeout="5")
+    mp, pid = m.mountpoint, m.pid
+    for prefix in ("sysexit", "kbint", "genexit", "stopiter", "memerr", "recurse", "lyingerr"):
+        took, err = timed_stat(mp / f"{prefix}-1")
+        assert err != 0 and took < 6.0, (prefix, took, err)
+        assert_alive(m, pid)
+        assert timed_stat(mp / "g")[1] == 0
+    # an op_ret of an int subclass whose dunders raise: C reads the int's value (0), no dunder
+    (state / "brick-escaper" / "lyingret-1").write_bytes(b"x")
+    assert timed_stat(mp / "lyingret-1")[1] == 0
+    assert_alive(m, pid)
+    for name in ("closed-1", "started-1"):
+        (mp / name).write_bytes(b"x")
+        took, err = timed_stat(mp / name)
+        assert err == errno.EIO and took < 6.0, (name, took, err)
+        assert_alive(m, pid)
+    (mp / "delwind-1").write_bytes(b"x")
+    assert timed_stat(mp / "delwind-1")[1] == 0
+    os.unlink(mp / "delwind-1")
+    Path("/proc/sys/vm/drop_caches").write_text("2")  # the kernel forgets the inode: its context goes
+    time.sleep(0.5)
+    others = quick_others(mp / "g")
+    assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, others
+    assert_alive(m, pid)
+
+
+@pytest.mark.parametrize("does", ["exit", "kbint", "recurse"])
+def test_lifecycle_hooks_that_leave_by_odd_exits(mounted: Any, state: Path, does: str) -> None:
+    """BadLife: a statedump hook raising SystemExit, KeyboardInterrupt or RecursionError
+    leaves the client alive and serving; an init doing the same fails the mount cleanly,
+    the log naming the cause, no crash."""
+    m = mounted(f"dump-{does}", "BadLife", dump_does=does)
+    mp, pid = m.mountpoint, m.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGUSR1)
+    cause = {"exit": "SystemExit: 7", "kbint": "KeyboardInterrupt", "recurse": "RecursionError"}[does]
+    deadline = time.monotonic() + 5
+    while not log_lines(m.log_file, cause) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert log_lines(m.log_file, cause), "the statedump hook did not run"
+    others = quick_others(mp / "other", 3)
+    assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, others
+    assert_alive(m, pid)
+    with pytest.raises(GlusterCommandError):
+        mounted(f"init-{does}", "BadLife", init_does=does)
+    log = state / f"init-{does}-client.log"
+    assert [line for line in log_lines(log, "cannot start translator") if cause in line], log_lines(log, " E ")
+    assert not crash_lines(log)
+
+
 # ------------------------------------------------------------------ on a replica-2 volume
 
 

@@ -263,11 +263,13 @@ def test_a_blocking_statedump_hook_keeps_the_process_stoppable(mounted: Any) -> 
     assert gone, "the client did not exit within 5 s of SIGTERM while a statedump hook blocked"
 
 
-# Fixed bridge bug this guards (native: a FOP's deadline starts when a worker takes it (gp_dispatch ->
+# Fixed bridge bugs this guards (native: a FOP's deadline starts when a worker takes it (gp_dispatch ->
 # gp_req_new), not when it is queued (gp_hold_*): once 64 handlers block (GP_WORKERS_MAX), queued FOPs are never
-# answered until a worker frees up (for ever if they never do))
+# answered until a worker frees up (for ever if they never do); then: 64 handlers that never return held every
+# worker, so every other FOP of the client waited for its fop-timeout (workers.c gp_queue_unstall now leaves
+# stuck workers out of the 64))
 def test_more_blocked_handlers_than_workers(mounted: Any) -> None:
-    m = mounted("exhaust", "Exhaust", block="12", fop_timeout="2")
+    m = mounted("exhaust", "Exhaust", block="12", fop_timeout="3")
     mp, pid = m.mountpoint, m.pid
     assert timed_stat(mp / "other")[1] == 0
     procs = [subprocess.Popen(["getfattr", "-n", "user.block", str(mp / "other")],
@@ -284,8 +286,10 @@ def test_more_blocked_handlers_than_workers(mounted: Any) -> None:
                 finished.append(p)
             except subprocess.TimeoutExpired:
                 pass
-        assert "result" in out and out["result"][1] in (0, errno.ETIMEDOUT), \
-            f"a lookup queued behind 64 blocked handlers was not answered within 6 s: {out}"
+        # workers held over a second by a handler no longer count towards the 64: the
+        # lookup gets a worker of its own and is served, not timed out
+        assert "result" in out and out["result"][1] == 0 and out["result"][0] < 1.5, \
+            f"a lookup queued behind 70 blocked handlers was not served within 1.5 s: {out}"
         assert len(finished) == len(procs), f"{len(procs) - len(finished)} getxattr calls not answered in 8 s"
     finally:
         for p in procs:

@@ -1,0 +1,227 @@
+"""Adversarial translators on real GlusterFS (issue 11), beyond test_hostile and the chaos suite.
+
+The translators are in glupy.testing.adversary. Each test makes one FOP (or one event)
+misbehave and checks the contract: the glusterfs process keeps its PID, is not a
+zombie and logs no crash, other FOPs of the same client are served in well under a
+second, and the bad FOP is answered with an errno within its fop-timeout.
+
+Tests marked xfail(strict=True) are bridge bugs found by this module: each reason says
+what happens and where.
+
+FUSE clients over a local storage/posix (no glusterd), as test_hostile mounts them; the
+brick-side test runs a glusterd of this module's own (node 27, 127.1.1.27, brick ports
+26700-26799: no other module uses them).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from glupy.gluster import FuseMount, GlusterCommandError, GlusterNode, Volume, xlators
+from glupy.testing.workload import log_lines, timed_stat
+
+XLATOR = os.environ.get("GLUPY_TEST_XLATOR", "glupy")
+MODULE = "glupy.testing.adversary"
+NAME = "gpadversary"  # the brick-side translator's name (user.xlator.NAME)
+NODE_INDEX, NODE_PORTS = 27, (26700, 26799)
+
+
+@pytest.fixture(autouse=True)
+def _needs_fuse() -> None:
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
+        pytest.skip("needs root and /dev/fuse")
+    if not (xlators.xlator_dir() / "user" / f"{XLATOR}.so").exists():
+        pytest.skip(f"the bridge is not installed as user/{XLATOR}.so: make install")
+
+
+@pytest.fixture(scope="module")
+def state(gluster_state_dir: Path) -> Path:
+    path = gluster_state_dir / "adversary"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def adversary_mount(state: Path, label: str, cls: str, **options: str) -> FuseMount:
+    """A FUSE client of storage/posix over state/brick-LABEL (files other, f, g and a
+    directory d with three files) with glupy.testing.adversary:CLS above posix; entry and
+    attribute caches off. Mounted; the caller unmounts."""
+    brick = state / f"brick-{label}"
+    brick.mkdir(exist_ok=True)
+    for name in ("other", "f", "g"):
+        (brick / name).write_bytes(b"12345")
+    (brick / "d").mkdir(exist_ok=True)
+    for i in range(3):
+        (brick / "d" / f"e{i}").write_bytes(b"x")
+    lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume",
+             "volume adversary", f"    type user/{XLATOR}", f"    option module {MODULE}:{cls}",
+             *(f"    option {k.replace('_', '-')} {v}" for k, v in options.items()),
+             "    subvolumes posix", "end-volume"]
+    volfile = state / f"{label}.vol"
+    volfile.write_text("\n".join(lines) + "\n")
+    (state / f"{label}-client.log").unlink(missing_ok=True)
+    m = FuseMount.from_volfile(volfile, state / f"mnt-{label}", log_file=state / f"{label}-client.log",
+                               extra_args=["--attribute-timeout=0", "--entry-timeout=0"])
+    m.mount()
+    return m
+
+
+def _stop(m: FuseMount) -> None:
+    pid = m.pid
+    try:
+        m.unmount()
+    except Exception:  # noqa: BLE001 - a wedged or dead client: abort its connection, kill it, unmount
+        m.abort()
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        m.unmount()
+
+
+@pytest.fixture
+def mounted(state: Path) -> Iterator[Any]:
+    """mounted(label, cls, **options): an adversary_mount, unmounted at teardown."""
+    mounts: list[FuseMount] = []
+
+    def make(label: str, cls: str, **options: str) -> FuseMount:
+        m = adversary_mount(state, label, cls, **options)
+        mounts.append(m)
+        return m
+
+    yield make
+    for m in mounts:
+        _stop(m)
+
+
+def crash_lines(log: Path | str) -> list[str]:
+    return log_lines(log, "signal received") + log_lines(log, "frame : type(")
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (a client that died of a stack overflow logs
+    nothing and stays a zombie until reaped: /proc/PID alone does not tell)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status and "\nState:\tX" not in status
+
+
+def assert_alive(m: FuseMount, pid: int | None) -> None:
+    assert pid is not None
+    assert m.pid == pid and running(pid), "the client died"
+    assert not crash_lines(m.log_file), f"the client crashed: {crash_lines(m.log_file)[:3]}"
+
+
+def assert_others_served(path: Path, n: int = 3) -> None:
+    others = [timed_stat(path) for _ in range(n)]
+    assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, others
+
+
+def timed_getxattr(path: Path, name: str) -> tuple[float, int]:
+    start = time.monotonic()
+    try:
+        os.getxattr(path, name)
+        err = 0
+    except OSError as e:
+        err = e.errno
+    return time.monotonic() - start, err
+
+
+# ------------------------------------------------------------------ what holds
+
+
+def test_handlers_that_are_not_async_methods(mounted: Any) -> None:
+    """OddHandlers: a descriptor object, a staticmethod, a class, a functools.partial from
+    a property, a lambda from a property answering another FOP's reply, an object that
+    quacks like a coroutine (junk yields, swallows throws, close() raises), a property
+    that raises, a handler replaced per instance in init, an async generator, a
+    generator yielding two winds, __getattr__ on the class, __init__ without super():
+    each FOP answered (a result or an errno), the client lives and serves others."""
+    m = mounted("odd", "OddHandlers", fop_timeout="4")
+    mp, pid = m.mountpoint, m.pid
+    assert timed_stat(mp / "other")[1] == 0  # the descriptor's coroutine winds the stat
+    took, err = timed_stat(mp / "fake-1")
+    assert err in (errno.EIO, errno.ETIMEDOUT, errno.ENOENT) and took < 10.0, (took, err)
+    assert_others_served(mp / "other")
+    assert timed_stat(mp / "property-1")[1] == errno.EIO
+    assert os.statvfs(mp).f_bsize > 0  # the partial from a property
+    with pytest.raises(OSError) as e:
+        os.readlink(mp / "other")  # a staticmethod: arguments shifted
+    assert e.value.errno in (errno.EIO, errno.EINVAL)
+    with pytest.raises(OSError) as e:
+        os.listdir(mp / "d")  # opendir answered with a stat's reply
+    assert e.value.errno == errno.EIO
+    assert timed_getxattr(mp / "other", "user.nothing")[1] == errno.ENODATA  # the per-instance lambda
+    for cmd in (["setfattr", "-n", "user.a", "-v", "1", str(mp / "other")],
+                ["setfattr", "-x", "user.a", str(mp / "other")]):
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+        assert done.returncode != 0 or not done.stderr, done.stderr  # answered, one way or the other
+    assert_others_served(mp / "g")
+    assert_alive(m, pid)
+
+
+def test_handlers_that_tamper_with_glupy_internals(mounted: Any) -> None:
+    """Internals: self.child / self.children / self.name / self.log / self._glupy_xlator /
+    option values replaced with junk, the private _glupy.unwind called on the handler's own
+    frame (then a reply returned too), the frame's coroutine replaced by a decoy whose
+    close() blocks, 80 blocking calls handed to the private _glupy.submit: each getxattr
+    answered within its deadline, other FOPs served, the client lives."""
+    m = mounted("internals", "Internals", fop_timeout="3", stall="10")
+    mp, pid = m.mountpoint, m.pid
+    f = mp / "other"
+    for step in ("child-junk", "x", "child-back", "children-junk", "x", "child-back", "name-hash", "name-hash",
+                 "child-back", "log-junk", "x", "child-back", "xlator-junk", "child-back", "values-junk", "x",
+                 "child-back", "unwind-direct", "unwind-junk", "coro-decoy", "coro-decoy", "x"):
+        took, err = timed_getxattr(f, f"user.{step}")
+        assert err != 0 and took < 4.5, (step, took, err)
+        assert_others_served(mp / "g", 2)
+        assert_alive(m, pid)
+    assert timed_getxattr(f, "user.submit-block")[1] == errno.ENODATA
+    assert_others_served(mp / "g", 2)  # lookups stay in C: no worker needed
+    took, err = timed_getxattr(f, "user.x")  # needs a worker: the pool grows past the blocked ones
+    assert err == errno.ENODATA and took < 3.5, (took, err)
+    assert_alive(m, pid)
+
+
+# ------------------------------------------------------------------ bridge bugs found
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a handler winding (or tail-calling) a FOP to its own xlator (glupy.Child(self._glupy_xlator, 0)): "
+    "the wind runs on a glupy-worker, the bridge's entry point sees a FOP arriving on a worker and runs the "
+    "handler inline (gp_run_lookup -> gp_dispatch -> gp_task_start -> gp_task_step -> gp_task_wind -> "
+    "gp_wind_slot -> gp_wind_on -> gp_wind_lookup -> gp_run_lookup ...): unbounded C recursion, SIGSEGV "
+    "(stack overflow) in the worker; nothing is logged (the crash handler cannot run), the client is left a "
+    "zombie. native/task.c gp_wind_slot only checks the target is an Xlator, not a child of the translator"))
+@pytest.mark.parametrize("how", ["selfwind", "selftail"])
+def test_winding_to_its_own_xlator(mounted: Any, how: str) -> None:
+    m = mounted(f"self-{how}", "SelfWinder", fop_timeout="3")
+    mp, pid = m.mountpoint, m.pid
+    assert timed_stat(mp / "other")[1] == 0
+    took, err = timed_stat(mp / f"{how}-1")
+    time.sleep(0.3)
+    assert_alive(m, pid)
+    assert err in (errno.EIO, errno.ETIMEDOUT, errno.ELOOP) and took < 4.5, (took, err)
+    assert_others_served(mp / "other")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a notify hook answering CHILD_UP with Event.PARENT_UP: native/bridge.c notify passes any event number "
+    "the hook returns to default_notify with the original event's data; PARENT_UP goes down again to "
+    "storage/posix, which answers CHILD_UP, which the hook turns into PARENT_UP...: unbounded recursion "
+    "(notify -> default_notify -> xlator_notify -> posix notify -> default_notify -> notify ...) on the main "
+    "thread in glusterfs_volumes_init, SIGSEGV at start-up (130,000 frames deep in gdb)"))
+def test_notify_turning_child_up_into_parent_up(mounted: Any) -> None:
+    m = mounted("twist-parent-up", "EventTwister", turn="1")
+    assert_alive(m, m.pid)
+    assert timed_stat(m.mountpoint / "other")[1] == 0

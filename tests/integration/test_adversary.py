@@ -225,3 +225,46 @@ def test_notify_turning_child_up_into_parent_up(mounted: Any) -> None:
     m = mounted("twist-parent-up", "EventTwister", turn="1")
     assert_alive(m, m.pid)
     assert timed_stat(m.mountpoint / "other")[1] == 0
+
+
+FORGED_FOPS = ("stat lookup access readlink truncate open opendir mkdir mknod create symlink unlink rmdir link rename "
+               "setxattr getxattr removexattr setattr statfs xattrop inodelk entrylk").split()
+FORGED_VARIANTS = ("empty", "path", "entry", "wrong")
+#: (fop, variant) winds with a hand-made Loc that crash storage/posix below the translator
+FORGED_CRASHES = {("lookup", "entry"), ("unlink", "entry"), ("rename", "entry"), ("xattrop", "empty"),
+                  ("xattrop", "path"), ("xattrop", "entry"), ("xattrop", "wrong")}
+
+
+def test_winds_with_hand_made_locs_that_posix_survives(mounted: Any) -> None:
+    """LocForger: every FOP that takes a Loc, wound to storage/posix with a Loc built by hand
+    (glupy.Loc(): nothing; a path only; a parent gfid and a name without inodes; the path of
+    one file with the inode of another), except the combinations in FORGED_CRASHES: each
+    wind answered (an error the handler sees), the client lives."""
+    m = mounted("forge", "LocForger", fop_timeout="3")
+    mp, pid = m.mountpoint, m.pid
+    for fop in FORGED_FOPS:
+        for variant in FORGED_VARIANTS:
+            if (fop, variant) in FORGED_CRASHES:
+                continue
+            took, err = timed_getxattr(mp / "other", f"user.forge-{fop}-{variant}")
+            assert err == errno.ENODATA and took < 3.5, (fop, variant, took, err)
+            assert_alive(m, pid)
+    assert_others_served(mp / "g")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a wind whose Loc was built by hand (glupy.Loc(...)) without the inode or parent inode GlusterFS's callers "
+    "always set reaches storage/posix as is and crashes the client (SIGSEGV): lookup or unlink or rename of "
+    "Loc('/x', pargfid=ROOT) (posix_lookup dereferences loc->inode: uuid_is_null in the backtrace; "
+    "posix_unlink/posix_rename likewise), xattrop with any hand-made Loc (in posix's dict_foreach callback). "
+    "The generated winders (native/build/glue.c gp_wind_FOP) check only that a Loc is a Loc, not that "
+    "loc->inode (and loc->parent for entry FOPs) is set, as docs/threading.md says a wind is checked "
+    "(\"the ones GlusterFS dereferences present\")"))
+@pytest.mark.parametrize("fop,variant", sorted(FORGED_CRASHES))
+def test_winds_with_hand_made_locs_that_crash_posix(mounted: Any, fop: str, variant: str) -> None:
+    m = mounted(f"forge-{fop}-{variant}", "LocForger", fop_timeout="3")
+    mp, pid = m.mountpoint, m.pid
+    took, err = timed_getxattr(mp / "other", f"user.forge-{fop}-{variant}")
+    time.sleep(0.2)
+    assert_alive(m, pid)
+    assert err == errno.ENODATA and took < 3.5, (took, err)

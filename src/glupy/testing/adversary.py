@@ -288,3 +288,71 @@ class Internals(glupy.Translator):
                 _glupy.submit(time.sleep, self.stall)
             raise glupy.FopError(errno.ENODATA)
         return await self.child.getxattr(loc, name, xdata)
+
+
+_ROOT = "00000000-0000-0000-0000-000000000001"
+
+
+def _forged_loc(variant: str, loc: Any) -> Any:
+    """A Loc built by hand: ``empty`` (nothing), ``path`` (a path, no inode, no gfid),
+    ``entry`` (parent gfid and name, no inode: an entry to create), ``wrong`` (the path of
+    the request with the inode of its parent directory), ``real`` (the request's own Loc)."""
+    import uuid
+
+    Loc = glupy.Loc
+    if variant == "empty":
+        return Loc()
+    if variant == "path":
+        return Loc("/forged-path")
+    if variant == "entry":
+        return Loc("/forged-entry", pargfid=uuid.UUID(_ROOT))
+    if variant == "wrong":
+        return Loc(loc.path, inode=loc.parent, parent=loc.parent)
+    if variant == "real":
+        return loc
+    raise ValueError(variant)
+
+
+class LocForger(glupy.Translator):
+    """getxattr ``user.forge-FOP-VARIANT``: winds FOP to the child with a hand-made Loc
+    (see :func:`_forged_loc`), answers ENODATA whatever happens (the child's reply or
+    error is logged). FOPs: stat lookup access readlink truncate open opendir mkdir mknod
+    create symlink unlink rmdir link rename setxattr getxattr removexattr setattr statfs
+    xattrop inodelk entrylk."""
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        if not (name or "").startswith("user.forge-"):
+            return await self.child.getxattr(loc, name, xdata)
+        fop, variant = name[len("user.forge-"):].rsplit("-", 1)
+        f = _forged_loc(variant, loc)
+        c = self.child
+        args: dict[str, Any] = {
+            "stat": lambda: c.stat(f, None), "lookup": lambda: c.lookup(f, None),
+            "access": lambda: c.access(f, 4, None), "readlink": lambda: c.readlink(f, 4096, None),
+            "truncate": lambda: c.truncate(f, 0, None),
+            "open": lambda: c.open(f, os_flags(), glupy.Fd.anonymous_for(loc.inode), None),
+            "opendir": lambda: c.opendir(f, glupy.Fd.anonymous_for(loc.inode), None),
+            "mkdir": lambda: c.mkdir(f, 0o755, 0, None), "mknod": lambda: c.mknod(f, 0o10644, 0, 0, None),
+            "create": lambda: c.create(f, os_flags(), 0o644, 0, glupy.Fd.anonymous_for(loc.inode), None),
+            "symlink": lambda: c.symlink("target", f, 0, None), "unlink": lambda: c.unlink(f, 0, None),
+            "rmdir": lambda: c.rmdir(f, 0, None), "link": lambda: c.link(loc, f, None),
+            "rename": lambda: c.rename(f, f, None),
+            "setxattr": lambda: c.setxattr(f, glupy.Xdata({"user.k": b"v"}), 0, None),
+            "getxattr": lambda: c.getxattr(f, None, None), "removexattr": lambda: c.removexattr(f, "user.k", None),
+            "setattr": lambda: c.setattr(f, None, 0, None), "statfs": lambda: c.statfs(f, None),
+            "xattrop": lambda: c.xattrop(f, 0, glupy.Xdata({"trusted.afr.x": b"\0" * 12}), None),
+            "inodelk": lambda: c.inodelk("d", f, 6, glupy.Flock(type=1), None),
+            "entrylk": lambda: c.entrylk("d", f, "n", 0, 1, None),
+        }
+        try:
+            reply = await args[fop]()
+            self.log.info("forge %s %s: %r", fop, variant, getattr(reply, "op_ret", reply))
+        except Exception as e:  # noqa: BLE001
+            self.log.info("forge %s %s: refused %r", fop, variant, e)
+        raise glupy.FopError(errno.ENODATA)
+
+
+def os_flags() -> int:
+    import os
+
+    return os.O_RDWR

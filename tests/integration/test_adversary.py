@@ -268,3 +268,56 @@ def test_winds_with_hand_made_locs_that_crash_posix(mounted: Any, fop: str, vari
     time.sleep(0.2)
     assert_alive(m, pid)
     assert err == errno.ENODATA and took < 3.5, (took, err)
+
+
+# ------------------------------------------------------------------ on the bricks of a replica-2 volume
+
+
+@pytest.fixture(scope="module")
+def node(gluster_state_dir: Path) -> Iterator[GlusterNode]:
+    """A glusterd of this module's own (127.1.1.27), with user/NAME.so loading the bridge."""
+    made = not xlators.alias_path(NAME).exists()
+    if made:
+        xlators.ensure_alias(NAME)
+    n = GlusterNode(gluster_state_dir / "adversary-node", NODE_INDEX, port_range=NODE_PORTS)
+    n.start()
+    try:
+        yield n
+    finally:
+        n.stop()
+        if made:
+            xlators.remove_alias(NAME)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "on a brick as on a client: a lookup handler winding to its own xlator recurses in C on a glupy-worker "
+    "(gp_wind_slot -> gp_wind_lookup -> gp_run_lookup -> gp_dispatch -> gp_task_start ...) until the stack "
+    "overflows: both bricks of the replica die (SIGSEGV), the volume is gone for every client"))
+def test_a_brick_translator_winding_to_itself(node: GlusterNode, state: Path) -> None:
+    vol = Volume.create(node, "adv2", [node.brick("adv2", 0), node.brick("adv2", 1)], replica=2)
+    m: FuseMount | None = None
+    try:
+        vol.set(f"user.xlator.{NAME}", "posix")
+        vol.set(f"user.xlator.{NAME}.module", f"{MODULE}:SelfWinder")
+        vol.set(f"user.xlator.{NAME}.fop-timeout", "3")
+        vol.start()
+        vol.wait_bricks_online()
+        bricks = vol.brick_pids()
+        assert len(bricks) == 2
+        m = FuseMount.from_volume(vol, state / "mnt-adv2", log_file=state / "adv2-client.log")
+        m.mount()
+        mp = m.mountpoint
+        (mp / "other").write_bytes(b"x")
+        took, err = timed_stat(mp / "selfwind-1")
+        time.sleep(0.5)
+        assert all(running(pid) for pid in bricks.values()), "a brick died"
+        assert vol.brick_pids() == bricks, "a brick restarted"
+        for log in vol.brick_logs().values():
+            assert not crash_lines(log), f"{log}: {crash_lines(log)[:3]}"
+        assert err in (errno.EIO, errno.ETIMEDOUT, errno.ENOENT) and took < 10, (took, err)
+        assert (mp / "other").read_bytes() == b"x"
+    finally:
+        if m is not None:
+            _stop(m)
+        if vol.exists():
+            vol.delete(remove_bricks=True)

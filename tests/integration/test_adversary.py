@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from glupy.gluster import FuseMount, GlusterCommandError, GlusterNode, Volume, xlators
+from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
 from glupy.testing.workload import log_lines, timed_stat
 
 XLATOR = os.environ.get("GLUPY_TEST_XLATOR", "glupy")

@@ -5,21 +5,29 @@ process keeps its PID, serves every other FOP, and answers the bad FOP with an e
 Each class misbehaves by the name a FOP is about (a lookup's name, a getxattr's
 attribute name), so that a test can make one FOP misbehave while others of the same
 client are measured.
+
+* :class:`SelfWinder`: winds (or tail-calls) a FOP to its own xlator: unbounded C recursion
+  on a worker, SIGSEGV (client and brick).
+* :class:`EventTwister`: notify turns CHILD_UP into another event (PARENT_UP: unbounded
+  notify recursion at start-up, SIGSEGV).
+* :class:`OddHandlers`: handlers that are descriptors, staticmethods, classes, partials,
+  lambdas, fake coroutines, properties, per-instance attributes (all answered).
+* :class:`Internals`: handlers that replace self.child/children/name/log/_glupy_xlator and the
+  option values, call the private _glupy.unwind/_glupy.submit, decoy their frame's coroutine
+  (all answered).
+* :class:`LocForger`: winds every Loc FOP with hand-made Locs (some crash storage/posix).
 """
 
 from __future__ import annotations
 
 import errno
 import functools
-import sys
-import threading
 import time
 from typing import Any
 
 import glupy
-from glupy.replies import (GetxattrReply, LookupReply, ReaddirpReply, ReadvReply, StatReply)
 
-__all__ = ["SelfWinder", "Adversary"]
+__all__ = ["SelfWinder", "EventTwister", "OddHandlers", "Internals", "LocForger"]
 
 
 def _name(loc: Any) -> str:
@@ -36,9 +44,6 @@ class SelfWinder(glupy.Translator):
     * ``selfstat-*``: awaits a stat of the same Loc wound to its own xlator (the stat is not
       handled in Python: passes to posix in C; one extra hop, then answered).
     """
-
-    async def _self(self) -> Any:
-        return glupy.Child(self._glupy_xlator, 0)
 
     def lookup(self, loc: Any, xdata: Any) -> Any:
         name = _name(loc)
@@ -271,7 +276,7 @@ class Internals(glupy.Translator):
             self.set_inode_ctx(loc.inode, "x")
         if name == "user.values-junk":
             self._glupy_values = [1, 2]
-            raise glupy.FopError(errno.ENODATA) if self.stall else glupy.FopError(errno.ENODATA)
+            raise glupy.FopError(errno.ENODATA)
         if name == "user.unwind-direct":
             reply = await self.child.getxattr(loc, "user.k", xdata)
             _glupy.unwind(self.caller, glupy.Fop.GETXATTR, reply.op_ret, 0, reply)

@@ -8,6 +8,7 @@
  * inside a wind on the same thread, or concurrently on another thread: the slot
  * state machine below resolves both under the GIL. */
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 
 #include "glupy.h"
@@ -53,6 +54,7 @@ typedef struct {
     int fresh_lookups_only;               /* ... and fresh_lookups_only */
     int has_notify;                       /* the class has a notify hook (read without the GIL) */
     unsigned notify_late;                 /* notify hooks that missed GP_NOTIFY_WAIT (for the log) */
+    unsigned notify_cycles;               /* notify calls past GP_NOTIFY_DEPTH (for the log) */
     PyObject *missing_names;              /* its missing_names (a gp_missing_type), or NULL */
     PyObject *retired;                    /* earlier missing_names, kept until fini (read without GIL) */
     char module[256], cls[128];
@@ -707,16 +709,47 @@ gp_adopt(gp_private_t *priv, PyObject *res)
     return 0;
 }
 
+/* After a translator of a brick's graph fails init, glusterfsd finis the ones that
+ * started, dlclose()s every translator's library (glusterfs_graph_destroy) and
+ * exits; but io-threads' fini only tells its worker threads to stop, so a worker
+ * that wakes after the unmapping runs code that is gone: SIGSEGV in the exiting
+ * brick (glfs_iotwr000, under cleanup_and_exit), about one failed start in 15. So,
+ * when our init fails, keep every library of the graph mapped until the process
+ * ends (RTLD_NODELETE), as we keep our own. */
+static void
+gp_pin_graph_libraries(xlator_t *this)
+{
+    if (!this->graph)
+        return;
+    for (xlator_t *x = this->graph->first; x; x = x->next) {
+        struct link_map *lm = NULL;
+        if (x->dlhandle && dlinfo(x->dlhandle, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && lm->l_name[0])
+            dlopen(lm->l_name, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    }
+}
+
+static int32_t gp_init(xlator_t *this);
+
 int32_t
 init(xlator_t *this)
 {
     char err[1024] = "";
-    gp_private_t *priv = NULL;
-
-    if (glupy_layout_check(this, err, sizeof(err)) != 0) {
+    if (glupy_layout_check(this, err, sizeof(err)) != 0) { /* then this->graph may not be where we think */
         gf_log(this->name, GF_LOG_ERROR, "glupy: refusing to start: %s", err);
         return -1;
     }
+    int32_t ret = gp_init(this);
+    if (ret != 0)
+        gp_pin_graph_libraries(this);
+    return ret;
+}
+
+static int32_t
+gp_init(xlator_t *this)
+{
+    char err[1024] = "";
+    gp_private_t *priv = NULL;
+
     gp_ctx = this->ctx;
 
     priv = GF_CALLOC(1, sizeof(*priv), gf_common_mt_char);
@@ -1082,13 +1115,29 @@ gp_notify_off_thread(xlator_t *this, int32_t *event, void *data, int *propagate)
     return -1;
 }
 
+/* Notify calls nested on one thread. A hook that answers an event with one going
+ * the other way (CHILD_UP with PARENT_UP, which posix answers with CHILD_UP...)
+ * makes an endless ping-pong through the graph on one stack, a crash once the stack
+ * is gone: past GP_NOTIFY_DEPTH nested calls the hook is left out and the event
+ * goes on unchanged, which ends the cycle. (Legitimate nesting is one level per
+ * glupy translator an event crosses.) */
+#define GP_NOTIFY_DEPTH 64
+static GP_TLS int gp_notify_depth;
+
 int32_t
 notify(xlator_t *this, int32_t event, void *data, ...)
 {
     gp_private_t *priv = this->private;
     int propagate = 1;
     int32_t out = event;
-    if (priv && priv->has_notify) {
+    if (priv && priv->has_notify && gp_notify_depth >= GP_NOTIFY_DEPTH) {
+        unsigned cut = ++priv->notify_cycles;
+        if (cut <= 5 || cut % 1000 == 0)
+            gf_log(this->name, GF_LOG_ERROR,
+                   "glupy: notify(%d) nested %d deep on one thread (the hook's answers make a cycle through the "
+                   "graph?): the event goes on unchanged, without the hook (%u times in all)",
+                   event, gp_notify_depth, cut);
+    } else if (priv && priv->has_notify) {
         if (gp_on_worker())
             gp_notify_hook(this, &out, data, &propagate);
         else if (gp_notify_off_thread(this, &out, data, &propagate) != 0) {
@@ -1097,7 +1146,10 @@ notify(xlator_t *this, int32_t event, void *data, ...)
         }
     }
     /* the event's own data goes on (still valid: its sender waits for this call) */
-    return propagate ? default_notify(this, out, data) : 0;
+    gp_notify_depth++;
+    int32_t ret = propagate ? default_notify(this, out, data) : 0;
+    gp_notify_depth--;
+    return ret;
 }
 
 /* An upcall as a dict; glupy._runtime makes it a glupy.Upcall. */

@@ -528,6 +528,8 @@ def gen_fop(f) -> str:
         wind_convert += [f"    if (!a_{arg}) {{",
                          f"        PyErr_SetString(PyExc_TypeError, \"{name}() argument {arg} must not be None\");",
                          "        goto fail;", "    }"]
+    for arg, entry in f.loc_checks.items():
+        wind_convert += [f"    if (gp_loc_check(a_{arg}, {entry}, \"{name}() argument {arg}\") < 0)", "        goto fail;"]
     unwind_convert = []
     for i, a in enumerate(f.py_reply):
         get = f"gp_reply_get(reply, {f.gf_fop}, {i}, \"{a.name}\", &tmp)"

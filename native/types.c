@@ -823,6 +823,33 @@ gp_c_loc(PyObject *o, loc_t **out, const char *what)
     return 0;
 }
 
+/* GlusterFS's translators dereference a location's inode without a check (fuse
+ * always gives one), and build entry paths and entry locks from its parent and
+ * name: a Loc a handler made without them crashed storage/posix (NULL inode in
+ * lookup, unlink, rename), and a name such as ".." or "a/b" would reach outside
+ * the parent directory. The same rules: glupy.testing.kinds.check_loc. */
+int
+gp_loc_check(loc_t *loc, int entry, const char *what)
+{
+    const char *name = loc->name;
+    size_t len = name ? strlen(name) : 0;
+    if (!loc->inode && entry != 3)
+        PyErr_Format(PyExc_ValueError, "%s: a Loc without an inode cannot be wound (use the FOP's own Loc, or "
+                     "give inode=)", what);
+    else if (entry == 2 && len == 0 && gf_uuid_is_null(loc->gfid) && gf_uuid_is_null(loc->inode->gfid))
+        PyErr_Format(PyExc_ValueError, "%s: a lookup without a name needs a gfid (of the Loc or its inode)", what);
+    else if (entry == 1 || entry == 3 || (entry == 2 && len > 0)) {
+        if (!loc->parent)
+            PyErr_Format(PyExc_ValueError, "%s: a Loc naming an entry needs its parent", what);
+        else if (loc->inode && loc->parent == loc->inode)
+            PyErr_Format(PyExc_ValueError, "%s: a Loc's parent cannot be its own inode", what);
+        else if (len == 0 || len > 255 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            PyErr_Format(PyExc_ValueError, "%s: '%.60s' is not an entry name (1 to 255 bytes, no '/', not . or ..)",
+                         what, name ? name : "");
+    }
+    return PyErr_Occurred() ? -1 : 0;
+}
+
 static void
 gp_loc_dealloc(gp_loc_obj *self)
 {

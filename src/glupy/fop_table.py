@@ -196,6 +196,18 @@ NOT_NONE: dict[str, tuple[str, ...]] = {
     "getspec": ("key",),
 }
 
+#: Location arguments that name a directory entry: GlusterFS's translators (posix,
+#: dht, afr, locks) build the entry's path and take entry locks from the parent
+#: and the name, so a wound one needs a parent (not its own inode) and a name a
+#: directory can hold. 2: lookup's loc, an entry when it has a name; without
+#: one it is a lookup by gfid, which needs a gfid. Every wound Loc needs an inode
+#: but rename's newloc (3: an entry that may not exist yet; posix checks).
+ENTRY_LOCS: dict[str, dict[str, int]] = {
+    "lookup": {"loc": 2}, "create": {"loc": 1}, "mkdir": {"loc": 1}, "mknod": {"loc": 1},
+    "symlink": {"loc": 1}, "link": {"newloc": 1}, "unlink": {"loc": 1}, "rmdir": {"loc": 1},
+    "rename": {"oldloc": 1, "newloc": 3},
+}
+
 #: Kinds of wind arguments that are never None (NULL): every translator below
 #: dereferences them (cluster/replicate's lk its lock, posix's setattr the iatt).
 WIND_REQUIRED_KINDS = frozenset({"loc", "fd", "flock", "iatt", "lease"})
@@ -258,6 +270,13 @@ class Fop:
         """The reply field whose length op_ret must equal on success (bytes read,
         entries, the link target's bytes), or None."""
         return COUNTED.get(self.name)
+
+    @property
+    def loc_checks(self) -> dict[str, int]:
+        """Each location argument with what a wind of it must hold: 0 an inode, 1 also
+        a parent and an entry name, 2 (lookup) that if it has a name, else a gfid, 3 a
+        parent and an entry name (:data:`ENTRY_LOCS`)."""
+        return {a.name: ENTRY_LOCS.get(self.name, {}).get(a.name, 0) for a in self.py_args if a.kind == "loc"}
 
     @property
     def not_none(self) -> tuple[str, ...]:

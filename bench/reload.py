@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> None:
             result = admin.reload_translator(node, VOLUME, NAME)
             windows.append((t, time.monotonic()))
             took.append(windows[-1][1] - t)
-            refused += [f"{b}: {why}" for b, why in result.bricks.items() if why != "reloaded"]
+            refused += [f"{p}: {why}" for p, why in result.refused.items()]
             time.sleep(1)
         work.stop.set()
         work.join(30)

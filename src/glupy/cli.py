@@ -325,20 +325,23 @@ def reload(ctx, volume, name, yes) -> None:
     migrate(old) if the class has it); new FOPs use it, FOPs in flight finish on the
     old one. A new version that fails to import or start is refused where it runs and
     the old one keeps serving. Install the new code on every host first.
+
+    Waits (up to 30 s) for each process of this node running NAME to say whether it
+    switched: its bricks, and its FUSE clients whose graph has NAME. Exits 1 naming
+    each that refused, and why.
     """
     node = node_of(ctx)
     result = admin.reload_translator(node, volume, name)
+    side = admin.side_named(result.side)
     console.print(f"[green]reloading[/] {name} ({result.identity}, generation {result.generation})")
+    for process, why in result.processes.items():
+        console.print(f"  {process}: {'[green]reloaded[/]' if why == 'reloaded' else '[red]refused[/]: ' + why}")
     if result.side == "client":
-        console.print(f"  clients of {volume} reload when glusterd pushes them the new volfile; new mounts "
-                      "start with the new code")
-        return
-    failed = {brick: why for brick, why in result.bricks.items() if why != "reloaded"}
-    for brick, why in result.bricks.items():
-        console.print(f"  {brick}: {'[green]reloaded[/]' if why == 'reloaded' else '[red]refused[/]: ' + why}")
-    if failed:
-        raise admin.AdminError(f"{len(failed)} of {len(result.bricks)} bricks kept the old code: "
-                               + "; ".join(f"{b}: {w}" for b, w in failed.items()))
+        console.print(f"  {'other ' if result.processes else ''}clients of {volume} reload when glusterd pushes "
+                      "them the new volfile; new mounts start with the new code")
+    if result.refused:
+        raise admin.AdminError(f"{len(result.refused)} of {len(result.processes)} {side.runs_on} kept the old "
+                               "code: " + "; ".join(f"{p}: {why}" for p, why in result.refused.items()))
 
 
 @translator_command

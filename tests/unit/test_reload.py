@@ -3,6 +3,7 @@ new code for new FOPs, state through migrate(old), contexts kept, bad versions r
 
 from __future__ import annotations
 
+import logging
 import sys
 import textwrap
 from pathlib import Path
@@ -99,20 +100,41 @@ def test_without_migrate_the_new_instance_starts_fresh_but_contexts_stay(glupy_h
     (dict(fail_init=True), RuntimeError),
     (dict(fail_migrate=True), AttributeError),  # type(old).VERSION_NAME: the old class has none
 ])
-def test_a_version_that_cannot_start_is_refused_and_the_old_one_serves(glupy_harness, probe, bad, cause) -> None:
+def test_a_version_that_cannot_start_is_refused_and_the_old_one_serves(glupy_harness, probe, bad, cause,
+                                                                        caplog) -> None:
     probe("1")
     h = glupy_harness(f"{MODULE}:Probe")
     h.create("/f", b"x")
     assert ask(h) == "1:1:1"
     old, module = h.translator(), sys.modules[MODULE]
     probe("2", **bad)
+    caplog.set_level(logging.INFO, logger="glupy")
     with pytest.raises(cause):
         h.reload()
     assert h.translator() is old and sys.modules[MODULE] is module
+    # the line glupy list reads what runs from (lifecycle.announce): none for a refused version
+    assert not [r for r in caplog.records if " handles " in r.getMessage()]
     assert ask(h) == "1:2:2"
     probe("3")
     h.reload()  # a good version after a refused one
     assert ask(h) == "3:3:3"
+    assert [r.getMessage().partition(" (")[0] for r in caplog.records if " handles " in r.getMessage()] == [
+        f"{MODULE}.Probe"]
+
+
+def test_the_code_a_process_runs_is_read_from_its_log() -> None:
+    """side.running_identity: the last start or accepted reload of the translator of
+    that name, in a brick log (xlator VOLUME-NAME) or a client log (xlator NAME)."""
+    from glupy.admin.side import running_identity
+
+    def line(domain: str, ident: str) -> str:
+        return (f"[2026-12-06 15:43:34.764555 +0000] I [bridge.c:139:gp_mod_log] 0-glupy.{domain}: "
+                f"m.Probe ({ident}) handles getxattr\n")
+
+    brick = line("vol-probe", "a") + line("vol-probe", "b") + line("vol-other-probe2", "c")
+    assert running_identity(brick, "probe") == "b"
+    assert running_identity(line("probe", "a") + line("probe2", "c"), "probe") == "a"
+    assert running_identity(line("probe2", "c"), "probe") is None
 
 
 def test_fops_the_new_class_drops_still_reach_the_child(glupy_harness, probe) -> None:

@@ -70,7 +70,6 @@ from glupy.admin.operations import (
 from glupy.admin.options import regenerate_client_volfiles
 from glupy.admin.server import (
     DEFAULT_SERVER_POSITION,
-    RELOAD_WAIT,
     SERVER_PREFIX,
     ServerSide,
     brick_log_texts,
@@ -80,7 +79,7 @@ from glupy.admin.server import (
     server_start_error,
     server_state,
 )
-from glupy.admin.side import AttachPlan, DetachResult, Entry, Side
+from glupy.admin.side import RELOAD_WAIT, AttachPlan, DetachResult, Entry, Side
 from glupy.admin.translators import (
     DRY_RUN_TIMEOUT,
     default_name,

@@ -206,18 +206,25 @@ class Reload:
     side: str
     generation: str
     identity: str
-    bricks: dict[str, str] = field(default_factory=dict)  # brick path -> "reloaded" or why not
+    # this node's processes running it (brick path, client mount point) -> "reloaded" or why not
+    processes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> dict[str, str]:
+        """{process: why} of those that kept the old code."""
+        return {p: why for p, why in self.processes.items() if why != "reloaded"}
 
 
 def reload_translator(node: GlusterNode, volume: str, name: str) -> Reload:
     """Make every process running translator *name* import its code again and switch
     to a new instance, without a restart (option ``generation``); the module's
-    identity as installed here is recorded with it. Server side, waits for each
-    brick of this node to log that it reloaded or why it refused."""
+    identity as installed here is recorded with it. Waits for each process of this
+    node running it (bricks; FUSE clients whose graph has it) to log that it reloaded
+    or why it refused (processes of other nodes switch as glusterd tells them)."""
     info = volume_info(node, volume)
     side, module, own = _attached(info.options, volume, name)
     identity = installed_identity(module, own)
     dry_run(module, {**{k: v for k, v in own.items() if k != "generation"}, "identity": identity}, name)
     generation = str(time.time_ns())
-    bricks = side.reload(node, info, name, {"identity": identity, "generation": generation})
-    return Reload(side.name, generation, identity, bricks)
+    processes = side.reload(node, info, name, {"identity": identity, "generation": generation})
+    return Reload(side.name, generation, identity, processes)

@@ -924,6 +924,39 @@ reconfigure(xlator_t *this, dict_t *options)
 
 static PyObject *gp_py_upcall(void *data);
 
+/* Whether a hook may answer event ev with `other`, which then goes on instead: an
+ * event of the same family, going the same way with the same kind of data (up
+ * from a child with its xlator; down from a parent with its xlator), or an upcall
+ * turned into a SOME_DESCENDENT_UP/DOWN (a flush of the caches above: crypt).
+ * Nothing else: the xlator of a CHILD_UP taken as an upcall's gf_upcall hung the
+ * mount, a PARENT_UP sent back down for a CHILD_UP cycled through posix for ever.
+ * The same: glupy.lifecycle.passed_on. */
+static int
+gp_event_family(int ev)
+{
+    switch (ev) {
+    case GF_EVENT_CHILD_UP:
+    case GF_EVENT_CHILD_DOWN:
+    case GF_EVENT_CHILD_CONNECTING:
+    case GF_EVENT_SOME_DESCENDENT_UP:
+    case GF_EVENT_SOME_DESCENDENT_DOWN:
+        return 1;
+    case GF_EVENT_PARENT_UP:
+    case GF_EVENT_PARENT_DOWN:
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+static int
+gp_event_may_replace(int ev, long other)
+{
+    if (ev == GF_EVENT_UPCALL)
+        return other == GF_EVENT_SOME_DESCENDENT_UP || other == GF_EVENT_SOME_DESCENDENT_DOWN;
+    return other > 0 && other < GF_EVENT_MAXVAL && gp_event_family(ev) && gp_event_family((int)other) == gp_event_family(ev);
+}
+
 /* Call the class's notify hook (takes the GIL): *event may become another event
  * (the hook returned one), *propagate 0 (it returned False). */
 static void
@@ -964,11 +997,15 @@ gp_notify_hook(xlator_t *this, int32_t *event, void *data, int *propagate)
             /* an Event: pass that on instead (a cluster translator turning its
              * children's states into its own) */
             long other = PyLong_AsLong(r);
-            if (other > 0 && other < GF_EVENT_MAXVAL)
+            if (other == ev)
+                ;
+            else if (gp_event_may_replace(ev, other))
                 *event = (int32_t)other;
             else
-                gf_log(this->name, GF_LOG_ERROR, "glupy: notify returned %ld, not an event: passing on %d",
-                       other, ev);
+                gf_log(this->name, GF_LOG_ERROR,
+                       "glupy: notify answered event %d with %ld, which cannot replace it (not an event going the "
+                       "same way with the same kind of data): passing on %d",
+                       ev, other, ev);
             PyErr_Clear();
         }
         Py_XDECREF(r);

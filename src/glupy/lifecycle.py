@@ -162,14 +162,22 @@ def notify(inst: Translator, event: int, source: Any) -> Any:
 
 
 #: Events another may replace (a notify hook's answer): one of the same family, going
-#: the same way with the same kind of data (bridge.c gp_event_family): up from a child
-#: (its xlator), down from a parent. An upcall carries a gf_upcall; a PARENT_UP sent
-#: back down for a CHILD_UP makes a cycle through the graph.
+#: the same way with the same kind of data (up from a child with its xlator, down from a
+#: parent with its xlator), and an upcall turned into a flush of the caches above
+#: (crypt). The xlator of a CHILD_UP read as an upcall's data hung a mount; a PARENT_UP
+#: sent back down for a CHILD_UP cycled through the graph (bridge.c gp_event_may_replace).
 _EVENT_FAMILIES = (
     frozenset({Event.CHILD_UP, Event.CHILD_DOWN, Event.CHILD_CONNECTING, Event.SOME_DESCENDENT_UP,
                Event.SOME_DESCENDENT_DOWN}),
     frozenset({Event.PARENT_UP, Event.PARENT_DOWN}),
 )
+_UPCALL_MAY_BECOME = frozenset({Event.SOME_DESCENDENT_UP, Event.SOME_DESCENDENT_DOWN})
+
+
+def _may_replace(event: int, other: int) -> bool:
+    if event == Event.UPCALL:
+        return other in _UPCALL_MAY_BECOME
+    return any(event in family and other in family for family in _EVENT_FAMILIES)
 
 
 def passed_on(event: int, result: Any) -> int | None:
@@ -181,7 +189,7 @@ def passed_on(event: int, result: Any) -> int | None:
     if result is False:
         return None
     if isinstance(result, int) and not isinstance(result, bool):
-        if any(event in family and result in family for family in _EVENT_FAMILIES):
+        if _may_replace(event, result):
             return Event(result)
     return event
 

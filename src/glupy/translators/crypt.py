@@ -166,6 +166,7 @@ _clock = time.monotonic  # (tests move it)
 SEEK_DATA, SEEK_HOLE = 0, 1  # gf_seek_what_t
 
 _ZEROS = bytes(CBLOCK)
+_ZERO_BLOCK = bytes(BLOCK)
 
 
 # ------------------------------------------------------------------ sizes
@@ -423,27 +424,34 @@ class FileCipher:
         ad_of = _AD_V2.pack if flags else _AD_V1.pack
         holes = 0
         index = first
-        pos = at = 0
-        while pos < size:
-            end = pos + CBLOCK if pos + CBLOCK <= size else size
-            length = end - pos - OVERHEAD
+        at = 0
+        whole = size - size % CBLOCK
+        for pos in range(0, whole, CBLOCK):  # whole blocks (a readv's are nearly all whole)
+            try:
+                open_into(view[pos:pos + NONCE], view[pos + NONCE:pos + CBLOCK],
+                          ad_of(file_id, index, index == last) if flags else ad_of(file_id, index),
+                          target[at:at + BLOCK])
+            except InvalidTag:
+                # only a whole stored block of zeros is a hole (a sparse region); in format 2
+                # the last block is always stored: a hole there is damage
+                if (flags and index == last) or view[pos:pos + CBLOCK] != _ZEROS:
+                    raise CorruptBlock(index) from None
+                target[at:at + BLOCK] = _ZERO_BLOCK  # (nothing unauthenticated is left there)
+                holes += 1
+            index += 1
+            at += BLOCK
+        if whole < size:
+            # a partial last block; a short tail of zeros is damage, never a hole: otherwise
+            # anyone with the bricks could append zeros
+            length = size - whole - OVERHEAD
             if length <= 0:
                 raise CorruptBlock(index)
             try:
-                open_into(view[pos:pos + NONCE], view[pos + NONCE:end],
+                open_into(view[whole:whole + NONCE], view[whole + NONCE:size],
                           ad_of(file_id, index, index == last) if flags else ad_of(file_id, index),
                           target[at:at + length])
             except InvalidTag:
-                # only a whole stored block of zeros is a hole (a sparse region); a short
-                # zero tail is damage: otherwise anyone with the bricks could append zeros.
-                # In format 2 the last block is always stored: a hole there is damage too.
-                if length != BLOCK or (flags and index == last) or view[pos:end] != _ZEROS:
-                    raise CorruptBlock(index) from None
-                target[at:at + BLOCK] = _ZEROS[:BLOCK]  # (nothing unauthenticated is left there)
-                holes += 1
-            pos = end
-            at += length
-            index += 1
+                raise CorruptBlock(index) from None
         return out, holes
 
 
@@ -967,8 +975,14 @@ class Crypt(glupy.Translator):
         first = offset // BLOCK
         count = (offset + size - 1) // BLOCK - first + 1 if size > 0 else 0
         reply = await self.child.readv(fd, count * CBLOCK, first * CBLOCK, flags, xdata)
+        buf = reply.buf
+        if buf is not None:  # (as _last_block, without a coroutine: nearly every readv)
+            cipher.size = size_hint = plain_size(buf.size)
+            last = (size_hint - 1) // BLOCK
+        else:
+            last = await self._last_block(fd, cipher, None)
         try:
-            plain = self._decrypt(cipher, first, reply.data, await self._last_block(fd, cipher, reply.buf))
+            plain = self._decrypt(cipher, first, reply.data, last)
         except CorruptBlock:
             # a write of another client may have been half-way: read again under the lock
             self.stats["read-retries"] += 1

@@ -180,9 +180,8 @@ def wait_reloaded(logs: Mapping[str, Path], sizes: Mapping[str, int], generation
                 state[label] = m.group(1).strip()
         if len(state) < len(logs):
             time.sleep(0.1)
-    for label in logs:
-        state.setdefault(label, f"no answer within {RELOAD_WAIT} s (see {logs[label]})")
-    return state
+    # in the order of *logs* (a volume's bricks in order), not of the answers
+    return {label: state.get(label, f"no answer within {RELOAD_WAIT} s (see {log})") for label, log in logs.items()}
 
 
 def running_identity(text: str, name: str) -> str | None:

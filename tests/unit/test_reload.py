@@ -174,3 +174,50 @@ def test_reload_to_a_given_class_and_options(glupy_harness) -> None:
     h.stat("/f")
     assert isinstance(new, Doubling) and new.total == 2 + 5
     assert new._glupy_xlator.options["step"] == "5"
+
+
+# ------------------------------------------------------------------ glupy reload's waiting and report
+
+
+def test_reload_waits_for_each_process_of_this_node_and_names_those_that_refused(tmp_path, monkeypatch) -> None:
+    """Side.reload: each process's log after the option change says reloaded or why not
+    (the bridge's lines); one that says nothing is reported after RELOAD_WAIT; the CLI
+    prints each and exits 1 naming those that kept the old code."""
+    from click.testing import CliRunner
+
+    from glupy import admin, cli
+    from glupy.admin import side as side_module
+    from glupy.admin.client import ClientSide
+
+    logs = {f"/mnt/{n}": tmp_path / f"{n}.log" for n in ("a", "b", "c")}
+    for log in logs.values():
+        log.write_text("[old] glupy: reloaded module=m generation=1\n")
+
+    class Fake(ClientSide):
+        def process_logs(self, node, info, name):
+            return logs
+
+        def record(self, node, info, name, changes):  # what the processes log once glusterd told them
+            g = changes["generation"]
+            with logs["/mnt/c"].open("a") as f:
+                f.write(f"E [bridge.c:1:gp_reload] 0-{name}: glupy: reload of module=m generation={g} refused, "
+                        "the running code keeps serving: RuntimeError: no\n")
+            with logs["/mnt/a"].open("a") as f:
+                f.write(f"I [bridge.c:2:gp_reload] 0-{name}: glupy: reloaded module=m generation={g}\n")
+
+    monkeypatch.setattr(side_module, "RELOAD_WAIT", 0.5)
+    info = type("Info", (), {"started": True, "name": "v"})()
+    got = Fake().reload(None, info, "p", {"generation": "2", "identity": "x"})
+    assert list(got) == list(logs)  # in the order of the processes, not of the answers
+    assert got["/mnt/a"] == "reloaded" and got["/mnt/c"] == "RuntimeError: no"
+    assert got["/mnt/b"].startswith("no answer within 0.5 s")
+
+    result = admin.Reload("client", "2", "x", got)
+    assert result.refused == {p: got[p] for p in ("/mnt/b", "/mnt/c")}
+    monkeypatch.setattr(cli, "node_of", lambda ctx: None)
+    monkeypatch.setattr(cli.admin, "reload_translator", lambda node, volume, name: result)
+    run = CliRunner().invoke(cli.main, ["reload", "v", "p"])
+    assert run.exit_code == 1
+    assert "/mnt/a: reloaded" in run.output and "other clients of v reload when glusterd pushes" in run.output
+    assert "2 of 3 clients kept the old code: /mnt/b: no answer" in run.output
+    assert "/mnt/c: RuntimeError: no" in run.output

@@ -318,7 +318,9 @@ def refresh(ctx, volume, name, yes) -> None:
 
 
 @translator_command
-def reload(ctx, volume, name, yes) -> None:
+@click.option("--force", is_flag=True, help="Reload even if some node of the pool does not have the new "
+              "version (its processes keep the old code).")
+def reload(ctx, volume, name, yes, force) -> None:
     """Switch every brick and client running NAME to its module's code as installed now, without a restart.
 
     Each process imports the code again and makes a new instance (init(), then
@@ -328,10 +330,22 @@ def reload(ctx, volume, name, yes) -> None:
 
     Waits (up to 30 s) for each process of this node running NAME to say whether it
     switched: its bricks, and its FUSE clients whose graph has NAME. Exits 1 naming
-    each that refused, and why.
+    each that refused, and why. Every node of the pool is asked first whether it has
+    the new version; if one has not, nothing changes (--force: reload anyway).
     """
     node = node_of(ctx)
-    result = admin.reload_translator(node, volume, name)
+    plan = admin.plan_reload(node, volume, name)
+    from glupy import pool
+
+    with console.status("asking every node of the pool"):
+        named = pool.attach_check(node, pool.Translator(name, plan.module, plan.side, plan.identity))
+    problems = [f"{host}: {why}" for host, reasons in named.items() for why in reasons]
+    if problems and not force:
+        raise admin.AdminError(f"not reloaded: {len(problems)} problem(s) on the pool's nodes: "
+                               + "; ".join(problems) + " (--force reloads anyway; their processes keep the old code)")
+    for problem in problems:
+        console.print(f"  [yellow]--force[/]: {problem}")
+    result = admin.apply_reload(node, plan)
     side = admin.side_named(result.side)
     console.print(f"[green]reloading[/] {name} ({result.identity}, generation {result.generation})")
     for process, why in result.processes.items():

@@ -214,10 +214,24 @@ def test_reload_waits_for_each_process_of_this_node_and_names_those_that_refused
 
     result = admin.Reload("client", "2", "x", got)
     assert result.refused == {p: got[p] for p in ("/mnt/b", "/mnt/c")}
+    from glupy import pool
+
+    applied = []
     monkeypatch.setattr(cli, "node_of", lambda ctx: None)
-    monkeypatch.setattr(cli.admin, "reload_translator", lambda node, volume, name: result)
+    monkeypatch.setattr(cli.admin, "plan_reload", lambda node, volume, name: admin.ReloadPlan(volume, name, "client",
+                                                                                               "m", "x"))
+    monkeypatch.setattr(cli.admin, "apply_reload", lambda node, plan: applied.append(plan) or result)
+    monkeypatch.setattr(pool, "attach_check", lambda node, t: {})
     run = CliRunner().invoke(cli.main, ["reload", "v", "p"])
-    assert run.exit_code == 1
+    assert run.exit_code == 1 and len(applied) == 1
     assert "/mnt/a: reloaded" in run.output and "other clients of v reload when glusterd pushes" in run.output
     assert "2 of 3 clients kept the old code: /mnt/b: no answer" in run.output
     assert "/mnt/c: RuntimeError: no" in run.output
+
+    # a node of the pool without the new version: nothing changes, unless --force
+    monkeypatch.setattr(pool, "attach_check", lambda node, t: {"h2": [f"{t.name}: module is {t.identity}0 (fix)"]})
+    run = CliRunner().invoke(cli.main, ["reload", "v", "p"])
+    assert run.exit_code == 1 and len(applied) == 1
+    assert "not reloaded: 1 problem(s) on the pool's nodes: h2: p: module is x0 (fix)" in " ".join(run.output.split())
+    run = CliRunner().invoke(cli.main, ["reload", "v", "p", "--force"])
+    assert len(applied) == 2 and "--force: h2: p: module is x0" in run.output

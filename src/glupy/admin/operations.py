@@ -215,16 +215,40 @@ class Reload:
         return {p: why for p, why in self.processes.items() if why != "reloaded"}
 
 
-def reload_translator(node: GlusterNode, volume: str, name: str) -> Reload:
-    """Make every process running translator *name* import its code again and switch
-    to a new instance, without a restart (option ``generation``); the module's
-    identity as installed here is recorded with it. Waits for each process of this
-    node running it (bricks; FUSE clients whose graph has it) to log that it reloaded
-    or why it refused (processes of other nodes switch as glusterd tells them)."""
+@dataclass
+class ReloadPlan:
+    """What a reload will do, the new version checked here (see :func:`plan_reload`)."""
+
+    volume: str
+    name: str
+    side: str
+    module: str
+    identity: str  # of the module as installed here: what every process must find
+
+
+def plan_reload(node: GlusterNode, volume: str, name: str) -> ReloadPlan:
+    """Check the new version of translator *name* as installed here (import, options,
+    a trial start off the volume) and return what :func:`apply_reload` will record;
+    changes nothing."""
     info = volume_info(node, volume)
     side, module, own = _attached(info.options, volume, name)
     identity = installed_identity(module, own)
     dry_run(module, {**{k: v for k, v in own.items() if k != "generation"}, "identity": identity}, name)
+    return ReloadPlan(volume, name, side.name, module, identity)
+
+
+def apply_reload(node: GlusterNode, plan: ReloadPlan) -> Reload:
+    """Make every process running the translator import its code again and switch to a
+    new instance, without a restart (option ``generation``), the new identity recorded
+    with it. Waits for each process of this node running it (bricks; FUSE clients
+    whose graph has it) to log that it reloaded or why it refused (processes of other
+    nodes switch as glusterd tells them)."""
+    info = volume_info(node, plan.volume)
     generation = str(time.time_ns())
-    processes = side.reload(node, info, name, {"identity": identity, "generation": generation})
-    return Reload(side.name, generation, identity, processes)
+    processes = SIDES[plan.side].reload(node, info, plan.name, {"identity": plan.identity, "generation": generation})
+    return Reload(plan.side, generation, plan.identity, processes)
+
+
+def reload_translator(node: GlusterNode, volume: str, name: str) -> Reload:
+    """:func:`plan_reload`, then :func:`apply_reload` (``glupy reload`` asks the pool in between)."""
+    return apply_reload(node, plan_reload(node, volume, name))

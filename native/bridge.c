@@ -55,6 +55,7 @@ typedef struct {
     int has_notify;                       /* the class has a notify hook (read without the GIL) */
     unsigned notify_late;                 /* notify hooks that missed GP_NOTIFY_WAIT (for the log) */
     unsigned notify_cycles;               /* notify calls past GP_NOTIFY_DEPTH (for the log) */
+    pthread_mutex_t reconfigure_lock;     /* one reconfigure (hook or reload) at a time, late ones included */
     PyObject *missing_names;              /* its missing_names (a gp_missing_type), or NULL */
     PyObject *retired;                    /* earlier missing_names, kept until fini (read without GIL) */
     char module[256], cls[128];
@@ -382,6 +383,14 @@ gp_python_start(xlator_t *this, char *err, size_t errlen)
             goto out;
         }
         gp_embedded = 1;
+        /* Threads come and go here (an epoll thread ends when event-threads is
+         * lowered, taking with it the state of the thread that started Python; our
+         * workers end when idle), and an interpreter whose thread states are all
+         * gone hands the next thread its first one again, which CPython 3.11 then
+         * refuses: "init_threadstate: thread state already initialized", abort (a
+         * brick, on a worker's first GIL after `volume set server.event-threads 1`).
+         * One thread state that no thread ever uses keeps the list from emptying. */
+        PyThreadState_New(PyInterpreterState_Main());
         PyEval_SaveThread(); /* from now on every thread takes the GIL as needed */
     } else {
         /* A Python process (gfapi) hosts us: use its interpreter, never a second one. */
@@ -755,6 +764,7 @@ gp_init(xlator_t *this)
     priv = GF_CALLOC(1, sizeof(*priv), gf_common_mt_char);
     if (!priv)
         return -1;
+    pthread_mutex_init(&priv->reconfigure_lock, NULL);
     if (gp_option(this, "module", priv->module, sizeof(priv->module)) != 0) {
         gf_log(this->name, GF_LOG_ERROR,
                "glupy: no 'module' option: set it to the Python module (and optionally :Class) of the translator, "
@@ -885,27 +895,21 @@ gp_reload(xlator_t *this, gp_private_t *priv, dict_t *options, const char *gener
     return ret;
 }
 
-int32_t
-reconfigure(xlator_t *this, dict_t *options)
+/* The Python part of reconfigure (on a worker: see reconfigure): a new generation
+ * reloads the code, else the class's reconfigure hook gets the options. */
+static int32_t
+gp_reconfigure_python(xlator_t *this, dict_t *options, const char *generation)
 {
     gp_private_t *priv = this->private;
     int ret = 0;
     if (!priv)
         return 0;
-    gf_boolean_t pass_through = gp_option_bool(options, "pass-through");
-    if (pass_through != priv->pass_through) {
-        priv->pass_through = pass_through;
-        gp_apply_table(priv);
-        gf_log(this->name, GF_LOG_INFO, "glupy: pass-through %s", pass_through ? "on: FOPs stay in C" : "off");
+    pthread_mutex_lock(&priv->reconfigure_lock); /* before the GIL: nobody holding it waits for this */
+    if (generation && strcmp(generation, priv->generation) != 0) {
+        ret = gp_reload(this, priv, options, generation);
+        pthread_mutex_unlock(&priv->reconfigure_lock);
+        return ret;
     }
-    double timeout = gp_option_seconds(options, "fop-timeout");
-    if (timeout != priv->fop_timeout) {
-        priv->fop_timeout = timeout; /* for FOPs from now on */
-        gf_log(this->name, GF_LOG_INFO, "glupy: fop-timeout %.1f s", timeout);
-    }
-    char *generation = gp_option_text(options, "generation");
-    if (generation && strcmp(generation, priv->generation) != 0)
-        return gp_reload(this, priv, options, generation);
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *hook = gp_hook(priv, "reconfigure");
     if (hook) {
@@ -919,6 +923,7 @@ reconfigure(xlator_t *this, dict_t *options)
         Py_XDECREF(opts);
     }
     gp_gil_release(g);
+    pthread_mutex_unlock(&priv->reconfigure_lock);
     return ret;
 }
 
@@ -1072,6 +1077,91 @@ gp_handoff_done(gp_handoff *h)
     pthread_cond_signal(&h->cond);
     pthread_mutex_unlock(&h->lock);
     return abandoned;
+}
+
+/* ------------------------------------------------------------ reconfigure
+ *
+ * `gluster volume set` reaches reconfigure on the thread that brought the new
+ * volfile (a client's management connection, served by an epoll thread that also
+ * serves data connections). The options the bridge reads itself apply there, in C;
+ * the Python part (the class's reconfigure hook, or a reload, whose init and
+ * migrate are the translator's own code) runs on a worker, waited for a bounded
+ * time: a hook that blocks holds a worker and the epoll thread at most a second
+ * (a reload, which an admin waits for, GP_RELOAD_WAIT). One that answers late
+ * counts as failed (the old values stay, says GlusterFS); its outcome, when it
+ * comes, is logged as usual. One reconfigure of a translator runs at a time. */
+#define GP_RECONFIGURE_WAIT 1.0
+#define GP_RELOAD_WAIT 30.0 /* imports a module's code again and starts it: an admin waits for it */
+
+typedef struct {
+    gp_work w;
+    xlator_t *this;
+    dict_t *options;
+    char *generation;
+    gp_handoff handoff;
+    int32_t ret;
+} gp_reconfigure_work;
+
+static void
+gp_reconfigure_work_free(gp_reconfigure_work *rw)
+{
+    dict_unref(rw->options);
+    free(rw->generation);
+    gp_handoff_destroy(&rw->handoff);
+    free(rw);
+}
+
+static void
+gp_reconfigure_run(gp_work *w)
+{
+    gp_reconfigure_work *rw = (gp_reconfigure_work *)w;
+    rw->ret = gp_reconfigure_python(rw->this, rw->options, rw->generation);
+    if (gp_handoff_done(&rw->handoff)) /* answered as failed meanwhile */
+        gp_reconfigure_work_free(rw);
+}
+
+int32_t
+reconfigure(xlator_t *this, dict_t *options)
+{
+    gp_private_t *priv = this->private;
+    if (!priv)
+        return 0;
+    gf_boolean_t pass_through = gp_option_bool(options, "pass-through");
+    if (pass_through != priv->pass_through) {
+        priv->pass_through = pass_through;
+        gp_apply_table(priv);
+        gf_log(this->name, GF_LOG_INFO, "glupy: pass-through %s", pass_through ? "on: FOPs stay in C" : "off");
+    }
+    double timeout = gp_option_seconds(options, "fop-timeout");
+    if (timeout != priv->fop_timeout) {
+        priv->fop_timeout = timeout; /* for FOPs from now on */
+        gf_log(this->name, GF_LOG_INFO, "glupy: fop-timeout %.1f s", timeout);
+    }
+    char *generation = gp_option_text(options, "generation");
+    if (gp_on_worker())
+        return gp_reconfigure_python(this, options, generation);
+    gp_reconfigure_work *rw = calloc(1, sizeof(*rw));
+    if (!rw || (generation && !(rw->generation = strdup(generation)))) {
+        free(rw);
+        return -1;
+    }
+    rw->w.run = gp_reconfigure_run;
+    rw->this = this;
+    rw->options = dict_ref(options);
+    gp_handoff_init(&rw->handoff);
+    gp_work_submit(&rw->w);
+    int reload = generation && strcmp(generation, priv->generation) != 0;
+    double wait = reload ? GP_RELOAD_WAIT : GP_RECONFIGURE_WAIT;
+    if (gp_handoff_wait(&rw->handoff, wait)) {
+        int32_t ret = rw->ret;
+        gp_reconfigure_work_free(rw);
+        return ret;
+    }
+    gf_log(this->name, GF_LOG_ERROR,
+           "glupy: %s still running after %.0f s: answered as failed (the old option values stay in force for "
+           "GlusterFS; what it does when it ends is logged)",
+           reload ? "reloading the code" : "the reconfigure hook", wait);
+    return -1;
 }
 
 /* How long GlusterFS's thread waits for a notify hook before passing the event on

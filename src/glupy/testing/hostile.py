@@ -38,7 +38,7 @@ from typing import Any
 import glupy
 from glupy.replies import ReaddirpReply, ReaddirReply
 
-__all__ = ["Careless", "EvilEntries", "SlowDel", "GilHog", "SlowStatedump", "Exhaust", "HugeErrors",
+__all__ = ["Careless", "EvilEntries", "SlowDel", "GilHog", "SlowStatedump", "SlowReconfigure", "Exhaust", "HugeErrors",
            "LoopStopper", "Stasher", "Liar", "Escaper", "BadLife", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase"]
 
 
@@ -268,6 +268,21 @@ class SlowStatedump(glupy.Translator):
     def statedump(self) -> dict[str, Any]:
         time.sleep(self.block)
         return {"slept": self.block}
+
+
+class SlowReconfigure(glupy.Translator):
+    """A reconfigure hook that blocks ``block`` seconds (as one calling a slow service
+    would), whatever changed; stats go through Python."""
+
+    block = glupy.Option(float, default=20.0, min=0)
+    tag = glupy.Option(str, default="")
+
+    async def stat(self, loc: Any, xdata: Any) -> Any:
+        return await self.child.stat(loc, xdata)
+
+    def reconfigure(self, changed: Any) -> None:
+        time.sleep(self.block)
+        self.log.info("reconfigured after %.0f s: %s", self.block, sorted(changed))
 
 
 class Exhaust(glupy.Translator):

@@ -126,7 +126,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 import glupy
-from glupy.constants import Event, FileType, LockCmd, LockType, UpcallKind
+from glupy.constants import Event, FileType, LockCmd, LockType, SetAttr, UpcallKind
 from glupy.errors import TranslatorLoadError
 from glupy.fop_table import FOP_BY_NAME
 from glupy.translators.guard import CRYPT_KEY, MarkedChild
@@ -145,14 +145,20 @@ KEY_BYTES = 32
 KEYCHECK_XATTR = "trusted.glupy.crypt.key-check"
 #: block formats; the volume root's key-check record (``glupy-crypt-vN:<fingerprint>``) says which one
 #: a volume uses. 1: one data key for the volume. 2: a key per file and the last block sealed "last".
-FORMAT_V1, FORMAT_V2 = 1, 2
-FORMATS = (FORMAT_V1, FORMAT_V2)
+#: 3: format 2's blocks, and each regular file's owner, group and mode authenticated (ATTR_XATTR)
+FORMAT_V1, FORMAT_V2, FORMAT_V3 = 1, 2, 3
+FORMATS = (FORMAT_V1, FORMAT_V2, FORMAT_V3)
 #: the format of volumes this version records (volumes with another record keep theirs)
-NEW_FORMAT = FORMAT_V2
+NEW_FORMAT = FORMAT_V3
 #: format 2's per-file keys: HKDF-SHA256(salt, data key), info = this + the file's gfid
 FILE_KEY_SALT = b"glupy-crypt v2 file keys"
 FILE_KEY_INFO = b"glupy-crypt v2 file "
 LOCK_DOMAIN = "glupy.crypt"
+#: format 3: a regular file's MAC over (gfid, uid, gid, mode), 32 hex digits (see attr_mac)
+ATTR_XATTR = "trusted.glupy.crypt.attr"
+ATTR_TAG = b"glupy-crypt attr v1 "
+#: the setattr bits that change what ATTR_XATTR authenticates
+ATTR_BITS = SetAttr.MODE | SetAttr.UID | SetAttr.GID
 #: quick-read's lookup key: posix would answer it with the stored (encrypted) bytes
 CONTENT_KEY = "glusterfs.content"
 #: pre/post iatts that posix puts in the xdata of setxattr-like replies (md-cache caches them)
@@ -315,6 +321,20 @@ def write_key_file(path: str | os.PathLike[str], force: bool = False) -> Path:
 def _derive(master: bytes, purpose: bytes, length: int) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None,
                 info=b"glupy-crypt v1 " + purpose).derive(master)
+
+
+def attr_mac(key: Any, gfid: bytes, uid: int, gid: int, mode: int) -> bytes:
+    """Format 3: the MAC of a regular file's owner, group and mode (st_mode: type and the 12
+    permission bits), bound to its gfid: HMAC-SHA256 keyed with the attribute key, cut to 16
+    bytes, as the 32 hex digits stored in ATTR_XATTR."""
+    message = ATTR_TAG + gfid + struct.pack(">III", uid & 0xFFFFFFFF, gid & 0xFFFFFFFF, mode & 0o177777)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32].encode()
+
+
+def derive_attr_key(master: Any) -> bytearray:
+    """Format 3: the key of the MACs over owners and modes (HKDF-SHA256 of the master key with
+    its own info string, ``glupy-crypt v1 attributes``), in a bytearray (wipe() it when done)."""
+    return bytearray(_derive(master, b"attributes", 32))
 
 
 def derive_keys(master: Any) -> tuple[bytearray, bytes]:
@@ -567,8 +587,10 @@ def _plain_xdata(xdata: Any) -> Any:
 
 
 #: FOPs whose replies only need their iatts (and the iatts md-cache finds in xdata) in plaintext sizes
-SIZE_ONLY_FOPS = ("stat", "fstat", "setattr", "fsetattr", "fsync", "rename", "link", "mknod", "icreate",
-                  "namelink", "setxattr", "fsetxattr", "removexattr", "fremovexattr")
+SIZE_ONLY_FOPS = ("stat", "fstat", "fsync", "rename", "link", "icreate", "namelink", "setxattr", "fsetxattr",
+                  "removexattr", "fremovexattr")
+#: what crypt keeps in an fd's context: opened with O_APPEND; its file's owner and mode verified (format 3)
+_FD_APPEND, _FD_VERIFIED = 1, 2
 
 
 def _size_converter(name: str) -> Any:
@@ -649,6 +671,7 @@ class Crypt(glupy.Translator):
         master = read_key_file(self.key_file)
         try:
             data_key, self._check = derive_keys(master)
+            self._attr_key = derive_attr_key(master)
         finally:
             wipe(master)
         try:
@@ -661,6 +684,7 @@ class Crypt(glupy.Translator):
         self.fingerprint = self._check.hex()
         self._volume = _UNKNOWN
         self._volume_fingerprint = ""
+        self._attrs = False  # format 3: owners and modes of regular files authenticated
         # while the record cannot be read: when to try again, whether a check is in flight,
         # and the error logged (one line per change of error, not per FOP)
         self._next_check = 0.0
@@ -668,7 +692,8 @@ class Crypt(glupy.Translator):
         self._check_error = ""
         self.stats = {"blocks-encrypted": 0, "blocks-decrypted": 0, "holes-read": 0, "auth-failures": 0,
                       "read-retries": 0, "writes-shared": 0, "writes-exclusive": 0, "refused": 0,
-                      "upcalls-replaced": 0, "writes-merged": 0, "runs-under-kept-lock": 0, "locks-given-back": 0}
+                      "upcalls-replaced": 0, "writes-merged": 0, "runs-under-kept-lock": 0, "locks-given-back": 0,
+                      "attrs-signed": 0, "attrs-refused": 0}
         self._upcall_logged = False
         # the runners of this client's exclusive writes (see _serve): their queues and what
         # they hold live in each file's FileCipher; this guards the hand-overs between workers
@@ -681,6 +706,7 @@ class Crypt(glupy.Translator):
     def fini(self) -> None:
         for codec in self._codecs.values():
             codec.wipe()
+        wipe(self._attr_key)
 
     def migrate(self, old: Any) -> None:
         """glupy reload: keep the volume root's inode, so that the record is read again on the
@@ -726,7 +752,8 @@ class Crypt(glupy.Translator):
     def statedump(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key-fingerprint": self.fingerprint, "volume-key": self._volume,
                                "format": self._codec.version if self._codec is not None else "unknown",
-                               "file-keys-derived": self._codecs[FORMAT_V2].files_keyed}
+                               "attributes": "authenticated" if self._attrs else "not authenticated",
+                               "file-keys-derived": sum(c.files_keyed for c in self._codecs.values())}
         out.update(self.stats)
         return out
 
@@ -894,6 +921,7 @@ class Crypt(glupy.Translator):
         else:
             self._volume = _OK
             self._codec = self._codecs[version]
+            self._attrs = version >= FORMAT_V3
             if version != NEW_FORMAT:
                 self.log.info("crypt: the volume uses crypt format %d (see docs/crypt.md: format 1 volumes keep "
                               "it; copy to a new volume to get format %d)", version, NEW_FORMAT)
@@ -940,19 +968,153 @@ class Crypt(glupy.Translator):
     async def open(self, loc, flags, fd, xdata):
         if flags & os.O_TRUNC and (loc.inode is None or loc.inode.type != FileType.DIR):
             await self._settle()  # emptying a file is a write: only with the volume's key
+        verified = 0
+        if self._attrs and (loc.inode is None or loc.inode.type in (FileType.REG, FileType.INVAL)):
+            await self._verify_attrs(loc, "open")  # format 3: EACCES if changed on a brick
+            verified = _FD_VERIFIED
         reply = await self.child.open(loc, self._open_flags(flags), fd, xdata)
-        if flags & os.O_APPEND:
-            self.set_fd_ctx(fd, True)
+        if flags & os.O_APPEND or verified:
+            self.set_fd_ctx(fd, (_FD_APPEND if flags & os.O_APPEND else 0) | verified)
         return reply
 
     async def create(self, loc, flags, mode, umask, fd, xdata):
         if flags & os.O_TRUNC:
             await self._settle()  # a create that finds the file (another client made it) empties it
+        elif self._volume == _UNKNOWN:
+            await self._try_settle()  # format 3 signs the new file: the format must be known
         reply = await self.child.create(loc, self._open_flags(flags), mode, umask, fd, xdata)
-        if flags & os.O_APPEND:
-            self.set_fd_ctx(fd, True)
+        verified = 0
+        if self._attrs and reply.buf is not None and reply.buf.type == FileType.REG:
+            await self._sign_new(reply.buf, fd, None, loc, "create")
+            verified = _FD_VERIFIED
+        if flags & os.O_APPEND or verified:
+            self.set_fd_ctx(fd, (_FD_APPEND if flags & os.O_APPEND else 0) | verified)
         plain_iatt(reply.buf)
         return reply
+
+    async def mknod(self, loc, mode, rdev, umask, xdata):
+        if self._volume == _UNKNOWN:
+            await self._try_settle()
+        reply = await self.child.mknod(loc, mode, rdev, umask, xdata)
+        if self._attrs and reply.buf is not None and reply.buf.type == FileType.REG:
+            where = glupy.Loc(path=loc.path, inode=loc.inode, parent=loc.parent, gfid=reply.buf.gfid,
+                              pargfid=loc.pargfid, name=loc.name)
+            await self._sign_new(reply.buf, None, where, where, "mknod")
+        plain_iatt(reply.buf)
+        _plain_xdata(reply.xdata)
+        return reply
+
+    async def setattr(self, loc, stbuf, valid, xdata):
+        check = await self._attrs_before_change(loc, loc.inode, valid, "setattr")
+        reply = await self.child.setattr(loc, stbuf, valid, xdata)
+        if check is not None:
+            fd = glupy.Fd.anonymous_for(loc.inode) if loc.inode is not None and loc.inode.gfid is not None else None
+            await self._sign_changed(check, reply.statpre, reply.statpost, fd, loc)
+        plain_iatt(reply.statpre)
+        plain_iatt(reply.statpost)
+        _plain_xdata(reply.xdata)
+        return reply
+
+    async def fsetattr(self, fd, stbuf, valid, xdata):
+        check = await self._attrs_before_change(glupy.Loc(inode=fd.inode), fd.inode, valid, "fsetattr")
+        reply = await self.child.fsetattr(fd, stbuf, valid, xdata)
+        if check is not None:
+            await self._sign_changed(check, reply.statpre, reply.statpost, fd, None)
+        plain_iatt(reply.statpre)
+        plain_iatt(reply.statpost)
+        _plain_xdata(reply.xdata)
+        return reply
+
+    # ------------------------------------------------------------ owners and modes (format 3)
+
+    async def _try_settle(self) -> None:
+        """Read the volume record if it is not known yet (at most once per RECHECK_INTERVAL);
+        errors are not this FOP's (it needs no file data)."""
+        try:
+            await self._settle()
+        except glupy.FopError:
+            pass
+
+    def _attr_mac(self, gfid: Any, ia: Any) -> bytes:
+        return attr_mac(self._attr_key, gfid.bytes, ia.uid, ia.gid, ia.mode)
+
+    async def _verify_attrs(self, loc: Any, what: str, caller_may_resign: bool = False) -> Any:
+        """Format 3: the file's current iatt, after checking its owner, group and mode against
+        their MAC (one lookup, asking the bricks for ATTR_XATTR with it). EACCES, logged, when the
+        MAC is missing or does not match: they were changed on a brick (or by a client without
+        crypt), so the permission checks made with them cannot be trusted. Not a regular file:
+        its iatt, unchecked. With `caller_may_resign` (root changing the attributes: the way
+        to repair a file), a mismatch is logged and the iatt returned."""
+        if loc.gfid is None and loc.inode is not None and loc.inode.gfid is not None:
+            loc = glupy.Loc(path=loc.path, inode=loc.inode, parent=loc.parent, gfid=loc.inode.gfid,
+                            pargfid=loc.pargfid, name=loc.name)
+        reply = await self.child.lookup(loc, glupy.Xdata({ATTR_XATTR: b"1"}))
+        ia = reply.buf
+        if ia is None or ia.type != FileType.REG:
+            return ia
+        gfid = loc.inode.gfid if loc.inode is not None and loc.inode.gfid is not None else ia.gfid
+        found = reply.xdata[ATTR_XATTR] if reply.xdata is not None and ATTR_XATTR in reply.xdata else None
+        if isinstance(found, str):
+            found = found.encode()
+        found = bytes(found).rstrip(b"\0") if found is not None else None
+        if found is not None and hmac.compare_digest(found, self._attr_mac(gfid, ia)):
+            return ia
+        self.stats["attrs-refused"] += 1
+        problem = "have no MAC" if found is None else "do not match their MAC"
+        if caller_may_resign:
+            self.log.warning("crypt: file gfid %s: owner %d, group %d and mode %o %s; root's %s signs them again",
+                             gfid, ia.uid, ia.gid, ia.mode, problem, what)
+            return ia
+        self.log.error("crypt: file gfid %s: owner %d, group %d and mode %o %s: changed on a brick, or by a "
+                       "client without crypt; answering EACCES to %s (root's chmod or chown of the file signs "
+                       "its attributes again)", gfid, ia.uid, ia.gid, ia.mode, problem, what)
+        raise glupy.FopError(errno.EACCES, "crypt: the file's owner or mode failed authentication")
+
+    async def _sign(self, ia: Any, fd: Any, loc: Any, flags: int) -> None:
+        """Store the MAC of `ia` (the bricks' reply after the change) in ATTR_XATTR: by fd when
+        there is one (the bricks' access control asks a path setxattr for write permission, so
+        an owner who made the file read-only could not sign it), else by path."""
+        gfid = ia.gfid
+        value = glupy.Xdata({ATTR_XATTR: self._attr_mac(gfid, ia)})
+        if fd is not None:
+            await self.child.fsetxattr(fd, value, flags, None)
+        else:
+            await self.child.setxattr(loc, value, flags, None)
+        self.stats["attrs-signed"] += 1
+
+    async def _sign_new(self, ia: Any, fd: Any, loc: Any, check_loc: Any, what: str) -> None:
+        """A file this FOP created: sign its attributes, only if it has no MAC yet (a create that
+        found the file, made meanwhile by another client, must not sign what the bricks say)."""
+        try:
+            await self._sign(ia, fd, loc, XATTR_CREATE)
+        except glupy.FopError as e:
+            if e.errno != errno.EEXIST:
+                self.log.error("crypt: cannot sign the owner and mode of new file gfid %s (%s): it will be "
+                               "refused until root's chmod signs it", ia.gfid, errno.errorcode.get(e.errno, e.errno))
+                raise
+            await self._verify_attrs(check_loc, what)  # it existed: is it authentic?
+
+    async def _attrs_before_change(self, loc: Any, inode: Any, valid: int, what: str) -> Any:
+        """Format 3, a setattr that changes owner, group or mode of a regular file (or of a file
+        of unknown type): its authenticated iatt before the change, else None."""
+        if not self._attrs or not valid & ATTR_BITS or (inode is not None and inode.type not in (
+                FileType.REG, FileType.INVAL)):
+            return None
+        ia = await self._verify_attrs(loc, what, caller_may_resign=self.caller.uid == 0)
+        return ia if ia is not None and ia.type == FileType.REG else None
+
+    async def _sign_changed(self, before: Any, pre: Any, post: Any, fd: Any, loc: Any) -> None:
+        """After a setattr of owner, group or mode: sign the new attributes, if the bricks' own
+        pre-change iatt is the one verified before (else something changed them in between:
+        nothing is signed, EIO)."""
+        if post is None or post.type != FileType.REG:
+            return
+        if pre is None or (pre.uid, pre.gid, pre.mode) != (before.uid, before.gid, before.mode):
+            self.log.error("crypt: file gfid %s changed owner or mode between crypt's check and its setattr: "
+                           "its new attributes are not signed (it will be refused until root's chmod signs it)",
+                           post.gfid)
+            raise glupy.FopError(errno.EIO, "crypt: attributes changed during setattr")
+        await self._sign(post, fd, loc, 0)
 
     # ------------------------------------------------------------ data
 
@@ -971,6 +1133,12 @@ class Crypt(glupy.Translator):
             await self._settle()
         if offset < 0:
             raise glupy.FopError(errno.EINVAL)
+        if self._attrs and not (self.fd_ctx(fd) or 0) & _FD_VERIFIED:
+            # format 3: an fd whose open crypt did not check (opened before the format was known;
+            # an anonymous fd of a translator above, checked at every read: it is any caller's)
+            await self._verify_attrs(glupy.Loc(inode=fd.inode), "read")
+            if not fd.anonymous:
+                self.set_fd_ctx(fd, (self.fd_ctx(fd) or 0) | _FD_VERIFIED)
         cipher = self._file(fd.inode)
         first = offset // BLOCK
         count = (offset + size - 1) // BLOCK - first + 1 if size > 0 else 0
@@ -1004,7 +1172,7 @@ class Crypt(glupy.Translator):
         if self._codec is None:
             await self._settle()
         cipher = self._file(fd.inode)
-        append = self.fd_ctx(fd) is not None or bool(fd.flags & os.O_APPEND)
+        append = bool((self.fd_ctx(fd) or 0) & _FD_APPEND) or bool(fd.flags & os.O_APPEND)
         if offset < 0 and not append:
             raise glupy.FopError(errno.EINVAL)
         payload = memoryview(data)  # (the request's own buffer: no copy)

@@ -151,11 +151,19 @@ def attach(ctx, volume, spec, name, side, after, options, yes, force) -> None:
     check fails nothing is changed. Server side needs a volume restart (asked, or
     --yes); client side is pushed by glusterd to connected clients, and new mounts
     load it.
+
+    Attaching a new version of a translator the volume has (the same name, module
+    and options) switches it live instead, as glupy reload does.
     """
     from glupy import pool
 
     node = node_of(ctx)
     opts = admin.parse_options(options)
+    new_version = admin.plan_new_version(node, volume, spec, name=name, side=side, after=after, options=opts)
+    if new_version is not None:  # attached already: a new version of its code, switched to live
+        console.print(f"{new_version.name} is attached to {volume}: switching it to the version installed here")
+        _reload(node, new_version, force)
+        return
     plan = admin.plan_attach(node, volume, spec, name=name, side=side, after=after, options=opts)
     with console.status("asking every node of the pool"):
         named = pool.attach_check(node, pool.Translator(plan.name, plan.spec, side, plan.options["identity"]))
@@ -334,9 +342,14 @@ def reload(ctx, volume, name, yes, force) -> None:
     the new version; if one has not, nothing changes (--force: reload anyway).
     """
     node = node_of(ctx)
-    plan = admin.plan_reload(node, volume, name)
+    _reload(node, admin.plan_reload(node, volume, name), force)
+
+
+def _reload(node, plan, force: bool) -> None:
+    """Ask the pool whether every node has the new version, reload, report each process."""
     from glupy import pool
 
+    volume, name = plan.volume, plan.name
     with console.status("asking every node of the pool"):
         named = pool.attach_check(node, pool.Translator(name, plan.module, plan.side, plan.identity))
     problems = [f"{host}: {why}" for host, reasons in named.items() for why in reasons]

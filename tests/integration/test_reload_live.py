@@ -20,7 +20,8 @@ instance's line has seen, carried by ``migrate``). Checked:
   client run is that identity;
 * a version that fails to import (refused before anything changes), to init or to
   migrate (refused by each process: exit 1 naming each and why) leaves the old one
-  serving on the bricks and the client; a good version after them goes on.
+  serving on the bricks and the client; a good version after them goes on, this
+  time by ``glupy attach`` of the new version, which switches it live too.
 
 This module runs its own glusterd (127.1.1.24, brick ports 26800-26899).
 """
@@ -240,9 +241,15 @@ def test_reload_both_sides_under_random_io(node: GlusterNode, volume_factory, fu
     def listed() -> dict[str, dict]:
         return {e["name"]: e for e in json.loads(ok(glupy("list", vol.name, "--json", node=node)))}
 
-    def reload(name: str) -> str:
-        """glupy reload NAME, each process of this node reloaded; the identity it recorded."""
-        out = ok(glupy("reload", vol.name, name, node=node))
+    def attach(name: str, *more: str) -> str:
+        side = ["--side", "client"] if name == CLIENT else []
+        return glupy("attach", vol.name, f"{MODULE}:LiveProbe", "--name", name, *side, "-o", f"xattr={XATTR[name]}",
+                     *more, node=node)
+
+    def reload(name: str, how: str = "reload") -> str:
+        """glupy reload NAME (or attach of the new version), each process of this node
+        reloaded; the identity it recorded."""
+        out = ok(glupy("reload", vol.name, name, node=node) if how == "reload" else attach(name))
         want = bricks if name == BRICK else [str(m.mountpoint)]
         assert re.findall(r"^  (\S+): reloaded$", out, re.M) == want, out
         return re.search(rf"reloading {name} \((\S+), generation \d+\)", out).group(1)
@@ -253,10 +260,8 @@ def test_reload_both_sides_under_random_io(node: GlusterNode, volume_factory, fu
     workers: list[Integrity] = []
     poller = None
     try:
-        ok(glupy("attach", vol.name, f"{MODULE}:LiveProbe", "--name", BRICK, "-o", f"xattr={XATTR[BRICK]}",
-                 "--yes", node=node))
-        ok(glupy("attach", vol.name, f"{MODULE}:LiveProbe", "--name", CLIENT, "--side", "client",
-                 "-o", f"xattr={XATTR[CLIENT]}", "--yes", node=node))
+        ok(attach(BRICK, "--yes"))
+        ok(attach(CLIENT))
         m = fuse_mount(vol, server=node)
         assert CLIENT in m.graph_xlators()
         probe_files = [m.mountpoint / f"probe-{i}" for i in range(PROBES)]
@@ -308,13 +313,15 @@ def test_reload_both_sides_under_random_io(node: GlusterNode, volume_factory, fu
             entries = listed()
             assert entries[BRICK]["running"] == {b: identity[version] for b in bricks}, entries[BRICK]
             assert entries[CLIENT]["running"] == {str(m.mountpoint): identity[version]}, entries[CLIENT]
-        # and a good version after the refused ones
+        # a good version after the refused ones, by glupy attach of the new version (the same name, module
+        # and options): switched live as glupy reload does; attaching the running version again changes nothing
         version = "2" if version == "1" else "1"
         install(version)
         reloads += 1
         for name in (BRICK, CLIENT):
-            assert reload(name) == identity[version]
+            assert reload(name, how="attach") == identity[version]
             assert answers(name) == {f"{version}:{reloads}"}
+            refused(attach(name), f"already runs {name} with this version")
         time.sleep(1)
 
         poller.stop.set()

@@ -249,6 +249,33 @@ def apply_reload(node: GlusterNode, plan: ReloadPlan) -> Reload:
     return Reload(plan.side, generation, plan.identity, processes)
 
 
+def plan_new_version(node: GlusterNode, volume: str, spec: str, *, name: str | None = None, side: str = "server",
+                     after: str | None = None, options: Mapping[str, str] | None = None) -> ReloadPlan | None:
+    """``glupy attach`` of a translator the volume has: the :func:`plan_reload` that
+    switches it to the version installed here, if *name* is attached on *side* with
+    the same module and options (the attach says where and how it runs; only the
+    code is new). None if the volume has no translator *name* (a plain attach).
+    AdminError if it has, but otherwise attached, or already with this version."""
+    name = name or default_name(spec)
+    validate_translator(spec, dict(options or {}))  # a module that cannot be attached is refused first
+    info = volume_info(node, volume)
+    found = side_named(side).attached(info.options, name)
+    if found is None:
+        return None
+    module, recorded = found
+    own = {k: v for k, v in recorded.items() if k not in ("identity", "generation")}
+    if module != spec or own != dict(options or {}) or after:
+        raise AdminError(f"volume {volume} already has a {side}-side translator {name} ({module}"
+                         + "".join(f" -o {k}={v}" for k, v in sorted(own.items())) + "): attach with the same "
+                         "module and options, without --after, to switch it to new code; else detach it first "
+                         "or choose another --name")
+    plan = plan_reload(node, volume, name)
+    if plan.identity == recorded.get("identity"):
+        raise AdminError(f"volume {volume} already runs {name} with this version ({plan.identity}): nothing "
+                         f"to do (glupy reload {volume} {name} imports it again anyway)")
+    return plan
+
+
 def reload_translator(node: GlusterNode, volume: str, name: str) -> Reload:
     """:func:`plan_reload`, then :func:`apply_reload` (``glupy reload`` asks the pool in between)."""
     return apply_reload(node, plan_reload(node, volume, name))

@@ -89,6 +89,14 @@ Behaviour worth knowing
   closed: until it has succeeded (a first check that errored with ENOTCONN, EPERM,
   ...), every read, write, truncate and O_TRUNC answers EIO, and the record is read
   again on the next one, at most once per RECHECK_INTERVAL.
+* Format 3 (every volume this version records; ``glupy-crypt-v3:``): format 2's blocks, and
+  each regular file's owner, group and mode authenticated, so that someone who can write to the
+  bricks cannot make a user's file readable by other users of a shared client: crypt stores a
+  MAC of (gfid, uid, gid, mode) in ``trusted.glupy.crypt.attr`` after create, mknod and
+  setattr/fsetattr of mode or owner (from the bricks' reply; by fd), and checks it at every
+  open of a regular file (one lookup asking for it) and at reads through fds it did not open:
+  a missing or wrong MAC answers EACCES (logged); root's chmod or chown through crypt signs
+  the attributes again. Format 1 and 2 volumes neither write nor check it.
 * A shrinking truncate writes the new last block before it cuts the file; a crash
   in between is completed by running the same truncate again (see _reseal_kept).
 * Upcalls (features.cache-invalidation, which glupy attach refuses) about files

@@ -165,14 +165,8 @@ def attach(ctx, volume, spec, name, side, after, options, yes, force) -> None:
         _reload(node, new_version, force)
         return
     plan = admin.plan_attach(node, volume, spec, name=name, side=side, after=after, options=opts)
-    with console.status("asking every node of the pool"):
-        named = pool.attach_check(node, pool.Translator(plan.name, plan.spec, side, plan.options["identity"]))
-    problems = [f"{host}: {why}" for host, reasons in named.items() for why in reasons]
-    if problems and not force:
-        raise admin.AdminError(f"not attached: {len(problems)} problem(s) on the pool's nodes: "
-                               + "; ".join(problems) + " (--force attaches anyway)")
-    for problem in problems:
-        console.print(f"  [yellow]--force[/]: {problem}")
+    named = _pool_check(node, pool.Translator(plan.name, plan.spec, side, plan.options["identity"]), force,
+                        "attached", "attaches anyway")
     # only these nodes' bricks may fail to start it (they stay down: fail closed); any other failure rolls back
     plan.forced = {host: "; ".join(reasons) for host, reasons in named.items()}
     with console.status(f"attaching {plan.name} to {volume}"):
@@ -183,6 +177,23 @@ def attach(ctx, volume, spec, name, side, after, options, yes, force) -> None:
     for note in notes:
         console.print(f"  {note}")
     TAKE_EFFECT[side](node, plan, yes)
+
+
+def _pool_check(node, translator, force: bool, done: str, anyway: str) -> dict[str, list[str]]:
+    """Ask every node of the pool whether it can run *translator*: AdminError naming
+    each problem ("not DONE: ..."), unless --force (then each is printed). Returns
+    {host: its problems}."""
+    from glupy import pool
+
+    with console.status("asking every node of the pool"):
+        named = pool.attach_check(node, translator)
+    problems = [f"{host}: {why}" for host, reasons in named.items() for why in reasons]
+    if problems and not force:
+        raise admin.AdminError(f"not {done}: {len(problems)} problem(s) on the pool's nodes: "
+                               + "; ".join(problems) + f" (--force {anyway})")
+    for problem in problems:
+        console.print(f"  [yellow]--force[/]: {problem}")
+    return named
 
 
 def _take_effect_on_clients(node, plan, yes: bool) -> None:
@@ -350,14 +361,8 @@ def _reload(node, plan, force: bool) -> None:
     from glupy import pool
 
     volume, name = plan.volume, plan.name
-    with console.status("asking every node of the pool"):
-        named = pool.attach_check(node, pool.Translator(name, plan.module, plan.side, plan.identity))
-    problems = [f"{host}: {why}" for host, reasons in named.items() for why in reasons]
-    if problems and not force:
-        raise admin.AdminError(f"not reloaded: {len(problems)} problem(s) on the pool's nodes: "
-                               + "; ".join(problems) + " (--force reloads anyway; their processes keep the old code)")
-    for problem in problems:
-        console.print(f"  [yellow]--force[/]: {problem}")
+    _pool_check(node, pool.Translator(name, plan.module, plan.side, plan.identity), force, "reloaded",
+                "reloads anyway; their processes keep the old code")
     result = admin.apply_reload(node, plan)
     side = admin.side_named(result.side)
     console.print(f"[green]reloading[/] {name} ({result.identity}, generation {result.generation})")

@@ -1345,3 +1345,15 @@ def test_format_1_and_2_volumes_keep_files_without_macs(glupy_harness, key, volu
     os.chmod(brick, 0o644)
     assert h.read("/f") == b"data"
     assert h.translator().statedump()["attributes"] == "not authenticated"
+
+
+def test_new_volume_format_2_can_be_chosen(glupy_harness, tmp_path) -> None:
+    """The option new-volume-format 2 makes a new volume record format 2 (no MACs: no round trip
+    per open, create, chmod or chown); a volume keeps the format it recorded first."""
+    key = str(write_key_file(tmp_path / "k"))
+    h = glupy_harness(Crypt, key_file=key, new_volume_format=2)
+    h.create("/f", b"data", mode=0o600)
+    fingerprint = h.translator().fingerprint
+    assert record_of(glupy_harness) == f"glupy-crypt-v2:{fingerprint}".encode()
+    assert crypt.ATTR_XATTR not in os.listxattr(glupy_harness.bricks[0] / "f")
+    assert h.translator().statedump()["attributes"] == "not authenticated"

@@ -653,6 +653,12 @@ class Crypt(glupy.Translator):
     """Encrypts file data with AES-256-GCM per 4 KiB block (see the module doc and docs/crypt.md)."""
 
     key_file = glupy.Option(str, doc="the key file (glupy crypt keygen FILE), mode 0600", reconfigurable=False)
+    new_volume_format = glupy.Option(
+        int, default=0, choices=(0, FORMAT_V2, FORMAT_V3), reconfigurable=False,
+        doc="the format the first mount of a new volume records: 3 (the default, 0: this version's newest) "
+            "authenticates owners and modes at a round trip per open and per create, chmod and chown; 2 does not "
+            "(for volumes whose clients are not shared by users who do not trust each other). A volume keeps "
+            "the format it recorded first")
 
     #: directly above dht: every FOP of the volume passes here, and no cache above
     #: the cluster translator ever holds ciphertext sizes or blocks
@@ -900,7 +906,7 @@ class Crypt(glupy.Translator):
                 self._take_record(found)
                 return ""
             try:
-                record = self._record(NEW_FORMAT)
+                record = self._record(self.new_volume_format or NEW_FORMAT)
                 await child.setxattr(loc, glupy.Xdata({KEYCHECK_XATTR: record}), XATTR_CREATE, None)
             except glupy.FopError as e:
                 if e.errno == errno.EEXIST:
@@ -908,7 +914,7 @@ class Crypt(glupy.Translator):
                 return f"cannot record the volume's key check ({errno.errorcode.get(e.errno, e.errno)})"
             self._take_record(record)
             self.log.info("crypt: recorded this key's fingerprint and crypt format %d on the volume root",
-                          NEW_FORMAT)
+                          self.new_volume_format or NEW_FORMAT)
             return ""
         return "the volume's key check keeps changing"
 
@@ -930,9 +936,9 @@ class Crypt(glupy.Translator):
             self._volume = _OK
             self._codec = self._codecs[version]
             self._attrs = version >= FORMAT_V3
-            if version != NEW_FORMAT:
-                self.log.info("crypt: the volume uses crypt format %d (see docs/crypt.md: format 1 volumes keep "
-                              "it; copy to a new volume to get format %d)", version, NEW_FORMAT)
+            if version not in (NEW_FORMAT, self.new_volume_format):
+                self.log.info("crypt: the volume uses crypt format %d (see docs/crypt.md: a volume keeps its "
+                              "format; copy to a new volume to get format %d)", version, NEW_FORMAT)
 
     # ------------------------------------------------------------ entries and attributes
 

@@ -57,6 +57,11 @@ Options
     group or others. Key material is kept in bytearrays and zeroed once used
     (see docs/crypt.md, Keys, for the copies Python cannot wipe).
 
+``new-volume-format`` (default 0: the newest, 3)
+    the format the first mount of a new volume records: 3 authenticates owners and modes
+    (a round trip more per open of a file and per create, chmod and chown), 2 does not. A
+    volume keeps the format it recorded first.
+
 Placement
 ---------
 It must sit directly above the cluster translator of the client graph (the

@@ -989,9 +989,19 @@ class Crypt(glupy.Translator):
             await self._settle()  # emptying a file is a write: only with the volume's key
         verified = 0
         if self._attrs and (loc.inode is None or loc.inode.type in (FileType.REG, FileType.INVAL)):
-            await self._verify_attrs(loc, "open")  # format 3: EACCES if changed on a brick
+            # format 3: EACCES if the owner or mode changed on a brick. An open that changes
+            # nothing goes out at the same time as the check (no plaintext leaves before both
+            # answered; a refused open's fd is released by its caller); one that may change the
+            # file (O_TRUNC, or opened for writing) waits for the check
             verified = _FD_VERIFIED
-        reply = await self.child.open(loc, self._open_flags(flags), fd, xdata)
+            if flags & (os.O_TRUNC | os.O_ACCMODE) == os.O_RDONLY:
+                reply, _ = await glupy.gather(self.child.open(loc, self._open_flags(flags), fd, xdata),
+                                              self._verify_attrs(loc, "open"))
+            else:
+                await self._verify_attrs(loc, "open")
+                reply = await self.child.open(loc, self._open_flags(flags), fd, xdata)
+        else:
+            reply = await self.child.open(loc, self._open_flags(flags), fd, xdata)
         if flags & os.O_APPEND or verified:
             self.set_fd_ctx(fd, (_FD_APPEND if flags & os.O_APPEND else 0) | verified)
         return reply

@@ -116,6 +116,7 @@ typedef struct gp_req {
     int refs;
     double timeout, deadline;   /* seconds; deadline on CLOCK_MONOTONIC (no deadline: 0) */
     unsigned long thread;       /* Python ident of the thread running the handler now, or 0 */
+    int interrupted;            /* HandlerTimedOut was raised in that thread for it (under the GIL) */
     PyObject *fo;               /* the Caller object, while fo_alive (read under the GIL) */
     int fo_alive;
     gp_expect expect;           /* what its reply must agree with */

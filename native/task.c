@@ -37,8 +37,15 @@ gp_current_frame_set(gp_frame_obj *fo)
     gp_frame_obj *prev = gp_current_fo;
     /* which thread runs the handler now: a report of a stuck handler shows that
      * thread's stack (a plain word, read by the reporter under the GIL) */
-    if (prev && prev->req)
+    if (prev && prev->req) {
         prev->req->thread = 0;
+        /* the handler left this thread before the exception its deadline raised in it
+         * fired: it must not fire in the next handler this thread runs */
+        if (prev->req->interrupted) {
+            PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
+            prev->req->interrupted = 0;
+        }
+    }
     if (fo && fo->req)
         fo->req->thread = PyThread_get_thread_ident();
     gp_current_fo = fo;

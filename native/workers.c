@@ -263,6 +263,7 @@ gp_locklist_copy(lock_migration_info_t *dst, lock_migration_info_t *src)
 static pthread_mutex_t gp_req_lock = PTHREAD_MUTEX_INITIALIZER;
 static gp_req gp_reqs = {.prev = &gp_reqs, .next = &gp_reqs}; /* not answered, with a deadline */
 static PyObject *gp_report_fn;                                  /* glupy._runtime.report_stuck */
+static PyObject *gp_timed_out_exc;                              /* glupy.errors.HandlerTimedOut */
 
 double
 gp_now(void)
@@ -413,6 +414,16 @@ gp_report_run(gp_work *w)
                gp_fop_names[r->fop], r->timeout);
     }
     Py_XDECREF(res);
+    /* Still running on a thread (looping, or blocked in a call): raise
+     * glupy.errors.HandlerTimedOut in it, so that a handler looping in Python lets its
+     * thread go (one blocked in C sees it when the call returns). A BaseException:
+     * `except Exception` does not swallow it. Under the GIL, r->thread is the thread
+     * running this handler now (task.c clears it, and a pending exception, when the
+     * handler leaves the thread). */
+    if (r->thread && gp_timed_out_exc) {
+        PyThreadState_SetAsyncExc(r->thread, gp_timed_out_exc);
+        r->interrupted = 1;
+    }
     Py_DECREF(fo);
     gp_gil_release(g);
     gp_req_unref(r);
@@ -702,7 +713,8 @@ gp_workers_start(PyObject *runtime)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     Py_XSETREF(gp_report_fn, PyObject_GetAttrString(runtime, "report_stuck"));
-    if (!gp_report_fn)
+    Py_XSETREF(gp_timed_out_exc, PyObject_GetAttrString(runtime, "HandlerTimedOut"));
+    if (!gp_report_fn || !gp_timed_out_exc)
         return -1;
     pthread_once(&once, gp_threads_start);
     if (!gp_timer_started) {

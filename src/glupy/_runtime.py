@@ -16,6 +16,7 @@ from typing import Any
 from glupy import _driver, lifecycle
 from glupy import _glupy  # type: ignore[attr-defined]  # created by the native bridge
 from glupy._glupy import EMBEDDED  # type: ignore[import-not-found]
+from glupy.errors import HandlerTimedOut  # noqa: F401 - the bridge raises it in stuck handlers (workers.c)
 from glupy.errors import TranslatorLoadError, failure_text, init_error_line
 from glupy.replies import REPLY_BY_ID
 from glupy.loader import resolve
@@ -93,7 +94,8 @@ def report_stuck(xlator: str, frame: Any, fop: str, timeout: float, thread: int)
     where = _driver.where_stuck(frame, thread)
     # answered ETIMEDOUT at once: winds still out are on call stacks of their own
     message = (f"{fop}: the handler did not answer within {timeout:g} s (option fop-timeout): answered ETIMEDOUT; "
-               f"its late result will be discarded. It is {where}")
+               f"its late result will be discarded{', and glupy.errors.HandlerTimedOut raised in it' if thread else ''}. "
+               f"It is {where}")
     if not thread:
         _driver.abandon(frame)
     logged, suppressed = _driver.LIMITER.admit((xlator, f"{fop}-deadline"))

@@ -431,6 +431,35 @@ def test_lifecycle_hooks_that_leave_by_odd_exits(mounted: Any, state: Path, does
     assert not crash_lines(log)
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+# Fixed bridge bug this guards (native: a handler looping in Python past its deadline kept its thread and its share of
+# the GIL for ever; workers.c gp_report_run now raises glupy.errors.HandlerTimedOut in it)
+def test_a_handler_looping_for_ever_is_stopped_at_its_deadline(mounted: Any) -> None:
+    """Spinner: three getxattrs loop in Python for ever, swallowing every Exception: each is
+    answered ETIMEDOUT at fop-timeout (2 s), then stopped (HandlerTimedOut, a
+    BaseException): the client goes back to idle (it burned a core for ever before)."""
+    m = mounted("spinner", "Spinner", fop_timeout="2")
+    mp, pid = m.mountpoint, m.pid
+    assert pid is not None
+    answers = [in_thread(timed_getxattr, mp / "other", "user.spin") for _ in range(3)]
+    for t, _ in answers:
+        t.join(10)
+    assert [out["result"][1] for _, out in answers] == [errno.ETIMEDOUT] * 3, [out for _, out in answers]
+    time.sleep(0.5)
+    before = cpu_seconds(pid)
+    time.sleep(2.0)
+    burned = cpu_seconds(pid) - before
+    assert burned < 0.3, f"the client burned {burned:.2f} s of CPU in 2 s after its handlers' deadline"
+    assert len(log_lines(m.log_file, "HandlerTimedOut raised in it")) == 3
+    others = quick_others(mp / "g")
+    assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, others
+    assert_alive(m, pid)
+
+
 # ------------------------------------------------------------------ on a replica-2 volume
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import glupy
 from glupy.replies import ReaddirpReply, ReaddirReply
 
-__all__ = ["Careless", "EvilEntries", "SlowDel", "GilHog", "SlowStatedump", "SlowReconfigure", "Exhaust", "HugeErrors",
+__all__ = ["Careless", "EvilEntries", "SlowDel", "GilHog", "SlowStatedump", "SlowReconfigure", "Spinner", "Exhaust", "HugeErrors",
            "LoopStopper", "Stasher", "Liar", "Escaper", "BadLife", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase"]
 
 
@@ -268,6 +268,26 @@ class SlowStatedump(glupy.Translator):
     def statedump(self) -> dict[str, Any]:
         time.sleep(self.block)
         return {"slept": self.block}
+
+
+class Spinner(glupy.Translator):
+    """getxattr ``user.spin`` loops in Python for ever (``while True``), catching every
+    Exception; ``user.spin-all`` catches BaseException too (nothing can stop it)."""
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        if name == "user.spin":
+            while True:
+                try:
+                    sum(range(1000))
+                except Exception:  # noqa: BLE001 - careless on purpose
+                    pass
+        if name == "user.spin-all":
+            while True:
+                try:
+                    sum(range(1000))
+                except BaseException:  # noqa: BLE001 - hostile on purpose
+                    pass
+        return await self.child.getxattr(loc, name, xdata)
 
 
 class SlowReconfigure(glupy.Translator):

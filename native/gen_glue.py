@@ -73,15 +73,16 @@ def iobref_of(args, prefix):
     return "NULL"
 
 
-def py_from_c(a, args, prefix, held=None):
+def py_from_c(a, args, prefix, held=None, fop="-1"):
     """The C expression making argument a's Python object. With `held` (the name of a
     C flag), a value the worker holds its own copy of is taken over when the kind
-    can (a location: a loc_copy and a loc_wipe per FOP saved)."""
+    can (a location: a loc_copy and a loc_wipe per FOP saved). `fop`: the FOP whose
+    argument it is (a location remembers it, see gp_loc_check)."""
     v = f"{prefix}{a.name}"
     k = K[a.kind]
-    make = (k.to_py or f"gp_py_{a.kind}({{v}})").format(v=v, iobref=iobref_of(args, prefix))
+    make = (k.to_py or f"gp_py_{a.kind}({{v}})").format(v=v, iobref=iobref_of(args, prefix), fop=fop)
     if held and k.to_py_taken:
-        return f"({held} ? {k.to_py_taken.format(v=v)} : {make})"
+        return f"({held} ? {k.to_py_taken.format(v=v, fop=fop)} : {make})"
     return make
 
 
@@ -529,7 +530,9 @@ def gen_fop(f) -> str:
                          f"        PyErr_SetString(PyExc_TypeError, \"{name}() argument {arg} must not be None\");",
                          "        goto fail;", "    }"]
     for arg, entry in f.loc_checks.items():
-        wind_convert += [f"    if (gp_loc_check(a_{arg}, {entry}, \"{name}() argument {arg}\") < 0)", "        goto fail;"]
+        index = next(i for i, a in enumerate(py_args) if a.name == arg)
+        wind_convert += [f"    if (gp_loc_check(PyTuple_GET_ITEM(args, {index}), {f.gf_fop}, {entry}, "
+                         f"\"{name}() argument {arg}\") < 0)", "        goto fail;"]
     unwind_convert = []
     for i, a in enumerate(f.py_reply):
         get = f"gp_reply_get(reply, {f.gf_fop}, {i}, \"{a.name}\", &tmp)"
@@ -547,7 +550,7 @@ def gen_fop(f) -> str:
         hold=gen_hold(name, FOP_HEAD, f.args, "a_", tell_held=True, gf_fop=f.gf_fop),
         hold_cbk=gen_hold(f"cbk_{name}", CBK_HEAD, f.reply, "r_", on_error_only={k for k in K if K[k].on_error}),
         before_python=before, expect="\n".join(expect(f)),
-        convert_args=" && ".join(f"(args[{i}] = {py_from_c(a, f.args, 'a_', held='held')})"
+        convert_args=" && ".join(f"(args[{i}] = {py_from_c(a, f.args, 'a_', held='held', fop=f.gf_fop)})"
                                  for i, a in enumerate(py_args)),
         error_reply=", ".join(error_args(f.reply)), convert_reply="\n".join(convert_reply),
         wind_declare="\n".join(declare(f.args, "a_", error_value)), pnames=", ".join(a.name for a in py_args),

@@ -212,8 +212,8 @@ extern gp_registry_t gp_reg;
 extern glusterfs_ctx_t *gp_ctx;
 
 /* C -> Python conversions: new reference, or NULL with an exception set. */
-PyObject *gp_py_loc(loc_t *loc);
-PyObject *gp_py_loc_take(loc_t *loc);
+PyObject *gp_py_loc(loc_t *loc, int fop);
+PyObject *gp_py_loc_take(loc_t *loc, int fop);
 PyObject *gp_py_fd(fd_t *fd);
 PyObject *gp_py_xdata(dict_t *dict);
 PyObject *gp_py_inode(inode_t *inode);
@@ -235,7 +235,7 @@ PyObject *gp_py_gfid(const unsigned char *gfid);
 int gp_c_loc(PyObject *o, loc_t **out, const char *what);
 /* What a wound location must hold (fop_table.ENTRY_LOCS): 0 an inode, 1 also a parent and an entry name, 2 that
  * if it has a name else a gfid, 3 a parent and an entry name. -1 with ValueError if it does not. */
-int gp_loc_check(loc_t *loc, int entry, const char *what);
+int gp_loc_check(PyObject *obj, int fop, int entry, const char *what);
 int gp_c_fd(PyObject *o, fd_t **out, const char *what);
 int gp_c_xdata(PyObject *o, dict_t **out, const char *what);
 int gp_c_inode(PyObject *o, inode_t **out, const char *what);

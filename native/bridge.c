@@ -500,23 +500,29 @@ gp_lookup_before_python(call_frame_t *frame, xlator_t *this, loc_t *loc, dict_t 
 }
 
 int
-gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs, const gp_expect *expect)
+gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject **args, int nargs,
+            const gp_expect *expect)
 {
     gp_private_t *priv = this->private;
+    if (!req && args && !(req = gp_req_new(frame, this, fop, priv->fop_timeout, expect)))
+        PyErr_NoMemory();
+    if (!req || !args) {
+        if (PyErr_Occurred())
+            gp_log_exception(this->name, gp_fop_names[fop]);
+        return req ? gp_req_drop(req) : -1;
+    }
+    if (gp_req_expired(req)) { /* answered ETIMEDOUT while this thread waited for the GIL */
+        gp_req_unref(req);
+        return 0;
+    }
     gp_frame_obj *fo = PyObject_New(gp_frame_obj, &gp_frame_type);
     if (!fo) {
         gp_log_exception(this->name, gp_fop_names[fop]);
-        return -1;
+        return gp_req_drop(req);
     }
     fo->this = this;
     fo->coro = NULL;
-    fo->req = gp_req_new(frame, this, fop, priv->fop_timeout, expect);
-    if (!fo->req) {
-        PyObject_Free(fo);
-        PyErr_NoMemory();
-        gp_log_exception(this->name, gp_fop_names[fop]);
-        return -1;
-    }
+    fo->req = req;
     fo->req->fo = (PyObject *)fo;
     fo->req->fo_alive = 1;
     gp_frame_obj *prev = gp_current_frame_set(fo);
@@ -1312,6 +1318,13 @@ gp_py_upcall(void *data)
     if (!ok)
         Py_CLEAR(d);
     return d;
+}
+
+double
+gp_fop_timeout(xlator_t *this)
+{
+    gp_private_t *priv = this->private;
+    return priv ? priv->fop_timeout : 0;
 }
 
 double

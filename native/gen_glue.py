@@ -279,12 +279,16 @@ gp_run_$name(call_frame_t *frame, xlator_t *this, $decls, int held)
 {
 $expect
     PyObject *args[$n] = {0};
-    int ok = 0;
+    /* Held arguments (copies of the worker's own): the deadline starts before the GIL
+     * is awaited, which another thread may hold for long (a handler in a long C call),
+     * and the timer answers the FOP meanwhile. Not with the caller's own arguments: an
+     * answer would let the caller free them while they are converted. */
+    gp_req *req = held ? gp_req_new(frame, this, $gf, gp_fop_timeout(this), &expect) : NULL;
     PyGILState_STATE gil = gp_gil_acquire();
-    if (gp_py_args_$name(args, $names, held) == 0)
-        ok = gp_dispatch(this, frame, $gf, args, $n, &expect) == 0;
-    else
+    int converted = gp_py_args_$name(args, $names, held) == 0;
+    if (!converted)
         gp_log_exception(this->name, "$name: converting the arguments");
+    int ok = gp_dispatch(this, frame, req, $gf, converted ? args : NULL, $n, &expect) == 0;
     for (int i = 0; i < $n; i++)
         Py_XDECREF(args[i]);
     gp_gil_release(gil);

@@ -147,6 +147,8 @@ typedef struct gp_work {
 
 int gp_workers_start(PyObject *runtime);
 void gp_work_submit(gp_work *w);
+/* The option fop-timeout of `this` (0: none). */
+double gp_fop_timeout(xlator_t *this);
 /* When a FOP of `this` handed to a worker now must have been taken (gp_work.deadline). */
 double gp_queue_deadline(xlator_t *this);
 double gp_now(void); /* CLOCK_MONOTONIC, seconds */
@@ -167,6 +169,7 @@ call_frame_t *gp_req_lock_frame(gp_req *r);
 void gp_req_unlock(void);
 /* Answer: the frame to unwind, or NULL if the FOP was answered already (deadline). */
 call_frame_t *gp_req_take(gp_req *r);
+int gp_req_drop(gp_req *r);
 /* A wind starts: a frame on a stack of its own (copy_frame) to wind on, or NULL
  * with an exception set; gp_req_wind_destroy(frame) once its reply is in. */
 call_frame_t *gp_req_wind_begin(gp_req *r);
@@ -282,7 +285,11 @@ int gp_c_gfid(PyObject *o, unsigned char *out, const char *what);
  * the frame (it will unwind it), -1 if the FOP must be unwound with EIO by C. */
 /* GlusterFS's default FOPs (default_stat...): glupy.so's own table as GlusterFS filled it. */
 extern struct xlator_fops gp_default_fops;
-int gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs, const gp_expect *expect);
+/* Run the handler of a FOP (GIL held). req: the FOP's deadline, if made before the GIL
+ * was taken (else made here); args NULL: their conversion failed. 0: the FOP is or will
+ * be answered; -1: the caller answers it EIO. */
+int gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject **args, int nargs,
+                const gp_expect *expect);
 
 /* A wind in progress: the cookie of STACK_WIND_COOKIE. */
 typedef struct gp_slot gp_slot;

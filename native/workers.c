@@ -346,6 +346,17 @@ gp_req_take(gp_req *r)
     return frame;
 }
 
+/* A FOP whose handler will not run (its arguments could not be converted, no
+ * memory): -1 if the caller is to answer it (it was not answered yet), 0 if its
+ * deadline answered it already. Drops the caller's reference. */
+int
+gp_req_drop(gp_req *r)
+{
+    call_frame_t *frame = gp_req_take(r);
+    gp_req_unref(r);
+    return frame ? -1 : 0;
+}
+
 /* Every wind goes out on a call stack of its own (copy_frame: same credentials,
  * lock owner and client), never on the caller's: then the FOP can be answered at
  * its deadline while a reply is still out (a child that never answers), and the

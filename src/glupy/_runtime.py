@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -24,12 +27,53 @@ from glupy.translator import Translator
 from glupy.types import Dirent, LockInfo, Upcall
 
 
+class _LogBudget:
+    """How much each logger (one per translator) may write to the GlusterFS log: a
+    handler logging in a loop must not fill the disk of a brick. Messages are cut to
+    :attr:`MAX_MESSAGE` characters; each logger may write :attr:`BURST` bytes at once,
+    refilled at :attr:`RATE` bytes a second; what is over is dropped and counted, and
+    the count is logged once the logger may write again."""
+
+    RATE = 1 << 20
+    BURST = 8 << 20
+    MAX_MESSAGE = 16 << 10
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: dict[str, list[float]] = {}  # logger -> [bytes allowed, when, dropped, dropped bytes]
+
+    def write(self, logger: str, level: int, message: str) -> None:
+        if len(message) > self.MAX_MESSAGE:
+            message = f"{message[:self.MAX_MESSAGE]} [... {len(message) - self.MAX_MESSAGE} more characters cut]"
+        size = len(message)
+        now = time.monotonic()
+        with self._lock:
+            state = self._state.setdefault(logger, [float(self.BURST), now, 0, 0])
+            state[0] = min(float(self.BURST), state[0] + (now - state[1]) * self.RATE)
+            state[1] = now
+            if state[0] < size:
+                state[2] += 1
+                state[3] += size
+                return
+            state[0] -= size
+            dropped, dropped_bytes = int(state[2]), int(state[3])
+            state[2] = state[3] = 0
+        if dropped:
+            _glupy.log(logger, logging.WARNING, f"{dropped} log messages ({dropped_bytes} bytes) dropped: more than "
+                                                f"{self.RATE >> 20} MiB a second")
+        _glupy.log(logger, level, message)
+
+
+_log_budget = _LogBudget()
+
+
 class _GlusterLogHandler(logging.Handler):
-    """Python logging into the process's GlusterFS log (brick stderr goes nowhere)."""
+    """Python logging into the process's GlusterFS log (brick stderr goes nowhere), within
+    each logger's :class:`_LogBudget`."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            _glupy.log(record.name, record.levelno, self.format(record))
+            _log_budget.write(record.name, record.levelno, self.format(record))
         except Exception:  # noqa: BLE001 - logging must never fail a FOP
             pass
 
@@ -49,8 +93,18 @@ class _LogStream(io.TextIOBase):
         while "\n" in self.buffer_text:
             line, self.buffer_text = self.buffer_text.split("\n", 1)
             if line.strip():
-                _glupy.log("glupy.stdio", self.level, line)
+                _log_budget.write("glupy.stdio", self.level, line)
+        if len(self.buffer_text) > _LogBudget.MAX_MESSAGE:  # a line without end: do not grow for ever
+            _log_budget.write("glupy.stdio", self.level, self.buffer_text)
+            self.buffer_text = ""
         return len(text)
+
+
+def _end_forked_child() -> None:
+    """os.fork() in a handler: the child would go on with copies of the process's
+    /dev/fuse, sockets and brick files, and its one thread would wait for work that
+    never comes. End it at once (starting programs with subprocess execs without this)."""
+    os._exit(70)
 
 
 def _setup_logging() -> None:
@@ -64,6 +118,7 @@ def _setup_logging() -> None:
     if EMBEDDED:
         sys.stdout = _LogStream(logging.INFO)
         sys.stderr = _LogStream(logging.ERROR)
+        os.register_at_fork(after_in_child=_end_forked_child)
 
 
 class _Backend:
@@ -91,7 +146,9 @@ def log_exception(domain: str, context: str, exc: BaseException) -> None:
 def report_stuck(xlator: str, frame: Any, fop: str, timeout: float, thread: int) -> None:
     """Called by the bridge's reporter thread when a FOP missed its deadline
     (option fop-timeout): log which handler and where it is stuck, rate-limited."""
-    where = _driver.where_stuck(frame, thread)
+    where = (_driver.where_stuck(frame, thread) if frame is not None else
+             "not started: it waited for the GIL, which another thread held all that time (a handler in a long "
+             "C call, or building something huge)")
     # answered ETIMEDOUT at once: winds still out are on call stacks of their own
     message = (f"{fop}: the handler did not answer within {timeout:g} s (option fop-timeout): answered ETIMEDOUT; "
                f"its late result will be discarded{', and glupy.errors.HandlerTimedOut raised in it' if thread else ''}. "

@@ -76,9 +76,13 @@ class ServerSide(Side):
             base = f"{SERVER_PREFIX}{plan.name}"
             keys = {base: plan.after, f"{base}.module": plan.spec}
             keys.update({f"{base}.{k}": v for k, v in plan.options.items()})
-            for key, value in keys.items():
-                volume_set(node, plan.volume, key, value)
-                done.append(key)
+            # one command, so that every brick volfile glusterd writes has the module: a
+            # node's filter makes user/NAME.so only for a translator with one, and a running
+            # brick given `type user/NAME` without the .so fails to parse it, after which
+            # GlusterFS 10.3's parser crashed the brick at its next volfile (graph.y keeps
+            # the failed parse's state: strlen of a freed volume name in graphyyerror)
+            volume_set(node, plan.volume, *(word for key, value in keys.items() for word in (key, value)))
+            done.extend(keys)
         except AdminError:
             if done:
                 try:  # GlusterFS 10 cannot reset user.* keys one by one (see glupy.admin.options)

@@ -268,6 +268,8 @@ gp_frame_root(gp_frame_obj *self)
     return frame->root;
 }
 
+/* Under gp_req_lock: `expr` may make only objects the garbage collector does not
+ * track (ints, bytes, str), as making those never runs a collection (see groups). */
 #define FRAME_GETTER(field, expr)                                              \
     static PyObject *gp_frame_get_##field(gp_frame_obj *self, void *c)         \
     {                                                                          \
@@ -286,22 +288,36 @@ FRAME_GETTER(unique, PyLong_FromUnsignedLongLong(root->unique))
 FRAME_GETTER(lk_owner, PyBytes_FromStringAndSize(root->lk_owner.data, root->lk_owner.len))
 FRAME_GETTER(client, gp_py_str(root->client ? root->client->client_uid : NULL))
 
+/* The groups are copied under gp_req_lock and made into a tuple after it is let go:
+ * a tuple is the one object here the garbage collector tracks, so making it may run
+ * a collection, which may free another FOP's Caller, whose dealloc takes gp_req_lock
+ * (a deadlock of the worker holding the GIL, and of the timer: every FOP in Python
+ * hung for good, no deadline). */
 static PyObject *
-gp_groups_tuple(call_stack_t *root)
+gp_frame_get_groups(gp_frame_obj *self, void *c)
 {
-    PyObject *t = PyTuple_New(root->ngrps);
-    for (int i = 0; t && i < root->ngrps; i++) {
-        PyObject *g = PyLong_FromUnsignedLong(root->groups[i]);
+    call_stack_t *root = gp_frame_root(self);
+    if (!root)
+        return NULL;
+    int n = root->ngrps > 0 ? root->ngrps : 0;
+    gid_t *groups = n ? malloc(n * sizeof(gid_t)) : NULL;
+    if (groups)
+        memcpy(groups, root->groups, n * sizeof(gid_t));
+    gp_req_unlock();
+    if (n && !groups)
+        return PyErr_NoMemory();
+    PyObject *t = PyTuple_New(n);
+    for (int i = 0; t && i < n; i++) {
+        PyObject *g = PyLong_FromUnsignedLong(groups[i]);
         if (!g) {
             Py_CLEAR(t);
             break;
         }
         PyTuple_SET_ITEM(t, i, g);
     }
+    free(groups);
     return t;
 }
-
-FRAME_GETTER(groups, gp_groups_tuple(root))
 
 static PyObject *
 gp_frame_get_valid(gp_frame_obj *self, void *c)

@@ -16,6 +16,7 @@ import errno
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -387,3 +388,87 @@ def test_a_handler_that_forks_leaves_nothing_behind(mounted: Any, state: Path) -
                     os.kill(p, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+
+def test_callers_in_cyclic_garbage_and_caller_groups_do_not_deadlock(mounted: Any) -> None:
+    """CallerCycles with a collection at nearly every allocation: lookups leave Callers in
+    reference cycles, stats read caller.groups (30 groups: a tuple the collector tracks).
+    Making that tuple under the bridge's request lock ran a collection that freed a Caller,
+    whose dealloc took the same lock: the worker and the deadline timer hung, and every FOP
+    in Python with them, for good. Now the groups are copied under the lock."""
+    m = mounted("cycles", "CallerCycles", threshold="1", fop_timeout="5")
+    mp, pid = m.mountpoint, m.pid
+    load = subprocess.Popen([sys.executable, "-c", f"""
+import os, time
+os.setgroups(list(range(1, 31)))
+end = time.monotonic() + 6
+n = 0
+while time.monotonic() < end:
+    try:
+        os.stat('{mp}/nope-%d' % n)
+    except OSError:
+        pass
+    os.stat('{mp}/f')
+    n += 1
+print(n)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = load.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        load.kill()  # it dies once the teardown aborts the client: waiting here would hang
+        pytest.fail("the stat loop hung (deadlock in the bridge)")
+    assert load.returncode == 0 and int(out) > 100, out
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)
+
+
+def test_the_event_loop_survives_base_exceptions_and_stop(mounted: Any) -> None:
+    """LoopBreaker: SystemExit from a coroutine on the bridge's loop, KeyboardInterrupt from a
+    callback, loop.stop(): each left the glupy-asyncio thread ended (or the loop stopped) and
+    every later glupy.sleep / on_loop answered ETIMEDOUT at its deadline, for good."""
+    m = mounted("loop", "LoopBreaker", fop_timeout="3")
+    mp, pid = m.mountpoint, m.pid
+    for trigger in ("loop-exit", "loop-kbint", "loop-stop"):
+        took, err = timed_getxattr(mp / "f", "user.nap")
+        assert err == errno.ENODATA and took < 1.0, ("before", trigger, took, err)
+        took, err = timed_getxattr(mp / "f", f"user.{trigger}")
+        assert err == errno.ENODATA and took < 1.0, (trigger, took, err)
+        time.sleep(0.2)
+        took, err = timed_getxattr(mp / "f", "user.nap")
+        assert err == errno.ENODATA and took < 1.0, ("after", trigger, took, err)
+    assert_alive(m, pid)
+
+
+def test_to_thread_calls_that_never_return_do_not_use_up_the_pool(mounted: Any) -> None:
+    """ThreadHog: 40 to_thread calls that never return (each answered ETIMEDOUT at 2 s) took
+    the fixed pool of 32 threads for good: every later to_thread was ETIMEDOUT. Now a call
+    holds only its own thread."""
+    import threading
+
+    m = mounted("hog", "ThreadHog", fop_timeout="2")
+    mp, pid = m.mountpoint, m.pid
+    results: list[tuple[float, int]] = []
+    hogs = [threading.Thread(target=lambda: results.append(timed_getxattr(mp / "f", "user.hog")))
+            for _ in range(40)]
+    for t in hogs:
+        t.start()
+    for t in hogs:
+        t.join(60)
+    assert len(results) == 40 and all(err == errno.ETIMEDOUT for _, err in results), results[:3]
+    for _ in range(3):
+        took, err = timed_getxattr(mp / "f", "user.thr")
+        assert err == errno.ENODATA and took < 1.0, (took, err)
+    assert_alive(m, pid)
+
+
+def test_a_small_process_wide_thread_stack_does_not_reach_glupys_threads(mounted: Any) -> None:
+    """SmallStacks: threading.stack_size(64 KiB) in init made glupy's to_thread threads
+    small too; a repr nested 900 deep there (within the recursion limit) crashed the
+    client (SIGSEGV, no log line). glupy's own threads get the default stack."""
+    m = mounted("stacks", "SmallStacks", fop_timeout="5")
+    mp, pid = m.mountpoint, m.pid
+    for depth in (50, 900):
+        took, err = timed_getxattr(mp / "f", f"user.repr-{depth}")
+        assert err == errno.ENODATA, (depth, took, err)
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)

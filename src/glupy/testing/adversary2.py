@@ -57,11 +57,26 @@ the ones acting on data (readv, writev, readdirp) are chosen with the option ``m
   features.cache-invalidation) by ``how``: ``block`` (30 s), ``raise``, ``false``,
   ``junk`` (a str), ``down`` (SOME_DESCENDENT_DOWN), ``child-down`` (CHILD_DOWN),
   ``parent-down`` (PARENT_DOWN).
+* :class:`CallerCycles`: every lookup leaves a reference cycle holding its Caller
+  (as an exception's traceback cycle would), every stat reads ``self.caller.groups``;
+  the option ``threshold`` sets ``gc.set_threshold`` (1: a collection at nearly every
+  allocation).
+* :class:`LoopBreaker`: getxattr ``user.loop-exit`` awaits a coroutine raising
+  SystemExit on the bridge's event loop, ``user.loop-kbint`` schedules a callback
+  raising KeyboardInterrupt there, ``user.loop-stop`` stops the loop; ``user.nap``
+  awaits ``glupy.sleep(0.05)``.
+* :class:`ThreadHog`: getxattr ``user.hog`` awaits ``glupy.to_thread`` of a call that
+  never returns; ``user.thr`` of a 10 ms sleep.
+* :class:`SmallStacks`: init sets ``threading.stack_size(64 KiB)`` (process-wide);
+  getxattr ``user.repr-N`` runs ``repr`` of a list nested N deep through
+  ``glupy.to_thread``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import gc
 import mmap
 import os
 import sys
@@ -663,3 +678,96 @@ class UpcallNotify(glupy.Translator):
         elif how == "exit":
             raise SystemExit(5)
         return None
+
+
+class CallerCycles(glupy.Translator):
+    """Callers left in cyclic garbage, and Caller.groups read (see module doc)."""
+
+    threshold = glupy.Option(int, default=0)
+
+    def init(self) -> None:
+        if self.threshold:
+            gc.set_threshold(self.threshold, 10, 10)
+
+    async def lookup(self, loc: Any, xdata: Any) -> Any:
+        box: dict[str, Any] = {"caller": self.caller}
+        box["self"] = box
+        return await self.child.lookup(loc, xdata)
+
+    async def stat(self, loc: Any, xdata: Any) -> Any:
+        self.caller.groups  # noqa: B018 - as a permission check would read them
+        return await self.child.stat(loc, xdata)
+
+
+class LoopBreaker(glupy.Translator):
+    """BaseExceptions and stop() on the bridge's event loop (see module doc)."""
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        n = name or ""
+        if n == "user.loop-exit":
+            async def leave() -> None:
+                raise SystemExit(0)
+
+            try:
+                await glupy.on_loop(leave())
+            except BaseException as error:  # noqa: BLE001 - expected: it comes back here
+                self.log.info("loop-exit: %r", error)
+            raise glupy.FopError(errno.ENODATA)
+        if n == "user.loop-kbint":
+            def interrupt() -> None:
+                raise KeyboardInterrupt
+
+            glupy.event_loop().call_soon_threadsafe(interrupt)
+            raise glupy.FopError(errno.ENODATA)
+        if n == "user.loop-stop":
+            glupy.event_loop().call_soon_threadsafe(glupy.event_loop().stop)
+            raise glupy.FopError(errno.ENODATA)
+        if n == "user.nap":
+            await glupy.sleep(0.05)
+            await glupy.on_loop(asyncio.sleep(0.01))
+            raise glupy.FopError(errno.ENODATA)
+        return await self.child.getxattr(loc, name, xdata)
+
+
+class ThreadHog(glupy.Translator):
+    """to_thread calls that never return (see module doc)."""
+
+    def init(self) -> None:
+        self.never = threading.Event()
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        n = name or ""
+        if n == "user.hog":
+            await glupy.to_thread(self.never.wait)
+            raise glupy.FopError(errno.ENODATA)
+        if n == "user.thr":
+            await glupy.to_thread(time.sleep, 0.01)
+            raise glupy.FopError(errno.ENODATA)
+        return await self.child.getxattr(loc, name, xdata)
+
+    def fini(self) -> None:
+        self.never.set()
+
+
+def _nested_repr(depth: int) -> int:
+    nested: list[Any] = []
+    for _ in range(depth):
+        nested = [nested]
+    return len(repr(nested))
+
+
+class SmallStacks(glupy.Translator):
+    """A process-wide small thread stack (see module doc)."""
+
+    def init(self) -> None:
+        threading.stack_size(64 * 1024)  # "the helper threads of this translator need little"
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        n = name or ""
+        if n.startswith("user.repr-"):
+            await glupy.to_thread(_nested_repr, int(n[len("user.repr-"):]))
+            raise glupy.FopError(errno.ENODATA)
+        return await self.child.getxattr(loc, name, xdata)
+
+    def fini(self) -> None:
+        threading.stack_size(0)

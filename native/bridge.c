@@ -1330,8 +1330,8 @@ gp_fop_timeout(xlator_t *this)
 double
 gp_queue_deadline(xlator_t *this)
 {
-    gp_private_t *priv = this->private;
-    return priv && priv->fop_timeout > 0 ? gp_now() + priv->fop_timeout : 0;
+    double timeout = gp_fop_timeout(this);
+    return timeout > 0 ? gp_now() + timeout : 0;
 }
 
 /* ------------------------------------------------------------ callbacks: context release */

@@ -236,8 +236,9 @@ PyObject *gp_py_gfid(const unsigned char *gfid);
 /* Python -> C conversions: 0, or -1 with an exception set. `what` names the
  * argument in error messages. Borrowed pointers stay valid while `o` lives. */
 int gp_c_loc(PyObject *o, loc_t **out, const char *what);
-/* What a wound location must hold (fop_table.ENTRY_LOCS): 0 an inode, 1 also a parent and an entry name, 2 that
- * if it has a name else a gfid, 3 a parent and an entry name. -1 with ValueError if it does not. */
+/* Whether the Loc object `obj` may be wound as an argument of FOP `fop` that must hold `entry`
+ * (fop_table.ENTRY_LOCS, 0 to 5; a new entry's Loc without an inode is given one); a Loc GlusterFS
+ * gave with `fop` always may. -1 with ValueError if it may not. */
 int gp_loc_check(PyObject *obj, int fop, int entry, const char *what);
 int gp_c_fd(PyObject *o, fd_t **out, const char *what);
 int gp_c_xdata(PyObject *o, dict_t **out, const char *what);

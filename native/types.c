@@ -854,12 +854,12 @@ int
 gp_loc_check(PyObject *obj, int fop, int entry, const char *what)
 {
     gp_loc_obj *self = (gp_loc_obj *)obj; /* gp_c_loc checked its type */
+    if (self->given_with == fop)
+        return 0;
     loc_t *loc = &self->loc;
     const char *name = loc->name;
     size_t len = name ? strlen(name) : 0;
     int named = entry == 1 || entry == 3 || entry == 4 || (entry == 2 && len > 0);
-    if (self->given_with == fop)
-        return 0;
     if (!loc->inode && entry <= 2)
         PyErr_Format(PyExc_ValueError, "%s: a Loc without an inode cannot be wound (use the FOP's own Loc, or "
                      "give inode=)", what);

@@ -38,9 +38,18 @@ class _LogBudget:
     BURST = 8 << 20
     MAX_MESSAGE = 16 << 10
 
+    class _Allowance:
+        """One logger's: bytes it may write now (as of `when`), and what it dropped since
+        it last wrote."""
+
+        __slots__ = ("bytes", "when", "dropped", "dropped_bytes")
+
+        def __init__(self, allowed: float, when: float) -> None:
+            self.bytes, self.when, self.dropped, self.dropped_bytes = allowed, when, 0, 0
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._state: dict[str, list[float]] = {}  # logger -> [bytes allowed, when, dropped, dropped bytes]
+        self._allowances: dict[str, _LogBudget._Allowance] = {}
 
     def write(self, logger: str, level: int, message: str) -> None:
         if len(message) > self.MAX_MESSAGE:
@@ -48,16 +57,18 @@ class _LogBudget:
         size = len(message)
         now = time.monotonic()
         with self._lock:
-            state = self._state.setdefault(logger, [float(self.BURST), now, 0, 0])
-            state[0] = min(float(self.BURST), state[0] + (now - state[1]) * self.RATE)
-            state[1] = now
-            if state[0] < size:
-                state[2] += 1
-                state[3] += size
+            a = self._allowances.get(logger)
+            if a is None:
+                a = self._allowances[logger] = self._Allowance(float(self.BURST), now)
+            a.bytes = min(float(self.BURST), a.bytes + (now - a.when) * self.RATE)
+            a.when = now
+            if a.bytes < size:
+                a.dropped += 1
+                a.dropped_bytes += size
                 return
-            state[0] -= size
-            dropped, dropped_bytes = int(state[2]), int(state[3])
-            state[2] = state[3] = 0
+            a.bytes -= size
+            dropped, dropped_bytes = a.dropped, a.dropped_bytes
+            a.dropped = a.dropped_bytes = 0
         if dropped:
             _glupy.log(logger, logging.WARNING, f"{dropped} log messages ({dropped_bytes} bytes) dropped: more than "
                                                 f"{self.RATE >> 20} MiB a second")

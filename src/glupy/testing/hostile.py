@@ -275,17 +275,12 @@ class Spinner(glupy.Translator):
     Exception; ``user.spin-all`` catches BaseException too (nothing can stop it)."""
 
     async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
-        if name == "user.spin":
+        if name in ("user.spin", "user.spin-all"):
+            swallowed = BaseException if name == "user.spin-all" else Exception
             while True:
                 try:
                     sum(range(1000))
-                except Exception:  # noqa: BLE001 - careless on purpose
-                    pass
-        if name == "user.spin-all":
-            while True:
-                try:
-                    sum(range(1000))
-                except BaseException:  # noqa: BLE001 - hostile on purpose
+                except swallowed:  # noqa: BLE001 - careless (or hostile) on purpose
                     pass
         return await self.child.getxattr(loc, name, xdata)
 

@@ -155,13 +155,12 @@ class FopDriver(glupy.Translator):
         self._parents: dict = {}
 
     async def lookup(self, loc, xdata):
-        reply = await self.child.lookup(loc, xdata)
-        if loc.parent is not None and reply.buf is not None:
-            self._parents[reply.buf.gfid] = loc.parent
-        return reply
+        return self._note_parent(loc, await self.child.lookup(loc, xdata))
 
     async def create(self, loc, flags, mode, umask, fd, xdata):
-        reply = await self.child.create(loc, flags, mode, umask, fd, xdata)
+        return self._note_parent(loc, await self.child.create(loc, flags, mode, umask, fd, xdata))
+
+    def _note_parent(self, loc, reply):
         if loc.parent is not None and reply.buf is not None:
             self._parents[reply.buf.gfid] = loc.parent
         return reply

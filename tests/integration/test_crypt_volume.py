@@ -189,7 +189,7 @@ def test_random_operations_match_a_plaintext_model(mounts: Mounts, key: Path, vo
         assert (again.mountpoint / name).read_bytes() == bytes(model.data), name
 
 
-def test_two_mounts_at_once(mounts: Mounts, key: Path) -> None:
+def test_two_mounts_at_once(mounts: Mounts, key: Path, volume: Volume, node: GlusterNode) -> None:
     # Without post-op-delay-secs 0, every hand-over of the shared file between the two
     # clients waits for AFR's delayed post-op (1 s): a client holding crypt's lock waits
     # for the other client's AFR eager lock (see docs/crypt.md, "Several writers").
@@ -277,7 +277,40 @@ def test_two_mounts_at_once(mounts: Mounts, key: Path) -> None:
     want = FileModel()
     for offset, data in mixed.items():
         want.write(offset, data)
-    assert (c.mountpoint / "mixed").read_bytes() == bytes(want.data)
+    try:
+        got = (c.mountpoint / "mixed").read_bytes()
+    except OSError as e:
+        raise AssertionError(f"reading 'mixed': {e}\n{stored_blocks_report(volume, node, key, 'mixed')}") from e
+    assert got == bytes(want.data)
+
+
+def stored_blocks_report(volume: Volume, node: GlusterNode, key: Path, name: str) -> str:
+    """What each brick holds of a file whose read failed: whether the bricks' copies are the
+    same, and which blocks fail authentication as they are and would pass with the other
+    "last" flag (a diagnosis for an intermittent failure, printed with the test's failure)."""
+    from glupy.translators.crypt import FORMAT_V2, BlockCodec, CorruptBlock, derive_keys, plain_size, read_key_file
+
+    bricks = brick_dirs(volume, node)
+    copies = [(brick / name).read_bytes() for brick in bricks]
+    gfid = os.getxattr(bricks[0] / name, "trusted.gfid")
+    cipher = BlockCodec(derive_keys(read_key_file(key))[0], FORMAT_V2).file(gfid)
+    lines = [f"bricks' copies identical: {copies[0] == copies[1]}; stored sizes {[len(c) for c in copies]}"]
+    for brick, raw in zip(bricks, copies):
+        last = (plain_size(len(raw)) - 1) // BLOCK
+        bad = []
+        for i in range(0, len(raw), CBLOCK):
+            index = i // CBLOCK
+            block = raw[i:i + CBLOCK]
+            try:
+                cipher.decrypt(index, block, last)
+            except CorruptBlock:
+                try:  # sealed with the other "last" flag?
+                    cipher.decrypt(index, block, -1 if index == last else index)
+                    bad.append(f"{index} (passes with the other last flag)")
+                except CorruptBlock:
+                    bad.append(f"{index} (zero: {block == bytes(len(block))})")
+        lines.append(f"{brick}: last block {last}, failing: {bad}")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ what the bricks see

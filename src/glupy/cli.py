@@ -347,9 +347,10 @@ def reload(ctx, volume, name, yes, force) -> None:
     old one. A new version that fails to import or start is refused where it runs and
     the old one keeps serving. Install the new code on every host first.
 
-    Waits (up to 30 s) for each process of this node running NAME to say whether it
-    switched: its bricks, and its FUSE clients whose graph has NAME. Exits 1 naming
-    each that refused, and why. Every node of the pool is asked first whether it has
+    Waits (up to 30 s) for each process running NAME to say whether it switched: the
+    bricks of every node (each node reads its bricks' logs, asked through glusterd),
+    and this machine's FUSE clients whose graph has NAME. Exits 1 naming each that
+    refused or did not answer, and why. Every node of the pool is asked first whether it has
     the new version; if one has not, nothing changes (--force: reload anyway).
     """
     node = node_of(ctx)

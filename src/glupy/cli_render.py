@@ -41,13 +41,14 @@ def entries_table(entries: Sequence[Entry], title: str = "glupy translators") ->
 
 
 def _code_text(entry: Entry) -> str:
-    """The recorded identity, then, in red, any other that bricks of this node run."""
+    """The recorded identity, then, in red, any other that processes run (bricks of every
+    node, FUSE clients of this one)."""
     recorded = entry.options.get("identity", "")
     lines = [recorded or "-"]
     processes = "clients" if entry.side == "client" else "bricks"
     for ident, n in sorted(Counter(entry.running.values()).items()):
         if ident != recorded:
-            lines.append(f"[red]{n} of {len(entry.running)} {processes} here run {ident}[/]")
+            lines.append(f"[red]{n} of {len(entry.running)} {processes} run {ident}[/]")
     return "\n".join(lines)
 
 

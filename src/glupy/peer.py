@@ -9,6 +9,8 @@ at staging, and glusterd's error names the node.
 
     peer_glupy report [NAME=MODULE[:CLASS]]...
     peer_glupy alias NAME        (xlator/user/NAME.so -> glupy.so, for server-side attach)
+    peer_glupy bricks VOLUME NAME [GENERATION]
+                                 (what this node's bricks run of NAME; how they took a reload)
 
 prints one line per fact, ``UUID<TAB>KEY<TAB>VALUE``: ``version``, ``bridge``
 (present/missing), ``filter`` (present/missing), ``python``, and for each
@@ -26,16 +28,22 @@ COMMAND = "glupy"  # gluster system:: execute glupy ... runs peer_glupy
 SCRIPT_NAME = f"peer_{COMMAND}"
 
 
-def glusterd_uuid() -> str:
-    """The UUID of the glusterd that runs us (our parent), from its working directory."""
-    workdir = Path("/var/lib/glusterd")
+def glusterd_option(key: str, default: str) -> str:
+    """Option ``management.KEY`` of the glusterd that runs us (our parent), from its command line."""
     try:
         argv = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().split(b"\0")
-        for arg in argv:
-            if arg.startswith(b"management.working-directory="):
-                workdir = Path(arg.split(b"=", 1)[1].decode())
     except OSError:
-        pass
+        return default
+    prefix = f"management.{key}=".encode()
+    for arg in argv:
+        if arg.startswith(prefix):
+            return arg[len(prefix):].decode()
+    return default
+
+
+def glusterd_uuid() -> str:
+    """The UUID of the glusterd that runs us (our parent), from its working directory."""
+    workdir = Path(glusterd_option("working-directory", "/var/lib/glusterd"))
     try:
         for line in (workdir / "glusterd.info").read_text().splitlines():
             if line.startswith("UUID="):
@@ -59,6 +67,35 @@ def report(translators: list[str]) -> list[tuple[str, str]]:
         facts.append((f"module.{name}", module_identity(module)))
         alias = xlators.xlator_dir() / "user" / f"{name}.so"
         facts.append((f"alias.{name}", "present" if alias.exists() else "missing"))
+    return facts
+
+
+def bricks(volume: str, name: str, generation: str | None = None) -> list[tuple[str, str]]:
+    """What this node's bricks of *volume* run of translator *name*, from their logs:
+    ``running.HOST:PATH`` (the identity of its code, ``-`` if the brick does not run it,
+    ``no log``) and, given a reload *generation*, ``reload.HOST:PATH`` ("reloaded", the
+    cause of the refusal, or "pending": nothing logged about it yet)."""
+    from glupy.admin.logs import reload_outcome, running_since_start
+
+    workdir = Path(glusterd_option("working-directory", "/var/lib/glusterd"))
+    logdir = Path(glusterd_option("logging-directory", "/var/log/glusterfs"))
+    uuid = glusterd_uuid()
+    facts = []
+    for stored in sorted((workdir / "vols" / volume / "bricks").glob("*")):
+        # glusterd's record of a brick: key=value lines, the owning node's uuid among them
+        brick = dict(line.split("=", 1) for line in stored.read_text(errors="replace").splitlines() if "=" in line)
+        if brick.get("uuid") != uuid or not brick.get("path"):
+            continue
+        label = f"{brick.get('hostname', '?')}:{brick['path']}"
+        log = logdir / "bricks" / f"{brick['path'].strip('/').replace('/', '-')}.log"  # glusterd's naming
+        try:
+            text = log.read_text(errors="replace")
+        except OSError:
+            facts.append((f"running.{label}", "no log"))
+            continue
+        facts.append((f"running.{label}", running_since_start(text, name) or "-"))
+        if generation is not None:
+            facts.append((f"reload.{label}", reload_outcome(text, generation) or "pending"))
     return facts
 
 
@@ -96,11 +133,16 @@ def main(argv: list[str] | None = None) -> int:
         xlators.check_name(args[1])
         xlators.ensure_alias(args[1])
         return 0
-    if not args or args[0] != "report":
-        print("usage: peer_glupy report [NAME=MODULE[:CLASS]]... | alias NAME", file=sys.stderr)
+    if args and args[0] == "report":
+        facts = report(args[1:])
+    elif args and args[0] == "bricks" and len(args) in (3, 4):
+        facts = bricks(*args[1:])
+    else:
+        print("usage: peer_glupy report [NAME=MODULE[:CLASS]]... | alias NAME | bricks VOLUME NAME [GENERATION]",
+              file=sys.stderr)
         return 2
     uuid = glusterd_uuid()
-    for key, value in report(args[1:]):
+    for key, value in facts:
         print(f"{uuid}\t{key}\t{value}".replace("\n", " "))
     return 0
 

@@ -10,6 +10,8 @@ write (the bricks' guard), and none of its plaintext lands on a brick."""
 from __future__ import annotations
 
 import errno
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -307,6 +309,73 @@ def test_client_attach_is_rolled_back_when_the_bricks_cannot_start_its_guard(hos
     assert len(status.bricks) == 6 and all(b.online for b in status.bricks), status
     for node in hosts:
         assert "crypt" not in served(n1, node, "guardvol") and "crypt-guard" not in served(n1, node, "guardvol")
+    vol.stop(force=True)
+
+
+RELOAD_PROBE = "glupy_pool_reload_probe"
+RELOAD_PROBE_SOURCE = '''import glupy
+
+VERSION = {version!r}
+
+
+class ReloadProbe(glupy.Translator):
+    def init(self):
+        if VERSION == "broken":
+            raise RuntimeError("this host's copy of the probe is broken")
+
+    async def stat(self, loc, xdata):
+        return await self.child.stat(loc, xdata)
+'''
+
+
+def install_module(node, name: str, text: str) -> None:
+    """*text* as module *name* in *node*'s host's Python environment."""
+    node.on_host("sh", "-c", f"cat > {PURELIB / (name + '.py')} <<'EOF'\n{text}\nEOF")
+
+
+def test_reload_reports_the_bricks_of_every_node(hosts: Pool) -> None:
+    """glupy reload on node 1 of a volume with a brick on each host: each node reads its own
+    bricks' logs (peer_glupy bricks, through glusterd) and the command prints every brick,
+    HOST:PATH, reloaded or why not; glupy list shows what each brick runs. A version broken
+    on node 3 only (reloaded with --force) exits 1 naming node 3's brick and the cause, and
+    node 3's brick goes on running the old code."""
+    n1, n2, n3 = hosts
+    for node in hosts:
+        install_glupy(node, hosts.bridge)
+        install_module(node, RELOAD_PROBE, RELOAD_PROBE_SOURCE.format(version="1"))
+    vol = Volume.create(n1, "reloadvol", hosts.bricks("reloadvol", 3), replica=3)  # one brick per host
+    vol.start()
+    labels = [str(b) for b in vol.info().bricks]
+    assert sorted(label.split(":")[0] for label in labels) == [n.address for n in hosts]
+    proc = glupy_on(n1, "attach", "reloadvol", f"{RELOAD_PROBE}:ReloadProbe", "--name", "rp", "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def running() -> dict[str, str]:
+        [entry] = json.loads(glupy_on(n1, "list", "reloadvol", "--json").stdout)
+        return entry["running"]
+
+    v1 = set(running().values())
+    assert len(v1) == 1 and set(running()) == set(labels), running()
+
+    for node in hosts:
+        install_module(node, RELOAD_PROBE, RELOAD_PROBE_SOURCE.format(version="2"))
+    proc = glupy_on(n1, "reload", "reloadvol", "rp")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.findall(r"^  (\S+): reloaded$", proc.stdout, re.M) == labels, proc.stdout
+    v2 = set(running().values())
+    assert len(v2) == 1 and v2 != v1 and set(running()) == set(labels), running()
+
+    for node in (n1, n2):
+        install_module(node, RELOAD_PROBE, RELOAD_PROBE_SOURCE.format(version="3"))
+    install_module(n3, RELOAD_PROBE, RELOAD_PROBE_SOURCE.format(version="broken"))
+    proc = glupy_on(n1, "reload", "reloadvol", "rp", "--force")
+    err = " ".join(proc.stderr.split())
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    [n3_brick] = [label for label in labels if label.startswith(n3.address + ":")]
+    assert re.findall(r"^  (\S+): reloaded$", proc.stdout, re.M) == [x for x in labels if x != n3_brick], proc.stdout
+    assert f"1 of 3 bricks kept the old code: {n3_brick}: " in err, err
+    now = running()
+    assert now[n3_brick] in v2 and len({now[x] for x in labels if x != n3_brick} - v2) == 1, now
     vol.stop(force=True)
 
 

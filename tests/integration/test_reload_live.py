@@ -12,7 +12,7 @@ instance's line has seen, carried by ``migrate``). Checked:
   matches the mount and both bricks' copies;
 * once ``glupy reload`` returned, every reply shows the new version: on the bricks
   (several files, so both bricks answer) and on the client. ``glupy reload`` waits
-  for the bricks of this node and for the FUSE clients of this node whose graph has
+  for the bricks (of every node) and for the FUSE clients of this node whose graph has
   the translator (each logs the reload or its refusal), so the bound is the
   command's return, not a poll; the poller never sees a reply older than one it
   saw before;
@@ -256,7 +256,8 @@ def test_reload_both_sides_under_random_io(node: GlusterNode, volume_factory, fu
 
     install("1")
     vol = volume_factory(node, bricks=2, replica=2)
-    bricks = [str(b.path) for b in vol.info().bricks]
+    bricks = [str(b) for b in vol.info().bricks]  # HOST:PATH, as glupy names bricks
+    brick_paths = [b.path for b in vol.info().bricks]
     workers: list[Integrity] = []
     poller = None
     try:
@@ -335,7 +336,7 @@ def test_reload_both_sides_under_random_io(node: GlusterNode, volume_factory, fu
         for w in workers:
             assert w.errors == [], w.errors
             assert sum(w.done.values()) > 200 and len(w.done) == len(Integrity.WEIGHTS), w.done
-            backends = [Path(b) / w.root.relative_to(m.mountpoint) for b in bricks]
+            backends = [b / w.root.relative_to(m.mountpoint) for b in brick_paths]
             assert w.check_all(w.root, *backends) == []
         print(f"operations: {sum((w.done for w in workers), Counter())}; versions seen: {poller.seen}")
         counts = json.loads(os.getxattr(m.mountpoint, "glupy.passthrough.counts"))  # the client probe's

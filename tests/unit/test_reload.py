@@ -123,9 +123,9 @@ def test_a_version_that_cannot_start_is_refused_and_the_old_one_serves(glupy_har
 
 
 def test_the_code_a_process_runs_is_read_from_its_log() -> None:
-    """side.running_identity: the last start or accepted reload of the translator of
+    """logs.running_identity: the last start or accepted reload of the translator of
     that name, in a brick log (xlator VOLUME-NAME) or a client log (xlator NAME)."""
-    from glupy.admin.side import running_identity
+    from glupy.admin.logs import running_identity
 
     def line(domain: str, ident: str) -> str:
         return (f"[2026-12-06 15:43:34.764555 +0000] I [bridge.c:139:gp_mod_log] 0-glupy.{domain}: "

@@ -19,7 +19,8 @@ from pathlib import Path
 from glupy import volfile_filter as gfilter
 from glupy.admin.glusterd import volume_names, volume_options, volume_set
 from glupy.admin.options import regenerate_client_volfiles
-from glupy.admin.side import AttachPlan, DetachResult, Entry, Side, running_identity
+from glupy.admin.logs import running_since_start
+from glupy.admin.side import AttachPlan, DetachResult, Entry, Side
 from glupy.admin.translators import class_name, placement_after, translator_error
 from glupy.errors import AdminError
 from glupy.gluster import FuseMount, GlusterNode, VolumeInfo
@@ -104,7 +105,7 @@ class ClientSide(Side):
             e.state = client_state(node, info.name, e.name)
             for mountpoint, log in self.process_logs(node, info, e.name).items():
                 text = log.read_text(errors="replace")
-                if (found := running_identity(text[text.rfind("Started running"):], e.name)):
+                if (found := running_since_start(text, e.name)):
                     e.running[mountpoint] = found
 
     def process_logs(self, node: GlusterNode, info: VolumeInfo, name: str) -> dict[str, Path]:

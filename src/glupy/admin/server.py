@@ -23,11 +23,12 @@ from glupy.admin.glusterd import (
     volume_options,
     volume_set,
 )
+from glupy.admin.logs import running_since_start
 from glupy.admin.options import drop_options, restore_options
-from glupy.admin.side import AttachPlan, DetachResult, Entry, Side, running_identity
+from glupy.admin.side import RELOAD_WAIT, AttachPlan, DetachResult, Entry, Side
 from glupy.admin.translators import class_name, translator_error
 from glupy.errors import AdminError
-from glupy.gluster import GlusterNode, VolumeInfo, xlators
+from glupy.gluster import Brick, GlusterNode, VolumeInfo, xlators
 
 SERVER_PREFIX = "user.xlator."
 DEFAULT_SERVER_POSITION = "posix"
@@ -129,6 +130,9 @@ class ServerSide(Side):
             e.state = server_state(node, info, e.name, texts)
             if info.started:
                 e.running = running_identities(node, info, e.name, texts)
+                others = [label for label in map(brick_label, info.bricks) if label not in e.running]
+                if others:
+                    e.running.update(_other_nodes_running(node, info.name, e.name, others))
 
     def record(self, node: GlusterNode, info: VolumeInfo, name: str, changes: Mapping[str, str]) -> None:
         base = f"{SERVER_PREFIX}{name}"
@@ -136,8 +140,22 @@ class ServerSide(Side):
 
     def process_logs(self, node: GlusterNode, info: VolumeInfo, name: str) -> dict[str, Path]:
         """The bricks of this node (a brick whose log is not here is another node's)."""
-        logs = {str(b.path): node.brick_log(b.path) for b in info.bricks}
-        return {path: log for path, log in logs.items() if log.exists()}
+        logs = {brick_label(b): node.brick_log(b.path) for b in info.bricks}
+        return {label: log for label, log in logs.items() if log.exists()}
+
+    def reload(self, node: GlusterNode, info: VolumeInfo, name: str,
+               changes: Mapping[str, str]) -> dict[str, str]:
+        """Side.reload for this node's bricks (their logs), then the other nodes' bricks
+        as their nodes read their logs (peer_glupy bricks, through glusterd), in the
+        volume's order of bricks."""
+        here = super().reload(node, info, name, changes)
+        others = [label for label in map(brick_label, info.bricks) if label not in here] if info.started else []
+        if not others:
+            return here
+        from glupy import pool  # (glupy.pool uses glupy.admin)
+
+        there = pool.reload_outcomes(node, info.name, name, changes["generation"], others, RELOAD_WAIT)
+        return {label: here.get(label) or there[label] for label in map(brick_label, info.bricks)}
 
 
 def server_entries(volume: str, options: Mapping[str, str]) -> list[Entry]:
@@ -158,6 +176,21 @@ def server_entries(volume: str, options: Mapping[str, str]) -> list[Entry]:
 
 
 # ------------------------------------------------------------------ what the bricks of this node run
+
+def brick_label(brick: Brick) -> str:
+    """How glupy names a brick to people: GlusterFS's own ``HOST:PATH``."""
+    return str(brick)
+
+
+def _other_nodes_running(node: GlusterNode, volume: str, name: str, labels: list[str]) -> dict[str, str]:
+    """{"HOST:PATH": identity} of the bricks *labels* (of other nodes) that run translator
+    *name*, as their nodes read their logs; none for a node that cannot answer."""
+    from glupy import pool  # (glupy.pool uses glupy.admin)
+
+    facts = pool.brick_facts(node, volume, name)
+    return {label: found for label in labels
+            if (found := facts.get(f"running.{label}", "-")) not in ("-", "no log")}
+
 
 def brick_log_texts(node: GlusterNode, info: VolumeInfo) -> dict[str, str | None]:
     """{brick path: its log on this node (None: no log here)}, each read once."""
@@ -195,14 +228,14 @@ def server_state(node: GlusterNode, info: VolumeInfo, name: str,
 
 def running_identities(node: GlusterNode, info: VolumeInfo, name: str,
                        texts: Mapping[str, str | None] | None = None) -> dict[str, str]:
-    """{brick path: identity of the code it runs} for the bricks of this node that run
-    translator *name*, from each log since the brick process started (side.running_identity)."""
+    """{"HOST:PATH": identity of the code it runs} for the bricks of this node that run
+    translator *name*, from each log since the brick process started (logs.running_since_start)."""
     texts = brick_log_texts(node, info) if texts is None else texts
     running = {}
     for brick in info.bricks:
         text = texts.get(str(brick.path))
-        if text is not None and (found := running_identity(text[text.rfind("Started running"):], name)):
-            running[str(brick.path)] = found
+        if text is not None and (found := running_since_start(text, name)):
+            running[brick_label(brick)] = found
     return running
 
 

@@ -12,7 +12,6 @@ refresh and reload through this interface without asking which side it is.
 
 from __future__ import annotations
 
-import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from glupy.admin.logs import reload_outcome
 from glupy.gluster import GlusterNode, VolumeInfo
 
 
@@ -163,8 +163,6 @@ RELOAD_WAIT = 30
 def wait_reloaded(logs: Mapping[str, Path], sizes: Mapping[str, int], generation: str) -> dict[str, str]:
     """{process: "reloaded" or the refusal} from what each log gained since *sizes*:
     the line the bridge writes when a new ``generation`` reached its reconfigure()."""
-    done = re.compile(rf"glupy: reloaded module=\S+ generation={generation}\b")
-    refused = re.compile(rf"glupy: reload of module=\S+ generation={generation} refused.*?: (.*)$", re.M)
     state: dict[str, str] = {}
     deadline = time.monotonic() + RELOAD_WAIT
     while len(state) < len(logs) and time.monotonic() < deadline:
@@ -174,21 +172,9 @@ def wait_reloaded(logs: Mapping[str, Path], sizes: Mapping[str, int], generation
             with log.open("rb") as f:
                 f.seek(sizes[label])
                 text = f.read().decode(errors="replace")
-            if done.search(text):
-                state[label] = "reloaded"
-            elif m := refused.search(text):
-                state[label] = m.group(1).strip()
+            if (outcome := reload_outcome(text, generation)) is not None:
+                state[label] = outcome
         if len(state) < len(logs):
             time.sleep(0.1)
     # in the order of *logs* (a volume's bricks in order), not of the answers
     return {label: state.get(label, f"no answer within {RELOAD_WAIT} s (see {log})") for label, log in logs.items()}
-
-
-def running_identity(text: str, name: str) -> str | None:
-    """The identity of the code translator *name* runs, as a process's log *text* (since
-    the process started) tells: the line each start or accepted reload logs
-    (lifecycle.announce), the last one. None: no such line."""
-    # a brick's xlator is named VOLUME-NAME, a client's NAME
-    line = re.compile(rf"\] \S+ \[[^]]*\] \S*-glupy\.(?:\S*-)?{re.escape(name)}: \S+ \((\S+)\) handles ")
-    found = line.findall(text)
-    return found[-1] if found else None

@@ -15,18 +15,15 @@ this one:
 
 from __future__ import annotations
 
-import re
-import time
 from dataclasses import dataclass, field
 
 from glupy import peer
-from glupy.admin.glusterd import served_volfile, translated
+from glupy.admin.glusterd import peer_execute, served_volfile, translated
 from glupy.gluster import GlusterNode
-from glupy.gluster.errors import GlusterCommandError, GlusterError
+from glupy.gluster.errors import GlusterError
 from glupy.gluster.volfile import Volfile, VolfileError
 
 FILTER_MISSING = "the client volfile filter is missing"
-_STAGING = re.compile(r"Staging failed on (\S+?)\.? Error: (.*)")
 
 
 @dataclass
@@ -61,52 +58,7 @@ def nodes(node: GlusterNode) -> dict[str, str]:
 
 def ask_every_node(node: GlusterNode, translators: list[Translator]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """({uuid: {key: value}} from peer_glupy on every node, {host: why the command failed there})."""
-    return _execute(node, "report", *(f"{t.name}={t.spec}" for t in translators))
-
-
-def _execute(node: GlusterNode, *args: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """``peer_glupy ARGS`` on every node: ({uuid: {key: value}}, {host: why it failed there})."""
-    try:
-        out = node.gluster("system::", "execute", peer.COMMAND, *args, timeout=300)
-    except GlusterCommandError as error:
-        text = (error.stderr or error.stdout).strip()
-        failed = {m.group(1): m.group(2).strip() for m in _STAGING.finditer(text)}
-        if not failed:  # the node we ask is the one without it
-            failed = {node.address: text.splitlines()[-1] if text else "failed"}
-        return {}, failed
-    facts: dict[str, dict[str, str]] = {}
-    for line in out.splitlines():
-        parts = line.split("\t", 2)
-        if len(parts) == 3:
-            facts.setdefault(parts[0], {})[parts[1]] = parts[2]
-    return facts, {}
-
-
-def brick_facts(node: GlusterNode, volume: str, name: str, generation: str | None = None) -> dict[str, str]:
-    """{"running.HOST:PATH" or "reload.HOST:PATH": value} of every brick of *volume* on
-    every node, as each node reads its bricks' logs (peer_glupy bricks); {"failed.HOST":
-    why} for a node where the command failed (glusterd runs it everywhere or nowhere)."""
-    facts, failed = _execute(node, "bricks", volume, name, *([generation] if generation else []))
-    merged = {f"failed.{host}": why for host, why in failed.items()}
-    for node_facts in facts.values():
-        merged.update(node_facts)
-    return merged
-
-
-def reload_outcomes(node: GlusterNode, volume: str, name: str, generation: str, labels: list[str],
-                    wait: float) -> dict[str, str]:
-    """{"HOST:PATH": "reloaded" or why not} for the bricks *labels* (of other nodes), asked
-    of their nodes until each has answered or *wait* seconds have passed."""
-    deadline = time.monotonic() + wait
-    while True:
-        facts = brick_facts(node, volume, name, generation)
-        failed = "; ".join(f"{k[7:]}: {v}" for k, v in facts.items() if k.startswith("failed."))
-        outcomes = {label: facts.get(f"reload.{label}", "pending") for label in labels}
-        if failed or all(v != "pending" for v in outcomes.values()) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    why = f"no answer (peer_glupy bricks failed: {failed})" if failed else f"no answer within {wait:g} s"
-    return {label: why if v == "pending" else v for label, v in outcomes.items()}
+    return peer_execute(node, "report", *(f"{t.name}={t.spec}" for t in translators))
 
 
 def served_translators(node: GlusterNode, host: str, volume: str) -> set[str] | None:
@@ -238,9 +190,5 @@ def alias_everywhere(node: GlusterNode, name: str) -> str:
     ``peer_glupy`` this makes the alias nowhere. Nodes with glupy's volfile filter do
     not need it: their filter makes it when glusterd writes the brick volfiles with
     NAME (glupy.volfile_filter); this is the way for nodes without the filter."""
-    try:
-        node.gluster("system::", "execute", peer.COMMAND, "alias", name, timeout=120)
-    except GlusterCommandError as error:
-        text = (error.stderr or error.stdout).strip()
-        return "; ".join(f"{host} ({why})" for host, why in _STAGING.findall(text)) or text
-    return ""
+    _, failed = peer_execute(node, "alias", name)
+    return "; ".join(f"{host} ({why})" for host, why in failed.items())

@@ -11,11 +11,13 @@ module of :mod:`glupy.admin` calls these functions or wraps what it does with
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from glupy import peer
 from glupy.errors import AdminError
 from glupy.gluster import GlusterNode, Volume, VolumeInfo, _proc
 from glupy.gluster.errors import GlusterCommandError, GlusterError, GlusterNotInstalledError
@@ -214,3 +216,28 @@ def fetch_client_volfile(node: GlusterNode, volume: str, server: str | None = No
         return Volfile.parse(text)
     except VolfileError as error:
         raise AdminError(f"the volfile of {volume} cannot be parsed: {error}") from None
+
+
+# ------------------------------------------------------------------ asking every node
+
+_STAGING = re.compile(r"Staging failed on (\S+?)\.? Error: (.*)")
+
+
+def peer_execute(node: GlusterNode, *args: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """``peer_glupy ARGS`` on every node of the pool (``gluster system:: execute``, see
+    glupy.peer): ({uuid: {key: value}}, {host: why the command failed there}). glusterd
+    runs it everywhere or nowhere."""
+    try:
+        out = node.gluster("system::", "execute", peer.COMMAND, *args, timeout=300)
+    except GlusterCommandError as error:
+        text = (error.stderr or error.stdout).strip()
+        failed = {m.group(1): m.group(2).strip() for m in _STAGING.finditer(text)}
+        if not failed:  # the node we ask is the one without it
+            failed = {node.address: text.splitlines()[-1] if text else "failed"}
+        return {}, failed
+    facts: dict[str, dict[str, str]] = {}
+    for line in out.splitlines():
+        parts = line.split("\t", 2)
+        if len(parts) == 3:
+            facts.setdefault(parts[0], {})[parts[1]] = parts[2]
+    return facts, {}

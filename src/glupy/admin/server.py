@@ -16,6 +16,7 @@ from pathlib import Path
 
 from glupy.admin.glusterd import (
     online_bricks,
+    peer_execute,
     restart_volume_forced,
     stop_after_failed_start,
     volume_info,
@@ -152,9 +153,7 @@ class ServerSide(Side):
         others = [label for label in map(brick_label, info.bricks) if label not in here] if info.started else []
         if not others:
             return here
-        from glupy import pool  # (glupy.pool uses glupy.admin)
-
-        there = pool.reload_outcomes(node, info.name, name, changes["generation"], others, RELOAD_WAIT)
+        there = other_nodes_reloaded(node, info.name, name, changes["generation"], others)
         return {label: here.get(label) or there[label] for label in map(brick_label, info.bricks)}
 
 
@@ -182,14 +181,39 @@ def brick_label(brick: Brick) -> str:
     return str(brick)
 
 
+def brick_facts(node: GlusterNode, volume: str, name: str, generation: str | None = None) -> dict[str, str]:
+    """{"running.HOST:PATH" or "reload.HOST:PATH": value} of the bricks of *volume* on every
+    node, as each node reads its own bricks' logs (``peer_glupy bricks``, glupy.peer);
+    {"failed.HOST": why} for a node where the command failed."""
+    facts, failed = peer_execute(node, "bricks", volume, name, *([generation] if generation else []))
+    merged = {f"failed.{host}": why for host, why in failed.items()}
+    for node_facts in facts.values():
+        merged.update(node_facts)
+    return merged
+
+
 def _other_nodes_running(node: GlusterNode, volume: str, name: str, labels: list[str]) -> dict[str, str]:
     """{"HOST:PATH": identity} of the bricks *labels* (of other nodes) that run translator
-    *name*, as their nodes read their logs; none for a node that cannot answer."""
-    from glupy import pool  # (glupy.pool uses glupy.admin)
-
-    facts = pool.brick_facts(node, volume, name)
+    *name*; none for a node that cannot answer."""
+    facts = brick_facts(node, volume, name)
     return {label: found for label in labels
             if (found := facts.get(f"running.{label}", "-")) not in ("-", "no log")}
+
+
+def other_nodes_reloaded(node: GlusterNode, volume: str, name: str, generation: str,
+                         labels: list[str]) -> dict[str, str]:
+    """{"HOST:PATH": "reloaded" or why not} for the bricks *labels* (of other nodes), asked
+    of their nodes until each has answered or RELOAD_WAIT seconds have passed."""
+    deadline = time.monotonic() + RELOAD_WAIT
+    while True:
+        facts = brick_facts(node, volume, name, generation)
+        failed = "; ".join(f"{k.removeprefix('failed.')}: {v}" for k, v in facts.items() if k.startswith("failed."))
+        outcomes = {label: facts.get(f"reload.{label}", "pending") for label in labels}
+        if failed or "pending" not in outcomes.values() or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    why = f"no answer (peer_glupy bricks failed: {failed})" if failed else f"no answer within {RELOAD_WAIT} s"
+    return {label: why if v == "pending" else v for label, v in outcomes.items()}
 
 
 def brick_log_texts(node: GlusterNode, info: VolumeInfo) -> dict[str, str | None]:

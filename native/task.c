@@ -31,6 +31,14 @@ static PyObject *gp_takeover_fn;
 /* The FOP whose handler runs on this thread (Caller of glupy's current_frame()). */
 static GP_TLS gp_frame_obj *gp_current_fo;
 
+/* The slot this thread is winding now (inside the winder, the GIL released): a reply
+ * that comes back inside the wind finds it here (gp_slot_answered). */
+static GP_TLS gp_slot *gp_winding;
+
+/* What a slot's reply is when it was answered in C (a tail await): not a reply. */
+static PyObject *gp_answered;
+static PyObject *gp_str_cr_await;
+
 gp_frame_obj *
 gp_current_frame_set(gp_frame_obj *fo)
 {
@@ -200,6 +208,7 @@ struct gp_task {
     PyObject *coro;
     PyObject *handler;
     int fop;
+    int tail_awaits; /* every await of the handler is `return await` (glupy._driver.tail_await_code) */
 };
 
 static void
@@ -307,11 +316,14 @@ gp_task_finish(gp_task *t, PyObject *result)
 
 /* ------------------------------------------------------------ winds: slots, the wind itself */
 
-enum { GP_SLOT_WINDING, GP_SLOT_DONE, GP_SLOT_WAITING };
+/* ANSWERED: the reply of a tail await was unwound to the caller in C (gp_slot_answered)
+ * before the winder returned: the winder finishes the handler (gp_task_answered). */
+enum { GP_SLOT_WINDING, GP_SLOT_DONE, GP_SLOT_WAITING, GP_SLOT_ANSWERED };
 
 struct gp_slot {
     int state;
     int fop;                /* the FOP wound */
+    int fast;               /* a tail await: a reply that passes the checks goes to the caller in C */
     PyObject *result;       /* set when the callback ran before the wind returned */
     gp_task *task;          /* resumed with the reply (task.c), or else: */
     PyObject *callback;     /* called with the reply when it arrives later, */
@@ -331,6 +343,7 @@ gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
     }
     slot->state = GP_SLOT_WINDING;
     slot->fop = fop;
+    slot->fast = 0;
     slot->result = NULL;
     slot->task = t;
     slot->callback = Py_XNewRef(callback);
@@ -362,6 +375,10 @@ gp_slot_wound(gp_slot *slot)
         PyObject *result = slot->result;
         gp_slot_free(slot);
         return result;
+    }
+    if (slot->state == GP_SLOT_ANSWERED) {
+        gp_slot_free(slot);
+        return Py_NewRef(gp_answered);
     }
     slot->state = GP_SLOT_WAITING;
     return NULL;
@@ -426,6 +443,76 @@ gp_slot_resume(gp_slot *slot, PyObject *reply)
     Py_DECREF(reply);
 }
 
+/* ------------------------------------------------------------ tail awaits
+ *
+ * A handler whose every await is `return await X` (glupy._driver.tail_await_code) that
+ * awaits a wind of its own FOP directly returns that wind's reply and does nothing else.
+ * So the reply's callback (gp_cbk_NAME, generated) checks it as gp_unwind_NAME would
+ * check the handler's answer (gp_fast_NAME: the same validation) and, if it passes,
+ * unwinds it to the caller at once, in C, on the thread it came on -- as a tail call's
+ * reply goes back -- instead of converting it for Python, handing it to a worker,
+ * resuming the handler and converting its answer back. The FOP keeps its deadline
+ * (gp_req_take decides who answers) and its wind its own stack. The coroutine is then
+ * finished on a worker, sent None, which it returns and nobody sees. A reply that fails
+ * the checks takes the ordinary path: Python answers (EIO and a log line). */
+
+/* The FOP (borrowed) whose reply may go to its caller in C, or NULL. No GIL needed:
+ * called by a callback, which must not hold it (a leaf's ENOSYS is answered under the
+ * GIL, inside gp_wind_NAME: that one takes the ordinary path). */
+gp_frame_obj *
+gp_slot_fast(gp_slot *slot)
+{
+    return slot->fast && !PyGILState_Check() ? slot->fo : NULL;
+}
+
+static void
+gp_slot_answered_locked(gp_slot *slot)
+{
+    if (slot->state == GP_SLOT_WINDING) {
+        slot->state = GP_SLOT_ANSWERED; /* the winder finishes the task */
+        return;
+    }
+    gp_slot_resume(slot, Py_NewRef(gp_answered)); /* WAITING: the task waits for it */
+}
+
+typedef struct {
+    gp_work w;
+    gp_slot *slot;
+} gp_answered_work;
+
+static void
+gp_answered_run(gp_work *w)
+{
+    gp_answered_work *aw = (gp_answered_work *)w;
+    PyGILState_STATE g = gp_gil_acquire();
+    gp_slot_answered_locked(aw->slot);
+    gp_gil_release(g);
+    free(aw);
+}
+
+/* The reply of a fast slot went to the caller (or the FOP had been answered by its
+ * deadline): finish the handler. Called by the callback, without the GIL. */
+void
+gp_slot_answered(gp_slot *slot)
+{
+    if (gp_winding == slot) {
+        /* inside the wind, on the winder's thread: nobody else looks at the slot now */
+        slot->state = GP_SLOT_ANSWERED;
+        return;
+    }
+    gp_answered_work *aw = gp_on_worker() ? NULL : calloc(1, sizeof(*aw));
+    if (aw) {
+        /* Python code (the handler's end) only ever runs on workers */
+        aw->w.run = gp_answered_run;
+        aw->slot = slot;
+        gp_work_submit(&aw->w);
+        return;
+    }
+    PyGILState_STATE g = gp_gil_acquire(); /* on a worker (or no memory) */
+    gp_slot_answered_locked(slot);
+    gp_gil_release(g);
+}
+
 /* Wind `fop` for the FOP fo carries, on a stack of its own (gp_req_wind_begin),
  * with lk_owner as its lock owner when that is a bytes object. The winder's
  * result: None, or NULL with an exception set (nothing wound). */
@@ -456,7 +543,7 @@ gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args, gp_slot *
  * exception set when nothing was wound. */
 static PyObject *
 gp_wind_slot(gp_frame_obj *fo, gp_task *t, PyObject *callback, int fop, PyObject *child, PyObject *args,
-             PyObject *lk_owner, int *pending)
+             PyObject *lk_owner, int fast, int *pending)
 {
     *pending = 0;
     if (fop <= 0 || fop >= GF_FOP_MAXVALUE || !gp_winders[fop]) {
@@ -470,7 +557,11 @@ gp_wind_slot(gp_frame_obj *fo, gp_task *t, PyObject *callback, int fop, PyObject
     gp_slot *slot = gp_slot_new(t, fop, fo, callback);
     if (!slot)
         return NULL;
+    slot->fast = fast;
+    gp_slot *outer = gp_winding;
+    gp_winding = slot;
     PyObject *r = gp_wind_on(fo, fop, ((gp_xlator_obj *)child)->xl, args, slot, lk_owner);
+    gp_winding = outer;
     if (!r) {
         /* conversion failed before anything was wound */
         gp_slot_free(slot);
@@ -500,7 +591,7 @@ gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
     }
     int pending;
     PyObject *reply = gp_wind_slot((gp_frame_obj *)argv[0], NULL, argv[4], (int)fop, argv[1], argv[3],
-                                   argc == 6 ? argv[5] : NULL, &pending);
+                                   argc == 6 ? argv[5] : NULL, 0, &pending);
     if (!reply && pending)
         return Py_NewRef(gp_reg.pending);
     return reply;
@@ -514,10 +605,35 @@ gp_task_wind(gp_task *t, gp_wind_obj *w, int *fop_out)
 {
     *fop_out = w->fop;
     int pending;
-    PyObject *reply = gp_wind_slot(t->fo, t, NULL, w->fop, w->child, w->args, w->lk_owner, &pending);
+    int fast = 0;
+    if (t->tail_awaits && w->fop == t->fop) {
+        /* awaited by the handler itself, not by a coroutine it awaits (whose code may
+         * do more with the reply) */
+        PyObject *awaited = PyObject_GetAttr(t->coro, gp_str_cr_await);
+        fast = awaited == (PyObject *)w;
+        Py_XDECREF(awaited);
+        PyErr_Clear();
+    }
+    PyObject *reply = gp_wind_slot(t->fo, t, NULL, w->fop, w->child, w->args, w->lk_owner, fast, &pending);
     if (!reply && !pending)
         return gp_fetch_exception();
     return reply;
+}
+
+/* The reply of the handler's tail await went to the caller in C: the handler's coroutine
+ * returns what it is sent, here None, which nobody sees. */
+static void
+gp_task_answered(gp_task *t)
+{
+    PyObject *out = NULL;
+    PySendResult st = PyIter_Send(t->coro, Py_None, &out);
+    if (st == PYGEN_ERROR)
+        gp_log_exception(GP_DOMAIN, "finishing a handler answered in C");
+    else if (st == PYGEN_NEXT)
+        gf_log(GP_DOMAIN, GF_LOG_ERROR, "glupy: a %s handler answered in C went on awaiting: closed",
+               gp_fop_names[t->fop]);
+    Py_XDECREF(out);
+    gp_task_free(t); /* a coroutine still suspended is closed */
 }
 
 /* Run the coroutine from `value` (stolen) until it waits for a reply or ends. */
@@ -550,6 +666,11 @@ gp_task_step(gp_task *t, PyObject *value)
         Py_DECREF(out);
         if (!reply)
             return; /* pending: gp_task_resume continues */
+        if (reply == gp_answered) {
+            Py_DECREF(reply);
+            gp_task_answered(t);
+            return;
+        }
         if (t->fo->req->expired) {
             /* answered ETIMEDOUT meanwhile: the handler is not resumed */
             Py_DECREF(reply);
@@ -574,7 +695,10 @@ gp_task_resume(gp_task *t, int fop, PyObject *reply)
      * (gp_current_frame_set writes through the current frame's req). */
     gp_frame_obj *fo = (gp_frame_obj *)Py_NewRef(t->fo);
     gp_frame_obj *prev = gp_current_frame_set(fo);
-    if (gp_reply_failed(fop, reply)) {
+    if (reply == gp_answered) {
+        Py_DECREF(reply);
+        gp_task_answered(t);
+    } else if (gp_reply_failed(fop, reply)) {
         gp_takeover(t->fo, t->fop, t->handler, t->coro, GP_KIND_REPLY, reply);
         Py_DECREF(reply);
         gp_task_free(t);
@@ -592,7 +716,7 @@ gp_task_drop(gp_task *t)
 }
 
 void
-gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs)
+gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs, int tail_awaits)
 {
     PyObject *r = PyObject_Vectorcall(handler, args, nargs, NULL);
     if (r && PyCoro_CheckExact(r)) {
@@ -603,6 +727,7 @@ gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *arg
             t->coro = r;
             t->handler = Py_NewRef(handler);
             t->fop = fop;
+            t->tail_awaits = tail_awaits;
             gp_task_step(t, Py_NewRef(Py_None));
             return;
         }
@@ -627,6 +752,10 @@ int
 gp_task_ready(PyObject *module)
 {
     if (PyType_Ready(&gp_wind_type) < 0)
+        return -1;
+    if (!gp_answered && !(gp_answered = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type)))
+        return -1;
+    if (!gp_str_cr_await && !(gp_str_cr_await = PyUnicode_InternFromString("cr_await")))
         return -1;
     return PyModule_AddObjectRef(module, "Wind", (PyObject *)&gp_wind_type);
 }

@@ -322,6 +322,7 @@ gp_mod_fop_names(PyObject *m, PyObject *unused)
 
 static PyMethodDef gp_mod_methods[] = {
     {"wind", (PyCFunction)(void (*)(void))gp_mod_wind, METH_FASTCALL, NULL},
+    {"child_method", (PyCFunction)(void (*)(void))gp_mod_child_method, METH_FASTCALL, NULL},
     {"unwind", (PyCFunction)(void (*)(void))gp_mod_unwind, METH_FASTCALL, NULL},
     {"register", gp_mod_register, METH_VARARGS, NULL},
     {"log", gp_mod_log, METH_VARARGS, NULL},

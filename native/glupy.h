@@ -307,6 +307,7 @@ enum gp_kind {
  * slots, the wind on its own stack, _glupy.wind for the Python driver). */
 typedef struct gp_task gp_task;
 PyObject *gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc);
+PyObject *gp_mod_child_method(PyObject *m, PyObject *const *argv, Py_ssize_t argc);
 /* Run a handler for the FOP that fo carries; answers it one way or another. */
 void gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs, int tail_awaits);
 void gp_task_resume(gp_task *t, int fop, PyObject *reply);

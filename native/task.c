@@ -201,6 +201,136 @@ PyTypeObject gp_wind_type = {
     .tp_methods = gp_wind_methods,
 };
 
+/* ------------------------------------------------------------ Child.<fop>
+ *
+ * glupy.Child's FOP methods are Python functions (glupy.translator._make_child_method:
+ * ``return Wind(self.xlator, FOP, (args...))``). Inside GlusterFS each is replaced by a
+ * ChildMethod wrapping it: the common call, ``self.child.stat(loc, xdata)`` with its
+ * arguments by position on a glupy.Child, makes the Wind here without a Python frame;
+ * any other call (keywords, lk_owner, a subclass of Child) goes to the function. A
+ * method descriptor: ``self.child.stat(...)`` binds nothing. */
+
+typedef struct {
+    PyObject_HEAD PyObject *func; /* the Python method */
+    PyTypeObject *child_type;     /* glupy.Child */
+    Py_ssize_t xlator_offset;     /* of its `xlator` slot */
+    int fop, nargs, xdata_last;   /* the FOP's Python arguments; the last is xdata (default None) */
+    vectorcallfunc vectorcall;
+} gp_childfn_obj;
+
+static PyObject *
+gp_childfn_call(gp_childfn_obj *f, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf) - 1; /* after self */
+    if (!kwnames && n >= 0 && Py_IS_TYPE(args[0], f->child_type) &&
+        (n == f->nargs || (f->xdata_last && n == f->nargs - 1))) {
+        PyObject *xl = *(PyObject **)((char *)args[0] + f->xlator_offset);
+        if (xl) {
+            PyObject *t = PyTuple_New(f->nargs);
+            if (!t)
+                return NULL;
+            for (Py_ssize_t i = 0; i < n; i++)
+                PyTuple_SET_ITEM(t, i, Py_NewRef(args[1 + i]));
+            if (n < f->nargs)
+                PyTuple_SET_ITEM(t, n, Py_NewRef(Py_None));
+            gp_wind_obj *w = PyObject_New(gp_wind_obj, &gp_wind_type);
+            if (!w) {
+                Py_DECREF(t);
+                return NULL;
+            }
+            w->child = Py_NewRef(xl);
+            w->args = t;
+            w->lk_owner = Py_NewRef(Py_None);
+            w->fop = f->fop;
+            w->yielded = 0;
+            return (PyObject *)w;
+        }
+    }
+    return PyObject_Vectorcall(f->func, args, nargsf, kwnames);
+}
+
+static PyObject *
+gp_childfn_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (!obj || obj == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, obj);
+}
+
+static void
+gp_childfn_dealloc(gp_childfn_obj *f)
+{
+    Py_XDECREF(f->func);
+    Py_XDECREF(f->child_type);
+    PyObject_Free(f);
+}
+
+static PyObject *
+gp_childfn_attr(gp_childfn_obj *f, void *name)
+{
+    return PyObject_GetAttrString(f->func, (const char *)name);
+}
+
+static PyGetSetDef gp_childfn_getset[] = {
+    {"__doc__", (getter)gp_childfn_attr, NULL, NULL, "__doc__"},
+    {"__name__", (getter)gp_childfn_attr, NULL, NULL, "__name__"},
+    {"__qualname__", (getter)gp_childfn_attr, NULL, NULL, "__qualname__"},
+    {"__module__", (getter)gp_childfn_attr, NULL, NULL, "__module__"},
+    {"__annotations__", (getter)gp_childfn_attr, NULL, NULL, "__annotations__"},
+    {NULL},
+};
+
+static PyMemberDef gp_childfn_members[] = {
+    {"__wrapped__", T_OBJECT_EX, offsetof(gp_childfn_obj, func), READONLY, "the Python method"},
+    {NULL},
+};
+
+static PyTypeObject gp_childfn_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "glupy._glupy.ChildMethod",
+    .tp_doc = "A glupy.Child FOP method made in C (its Python function: __wrapped__).",
+    .tp_basicsize = sizeof(gp_childfn_obj),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_vectorcall_offset = offsetof(gp_childfn_obj, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = gp_childfn_get,
+    .tp_dealloc = (destructor)gp_childfn_dealloc,
+    .tp_getset = gp_childfn_getset,
+    .tp_members = gp_childfn_members,
+};
+
+/* _glupy.child_method(func, Child, fop, nargs, xdata_last) */
+PyObject *
+gp_mod_child_method(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
+{
+    if (argc != 5 || !PyCallable_Check(argv[0]) || !PyType_Check(argv[1]) || !PyLong_Check(argv[2]) ||
+        !PyLong_Check(argv[3])) {
+        PyErr_SetString(PyExc_TypeError, "child_method(func, Child, fop, nargs, xdata_last)");
+        return NULL;
+    }
+    PyObject *slot = PyDict_GetItemString(((PyTypeObject *)argv[1])->tp_dict, "xlator"); /* borrowed */
+    if (!slot || !Py_IS_TYPE(slot, &PyMemberDescr_Type) ||
+        ((PyMemberDescrObject *)slot)->d_member->type != T_OBJECT_EX) {
+        PyErr_SetString(PyExc_TypeError, "child_method: the class has no `xlator` slot");
+        return NULL;
+    }
+    long fop = PyLong_AsLong(argv[2]), nargs = PyLong_AsLong(argv[3]);
+    if (fop <= 0 || fop >= GF_FOP_MAXVALUE || nargs < 0 || nargs > 16) {
+        PyErr_SetString(PyExc_ValueError, "child_method: no such FOP, or too many arguments");
+        return NULL;
+    }
+    gp_childfn_obj *f = PyObject_New(gp_childfn_obj, &gp_childfn_type);
+    if (!f)
+        return NULL;
+    f->func = Py_NewRef(argv[0]);
+    f->child_type = (PyTypeObject *)Py_NewRef(argv[1]);
+    f->xlator_offset = ((PyMemberDescrObject *)slot)->d_member->offset;
+    f->fop = (int)fop;
+    f->nargs = (int)nargs;
+    f->xdata_last = PyObject_IsTrue(argv[4]) == 1 && nargs > 0;
+    f->vectorcall = (vectorcallfunc)gp_childfn_call;
+    return (PyObject *)f;
+}
+
 /* ------------------------------------------------------------ tasks */
 
 struct gp_task {
@@ -751,7 +881,7 @@ gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *arg
 int
 gp_task_ready(PyObject *module)
 {
-    if (PyType_Ready(&gp_wind_type) < 0)
+    if (PyType_Ready(&gp_wind_type) < 0 || PyType_Ready(&gp_childfn_type) < 0)
         return -1;
     if (!gp_answered && !(gp_answered = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type)))
         return -1;

@@ -37,7 +37,9 @@ static GP_TLS gp_slot *gp_winding;
 
 /* What a slot's reply is when it was answered in C (a tail await): not a reply. */
 static PyObject *gp_answered;
-static PyObject *gp_str_cr_await;
+/* coroutine.cr_await's getter (what a suspended coroutine awaits), called directly */
+static getter gp_cr_await_get;
+static void *gp_cr_await_closure;
 
 gp_frame_obj *
 gp_current_frame_set(gp_frame_obj *fo)
@@ -739,7 +741,7 @@ gp_task_wind(gp_task *t, gp_wind_obj *w, int *fop_out)
     if (t->tail_awaits && w->fop == t->fop) {
         /* awaited by the handler itself, not by a coroutine it awaits (whose code may
          * do more with the reply) */
-        PyObject *awaited = PyObject_GetAttr(t->coro, gp_str_cr_await);
+        PyObject *awaited = gp_cr_await_get(t->coro, gp_cr_await_closure); /* t->coro: exactly a coroutine */
         fast = awaited == (PyObject *)w;
         Py_XDECREF(awaited);
         PyErr_Clear();
@@ -885,8 +887,13 @@ gp_task_ready(PyObject *module)
         return -1;
     if (!gp_answered && !(gp_answered = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type)))
         return -1;
-    if (!gp_str_cr_await && !(gp_str_cr_await = PyUnicode_InternFromString("cr_await")))
+    PyObject *d = PyDict_GetItemString(PyCoro_Type.tp_dict, "cr_await"); /* borrowed */
+    if (!d || !Py_IS_TYPE(d, &PyGetSetDescr_Type) || !((PyGetSetDescrObject *)d)->d_getset->get) {
+        PyErr_SetString(PyExc_SystemError, "glupy: coroutines have no cr_await getter");
         return -1;
+    }
+    gp_cr_await_get = ((PyGetSetDescrObject *)d)->d_getset->get;
+    gp_cr_await_closure = ((PyGetSetDescrObject *)d)->d_getset->closure;
     return PyModule_AddObjectRef(module, "Wind", (PyObject *)&gp_wind_type);
 }
 

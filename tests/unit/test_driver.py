@@ -385,3 +385,6 @@ def test_the_passthrough_handlers_are_tail_awaits() -> None:
     expected = sys.version_info[:2] == (3, 11) and sys.implementation.name == "cpython"
     assert (tail_await_code(inst.stat) is not None) is expected
     assert (tail_await_code(inst.getxattr) is not None) is expected
+    from glupy.testing.translators import AwaitMistakes
+
+    assert (tail_await_code(AwaitMistakes.__new__(AwaitMistakes).lookup) is not None) is expected

@@ -277,9 +277,15 @@ def core(args: argparse.Namespace) -> None:
         }
         if not server_row:
             del cfgs["passthrough, server side"]
+        xlator_of = {label: args.xlator for label in cfgs}
+        if args.baseline:  # the same translators through another build, side by side
+            for label in ("passthrough, client side", "passthrough by tail calls, client side"):
+                extra = f"{label.replace(', client side', '')} [{args.baseline}]"
+                cfgs[extra] = cfgs[label]
+                xlator_of[extra] = args.baseline
         mount_of = {}
         for i, (label, (volume, module)) in enumerate(cfgs.items()):
-            vf = client_graph(volume, state / f"client-{i}.vol", module, args.xlator)
+            vf = client_graph(volume, state / f"client-{i}.vol", module, xlator_of[label])
             m = FuseMount.from_volfile(vf, state / f"mnt-{i}", log_file=state / f"client-{i}.log",
                                        extra_args=MOUNT_ARGS)
             m.mount()
@@ -330,6 +336,8 @@ def main() -> None:
                         help="core: the client-side rows load user/XLATOR.so (a build installed under another "
                              "name; default $GLUPY_TEST_XLATOR or glupy); other than glupy, the server-side row "
                              "is left out (bricks load the installed user/glupy.so)")
+    parser.add_argument("--baseline", default="",
+                        help="core: also the passthrough rows through user/BASELINE.so (another build), side by side")
     parser.add_argument("--only", choices=["core", "negative", "crypt", "reload", "events"],
                         help="run one benchmark (default: all)")
     negative.add_arguments(parser)

@@ -8,6 +8,7 @@
  * inside a wind on the same thread, or concurrently on another thread: the slot
  * state machine below resolves both under the GIL. */
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 
 #include "glupy.h"
@@ -55,6 +56,8 @@ typedef struct {
     int fresh_lookups_only;               /* ... and fresh_lookups_only */
     int has_notify;                       /* the class has a notify hook (read without the GIL) */
     unsigned notify_late;                 /* notify hooks that missed GP_NOTIFY_WAIT (for the log) */
+    unsigned notify_cycles;               /* notify calls past GP_NOTIFY_DEPTH (for the log) */
+    pthread_mutex_t reconfigure_lock;     /* one reconfigure (hook or reload) at a time, late ones included */
     PyObject *missing_names;              /* its missing_names (a gp_missing_type), or NULL */
     PyObject *retired;                    /* earlier missing_names, kept until fini (read without GIL) */
     char module[256], cls[128];
@@ -383,6 +386,14 @@ gp_python_start(xlator_t *this, char *err, size_t errlen)
             goto out;
         }
         gp_embedded = 1;
+        /* Threads come and go here (an epoll thread ends when event-threads is
+         * lowered, taking with it the state of the thread that started Python; our
+         * workers end when idle), and an interpreter whose thread states are all
+         * gone hands the next thread its first one again, which CPython 3.11 then
+         * refuses: "init_threadstate: thread state already initialized", abort (a
+         * brick, on a worker's first GIL after `volume set server.event-threads 1`).
+         * One thread state that no thread ever uses keeps the list from emptying. */
+        PyThreadState_New(PyInterpreterState_Main());
         PyEval_SaveThread(); /* from now on every thread takes the GIL as needed */
     } else {
         /* A Python process (gfapi) hosts us: use its interpreter, never a second one. */
@@ -492,23 +503,29 @@ gp_lookup_before_python(call_frame_t *frame, xlator_t *this, loc_t *loc, dict_t 
 }
 
 int
-gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs, const gp_expect *expect)
+gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject **args, int nargs,
+            const gp_expect *expect)
 {
     gp_private_t *priv = this->private;
+    if (!req && args && !(req = gp_req_new(frame, this, fop, priv->fop_timeout, expect)))
+        PyErr_NoMemory();
+    if (!req || !args) {
+        if (PyErr_Occurred())
+            gp_log_exception(this->name, gp_fop_names[fop]);
+        return req ? gp_req_drop(req) : -1;
+    }
+    if (gp_req_expired(req)) { /* answered ETIMEDOUT while this thread waited for the GIL */
+        gp_req_unref(req);
+        return 0;
+    }
     gp_frame_obj *fo = PyObject_New(gp_frame_obj, &gp_frame_type);
     if (!fo) {
         gp_log_exception(this->name, gp_fop_names[fop]);
-        return -1;
+        return gp_req_drop(req);
     }
     fo->this = this;
     fo->coro = NULL;
-    fo->req = gp_req_new(frame, this, fop, priv->fop_timeout, expect);
-    if (!fo->req) {
-        PyObject_Free(fo);
-        PyErr_NoMemory();
-        gp_log_exception(this->name, gp_fop_names[fop]);
-        return -1;
-    }
+    fo->req = req;
     fo->req->fo = (PyObject *)fo;
     fo->req->fo_alive = 1;
     gp_frame_obj *prev = gp_current_frame_set(fo);
@@ -724,21 +741,53 @@ gp_adopt(gp_private_t *priv, PyObject *res)
     return 0;
 }
 
+/* After a translator of a brick's graph fails init, glusterfsd finis the ones that
+ * started, dlclose()s every translator's library (glusterfs_graph_destroy) and
+ * exits; but io-threads' fini only tells its worker threads to stop, so a worker
+ * that wakes after the unmapping runs code that is gone: SIGSEGV in the exiting
+ * brick (glfs_iotwr000, under cleanup_and_exit), about one failed start in 15. So,
+ * when our init fails, keep every library of the graph mapped until the process
+ * ends (RTLD_NODELETE), as we keep our own. */
+static void
+gp_pin_graph_libraries(xlator_t *this)
+{
+    if (!this->graph)
+        return;
+    for (xlator_t *x = this->graph->first; x; x = x->next) {
+        struct link_map *lm = NULL;
+        if (x->dlhandle && dlinfo(x->dlhandle, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name && lm->l_name[0])
+            dlopen(lm->l_name, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    }
+}
+
+static int32_t gp_init(xlator_t *this);
+
 int32_t
 init(xlator_t *this)
 {
     char err[1024] = "";
-    gp_private_t *priv = NULL;
-
-    if (glupy_layout_check(this, err, sizeof(err)) != 0) {
+    if (glupy_layout_check(this, err, sizeof(err)) != 0) { /* then this->graph may not be where we think */
         gf_log(this->name, GF_LOG_ERROR, "glupy: refusing to start: %s", err);
         return -1;
     }
+    int32_t ret = gp_init(this);
+    if (ret != 0)
+        gp_pin_graph_libraries(this);
+    return ret;
+}
+
+static int32_t
+gp_init(xlator_t *this)
+{
+    char err[1024] = "";
+    gp_private_t *priv = NULL;
+
     gp_ctx = this->ctx;
 
     priv = GF_CALLOC(1, sizeof(*priv), gf_common_mt_char);
     if (!priv)
         return -1;
+    pthread_mutex_init(&priv->reconfigure_lock, NULL);
     if (gp_option(this, "module", priv->module, sizeof(priv->module)) != 0) {
         gf_log(this->name, GF_LOG_ERROR,
                "glupy: no 'module' option: set it to the Python module (and optionally :Class) of the translator, "
@@ -870,27 +919,21 @@ gp_reload(xlator_t *this, gp_private_t *priv, dict_t *options, const char *gener
     return ret;
 }
 
-int32_t
-reconfigure(xlator_t *this, dict_t *options)
+/* The Python part of reconfigure (on a worker: see reconfigure): a new generation
+ * reloads the code, else the class's reconfigure hook gets the options. */
+static int32_t
+gp_reconfigure_python(xlator_t *this, dict_t *options, const char *generation)
 {
     gp_private_t *priv = this->private;
     int ret = 0;
     if (!priv)
         return 0;
-    gf_boolean_t pass_through = gp_option_bool(options, "pass-through");
-    if (pass_through != priv->pass_through) {
-        priv->pass_through = pass_through;
-        gp_apply_table(priv);
-        gf_log(this->name, GF_LOG_INFO, "glupy: pass-through %s", pass_through ? "on: FOPs stay in C" : "off");
+    pthread_mutex_lock(&priv->reconfigure_lock); /* before the GIL: nobody holding it waits for this */
+    if (generation && strcmp(generation, priv->generation) != 0) {
+        ret = gp_reload(this, priv, options, generation);
+        pthread_mutex_unlock(&priv->reconfigure_lock);
+        return ret;
     }
-    double timeout = gp_option_seconds(options, "fop-timeout");
-    if (timeout != priv->fop_timeout) {
-        priv->fop_timeout = timeout; /* for FOPs from now on */
-        gf_log(this->name, GF_LOG_INFO, "glupy: fop-timeout %.1f s", timeout);
-    }
-    char *generation = gp_option_text(options, "generation");
-    if (generation && strcmp(generation, priv->generation) != 0)
-        return gp_reload(this, priv, options, generation);
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *hook = gp_hook(priv, "reconfigure");
     if (hook) {
@@ -904,10 +947,44 @@ reconfigure(xlator_t *this, dict_t *options)
         Py_XDECREF(opts);
     }
     gp_gil_release(g);
+    pthread_mutex_unlock(&priv->reconfigure_lock);
     return ret;
 }
 
 static PyObject *gp_py_upcall(void *data);
+
+/* Whether a hook may answer event ev with `other`, which then goes on instead: an
+ * event of the same family, going the same way with the same kind of data (up
+ * from a child with its xlator; down from a parent with its xlator), or an upcall
+ * turned into a SOME_DESCENDENT_UP/DOWN (a flush of the caches above: crypt).
+ * Nothing else: the xlator of a CHILD_UP taken as an upcall's gf_upcall hung the
+ * mount, a PARENT_UP sent back down for a CHILD_UP cycled through posix for ever.
+ * The same: glupy.lifecycle.passed_on. */
+static int
+gp_event_family(int ev)
+{
+    switch (ev) {
+    case GF_EVENT_CHILD_UP:
+    case GF_EVENT_CHILD_DOWN:
+    case GF_EVENT_CHILD_CONNECTING:
+    case GF_EVENT_SOME_DESCENDENT_UP:
+    case GF_EVENT_SOME_DESCENDENT_DOWN:
+        return 1;
+    case GF_EVENT_PARENT_UP:
+    case GF_EVENT_PARENT_DOWN:
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+static int
+gp_event_may_replace(int ev, long other)
+{
+    if (ev == GF_EVENT_UPCALL)
+        return other == GF_EVENT_SOME_DESCENDENT_UP || other == GF_EVENT_SOME_DESCENDENT_DOWN;
+    return other > 0 && other < GF_EVENT_MAXVAL && gp_event_family(ev) && gp_event_family((int)other) == gp_event_family(ev);
+}
 
 /* Call the class's notify hook (takes the GIL): *event may become another event
  * (the hook returned one), *propagate 0 (it returned False). */
@@ -949,11 +1026,15 @@ gp_notify_hook(xlator_t *this, int32_t *event, void *data, int *propagate)
             /* an Event: pass that on instead (a cluster translator turning its
              * children's states into its own) */
             long other = PyLong_AsLong(r);
-            if (other > 0 && other < GF_EVENT_MAXVAL)
+            if (other == ev)
+                ;
+            else if (gp_event_may_replace(ev, other))
                 *event = (int32_t)other;
             else
-                gf_log(this->name, GF_LOG_ERROR, "glupy: notify returned %ld, not an event: passing on %d",
-                       other, ev);
+                gf_log(this->name, GF_LOG_ERROR,
+                       "glupy: notify answered event %d with %ld, which cannot replace it (not an event going the "
+                       "same way with the same kind of data): passing on %d",
+                       ev, other, ev);
             PyErr_Clear();
         }
         Py_XDECREF(r);
@@ -1020,6 +1101,91 @@ gp_handoff_done(gp_handoff *h)
     pthread_cond_signal(&h->cond);
     pthread_mutex_unlock(&h->lock);
     return abandoned;
+}
+
+/* ------------------------------------------------------------ reconfigure
+ *
+ * `gluster volume set` reaches reconfigure on the thread that brought the new
+ * volfile (a client's management connection, served by an epoll thread that also
+ * serves data connections). The options the bridge reads itself apply there, in C;
+ * the Python part (the class's reconfigure hook, or a reload, whose init and
+ * migrate are the translator's own code) runs on a worker, waited for a bounded
+ * time: a hook that blocks holds a worker and the epoll thread at most a second
+ * (a reload, which an admin waits for, GP_RELOAD_WAIT). One that answers late
+ * counts as failed (the old values stay, says GlusterFS); its outcome, when it
+ * comes, is logged as usual. One reconfigure of a translator runs at a time. */
+#define GP_RECONFIGURE_WAIT 1.0
+#define GP_RELOAD_WAIT 30.0 /* imports a module's code again and starts it: an admin waits for it */
+
+typedef struct {
+    gp_work w;
+    xlator_t *this;
+    dict_t *options;
+    char *generation;
+    gp_handoff handoff;
+    int32_t ret;
+} gp_reconfigure_work;
+
+static void
+gp_reconfigure_work_free(gp_reconfigure_work *rw)
+{
+    dict_unref(rw->options);
+    free(rw->generation);
+    gp_handoff_destroy(&rw->handoff);
+    free(rw);
+}
+
+static void
+gp_reconfigure_run(gp_work *w)
+{
+    gp_reconfigure_work *rw = (gp_reconfigure_work *)w;
+    rw->ret = gp_reconfigure_python(rw->this, rw->options, rw->generation);
+    if (gp_handoff_done(&rw->handoff)) /* answered as failed meanwhile */
+        gp_reconfigure_work_free(rw);
+}
+
+int32_t
+reconfigure(xlator_t *this, dict_t *options)
+{
+    gp_private_t *priv = this->private;
+    if (!priv)
+        return 0;
+    gf_boolean_t pass_through = gp_option_bool(options, "pass-through");
+    if (pass_through != priv->pass_through) {
+        priv->pass_through = pass_through;
+        gp_apply_table(priv);
+        gf_log(this->name, GF_LOG_INFO, "glupy: pass-through %s", pass_through ? "on: FOPs stay in C" : "off");
+    }
+    double timeout = gp_option_seconds(options, "fop-timeout");
+    if (timeout != priv->fop_timeout) {
+        priv->fop_timeout = timeout; /* for FOPs from now on */
+        gf_log(this->name, GF_LOG_INFO, "glupy: fop-timeout %.1f s", timeout);
+    }
+    char *generation = gp_option_text(options, "generation");
+    if (gp_on_worker())
+        return gp_reconfigure_python(this, options, generation);
+    gp_reconfigure_work *rw = calloc(1, sizeof(*rw));
+    if (!rw || (generation && !(rw->generation = strdup(generation)))) {
+        free(rw);
+        return -1;
+    }
+    rw->w.run = gp_reconfigure_run;
+    rw->this = this;
+    rw->options = dict_ref(options);
+    gp_handoff_init(&rw->handoff);
+    gp_work_submit(&rw->w);
+    int reload = generation && strcmp(generation, priv->generation) != 0;
+    double wait = reload ? GP_RELOAD_WAIT : GP_RECONFIGURE_WAIT;
+    if (gp_handoff_wait(&rw->handoff, wait)) {
+        int32_t ret = rw->ret;
+        gp_reconfigure_work_free(rw);
+        return ret;
+    }
+    gf_log(this->name, GF_LOG_ERROR,
+           "glupy: %s still running after %.0f s: answered as failed (the old option values stay in force for "
+           "GlusterFS; what it does when it ends is logged)",
+           reload ? "reloading the code" : "the reconfigure hook", wait);
+    return -1;
 }
 
 /* How long GlusterFS's thread waits for a notify hook before passing the event on
@@ -1100,13 +1266,29 @@ gp_notify_off_thread(xlator_t *this, int32_t *event, void *data, int *propagate)
     return -1;
 }
 
+/* Notify calls nested on one thread. A hook that answers an event with one going
+ * the other way (CHILD_UP with PARENT_UP, which posix answers with CHILD_UP...)
+ * makes an endless ping-pong through the graph on one stack, a crash once the stack
+ * is gone: past GP_NOTIFY_DEPTH nested calls the hook is left out and the event
+ * goes on unchanged, which ends the cycle. (Legitimate nesting is one level per
+ * glupy translator an event crosses.) */
+#define GP_NOTIFY_DEPTH 64
+static GP_TLS int gp_notify_depth;
+
 int32_t
 notify(xlator_t *this, int32_t event, void *data, ...)
 {
     gp_private_t *priv = this->private;
     int propagate = 1;
     int32_t out = event;
-    if (priv && priv->has_notify) {
+    if (priv && priv->has_notify && gp_notify_depth >= GP_NOTIFY_DEPTH) {
+        unsigned cut = ++priv->notify_cycles;
+        if (cut <= 5 || cut % 1000 == 0)
+            gf_log(this->name, GF_LOG_ERROR,
+                   "glupy: notify(%d) nested %d deep on one thread (the hook's answers make a cycle through the "
+                   "graph?): the event goes on unchanged, without the hook (%u times in all)",
+                   event, gp_notify_depth, cut);
+    } else if (priv && priv->has_notify) {
         if (gp_on_worker())
             gp_notify_hook(this, &out, data, &propagate);
         else if (gp_notify_off_thread(this, &out, data, &propagate) != 0) {
@@ -1115,7 +1297,10 @@ notify(xlator_t *this, int32_t event, void *data, ...)
         }
     }
     /* the event's own data goes on (still valid: its sender waits for this call) */
-    return propagate ? default_notify(this, out, data) : 0;
+    gp_notify_depth++;
+    int32_t ret = propagate ? default_notify(this, out, data) : 0;
+    gp_notify_depth--;
+    return ret;
 }
 
 /* An upcall as a dict; glupy._runtime makes it a glupy.Upcall. */
@@ -1154,10 +1339,17 @@ gp_py_upcall(void *data)
 }
 
 double
-gp_queue_deadline(xlator_t *this)
+gp_fop_timeout(xlator_t *this)
 {
     gp_private_t *priv = this->private;
-    return priv && priv->fop_timeout > 0 ? gp_now() + priv->fop_timeout : 0;
+    return priv ? priv->fop_timeout : 0;
+}
+
+double
+gp_queue_deadline(xlator_t *this)
+{
+    double timeout = gp_fop_timeout(this);
+    return timeout > 0 ? gp_now() + timeout : 0;
 }
 
 /* ------------------------------------------------------------ callbacks: context release */

@@ -74,15 +74,16 @@ def iobref_of(args, prefix):
     return "NULL"
 
 
-def py_from_c(a, args, prefix, held=None):
+def py_from_c(a, args, prefix, held=None, fop="-1"):
     """The C expression making argument a's Python object. With `held` (the name of a
     C flag), a value the worker holds its own copy of is taken over when the kind
-    can (a location: a loc_copy and a loc_wipe per FOP saved)."""
+    can (a location: a loc_copy and a loc_wipe per FOP saved). `fop`: the FOP whose
+    argument it is (a location remembers it, see gp_loc_check)."""
     v = f"{prefix}{a.name}"
     k = K[a.kind]
-    make = (k.to_py or f"gp_py_{a.kind}({{v}})").format(v=v, iobref=iobref_of(args, prefix))
+    make = (k.to_py or f"gp_py_{a.kind}({{v}})").format(v=v, iobref=iobref_of(args, prefix), fop=fop)
     if held and k.to_py_taken:
-        return f"({held} ? {k.to_py_taken.format(v=v)} : {make})"
+        return f"({held} ? {k.to_py_taken.format(v=v, fop=fop)} : {make})"
     return make
 
 
@@ -279,12 +280,16 @@ gp_run_$name(call_frame_t *frame, xlator_t *this, $decls, int held)
 {
 $expect
     PyObject *args[$n] = {0};
-    int ok = 0;
+    /* Held arguments (copies of the worker's own): the deadline starts before the GIL
+     * is awaited, which another thread may hold for long (a handler in a long C call),
+     * and the timer answers the FOP meanwhile. Not with the caller's own arguments: an
+     * answer would let the caller free them while they are converted. */
+    gp_req *req = held ? gp_req_new(frame, this, $gf, gp_fop_timeout(this), &expect) : NULL;
     PyGILState_STATE gil = gp_gil_acquire();
-    if (gp_py_args_$name(args, $names, held) == 0)
-        ok = gp_dispatch(this, frame, $gf, args, $n, &expect) == 0;
-    else
+    int converted = gp_py_args_$name(args, $names, held) == 0;
+    if (!converted)
         gp_log_exception(this->name, "$name: converting the arguments");
+    int ok = gp_dispatch(this, frame, req, $gf, converted ? args : NULL, $n, &expect) == 0;
     for (int i = 0; i < $n; i++)
         Py_XDECREF(args[i]);
     gp_gil_release(gil);
@@ -550,6 +555,10 @@ def gen_fop(f) -> str:
         wind_convert += [f"    if (!a_{arg}) {{",
                          f"        PyErr_SetString(PyExc_TypeError, \"{name}() argument {arg} must not be None\");",
                          "        goto fail;", "    }"]
+    for arg, entry in f.loc_checks.items():
+        index = next(i for i, a in enumerate(py_args) if a.name == arg)
+        wind_convert += [f"    if (gp_loc_check(PyTuple_GET_ITEM(args, {index}), {f.gf_fop}, {entry}, "
+                         f"\"{name}() argument {arg}\") < 0)", "        goto fail;"]
     unwind_convert = []
     for i, a in enumerate(f.py_reply):
         get = f"gp_reply_get(reply, {f.gf_fop}, {i}, \"{a.name}\", &tmp)"
@@ -567,7 +576,7 @@ def gen_fop(f) -> str:
         hold=gen_hold(name, FOP_HEAD, f.args, "a_", tell_held=True, gf_fop=f.gf_fop),
         hold_cbk=gen_hold(f"cbk_{name}", CBK_HEAD, f.reply, "r_", on_error_only={k for k in K if K[k].on_error}),
         before_python=before, expect="\n".join(expect(f)),
-        convert_args=" && ".join(f"(args[{i}] = {py_from_c(a, f.args, 'a_', held='held')})"
+        convert_args=" && ".join(f"(args[{i}] = {py_from_c(a, f.args, 'a_', held='held', fop=f.gf_fop)})"
                                  for i, a in enumerate(py_args)),
         error_reply=", ".join(error_args(f.reply)), convert_reply="\n".join(convert_reply),
         wind_declare="\n".join(declare(f.args, "a_", error_value)), pnames=", ".join(a.name for a in py_args),

@@ -116,6 +116,7 @@ typedef struct gp_req {
     int refs;
     double timeout, deadline;   /* seconds; deadline on CLOCK_MONOTONIC (no deadline: 0) */
     unsigned long thread;       /* Python ident of the thread running the handler now, or 0 */
+    int interrupted;            /* HandlerTimedOut was raised in that thread for it (under the GIL) */
     PyObject *fo;               /* the Caller object, while fo_alive (read under the GIL) */
     int fo_alive;
     gp_expect expect;           /* what its reply must agree with */
@@ -146,6 +147,8 @@ typedef struct gp_work {
 
 int gp_workers_start(PyObject *runtime);
 void gp_work_submit(gp_work *w);
+/* The option fop-timeout of `this` (0: none). */
+double gp_fop_timeout(xlator_t *this);
 /* When a FOP of `this` handed to a worker now must have been taken (gp_work.deadline). */
 double gp_queue_deadline(xlator_t *this);
 double gp_now(void); /* CLOCK_MONOTONIC, seconds */
@@ -166,6 +169,7 @@ call_frame_t *gp_req_lock_frame(gp_req *r);
 void gp_req_unlock(void);
 /* Answer: the frame to unwind, or NULL if the FOP was answered already (deadline). */
 call_frame_t *gp_req_take(gp_req *r);
+int gp_req_drop(gp_req *r);
 /* A wind starts: a frame on a stack of its own (copy_frame) to wind on, or NULL
  * with an exception set; gp_req_wind_destroy(frame) once its reply is in. */
 call_frame_t *gp_req_wind_begin(gp_req *r);
@@ -211,8 +215,8 @@ extern gp_registry_t gp_reg;
 extern glusterfs_ctx_t *gp_ctx;
 
 /* C -> Python conversions: new reference, or NULL with an exception set. */
-PyObject *gp_py_loc(loc_t *loc);
-PyObject *gp_py_loc_take(loc_t *loc);
+PyObject *gp_py_loc(loc_t *loc, int fop);
+PyObject *gp_py_loc_take(loc_t *loc, int fop);
 PyObject *gp_py_fd(fd_t *fd);
 PyObject *gp_py_xdata(dict_t *dict);
 PyObject *gp_py_inode(inode_t *inode);
@@ -232,6 +236,10 @@ PyObject *gp_py_gfid(const unsigned char *gfid);
 /* Python -> C conversions: 0, or -1 with an exception set. `what` names the
  * argument in error messages. Borrowed pointers stay valid while `o` lives. */
 int gp_c_loc(PyObject *o, loc_t **out, const char *what);
+/* Whether the Loc object `obj` may be wound as an argument of FOP `fop` that must hold `entry`
+ * (fop_table.ENTRY_LOCS, 0 to 5; a new entry's Loc without an inode is given one); a Loc GlusterFS
+ * gave with `fop` always may. -1 with ValueError if it may not. */
+int gp_loc_check(PyObject *obj, int fop, int entry, const char *what);
 int gp_c_fd(PyObject *o, fd_t **out, const char *what);
 int gp_c_xdata(PyObject *o, dict_t **out, const char *what);
 int gp_c_inode(PyObject *o, inode_t **out, const char *what);
@@ -278,7 +286,11 @@ int gp_c_gfid(PyObject *o, unsigned char *out, const char *what);
  * the frame (it will unwind it), -1 if the FOP must be unwound with EIO by C. */
 /* GlusterFS's default FOPs (default_stat...): glupy.so's own table as GlusterFS filled it. */
 extern struct xlator_fops gp_default_fops;
-int gp_dispatch(xlator_t *this, call_frame_t *frame, int fop, PyObject **args, int nargs, const gp_expect *expect);
+/* Run the handler of a FOP (GIL held). req: the FOP's deadline, if made before the GIL
+ * was taken (else made here); args NULL: their conversion failed. 0: the FOP is or will
+ * be answered; -1: the caller answers it EIO. */
+int gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject **args, int nargs,
+                const gp_expect *expect);
 
 /* A wind in progress: the cookie of STACK_WIND_COOKIE. */
 typedef struct gp_slot gp_slot;

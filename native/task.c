@@ -47,8 +47,15 @@ gp_current_frame_set(gp_frame_obj *fo)
     gp_frame_obj *prev = gp_current_fo;
     /* which thread runs the handler now: a report of a stuck handler shows that
      * thread's stack (a plain word, read by the reporter under the GIL) */
-    if (prev && prev->req)
+    if (prev && prev->req) {
         prev->req->thread = 0;
+        /* the handler left this thread before the exception its deadline raised in it
+         * fired: it must not fire in the next handler this thread runs */
+        if (prev->req->interrupted) {
+            PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
+            prev->req->interrupted = 0;
+        }
+    }
     if (fo && fo->req)
         fo->req->thread = PyThread_get_thread_ident();
     gp_current_fo = fo;
@@ -394,6 +401,22 @@ gp_reply_failed(int fop, PyObject *reply)
     return v < 0;
 }
 
+/* The xlator of `child` (an Xlator object) if it is a child of `this`, else NULL. A
+ * wind to any other xlator (the translator itself, a parent, another graph's) is
+ * refused: one to itself re-enters this translator's own entry point on the same
+ * stack, for ever, until the stack overflows. */
+static xlator_t *
+gp_child_xl(xlator_t *this, PyObject *child)
+{
+    if (!PyObject_TypeCheck(child, &gp_xlator_type))
+        return NULL;
+    xlator_t *xl = ((gp_xlator_obj *)child)->xl;
+    for (xlator_list_t *c = this ? this->children : NULL; c; c = c->next)
+        if (c->xlator == xl)
+            return xl;
+    return NULL;
+}
+
 /* A handler's result (stolen): unwind it in C when it is exactly the FOP's reply
  * class, else let Python answer (None, another type, an unconvertible field). */
 static void
@@ -402,8 +425,9 @@ gp_answer(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *result)
     if (Py_IS_TYPE(result, &gp_wind_type)) {
         /* `return self.child.<fop>(...)` unawaited: a tail call (glupy._driver.tail_call) */
         gp_wind_obj *w = (gp_wind_obj *)result;
-        if (w->fop == fop && w->lk_owner == Py_None && PyObject_TypeCheck(w->child, &gp_xlator_type)) {
-            if (gp_tailers[fop](fo, ((gp_xlator_obj *)w->child)->xl, w->args) >= 0) {
+        xlator_t *child = w->fop == fop && w->lk_owner == Py_None ? gp_child_xl(fo->this, w->child) : NULL;
+        if (child) {
+            if (gp_tailers[fop](fo, child, w->args) >= 0) {
                 Py_DECREF(result);
                 return;
             }
@@ -413,7 +437,7 @@ gp_answer(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *result)
             Py_DECREF(result);
             return;
         }
-        /* another FOP's wind, or one with a lock owner: the Python driver refuses it */
+        /* another FOP's wind, one with a lock owner, or to no child: the Python driver refuses it */
     }
     if ((PyObject *)Py_TYPE(result) == gp_reg.reply_cls[fop]) {
         int n = gp_reg.reply_nfields[fop];
@@ -682,7 +706,8 @@ gp_wind_slot(gp_frame_obj *fo, gp_task *t, PyObject *callback, int fop, PyObject
         PyErr_Format(PyExc_ValueError, "no such FOP: %d", fop);
         return NULL;
     }
-    if (!PyObject_TypeCheck(child, &gp_xlator_type)) {
+    xlator_t *target = gp_child_xl(fo->this, child);
+    if (!target) {
         PyErr_Format(PyExc_TypeError, "cannot wind to %R: not a child of this translator", child);
         return NULL;
     }
@@ -692,7 +717,7 @@ gp_wind_slot(gp_frame_obj *fo, gp_task *t, PyObject *callback, int fop, PyObject
     slot->fast = fast;
     gp_slot *outer = gp_winding;
     gp_winding = slot;
-    PyObject *r = gp_wind_on(fo, fop, ((gp_xlator_obj *)child)->xl, args, slot, lk_owner);
+    PyObject *r = gp_wind_on(fo, fop, target, args, slot, lk_owner);
     gp_winding = outer;
     if (!r) {
         /* conversion failed before anything was wound */

@@ -268,6 +268,8 @@ gp_frame_root(gp_frame_obj *self)
     return frame->root;
 }
 
+/* Under gp_req_lock: `expr` may make only objects the garbage collector does not
+ * track (ints, bytes, str), as making those never runs a collection (see groups). */
 #define FRAME_GETTER(field, expr)                                              \
     static PyObject *gp_frame_get_##field(gp_frame_obj *self, void *c)         \
     {                                                                          \
@@ -286,22 +288,36 @@ FRAME_GETTER(unique, PyLong_FromUnsignedLongLong(root->unique))
 FRAME_GETTER(lk_owner, PyBytes_FromStringAndSize(root->lk_owner.data, root->lk_owner.len))
 FRAME_GETTER(client, gp_py_str(root->client ? root->client->client_uid : NULL))
 
+/* The groups are copied under gp_req_lock and made into a tuple after it is let go:
+ * a tuple is the one object here the garbage collector tracks, so making it may run
+ * a collection, which may free another FOP's Caller, whose dealloc takes gp_req_lock
+ * (a deadlock of the worker holding the GIL, and of the timer: every FOP in Python
+ * hung for good, no deadline). */
 static PyObject *
-gp_groups_tuple(call_stack_t *root)
+gp_frame_get_groups(gp_frame_obj *self, void *c)
 {
-    PyObject *t = PyTuple_New(root->ngrps);
-    for (int i = 0; t && i < root->ngrps; i++) {
-        PyObject *g = PyLong_FromUnsignedLong(root->groups[i]);
+    call_stack_t *root = gp_frame_root(self);
+    if (!root)
+        return NULL;
+    int n = root->ngrps > 0 ? root->ngrps : 0;
+    gid_t *groups = n ? malloc(n * sizeof(gid_t)) : NULL;
+    if (groups)
+        memcpy(groups, root->groups, n * sizeof(gid_t));
+    gp_req_unlock();
+    if (n && !groups)
+        return PyErr_NoMemory();
+    PyObject *t = PyTuple_New(n);
+    for (int i = 0; t && i < n; i++) {
+        PyObject *g = PyLong_FromUnsignedLong(groups[i]);
         if (!g) {
             Py_CLEAR(t);
             break;
         }
         PyTuple_SET_ITEM(t, i, g);
     }
+    free(groups);
     return t;
 }
-
-FRAME_GETTER(groups, gp_groups_tuple(root))
 
 static PyObject *
 gp_frame_get_valid(gp_frame_obj *self, void *c)
@@ -781,15 +797,17 @@ PyTypeObject gp_fd_type = {
 typedef struct {
     PyObject_HEAD gp_track track;
     loc_t loc;
+    int given_with; /* the FOP GlusterFS gave this location with; -1: made in Python */
 } gp_loc_obj;
 
 PyObject *
-gp_py_loc(loc_t *loc)
+gp_py_loc(loc_t *loc, int fop)
 {
     gp_loc_obj *o = PyObject_New(gp_loc_obj, &gp_loc_type);
     if (!o)
         return NULL;
     memset(&o->loc, 0, sizeof(o->loc));
+    o->given_with = fop;
     GP_TRACK(o);
     if (loc && loc_copy(&o->loc, loc) != 0) {
         Py_DECREF(o);
@@ -802,14 +820,15 @@ gp_py_loc(loc_t *loc)
  * bridge's own copy of a FOP's location, which would otherwise be copied again and
  * wiped. */
 PyObject *
-gp_py_loc_take(loc_t *loc)
+gp_py_loc_take(loc_t *loc, int fop)
 {
     if (!loc)
-        return gp_py_loc(NULL);
+        return gp_py_loc(NULL, fop);
     gp_loc_obj *o = PyObject_New(gp_loc_obj, &gp_loc_type);
     if (!o)
         return NULL;
     GP_TRACK(o);
+    o->given_with = fop;
     o->loc = *loc;
     memset(loc, 0, sizeof(*loc));
     return (PyObject *)o;
@@ -822,6 +841,45 @@ gp_c_loc(PyObject *o, loc_t **out, const char *what)
         return -1;
     *out = &((gp_loc_obj *)o)->loc;
     return 0;
+}
+
+/* GlusterFS's translators dereference a location's inode without a check (fuse
+ * always gives one), and build entry paths and entry locks from its parent and
+ * name: a Loc a handler made without them crashed storage/posix (NULL inode in
+ * lookup, unlink, rename), and a name such as ".." or "a/b" would reach outside
+ * the parent directory. `entry`: what the argument must hold, fop_table.ENTRY_LOCS.
+ * A Loc GlusterFS gave with this FOP goes on as it came: what GlusterFS sends
+ * its translators take (DHT's statfs has only the root's gfid, no inode). The
+ * same rules: glupy.testing.kinds.check_loc. */
+int
+gp_loc_check(PyObject *obj, int fop, int entry, const char *what)
+{
+    gp_loc_obj *self = (gp_loc_obj *)obj; /* gp_c_loc checked its type */
+    if (self->given_with == fop)
+        return 0;
+    loc_t *loc = &self->loc;
+    const char *name = loc->name;
+    size_t len = name ? strlen(name) : 0;
+    int named = entry == 1 || entry == 3 || entry == 4 || (entry == 2 && len > 0);
+    if (!loc->inode && entry <= 2)
+        PyErr_Format(PyExc_ValueError, "%s: a Loc without an inode cannot be wound (use the FOP's own Loc, or "
+                     "give inode=)", what);
+    else if (entry == 2 && len == 0 && gf_uuid_is_null(loc->gfid) && gf_uuid_is_null(loc->inode->gfid))
+        PyErr_Format(PyExc_ValueError, "%s: a lookup without a name needs a gfid (of the Loc or its inode)", what);
+    else if (entry == 5 && gf_uuid_is_null(loc->gfid) && (!loc->inode || gf_uuid_is_null(loc->inode->gfid)))
+        PyErr_Format(PyExc_ValueError, "%s: a Loc created by gfid needs a gfid", what);
+    else if (named) {
+        if (!loc->parent)
+            PyErr_Format(PyExc_ValueError, "%s: a Loc naming an entry needs its parent", what);
+        else if (loc->inode && loc->parent == loc->inode)
+            PyErr_Format(PyExc_ValueError, "%s: a Loc's parent cannot be its own inode", what);
+        else if (len == 0 || len > 255 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            PyErr_Format(PyExc_ValueError, "%s: '%.60s' is not an entry name (1 to 255 bytes, no '/', not . or ..)",
+                         what, name ? name : "");
+        else if (entry == 4 && !loc->inode && !(loc->inode = inode_new(loc->parent->table)))
+            PyErr_NoMemory();
+    }
+    return PyErr_Occurred() ? -1 : 0;
 }
 
 static void
@@ -849,6 +907,7 @@ gp_loc_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     gp_loc_obj *o = (gp_loc_obj *)type->tp_alloc(type, 0);
     if (!o)
         return NULL;
+    o->given_with = -1;
     GP_TRACK(o);
     loc_t *loc = &o->loc;
     if (path) {
@@ -1100,6 +1159,21 @@ gp_xdata_getitem(gp_xdata_obj *self, PyObject *key)
     return value;
 }
 
+/* A value this large is a mistake: GlusterFS's dicts carry keys, flags and small
+ * values (quick-read's file content is the largest, 64 KiB by default), every hop
+ * copies them, and copying a gigabyte with the GIL held stalls every handler. */
+#define GP_XDATA_VALUE_MAX (64 << 20)
+
+static int
+gp_xdata_value_fits(Py_ssize_t len, const char *key)
+{
+    if (len <= GP_XDATA_VALUE_MAX)
+        return 0;
+    PyErr_Format(PyExc_ValueError, "Xdata value of %s: %zd bytes, more than the %d MiB a value may hold", key, len,
+                 GP_XDATA_VALUE_MAX >> 20);
+    return -1;
+}
+
 static int
 gp_xdata_setitem(gp_xdata_obj *self, PyObject *key, PyObject *value)
 {
@@ -1124,8 +1198,9 @@ gp_xdata_setitem(gp_xdata_obj *self, PyObject *key, PyObject *value)
     } else if (PyFloat_Check(value)) {
         ret = dict_set_double(self->dict, (char *)k, PyFloat_AS_DOUBLE(value));
     } else if (PyUnicode_Check(value)) {
-        const char *s = PyUnicode_AsUTF8(value);
-        if (!s)
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(value, &len);
+        if (!s || gp_xdata_value_fits(len, k))
             return -1;
         ret = dict_set_dynstr_with_alloc(self->dict, (char *)k, s);
     } else if (PyObject_TypeCheck(value, &gp_iatt_type)) {
@@ -1142,6 +1217,10 @@ gp_xdata_setitem(gp_xdata_obj *self, PyObject *key, PyObject *value)
         Py_buffer view;
         if (PyObject_GetBuffer(value, &view, PyBUF_SIMPLE) < 0)
             return -1;
+        if (gp_xdata_value_fits(view.len, k)) {
+            PyBuffer_Release(&view);
+            return -1;
+        }
         /* GlusterFS frees binary values with GF_FREE; copy into its memory */
         void *copy = GF_MALLOC(view.len ? view.len : 1, gf_common_mt_char);
         if (copy)

@@ -10,12 +10,17 @@
  * handler holding the GIL cannot delay them. Handler code only ever runs on
  * workers (or on the thread of a gfapi host that calls it).
  *
- * The pool has GP_WORKERS_MIN workers, and grows by one (up to GP_WORKERS_MAX)
- * each timer tick in which the FOP at the head of the queue has waited since the
- * last tick: blocked handlers hold workers, not the process. It does not grow
- * merely because every worker is busy: handlers run under one GIL, and more
- * runnable workers than cores only add GIL hand-overs. Idle workers above the
- * minimum exit.
+ * The pool has GP_WORKERS_MIN workers, and grows each timer tick in which the FOP
+ * at the head of the queue has waited since the last tick (every worker held by
+ * something slower than a tick): by as many workers as it has (doubling), at most
+ * one per queued FOP, up to GP_WORKERS_MAX: blocked handlers hold workers, not the
+ * process. It does not grow merely because every worker is busy: handlers run
+ * under one GIL, and more runnable workers than cores only add GIL hand-overs.
+ * A worker whose current item has run for GP_WORKER_STUCK seconds (a handler that
+ * blocks for long or never returns: Python cannot stop a thread) no longer counts
+ * towards GP_WORKERS_MAX, so handlers that never return cannot take every worker
+ * and stall the FOPs of other handlers; the threads of the process stay bounded by
+ * GP_THREADS_MAX. Idle workers above the minimum exit.
  *
  * Deadlines: every FOP handed to Python is a gp_req on one list. A timer thread
  * answers a FOP whose deadline (option fop-timeout) has passed with ETIMEDOUT,
@@ -33,11 +38,19 @@
 #include "glupy.h"
 
 #define GP_WORKERS_MIN 2
-#define GP_WORKERS_MAX 64
+#define GP_WORKERS_MAX 64  /* workers not stuck */
+#define GP_THREADS_MAX 512 /* workers, stuck ones included */
+#define GP_WORKER_STUCK 1.0
 #define GP_WORKER_IDLE_SECONDS 30
 #define GP_TIMER_TICK_NS (100 * 1000 * 1000)
 
 /* ------------------------------------------------------------ work queue */
+
+/* One per worker of gp_pool: when its current item started, for the timer's count of stuck workers. */
+typedef struct gp_worker_slot {
+    struct gp_worker_slot *next;
+    long started_ms; /* gp_now() in ms when the item it runs started; 0: none (atomic) */
+} gp_worker_slot;
 
 typedef struct {
     pthread_mutex_t lock;
@@ -45,6 +58,8 @@ typedef struct {
     gp_work *head, *tail;
     gp_work *head_at_tick; /* the head at the timer's last look */
     int threads, idle;
+    long queued;            /* items waiting */
+    gp_worker_slot *slots; /* gp_pool's workers */
 } gp_queue;
 
 static gp_queue gp_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
@@ -86,6 +101,7 @@ gp_queue_pop(gp_queue *q, int may_exit)
     q->head = w->next;
     if (!q->head)
         q->tail = NULL;
+    q->queued--;
     pthread_mutex_unlock(&q->lock);
     return w;
 }
@@ -95,12 +111,31 @@ gp_worker_main(void *arg)
 {
     gp_queue *q = arg;
     gp_is_worker = (q == &gp_pool);
+    gp_worker_slot slot = {0};
+    if (gp_is_worker) {
+        pthread_mutex_lock(&q->lock);
+        slot.next = q->slots;
+        q->slots = &slot;
+        pthread_mutex_unlock(&q->lock);
+    }
     for (;;) {
         gp_work *w = gp_queue_pop(q, q == &gp_pool);
         if (!w)
-            return NULL;
+            break;
+        __atomic_store_n(&slot.started_ms, (long)(gp_now() * 1000) + 1, __ATOMIC_RELAXED);
         w->run(w);
+        __atomic_store_n(&slot.started_ms, 0L, __ATOMIC_RELAXED);
     }
+    if (gp_is_worker) { /* q->threads was counted down by gp_queue_pop */
+        pthread_mutex_lock(&q->lock);
+        for (gp_worker_slot **s = &q->slots; *s; s = &(*s)->next)
+            if (*s == &slot) {
+                *s = slot.next;
+                break;
+            }
+        pthread_mutex_unlock(&q->lock);
+    }
+    return NULL;
 }
 
 /* Start one more thread for q; called with q->lock held. */
@@ -130,6 +165,7 @@ gp_queue_push(gp_queue *q, gp_work *w, int max_threads)
     else
         q->head = w;
     q->tail = w;
+    q->queued++;
     if (q->idle > 0)
         pthread_cond_signal(&q->cond);
     else if (q->threads < max_threads && q->threads < GP_WORKERS_MIN)
@@ -137,14 +173,41 @@ gp_queue_push(gp_queue *q, gp_work *w, int max_threads)
     pthread_mutex_unlock(&q->lock);
 }
 
-/* Every timer tick: one more worker if the queue's head has not moved since the
- * last tick (every worker is held by something slower than a tick). */
+/* Every timer tick: more workers if the queue's head has not moved since the last
+ * tick (every worker is held by something slower than a tick): as many as are not
+ * stuck, at most one per queued item, up to GP_WORKERS_MAX not stuck and
+ * GP_THREADS_MAX in all. */
 static void
-gp_queue_unstall(gp_queue *q, int max_threads)
+gp_queue_unstall(gp_queue *q, double now)
 {
+    static double last_logged;
     pthread_mutex_lock(&q->lock);
-    if (q->head && q->head == q->head_at_tick && q->idle == 0 && q->threads < max_threads)
-        gp_queue_grow(q);
+    if (q->head && q->head == q->head_at_tick && q->idle == 0) {
+        int stuck = 0;
+        for (gp_worker_slot *s = q->slots; s; s = s->next) {
+            long started_ms = __atomic_load_n(&s->started_ms, __ATOMIC_RELAXED);
+            stuck += started_ms > 0 && now * 1000 - started_ms >= GP_WORKER_STUCK * 1000;
+        }
+        long more = q->threads - stuck; /* doubling the workers that still work */
+        if (more < 1)
+            more = 1;
+        if (more > q->queued)
+            more = q->queued;
+        if (more > GP_WORKERS_MAX - (q->threads - stuck))
+            more = GP_WORKERS_MAX - (q->threads - stuck);
+        if (more > GP_THREADS_MAX - q->threads)
+            more = GP_THREADS_MAX - q->threads;
+        for (long i = 0; i < more; i++)
+            if (gp_queue_grow(q) != 0)
+                break;
+        if (q->threads >= GP_THREADS_MAX && now - last_logged >= 10) {
+            last_logged = now;
+            gf_log("glupy", GF_LOG_ERROR,
+                   "glupy: %d workers, %d of them held over %.0f s by handlers that do not return: no more "
+                   "workers; FOPs wait for one (or their fop-timeout)",
+                   q->threads, stuck, GP_WORKER_STUCK);
+        }
+    }
     q->head_at_tick = q->head;
     pthread_mutex_unlock(&q->lock);
 }
@@ -200,6 +263,7 @@ gp_locklist_copy(lock_migration_info_t *dst, lock_migration_info_t *src)
 static pthread_mutex_t gp_req_lock = PTHREAD_MUTEX_INITIALIZER;
 static gp_req gp_reqs = {.prev = &gp_reqs, .next = &gp_reqs}; /* not answered, with a deadline */
 static PyObject *gp_report_fn;                                  /* glupy._runtime.report_stuck */
+static PyObject *gp_timed_out_exc;                              /* glupy.errors.HandlerTimedOut */
 
 double
 gp_now(void)
@@ -282,6 +346,17 @@ gp_req_take(gp_req *r)
     return frame;
 }
 
+/* A FOP whose handler will not run (its arguments could not be converted, no
+ * memory): -1 if the caller is to answer it (it was not answered yet), 0 if its
+ * deadline answered it already. Drops the caller's reference. */
+int
+gp_req_drop(gp_req *r)
+{
+    call_frame_t *frame = gp_req_take(r);
+    gp_req_unref(r);
+    return frame ? -1 : 0;
+}
+
 /* Every wind goes out on a call stack of its own (copy_frame: same credentials,
  * lock owner and client), never on the caller's: then the FOP can be answered at
  * its deadline while a reply is still out (a child that never answers), and the
@@ -350,6 +425,16 @@ gp_report_run(gp_work *w)
                gp_fop_names[r->fop], r->timeout);
     }
     Py_XDECREF(res);
+    /* Still running on a thread (looping, or blocked in a call): raise
+     * glupy.errors.HandlerTimedOut in it, so that a handler looping in Python lets its
+     * thread go (one blocked in C sees it when the call returns). A BaseException:
+     * `except Exception` does not swallow it. Under the GIL, r->thread is the thread
+     * running this handler now (task.c clears it, and a pending exception, when the
+     * handler leaves the thread). */
+    if (r->thread && gp_timed_out_exc) {
+        PyThreadState_SetAsyncExc(r->thread, gp_timed_out_exc);
+        r->interrupted = 1;
+    }
     Py_DECREF(fo);
     gp_gil_release(g);
     gp_req_unref(r);
@@ -376,6 +461,7 @@ gp_queue_expire(gp_queue *q, double now)
                 q->tail = prev;
             if (q->head_at_tick == x)
                 q->head_at_tick = NULL;
+            q->queued--;
             x->next = NULL;
             *tail = x;
             tail = &x->next;
@@ -411,8 +497,8 @@ gp_timer_main(void *unused)
     for (;;) {
         struct timespec tick = {0, GP_TIMER_TICK_NS};
         nanosleep(&tick, NULL);
-        gp_queue_unstall(&gp_pool, GP_WORKERS_MAX);
         double now = gp_now();
+        gp_queue_unstall(&gp_pool, now);
         gp_queue_expire(&gp_pool, now);
         gp_observe_unstick(now);
         /* collect under the lock, answer and report outside it */
@@ -638,7 +724,8 @@ gp_workers_start(PyObject *runtime)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     Py_XSETREF(gp_report_fn, PyObject_GetAttrString(runtime, "report_stuck"));
-    if (!gp_report_fn)
+    Py_XSETREF(gp_timed_out_exc, PyObject_GetAttrString(runtime, "HandlerTimedOut"));
+    if (!gp_report_fn || !gp_timed_out_exc)
         return -1;
     pthread_once(&once, gp_threads_start);
     if (!gp_timer_started) {

@@ -689,14 +689,90 @@ async def _awaited(awaitable: Any) -> Any:
 
 def _serve_loop(loop: Any) -> None:
     """Run the services' asyncio loop for good: a handler may stop it
-    (``glupy.event_loop().stop()``), which would leave every later sleep and
-    on_loop waiting for its deadline; it runs again at once. A closed loop ends
-    the thread, and the next use makes a new one (_Services.loop)."""
+    (``glupy.event_loop().stop()``), and asyncio lets a SystemExit or
+    KeyboardInterrupt raised in a task or a callback out of ``run_forever``; either
+    would leave every later sleep and on_loop waiting for its deadline, for ever. It
+    runs again at once. A closed loop ends the thread, and the next use makes a new
+    one (_Services.loop)."""
     while not loop.is_closed():
         try:
             loop.run_forever()
-        except RuntimeError:  # closed between two runs
-            return
+        except BaseException:  # noqa: BLE001 - the task that raised it has it as its result
+            time.sleep(0.001)  # (not a busy loop, should run_forever fail at once for good)
+
+
+_STACK_LOCK = threading.Lock()
+
+
+def _start_thread(target: Callable[..., None], name: str, *args: Any) -> None:
+    """A daemon thread of glupy's own, with the platform's default stack: a translator
+    may have set a small one for its threads (``threading.stack_size`` is
+    process-wide), and ordinary code on a 64 KiB stack crashed the process."""
+    with _STACK_LOCK:
+        wanted = threading.stack_size(0)
+        try:
+            threading.Thread(target=target, args=args, name=name, daemon=True).start()
+        finally:
+            threading.stack_size(wanted)
+
+
+class _ThreadPool:
+    """The threads of :func:`to_thread`: an idle one takes a call, else a new one starts
+    (at most :attr:`MAX_THREADS`); idle ones end after :attr:`IDLE_SECONDS`. A call that
+    never returns holds its own thread only: 32 such calls took a fixed pool of 32 from
+    every later to_thread for good."""
+
+    MAX_THREADS = 512
+    IDLE_SECONDS = 30.0
+
+    def __init__(self) -> None:
+        import queue
+
+        self._lock = threading.Lock()
+        self._calls: Any = queue.SimpleQueue()
+        self._threads = 0
+        self._waiting = 0  # threads waiting for a call that no queued call is promised to
+        self._unpromised = 0  # queued calls no thread was promised for (all busy, at the maximum)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        from concurrent.futures import Future as ThreadFuture
+
+        future: Any = ThreadFuture()
+        with self._lock:
+            self._calls.put((future, fn, args, kwargs))
+            if self._waiting:
+                self._waiting -= 1
+            elif self._threads < self.MAX_THREADS:
+                self._threads += 1
+                _start_thread(self._run, "glupy-to-thread")
+            else:
+                self._unpromised += 1
+        return future
+
+    def _run(self) -> None:
+        import queue
+
+        while True:
+            try:
+                future, fn, args, kwargs = self._calls.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._waiting:  # no call is on its way to this thread: end it
+                        self._waiting -= 1
+                        self._threads -= 1
+                        return
+                continue
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as error:  # noqa: BLE001 - the handler gets it raised
+                    future.set_exception(error)
+            del future, fn, args, kwargs
+            with self._lock:
+                if self._unpromised:
+                    self._unpromised -= 1
+                else:
+                    self._waiting += 1
 
 
 class _Services:
@@ -714,16 +790,14 @@ class _Services:
                 import asyncio
 
                 loop = asyncio.new_event_loop()
-                threading.Thread(target=_serve_loop, args=(loop,), name="glupy-asyncio", daemon=True).start()
+                _start_thread(_serve_loop, "glupy-asyncio", loop)
                 self._loop = loop
             return self._loop
 
     def pool(self) -> Any:
         with self.lock:
             if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="glupy-to-thread")
+                self._pool = _ThreadPool()
             return self._pool
 
     def start(self, request: Any, deliver: Callable[[tuple[Any, BaseException | None]], None]) -> None:

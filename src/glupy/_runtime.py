@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
+import threading
+import time
 import uuid
 from typing import Any
 
 from glupy import _driver, lifecycle
 from glupy import _glupy  # type: ignore[attr-defined]  # created by the native bridge
 from glupy._glupy import EMBEDDED  # type: ignore[import-not-found]
+from glupy.errors import HandlerTimedOut  # noqa: F401 - the bridge raises it in stuck handlers (workers.c)
 from glupy.errors import TranslatorLoadError, failure_text, init_error_line
 from glupy.replies import REPLY_BY_ID
 from glupy.loader import resolve
@@ -23,12 +27,64 @@ from glupy.translator import Translator
 from glupy.types import Dirent, LockInfo, Upcall
 
 
+class _LogBudget:
+    """How much each logger (one per translator) may write to the GlusterFS log: a
+    handler logging in a loop must not fill the disk of a brick. Messages are cut to
+    :attr:`MAX_MESSAGE` characters; each logger may write :attr:`BURST` bytes at once,
+    refilled at :attr:`RATE` bytes a second; what is over is dropped and counted, and
+    the count is logged once the logger may write again."""
+
+    RATE = 1 << 20
+    BURST = 8 << 20
+    MAX_MESSAGE = 16 << 10
+
+    class _Allowance:
+        """One logger's: bytes it may write now (as of `when`), and what it dropped since
+        it last wrote."""
+
+        __slots__ = ("bytes", "when", "dropped", "dropped_bytes")
+
+        def __init__(self, allowed: float, when: float) -> None:
+            self.bytes, self.when, self.dropped, self.dropped_bytes = allowed, when, 0, 0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._allowances: dict[str, _LogBudget._Allowance] = {}
+
+    def write(self, logger: str, level: int, message: str) -> None:
+        if len(message) > self.MAX_MESSAGE:
+            message = f"{message[:self.MAX_MESSAGE]} [... {len(message) - self.MAX_MESSAGE} more characters cut]"
+        size = len(message)
+        now = time.monotonic()
+        with self._lock:
+            a = self._allowances.get(logger)
+            if a is None:
+                a = self._allowances[logger] = self._Allowance(float(self.BURST), now)
+            a.bytes = min(float(self.BURST), a.bytes + (now - a.when) * self.RATE)
+            a.when = now
+            if a.bytes < size:
+                a.dropped += 1
+                a.dropped_bytes += size
+                return
+            a.bytes -= size
+            dropped, dropped_bytes = a.dropped, a.dropped_bytes
+            a.dropped = a.dropped_bytes = 0
+        if dropped:
+            _glupy.log(logger, logging.WARNING, f"{dropped} log messages ({dropped_bytes} bytes) dropped: more than "
+                                                f"{self.RATE >> 20} MiB a second")
+        _glupy.log(logger, level, message)
+
+
+_log_budget = _LogBudget()
+
+
 class _GlusterLogHandler(logging.Handler):
-    """Python logging into the process's GlusterFS log (brick stderr goes nowhere)."""
+    """Python logging into the process's GlusterFS log (brick stderr goes nowhere), within
+    each logger's :class:`_LogBudget`."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            _glupy.log(record.name, record.levelno, self.format(record))
+            _log_budget.write(record.name, record.levelno, self.format(record))
         except Exception:  # noqa: BLE001 - logging must never fail a FOP
             pass
 
@@ -48,8 +104,18 @@ class _LogStream(io.TextIOBase):
         while "\n" in self.buffer_text:
             line, self.buffer_text = self.buffer_text.split("\n", 1)
             if line.strip():
-                _glupy.log("glupy.stdio", self.level, line)
+                _log_budget.write("glupy.stdio", self.level, line)
+        if len(self.buffer_text) > _LogBudget.MAX_MESSAGE:  # a line without end: do not grow for ever
+            _log_budget.write("glupy.stdio", self.level, self.buffer_text)
+            self.buffer_text = ""
         return len(text)
+
+
+def _end_forked_child() -> None:
+    """os.fork() in a handler: the child would go on with copies of the process's
+    /dev/fuse, sockets and brick files, and its one thread would wait for work that
+    never comes. End it at once (starting programs with subprocess execs without this)."""
+    os._exit(70)
 
 
 def _setup_logging() -> None:
@@ -63,6 +129,7 @@ def _setup_logging() -> None:
     if EMBEDDED:
         sys.stdout = _LogStream(logging.INFO)
         sys.stderr = _LogStream(logging.ERROR)
+        os.register_at_fork(after_in_child=_end_forked_child)
 
 
 class _Backend:
@@ -90,10 +157,13 @@ def log_exception(domain: str, context: str, exc: BaseException) -> None:
 def report_stuck(xlator: str, frame: Any, fop: str, timeout: float, thread: int) -> None:
     """Called by the bridge's reporter thread when a FOP missed its deadline
     (option fop-timeout): log which handler and where it is stuck, rate-limited."""
-    where = _driver.where_stuck(frame, thread)
+    where = (_driver.where_stuck(frame, thread) if frame is not None else
+             "not started: it waited for the GIL, which another thread held all that time (a handler in a long "
+             "C call, or building something huge)")
     # answered ETIMEDOUT at once: winds still out are on call stacks of their own
     message = (f"{fop}: the handler did not answer within {timeout:g} s (option fop-timeout): answered ETIMEDOUT; "
-               f"its late result will be discarded. It is {where}")
+               f"its late result will be discarded{', and glupy.errors.HandlerTimedOut raised in it' if thread else ''}. "
+               f"It is {where}")
     if not thread:
         _driver.abandon(frame)
     logged, suppressed = _driver.LIMITER.admit((xlator, f"{fop}-deadline"))

@@ -151,20 +151,22 @@ def attach(ctx, volume, spec, name, side, after, options, yes, force) -> None:
     check fails nothing is changed. Server side needs a volume restart (asked, or
     --yes); client side is pushed by glusterd to connected clients, and new mounts
     load it.
+
+    Attaching a new version of a translator the volume has (the same name, module
+    and options) switches it live instead, as glupy reload does.
     """
     from glupy import pool
 
     node = node_of(ctx)
     opts = admin.parse_options(options)
+    new_version = admin.plan_new_version(node, volume, spec, name=name, side=side, after=after, options=opts)
+    if new_version is not None:  # attached already: a new version of its code, switched to live
+        console.print(f"{new_version.name} is attached to {volume}: switching it to the version installed here")
+        _reload(node, new_version, force)
+        return
     plan = admin.plan_attach(node, volume, spec, name=name, side=side, after=after, options=opts)
-    with console.status("asking every node of the pool"):
-        named = pool.attach_check(node, pool.Translator(plan.name, plan.spec, side, plan.options["identity"]))
-    problems = [f"{host}: {why}" for host, reasons in named.items() for why in reasons]
-    if problems and not force:
-        raise admin.AdminError(f"not attached: {len(problems)} problem(s) on the pool's nodes: "
-                               + "; ".join(problems) + " (--force attaches anyway)")
-    for problem in problems:
-        console.print(f"  [yellow]--force[/]: {problem}")
+    named = _pool_check(node, pool.Translator(plan.name, plan.spec, side, plan.options["identity"]), force,
+                        "attached", "attaches anyway")
     # only these nodes' bricks may fail to start it (they stay down: fail closed); any other failure rolls back
     plan.forced = {host: "; ".join(reasons) for host, reasons in named.items()}
     with console.status(f"attaching {plan.name} to {volume}"):
@@ -175,6 +177,23 @@ def attach(ctx, volume, spec, name, side, after, options, yes, force) -> None:
     for note in notes:
         console.print(f"  {note}")
     TAKE_EFFECT[side](node, plan, yes)
+
+
+def _pool_check(node, translator, force: bool, done: str, anyway: str) -> dict[str, list[str]]:
+    """Ask every node of the pool whether it can run *translator*: AdminError naming
+    each problem ("not DONE: ..."), unless --force (then each is printed). Returns
+    {host: its problems}."""
+    from glupy import pool
+
+    with console.status("asking every node of the pool"):
+        named = pool.attach_check(node, translator)
+    problems = [f"{host}: {why}" for host, reasons in named.items() for why in reasons]
+    if problems and not force:
+        raise admin.AdminError(f"not {done}: {len(problems)} problem(s) on the pool's nodes: "
+                               + "; ".join(problems) + f" (--force {anyway})")
+    for problem in problems:
+        console.print(f"  [yellow]--force[/]: {problem}")
+    return named
 
 
 def _take_effect_on_clients(node, plan, yes: bool) -> None:
@@ -318,27 +337,43 @@ def refresh(ctx, volume, name, yes) -> None:
 
 
 @translator_command
-def reload(ctx, volume, name, yes) -> None:
+@click.option("--force", is_flag=True, help="Reload even if some node of the pool does not have the new "
+              "version (its processes keep the old code).")
+def reload(ctx, volume, name, yes, force) -> None:
     """Switch every brick and client running NAME to its module's code as installed now, without a restart.
 
     Each process imports the code again and makes a new instance (init(), then
     migrate(old) if the class has it); new FOPs use it, FOPs in flight finish on the
     old one. A new version that fails to import or start is refused where it runs and
     the old one keeps serving. Install the new code on every host first.
+
+    Waits (up to 30 s) for each process of this node running NAME to say whether it
+    switched: its bricks, and its FUSE clients whose graph has NAME. Exits 1 naming
+    each that refused, and why. Every node of the pool is asked first whether it has
+    the new version; if one has not, nothing changes (--force: reload anyway).
     """
     node = node_of(ctx)
-    result = admin.reload_translator(node, volume, name)
+    _reload(node, admin.plan_reload(node, volume, name), force)
+
+
+def _reload(node, plan, force: bool) -> None:
+    """Ask the pool whether every node has the new version, reload, report each process."""
+    from glupy import pool
+
+    volume, name = plan.volume, plan.name
+    _pool_check(node, pool.Translator(name, plan.module, plan.side, plan.identity), force, "reloaded",
+                "reloads anyway; their processes keep the old code")
+    result = admin.apply_reload(node, plan)
+    side = admin.side_named(result.side)
     console.print(f"[green]reloading[/] {name} ({result.identity}, generation {result.generation})")
+    for process, why in result.processes.items():
+        console.print(f"  {process}: {'[green]reloaded[/]' if why == 'reloaded' else '[red]refused[/]: ' + why}")
     if result.side == "client":
-        console.print(f"  clients of {volume} reload when glusterd pushes them the new volfile; new mounts "
-                      "start with the new code")
-        return
-    failed = {brick: why for brick, why in result.bricks.items() if why != "reloaded"}
-    for brick, why in result.bricks.items():
-        console.print(f"  {brick}: {'[green]reloaded[/]' if why == 'reloaded' else '[red]refused[/]: ' + why}")
-    if failed:
-        raise admin.AdminError(f"{len(failed)} of {len(result.bricks)} bricks kept the old code: "
-                               + "; ".join(f"{b}: {w}" for b, w in failed.items()))
+        console.print(f"  {'other ' if result.processes else ''}clients of {volume} reload when glusterd pushes "
+                      "them the new volfile; new mounts start with the new code")
+    if result.refused:
+        raise admin.AdminError(f"{len(result.refused)} of {len(result.processes)} {side.runs_on} kept the old "
+                               "code: " + "; ".join(f"{p}: {why}" for p, why in result.refused.items()))
 
 
 @translator_command

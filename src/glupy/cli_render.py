@@ -44,9 +44,10 @@ def _code_text(entry: Entry) -> str:
     """The recorded identity, then, in red, any other that bricks of this node run."""
     recorded = entry.options.get("identity", "")
     lines = [recorded or "-"]
+    processes = "clients" if entry.side == "client" else "bricks"
     for ident, n in sorted(Counter(entry.running.values()).items()):
         if ident != recorded:
-            lines.append(f"[red]{n} of {len(entry.running)} bricks here run {ident}[/]")
+            lines.append(f"[red]{n} of {len(entry.running)} {processes} here run {ident}[/]")
     return "\n".join(lines)
 
 

@@ -30,6 +30,14 @@ class FopError(Exception):
         return f"[{self.name}] {self.args[1]}"
 
 
+class HandlerTimedOut(BaseException):
+    """Raised by the bridge inside a handler still running on a thread after its FOP's
+    deadline (option ``fop-timeout``) passed and the FOP was answered ETIMEDOUT: a handler
+    looping in Python stops there and lets its thread go (one blocked in a call sees it
+    when the call returns). A BaseException, so that ``except Exception`` does not
+    swallow it; a handler has nothing to do with it."""
+
+
 class TranslatorLoadError(Exception):
     """A translator could not be loaded: bad module, class or option."""
 

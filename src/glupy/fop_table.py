@@ -76,7 +76,7 @@ _XDATA = _refcounted("dict_ref", "dict_unref", "dict_t *")
 
 KINDS: dict[str, Kind] = {
     "loc": Kind("loc_t *", "Loc", doc="a location: path, name, inode, parent, gfids",
-                to_py_taken="gp_py_loc_take({v})",
+                to_py="gp_py_loc({v}, {fop})", to_py_taken="gp_py_loc_take({v}, {fop})",
                 hold=Hold("loc_t {v};", "if ({a} && loc_copy(&h->{v}, {a}) < 0) goto fail;", "&h->{v}",
                           "loc_wipe(&h->{v});")),
     "fd": Kind("fd_t *", "Fd", doc="an open file or directory", hold=_refcounted("fd_ref", "fd_unref", "fd_t *"),
@@ -196,6 +196,24 @@ NOT_NONE: dict[str, tuple[str, ...]] = {
     "getspec": ("key",),
 }
 
+#: What a wound location argument must hold, for the translators below not to crash
+#: (they dereference a location's inode unchecked: fuse always gives one) and not to
+#: reach outside a directory (posix, dht, afr and locks build entry paths and entry
+#: locks from the parent and the name). 0 (every location not listed): an inode.
+#: 1: an existing entry: an inode, a parent (not its own inode) and an entry name.
+#: 2: lookup's loc: as 1 when it has a name; without one a lookup by gfid, which
+#: needs a gfid. 3: an entry that may not exist yet (rename's newloc): a parent and
+#: an entry name. 4: a new entry: a parent and an entry name, and the wind gives a
+#: Loc without an inode a new one from its parent's inode table (as a C translator
+#: calls inode_new before it creates). 5: icreate's, by gfid: a gfid. A Loc that
+#: GlusterFS gave with a FOP is never refused when wound with the same FOP (DHT's
+#: statfs sends only the root's gfid), see types.c gp_loc_check.
+ENTRY_LOCS: dict[str, dict[str, int]] = {
+    "lookup": {"loc": 2}, "create": {"loc": 4}, "mkdir": {"loc": 4}, "mknod": {"loc": 4},
+    "symlink": {"loc": 4}, "link": {"newloc": 4}, "unlink": {"loc": 1}, "rmdir": {"loc": 1},
+    "rename": {"oldloc": 1, "newloc": 3}, "put": {"loc": 4}, "namelink": {"loc": 4}, "icreate": {"loc": 5},
+}
+
 #: Kinds of wind arguments that are never None (NULL): every translator below
 #: dereferences them (cluster/replicate's lk its lock, posix's setattr the iatt).
 WIND_REQUIRED_KINDS = frozenset({"loc", "fd", "flock", "iatt", "lease"})
@@ -258,6 +276,12 @@ class Fop:
         """The reply field whose length op_ret must equal on success (bytes read,
         entries, the link target's bytes), or None."""
         return COUNTED.get(self.name)
+
+    @property
+    def loc_checks(self) -> dict[str, int]:
+        """Each location argument with what a wind of it must hold (0 .. 5, see
+        :data:`ENTRY_LOCS`)."""
+        return {a.name: ENTRY_LOCS.get(self.name, {}).get(a.name, 0) for a in self.py_args if a.kind == "loc"}
 
     @property
     def not_none(self) -> tuple[str, ...]:

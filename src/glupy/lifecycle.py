@@ -4,6 +4,7 @@ passes the object that stands for the xlator (the native Xlator, or the harness'
 XlatorNode) and keeps what :func:`start` returns.
 
     start        cls.__new__, _glupy_setup(xlator, options), __init__(), init()
+    announce     the line that says which code runs (glupy list reads it)
     reconfigure  parse the new option set, call reconfigure(changed)
     statedump    the entries `gluster volume statedump` shows
     notify       an event delivered to notify(), and the event that goes on
@@ -50,9 +51,10 @@ class Started:
     observers: dict[int, Any] = field(default_factory=dict)
 
 
-def start(xlator: Any, cls: type[Translator], options: Mapping[str, Any]) -> Started:
+def start(xlator: Any, cls: type[Translator], options: Mapping[str, Any], *, announced: bool = True) -> Started:
     """A new instance of *cls* for *xlator* with the volfile options *options*:
-    ``__new__``, ``_glupy_setup`` (options parsed and checked), ``__init__()``, ``init()``.
+    ``__new__``, ``_glupy_setup`` (options parsed and checked), ``__init__()``, ``init()``,
+    then :func:`announce` unless *announced* is False (the caller does it later).
     Raises whatever those raise; the caller reports it as an init failure."""
     inst = cls.__new__(cls)
     inst._glupy_setup(xlator, {k: v for k, v in options.items()})
@@ -74,10 +76,20 @@ def start(xlator: Any, cls: type[Translator], options: Mapping[str, Any]) -> Sta
         method = getattr(inst, name, None)
         if method is not None:
             hooks[name] = method
-    # glupy list reads the identity each brick runs from this line
-    inst.log.info("%s.%s (%s) handles %s", cls.__module__, cls.__qualname__, identity(cls),
-                  ", ".join(sorted(getattr(h, "__name__", "?") for h in handlers.values())) or "no FOPs")
-    return Started(inst, handlers, hooks, observers)
+    started = Started(inst, handlers, hooks, observers)
+    if announced:
+        announce(started)
+    return started
+
+
+def announce(started: Started) -> None:
+    """Log which code the instance runs and what it handles: ``glupy list`` reads the
+    identity each brick or client runs from the last such line, so it is written
+    only once the instance is taking over (after ``migrate`` on a reload)."""
+    cls = type(started.instance)
+    started.instance.log.info("%s.%s (%s) handles %s", cls.__module__, cls.__qualname__, identity(cls),
+                              ", ".join(sorted(getattr(h, "__name__", "?") for h in started.handlers.values()))
+                              or "no FOPs")
 
 
 def observing(inst: Translator, name: str, observer: Callable[..., Any]) -> Callable[..., Any]:
@@ -149,18 +161,36 @@ def notify(inst: Translator, event: int, source: Any) -> Any:
     return getattr(inst, "notify")(event, source)
 
 
+#: Events another may replace (a notify hook's answer): one of the same family, going
+#: the same way with the same kind of data (up from a child with its xlator, down from a
+#: parent with its xlator), and an upcall turned into a flush of the caches above
+#: (crypt). The xlator of a CHILD_UP read as an upcall's data hung a mount; a PARENT_UP
+#: sent back down for a CHILD_UP cycled through the graph (bridge.c gp_event_may_replace).
+_EVENT_FAMILIES = (
+    frozenset({Event.CHILD_UP, Event.CHILD_DOWN, Event.CHILD_CONNECTING, Event.SOME_DESCENDENT_UP,
+               Event.SOME_DESCENDENT_DOWN}),
+    frozenset({Event.PARENT_UP, Event.PARENT_DOWN}),
+)
+_UPCALL_MAY_BECOME = frozenset({Event.SOME_DESCENDENT_UP, Event.SOME_DESCENDENT_DOWN})
+
+
+def _may_replace(event: int, other: int) -> bool:
+    if event == Event.UPCALL:
+        return other in _UPCALL_MAY_BECOME
+    return any(event in family and other in family for family in _EVENT_FAMILIES)
+
+
 def passed_on(event: int, result: Any) -> int | None:
-    """The event that goes on to the parents after notify returned `result` (what
-    bridge.c's gp_notify_hook does with it): None when it returned False (stop),
-    the Event it returned (a cluster translator turning its children's states into
-    its own), `event` for anything else."""
+    """The event that goes on after notify returned `result` (what bridge.c's
+    gp_notify_hook does with it): None when it returned False (stop), the Event it
+    returned if that may replace `event` (a cluster translator turning its children's
+    states into its own: see :data:`_EVENT_FAMILIES`), `event` for anything else (the
+    bridge logs an event that cannot replace it)."""
     if result is False:
         return None
     if isinstance(result, int) and not isinstance(result, bool):
-        try:
+        if _may_replace(event, result):
             return Event(result)
-        except ValueError:
-            return event  # not an event: the bridge logs it and passes the original on
     return event
 
 
@@ -172,12 +202,13 @@ def replace(xlator: Any, cls: type[Translator], old: Translator, options: Mappin
     run on it to their end. A FOP the old class handled and the new one does not is
     forwarded to the first child, so that a host routing it to Python still answers it.
     Raises, leaving *old* untouched, if anything fails."""
-    new = start(xlator, cls, options)
+    new = start(xlator, cls, options, announced=False)
     migrate: Callable[[Translator], Any] | None = getattr(new.instance, "migrate", None)
     if migrate is not None:
         migrate(old)
     for fop in overridden_fops(type(old)).values():
         new.handlers.setdefault(fop, _forwarder(new.instance, _FOP_NAME[fop]))
+    announce(new)
     return new
 
 

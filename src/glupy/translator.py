@@ -286,7 +286,8 @@ class Translator:
     #   Define it to see GlusterFS events (CHILD_UP, CHILD_DOWN, ...). Return False
     #   to stop the event from going on to the parents, or another Event to pass
     #   that on instead (a cluster translator turning its children's states into
-    #   its own: e.g. CHILD_UP once one child is up); anything else passes it on.
+    #   its own: e.g. CHILD_UP once one child is up) if it goes the same way with
+    #   the same kind of data (see docs/threading.md); anything else passes it on.
 
     def statedump(self) -> Mapping[str, Any]:
         """Entries for `gluster volume statedump`; the default shows the option values."""

@@ -193,6 +193,7 @@ MODULE_NODES: dict[str, tuple[int, tuple[int, int]]] = {
     "test_events_volume": (16, (27900, 27999)),
     "test_gfapi_doc": (19, (27600, 27699)),
     "test_hostile": (21, (27000, 27099)),
+    "test_reload_live": (24, (26800, 26899)),
 }
 
 

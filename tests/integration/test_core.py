@@ -263,6 +263,20 @@ def _punch_hole(fd: int, offset: int, length: int) -> None:
         raise OSError(ctypes.get_errno(), "fallocate")
 
 
+def test_the_passthroughs_pass_on_what_glusterfs_sends(mount: Path, gluster_state_dir: Path) -> None:
+    """A Loc GlusterFS gave with a FOP goes on with that FOP unchecked (types.c gp_loc_check):
+    DHT's statfs (at mount and for df) carries only the root's gfid, no inode, which a wind of
+    a hand-made Loc would be refused; the passthroughs below DHT answered it EIO before."""
+    os.statvfs(mount)
+    (mount / "statfs-probe").write_bytes(b"x")
+    os.statvfs(mount / "statfs-probe")
+    log = (gluster_state_dir / "core-client.log").read_text()
+    failed = [line for line in log.splitlines()
+              if "the handler failed" in line and ("0-glupy.c-pt:" in line or "0-glupy.c-pt-low:" in line)]
+    assert not failed, failed[:3]
+    (mount / "statfs-probe").unlink()
+
+
 DRIVEN = ["rchecksum", "seek", "zerofill", "ipc", "put", "getactivelk", "setactivelk", "icreate", "namelink",
           "getspec", "inodelk", "finodelk", "entrylk", "fentrylk"]
 

@@ -349,7 +349,8 @@ def test_an_interrupted_shrinking_truncate_is_completed_by_running_it_again(moun
     size = BLOCK + 10
     bricks = brick_dirs(volume, node)
     gfid = os.getxattr(bricks[0] / "cut", "trusted.gfid")
-    assert os.getxattr(bricks[0], "trusted.glupy.crypt.key-check").startswith(b"glupy-crypt-v2:")
+    # format 3 (a new volume): format 2's blocks, owners and modes authenticated
+    assert os.getxattr(bricks[0], "trusted.glupy.crypt.key-check").startswith(b"glupy-crypt-v3:")
     sealed = BlockCodec(derive_keys(read_key_file(key))[0], FORMAT_V2).encrypt(gfid, 1, data[BLOCK:size], last=1)
     for brick in bricks:
         raw = bytearray((brick / "cut").read_bytes())
@@ -415,7 +416,7 @@ def test_a_key_check_that_fails_refuses_file_data_until_it_succeeds(node: Gluste
         assert path.read_bytes() == data
         for i in range(2):
             record = os.getxattr(node.brick(name, i).path, "trusted.glupy.crypt.key-check")
-            assert record.rstrip(b"\0").startswith(b"glupy-crypt-v2:")
+            assert record.rstrip(b"\0").startswith(b"glupy-crypt-v3:")
             assert (node.brick(name, i).path / "f").stat().st_size == cipher_size(len(data))
     finally:
         ms.close()
@@ -693,3 +694,49 @@ def test_statedump_and_log_show_the_fingerprint_never_the_key(mounts: Mounts, ke
     secret = key.read_text().strip().split(":", 1)[1]
     for where in (text, m.log_file.read_text()):
         assert secret not in where and master.hex() not in where and data_key.hex() not in where
+
+
+def test_a_mode_or_owner_changed_on_a_brick_is_refused(mounts: Mounts, key: Path, volume: Volume,
+                                                      node: GlusterNode) -> None:
+    """Issue 14, threat model (format 3, every new volume): someone who can write to the bricks
+    makes a 0600 file readable by every user of a shared client (chmod 644, chown on both
+    bricks): crypt refuses to open it (EACCES, logged), since the MAC over (gfid, owner, group,
+    mode) that crypt stored with it no longer matches; root's chmod through crypt signs it
+    again. (On a format 2 volume the same change is not noticed: tests/unit/test_crypt.py.)"""
+    m = mounts.fuse(key, "attrw")
+    path = m.mountpoint / "private"
+    path.write_bytes(b"A's plaintext")
+    os.chmod(path, 0o600)
+    os.chown(path, 1000, 1000)
+    bricks = brick_dirs(volume, node)
+    for brick in bricks:
+        assert len(os.getxattr(brick / "private", "trusted.glupy.crypt.attr").rstrip(b"\0")) == 32
+    m.unmount()
+    r = mounts.fuse(key, "attrr", DIRECT)
+    path = r.mountpoint / "private"
+    assert path.read_bytes() == b"A's plaintext"
+    for change in (lambda p: os.chmod(p, 0o644), lambda p: os.chown(p, 1000, 0)):
+        for brick in bricks:
+            change(brick / "private")
+        with pytest.raises(PermissionError):
+            path.read_bytes()
+        assert "answering EACCES to open" in r.log_tail(200)
+        os.chmod(path, 0o600)  # root, through crypt: signs what the bricks say now
+        assert path.read_bytes() == b"A's plaintext"
+
+
+def test_a_user_who_is_not_root_creates_and_makes_read_only(mounts: Mounts, key: Path) -> None:
+    """Format 3: a user who is not root creates a file and makes it read-only; crypt signs
+    both (the read-only one by fd: the bricks' access control would refuse a path setxattr
+    without write permission), and the file reads back."""
+    r = mounts.fuse(key, "attru", DIRECT)
+    if any(not p.stat().st_mode & 0o001 for p in r.mountpoint.parents):
+        pytest.skip(f"{r.mountpoint} is not reachable by other users (a parent directory without o+x)")
+    shared = r.mountpoint / "not-root"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    script = ("import os, sys; p = sys.argv[1]; open(p, 'wb').write(b'mine'); os.chmod(p, 0o400); "
+              "print(open(p, 'rb').read().decode())")
+    out = subprocess.run([sys.executable, "-c", script, str(shared / "u")], user=1000, group=1000,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "mine", out.stderr + r.log_tail(40)

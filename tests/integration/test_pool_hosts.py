@@ -308,3 +308,13 @@ def test_client_attach_is_rolled_back_when_the_bricks_cannot_start_its_guard(hos
     for node in hosts:
         assert "crypt" not in served(n1, node, "guardvol") and "crypt-guard" not in served(n1, node, "guardvol")
     vol.stop(force=True)
+
+
+def test_no_brick_of_any_host_crashed(hosts: Pool) -> None:
+    """After the tests above (runs last): bricks a node could not load a translator for stay
+    down or keep their old graph, but none crashed. A server-side attach that set its keys
+    one by one gave running bricks `type user/NAME` before the module, their filter made no
+    .so for it, and GlusterFS's parser crashed them at the next volfile (graphyyerror)."""
+    crashed = [str(log) for node in hosts for log in (node.root / "log" / "bricks").glob("*.log")
+               if "signal received" in log.read_text(errors="replace")]
+    assert not crashed, crashed

@@ -131,7 +131,7 @@ def reply_problem(fop: str, reply: Any, args: tuple = ()) -> str | None:
         check = _FIELD_TYPES.get(arg.kind)
         if value is not None and check is not None and not check(value):
             return f"{fop}.{arg.name} is a {type(value).__name__}"
-    if spec.op_ret == "0 on success" and fop not in SIZED_BY_POSIX and reply.op_ret != 0:
+    if spec.zero_on_success and reply.op_ret != 0:  # the table's rule (ANY_OP_RET: getxattr, xattrop...)
         return f"{fop} succeeded with op_ret {reply.op_ret} (its op_ret is 0 on success)"
     if fop in ("readdir", "readdirp"):
         bad = bad_names(e.name for e in reply.entries)
@@ -173,9 +173,6 @@ def target_gfid(fop: str, args: tuple) -> Any:
 
 
 #: FOPs the table says answer 0 whose op_ret storage/posix sets to the value's size
-SIZED_BY_POSIX = {"getxattr", "fgetxattr"}
-
-
 def bad_names(names: Iterable[Any]) -> list[Any]:
     """Directory entry names no kernel accepts: empty, with '/' or NUL, over 255 bytes."""
     def ok(name: Any) -> bool:

@@ -60,5 +60,12 @@ def test_the_event_that_goes_on() -> None:
     assert lifecycle.passed_on(Event.CHILD_UP, False) is None
     assert lifecycle.passed_on(Event.CHILD_UP, int(Event.CHILD_DOWN)) is Event.CHILD_DOWN
     assert lifecycle.passed_on(Event.CHILD_UP, 9999) == Event.CHILD_UP  # not an event: the original
+    # only an event going the same way with the same data replaces one: a PARENT_UP for a
+    # CHILD_UP went back down and cycled through posix; an UPCALL would carry an xlator
+    assert lifecycle.passed_on(Event.CHILD_UP, int(Event.PARENT_UP)) == Event.CHILD_UP
+    assert lifecycle.passed_on(Event.CHILD_UP, int(Event.UPCALL)) == Event.CHILD_UP
+    assert lifecycle.passed_on(Event.UPCALL, int(Event.CHILD_DOWN)) == Event.UPCALL
+    assert lifecycle.passed_on(Event.UPCALL, int(Event.SOME_DESCENDENT_DOWN)) is Event.SOME_DESCENDENT_DOWN  # crypt
+    assert lifecycle.passed_on(Event.PARENT_UP, int(Event.PARENT_DOWN)) is Event.PARENT_DOWN
     for anything in (None, True, "down", 0.5):
         assert lifecycle.passed_on(Event.CHILD_UP, anything) == Event.CHILD_UP

@@ -3,6 +3,7 @@ new code for new FOPs, state through migrate(old), contexts kept, bad versions r
 
 from __future__ import annotations
 
+import logging
 import sys
 import textwrap
 from pathlib import Path
@@ -99,20 +100,41 @@ def test_without_migrate_the_new_instance_starts_fresh_but_contexts_stay(glupy_h
     (dict(fail_init=True), RuntimeError),
     (dict(fail_migrate=True), AttributeError),  # type(old).VERSION_NAME: the old class has none
 ])
-def test_a_version_that_cannot_start_is_refused_and_the_old_one_serves(glupy_harness, probe, bad, cause) -> None:
+def test_a_version_that_cannot_start_is_refused_and_the_old_one_serves(glupy_harness, probe, bad, cause,
+                                                                        caplog) -> None:
     probe("1")
     h = glupy_harness(f"{MODULE}:Probe")
     h.create("/f", b"x")
     assert ask(h) == "1:1:1"
     old, module = h.translator(), sys.modules[MODULE]
     probe("2", **bad)
+    caplog.set_level(logging.INFO, logger="glupy")
     with pytest.raises(cause):
         h.reload()
     assert h.translator() is old and sys.modules[MODULE] is module
+    # the line glupy list reads what runs from (lifecycle.announce): none for a refused version
+    assert not [r for r in caplog.records if " handles " in r.getMessage()]
     assert ask(h) == "1:2:2"
     probe("3")
     h.reload()  # a good version after a refused one
     assert ask(h) == "3:3:3"
+    assert [r.getMessage().partition(" (")[0] for r in caplog.records if " handles " in r.getMessage()] == [
+        f"{MODULE}.Probe"]
+
+
+def test_the_code_a_process_runs_is_read_from_its_log() -> None:
+    """side.running_identity: the last start or accepted reload of the translator of
+    that name, in a brick log (xlator VOLUME-NAME) or a client log (xlator NAME)."""
+    from glupy.admin.side import running_identity
+
+    def line(domain: str, ident: str) -> str:
+        return (f"[2026-12-06 15:43:34.764555 +0000] I [bridge.c:139:gp_mod_log] 0-glupy.{domain}: "
+                f"m.Probe ({ident}) handles getxattr\n")
+
+    brick = line("vol-probe", "a") + line("vol-probe", "b") + line("vol-other-probe2", "c")
+    assert running_identity(brick, "probe") == "b"
+    assert running_identity(line("probe", "a") + line("probe2", "c"), "probe") == "a"
+    assert running_identity(line("probe2", "c"), "probe") is None
 
 
 def test_fops_the_new_class_drops_still_reach_the_child(glupy_harness, probe) -> None:
@@ -152,3 +174,64 @@ def test_reload_to_a_given_class_and_options(glupy_harness) -> None:
     h.stat("/f")
     assert isinstance(new, Doubling) and new.total == 2 + 5
     assert new._glupy_xlator.options["step"] == "5"
+
+
+# ------------------------------------------------------------------ glupy reload's waiting and report
+
+
+def test_reload_waits_for_each_process_of_this_node_and_names_those_that_refused(tmp_path, monkeypatch) -> None:
+    """Side.reload: each process's log after the option change says reloaded or why not
+    (the bridge's lines); one that says nothing is reported after RELOAD_WAIT; the CLI
+    prints each and exits 1 naming those that kept the old code."""
+    from click.testing import CliRunner
+
+    from glupy import admin, cli
+    from glupy.admin import side as side_module
+    from glupy.admin.client import ClientSide
+
+    logs = {f"/mnt/{n}": tmp_path / f"{n}.log" for n in ("a", "b", "c")}
+    for log in logs.values():
+        log.write_text("[old] glupy: reloaded module=m generation=1\n")
+
+    class Fake(ClientSide):
+        def process_logs(self, node, info, name):
+            return logs
+
+        def record(self, node, info, name, changes):  # what the processes log once glusterd told them
+            g = changes["generation"]
+            with logs["/mnt/c"].open("a") as f:
+                f.write(f"E [bridge.c:1:gp_reload] 0-{name}: glupy: reload of module=m generation={g} refused, "
+                        "the running code keeps serving: RuntimeError: no\n")
+            with logs["/mnt/a"].open("a") as f:
+                f.write(f"I [bridge.c:2:gp_reload] 0-{name}: glupy: reloaded module=m generation={g}\n")
+
+    monkeypatch.setattr(side_module, "RELOAD_WAIT", 0.5)
+    info = type("Info", (), {"started": True, "name": "v"})()
+    got = Fake().reload(None, info, "p", {"generation": "2", "identity": "x"})
+    assert list(got) == list(logs)  # in the order of the processes, not of the answers
+    assert got["/mnt/a"] == "reloaded" and got["/mnt/c"] == "RuntimeError: no"
+    assert got["/mnt/b"].startswith("no answer within 0.5 s")
+
+    result = admin.Reload("client", "2", "x", got)
+    assert result.refused == {p: got[p] for p in ("/mnt/b", "/mnt/c")}
+    from glupy import pool
+
+    applied = []
+    monkeypatch.setattr(cli, "node_of", lambda ctx: None)
+    monkeypatch.setattr(cli.admin, "plan_reload", lambda node, volume, name: admin.ReloadPlan(volume, name, "client",
+                                                                                               "m", "x"))
+    monkeypatch.setattr(cli.admin, "apply_reload", lambda node, plan: applied.append(plan) or result)
+    monkeypatch.setattr(pool, "attach_check", lambda node, t: {})
+    run = CliRunner().invoke(cli.main, ["reload", "v", "p"])
+    assert run.exit_code == 1 and len(applied) == 1
+    assert "/mnt/a: reloaded" in run.output and "other clients of v reload when glusterd pushes" in run.output
+    assert "2 of 3 clients kept the old code: /mnt/b: no answer" in run.output
+    assert "/mnt/c: RuntimeError: no" in run.output
+
+    # a node of the pool without the new version: nothing changes, unless --force
+    monkeypatch.setattr(pool, "attach_check", lambda node, t: {"h2": [f"{t.name}: module is {t.identity}0 (fix)"]})
+    run = CliRunner().invoke(cli.main, ["reload", "v", "p"])
+    assert run.exit_code == 1 and len(applied) == 1
+    assert "not reloaded: 1 problem(s) on the pool's nodes: h2: p: module is x0 (fix)" in " ".join(run.output.split())
+    run = CliRunner().invoke(cli.main, ["reload", "v", "p", "--force"])
+    assert len(applied) == 2 and "--force: h2: p: module is x0" in run.output

@@ -55,13 +55,17 @@ from glupy.admin.operations import (
     SIDES,
     Refresh,
     Reload,
+    ReloadPlan,
     apply_attach,
+    apply_reload,
     attached_side,
     attached_translators,
     detach,
     list_translators,
     plan_attach,
     plan_guard,
+    plan_new_version,
+    plan_reload,
     refresh_identity,
     reload_translator,
     roll_back_attach,
@@ -70,7 +74,6 @@ from glupy.admin.operations import (
 from glupy.admin.options import regenerate_client_volfiles
 from glupy.admin.server import (
     DEFAULT_SERVER_POSITION,
-    RELOAD_WAIT,
     SERVER_PREFIX,
     ServerSide,
     brick_log_texts,
@@ -80,7 +83,7 @@ from glupy.admin.server import (
     server_start_error,
     server_state,
 )
-from glupy.admin.side import AttachPlan, DetachResult, Entry, Side
+from glupy.admin.side import RELOAD_WAIT, AttachPlan, DetachResult, Entry, Side
 from glupy.admin.translators import (
     DRY_RUN_TIMEOUT,
     default_name,
@@ -99,11 +102,11 @@ from glupy.errors import AdminError
 __all__ = [
     "DEFAULT_SERVER_POSITION", "DRY_RUN_TIMEOUT", "INSTALL_HINT", "MOUNT_STATE_DIR", "RELOAD_WAIT", "SERVER_PREFIX",
     "SIDES", "AdminError", "AttachPlan", "Check", "ClientSide", "DetachResult", "Entry", "Refresh", "Reload",
-    "ServerSide", "Side", "apply_attach", "attached_side", "attached_translators", "brick_log_texts",
+    "ReloadPlan", "ServerSide", "Side", "apply_attach", "apply_reload", "attached_side", "attached_translators", "brick_log_texts",
     "build_client_graph", "client_entries", "client_state", "default_name", "detach", "doctor", "dry_run",
     "fetch_client_volfile", "gluster", "graph_switch", "group_with_options", "guard_name", "install_command",
     "is_python_xlator", "list_translators", "local_mounts", "mount", "new_project", "node_from_dir",
-    "parse_options", "placement_after", "plan_attach", "plan_guard", "refresh_identity",
+    "parse_options", "placement_after", "plan_attach", "plan_guard", "plan_new_version", "plan_reload", "refresh_identity",
     "regenerate_client_volfiles", "reload_translator", "resolve_node", "restart_forced", "restart_volume",
     "roll_back_attach", "running_identities", "server_entries", "server_start_error", "server_state",
     "side_named", "source_checkout", "stop_after_failed_start", "system_node", "translator_error", "trial_mount",

@@ -19,7 +19,7 @@ from pathlib import Path
 from glupy import volfile_filter as gfilter
 from glupy.admin.glusterd import volume_names, volume_options, volume_set
 from glupy.admin.options import regenerate_client_volfiles
-from glupy.admin.side import AttachPlan, DetachResult, Entry, Side
+from glupy.admin.side import AttachPlan, DetachResult, Entry, Side, running_identity
 from glupy.admin.translators import class_name, placement_after, translator_error
 from glupy.errors import AdminError
 from glupy.gluster import FuseMount, GlusterNode, VolumeInfo
@@ -102,6 +102,24 @@ class ClientSide(Side):
     def fill_states(self, node: GlusterNode, info: VolumeInfo, entries: list[Entry]) -> None:
         for e in entries:
             e.state = client_state(node, info.name, e.name)
+            for mountpoint, log in self.process_logs(node, info, e.name).items():
+                text = log.read_text(errors="replace")
+                if (found := running_identity(text[text.rfind("Started running"):], e.name)):
+                    e.running[mountpoint] = found
+
+    def process_logs(self, node: GlusterNode, info: VolumeInfo, name: str) -> dict[str, Path]:
+        """The FUSE clients of this machine whose active graph has *name*: each mount's log."""
+        found = {}
+        for mountpoint in local_mounts(info.name):
+            try:
+                if not (mountpoint / ".meta" / "graphs" / "active" / name).exists():
+                    continue
+            except OSError:
+                continue
+            log = client_log(mountpoint)
+            if log is not None and log.exists():
+                found[str(mountpoint)] = log
+        return found
 
     def record(self, node: GlusterNode, info: VolumeInfo, name: str, changes: Mapping[str, str]) -> None:
         cx = _find(info.options, name)
@@ -195,6 +213,19 @@ def local_mounts(volume: str) -> list[Path]:
             if source.rpartition(":")[2].lstrip("/") == volume:
                 found.append(Path(fields[4].replace("\\040", " ")))
     return found
+
+
+def client_log(mountpoint: Path) -> Path | None:
+    """The log of the ``glusterfs`` process serving *mountpoint* (its ``--log-file``,
+    else where glusterfs writes it by default); None if no such process is found."""
+    from glupy.gluster import _proc
+    from glupy.gluster.mount import default_client_log
+
+    pid = FuseMount(mountpoint, volfile_server="-", volfile_id="-").pid
+    if pid is None:
+        return None
+    given = _proc.option_value(_proc.read_cmdline(pid), "-l", "--log-file")
+    return Path(given) if given else default_client_log(mountpoint)
 
 
 def graph_switch(volume: str, name: str, present: bool = True, timeout: float = 10.0) -> dict[Path, bool]:

@@ -206,18 +206,76 @@ class Reload:
     side: str
     generation: str
     identity: str
-    bricks: dict[str, str] = field(default_factory=dict)  # brick path -> "reloaded" or why not
+    # this node's processes running it (brick path, client mount point) -> "reloaded" or why not
+    processes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def refused(self) -> dict[str, str]:
+        """{process: why} of those that kept the old code."""
+        return {p: why for p, why in self.processes.items() if why != "reloaded"}
 
 
-def reload_translator(node: GlusterNode, volume: str, name: str) -> Reload:
-    """Make every process running translator *name* import its code again and switch
-    to a new instance, without a restart (option ``generation``); the module's
-    identity as installed here is recorded with it. Server side, waits for each
-    brick of this node to log that it reloaded or why it refused."""
+@dataclass
+class ReloadPlan:
+    """What a reload will do, the new version checked here (see :func:`plan_reload`)."""
+
+    volume: str
+    name: str
+    side: str
+    module: str
+    identity: str  # of the module as installed here: what every process must find
+
+
+def plan_reload(node: GlusterNode, volume: str, name: str) -> ReloadPlan:
+    """Check the new version of translator *name* as installed here (import, options,
+    a trial start off the volume) and return what :func:`apply_reload` will record;
+    changes nothing."""
     info = volume_info(node, volume)
     side, module, own = _attached(info.options, volume, name)
     identity = installed_identity(module, own)
     dry_run(module, {**{k: v for k, v in own.items() if k != "generation"}, "identity": identity}, name)
+    return ReloadPlan(volume, name, side.name, module, identity)
+
+
+def apply_reload(node: GlusterNode, plan: ReloadPlan) -> Reload:
+    """Make every process running the translator import its code again and switch to a
+    new instance, without a restart (option ``generation``), the new identity recorded
+    with it. Waits for each process of this node running it (bricks; FUSE clients
+    whose graph has it) to log that it reloaded or why it refused (processes of other
+    nodes switch as glusterd tells them)."""
+    info = volume_info(node, plan.volume)
     generation = str(time.time_ns())
-    bricks = side.reload(node, info, name, {"identity": identity, "generation": generation})
-    return Reload(side.name, generation, identity, bricks)
+    processes = SIDES[plan.side].reload(node, info, plan.name, {"identity": plan.identity, "generation": generation})
+    return Reload(plan.side, generation, plan.identity, processes)
+
+
+def plan_new_version(node: GlusterNode, volume: str, spec: str, *, name: str | None = None, side: str = "server",
+                     after: str | None = None, options: Mapping[str, str] | None = None) -> ReloadPlan | None:
+    """``glupy attach`` of a translator the volume has: the :func:`plan_reload` that
+    switches it to the version installed here, if *name* is attached on *side* with
+    the same module and options (the attach says where and how it runs; only the
+    code is new). None if the volume has no translator *name* (a plain attach).
+    AdminError if it has, but otherwise attached, or already with this version."""
+    name = name or default_name(spec)
+    validate_translator(spec, dict(options or {}))  # a module that cannot be attached is refused first
+    info = volume_info(node, volume)
+    found = side_named(side).attached(info.options, name)
+    if found is None:
+        return None
+    module, recorded = found
+    own = {k: v for k, v in recorded.items() if k not in ("identity", "generation")}
+    if module != spec or own != dict(options or {}) or after:
+        raise AdminError(f"volume {volume} already has a {side}-side translator {name} ({module}"
+                         + "".join(f" -o {k}={v}" for k, v in sorted(own.items())) + "): attach with the same "
+                         "module and options, without --after, to switch it to new code; else detach it first "
+                         "or choose another --name")
+    plan = plan_reload(node, volume, name)
+    if plan.identity == recorded.get("identity"):
+        raise AdminError(f"volume {volume} already runs {name} with this version ({plan.identity}): nothing "
+                         f"to do (glupy reload {volume} {name} imports it again anyway)")
+    return plan
+
+
+def reload_translator(node: GlusterNode, volume: str, name: str) -> Reload:
+    """:func:`plan_reload`, then :func:`apply_reload` (``glupy reload`` asks the pool in between)."""
+    return apply_reload(node, plan_reload(node, volume, name))

@@ -24,16 +24,13 @@ from glupy.admin.glusterd import (
     volume_set,
 )
 from glupy.admin.options import drop_options, restore_options
-from glupy.admin.side import AttachPlan, DetachResult, Entry, Side
+from glupy.admin.side import AttachPlan, DetachResult, Entry, Side, running_identity
 from glupy.admin.translators import class_name, translator_error
 from glupy.errors import AdminError
 from glupy.gluster import GlusterNode, VolumeInfo, xlators
 
 SERVER_PREFIX = "user.xlator."
 DEFAULT_SERVER_POSITION = "posix"
-
-#: seconds glupy reload waits for each local brick to say whether it switched
-RELOAD_WAIT = 30
 
 
 class ServerSide(Side):
@@ -79,9 +76,13 @@ class ServerSide(Side):
             base = f"{SERVER_PREFIX}{plan.name}"
             keys = {base: plan.after, f"{base}.module": plan.spec}
             keys.update({f"{base}.{k}": v for k, v in plan.options.items()})
-            for key, value in keys.items():
-                volume_set(node, plan.volume, key, value)
-                done.append(key)
+            # one command, so that every brick volfile glusterd writes has the module: a
+            # node's filter makes user/NAME.so only for a translator with one, and a running
+            # brick given `type user/NAME` without the .so fails to parse it, after which
+            # GlusterFS 10.3's parser crashed the brick at its next volfile (graph.y keeps
+            # the failed parse's state: strlen of a freed volume name in graphyyerror)
+            volume_set(node, plan.volume, *(word for key, value in keys.items() for word in (key, value)))
+            done.extend(keys)
         except AdminError:
             if done:
                 try:  # GlusterFS 10 cannot reset user.* keys one by one (see glupy.admin.options)
@@ -133,14 +134,10 @@ class ServerSide(Side):
         base = f"{SERVER_PREFIX}{name}"
         volume_set(node, info.name, *(word for k, v in changes.items() for word in (f"{base}.{k}", v)))
 
-    def reload(self, node: GlusterNode, info: VolumeInfo, name: str,
-               changes: Mapping[str, str]) -> dict[str, str]:
-        """Waits for each brick of this node to log that it reloaded or why it refused."""
+    def process_logs(self, node: GlusterNode, info: VolumeInfo, name: str) -> dict[str, Path]:
+        """The bricks of this node (a brick whose log is not here is another node's)."""
         logs = {str(b.path): node.brick_log(b.path) for b in info.bricks}
-        logs = {path: log for path, log in logs.items() if log.exists()}
-        sizes = {path: log.stat().st_size for path, log in logs.items()}
-        self.record(node, info, name, changes)
-        return _wait_reloaded(logs, sizes, changes["generation"]) if info.started else {}
+        return {path: log for path, log in logs.items() if log.exists()}
 
 
 def server_entries(volume: str, options: Mapping[str, str]) -> list[Entry]:
@@ -199,17 +196,13 @@ def server_state(node: GlusterNode, info: VolumeInfo, name: str,
 def running_identities(node: GlusterNode, info: VolumeInfo, name: str,
                        texts: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """{brick path: identity of the code it runs} for the bricks of this node that run
-    translator *name*: from the line each start or reload logs (lifecycle.start), the
-    last one since the brick process started (a refused reload logs none)."""
-    line = re.compile(rf"\] \S+ \[[^]]*\] \S*-glupy\.\S*-{re.escape(name)}: \S+ \((\S+)\) handles ")
+    translator *name*, from each log since the brick process started (side.running_identity)."""
     texts = brick_log_texts(node, info) if texts is None else texts
     running = {}
     for brick in info.bricks:
         text = texts.get(str(brick.path))
-        if text is None:
-            continue
-        if (found := line.findall(text[text.rfind("Started running"):])):
-            running[str(brick.path)] = found[-1]
+        if text is not None and (found := running_identity(text[text.rfind("Started running"):], name)):
+            running[str(brick.path)] = found
     return running
 
 
@@ -217,29 +210,6 @@ def server_start_error(node: GlusterNode, volume: str, name: str) -> str:
     """Why the bricks did not start translator *name*: the bridge's line in their logs."""
     logs = [node.brick_log(b.path) for b in volume_info(node, volume).bricks]
     return translator_error(logs) or f"see the brick logs under {node.logdir / 'bricks'}"
-
-
-def _wait_reloaded(logs: Mapping[str, Path], sizes: Mapping[str, int], generation: str) -> dict[str, str]:
-    """{brick: "reloaded" or the refusal} from what each log gained since `sizes`."""
-    done = re.compile(rf"glupy: reloaded module=\S+ generation={generation}\b")
-    refused = re.compile(rf"glupy: reload of module=\S+ generation={generation} refused.*?: (.*)$", re.M)
-    state: dict[str, str] = {}
-    deadline = time.monotonic() + RELOAD_WAIT
-    while len(state) < len(logs) and time.monotonic() < deadline:
-        for path, log in logs.items():
-            if path in state:
-                continue
-            with log.open("rb") as f:
-                f.seek(sizes[path])
-                text = f.read().decode(errors="replace")
-            if done.search(text):
-                state[path] = "reloaded"
-            elif m := refused.search(text):
-                state[path] = m.group(1).strip()
-        time.sleep(0.2)
-    for path in logs:
-        state.setdefault(path, f"no answer within {RELOAD_WAIT} s (see {logs[path]})")
-    return state
 
 
 # ------------------------------------------------------------------ restarts and the alias

@@ -12,9 +12,12 @@ refresh and reload through this interface without asking which side it is.
 
 from __future__ import annotations
 
+import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from glupy.gluster import GlusterNode, VolumeInfo
@@ -32,7 +35,8 @@ class Entry:
     position: str
     options: dict[str, str] = field(default_factory=dict)
     state: str = ""
-    running: dict[str, str] = field(default_factory=dict)  # this node's bricks: path -> identity run
+    # this node's processes running it: brick path or client mount point -> identity of the code it runs
+    running: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         """The entry as JSON-ready data (``cls`` named ``class``)."""
@@ -138,6 +142,53 @@ class Side(ABC):
     def reload(self, node: GlusterNode, info: VolumeInfo, name: str,
                changes: Mapping[str, str]) -> dict[str, str]:
         """:meth:`record` a new generation; returns {process: "reloaded" or why not}
-        for the processes it waits for (none by default)."""
+        for the processes of this node it waits for (:meth:`process_logs`)."""
+        logs = self.process_logs(node, info, name) if info.started else {}
+        sizes = {label: log.stat().st_size for label, log in logs.items()}
         self.record(node, info, name, changes)
+        return wait_reloaded(logs, sizes, changes["generation"])
+
+    def process_logs(self, node: GlusterNode, info: VolumeInfo, name: str) -> dict[str, Path]:
+        """{process: its log} for the processes of this node that run translator *name*
+        (a brick's path, a client's mount point); none by default."""
         return {}
+
+
+# ------------------------------------------------------------------ what the processes log
+
+#: seconds glupy reload waits for each process of this node to say whether it switched
+RELOAD_WAIT = 30
+
+
+def wait_reloaded(logs: Mapping[str, Path], sizes: Mapping[str, int], generation: str) -> dict[str, str]:
+    """{process: "reloaded" or the refusal} from what each log gained since *sizes*:
+    the line the bridge writes when a new ``generation`` reached its reconfigure()."""
+    done = re.compile(rf"glupy: reloaded module=\S+ generation={generation}\b")
+    refused = re.compile(rf"glupy: reload of module=\S+ generation={generation} refused.*?: (.*)$", re.M)
+    state: dict[str, str] = {}
+    deadline = time.monotonic() + RELOAD_WAIT
+    while len(state) < len(logs) and time.monotonic() < deadline:
+        for label, log in logs.items():
+            if label in state:
+                continue
+            with log.open("rb") as f:
+                f.seek(sizes[label])
+                text = f.read().decode(errors="replace")
+            if done.search(text):
+                state[label] = "reloaded"
+            elif m := refused.search(text):
+                state[label] = m.group(1).strip()
+        if len(state) < len(logs):
+            time.sleep(0.1)
+    # in the order of *logs* (a volume's bricks in order), not of the answers
+    return {label: state.get(label, f"no answer within {RELOAD_WAIT} s (see {log})") for label, log in logs.items()}
+
+
+def running_identity(text: str, name: str) -> str | None:
+    """The identity of the code translator *name* runs, as a process's log *text* (since
+    the process started) tells: the line each start or accepted reload logs
+    (lifecycle.announce), the last one. None: no such line."""
+    # a brick's xlator is named VOLUME-NAME, a client's NAME
+    line = re.compile(rf"\] \S+ \[[^]]*\] \S*-glupy\.(?:\S*-)?{re.escape(name)}: \S+ \((\S+)\) handles ")
+    found = line.findall(text)
+    return found[-1] if found else None

@@ -599,6 +599,9 @@ class Harness:
 
     def _top_call(self, frame: Any, fop: str, args: tuple) -> Any:
         fop_id = FOP_ID[fop]
+        for arg in args:  # as the bridge marks the Locs GlusterFS gives (see kinds.check_loc)
+            if isinstance(arg, T.Loc):
+                arg.given_with = fop_id
         result: list[Any] = []
         reply = self.wind(frame, self.top, fop_id, tuple(args), result.append)
         if reply is _driver.PENDING:

@@ -38,8 +38,8 @@ from typing import Any
 import glupy
 from glupy.replies import ReaddirpReply, ReaddirReply
 
-__all__ = ["Careless", "EvilEntries", "SlowDel", "GilHog", "SlowStatedump", "Exhaust", "HugeErrors",
-           "LoopStopper", "Stasher", "Liar", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase"]
+__all__ = ["Careless", "EvilEntries", "SlowDel", "GilHog", "SlowStatedump", "SlowReconfigure", "Spinner", "Exhaust", "HugeErrors",
+           "LoopStopper", "Stasher", "Liar", "Escaper", "BadLife", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase"]
 
 
 class CarelessBase(BaseException):
@@ -268,6 +268,36 @@ class SlowStatedump(glupy.Translator):
     def statedump(self) -> dict[str, Any]:
         time.sleep(self.block)
         return {"slept": self.block}
+
+
+class Spinner(glupy.Translator):
+    """getxattr ``user.spin`` loops in Python for ever (``while True``), catching every
+    Exception; ``user.spin-all`` catches BaseException too (nothing can stop it)."""
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        if name in ("user.spin", "user.spin-all"):
+            swallowed = BaseException if name == "user.spin-all" else Exception
+            while True:
+                try:
+                    sum(range(1000))
+                except swallowed:  # noqa: BLE001 - careless (or hostile) on purpose
+                    pass
+        return await self.child.getxattr(loc, name, xdata)
+
+
+class SlowReconfigure(glupy.Translator):
+    """A reconfigure hook that blocks ``block`` seconds (as one calling a slow service
+    would), whatever changed; stats go through Python."""
+
+    block = glupy.Option(float, default=20.0, min=0)
+    tag = glupy.Option(str, default="")
+
+    async def stat(self, loc: Any, xdata: Any) -> Any:
+        return await self.child.stat(loc, xdata)
+
+    def reconfigure(self, changed: Any) -> None:
+        time.sleep(self.block)
+        self.log.info("reconfigured after %.0f s: %s", self.block, sorted(changed))
 
 
 class Exhaust(glupy.Translator):
@@ -523,3 +553,145 @@ class Liar(glupy.Translator):
                 self.log.info("%s: refused %r", name, e)
             raise glupy.FopError(errno.ENODATA)
         return await self.child.getxattr(loc, name, xdata)
+
+
+class _WindsOnDel:
+    """A context whose ``__del__`` winds (a stat of the Loc it kept), steps the Wind, then raises."""
+
+    def __init__(self, xl: Any, loc: Any) -> None:
+        self.xl = xl
+        self.loc = loc
+
+    def __del__(self) -> None:
+        w = self.xl.child.stat(self.loc, None)
+        try:
+            next(w.__await__())
+        finally:
+            raise RuntimeError("__del__ fails by design after winding")
+
+
+class _LyingInt(int):
+    def __index__(self) -> int:
+        raise ZeroDivisionError("__index__ fails by design")
+
+    def __int__(self) -> int:
+        raise ZeroDivisionError("__int__ fails by design")
+
+    def __eq__(self, other: object) -> bool:
+        raise ZeroDivisionError("__eq__ fails by design")
+
+    def __hash__(self) -> int:
+        raise ZeroDivisionError("__hash__ fails by design")
+
+    def __bool__(self) -> bool:
+        raise ZeroDivisionError("__bool__ fails by design")
+
+
+class _LyingStr(str):
+    def __str__(self) -> str:
+        raise ZeroDivisionError("__str__ fails by design")
+
+    def __len__(self) -> int:
+        return -1
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
+
+    def encode(self, *a: Any, **k: Any) -> bytes:  # type: ignore[override]
+        raise ZeroDivisionError("encode fails by design")
+
+
+class Escaper(glupy.Translator):
+    """Handlers that leave by odd exits, by lookup name:
+
+    * ``sysexit-*``: raises SystemExit; ``kbint-*``: KeyboardInterrupt; ``genexit-*``:
+      GeneratorExit; ``stopiter-*``: StopIteration; ``memerr-*``: MemoryError;
+    * ``recurse-*``: recursion without end (RecursionError, deep in the handler);
+    * ``closed-*``: returns a coroutine it already closed; ``started-*``: one it already stepped;
+    * ``lyingerr-*``: FopError whose errno is an int subclass whose every dunder raises;
+    * ``lyingret-*``: a reply object whose op_ret is that int subclass;
+    * ``lyingname-*``: winds the lookup with a Loc whose name is a str subclass that lies;
+    * ``delwind-*``: opens nothing, but sets an inode context whose ``__del__`` winds and raises.
+    """
+
+    async def lookup(self, loc: Any, xdata: Any) -> Any:
+        name = loc.name or ""
+        if name.startswith("sysexit-"):
+            raise SystemExit(3)
+        if name.startswith("kbint-"):
+            raise KeyboardInterrupt
+        if name.startswith("genexit-"):
+            raise GeneratorExit
+        if name.startswith("stopiter-"):
+            raise StopIteration(5)
+        if name.startswith("memerr-"):
+            raise MemoryError
+        if name.startswith("recurse-"):
+            def down(n: int) -> int:
+                return down(n + 1) + 1
+            down(0)
+        if name.startswith("lyingerr-"):
+            raise glupy.FopError(_LyingInt(errno.EACCES))
+        reply = await self.child.lookup(loc, xdata)
+        if name.startswith("lyingret-"):
+            reply.op_ret = _LyingInt(0)
+            return reply
+        if name.startswith("delwind-") and reply.inode is not None:
+            self.set_inode_ctx(reply.inode, _WindsOnDel(self, loc))
+        return reply
+
+    def stat(self, loc: Any, xdata: Any) -> Any:
+        name = (loc.path or "").rpartition("/")[2]
+        if name.startswith("closed-"):
+            c = self._stat(loc, xdata)
+            c.close()
+            return c
+        if name.startswith("started-"):
+            c = self._stat(loc, xdata)
+            try:
+                c.send(None)
+            except BaseException:  # noqa: BLE001
+                pass
+            return c
+        return self._stat(loc, xdata)
+
+    async def _stat(self, loc: Any, xdata: Any) -> Any:
+        return await self.child.stat(loc, xdata)
+
+
+class BadLife(glupy.Translator):
+    """Lifecycle hooks that leave oddly, chosen by options ``init_does``, ``fini_does`` and
+    ``dump_does``: ``exit`` (sys.exit(7)), ``kbint`` (KeyboardInterrupt), ``block`` (sleep
+    ``block`` seconds), ``recurse`` (RecursionError), ``nothing``."""
+
+    init_does = glupy.Option(str, default="nothing")
+    fini_does = glupy.Option(str, default="nothing")
+    dump_does = glupy.Option(str, default="nothing")
+    block = glupy.Option(float, default=30.0, min=0)
+
+    def _do(self, what: str) -> Any:
+        if what == "exit":
+            sys.exit(7)
+        if what == "kbint":
+            raise KeyboardInterrupt
+        if what == "block":
+            time.sleep(self.block)
+        if what == "recurse":
+            def down() -> Any:
+                return down()
+            down()
+        return {"did": what}
+
+    def init(self) -> None:
+        self._do(self.init_does)
+
+    def fini(self) -> None:
+        self._do(self.fini_does)
+
+    def statedump(self) -> Any:
+        return self._do(self.dump_does)
+
+    async def stat(self, loc: Any, xdata: Any) -> Any:
+        return await self.child.stat(loc, xdata)

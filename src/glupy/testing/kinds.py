@@ -18,7 +18,7 @@ from glupy.fop_table import FOP_BY_NAME, KINDS
 from glupy.testing.common import FOP_NAME
 from glupy.types import Dirent, LockInfo
 
-__all__ = ["check_arg_types", "check_reply_types"]
+__all__ = ["check_arg_types", "check_loc", "check_reply_types"]
 
 
 def _kind_check(kind: str) -> tuple[Callable[[Any], bool], str]:
@@ -69,6 +69,41 @@ def check_arg_types(fop: int, args: tuple) -> None:
             raise TypeError(f"{spec.name}: {arg.name} must be {what}, not {type(value).__name__}")
         if value is None and arg.name in spec.not_none:
             raise TypeError(f"{spec.name}() argument {arg.name} must not be None")
+    values = {arg.name: value for arg, value in zip(names, args)}
+    for name, entry in spec.loc_checks.items():
+        check_loc(values[name], entry, f"{spec.name}() argument {name}", fop)
+
+
+def check_loc(loc: Any, entry: int, what: str, fop: int = -1) -> None:
+    """Raise ValueError as the native wind does (types.c gp_loc_check) for a Loc that
+    GlusterFS's translators cannot take (``entry`` as in :data:`glupy.fop_table.ENTRY_LOCS`):
+    no inode (0 to 2); for an entry (1 to 4) no parent, its own inode as parent, or a name
+    that is not an entry name; for a lookup without a name or an icreate, no gfid. A Loc
+    given with FOP ``fop`` (the harness's client marks them) goes on unchecked. A new
+    entry's Loc without an inode (4) is not given one here: the posix backend makes it."""
+    if getattr(loc, "given_with", None) == fop:
+        return
+    name = loc.name or ""
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if loc.inode is None and entry <= 2:
+        raise ValueError(f"{what}: a Loc without an inode cannot be wound (use the FOP's own Loc, or give inode=)")
+    if entry == 2 and size == 0:
+        if not _known(loc.gfid) and not _known(loc.inode.gfid):  # by gfid
+            raise ValueError(f"{what}: a lookup without a name needs a gfid (of the Loc or its inode)")
+    elif entry == 5:
+        if not _known(loc.gfid) and not (loc.inode is not None and _known(loc.inode.gfid)):
+            raise ValueError(f"{what}: a Loc created by gfid needs a gfid")
+    elif entry:
+        if loc.parent is None:
+            raise ValueError(f"{what}: a Loc naming an entry needs its parent")
+        if loc.inode is not None and loc.parent is loc.inode:
+            raise ValueError(f"{what}: a Loc's parent cannot be its own inode")
+        if not 0 < size <= 255 or "/" in name or name in (".", ".."):
+            raise ValueError(f"{what}: '{name[:60]}' is not an entry name (1 to 255 bytes, no '/', not . or ..)")
+
+
+def _known(gfid: Any) -> bool:
+    return gfid is not None and int(gfid) != 0
 
 
 def check_reply_types(fop: int, reply: Any) -> None:

@@ -150,6 +150,27 @@ class FopDriver(glupy.Translator):
     def init(self) -> None:
         self.results: dict[str, dict] = {}
         self._open_fds: dict = {}  # gfid -> the last fd opened on it (f*lk need a real one)
+        # gfid -> its directory's inode, from lookups and creates: a setxattr's Loc has
+        # no parent, and put and namelink make a sibling entry
+        self._parents: dict = {}
+
+    async def lookup(self, loc, xdata):
+        return self._note_parent(loc, await self.child.lookup(loc, xdata))
+
+    async def create(self, loc, flags, mode, umask, fd, xdata):
+        return self._note_parent(loc, await self.child.create(loc, flags, mode, umask, fd, xdata))
+
+    def _note_parent(self, loc, reply):
+        if loc.parent is not None and reply.buf is not None:
+            self._parents[reply.buf.gfid] = loc.parent
+        return reply
+
+    def _sibling(self, loc, suffix: str):
+        """A Loc for a new entry beside loc's."""
+        parent = loc.parent or self._parents.get(loc.inode.gfid)
+        if parent is None:
+            raise glupy.FopError(errno.EINVAL, f"FopDriver does not know the directory of {loc.path}")
+        return glupy.Loc(path=f"{loc.path}{suffix}", parent=parent)
 
     async def open(self, loc, flags, fd, xdata):
         reply = await self.child.open(loc, flags, fd, xdata)
@@ -182,7 +203,7 @@ class FopDriver(glupy.Translator):
             r = await c.getspec("volfile", 0)
             return {"spec": (r.spec_data or "")[:20]}
         if fop == "put":
-            new = glupy.Loc(path=f"{loc.path}.put", parent=loc.parent)
+            new = self._sibling(loc, ".put")
             xdata = glupy.Xdata({"gfid-req": uuid.uuid4()})
             r = await c.put(new, 0o644, 0o022, 0, b"put-data", 0, glupy.Xdata(), xdata)
             return {"size": r.buf.size if r.buf else None}
@@ -191,7 +212,7 @@ class FopDriver(glupy.Translator):
             r = await c.icreate(new, 0o100644, glupy.Xdata({"gfid-req": new.gfid}))
             return {"type": r.buf.type if r.buf else None}
         if fop == "namelink":
-            await c.namelink(glupy.Loc(path=f"{loc.path}.nl", parent=loc.parent), None)
+            await c.namelink(self._sibling(loc, ".nl"), None)
             return {}
         if fop in ("inodelk", "finodelk", "entrylk", "fentrylk"):
             return await self._lock_unlock(fop, loc)

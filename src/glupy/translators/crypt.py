@@ -57,6 +57,11 @@ Options
     group or others. Key material is kept in bytearrays and zeroed once used
     (see docs/crypt.md, Keys, for the copies Python cannot wipe).
 
+``new-volume-format`` (default 0: the newest, 3)
+    the format the first mount of a new volume records: 3 authenticates owners and modes
+    (a round trip more per open of a file and per create, chmod and chown), 2 does not. A
+    volume keeps the format it recorded first.
+
 Placement
 ---------
 It must sit directly above the cluster translator of the client graph (the
@@ -89,6 +94,14 @@ Behaviour worth knowing
   closed: until it has succeeded (a first check that errored with ENOTCONN, EPERM,
   ...), every read, write, truncate and O_TRUNC answers EIO, and the record is read
   again on the next one, at most once per RECHECK_INTERVAL.
+* Format 3 (every volume this version records; ``glupy-crypt-v3:``): format 2's blocks, and
+  each regular file's owner, group and mode authenticated, so that someone who can write to the
+  bricks cannot make a user's file readable by other users of a shared client: crypt stores a
+  MAC of (gfid, uid, gid, mode) in ``trusted.glupy.crypt.attr`` after create, mknod and
+  setattr/fsetattr of mode or owner (from the bricks' reply; by fd), and checks it at every
+  open of a regular file (one lookup asking for it) and at reads through fds it did not open:
+  a missing or wrong MAC answers EACCES (logged); root's chmod or chown through crypt signs
+  the attributes again. Format 1 and 2 volumes neither write nor check it.
 * A shrinking truncate writes the new last block before it cuts the file; a crash
   in between is completed by running the same truncate again (see _reseal_kept).
 * Upcalls (features.cache-invalidation, which glupy attach refuses) about files
@@ -126,7 +139,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 import glupy
-from glupy.constants import Event, FileType, LockCmd, LockType, UpcallKind
+from glupy.constants import Event, FileType, LockCmd, LockType, SetAttr, UpcallKind
 from glupy.errors import TranslatorLoadError
 from glupy.fop_table import FOP_BY_NAME
 from glupy.translators.guard import CRYPT_KEY, MarkedChild
@@ -145,14 +158,20 @@ KEY_BYTES = 32
 KEYCHECK_XATTR = "trusted.glupy.crypt.key-check"
 #: block formats; the volume root's key-check record (``glupy-crypt-vN:<fingerprint>``) says which one
 #: a volume uses. 1: one data key for the volume. 2: a key per file and the last block sealed "last".
-FORMAT_V1, FORMAT_V2 = 1, 2
-FORMATS = (FORMAT_V1, FORMAT_V2)
+#: 3: format 2's blocks, and each regular file's owner, group and mode authenticated (ATTR_XATTR)
+FORMAT_V1, FORMAT_V2, FORMAT_V3 = 1, 2, 3
+FORMATS = (FORMAT_V1, FORMAT_V2, FORMAT_V3)
 #: the format of volumes this version records (volumes with another record keep theirs)
-NEW_FORMAT = FORMAT_V2
+NEW_FORMAT = FORMAT_V3
 #: format 2's per-file keys: HKDF-SHA256(salt, data key), info = this + the file's gfid
 FILE_KEY_SALT = b"glupy-crypt v2 file keys"
 FILE_KEY_INFO = b"glupy-crypt v2 file "
 LOCK_DOMAIN = "glupy.crypt"
+#: format 3: a regular file's MAC over (gfid, uid, gid, mode), 32 hex digits (see attr_mac)
+ATTR_XATTR = "trusted.glupy.crypt.attr"
+ATTR_TAG = b"glupy-crypt attr v1 "
+#: the setattr bits that change what ATTR_XATTR authenticates
+ATTR_BITS = SetAttr.MODE | SetAttr.UID | SetAttr.GID
 #: quick-read's lookup key: posix would answer it with the stored (encrypted) bytes
 CONTENT_KEY = "glusterfs.content"
 #: pre/post iatts that posix puts in the xdata of setxattr-like replies (md-cache caches them)
@@ -166,6 +185,7 @@ _clock = time.monotonic  # (tests move it)
 SEEK_DATA, SEEK_HOLE = 0, 1  # gf_seek_what_t
 
 _ZEROS = bytes(CBLOCK)
+_ZERO_BLOCK = bytes(BLOCK)
 
 
 # ------------------------------------------------------------------ sizes
@@ -316,6 +336,20 @@ def _derive(master: bytes, purpose: bytes, length: int) -> bytes:
                 info=b"glupy-crypt v1 " + purpose).derive(master)
 
 
+def attr_mac(key: Any, gfid: bytes, uid: int, gid: int, mode: int) -> bytes:
+    """Format 3: the MAC of a regular file's owner, group and mode (st_mode: type and the 12
+    permission bits), bound to its gfid: HMAC-SHA256 keyed with the attribute key, cut to 16
+    bytes, as the 32 hex digits stored in ATTR_XATTR."""
+    message = ATTR_TAG + gfid + struct.pack(">III", uid & 0xFFFFFFFF, gid & 0xFFFFFFFF, mode & 0o177777)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32].encode()
+
+
+def derive_attr_key(master: Any) -> bytearray:
+    """Format 3: the key of the MACs over owners and modes (HKDF-SHA256 of the master key with
+    its own info string, ``glupy-crypt v1 attributes``), in a bytearray (wipe() it when done)."""
+    return bytearray(_derive(master, b"attributes", 32))
+
+
 def derive_keys(master: Any) -> tuple[bytearray, bytes]:
     """(data key, key check value) of a master key. The data key comes back in a bytearray
     (wipe() it when done). The check value (16 bytes, shown as 32 hex digits: the key's
@@ -423,27 +457,34 @@ class FileCipher:
         ad_of = _AD_V2.pack if flags else _AD_V1.pack
         holes = 0
         index = first
-        pos = at = 0
-        while pos < size:
-            end = pos + CBLOCK if pos + CBLOCK <= size else size
-            length = end - pos - OVERHEAD
+        at = 0
+        whole = size - size % CBLOCK
+        for pos in range(0, whole, CBLOCK):  # whole blocks (a readv's are nearly all whole)
+            try:
+                open_into(view[pos:pos + NONCE], view[pos + NONCE:pos + CBLOCK],
+                          ad_of(file_id, index, index == last) if flags else ad_of(file_id, index),
+                          target[at:at + BLOCK])
+            except InvalidTag:
+                # only a whole stored block of zeros is a hole (a sparse region); in format 2
+                # the last block is always stored: a hole there is damage
+                if (flags and index == last) or view[pos:pos + CBLOCK] != _ZEROS:
+                    raise CorruptBlock(index) from None
+                target[at:at + BLOCK] = _ZERO_BLOCK  # (nothing unauthenticated is left there)
+                holes += 1
+            index += 1
+            at += BLOCK
+        if whole < size:
+            # a partial last block; a short tail of zeros is damage, never a hole: otherwise
+            # anyone with the bricks could append zeros
+            length = size - whole - OVERHEAD
             if length <= 0:
                 raise CorruptBlock(index)
             try:
-                open_into(view[pos:pos + NONCE], view[pos + NONCE:end],
+                open_into(view[whole:whole + NONCE], view[whole + NONCE:size],
                           ad_of(file_id, index, index == last) if flags else ad_of(file_id, index),
                           target[at:at + length])
             except InvalidTag:
-                # only a whole stored block of zeros is a hole (a sparse region); a short
-                # zero tail is damage: otherwise anyone with the bricks could append zeros.
-                # In format 2 the last block is always stored: a hole there is damage too.
-                if length != BLOCK or (flags and index == last) or view[pos:end] != _ZEROS:
-                    raise CorruptBlock(index) from None
-                target[at:at + BLOCK] = _ZEROS[:BLOCK]  # (nothing unauthenticated is left there)
-                holes += 1
-            pos = end
-            at += length
-            index += 1
+                raise CorruptBlock(index) from None
         return out, holes
 
 
@@ -559,8 +600,10 @@ def _plain_xdata(xdata: Any) -> Any:
 
 
 #: FOPs whose replies only need their iatts (and the iatts md-cache finds in xdata) in plaintext sizes
-SIZE_ONLY_FOPS = ("stat", "fstat", "setattr", "fsetattr", "fsync", "rename", "link", "mknod", "icreate",
-                  "namelink", "setxattr", "fsetxattr", "removexattr", "fremovexattr")
+SIZE_ONLY_FOPS = ("stat", "fstat", "fsync", "rename", "link", "icreate", "namelink", "setxattr", "fsetxattr",
+                  "removexattr", "fremovexattr")
+#: what crypt keeps in an fd's context: opened with O_APPEND; its file's owner and mode verified (format 3)
+_FD_APPEND, _FD_VERIFIED = 1, 2
 
 
 def _size_converter(name: str) -> Any:
@@ -615,6 +658,12 @@ class Crypt(glupy.Translator):
     """Encrypts file data with AES-256-GCM per 4 KiB block (see the module doc and docs/crypt.md)."""
 
     key_file = glupy.Option(str, doc="the key file (glupy crypt keygen FILE), mode 0600", reconfigurable=False)
+    new_volume_format = glupy.Option(
+        int, default=0, choices=(0, FORMAT_V2, FORMAT_V3), reconfigurable=False,
+        doc="the format the first mount of a new volume records: 3 (the default, 0: this version's newest) "
+            "authenticates owners and modes at a round trip per open and per create, chmod and chown; 2 does not "
+            "(for volumes whose clients are not shared by users who do not trust each other). A volume keeps "
+            "the format it recorded first")
 
     #: directly above dht: every FOP of the volume passes here, and no cache above
     #: the cluster translator ever holds ciphertext sizes or blocks
@@ -641,6 +690,7 @@ class Crypt(glupy.Translator):
         master = read_key_file(self.key_file)
         try:
             data_key, self._check = derive_keys(master)
+            self._attr_key = derive_attr_key(master)
         finally:
             wipe(master)
         try:
@@ -653,6 +703,7 @@ class Crypt(glupy.Translator):
         self.fingerprint = self._check.hex()
         self._volume = _UNKNOWN
         self._volume_fingerprint = ""
+        self._attrs = False  # format 3: owners and modes of regular files authenticated
         # while the record cannot be read: when to try again, whether a check is in flight,
         # and the error logged (one line per change of error, not per FOP)
         self._next_check = 0.0
@@ -660,7 +711,8 @@ class Crypt(glupy.Translator):
         self._check_error = ""
         self.stats = {"blocks-encrypted": 0, "blocks-decrypted": 0, "holes-read": 0, "auth-failures": 0,
                       "read-retries": 0, "writes-shared": 0, "writes-exclusive": 0, "refused": 0,
-                      "upcalls-replaced": 0, "writes-merged": 0, "runs-under-kept-lock": 0, "locks-given-back": 0}
+                      "upcalls-replaced": 0, "writes-merged": 0, "runs-under-kept-lock": 0, "locks-given-back": 0,
+                      "attrs-signed": 0, "attrs-refused": 0}
         self._upcall_logged = False
         # the runners of this client's exclusive writes (see _serve): their queues and what
         # they hold live in each file's FileCipher; this guards the hand-overs between workers
@@ -673,6 +725,7 @@ class Crypt(glupy.Translator):
     def fini(self) -> None:
         for codec in self._codecs.values():
             codec.wipe()
+        wipe(self._attr_key)
 
     def migrate(self, old: Any) -> None:
         """glupy reload: keep the volume root's inode, so that the record is read again on the
@@ -718,7 +771,8 @@ class Crypt(glupy.Translator):
     def statedump(self) -> dict[str, Any]:
         out: dict[str, Any] = {"key-fingerprint": self.fingerprint, "volume-key": self._volume,
                                "format": self._codec.version if self._codec is not None else "unknown",
-                               "file-keys-derived": self._codecs[FORMAT_V2].files_keyed}
+                               "attributes": "authenticated" if self._attrs else "not authenticated",
+                               "file-keys-derived": sum(c.files_keyed for c in self._codecs.values())}
         out.update(self.stats)
         return out
 
@@ -857,7 +911,7 @@ class Crypt(glupy.Translator):
                 self._take_record(found)
                 return ""
             try:
-                record = self._record(NEW_FORMAT)
+                record = self._record(self.new_volume_format or NEW_FORMAT)
                 await child.setxattr(loc, glupy.Xdata({KEYCHECK_XATTR: record}), XATTR_CREATE, None)
             except glupy.FopError as e:
                 if e.errno == errno.EEXIST:
@@ -865,7 +919,7 @@ class Crypt(glupy.Translator):
                 return f"cannot record the volume's key check ({errno.errorcode.get(e.errno, e.errno)})"
             self._take_record(record)
             self.log.info("crypt: recorded this key's fingerprint and crypt format %d on the volume root",
-                          NEW_FORMAT)
+                          self.new_volume_format or NEW_FORMAT)
             return ""
         return "the volume's key check keeps changing"
 
@@ -886,9 +940,10 @@ class Crypt(glupy.Translator):
         else:
             self._volume = _OK
             self._codec = self._codecs[version]
-            if version != NEW_FORMAT:
-                self.log.info("crypt: the volume uses crypt format %d (see docs/crypt.md: format 1 volumes keep "
-                              "it; copy to a new volume to get format %d)", version, NEW_FORMAT)
+            self._attrs = version >= FORMAT_V3
+            if version not in (NEW_FORMAT, self.new_volume_format):
+                self.log.info("crypt: the volume uses crypt format %d (see docs/crypt.md: a volume keeps its "
+                              "format; copy to a new volume to get format %d)", version, NEW_FORMAT)
 
     # ------------------------------------------------------------ entries and attributes
 
@@ -932,19 +987,163 @@ class Crypt(glupy.Translator):
     async def open(self, loc, flags, fd, xdata):
         if flags & os.O_TRUNC and (loc.inode is None or loc.inode.type != FileType.DIR):
             await self._settle()  # emptying a file is a write: only with the volume's key
-        reply = await self.child.open(loc, self._open_flags(flags), fd, xdata)
-        if flags & os.O_APPEND:
-            self.set_fd_ctx(fd, True)
+        verified = 0
+        if self._attrs and (loc.inode is None or loc.inode.type in (FileType.REG, FileType.INVAL)):
+            # format 3: EACCES if the owner or mode changed on a brick. An open that changes
+            # nothing goes out at the same time as the check (no plaintext leaves before both
+            # answered; a refused open's fd is released by its caller); one that may change the
+            # file (O_TRUNC, or opened for writing) waits for the check
+            verified = _FD_VERIFIED
+            if flags & (os.O_TRUNC | os.O_ACCMODE) == os.O_RDONLY:
+                reply, _ = await glupy.gather(self.child.open(loc, self._open_flags(flags), fd, xdata),
+                                              self._verify_attrs(loc, "open"))
+            else:
+                await self._verify_attrs(loc, "open")
+                reply = await self.child.open(loc, self._open_flags(flags), fd, xdata)
+        else:
+            reply = await self.child.open(loc, self._open_flags(flags), fd, xdata)
+        if flags & os.O_APPEND or verified:
+            self.set_fd_ctx(fd, (_FD_APPEND if flags & os.O_APPEND else 0) | verified)
         return reply
 
     async def create(self, loc, flags, mode, umask, fd, xdata):
         if flags & os.O_TRUNC:
             await self._settle()  # a create that finds the file (another client made it) empties it
+        elif self._volume == _UNKNOWN:
+            await self._try_settle()  # format 3 signs the new file: the format must be known
         reply = await self.child.create(loc, self._open_flags(flags), mode, umask, fd, xdata)
-        if flags & os.O_APPEND:
-            self.set_fd_ctx(fd, True)
+        verified = 0
+        if self._attrs and reply.buf is not None and reply.buf.type == FileType.REG:
+            await self._sign_new(reply.buf, fd, None, loc, "create")
+            verified = _FD_VERIFIED
+        if flags & os.O_APPEND or verified:
+            self.set_fd_ctx(fd, (_FD_APPEND if flags & os.O_APPEND else 0) | verified)
         plain_iatt(reply.buf)
         return reply
+
+    async def mknod(self, loc, mode, rdev, umask, xdata):
+        if self._volume == _UNKNOWN:
+            await self._try_settle()
+        reply = await self.child.mknod(loc, mode, rdev, umask, xdata)
+        if self._attrs and reply.buf is not None and reply.buf.type == FileType.REG:
+            where = glupy.Loc(path=loc.path, inode=loc.inode, parent=loc.parent, gfid=reply.buf.gfid,
+                              pargfid=loc.pargfid, name=loc.name)
+            await self._sign_new(reply.buf, None, where, where, "mknod")
+        plain_iatt(reply.buf)
+        _plain_xdata(reply.xdata)
+        return reply
+
+    async def setattr(self, loc, stbuf, valid, xdata):
+        check = await self._attrs_before_change(loc, loc.inode, valid, "setattr")
+        reply = await self.child.setattr(loc, stbuf, valid, xdata)
+        if check is not None:
+            fd = glupy.Fd.anonymous_for(loc.inode) if loc.inode is not None and loc.inode.gfid is not None else None
+            await self._sign_changed(check, reply.statpre, reply.statpost, fd, loc)
+        plain_iatt(reply.statpre)
+        plain_iatt(reply.statpost)
+        _plain_xdata(reply.xdata)
+        return reply
+
+    async def fsetattr(self, fd, stbuf, valid, xdata):
+        check = await self._attrs_before_change(glupy.Loc(inode=fd.inode), fd.inode, valid, "fsetattr")
+        reply = await self.child.fsetattr(fd, stbuf, valid, xdata)
+        if check is not None:
+            await self._sign_changed(check, reply.statpre, reply.statpost, fd, None)
+        plain_iatt(reply.statpre)
+        plain_iatt(reply.statpost)
+        _plain_xdata(reply.xdata)
+        return reply
+
+    # ------------------------------------------------------------ owners and modes (format 3)
+
+    async def _try_settle(self) -> None:
+        """Read the volume record if it is not known yet (at most once per RECHECK_INTERVAL);
+        errors are not this FOP's (it needs no file data)."""
+        try:
+            await self._settle()
+        except glupy.FopError:
+            pass
+
+    def _attr_mac(self, gfid: Any, ia: Any) -> bytes:
+        return attr_mac(self._attr_key, gfid.bytes, ia.uid, ia.gid, ia.mode)
+
+    async def _verify_attrs(self, loc: Any, what: str, caller_may_resign: bool = False) -> Any:
+        """Format 3: the file's current iatt, after checking its owner, group and mode against
+        their MAC (one lookup, asking the bricks for ATTR_XATTR with it). EACCES, logged, when the
+        MAC is missing or does not match: they were changed on a brick (or by a client without
+        crypt), so the permission checks made with them cannot be trusted. Not a regular file:
+        its iatt, unchecked. With `caller_may_resign` (root changing the attributes: the way
+        to repair a file), a mismatch is logged and the iatt returned."""
+        if loc.gfid is None and loc.inode is not None and loc.inode.gfid is not None:
+            loc = glupy.Loc(path=loc.path, inode=loc.inode, parent=loc.parent, gfid=loc.inode.gfid,
+                            pargfid=loc.pargfid, name=loc.name)
+        reply = await self.child.lookup(loc, glupy.Xdata({ATTR_XATTR: b"1"}))
+        ia = reply.buf
+        if ia is None or ia.type != FileType.REG:
+            return ia
+        gfid = loc.inode.gfid if loc.inode is not None and loc.inode.gfid is not None else ia.gfid
+        found = reply.xdata[ATTR_XATTR] if reply.xdata is not None and ATTR_XATTR in reply.xdata else None
+        if isinstance(found, str):
+            found = found.encode()
+        found = bytes(found).rstrip(b"\0") if found is not None else None
+        if found is not None and hmac.compare_digest(found, self._attr_mac(gfid, ia)):
+            return ia
+        self.stats["attrs-refused"] += 1
+        problem = "have no MAC" if found is None else "do not match their MAC"
+        if caller_may_resign:
+            self.log.warning("crypt: file gfid %s: owner %d, group %d and mode %o %s; root's %s signs them again",
+                             gfid, ia.uid, ia.gid, ia.mode, problem, what)
+            return ia
+        self.log.error("crypt: file gfid %s: owner %d, group %d and mode %o %s: changed on a brick, or by a "
+                       "client without crypt; answering EACCES to %s (root's chmod or chown of the file signs "
+                       "its attributes again)", gfid, ia.uid, ia.gid, ia.mode, problem, what)
+        raise glupy.FopError(errno.EACCES, "crypt: the file's owner or mode failed authentication")
+
+    async def _sign(self, ia: Any, fd: Any, loc: Any, flags: int) -> None:
+        """Store the MAC of `ia` (the bricks' reply after the change) in ATTR_XATTR: by fd when
+        there is one (the bricks' access control asks a path setxattr for write permission, so
+        an owner who made the file read-only could not sign it), else by path."""
+        gfid = ia.gfid
+        value = glupy.Xdata({ATTR_XATTR: self._attr_mac(gfid, ia)})
+        if fd is not None:
+            await self.child.fsetxattr(fd, value, flags, None)
+        else:
+            await self.child.setxattr(loc, value, flags, None)
+        self.stats["attrs-signed"] += 1
+
+    async def _sign_new(self, ia: Any, fd: Any, loc: Any, check_loc: Any, what: str) -> None:
+        """A file this FOP created: sign its attributes, only if it has no MAC yet (a create that
+        found the file, made meanwhile by another client, must not sign what the bricks say)."""
+        try:
+            await self._sign(ia, fd, loc, XATTR_CREATE)
+        except glupy.FopError as e:
+            if e.errno != errno.EEXIST:
+                self.log.error("crypt: cannot sign the owner and mode of new file gfid %s (%s): it will be "
+                               "refused until root's chmod signs it", ia.gfid, errno.errorcode.get(e.errno, e.errno))
+                raise
+            await self._verify_attrs(check_loc, what)  # it existed: is it authentic?
+
+    async def _attrs_before_change(self, loc: Any, inode: Any, valid: int, what: str) -> Any:
+        """Format 3, a setattr that changes owner, group or mode of a regular file (or of a file
+        of unknown type): its authenticated iatt before the change, else None."""
+        if not self._attrs or not valid & ATTR_BITS or (inode is not None and inode.type not in (
+                FileType.REG, FileType.INVAL)):
+            return None
+        ia = await self._verify_attrs(loc, what, caller_may_resign=self.caller.uid == 0)
+        return ia if ia is not None and ia.type == FileType.REG else None
+
+    async def _sign_changed(self, before: Any, pre: Any, post: Any, fd: Any, loc: Any) -> None:
+        """After a setattr of owner, group or mode: sign the new attributes, if the bricks' own
+        pre-change iatt is the one verified before (else something changed them in between:
+        nothing is signed, EIO)."""
+        if post is None or post.type != FileType.REG:
+            return
+        if pre is None or (pre.uid, pre.gid, pre.mode) != (before.uid, before.gid, before.mode):
+            self.log.error("crypt: file gfid %s changed owner or mode between crypt's check and its setattr: "
+                           "its new attributes are not signed (it will be refused until root's chmod signs it)",
+                           post.gfid)
+            raise glupy.FopError(errno.EIO, "crypt: attributes changed during setattr")
+        await self._sign(post, fd, loc, 0)
 
     # ------------------------------------------------------------ data
 
@@ -963,12 +1162,24 @@ class Crypt(glupy.Translator):
             await self._settle()
         if offset < 0:
             raise glupy.FopError(errno.EINVAL)
+        if self._attrs and not (self.fd_ctx(fd) or 0) & _FD_VERIFIED:
+            # format 3: an fd whose open crypt did not check (opened before the format was known;
+            # an anonymous fd of a translator above, checked at every read: it is any caller's)
+            await self._verify_attrs(glupy.Loc(inode=fd.inode), "read")
+            if not fd.anonymous:
+                self.set_fd_ctx(fd, (self.fd_ctx(fd) or 0) | _FD_VERIFIED)
         cipher = self._file(fd.inode)
         first = offset // BLOCK
         count = (offset + size - 1) // BLOCK - first + 1 if size > 0 else 0
         reply = await self.child.readv(fd, count * CBLOCK, first * CBLOCK, flags, xdata)
+        buf = reply.buf
+        if buf is not None:  # (as _last_block, without a coroutine: nearly every readv)
+            cipher.size = size_hint = plain_size(buf.size)
+            last = (size_hint - 1) // BLOCK
+        else:
+            last = await self._last_block(fd, cipher, None)
         try:
-            plain = self._decrypt(cipher, first, reply.data, await self._last_block(fd, cipher, reply.buf))
+            plain = self._decrypt(cipher, first, reply.data, last)
         except CorruptBlock:
             # a write of another client may have been half-way: read again under the lock
             self.stats["read-retries"] += 1
@@ -990,7 +1201,7 @@ class Crypt(glupy.Translator):
         if self._codec is None:
             await self._settle()
         cipher = self._file(fd.inode)
-        append = self.fd_ctx(fd) is not None or bool(fd.flags & os.O_APPEND)
+        append = bool((self.fd_ctx(fd) or 0) & _FD_APPEND) or bool(fd.flags & os.O_APPEND)
         if offset < 0 and not append:
             raise glupy.FopError(errno.EINVAL)
         payload = memoryview(data)  # (the request's own buffer: no copy)

@@ -1,0 +1,474 @@
+"""Adversarial translators on real GlusterFS (issue 11), second round: glupy.testing.adversary2.
+
+Each test makes one FOP, hook or event misbehave and checks the contract: the glusterfs
+process keeps its PID, is not a zombie and logs no crash, other FOPs of the same client
+are served in well under a second, and the bad FOP is answered with an errno within its
+fop-timeout.
+
+FUSE clients over a local storage/posix (no glusterd), as test_adversary mounts them; the
+brick-side tests run a glusterd of this module's own (node 33, 127.1.1.33, brick ports
+26300-26399: no other module uses them).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
+from glupy.gluster._proc import pid_alive
+from glupy.testing.workload import log_lines, timed_stat
+
+XLATOR = os.environ.get("GLUPY_TEST_XLATOR", "glupy")
+MODULE = "glupy.testing.adversary2"
+NAME = "gpadv2"  # the brick-side translator's name (user.xlator.NAME)
+NODE_INDEX, NODE_PORTS = 33, (26300, 26399)
+
+
+@pytest.fixture(autouse=True)
+def _needs_fuse() -> None:
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
+        pytest.skip("needs root and /dev/fuse")
+    if not (xlators.xlator_dir() / "user" / f"{XLATOR}.so").exists():
+        pytest.skip(f"the bridge is not installed as user/{XLATOR}.so: make install")
+
+
+@pytest.fixture(scope="module")
+def state(gluster_state_dir: Path) -> Path:
+    path = gluster_state_dir / "adversary2"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def adv_mount(state: Path, label: str, cls: str, **options: str) -> FuseMount:
+    """A FUSE client of storage/posix over state/brick-LABEL (files other, f, g, a symlink
+    s and a directory d with three files) with glupy.testing.adversary2:CLS above posix;
+    entry and attribute caches off. Mounted; the caller unmounts."""
+    brick = state / f"brick-{label}"
+    brick.mkdir(exist_ok=True)
+    for name in ("other", "f", "g"):
+        (brick / name).write_bytes(b"12345")
+    (brick / "d").mkdir(exist_ok=True)
+    for i in range(3):
+        (brick / "d" / f"e{i}").write_bytes(b"x")
+    lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume",
+             "volume adversary", f"    type user/{XLATOR}", f"    option module {MODULE}:{cls}",
+             *(f"    option {k.replace('_', '-')} {v}" for k, v in options.items()),
+             "    subvolumes posix", "end-volume"]
+    volfile = state / f"{label}.vol"
+    volfile.write_text("\n".join(lines) + "\n")
+    (state / f"{label}-client.log").unlink(missing_ok=True)
+    m = FuseMount.from_volfile(volfile, state / f"mnt-{label}", log_file=state / f"{label}-client.log",
+                               extra_args=["--attribute-timeout=0", "--entry-timeout=0"])
+    m.mount()
+    return m
+
+
+def _stop(m: FuseMount) -> None:
+    pid = m.pid
+    try:
+        m.unmount()
+    except Exception:  # noqa: BLE001 - a wedged or dead client: abort its connection, kill it, unmount
+        m.abort()
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        m.unmount()
+
+
+@pytest.fixture
+def mounted(state: Path) -> Iterator[Any]:
+    """mounted(label, cls, **options): an adv_mount, unmounted at teardown."""
+    mounts: list[FuseMount] = []
+
+    def make(label: str, cls: str, **options: str) -> FuseMount:
+        m = adv_mount(state, label, cls, **options)
+        mounts.append(m)
+        return m
+
+    yield make
+    for m in mounts:
+        _stop(m)
+
+
+def crash_lines(log: Path | str) -> list[str]:
+    return log_lines(log, "signal received") + log_lines(log, "frame : type(")
+
+
+def assert_alive(m: FuseMount, pid: int | None) -> None:
+    assert pid is not None
+    assert m.pid == pid and pid_alive(pid), "the client died"
+    assert not crash_lines(m.log_file), f"the client crashed: {crash_lines(m.log_file)[:3]}"
+
+
+def assert_others_served(path: Path, n: int = 3) -> None:
+    others = [timed_stat(path) for _ in range(n)]
+    assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, others
+
+
+def timed_getxattr(path: Path, name: str) -> tuple[float, int]:
+    start = time.monotonic()
+    try:
+        os.getxattr(path, name)
+        err = 0
+    except OSError as e:
+        err = e.errno
+    return time.monotonic() - start, err
+
+
+def timed(fn: Any) -> tuple[float, int]:
+    start = time.monotonic()
+    try:
+        fn()
+        err = 0
+    except OSError as e:
+        err = e.errno
+    return time.monotonic() - start, err
+
+
+def in_thread(fn: Any, *args: Any) -> tuple[Any, dict[str, Any]]:
+    import threading
+
+    out: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: out.__setitem__("result", fn(*args)), daemon=True)
+    t.start()
+    return t, out
+
+
+# ------------------------------------------------------------------ what holds
+
+
+@pytest.mark.parametrize("mode", ["wind-bytearray", "wind-memoryview", "wind-mmap",
+                                  "reply-bytearray", "reply-memoryview", "reply-mmap"])
+def test_buffers_changed_by_a_thread_after_their_fop(mounted: Any, mode: str) -> None:
+    """LateMutator: a writev wound with a bytearray a thread keeps resizing, a memoryview a
+    thread keeps overwriting, an mmap closed 1 ms after the wind; a readv answered with the
+    same: every write and read answered (the data is whatever it was when the bridge copied
+    it), the client lives and serves others."""
+    m = mounted(f"late-{mode}", "LateMutator", mode=mode, fop_timeout="3")
+    mp, pid = m.mountpoint, m.pid
+    for _ in range(40):
+        with open(mp / "f", "r+b") as fh:
+            fh.write(b"abcdef" * 1000)
+        fd = os.open(mp / "f", os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            assert len(os.pread(fd, 100000, 0)) == 6000
+        finally:
+            os.close(fd)
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)
+
+
+XDATA_KINDS = ("bigint negint dict list lyingbytes raisingbytes blockingbytes lyingindex lyingstr nulkey "
+               "surrogatekey emptykey hugekey float-nan huge").split()
+
+
+def test_xdata_of_odd_values_in_replies_and_winds(mounted: Any) -> None:
+    """OddXdata: a getxattr answered, or a getxattr/setxattr wound, with Xdata holding ints
+    out of range, dicts, lists, objects whose __bytes__/__index__/__str__ lie, raise or
+    block, keys with a NUL, not UTF-8, empty or of 1 MB, NaN, 1.1 GB of bytes: each
+    answered within a second with an errno (EIO where the Xdata cannot be built or carried),
+    the client lives and serves others."""
+    m = mounted("xdata", "OddXdata", fop_timeout="5")
+    mp, pid = m.mountpoint, m.pid
+    for how in ("reply", "wind", "setx"):
+        for kind in XDATA_KINDS:
+            took, err = timed_getxattr(mp / "f", f"user.x-{how}-{kind}")
+            # EIO where it cannot be built or carried; the child's own errno where posix refuses it
+            assert err in (errno.EIO, errno.ENODATA, errno.EINVAL, errno.E2BIG, errno.ERANGE, errno.EACCES,
+                           errno.ENAMETOOLONG) and took < (5.0 if kind == "huge" else 1.0), (how, kind, took, err)
+        assert_others_served(mp / "other", 2)
+        assert_alive(m, pid)
+
+
+def test_iatt_and_flock_fields_out_of_range(mounted: Any) -> None:
+    """OddNumbers: stat/lookup replies with 2**64+5, -1, 2**63 or NaN in one Iatt field
+    (ino, size, nlink, uid, blksize, blocks, times, nsec, mode, type, gfid), a Statvfs with
+    negative counts, an lk reply with start -1 and len 2**70: each answered (a result or
+    EIO), the client lives and serves others."""
+    import fcntl
+    import struct
+
+    m = mounted("numbers", "OddNumbers", fop_timeout="3", statvfs="neg")
+    mp, pid = m.mountpoint, m.pid
+    for field in "ino size nlink uid blksize blocks atime mtime atime_nsec mode type gfid".split():
+        for value in ("huge", "neg", "i64", "nan"):
+            name = f"num-{field}-{value}"
+            try:
+                (mp / name).write_bytes(b"x")
+            except OSError:
+                pass
+            took, err = timed_stat(mp / name)
+            assert err in (0, errno.EIO, errno.ENOENT) and took < 1.0, (name, took, err)
+    os.statvfs(mp)
+    fd = os.open(mp / "f", os.O_RDWR)
+    try:
+        took, err = timed(lambda: fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)))
+        assert took < 1.0, (took, err)
+    finally:
+        os.close(fd)
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)
+
+
+@pytest.mark.parametrize("mode", ["other-inode", "thousands", "duplicates", "dotdot", "stat-none", "gfid-mismatch"])
+def test_readdirp_entries_that_lie(mounted: Any, mode: str) -> None:
+    """OddDirs: readdirp entries carrying the directory's own inode, 20,000 entries, one name
+    five times, '.' and '..' with a file's inode, no stat or inode, another file's stat:
+    the listing is answered, the client lives and serves others."""
+    m = mounted(f"dirs-{mode}", "OddDirs", mode=mode, fop_timeout="5")
+    mp, pid = m.mountpoint, m.pid
+    took, err = timed(lambda: os.listdir(mp / "d"))
+    assert err in (0, errno.EIO) and took < 5.0, (took, err)
+    timed(lambda: [os.stat(mp / "d" / n) for n in os.listdir(mp / "d")[:5]])
+    assert_others_served(mp / "other")
+    assert_others_served(mp / "d" / "e1")
+    assert_alive(m, pid)
+
+
+def test_fd_contexts_whose_del_misbehaves(mounted: Any) -> None:
+    """CtxDel: fd and inode contexts whose __del__ raises, blocks 30 s, sets a new context on
+    the same fd, or starts a thread that reads the fd later: every close is answered at
+    once, the client lives and serves others (Python FOPs too)."""
+    m = mounted("ctxdel", "CtxDel", fop_timeout="3")
+    mp, pid = m.mountpoint, m.pid
+    for kind in ("raise", "block", "resurrect", "thread"):
+        for _ in range(3):
+            fd = os.open(mp / "f", os.O_RDONLY)
+            took, err = timed(lambda: os.getxattr(fd, f"user.ctx-{kind}"))
+            assert err == errno.ENODATA and took < 1.0, (kind, took, err)
+            took, err = timed(lambda: os.close(fd))
+            assert err == 0 and took < 1.0, (kind, took, err)
+        assert_others_served(mp / "other", 2)
+    time.sleep(3.5)
+    assert timed_getxattr(mp / "g", "user.plain")[1] == errno.ENODATA
+    assert_alive(m, pid)
+
+
+FUTURES = {"never": errno.ETIMEDOUT, "twice": errno.ENODATA, "late": errno.ETIMEDOUT, "self": errno.EIO,
+           "exc-junk": errno.EIO, "exc-base": errno.EIO, "gather": errno.ENODATA, "gather-junk": errno.EIO,
+           "gather-same": errno.ENODATA}
+
+
+def test_futures_and_gather_misused(mounted: Any) -> None:
+    """Futures: a glupy.Future never set (ETIMEDOUT at fop-timeout), set twice, set from a
+    thread after its FOP timed out, whose result is itself, set_exception with an int or
+    SystemExit; gather of winds of different FOPs with one failing and a never-set Future,
+    of an int and a coroutine, of one Wind twice: each answered with its errno within its
+    deadline, the client lives and serves others."""
+    m = mounted("futures", "Futures", fop_timeout="2")
+    mp, pid = m.mountpoint, m.pid
+    for kind, want in FUTURES.items():
+        took, err = timed_getxattr(mp / "f", f"user.f-{kind}")
+        assert err == want and took < 3.0, (kind, took, err)
+        assert_others_served(mp / "other", 2)
+    time.sleep(3.5)  # the late set_result comes
+    assert timed_getxattr(mp / "g", "user.plain")[1] == errno.ENODATA
+    assert_alive(m, pid)
+
+
+def test_observers_that_raise_block_or_keep_the_reply(mounted: Any) -> None:
+    """Observers: observers of getxattr and stat that raise, raise SystemExit, block 30 s,
+    set the reply's fields to None and the Loc's inode to None, keep the Loc and reply for a
+    thread that reads them for 3 s after: every FOP answered at once, the client lives."""
+    m = mounted("observers", "Observers", fop_timeout="2")
+    mp, pid = m.mountpoint, m.pid
+    for kind in ("raise", "block", "base", "mutate", "keep"):
+        for i in range(5):
+            (mp / f"o-{kind}{i}").write_bytes(b"x")
+            took, err = timed_getxattr(mp / "f", f"user.o-{kind}{i}")
+            assert err == errno.ENODATA and took < 1.0, (kind, took, err)
+            took, err = timed_stat(mp / f"o-{kind}{i}")
+            assert err == 0 and took < 1.0, (kind, took, err)
+    time.sleep(3.5)
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)
+
+
+@pytest.mark.parametrize("how", ["block", "raise", "exit", "spin"])
+def test_a_fini_hook_at_unmount(state: Path, how: str) -> None:
+    """BadFini: a FUSE client's translators are not finished at unmount (glusterfsd's
+    cleanup_and_exit exits): a fini that blocks 40 s, raises, sys.exit()s or spins never
+    runs there; the client exits within a second of umount, no crash logged."""
+    m = adv_mount(state, f"fini-{how}", "BadFini", fini_how=how, fini_block="40")
+    pid = m.pid
+    try:
+        assert timed_stat(m.mountpoint / "other")[1] == 0
+        start = time.monotonic()
+        subprocess.run(["umount", str(m.mountpoint)], capture_output=True, timeout=20)
+        while pid is not None and pid_alive(pid) and time.monotonic() - start < 5:
+            time.sleep(0.05)
+        assert pid is not None and not pid_alive(pid), "the client did not exit"
+        assert time.monotonic() - start < 1.5
+        assert not crash_lines(m.log_file), crash_lines(m.log_file)[:3]
+    finally:
+        _stop(m)
+
+
+# ------------------------------------------------------------------ bridge bugs found
+
+
+def test_a_fop_waiting_for_the_gil_is_answered_at_its_deadline(mounted: Any) -> None:
+    """OddXdata holds the GIL 8 s in one handler; a getxattr with fop-timeout 2 that needs
+    Python waited for it and was answered ENODATA after 8 s; now its deadline starts when
+    a worker takes it, before the GIL is awaited: ETIMEDOUT at 2 s."""
+    m = mounted("gil", "OddXdata", fop_timeout="2")
+    mp, pid = m.mountpoint, m.pid
+    hog, out = in_thread(timed_getxattr, mp / "f", "user.x-gil-8")
+    time.sleep(0.5)
+    assert_others_served(mp / "other", 2)  # stats stay in C
+    took, err = timed_getxattr(mp / "g", "user.plain")  # needs Python, hence the GIL
+    hog.join(30)
+    assert_alive(m, pid)
+    assert err == errno.ETIMEDOUT and took < 3.0, (took, err)
+
+
+def test_log_flooding_from_a_handler_is_bounded(mounted: Any) -> None:
+    """Flood: 200 messages of 1 MB from one handler wrote ~210 MB to the client log in 0.7 s;
+    now each message is cut to 16 KiB and each translator's logger may write 8 MiB at once,
+    1 MiB a second after that (_runtime._LogBudget)."""
+    m = mounted("flood", "Flood", fop_timeout="5")
+    mp, pid = m.mountpoint, m.pid
+    before = os.path.getsize(m.log_file)
+    try:
+        took, err = timed_getxattr(mp / "f", "user.flood-200")
+        assert err == errno.ENODATA, (took, err)
+        assert_others_served(mp / "other")
+        assert_alive(m, pid)
+        grown = os.path.getsize(m.log_file) - before
+    finally:
+        m.log_file.write_text("")  # do not keep 200 MB of y
+    assert grown < 20 << 20, f"the log grew {grown >> 20} MB"
+
+
+def _copies_of(volfile: Path) -> list[int]:
+    """PIDs of processes whose command line names *volfile* (a client and its forks)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(volfile) in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_a_handler_that_forks_leaves_nothing_behind(mounted: Any, state: Path) -> None:
+    """Forker: the child of os.fork() in a handler went on waiting for work for ever with
+    copies of /dev/fuse and the brick, outliving the unmount; now the bridge ends a forked
+    child at once (os.register_at_fork in _runtime)."""
+    m = mounted("fork", "Forker", fop_timeout="3")
+    mp, pid = m.mountpoint, m.pid
+    volfile = state / "fork.vol"
+    try:
+        took, err = timed_getxattr(mp / "f", "user.fork-live")
+        assert err == errno.ENODATA and took < 1.0, (took, err)
+        assert_others_served(mp / "other")
+        assert_alive(m, pid)
+        _stop(m)
+        time.sleep(1)
+        left = _copies_of(volfile)
+        assert not left, f"left behind: {left}"
+    finally:
+        for p in _copies_of(volfile):
+            if p != pid:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def test_callers_in_cyclic_garbage_and_caller_groups_do_not_deadlock(mounted: Any) -> None:
+    """CallerCycles with a collection at nearly every allocation: lookups leave Callers in
+    reference cycles, stats read caller.groups (30 groups: a tuple the collector tracks).
+    Making that tuple under the bridge's request lock ran a collection that freed a Caller,
+    whose dealloc took the same lock: the worker and the deadline timer hung, and every FOP
+    in Python with them, for good. Now the groups are copied under the lock."""
+    m = mounted("cycles", "CallerCycles", threshold="1", fop_timeout="5")
+    mp, pid = m.mountpoint, m.pid
+    load = subprocess.Popen([sys.executable, "-c", f"""
+import os, time
+os.setgroups(list(range(1, 31)))
+end = time.monotonic() + 6
+n = 0
+while time.monotonic() < end:
+    try:
+        os.stat('{mp}/nope-%d' % n)
+    except OSError:
+        pass
+    os.stat('{mp}/f')
+    n += 1
+print(n)
+"""], stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = load.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        load.kill()  # it dies once the teardown aborts the client: waiting here would hang
+        pytest.fail("the stat loop hung (deadlock in the bridge)")
+    assert load.returncode == 0 and int(out) > 100, out
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)
+
+
+def test_the_event_loop_survives_base_exceptions_and_stop(mounted: Any) -> None:
+    """LoopBreaker: SystemExit from a coroutine on the bridge's loop, KeyboardInterrupt from a
+    callback, loop.stop(): each left the glupy-asyncio thread ended (or the loop stopped) and
+    every later glupy.sleep / on_loop answered ETIMEDOUT at its deadline, for good."""
+    m = mounted("loop", "LoopBreaker", fop_timeout="3")
+    mp, pid = m.mountpoint, m.pid
+    for trigger in ("loop-exit", "loop-kbint", "loop-stop"):
+        took, err = timed_getxattr(mp / "f", "user.nap")
+        assert err == errno.ENODATA and took < 1.0, ("before", trigger, took, err)
+        took, err = timed_getxattr(mp / "f", f"user.{trigger}")
+        assert err == errno.ENODATA and took < 1.0, (trigger, took, err)
+        time.sleep(0.2)
+        took, err = timed_getxattr(mp / "f", "user.nap")
+        assert err == errno.ENODATA and took < 1.0, ("after", trigger, took, err)
+    assert_alive(m, pid)
+
+
+def test_to_thread_calls_that_never_return_do_not_use_up_the_pool(mounted: Any) -> None:
+    """ThreadHog: 40 to_thread calls that never return (each answered ETIMEDOUT at 2 s) took
+    the fixed pool of 32 threads for good: every later to_thread was ETIMEDOUT. Now a call
+    holds only its own thread."""
+    import threading
+
+    m = mounted("hog", "ThreadHog", fop_timeout="2")
+    mp, pid = m.mountpoint, m.pid
+    results: list[tuple[float, int]] = []
+    hogs = [threading.Thread(target=lambda: results.append(timed_getxattr(mp / "f", "user.hog")))
+            for _ in range(40)]
+    for t in hogs:
+        t.start()
+    for t in hogs:
+        t.join(60)
+    assert len(results) == 40 and all(err == errno.ETIMEDOUT for _, err in results), results[:3]
+    for _ in range(3):
+        took, err = timed_getxattr(mp / "f", "user.thr")
+        assert err == errno.ENODATA and took < 1.0, (took, err)
+    assert_alive(m, pid)
+
+
+def test_a_small_process_wide_thread_stack_does_not_reach_glupys_threads(mounted: Any) -> None:
+    """SmallStacks: threading.stack_size(64 KiB) in init made glupy's to_thread threads
+    small too; a repr nested 900 deep there (within the recursion limit) crashed the
+    client (SIGSEGV, no log line). glupy's own threads get the default stack."""
+    m = mounted("stacks", "SmallStacks", fop_timeout="5")
+    mp, pid = m.mountpoint, m.pid
+    for depth in (50, 900):
+        took, err = timed_getxattr(mp / "f", f"user.repr-{depth}")
+        assert err == errno.ENODATA, (depth, took, err)
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)

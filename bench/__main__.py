@@ -135,10 +135,10 @@ def workload(root: Path, files: int, mib: int) -> dict[str, float]:
     return {**small_files(root, files, 4096), **sequential(root, mib)}
 
 
-def client_graph(volume: Volume, path: Path, module: str | None) -> Path:
+def client_graph(volume: Volume, path: Path, module: str | None, xlator: str = "glupy") -> Path:
     graph = Volfile.read(volume.client_volfile())
     if module:
-        graph.insert_below_top(glupy_xlator("bench-py", module))
+        graph.insert_below_top(glupy_xlator("bench-py", module, xlator_type=f"user/{xlator}"))
     graph.write(path)
     return path
 
@@ -160,7 +160,7 @@ def print_table(title: str, med: dict[str, dict[str, float]], base: str) -> None
         print(f"{cfg:34}{cells}")
 
 
-def fop_cost(state: Path, calls: int, rounds: int = 7) -> None:
+def fop_cost(state: Path, calls: int, rounds: int = 7, xlator: str = "glupy") -> None:
     """µs per FOP entering and leaving Python: stat loops on two FUSE clients over the
     same posix directory, one plain and one with the passthrough (every FOP in Python),
     interleaved; measured as the client process's CPU time (all threads, ns resolution)
@@ -174,7 +174,7 @@ def fop_cost(state: Path, calls: int, rounds: int = 7) -> None:
                           ("tail", "glupy.testing.translators:TailPassthrough")):
         lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume"]
         if module:
-            lines += ["volume py", "    type user/glupy", f"    option module {module}", "    subvolumes posix",
+            lines += ["volume py", f"    type user/{xlator}", f"    option module {module}", "    subvolumes posix",
                       "end-volume"]
         vf = state / f"cost-{label}.vol"
         vf.write_text("\n".join(lines) + "\n")
@@ -253,17 +253,21 @@ def server_side_running(vol: Volume, mount: Path) -> int:
 
 def core(args: argparse.Namespace) -> None:
     state = Path(tempfile.mkdtemp(prefix="glupy-bench-"))
-    node = GlusterNode(state, args.node, port_range=(29900, 29999))
+    low, high = (int(p) for p in args.ports.split("-"))
+    node = GlusterNode(state, args.node, port_range=(low, high))
     node.start()
-    xlators.ensure_alias(SERVER_XLATOR)
+    server_row = args.xlator == "glupy"  # the bricks load the installed bridge (an alias of user/glupy.so)
+    if server_row:
+        xlators.ensure_alias(SERVER_XLATOR)
     mounts: list[FuseMount] = []
     try:
         vol = Volume.create(node, "bench", [node.brick("bench", 0), node.brick("bench", 1)], replica=2)
         vol.start()
         srv = Volume.create(node, "benchsrv", [node.brick("benchsrv", 0), node.brick("benchsrv", 1)], replica=2)
-        srv.set(f"user.xlator.{SERVER_XLATOR}", "posix")
-        srv.set(f"user.xlator.{SERVER_XLATOR}.module", "glupy.translators.passthrough")
-        srv.start()
+        if server_row:
+            srv.set(f"user.xlator.{SERVER_XLATOR}", "posix")
+            srv.set(f"user.xlator.{SERVER_XLATOR}.module", "glupy.translators.passthrough")
+            srv.start()
         cfgs = {
             "plain GlusterFS": (vol, None),
             "passthrough, client side": (vol, "glupy.translators.passthrough"),
@@ -271,9 +275,17 @@ def core(args: argparse.Namespace) -> None:
             "lookup-only, client side": (vol, "glupy.testing.translators:LookupOnly"),
             "passthrough, server side": (srv, None),
         }
+        if not server_row:
+            del cfgs["passthrough, server side"]
+        xlator_of = {label: args.xlator for label in cfgs}
+        if args.baseline:  # the same translators through another build, side by side
+            for label in ("passthrough, client side", "passthrough by tail calls, client side"):
+                extra = f"{label.replace(', client side', '')} [{args.baseline}]"
+                cfgs[extra] = cfgs[label]
+                xlator_of[extra] = args.baseline
         mount_of = {}
         for i, (label, (volume, module)) in enumerate(cfgs.items()):
-            vf = client_graph(volume, state / f"client-{i}.vol", module)
+            vf = client_graph(volume, state / f"client-{i}.vol", module, xlator_of[label])
             m = FuseMount.from_volfile(vf, state / f"mnt-{i}", log_file=state / f"client-{i}.log",
                                        extra_args=MOUNT_ARGS)
             m.mount()
@@ -303,10 +315,11 @@ def core(args: argparse.Namespace) -> None:
                     "each (ops/s of all together)", median_table(parallel), "plain GlusterFS")
         print("(plain and client-side rows: volume bench, no glupy in its brick graphs; server-side row: volume "
               "benchsrv, passthrough on both bricks, checked running in Python and counting every round)")
-        fop_cost(state, args.calls)
+        fop_cost(state, args.calls, xlator=args.xlator)
     finally:
         tear_down(mounts, node, ["bench", "benchsrv"], state)
-        xlators.remove_alias(SERVER_XLATOR)
+        if server_row:
+            xlators.remove_alias(SERVER_XLATOR)
 
 
 def main() -> None:
@@ -318,6 +331,13 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=8, help="core: processes at once on one mount")
     parser.add_argument("--node", type=int, default=7, help="glusterd on 127.1.1.N")
+    parser.add_argument("--ports", default="29900-29999", help="core: the bricks' port range LOW-HIGH")
+    parser.add_argument("--xlator", default=os.environ.get("GLUPY_TEST_XLATOR", "glupy"),
+                        help="core: the client-side rows load user/XLATOR.so (a build installed under another "
+                             "name; default $GLUPY_TEST_XLATOR or glupy); other than glupy, the server-side row "
+                             "is left out (bricks load the installed user/glupy.so)")
+    parser.add_argument("--baseline", default="",
+                        help="core: also the passthrough rows through user/BASELINE.so (another build), side by side")
     parser.add_argument("--only", choices=["core", "negative", "crypt", "reload", "events"],
                         help="run one benchmark (default: all)")
     negative.add_arguments(parser)

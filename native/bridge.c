@@ -47,6 +47,8 @@ typedef struct {
     struct xlator_fops *base_fops;        /* GlusterFS's defaults for this xlator */
     char overridden[GF_FOP_MAXVALUE];     /* FOPs the Python class handles */
     PyObject *observers[GF_FOP_MAXVALUE]; /* bound observers (glupy.observer) of observed FOPs */
+    PyObject *tail_code[GF_FOP_MAXVALUE]; /* the handler's code if its awaits are all `return await`
+                                             (glupy._driver.tail_await_code), else NULL */
     char observed[GF_FOP_MAXVALUE];       /* FOPs routed to the observer path (gp_obs_fop_NAME) */
     gf_boolean_t pass_through;            /* option pass-through: all FOPs in C */
     double fop_timeout;                   /* option fop-timeout: seconds (0: none) */
@@ -323,6 +325,7 @@ gp_mod_fop_names(PyObject *m, PyObject *unused)
 
 static PyMethodDef gp_mod_methods[] = {
     {"wind", (PyCFunction)(void (*)(void))gp_mod_wind, METH_FASTCALL, NULL},
+    {"child_method", (PyCFunction)(void (*)(void))gp_mod_child_method, METH_FASTCALL, NULL},
     {"unwind", (PyCFunction)(void (*)(void))gp_mod_unwind, METH_FASTCALL, NULL},
     {"register", gp_mod_register, METH_VARARGS, NULL},
     {"log", gp_mod_log, METH_VARARGS, NULL},
@@ -526,7 +529,12 @@ gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject 
     fo->req->fo = (PyObject *)fo;
     fo->req->fo_alive = 1;
     gp_frame_obj *prev = gp_current_frame_set(fo);
-    gp_task_start(fo, fop, priv->handlers[fop], args, nargs); /* always answers */
+    PyObject *handler = priv->handlers[fop];
+    /* still the code that was looked at (a function's __code__ can be replaced) */
+    int tail_awaits = priv->tail_code[fop] && PyMethod_Check(handler) &&
+                      PyFunction_Check(PyMethod_GET_FUNCTION(handler)) &&
+                      PyFunction_GET_CODE(PyMethod_GET_FUNCTION(handler)) == priv->tail_code[fop];
+    gp_task_start(fo, fop, handler, args, nargs, tail_awaits); /* always answers */
     gp_current_frame_set(prev);
     Py_DECREF(fo);
     return 0;
@@ -703,6 +711,15 @@ gp_adopt(gp_private_t *priv, PyObject *res)
                 priv->overridden[fop] = 1;
         }
     }
+    PyObject *tail = PyDict_GetItemString(hooks, "tail_awaits");
+    for (int fop = 0; fop < GF_FOP_MAXVALUE; fop++) {
+        PyObject *key = tail && PyDict_Check(tail) ? PyLong_FromLong(fop) : NULL;
+        PyObject *code = key ? PyDict_GetItemWithError(tail, key) : NULL;
+        Py_XDECREF(key);
+        if (PyErr_Occurred())
+            return -1;
+        Py_XSETREF(priv->tail_code[fop], code && PyCode_Check(code) ? Py_NewRef(code) : NULL);
+    }
     PyObject *named = PyDict_GetItemString(hooks, "named_lookups_only");
     PyObject *fresh = PyDict_GetItemString(hooks, "fresh_lookups_only");
     PyObject *missing = PyDict_GetItemString(hooks, "missing_names");
@@ -854,6 +871,7 @@ fini(xlator_t *this)
     for (int i = 0; i < GF_FOP_MAXVALUE; i++) {
         Py_CLEAR(priv->handlers[i]);
         Py_CLEAR(priv->observers[i]);
+        Py_CLEAR(priv->tail_code[i]);
     }
     Py_CLEAR(priv->hooks);
     Py_CLEAR(priv->missing_names);

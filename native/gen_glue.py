@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import re
 import sys
 from string import Template
 
@@ -301,9 +302,30 @@ static int32_t
 gp_run_cbk_$name($cbk_head, $cdecls);
 
 $hold_cbk
+/* The reply of a tail await (task.c), unwound to the caller here, in C, if it passes the
+ * checks gp_unwind_$name makes of an answer from Python: 0 unwound (or the FOP was
+ * answered already, by its deadline); -1 it did not pass (Python gets it, and answers
+ * EIO). No GIL. */
+static int
+gp_fast_$name(gp_frame_obj *fo, $cbk_head, $cdecls)
+{
+$fast_checks
+    call_frame_t *caller = gp_req_take(fo->req);
+    if (caller)
+        STACK_UNWIND_STRICT($name, caller, op_ret, op_errno, $cnames);
+    return 0;
+fail:
+    return -1;
+}
+
 static int32_t
 gp_cbk_$name($cbk_head, $cdecls)
 {
+    gp_frame_obj *fast = gp_slot_fast(cookie);
+    if (fast && gp_fast_$name(fast, $cbk_passed) == 0) {
+        gp_slot_answered(cookie);
+        return 0;
+    }
     if (!gp_on_worker() && gp_hold_cbk_$name($cbk_passed) == 0)
         return 0;
     return gp_run_cbk_$name($cbk_passed);
@@ -560,7 +582,8 @@ def gen_fop(f) -> str:
         wind_declare="\n".join(declare(f.args, "a_", error_value)), pnames=", ".join(a.name for a in py_args),
         wind_convert="\n".join(wind_convert), wind_call=", ".join(call_args(f.args, "a_")),
         unwind_declare="\n".join(declare(f.reply, "r_", error_value)), unwind_convert="\n".join(unwind_convert),
-        validate="\n".join(validate(f)), unwind_call=", ".join(call_args(f.reply, "r_")))
+        validate="\n".join(validate(f)), unwind_call=", ".join(call_args(f.reply, "r_")),
+        fast_checks=fast_checks(f))
 
 
 def expect(f) -> list[str]:
@@ -670,6 +693,24 @@ def validate(f) -> list[str]:
         checks.append(CHECK_AT_MOST.substitute(cls=cls, arg=f.op_ret_at_most))
     return VALIDATE_TEMPLATE.substitute(success_checks=_lines(checks), cls=cls,
                                         max_errno=T.MAX_ERRNO).split("\n")
+
+
+def fast_checks(f) -> str:
+    """validate(f) for gp_fast_NAME: the same checks of the child's reply as it came (a
+    failed one leaves the fast path: no Python exception without the GIL). An error reply
+    goes on in C only when every field of the reply is one an error reply carries
+    (Kind.on_error), so that it reaches the caller as it would through Python."""
+    lines = []
+    for a in f.py_reply:
+        if a.kind == "data":  # the counted checks read the payload as gp_data
+            lines.append(f"    gp_data r_{a.name}_d = {{r_{a.name}_vector, r_{a.name}_count, NULL}};")
+    if not all(K[a.kind].on_error for a in f.py_reply):
+        lines.append("    if (op_ret < 0)\n        goto fail;")
+    text = "\n".join(validate(f))
+    text = re.sub(r"\n *PyErr_(SetString|Format)\([^\n]*\);(?=\n)", "", text)
+    text = re.sub(r"\n *char gfid_\[GF_UUID_BUF_SIZE\];(?=\n)", "", text)
+    assert "PyErr" not in text and "gfid_" not in text, text
+    return "\n".join(lines + [text])
 
 
 def generate() -> str:

@@ -299,6 +299,10 @@ void gp_slot_complete(gp_slot *slot, PyObject *reply);
 /* Resume the waiter of a slot with its reply (stolen), on a worker. */
 void gp_slot_resume(gp_slot *slot, PyObject *reply);
 int gp_defer_reply(gp_slot *slot, PyObject *reply);
+/* A tail await (task.c): the FOP whose reply may go to its caller in C from the callback
+ * (borrowed), or NULL; then gp_slot_answered once it went (or the deadline had answered). */
+gp_frame_obj *gp_slot_fast(gp_slot *slot);
+void gp_slot_answered(gp_slot *slot);
 
 /* What the C driver hands the Python driver (glupy._runtime.takeover's `kind`).
  * Numbered in src/glupy/fop_table.py (TAKEOVERS), which glupy._driver reads; the
@@ -315,8 +319,9 @@ enum gp_kind {
  * slots, the wind on its own stack, _glupy.wind for the Python driver). */
 typedef struct gp_task gp_task;
 PyObject *gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc);
+PyObject *gp_mod_child_method(PyObject *m, PyObject *const *argv, Py_ssize_t argc);
 /* Run a handler for the FOP that fo carries; answers it one way or another. */
-void gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs);
+void gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs, int tail_awaits);
 void gp_task_resume(gp_task *t, int fop, PyObject *reply);
 /* Drop a task whose FOP was answered by its deadline (its coroutine is closed). */
 void gp_task_drop(gp_task *t);

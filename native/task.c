@@ -31,6 +31,16 @@ static PyObject *gp_takeover_fn;
 /* The FOP whose handler runs on this thread (Caller of glupy's current_frame()). */
 static GP_TLS gp_frame_obj *gp_current_fo;
 
+/* The slot this thread is winding now (inside the winder, the GIL released): a reply
+ * that comes back inside the wind finds it here (gp_slot_answered). */
+static GP_TLS gp_slot *gp_winding;
+
+/* What a slot's reply is when it was answered in C (a tail await): not a reply. */
+static PyObject *gp_answered;
+/* coroutine.cr_await's getter (what a suspended coroutine awaits), called directly */
+static getter gp_cr_await_get;
+static void *gp_cr_await_closure;
+
 gp_frame_obj *
 gp_current_frame_set(gp_frame_obj *fo)
 {
@@ -200,6 +210,136 @@ PyTypeObject gp_wind_type = {
     .tp_methods = gp_wind_methods,
 };
 
+/* ------------------------------------------------------------ Child.<fop>
+ *
+ * glupy.Child's FOP methods are Python functions (glupy.translator._make_child_method:
+ * ``return Wind(self.xlator, FOP, (args...))``). Inside GlusterFS each is replaced by a
+ * ChildMethod wrapping it: the common call, ``self.child.stat(loc, xdata)`` with its
+ * arguments by position on a glupy.Child, makes the Wind here without a Python frame;
+ * any other call (keywords, lk_owner, a subclass of Child) goes to the function. A
+ * method descriptor: ``self.child.stat(...)`` binds nothing. */
+
+typedef struct {
+    PyObject_HEAD PyObject *func; /* the Python method */
+    PyTypeObject *child_type;     /* glupy.Child */
+    Py_ssize_t xlator_offset;     /* of its `xlator` slot */
+    int fop, nargs, xdata_last;   /* the FOP's Python arguments; the last is xdata (default None) */
+    vectorcallfunc vectorcall;
+} gp_childfn_obj;
+
+static PyObject *
+gp_childfn_call(gp_childfn_obj *f, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf) - 1; /* after self */
+    if (!kwnames && n >= 0 && Py_IS_TYPE(args[0], f->child_type) &&
+        (n == f->nargs || (f->xdata_last && n == f->nargs - 1))) {
+        PyObject *xl = *(PyObject **)((char *)args[0] + f->xlator_offset);
+        if (xl) {
+            PyObject *t = PyTuple_New(f->nargs);
+            if (!t)
+                return NULL;
+            for (Py_ssize_t i = 0; i < n; i++)
+                PyTuple_SET_ITEM(t, i, Py_NewRef(args[1 + i]));
+            if (n < f->nargs)
+                PyTuple_SET_ITEM(t, n, Py_NewRef(Py_None));
+            gp_wind_obj *w = PyObject_New(gp_wind_obj, &gp_wind_type);
+            if (!w) {
+                Py_DECREF(t);
+                return NULL;
+            }
+            w->child = Py_NewRef(xl);
+            w->args = t;
+            w->lk_owner = Py_NewRef(Py_None);
+            w->fop = f->fop;
+            w->yielded = 0;
+            return (PyObject *)w;
+        }
+    }
+    return PyObject_Vectorcall(f->func, args, nargsf, kwnames);
+}
+
+static PyObject *
+gp_childfn_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (!obj || obj == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, obj);
+}
+
+static void
+gp_childfn_dealloc(gp_childfn_obj *f)
+{
+    Py_XDECREF(f->func);
+    Py_XDECREF(f->child_type);
+    PyObject_Free(f);
+}
+
+static PyObject *
+gp_childfn_attr(gp_childfn_obj *f, void *name)
+{
+    return PyObject_GetAttrString(f->func, (const char *)name);
+}
+
+static PyGetSetDef gp_childfn_getset[] = {
+    {"__doc__", (getter)gp_childfn_attr, NULL, NULL, "__doc__"},
+    {"__name__", (getter)gp_childfn_attr, NULL, NULL, "__name__"},
+    {"__qualname__", (getter)gp_childfn_attr, NULL, NULL, "__qualname__"},
+    {"__module__", (getter)gp_childfn_attr, NULL, NULL, "__module__"},
+    {"__annotations__", (getter)gp_childfn_attr, NULL, NULL, "__annotations__"},
+    {NULL},
+};
+
+static PyMemberDef gp_childfn_members[] = {
+    {"__wrapped__", T_OBJECT_EX, offsetof(gp_childfn_obj, func), READONLY, "the Python method"},
+    {NULL},
+};
+
+static PyTypeObject gp_childfn_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "glupy._glupy.ChildMethod",
+    .tp_doc = "A glupy.Child FOP method made in C (its Python function: __wrapped__).",
+    .tp_basicsize = sizeof(gp_childfn_obj),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_vectorcall_offset = offsetof(gp_childfn_obj, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = gp_childfn_get,
+    .tp_dealloc = (destructor)gp_childfn_dealloc,
+    .tp_getset = gp_childfn_getset,
+    .tp_members = gp_childfn_members,
+};
+
+/* _glupy.child_method(func, Child, fop, nargs, xdata_last) */
+PyObject *
+gp_mod_child_method(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
+{
+    if (argc != 5 || !PyCallable_Check(argv[0]) || !PyType_Check(argv[1]) || !PyLong_Check(argv[2]) ||
+        !PyLong_Check(argv[3])) {
+        PyErr_SetString(PyExc_TypeError, "child_method(func, Child, fop, nargs, xdata_last)");
+        return NULL;
+    }
+    PyObject *slot = PyDict_GetItemString(((PyTypeObject *)argv[1])->tp_dict, "xlator"); /* borrowed */
+    if (!slot || !Py_IS_TYPE(slot, &PyMemberDescr_Type) ||
+        ((PyMemberDescrObject *)slot)->d_member->type != T_OBJECT_EX) {
+        PyErr_SetString(PyExc_TypeError, "child_method: the class has no `xlator` slot");
+        return NULL;
+    }
+    long fop = PyLong_AsLong(argv[2]), nargs = PyLong_AsLong(argv[3]);
+    if (fop <= 0 || fop >= GF_FOP_MAXVALUE || nargs < 0 || nargs > 16) {
+        PyErr_SetString(PyExc_ValueError, "child_method: no such FOP, or too many arguments");
+        return NULL;
+    }
+    gp_childfn_obj *f = PyObject_New(gp_childfn_obj, &gp_childfn_type);
+    if (!f)
+        return NULL;
+    f->func = Py_NewRef(argv[0]);
+    f->child_type = (PyTypeObject *)Py_NewRef(argv[1]);
+    f->xlator_offset = ((PyMemberDescrObject *)slot)->d_member->offset;
+    f->fop = (int)fop;
+    f->nargs = (int)nargs;
+    f->xdata_last = PyObject_IsTrue(argv[4]) == 1 && nargs > 0;
+    f->vectorcall = (vectorcallfunc)gp_childfn_call;
+    return (PyObject *)f;
+}
+
 /* ------------------------------------------------------------ tasks */
 
 struct gp_task {
@@ -207,6 +347,7 @@ struct gp_task {
     PyObject *coro;
     PyObject *handler;
     int fop;
+    int tail_awaits; /* every await of the handler is `return await` (glupy._driver.tail_await_code) */
 };
 
 static void
@@ -331,11 +472,14 @@ gp_task_finish(gp_task *t, PyObject *result)
 
 /* ------------------------------------------------------------ winds: slots, the wind itself */
 
-enum { GP_SLOT_WINDING, GP_SLOT_DONE, GP_SLOT_WAITING };
+/* ANSWERED: the reply of a tail await was unwound to the caller in C (gp_slot_answered)
+ * before the winder returned: the winder finishes the handler (gp_task_answered). */
+enum { GP_SLOT_WINDING, GP_SLOT_DONE, GP_SLOT_WAITING, GP_SLOT_ANSWERED };
 
 struct gp_slot {
     int state;
     int fop;                /* the FOP wound */
+    int fast;               /* a tail await: a reply that passes the checks goes to the caller in C */
     PyObject *result;       /* set when the callback ran before the wind returned */
     gp_task *task;          /* resumed with the reply (task.c), or else: */
     PyObject *callback;     /* called with the reply when it arrives later, */
@@ -355,6 +499,7 @@ gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
     }
     slot->state = GP_SLOT_WINDING;
     slot->fop = fop;
+    slot->fast = 0;
     slot->result = NULL;
     slot->task = t;
     slot->callback = Py_XNewRef(callback);
@@ -386,6 +531,10 @@ gp_slot_wound(gp_slot *slot)
         PyObject *result = slot->result;
         gp_slot_free(slot);
         return result;
+    }
+    if (slot->state == GP_SLOT_ANSWERED) {
+        gp_slot_free(slot);
+        return Py_NewRef(gp_answered);
     }
     slot->state = GP_SLOT_WAITING;
     return NULL;
@@ -450,6 +599,76 @@ gp_slot_resume(gp_slot *slot, PyObject *reply)
     Py_DECREF(reply);
 }
 
+/* ------------------------------------------------------------ tail awaits
+ *
+ * A handler whose every await is `return await X` (glupy._driver.tail_await_code) that
+ * awaits a wind of its own FOP directly returns that wind's reply and does nothing else.
+ * So the reply's callback (gp_cbk_NAME, generated) checks it as gp_unwind_NAME would
+ * check the handler's answer (gp_fast_NAME: the same validation) and, if it passes,
+ * unwinds it to the caller at once, in C, on the thread it came on -- as a tail call's
+ * reply goes back -- instead of converting it for Python, handing it to a worker,
+ * resuming the handler and converting its answer back. The FOP keeps its deadline
+ * (gp_req_take decides who answers) and its wind its own stack. The coroutine is then
+ * finished on a worker, sent None, which it returns and nobody sees. A reply that fails
+ * the checks takes the ordinary path: Python answers (EIO and a log line). */
+
+/* The FOP (borrowed) whose reply may go to its caller in C, or NULL. No GIL needed:
+ * called by a callback, which must not hold it (a leaf's ENOSYS is answered under the
+ * GIL, inside gp_wind_NAME: that one takes the ordinary path). */
+gp_frame_obj *
+gp_slot_fast(gp_slot *slot)
+{
+    return slot->fast && !PyGILState_Check() ? slot->fo : NULL;
+}
+
+static void
+gp_slot_answered_locked(gp_slot *slot)
+{
+    if (slot->state == GP_SLOT_WINDING) {
+        slot->state = GP_SLOT_ANSWERED; /* the winder finishes the task */
+        return;
+    }
+    gp_slot_resume(slot, Py_NewRef(gp_answered)); /* WAITING: the task waits for it */
+}
+
+typedef struct {
+    gp_work w;
+    gp_slot *slot;
+} gp_answered_work;
+
+static void
+gp_answered_run(gp_work *w)
+{
+    gp_answered_work *aw = (gp_answered_work *)w;
+    PyGILState_STATE g = gp_gil_acquire();
+    gp_slot_answered_locked(aw->slot);
+    gp_gil_release(g);
+    free(aw);
+}
+
+/* The reply of a fast slot went to the caller (or the FOP had been answered by its
+ * deadline): finish the handler. Called by the callback, without the GIL. */
+void
+gp_slot_answered(gp_slot *slot)
+{
+    if (gp_winding == slot) {
+        /* inside the wind, on the winder's thread: nobody else looks at the slot now */
+        slot->state = GP_SLOT_ANSWERED;
+        return;
+    }
+    gp_answered_work *aw = gp_on_worker() ? NULL : calloc(1, sizeof(*aw));
+    if (aw) {
+        /* Python code (the handler's end) only ever runs on workers */
+        aw->w.run = gp_answered_run;
+        aw->slot = slot;
+        gp_work_submit(&aw->w);
+        return;
+    }
+    PyGILState_STATE g = gp_gil_acquire(); /* on a worker (or no memory) */
+    gp_slot_answered_locked(slot);
+    gp_gil_release(g);
+}
+
 /* Wind `fop` for the FOP fo carries, on a stack of its own (gp_req_wind_begin),
  * with lk_owner as its lock owner when that is a bytes object. The winder's
  * result: None, or NULL with an exception set (nothing wound). */
@@ -480,7 +699,7 @@ gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args, gp_slot *
  * exception set when nothing was wound. */
 static PyObject *
 gp_wind_slot(gp_frame_obj *fo, gp_task *t, PyObject *callback, int fop, PyObject *child, PyObject *args,
-             PyObject *lk_owner, int *pending)
+             PyObject *lk_owner, int fast, int *pending)
 {
     *pending = 0;
     if (fop <= 0 || fop >= GF_FOP_MAXVALUE || !gp_winders[fop]) {
@@ -495,7 +714,11 @@ gp_wind_slot(gp_frame_obj *fo, gp_task *t, PyObject *callback, int fop, PyObject
     gp_slot *slot = gp_slot_new(t, fop, fo, callback);
     if (!slot)
         return NULL;
+    slot->fast = fast;
+    gp_slot *outer = gp_winding;
+    gp_winding = slot;
     PyObject *r = gp_wind_on(fo, fop, target, args, slot, lk_owner);
+    gp_winding = outer;
     if (!r) {
         /* conversion failed before anything was wound */
         gp_slot_free(slot);
@@ -525,7 +748,7 @@ gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc)
     }
     int pending;
     PyObject *reply = gp_wind_slot((gp_frame_obj *)argv[0], NULL, argv[4], (int)fop, argv[1], argv[3],
-                                   argc == 6 ? argv[5] : NULL, &pending);
+                                   argc == 6 ? argv[5] : NULL, 0, &pending);
     if (!reply && pending)
         return Py_NewRef(gp_reg.pending);
     return reply;
@@ -539,10 +762,35 @@ gp_task_wind(gp_task *t, gp_wind_obj *w, int *fop_out)
 {
     *fop_out = w->fop;
     int pending;
-    PyObject *reply = gp_wind_slot(t->fo, t, NULL, w->fop, w->child, w->args, w->lk_owner, &pending);
+    int fast = 0;
+    if (t->tail_awaits && w->fop == t->fop) {
+        /* awaited by the handler itself, not by a coroutine it awaits (whose code may
+         * do more with the reply) */
+        PyObject *awaited = gp_cr_await_get(t->coro, gp_cr_await_closure); /* t->coro: exactly a coroutine */
+        fast = awaited == (PyObject *)w;
+        Py_XDECREF(awaited);
+        PyErr_Clear();
+    }
+    PyObject *reply = gp_wind_slot(t->fo, t, NULL, w->fop, w->child, w->args, w->lk_owner, fast, &pending);
     if (!reply && !pending)
         return gp_fetch_exception();
     return reply;
+}
+
+/* The reply of the handler's tail await went to the caller in C: the handler's coroutine
+ * returns what it is sent, here None, which nobody sees. */
+static void
+gp_task_answered(gp_task *t)
+{
+    PyObject *out = NULL;
+    PySendResult st = PyIter_Send(t->coro, Py_None, &out);
+    if (st == PYGEN_ERROR)
+        gp_log_exception(GP_DOMAIN, "finishing a handler answered in C");
+    else if (st == PYGEN_NEXT)
+        gf_log(GP_DOMAIN, GF_LOG_ERROR, "glupy: a %s handler answered in C went on awaiting: closed",
+               gp_fop_names[t->fop]);
+    Py_XDECREF(out);
+    gp_task_free(t); /* a coroutine still suspended is closed */
 }
 
 /* Run the coroutine from `value` (stolen) until it waits for a reply or ends. */
@@ -575,6 +823,11 @@ gp_task_step(gp_task *t, PyObject *value)
         Py_DECREF(out);
         if (!reply)
             return; /* pending: gp_task_resume continues */
+        if (reply == gp_answered) {
+            Py_DECREF(reply);
+            gp_task_answered(t);
+            return;
+        }
         if (t->fo->req->expired) {
             /* answered ETIMEDOUT meanwhile: the handler is not resumed */
             Py_DECREF(reply);
@@ -599,7 +852,10 @@ gp_task_resume(gp_task *t, int fop, PyObject *reply)
      * (gp_current_frame_set writes through the current frame's req). */
     gp_frame_obj *fo = (gp_frame_obj *)Py_NewRef(t->fo);
     gp_frame_obj *prev = gp_current_frame_set(fo);
-    if (gp_reply_failed(fop, reply)) {
+    if (reply == gp_answered) {
+        Py_DECREF(reply);
+        gp_task_answered(t);
+    } else if (gp_reply_failed(fop, reply)) {
         gp_takeover(t->fo, t->fop, t->handler, t->coro, GP_KIND_REPLY, reply);
         Py_DECREF(reply);
         gp_task_free(t);
@@ -617,7 +873,7 @@ gp_task_drop(gp_task *t)
 }
 
 void
-gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs)
+gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs, int tail_awaits)
 {
     PyObject *r = PyObject_Vectorcall(handler, args, nargs, NULL);
     if (r && PyCoro_CheckExact(r)) {
@@ -628,6 +884,7 @@ gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *arg
             t->coro = r;
             t->handler = Py_NewRef(handler);
             t->fop = fop;
+            t->tail_awaits = tail_awaits;
             gp_task_step(t, Py_NewRef(Py_None));
             return;
         }
@@ -651,8 +908,17 @@ gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *arg
 int
 gp_task_ready(PyObject *module)
 {
-    if (PyType_Ready(&gp_wind_type) < 0)
+    if (PyType_Ready(&gp_wind_type) < 0 || PyType_Ready(&gp_childfn_type) < 0)
         return -1;
+    if (!gp_answered && !(gp_answered = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type)))
+        return -1;
+    PyObject *d = PyDict_GetItemString(PyCoro_Type.tp_dict, "cr_await"); /* borrowed */
+    if (!d || !Py_IS_TYPE(d, &PyGetSetDescr_Type) || !((PyGetSetDescrObject *)d)->d_getset->get) {
+        PyErr_SetString(PyExc_SystemError, "glupy: coroutines have no cr_await getter");
+        return -1;
+    }
+    gp_cr_await_get = ((PyGetSetDescrObject *)d)->d_getset->get;
+    gp_cr_await_closure = ((PyGetSetDescrObject *)d)->d_getset->closure;
     return PyModule_AddObjectRef(module, "Wind", (PyObject *)&gp_wind_type);
 }
 

@@ -126,6 +126,42 @@ def issue_wind(backend: Backend, frame: Any, wind: Any,
     return (PENDING, None) if reply is PENDING else outcome(reply)
 
 
+def tail_await_code(handler: Any) -> Any:
+    """The code object of `handler` (a bound ``async def``) if every ``await`` in it is a
+    ``return await X``: the coroutine, once the awaited value is back, returns it and runs
+    nothing else (no ``try``/``with`` around it, no assignment, nothing after). Else None.
+
+    The bridge's C driver uses it (native/task.c): when such a handler awaits a wind of its
+    own FOP directly, the child's reply is checked as an answer from Python would be
+    (native/gen_glue.py: validate) and unwound in C where it arrives, as a tail call's; the
+    coroutine is then finished on a worker with None, which it returns and nobody sees. The
+    FOP keeps its deadline and its reply's checks; it saves the reply's round trip through
+    Python and, on a client, the hand-over of the reply to a worker. Known for the
+    interpreter's bytecode of CPython 3.11 only; None elsewhere (the ordinary path)."""
+    if sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11):
+        return None
+    func = getattr(handler, "__func__", None)
+    code = getattr(func, "__code__", None)
+    if code is None or getattr(handler, "__self__", None) is None or not code.co_flags & _CO_COROUTINE:
+        return None
+    if code.co_exceptiontable:  # a try, a with: something may run after the await
+        return None
+    import dis
+
+    ops = list(dis.get_instructions(code))
+    at = {op.offset: op for op in ops}
+    sends = [op for op in ops if op.opname == "SEND"]
+    # each await is SEND (to the value's use), YIELD_VALUE: its use must be RETURN_VALUE
+    if not sends or len(sends) != sum(op.opname == "YIELD_VALUE" for op in ops):
+        return None
+    if any(getattr(at.get(op.argval), "opname", None) != "RETURN_VALUE" for op in sends):
+        return None
+    return code
+
+
+_CO_COROUTINE = 0x80
+
+
 class Task:
     """Drives one coroutine: a FOP handler, or a coroutine run by gather()."""
 

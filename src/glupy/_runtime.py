@@ -209,6 +209,9 @@ observe = _driver.observe
 def _for_bridge(started: lifecycle.Started) -> tuple[Translator, dict[int, Any], dict[str, Any]]:
     hooks = dict(started.hooks)
     hooks["observers"] = started.observers  # the bridge keeps these FOPs in C (gp_obs_fop_NAME)
+    # handlers whose every await is `return await ...`: their own FOP's reply may be answered in C
+    hooks["tail_awaits"] = {fop: code for fop, handler in started.handlers.items()
+                            if (code := _driver.tail_await_code(handler)) is not None}
     if "notify" in hooks:
         hooks["notify"] = _notify_hook(started.instance, hooks["notify"])
     return started.instance, started.handlers, hooks

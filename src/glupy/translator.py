@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any, Callable, ClassVar, Generic, Iterable, Mapping, TypeVar, overload
 
 from glupy._driver import Wind, current_frame
@@ -187,8 +188,19 @@ class Child:
         return hash(self.xlator)
 
 
+def _fast_child_method(fop: Any, method: Callable[..., Wind]) -> Any:
+    """Inside GlusterFS, the bridge's C version of a Child method: the common call (the
+    FOP's arguments by position, xdata may be left out) makes its Wind without a Python
+    frame; any other call runs `method` (its ``__wrapped__``)."""
+    native = sys.modules.get("glupy._glupy")
+    if native is None or not hasattr(native, "child_method"):
+        return method
+    names = [a.name for a in fop.py_args]
+    return native.child_method(method, Child, FOP_ID[fop.name], len(names), bool(names) and names[-1] == "xdata")
+
+
 for _fop in FOPS:
-    setattr(Child, _fop.name, _make_child_method(_fop))
+    setattr(Child, _fop.name, _fast_child_method(_fop, _make_child_method(_fop)))
 
 #: names a Translator subclass may define that are not FOP handlers
 HOOKS = ("init", "fini", "reconfigure", "notify", "statedump", "forget", "release", "releasedir")

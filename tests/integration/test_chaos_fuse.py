@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from glupy.gluster import FuseMount
-from glupy.testing.fixtures import posix_mount
+from glupy.testing.fixtures import bridge_under_test, posix_mount
 from glupy.testing.workload import Run, crash_report, log_lines, release, supervise
 from glupy.testing.chaos import COUNTS_XATTR, DEFAULT_FAMILIES, misbehaviours_of, set_armed
 
@@ -44,7 +44,7 @@ OP_TIMEOUT = 15.0
 #: the bridge's fop-timeout for the Chaos translator: a FOP stuck in Python is answered by then
 FOP_TIMEOUT = "5"
 SECONDS = float(os.environ.get("GLUPY_CHAOS_SECONDS", "20"))
-INSTALLED_BRIDGE = Path("/usr/lib/x86_64-linux-gnu/glusterfs/10.3/xlator/user/glupy.so")
+INSTALLED_BRIDGE = Path(f"/usr/lib/x86_64-linux-gnu/glusterfs/10.3/xlator/user/{bridge_under_test()}.so")
 
 
 @pytest.fixture(autouse=True)

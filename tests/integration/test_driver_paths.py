@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from glupy.gluster import FuseMount
-from glupy.testing.fixtures import posix_mount
+from glupy.testing.fixtures import bridge_under_test, posix_mount
 from glupy.testing.translators import LOOKUPS_XATTR, PATHS_XATTR, STATS_XATTR
 from glupy.testing.workload import timed_stat
 
@@ -172,7 +172,7 @@ def test_negative_cache_under_concurrent_creates(state: Path) -> None:
     brick = state / "brick"
     brick.mkdir(exist_ok=True)
     lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume",
-             "volume neg", "    type user/glupy", "    option module glupy.translators.negative",
+             "volume neg", f"    type user/{bridge_under_test()}", "    option module glupy.translators.negative",
              "    option ttl 600", "    subvolumes posix", "end-volume"]
     vf = state / "neg-race.vol"
     vf.write_text("\n".join(lines) + "\n")

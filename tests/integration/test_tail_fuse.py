@@ -74,3 +74,23 @@ def test_wrong_tail_calls_are_answered_eio_and_logged(mounted) -> None:
     assert "must be the same FOP" in log and "lk_owner needs await" in log and "lookup() argument loc" in log
     assert "signal received" not in log
     os.kill(m.pid, 0)
+
+
+def test_return_await_replies_are_checked_as_answers_from_python(mounted) -> None:
+    # AwaitMistakes' lookup only ever does `return await`: its replies may go back in C,
+    # but one that is not the request's (the lookup of another name) is still EIO
+    m = mounted("await-mistakes", "AwaitMistakes")
+    mp = m.mountpoint
+    (mp / "crossed-1").write_bytes(b"2")  # before `first` is known: passed on
+    (mp / "first").write_bytes(b"1")
+    os.stat(mp / "first")
+    with pytest.raises(OSError) as info:
+        os.stat(mp / "crossed-1")
+    assert info.value.errno == errno.EIO
+    with pytest.raises(FileNotFoundError):
+        os.stat(mp / "missing")  # an error reply goes back as the child gave it
+    assert (mp / "first").read_bytes() == b"1"
+    log = m.log_file.read_text(errors="replace")
+    assert "is not the inode of the request's loc" in log
+    assert "signal received" not in log
+    os.kill(m.pid, 0)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import errno
+import sys
 import threading
+from typing import Any
 
 import pytest
 
 import glupy
 from glupy import _driver
 from glupy.constants import Fop
+from glupy.errors import FopError
 from glupy.replies import FlushReply, LookupReply, ReadvReply, StatReply, WritevReply
 
 
@@ -313,3 +316,75 @@ def test_lk_owner_reaches_the_backend_for_winds_and_gathers(asynchronous):
     backend.deliver_all()
     assert backend.owners == [b"mine", None, b"other", None]
     assert [u[1] for u in backend.unwound] == [0]
+
+
+# ---------------------------------------------------------------- tail awaits (native/task.c)
+
+
+class _TailShapes:
+    child: Any = None
+
+    async def tail(self, loc, xdata):
+        return await self.child.stat(loc, xdata)
+
+    async def guarded(self, loc, xdata):
+        if loc is None:
+            raise FopError(errno.EINVAL)
+        return await self.child.stat(loc, xdata)
+
+    async def two_tails(self, loc, xdata):
+        if xdata:
+            return await self.child.stat(loc, xdata)
+        return await self.child.stat(loc, None)
+
+    async def kept(self, loc, xdata):
+        reply = await self.child.stat(loc, xdata)
+        return reply
+
+    async def first_of_two(self, loc, xdata):
+        await self.child.stat(loc, xdata)
+        return await self.child.stat(loc, xdata)
+
+    async def in_try(self, loc, xdata):
+        try:
+            return await self.child.stat(loc, xdata)
+        finally:
+            pass
+
+    async def in_with(self, loc, xdata):
+        with open("/dev/null"):
+            return await self.child.stat(loc, xdata)
+
+    async def no_await(self, loc, xdata):
+        return None
+
+    def plain(self, loc, xdata):
+        return self.child.stat(loc, xdata)
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11) or sys.implementation.name != "cpython",
+                    reason="tail awaits are recognised in CPython 3.11's bytecode only")
+@pytest.mark.parametrize("name, tail", [("tail", True), ("guarded", True), ("two_tails", True), ("kept", False),
+                                        ("first_of_two", False), ("in_try", False), ("in_with", False),
+                                        ("no_await", False), ("plain", False)])
+def test_tail_await_code_recognises_only_return_await(name: str, tail: bool) -> None:
+    """The bridge answers a reply in C only for handlers whose every await is `return await`:
+    nothing of the handler may run after the reply comes back."""
+    from glupy._driver import tail_await_code
+
+    method = getattr(_TailShapes(), name)
+    assert (tail_await_code(method) is method.__func__.__code__) is tail
+    assert tail_await_code(_TailShapes.tail) is None  # unbound: not a handler
+
+
+def test_the_passthrough_handlers_are_tail_awaits() -> None:
+    from glupy._driver import tail_await_code
+    from glupy.translators.passthrough import Passthrough
+
+    inst = Passthrough.__new__(Passthrough)
+    expected = sys.version_info[:2] == (3, 11) and sys.implementation.name == "cpython"
+    assert (tail_await_code(inst.stat) is not None) is expected
+    assert (tail_await_code(inst.getxattr) is not None) is expected
+    from glupy.testing.translators import AwaitMistakes
+
+    assert (tail_await_code(AwaitMistakes.__new__(AwaitMistakes).lookup) is not None) is expected

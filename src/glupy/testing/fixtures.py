@@ -24,6 +24,7 @@ released, inodes forgotten, fini called).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -93,6 +94,13 @@ def glupy_harness(tmp_path: Path) -> Iterator[HarnessFactory]:
 
 
 
+def bridge_under_test() -> str:
+    """The bridge the local volfiles of the tests load: user/NAME.so, NAME from
+    $GLUPY_TEST_XLATOR (default ``glupy``), so that a build installed under another name
+    can be tested beside the installed one."""
+    return os.environ.get("GLUPY_TEST_XLATOR", "glupy")
+
+
 def posix_mount(state: Path, label: str, *stack: tuple[str, Mapping[str, str]],
                 brick: Path | None = None) -> FuseMount:
     """A real FUSE client (no glusterd) of storage/posix over `brick` with glupy translators
@@ -111,7 +119,7 @@ def posix_mount(state: Path, label: str, *stack: tuple[str, Mapping[str, str]],
     for i, (spec, options) in enumerate(stack):
         module, _, cls = spec.rpartition(":")
         name = f"{cls.lower()}-{i}"
-        lines += [f"volume {name}", "    type user/glupy", f"    option module {module or 'glupy.testing.translators'}",
+        lines += [f"volume {name}", f"    type user/{bridge_under_test()}", f"    option module {module or 'glupy.testing.translators'}",
                   f"    option class {cls}", *(f"    option {k} {v}" for k, v in options.items()),
                   f"    subvolumes {below}", "end-volume"]
         below = name

@@ -623,3 +623,22 @@ class TailMistakes(glupy.Translator):
         if name.startswith("badarg-"):
             return self.child.lookup("not a loc", xdata)
         return self.child.lookup(loc, xdata)
+
+
+class AwaitMistakes(glupy.Translator):
+    """Lookups passed on by ``return await`` (every await of the handler a tail await: the
+    bridge may answer the child's reply in C), one of them wrongly: ``crossed-*`` winds the
+    lookup of the name ``first`` (a Loc kept from an earlier lookup), whose reply is not
+    the request's inode and must be answered EIO (logged) as from Python. Every other name
+    is passed on."""
+
+    def init(self) -> None:
+        self.first = None
+
+    async def lookup(self, loc, xdata):
+        name = loc.name or ""
+        if name == "first":
+            self.first = loc
+        elif name.startswith("crossed-") and self.first is not None:
+            return await self.child.lookup(self.first, xdata)
+        return await self.child.lookup(loc, xdata)

@@ -81,11 +81,11 @@ def cpu_seconds(pid: int) -> float:
 
 
 def client_instructions(volfile: Path, mountpoint: Path, log_file: Path, extra_args: Iterable[str],
-                        work: Callable[[Path], object]) -> int | None:
+                        work: Callable[[Path], object], keep: Path | None = None) -> int | None:
     """Instructions a FUSE client of `volfile` executes (all threads) while `work(mountpoint)`
     runs a second time (the first warms caches up), counted by valgrind's callgrind: the
     deterministic measure of client CPU, where wall time on a shared VM moves by ±15%.
-    None without valgrind."""
+    None without valgrind. `keep`: where to leave the counted dump (for callgrind_annotate)."""
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         return None
     out = mountpoint.parent / f"{mountpoint.name}.callgrind"
@@ -108,6 +108,8 @@ def client_instructions(volfile: Path, mountpoint: Path, log_file: Path, extra_a
             for line in dump.read_text(errors="replace").splitlines():
                 if line.startswith(("totals:", "summary:")):
                     total = max(total, int(line.split()[1]))
+            if keep is not None:
+                shutil.copyfile(dump, keep)
         return total
     finally:
         subprocess.run(["umount", str(mountpoint)], capture_output=True)

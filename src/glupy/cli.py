@@ -19,7 +19,10 @@ from glupy import __version__, admin, cli_render
 from glupy import events as events_module
 from glupy.gluster.errors import GlusterError
 
-console = Console()
+# soft_wrap: lines are not cut at the terminal width (80 columns when piped): a brick
+# path or an identity stays on one line, as scripts and copy-paste need it; tables
+# still fit the width
+console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -76,6 +76,8 @@ def bricks(volume: str, name: str, generation: str | None = None) -> list[tuple[
     ``no log``) and, given a reload *generation*, ``reload.HOST:PATH`` ("reloaded", the
     cause of the refusal, or "pending": nothing logged about it yet)."""
     from glupy.admin.logs import reload_outcome, running_since_start
+    from glupy.gluster import Brick
+    from glupy.gluster.node import brick_file_name
 
     workdir = Path(glusterd_option("working-directory", "/var/lib/glusterd"))
     logdir = Path(glusterd_option("logging-directory", "/var/log/glusterfs"))
@@ -86,8 +88,8 @@ def bricks(volume: str, name: str, generation: str | None = None) -> list[tuple[
         brick = dict(line.split("=", 1) for line in stored.read_text(errors="replace").splitlines() if "=" in line)
         if brick.get("uuid") != uuid or not brick.get("path"):
             continue
-        label = f"{brick.get('hostname', '?')}:{brick['path']}"
-        log = logdir / "bricks" / f"{brick['path'].strip('/').replace('/', '-')}.log"  # glusterd's naming
+        label = str(Brick(brick.get("hostname", "?"), Path(brick["path"])))  # HOST:PATH, as glupy reload names it
+        log = logdir / "bricks" / f"{brick_file_name(brick['path'])}.log"
         try:
             text = log.read_text(errors="replace")
         except OSError:

@@ -10,6 +10,7 @@ from glupy.admin.glusterd import fetch_client_volfile, volume_info
 from glupy.admin.translators import default_name
 from glupy.errors import AdminError
 from glupy.gluster import GlusterNode
+from glupy.gluster.node import brick_file_name
 from glupy.gluster.volfile import Volfile, glupy_xlator
 
 
@@ -22,8 +23,7 @@ def volume_graph(node: GlusterNode, volume: str, side: str = "client") -> Volfil
     info = volume_info(node, volume)
     directory = node.volume_dir(volume)
     for brick in info.bricks:
-        exp = str(brick.path).strip("/").replace("/", "-")
-        path = directory / f"{volume}.{brick.host}.{exp}.vol"
+        path = directory / f"{volume}.{brick.host}.{brick_file_name(brick.path)}.vol"
         if path.exists():
             return Volfile.read(path)
     raise AdminError(f"no brick volfile of {volume} in {directory}")

@@ -220,8 +220,7 @@ class GlusterNode:
 
     def brick_log(self, brick_path: Path | str) -> Path:
         """Log file of the brick process serving *brick_path* on this node."""
-        exp = str(brick_path).strip("/").replace("/", "-")
-        return self.logdir / "bricks" / f"{exp}.log"
+        return self.logdir / "bricks" / f"{brick_file_name(brick_path)}.log"
 
     def volume(self, name: str) -> Volume:
         """A :class:`~glupy.gluster.volume.Volume` handle for *name*, managed through this node."""
@@ -698,6 +697,12 @@ def _text(value: str | bytes | None) -> str:
     if value is None:
         return ""
     return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def brick_file_name(brick_path: Path | str) -> str:
+    """How glusterd names a brick in file names (its log, its volfile): the path without
+    its leading slash, every other slash a dash (``/data/b0`` is ``data-b0``)."""
+    return str(brick_path).strip("/").replace("/", "-")
 
 
 def unlink_stale_socket(path: Path) -> None:

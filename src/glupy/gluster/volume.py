@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from . import _proc
 from .errors import GlusterCommandError, GlusterError
-from .node import GlusterNode, unlink_stale_socket
+from .node import GlusterNode, brick_file_name, unlink_stale_socket
 
 if TYPE_CHECKING:
     from .mount import FuseMount
@@ -420,8 +420,7 @@ class Volume:
         directory = self.volfile_dir(node)
         result = {}
         for brick in self.info().bricks:
-            exp = str(brick.path).strip("/").replace("/", "-")
-            path = directory / f"{self.name}.{brick.host}.{exp}.vol"
+            path = directory / f"{self.name}.{brick.host}.{brick_file_name(brick.path)}.vol"
             if path.exists():
                 result[brick] = path
         return result

@@ -190,5 +190,5 @@ def alias_everywhere(node: GlusterNode, name: str) -> str:
     ``peer_glupy`` this makes the alias nowhere. Nodes with glupy's volfile filter do
     not need it: their filter makes it when glusterd writes the brick volfiles with
     NAME (glupy.volfile_filter); this is the way for nodes without the filter."""
-    _, failed = peer_execute(node, "alias", name)
+    _, failed = peer_execute(node, "alias", name, timeout=120)
     return "; ".join(f"{host} ({why})" for host, why in failed.items())

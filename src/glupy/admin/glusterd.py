@@ -223,12 +223,13 @@ def fetch_client_volfile(node: GlusterNode, volume: str, server: str | None = No
 _STAGING = re.compile(r"Staging failed on (\S+?)\.? Error: (.*)")
 
 
-def peer_execute(node: GlusterNode, *args: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+def peer_execute(node: GlusterNode, *args: str, timeout: float = 300) -> tuple[dict[str, dict[str, str]],
+                                                                               dict[str, str]]:
     """``peer_glupy ARGS`` on every node of the pool (``gluster system:: execute``, see
     glupy.peer): ({uuid: {key: value}}, {host: why the command failed there}). glusterd
     runs it everywhere or nowhere."""
     try:
-        out = node.gluster("system::", "execute", peer.COMMAND, *args, timeout=300)
+        out = node.gluster("system::", "execute", peer.COMMAND, *args, timeout=timeout)
     except GlusterCommandError as error:
         text = (error.stderr or error.stdout).strip()
         failed = {m.group(1): m.group(2).strip() for m in _STAGING.finditer(text)}

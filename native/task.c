@@ -609,7 +609,8 @@ gp_slot_resume(gp_slot *slot, PyObject *reply)
  * reply goes back -- instead of converting it for Python, handing it to a worker,
  * resuming the handler and converting its answer back. The FOP keeps its deadline
  * (gp_req_take decides who answers) and its wind its own stack. The coroutine is then
- * finished on a worker, sent None, which it returns and nobody sees. A reply that fails
+ * finished on a worker, sent None, which it returns and nobody sees (idle work: no worker is
+ * woken for it, gp_work_submit_idle). A reply that fails
  * the checks takes the ordinary path: Python answers (EIO and a log line). */
 
 /* The FOP (borrowed) whose reply may go to its caller in C, or NULL. No GIL needed:
@@ -661,7 +662,7 @@ gp_slot_answered(gp_slot *slot)
         /* Python code (the handler's end) only ever runs on workers */
         aw->w.run = gp_answered_run;
         aw->slot = slot;
-        gp_work_submit(&aw->w);
+        gp_work_submit_idle(&aw->w); /* the caller has its reply: no hurry */
         return;
     }
     PyGILState_STATE g = gp_gil_acquire(); /* on a worker (or no memory) */

@@ -43,6 +43,7 @@
 #define GP_WORKER_STUCK 1.0
 #define GP_WORKER_IDLE_SECONDS 30
 #define GP_TIMER_TICK_NS (100 * 1000 * 1000)
+#define GP_IDLE_WORK_MAX 32 /* idle work waiting beyond which workers take it before new FOPs */
 
 /* ------------------------------------------------------------ work queue */
 
@@ -57,6 +58,10 @@ typedef struct {
     pthread_cond_t cond;
     gp_work *head, *tail;
     gp_work *head_at_tick; /* the head at the timer's last look */
+    /* Work that may wait (gp_work_submit_idle): taken by a worker that finds head
+     * empty, or once GP_IDLE_WORK_MAX pile up; the timer wakes an idle worker for it. */
+    gp_work *idle_head, *idle_tail;
+    long idle_queued;
     int threads, idle;
     long queued;            /* items waiting */
     gp_worker_slot *slots; /* gp_pool's workers */
@@ -80,28 +85,50 @@ gp_on_own_thread(void)
     return gp_is_worker || gp_is_observer;
 }
 
+/* The next idle work item of q (q->lock held), or NULL. */
+static gp_work *
+gp_queue_take_idle_locked(gp_queue *q)
+{
+    gp_work *w = q->idle_head;
+    if (w) {
+        q->idle_head = w->next;
+        if (!q->idle_head)
+            q->idle_tail = NULL;
+        q->idle_queued--;
+    }
+    return w;
+}
+
 static gp_work *
 gp_queue_pop(gp_queue *q, int may_exit)
 {
     pthread_mutex_lock(&q->lock);
     while (!q->head) {
+        gp_work *w = gp_queue_take_idle_locked(q);
+        if (w) {
+            pthread_mutex_unlock(&q->lock);
+            return w;
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += GP_WORKER_IDLE_SECONDS;
         q->idle++;
         int rc = pthread_cond_timedwait(&q->cond, &q->lock, &until);
         q->idle--;
-        if (rc == ETIMEDOUT && !q->head && may_exit && q->threads > GP_WORKERS_MIN) {
+        if (rc == ETIMEDOUT && !q->head && !q->idle_head && may_exit && q->threads > GP_WORKERS_MIN) {
             q->threads--;
             pthread_mutex_unlock(&q->lock);
             return NULL;
         }
     }
-    gp_work *w = q->head;
-    q->head = w->next;
-    if (!q->head)
-        q->tail = NULL;
-    q->queued--;
+    gp_work *w = q->idle_queued >= GP_IDLE_WORK_MAX ? gp_queue_take_idle_locked(q) : NULL;
+    if (!w) {
+        w = q->head;
+        q->head = w->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->queued--;
+    }
     pthread_mutex_unlock(&q->lock);
     return w;
 }
@@ -216,6 +243,39 @@ void
 gp_work_submit(gp_work *w)
 {
     gp_queue_push(&gp_pool, w, GP_WORKERS_MAX);
+}
+
+/* Work nobody waits for (finishing a handler whose FOP was answered in C): queued
+ * without waking a worker. A worker runs it when it runs out of FOPs -- on a busy
+ * client, the worker woken by the next FOP, after winding it, while that wind's
+ * reply is on its way -- so that a FOP costs one thread hand-over, not two; the
+ * timer wakes an idle worker for what waited a whole tick. */
+void
+gp_work_submit_idle(gp_work *w)
+{
+    w->next = NULL;
+    pthread_mutex_lock(&gp_pool.lock);
+    if (gp_pool.idle_tail)
+        gp_pool.idle_tail->next = w;
+    else
+        gp_pool.idle_head = w;
+    gp_pool.idle_tail = w;
+    gp_pool.idle_queued++;
+    if (gp_pool.threads == 0)
+        gp_queue_grow(&gp_pool);
+    pthread_mutex_unlock(&gp_pool.lock);
+}
+
+/* Every timer tick: wake an idle worker for idle work that waited since the last tick. */
+static void
+gp_queue_idle_work_due(gp_queue *q)
+{
+    static gp_work *seen;
+    pthread_mutex_lock(&q->lock);
+    if (q->idle_head && q->idle_head == seen && q->idle > 0)
+        pthread_cond_signal(&q->cond);
+    seen = q->idle_head;
+    pthread_mutex_unlock(&q->lock);
 }
 
 /* Deep copies for the generated holds (gen_glue.py HELD): directory entries and
@@ -499,6 +559,7 @@ gp_timer_main(void *unused)
         nanosleep(&tick, NULL);
         double now = gp_now();
         gp_queue_unstall(&gp_pool, now);
+        gp_queue_idle_work_due(&gp_pool);
         gp_queue_expire(&gp_pool, now);
         gp_observe_unstick(now);
         /* collect under the lock, answer and report outside it */

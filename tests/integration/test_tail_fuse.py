@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,3 +95,25 @@ def test_return_await_replies_are_checked_as_answers_from_python(mounted) -> Non
     assert "is not the inode of the request's loc" in log
     assert "signal received" not in log
     os.kill(m.pid, 0)
+
+
+def test_return_await_coroutines_are_finished_with_no_fop_coming(state: Path) -> None:
+    # The replies come on io-threads' threads and go to the caller in C there; each
+    # handler's coroutine is finished later on a worker, as idle work that wakes no worker
+    # (native/workers.c: gp_work_submit_idle). Once the FOPs stop, the timer must still
+    # have them done: else the last coroutines (and what they hold) wait for the next FOP.
+    files = state / "finish-probe"
+    m = posix_mount(state, "finish", ("performance/io-threads", {}),
+                    ("FinishedCoroutines", {"files": str(files)}))
+    try:
+        for _ in range(300):
+            os.stat(m.mountpoint / "f")
+        started = Path(f"{files}.started").stat().st_size
+        finished = Path(f"{files}.finished")
+        deadline = time.monotonic() + 3
+        while finished.stat().st_size < started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert started >= 300 and finished.stat().st_size == started, (started, finished.stat().st_size)
+        assert "signal received" not in m.log_file.read_text(errors="replace")
+    finally:
+        m.unmount()

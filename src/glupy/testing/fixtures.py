@@ -105,8 +105,9 @@ def posix_mount(state: Path, label: str, *stack: tuple[str, Mapping[str, str]],
                 brick: Path | None = None) -> FuseMount:
     """A real FUSE client (no glusterd) of storage/posix over `brick` with glupy translators
     stacked above it, bottom first: each ``(class, options)``, the class a name in
-    glupy.testing.translators or ``"module:Class"``. The default brick is state/brick,
-    holding a file ``f`` (``12345``). Entry and attribute caches are off, so every path
+    glupy.testing.translators or ``"module:Class"``, or a GlusterFS translator's type
+    (``"performance/io-threads"``: replies then come on its threads). The default brick
+    is state/brick, holding a file ``f`` (``12345``). Entry and attribute caches are off, so every path
     walk reaches the translators. Mounted; the caller unmounts."""
     if brick is None:
         brick = state / "brick"
@@ -117,6 +118,12 @@ def posix_mount(state: Path, label: str, *stack: tuple[str, Mapping[str, str]],
     lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume"]
     below = "posix"
     for i, (spec, options) in enumerate(stack):
+        if "/" in spec:  # a GlusterFS translator: performance/io-threads...
+            name = f"{spec.rpartition('/')[2]}-{i}"
+            lines += [f"volume {name}", f"    type {spec}", *(f"    option {k} {v}" for k, v in options.items()),
+                      f"    subvolumes {below}", "end-volume"]
+            below = name
+            continue
         module, _, cls = spec.rpartition(":")
         name = f"{cls.lower()}-{i}"
         lines += [f"volume {name}", f"    type user/{bridge_under_test()}", f"    option module {module or 'glupy.testing.translators'}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import threading
 import time
 import uuid
@@ -642,3 +643,35 @@ class AwaitMistakes(glupy.Translator):
         elif name.startswith("crossed-") and self.first is not None:
             return await self.child.lookup(self.first, xdata)
         return await self.child.lookup(loc, xdata)
+
+
+class _Finalized:
+    """Appends a byte to a file when freed: a coroutine holding one was finished."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __del__(self) -> None:
+        os.write(self.fd, b".")
+
+
+class FinishedCoroutines(glupy.Translator):
+    """stat by ``return await`` (its replies answered in C where they arrive). Each call
+    appends a byte to the file ``FILES.started``, and its coroutine holds an object that
+    appends one to ``FILES.finished`` when the coroutine is finished and freed (option
+    ``files``: the path FILES): how many were, seen from outside the process without
+    sending it a FOP."""
+
+    files = glupy.Option(str, default="")
+
+    def init(self) -> None:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        self._started = os.open(f"{self.files}.started", flags, 0o644)
+        self._finished = os.open(f"{self.files}.finished", flags, 0o644)
+
+    async def stat(self, loc, xdata):
+        os.write(self._started, b".")
+        held = _Finalized(self._finished)  # noqa: F841 (kept by the coroutine until it is finished)
+        return await self.child.stat(loc, xdata)

@@ -85,6 +85,18 @@ gp_on_own_thread(void)
     return gp_is_worker || gp_is_observer;
 }
 
+/* Append w to the list head..tail (the caller holds the list's lock). */
+static void
+gp_work_append(gp_work **head, gp_work **tail, gp_work *w)
+{
+    w->next = NULL;
+    if (*tail)
+        (*tail)->next = w;
+    else
+        *head = w;
+    *tail = w;
+}
+
 /* The next idle work item of q (q->lock held), or NULL. */
 static gp_work *
 gp_queue_take_idle_locked(gp_queue *q)
@@ -185,13 +197,8 @@ gp_queue_grow(gp_queue *q)
 static void
 gp_queue_push(gp_queue *q, gp_work *w, int max_threads)
 {
-    w->next = NULL;
     pthread_mutex_lock(&q->lock);
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
+    gp_work_append(&q->head, &q->tail, w);
     q->queued++;
     if (q->idle > 0)
         pthread_cond_signal(&q->cond);
@@ -253,13 +260,8 @@ gp_work_submit(gp_work *w)
 void
 gp_work_submit_idle(gp_work *w)
 {
-    w->next = NULL;
     pthread_mutex_lock(&gp_pool.lock);
-    if (gp_pool.idle_tail)
-        gp_pool.idle_tail->next = w;
-    else
-        gp_pool.idle_head = w;
-    gp_pool.idle_tail = w;
+    gp_work_append(&gp_pool.idle_head, &gp_pool.idle_tail, w);
     gp_pool.idle_queued++;
     if (gp_pool.threads == 0)
         gp_queue_grow(&gp_pool);
@@ -644,13 +646,8 @@ gp_observe_room(void)
 void
 gp_observe_submit(gp_work *w)
 {
-    w->next = NULL;
     pthread_mutex_lock(&gp_obs.lock);
-    if (gp_obs.tail)
-        gp_obs.tail->next = w;
-    else
-        gp_obs.head = w;
-    gp_obs.tail = w;
+    gp_work_append(&gp_obs.head, &gp_obs.tail, w);
     gp_obs.submitted++;
     if (gp_obs.sleeping)
         pthread_cond_signal(&gp_obs.wake);

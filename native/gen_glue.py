@@ -166,7 +166,7 @@ $fields} gp_held_$name;
 static void
 gp_release_$name(gp_held_$name *h)
 {
-$releases    free(h);
+$releases    gp_block_free(h, sizeof(*h));
 }
 
 static void
@@ -184,7 +184,7 @@ $expire/* A copy of the arguments (NULL: no memory), made on the thread that bro
 static gp_held_$name *
 gp_copy_$name($params)
 {
-    gp_held_$name *h = calloc(1, sizeof(*h));
+    gp_held_$name *h = gp_block_alloc(sizeof(*h));
     if (!h)
         return NULL;
 $stores    return h;
@@ -369,7 +369,7 @@ gp_obs_free_$name(gp_obs_$name *o)
         gp_release_cbk_$name(o->reply);
     if (o->caller)
         gp_req_wind_destroy(o->caller);
-    free(o);
+    gp_block_free(o, sizeof(*o));
 }
 
 /* On the observer thread. */
@@ -416,7 +416,7 @@ gp_obs_fop_$name(call_frame_t *frame, xlator_t *this, $decls)
         gp_failers[$gf](frame, ENOSYS);
         return 0;
     }
-    gp_obs_$name *o = gp_observing(this, $gf) ? calloc(1, sizeof(*o)) : NULL;
+    gp_obs_$name *o = gp_observing(this, $gf) ? gp_block_alloc(sizeof(*o)) : NULL;
     if (o) {
         o->w.run = gp_observe_$name;
         o->this = this;

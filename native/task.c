@@ -644,7 +644,7 @@ gp_answered_run(gp_work *w)
     PyGILState_STATE g = gp_gil_acquire();
     gp_slot_answered_locked(aw->slot);
     gp_gil_release(g);
-    free(aw);
+    gp_block_free(aw, sizeof(*aw));
 }
 
 /* The reply of a fast slot went to the caller (or the FOP had been answered by its
@@ -657,7 +657,7 @@ gp_slot_answered(gp_slot *slot)
         slot->state = GP_SLOT_ANSWERED;
         return;
     }
-    gp_answered_work *aw = gp_on_worker() ? NULL : calloc(1, sizeof(*aw));
+    gp_answered_work *aw = gp_on_worker() ? NULL : gp_block_alloc(sizeof(*aw));
     if (aw) {
         /* Python code (the handler's end) only ever runs on workers */
         aw->w.run = gp_answered_run;

@@ -320,6 +320,56 @@ gp_locklist_copy(lock_migration_info_t *dst, lock_migration_info_t *src)
     return 0;
 }
 
+/* ------------------------------------------------------------ recycled blocks */
+
+#define GP_BLOCK_CLASS 64    /* bytes: sizes are rounded up to a multiple */
+#define GP_BLOCK_CLASSES 16  /* so blocks of up to 1 KiB are kept */
+#define GP_BLOCK_KEEP 32     /* per class: at most 512 KiB in all */
+
+static struct {
+    pthread_mutex_t lock;
+    void *head[GP_BLOCK_CLASSES]; /* each free block's first word links to the next */
+    int kept[GP_BLOCK_CLASSES];
+} gp_blocks = {PTHREAD_MUTEX_INITIALIZER};
+
+void *
+gp_block_alloc(size_t size)
+{
+    size_t c = size ? (size - 1) / GP_BLOCK_CLASS : 0;
+    if (c >= GP_BLOCK_CLASSES)
+        return gp_zalloc(size);
+    pthread_mutex_lock(&gp_blocks.lock);
+    void *block = gp_blocks.head[c];
+    if (block) {
+        gp_blocks.head[c] = *(void **)block;
+        gp_blocks.kept[c]--;
+    }
+    pthread_mutex_unlock(&gp_blocks.lock);
+    if (!block)
+        return gp_zalloc((c + 1) * GP_BLOCK_CLASS);
+    memset(block, 0, size);
+    return block;
+}
+
+void
+gp_block_free(void *block, size_t size)
+{
+    if (!block)
+        return;
+    size_t c = size ? (size - 1) / GP_BLOCK_CLASS : 0;
+    if (c < GP_BLOCK_CLASSES) {
+        pthread_mutex_lock(&gp_blocks.lock);
+        if (gp_blocks.kept[c] < GP_BLOCK_KEEP) {
+            *(void **)block = gp_blocks.head[c];
+            gp_blocks.head[c] = block;
+            gp_blocks.kept[c]++;
+            block = NULL;
+        }
+        pthread_mutex_unlock(&gp_blocks.lock);
+    }
+    free(block);
+}
+
 /* ------------------------------------------------------------ requests and deadlines */
 
 static pthread_mutex_t gp_req_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -338,7 +388,7 @@ gp_now(void)
 gp_req *
 gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout, const gp_expect *expect)
 {
-    gp_req *r = calloc(1, sizeof(*r));
+    gp_req *r = gp_zalloc(sizeof(*r)); /* freed on the same thread, mostly: glibc's cache */
     if (!r)
         return NULL;
     r->expect = *expect;
@@ -858,13 +908,13 @@ gp_reply_run(gp_work *w)
     PyGILState_STATE g = gp_gil_acquire();
     gp_slot_resume(rw->slot, rw->reply);
     gp_gil_release(g);
-    free(rw);
+    gp_block_free(rw, sizeof(*rw));
 }
 
 int
 gp_defer_reply(gp_slot *slot, PyObject *reply)
 {
-    gp_reply_work *rw = calloc(1, sizeof(*rw));
+    gp_reply_work *rw = gp_block_alloc(sizeof(*rw));
     if (!rw)
         return -1;
     rw->w.run = gp_reply_run;

@@ -173,10 +173,11 @@ static void
 gp_resume_$name(gp_work *w)
 {
     gp_held_$name *h = (gp_held_$name *)w;
-    xlator_t *old_this = THIS;
-    THIS = h->this;
+    xlator_t **this_at = &THIS; /* GlusterFS's thread-local THIS, looked up once */
+    xlator_t *old_this = *this_at;
+    *this_at = h->this;
     gp_run_$name($passed);
-    THIS = old_this;
+    *this_at = old_this;
     gp_release_$name(h);
 }
 

@@ -401,7 +401,7 @@ gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout, const g
     if (timeout > 0) {
         r->deadline = gp_now() + timeout;
         pthread_mutex_lock(&gp_req_lock);
-        r->refs++; /* the list */
+        __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED); /* the list */
         r->prev = gp_reqs.prev;
         r->next = &gp_reqs;
         gp_reqs.prev->next = r;
@@ -421,18 +421,17 @@ gp_req_answer_locked(gp_req *r)
         r->prev->next = r->next;
         r->next->prev = r->prev;
         r->prev = r->next = r;
-        r->refs--; /* the list's; the Caller object still holds one */
+        __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL); /* the list's; the Caller object still holds one */
     }
     return frame;
 }
 
+/* refs change atomically (the list's and the report's under gp_req_lock too), so
+ * that dropping a reference takes no lock. */
 void
 gp_req_unref(gp_req *r)
 {
-    pthread_mutex_lock(&gp_req_lock);
-    int left = --r->refs;
-    pthread_mutex_unlock(&gp_req_lock);
-    if (left == 0)
+    if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
         free(r);
 }
 
@@ -509,10 +508,7 @@ gp_req_wind_destroy(call_frame_t *own)
 int
 gp_req_expired(gp_req *r)
 {
-    pthread_mutex_lock(&gp_req_lock);
-    int expired = r->expired;
-    pthread_mutex_unlock(&gp_req_lock);
-    return expired;
+    return __atomic_load_n(&r->expired, __ATOMIC_ACQUIRE); /* set once, under gp_req_lock */
 }
 
 /* A timed-out FOP whose handler's stack is to be logged. */
@@ -625,8 +621,8 @@ gp_timer_main(void *unused)
         for (gp_req *r = gp_reqs.next; r != &gp_reqs && n < BATCH;) {
             gp_req *next = r->next;
             if (!r->expired && now >= r->deadline) {
-                r->expired = 1;
-                r->refs++; /* the report's */
+                __atomic_store_n(&r->expired, 1, __ATOMIC_RELEASE);
+                __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED); /* the report's */
                 due[n].req = r;
                 due[n].frame = gp_req_answer_locked(r); /* winds in flight are on stacks of their own */
                 n++;

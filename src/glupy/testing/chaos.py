@@ -954,12 +954,14 @@ def set_armed(mountpoint: str | os.PathLike, armed: bool, attempts: int = 100) -
 
     Chaos answers the setxattr itself, but the kernel first refreshes the root's
     attributes (GlusterFS mounts with default_permissions, attribute timeout 0),
-    which fuse-bridge sends as a lookup of the root that Chaos may spoil: retry."""
+    which fuse-bridge sends as a lookup of the root that Chaos may spoil: retry. A spoiled
+    lookup fails with whatever errno Chaos chose (EIO for most misbehaviours, any valid
+    errno for a raised FopError: ESTALE, ENOENT...), so every errno is retried."""
     for attempt in range(attempts):
         try:
             os.setxattr(mountpoint, ARMED_XATTR, b"1" if armed else b"0")
             return
-        except OSError as e:
-            if e.errno != _errno.EIO or attempt == attempts - 1:
+        except OSError:
+            if attempt == attempts - 1:
                 raise
             time.sleep(0.01)

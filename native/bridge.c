@@ -850,6 +850,7 @@ fini(xlator_t *this)
     gp_private_t *priv = this->private;
     if (!priv)
         return;
+    gp_work_idle_flush(); /* handlers answered in C, still to finish: now, not at a tick */
     /* observations still queued hold this graph's inodes and fds: let them run first */
     gp_observe_drain(2.0);
     PyGILState_STATE g = gp_gil_acquire();

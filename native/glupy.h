@@ -170,6 +170,8 @@ int gp_workers_start(PyObject *runtime);
 void gp_work_submit(gp_work *w);
 /* Work nobody waits for: run by a worker when it has no FOP to run, at most a timer tick later. */
 void gp_work_submit_idle(gp_work *w);
+/* Hand the idle work to the workers now (fini). */
+void gp_work_idle_flush(void);
 /* The option fop-timeout of `this` (0: none). */
 double gp_fop_timeout(xlator_t *this);
 /* When a FOP of `this` handed to a worker now must have been taken (gp_work.deadline). */

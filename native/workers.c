@@ -268,6 +268,23 @@ gp_work_submit_idle(gp_work *w)
     pthread_mutex_unlock(&gp_pool.lock);
 }
 
+/* Idle work becomes ordinary work, run as soon as a worker is free: a translator's
+ * fini does not leave the ends of its handlers waiting for a tick. */
+void
+gp_work_idle_flush(void)
+{
+    pthread_mutex_lock(&gp_pool.lock);
+    int any = gp_pool.idle_head != NULL;
+    while (gp_pool.idle_head) {
+        gp_work *w = gp_queue_take_idle_locked(&gp_pool);
+        gp_work_append(&gp_pool.head, &gp_pool.tail, w);
+        gp_pool.queued++;
+    }
+    if (any && gp_pool.idle > 0)
+        pthread_cond_broadcast(&gp_pool.cond);
+    pthread_mutex_unlock(&gp_pool.lock);
+}
+
 /* Every timer tick: wake an idle worker for idle work that waited since the last tick. */
 static void
 gp_queue_idle_work_due(gp_queue *q)

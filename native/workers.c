@@ -61,6 +61,7 @@ typedef struct {
     /* Work that may wait (gp_work_submit_idle): taken by a worker that finds head
      * empty, or once GP_IDLE_WORK_MAX pile up; the timer wakes an idle worker for it. */
     gp_work *idle_head, *idle_tail;
+    gp_work *idle_head_at_tick; /* the idle head at the timer's last look */
     long idle_queued;
     int threads, idle;
     long queued;            /* items waiting */
@@ -97,17 +98,26 @@ gp_work_append(gp_work **head, gp_work **tail, gp_work *w)
     *tail = w;
 }
 
+/* Take the first item of the list head..tail, or NULL (the caller holds the list's lock). */
+static gp_work *
+gp_work_take_first(gp_work **head, gp_work **tail)
+{
+    gp_work *w = *head;
+    if (w) {
+        *head = w->next;
+        if (!*head)
+            *tail = NULL;
+    }
+    return w;
+}
+
 /* The next idle work item of q (q->lock held), or NULL. */
 static gp_work *
 gp_queue_take_idle_locked(gp_queue *q)
 {
-    gp_work *w = q->idle_head;
-    if (w) {
-        q->idle_head = w->next;
-        if (!q->idle_head)
-            q->idle_tail = NULL;
+    gp_work *w = gp_work_take_first(&q->idle_head, &q->idle_tail);
+    if (w)
         q->idle_queued--;
-    }
     return w;
 }
 
@@ -135,10 +145,7 @@ gp_queue_pop(gp_queue *q, int may_exit)
     }
     gp_work *w = q->idle_queued >= GP_IDLE_WORK_MAX ? gp_queue_take_idle_locked(q) : NULL;
     if (!w) {
-        w = q->head;
-        q->head = w->next;
-        if (!q->head)
-            q->tail = NULL;
+        w = gp_work_take_first(&q->head, &q->tail);
         q->queued--;
     }
     pthread_mutex_unlock(&q->lock);
@@ -289,11 +296,10 @@ gp_work_idle_flush(void)
 static void
 gp_queue_idle_work_due(gp_queue *q)
 {
-    static gp_work *seen;
     pthread_mutex_lock(&q->lock);
-    if (q->idle_head && q->idle_head == seen && q->idle > 0)
+    if (q->idle_head && q->idle_head == q->idle_head_at_tick && q->idle > 0)
         pthread_cond_signal(&q->cond);
-    seen = q->idle_head;
+    q->idle_head_at_tick = q->idle_head;
     pthread_mutex_unlock(&q->lock);
 }
 
@@ -349,10 +355,17 @@ static struct {
     int kept[GP_BLOCK_CLASSES];
 } gp_blocks = {PTHREAD_MUTEX_INITIALIZER};
 
+/* The size class of a block of `size` bytes (GP_BLOCK_CLASSES and above: not kept). */
+static size_t
+gp_block_class(size_t size)
+{
+    return size ? (size - 1) / GP_BLOCK_CLASS : 0;
+}
+
 void *
 gp_block_alloc(size_t size)
 {
-    size_t c = size ? (size - 1) / GP_BLOCK_CLASS : 0;
+    size_t c = gp_block_class(size);
     if (c >= GP_BLOCK_CLASSES)
         return gp_zalloc(size);
     pthread_mutex_lock(&gp_blocks.lock);
@@ -373,7 +386,7 @@ gp_block_free(void *block, size_t size)
 {
     if (!block)
         return;
-    size_t c = size ? (size - 1) / GP_BLOCK_CLASS : 0;
+    size_t c = gp_block_class(size);
     if (c < GP_BLOCK_CLASSES) {
         pthread_mutex_lock(&gp_blocks.lock);
         if (gp_blocks.kept[c] < GP_BLOCK_KEEP) {
@@ -730,10 +743,8 @@ gp_observer_main(void *arg)
             gp_obs.sleeping = 0;
         }
         while (gp_obs.head && gp_obs.generation == generation) {
-            gp_work *w = gp_obs.head; /* one at a time: a stuck item leaves the rest queued */
-            gp_obs.head = w->next;
-            if (!gp_obs.head)
-                gp_obs.tail = NULL;
+            /* one at a time: a stuck item leaves the rest queued */
+            gp_work *w = gp_work_take_first(&gp_obs.head, &gp_obs.tail);
             gp_obs.item_started = gp_now();
             pthread_mutex_unlock(&gp_obs.lock);
             w->run(w);

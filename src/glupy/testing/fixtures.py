@@ -107,8 +107,8 @@ def posix_mount(state: Path, label: str, *stack: tuple[str, Mapping[str, str]],
     stacked above it, bottom first: each ``(class, options)``, the class a name in
     glupy.testing.translators or ``"module:Class"``, or a GlusterFS translator's type
     (``"performance/io-threads"``: replies then come on its threads). The default brick
-    is state/brick, holding a file ``f`` (``12345``). Entry and attribute caches are off, so every path
-    walk reaches the translators. Mounted; the caller unmounts."""
+    is state/brick, holding a file ``f`` (``12345``). Entry and attribute caches are off,
+    so every path walk reaches the translators. Mounted; the caller unmounts."""
     if brick is None:
         brick = state / "brick"
         if not brick.exists():
@@ -119,15 +119,12 @@ def posix_mount(state: Path, label: str, *stack: tuple[str, Mapping[str, str]],
     below = "posix"
     for i, (spec, options) in enumerate(stack):
         if "/" in spec:  # a GlusterFS translator: performance/io-threads...
-            name = f"{spec.rpartition('/')[2]}-{i}"
-            lines += [f"volume {name}", f"    type {spec}", *(f"    option {k} {v}" for k, v in options.items()),
-                      f"    subvolumes {below}", "end-volume"]
-            below = name
-            continue
-        module, _, cls = spec.rpartition(":")
-        name = f"{cls.lower()}-{i}"
-        lines += [f"volume {name}", f"    type user/{bridge_under_test()}", f"    option module {module or 'glupy.testing.translators'}",
-                  f"    option class {cls}", *(f"    option {k} {v}" for k, v in options.items()),
+            name, xlator_type, settings = f"{spec.rpartition('/')[2]}-{i}", spec, dict(options)
+        else:
+            module, _, cls = spec.rpartition(":")
+            name, xlator_type = f"{cls.lower()}-{i}", f"user/{bridge_under_test()}"
+            settings = {"module": module or "glupy.testing.translators", "class": cls, **options}
+        lines += [f"volume {name}", f"    type {xlator_type}", *(f"    option {k} {v}" for k, v in settings.items()),
                   f"    subvolumes {below}", "end-volume"]
         below = name
     vf = state / f"{label}.vol"

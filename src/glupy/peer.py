@@ -70,35 +70,51 @@ def report(translators: list[str]) -> list[tuple[str, str]]:
     return facts
 
 
-def bricks(volume: str, name: str, generation: str | None = None) -> list[tuple[str, str]]:
-    """What this node's bricks of *volume* run of translator *name*, from their logs:
-    ``running.HOST:PATH`` (the identity of its code, ``-`` if the brick does not run it,
-    ``no log``) and, given a reload *generation*, ``reload.HOST:PATH`` ("reloaded", the
-    cause of the refusal, or "pending": nothing logged about it yet)."""
-    from glupy.admin.logs import reload_outcome, running_since_start
+def _own_brick_logs(volume: str):
+    """(HOST:PATH, its log's text or None when there is none) for each brick of *volume*
+    on this node, in glusterd's order."""
     from glupy.gluster import Brick
     from glupy.gluster.node import brick_file_name
 
     workdir = Path(glusterd_option("working-directory", "/var/lib/glusterd"))
     logdir = Path(glusterd_option("logging-directory", "/var/log/glusterfs"))
     uuid = glusterd_uuid()
-    facts = []
     for stored in sorted((workdir / "vols" / volume / "bricks").glob("*")):
         # glusterd's record of a brick: key=value lines, the owning node's uuid among them
         brick = dict(line.split("=", 1) for line in stored.read_text(errors="replace").splitlines() if "=" in line)
         if brick.get("uuid") != uuid or not brick.get("path"):
             continue
         label = str(Brick(brick.get("hostname", "?"), Path(brick["path"])))  # HOST:PATH, as glupy reload names it
-        log = logdir / "bricks" / f"{brick_file_name(brick['path'])}.log"
         try:
-            text = log.read_text(errors="replace")
+            text = (logdir / "bricks" / f"{brick_file_name(brick['path'])}.log").read_text(errors="replace")
         except OSError:
-            facts.append((f"running.{label}", "no log"))
-            continue
-        facts.append((f"running.{label}", running_since_start(text, name) or "-"))
-        if generation is not None:
+            text = None
+        yield label, text
+
+
+def bricks(volume: str, name: str, generation: str | None = None) -> list[tuple[str, str]]:
+    """What this node's bricks of *volume* run of translator *name*, from their logs:
+    ``running.HOST:PATH`` (the identity of its code, ``-`` if the brick does not run it,
+    ``no log``) and, given a reload *generation*, ``reload.HOST:PATH`` ("reloaded", the
+    cause of the refusal, or "pending": nothing logged about it yet)."""
+    from glupy.admin.logs import reload_outcome, running_since_start
+
+    facts = []
+    for label, text in _own_brick_logs(volume):
+        facts.append((f"running.{label}", "no log" if text is None else running_since_start(text, name) or "-"))
+        if generation is not None and text is not None:
             facts.append((f"reload.{label}", reload_outcome(text, generation) or "pending"))
     return facts
+
+
+def running(volume: str, names: list[str]) -> list[tuple[str, str]]:
+    """``running.NAME.HOST:PATH`` for each translator of *names* (which have no dots) and
+    each brick of *volume* on this node: as :func:`bricks`, for several translators from
+    one reading of each log (``glupy list``)."""
+    from glupy.admin.logs import running_since_start
+
+    return [(f"running.{name}.{label}", "no log" if text is None else running_since_start(text, name) or "-")
+            for label, text in _own_brick_logs(volume) for name in names]
 
 
 def module_identity(spec: str) -> str:
@@ -139,8 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         facts = report(args[1:])
     elif args and args[0] == "bricks" and len(args) in (3, 4):
         facts = bricks(*args[1:])
+    elif args and args[0] == "running" and len(args) >= 3:
+        facts = running(args[1], args[2:])
     else:
-        print("usage: peer_glupy report [NAME=MODULE[:CLASS]]... | alias NAME | bricks VOLUME NAME [GENERATION]",
+        print("usage: peer_glupy report [NAME=MODULE[:CLASS]]... | alias NAME | bricks VOLUME NAME [GENERATION] "
+              "| running VOLUME NAME...",
               file=sys.stderr)
         return 2
     uuid = glusterd_uuid()

@@ -336,7 +336,8 @@ def install_module(node, name: str, text: str) -> None:
 def test_reload_reports_the_bricks_of_every_node(hosts: Pool) -> None:
     """glupy reload on node 1 of a volume with a brick on each host: each node reads its own
     bricks' logs (peer_glupy bricks, through glusterd) and the command prints every brick,
-    HOST:PATH, reloaded or why not; glupy list shows what each brick runs. A version broken
+    HOST:PATH, reloaded or why not; glupy list shows what each brick runs, of each of
+    two translators. A version broken
     on node 3 only (reloaded with --force) exits 1 naming node 3's brick and the cause, and
     node 3's brick goes on running the old code."""
     n1, n2, n3 = hosts
@@ -356,6 +357,17 @@ def test_reload_reports_the_bricks_of_every_node(hosts: Pool) -> None:
 
     v1 = set(running().values())
     assert len(v1) == 1 and set(running()) == set(labels), running()
+
+    # two translators: each node is asked once about both (peer_glupy running), and
+    # each entry gets its own bricks
+    proc = glupy_on(n1, "attach", "reloadvol", f"{RELOAD_PROBE}:ReloadProbe", "--name", "rp2", "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    both = {e["name"]: e["running"] for e in json.loads(glupy_on(n1, "list", "reloadvol", "--json").stdout)}
+    assert both == {"rp": {label: next(iter(v1)) for label in labels},
+                    "rp2": {label: next(iter(v1)) for label in labels}}, both
+    proc = glupy_on(n1, "detach", "reloadvol", "rp2", "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert set(running().values()) == v1 and set(running()) == set(labels), running()
 
     for node in hosts:
         install_module(node, RELOAD_PROBE, RELOAD_PROBE_SOURCE.format(version="2"))

@@ -127,13 +127,18 @@ class ServerSide(Side):
 
     def fill_states(self, node: GlusterNode, info: VolumeInfo, entries: list[Entry]) -> None:
         texts = brick_log_texts(node, info) if entries and info.started else {}  # each log read once
+        labels = list(map(brick_label, info.bricks))
         for e in entries:
             e.state = server_state(node, info, e.name, texts)
             if info.started:
                 e.running = running_identities(node, info, e.name, texts)
-                others = [label for label in map(brick_label, info.bricks) if label not in e.running]
-                if others:
-                    e.running.update(_other_nodes_running(node, info.name, e.name, others))
+        # the bricks whose logs are not here: their nodes are asked once for every translator
+        elsewhere = [e for e in entries if info.started and any(label not in e.running for label in labels)]
+        if elsewhere:
+            facts = _other_nodes_running(node, info.name, [e.name for e in elsewhere])
+            for e in elsewhere:
+                e.running.update({label: facts[(e.name, label)] for label in labels
+                                  if label not in e.running and (e.name, label) in facts})
 
     def record(self, node: GlusterNode, info: VolumeInfo, name: str, changes: Mapping[str, str]) -> None:
         base = f"{SERVER_PREFIX}{name}"
@@ -192,12 +197,18 @@ def brick_facts(node: GlusterNode, volume: str, name: str, generation: str | Non
     return merged
 
 
-def _other_nodes_running(node: GlusterNode, volume: str, name: str, labels: list[str]) -> dict[str, str]:
-    """{"HOST:PATH": identity} of the bricks *labels* (of other nodes) that run translator
-    *name*; none for a node that cannot answer."""
-    facts = brick_facts(node, volume, name)
-    return {label: found for label in labels
-            if (found := facts.get(f"running.{label}", "-")) not in ("-", "no log")}
+def _other_nodes_running(node: GlusterNode, volume: str, names: list[str]) -> dict[tuple[str, str], str]:
+    """{(translator, "HOST:PATH"): identity} for the bricks of *volume* that run one of the
+    translators *names*, as their nodes read their logs (``peer_glupy running``, one
+    question to the pool for all of them); nothing for a node that cannot answer."""
+    facts, _failed = peer_execute(node, "running", volume, *names)
+    found: dict[tuple[str, str], str] = {}
+    for node_facts in facts.values():
+        for key, value in node_facts.items():
+            name, _, label = key.removeprefix("running.").partition(".")
+            if value not in ("-", "no log"):
+                found[(name, label)] = value
+    return found
 
 
 def other_nodes_reloaded(node: GlusterNode, volume: str, name: str, generation: str,

@@ -610,6 +610,17 @@ for _fop in FOPS:
         setattr(TailPassthrough, _fop.name, forwarder(_fop, tail=True))
 
 
+class ReplyPassthrough(Passthrough):
+    """The passthrough (every FOP counted, the counts read as glupy.passthrough's), each
+    reply taken into Python as its object before it is returned (``reply = await ...;
+    return reply``): every FOP and every reply converted both ways."""
+
+
+for _fop in FOPS:
+    if _fop.name != "getxattr":  # the passthrough's: it answers the counts
+        setattr(ReplyPassthrough, _fop.name, forwarder(_fop, reply=True))
+
+
 class TailMistakes(glupy.Translator):
     """Lookups passed on by tail calls, some wrongly (by name): ``other-*`` returns a stat's
     wind, ``owner-*`` one with a lock owner, ``badarg-*`` one whose loc is not a Loc; each

@@ -22,17 +22,22 @@ from glupy.fop_table import FOPS
 COUNTS_XATTR = "glupy.passthrough.counts"
 
 
-def forwarder(fop, tail: bool = False):
+def forwarder(fop, tail: bool = False, reply: bool = False):
     """`async def NAME(self, <the FOP's arguments>)`: counts, then winds the same
     arguments to the first child and returns its reply, written out as a translator
     author would (no ``*args``: a starred call builds a list and a tuple per FOP, a
     measurable part of what the benchmark using this translator would otherwise charge
     to the bridge). With `tail`, a plain `def` returning the child's wind unawaited (a
-    tail call: the reply goes back to the caller without coming back to Python)."""
+    tail call: the reply goes back to the caller without coming back to Python). With
+    `reply`, the reply is named before it is returned (``reply = await ...``): not a
+    `return await`, so the reply always comes into Python as its object."""
     names = ", ".join(a.name for a in fop.py_args)
+    wind = f"self.child.{fop.name}({names})"
+    body = (f"    return {wind}\n" if tail else
+            f"    reply = await {wind}\n    return reply\n" if reply else
+            f"    return await {wind}\n")
     src = (f"{'def' if tail else 'async def'} {fop.name}(self, {names}):\n"
-           f"    next(self._counters[{fop.name!r}])\n"
-           f"    return {'' if tail else 'await '}self.child.{fop.name}({names})\n")
+           f"    next(self._counters[{fop.name!r}])\n" + body)
     namespace: dict = {}
     exec(src, namespace)
     handler = namespace[fop.name]

@@ -679,7 +679,9 @@ def on_loop(awaitable: Any) -> OnLoop:
 
 
 def event_loop() -> Any:
-    """The asyncio event loop glupy runs for :func:`on_loop` (started on first use)."""
+    """The asyncio event loop glupy runs for :func:`on_loop` (started on first use, and
+    replaced by a new one when something on it blocks it for more than half a second:
+    see docs/threading.md)."""
     return SERVICES.loop()
 
 
@@ -691,14 +693,89 @@ def _serve_loop(loop: Any) -> None:
     """Run the services' asyncio loop for good: a handler may stop it
     (``glupy.event_loop().stop()``), and asyncio lets a SystemExit or
     KeyboardInterrupt raised in a task or a callback out of ``run_forever``; either
-    would leave every later sleep and on_loop waiting for its deadline, for ever. It
-    runs again at once. A closed loop ends the thread, and the next use makes a new
-    one (_Services.loop)."""
+    would leave every later on_loop waiting for its deadline, for ever. It runs again
+    at once. A closed loop ends the thread, and the next use makes a new one
+    (_Services.loop)."""
     while not loop.is_closed():
         try:
             loop.run_forever()
         except BaseException:  # noqa: BLE001 - the task that raised it has it as its result
             time.sleep(0.001)  # (not a busy loop, should run_forever fail at once for good)
+
+
+class _Heartbeat:
+    """Whether an asyncio loop turns: a callback that notes the time every
+    :attr:`EVERY` seconds on the loop. A loop that has not noted it for
+    :attr:`STALLED` seconds is held by a coroutine or a callback that blocks (a
+    ``time.sleep`` or a blocking client in an ``async def`` given to on_loop)."""
+
+    EVERY = 0.1
+    STALLED = 0.5
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.last = time.monotonic()
+        self.thread: int | None = None  # the loop's thread, for its stack
+        self.stopped = False
+
+    def beat(self) -> None:
+        self.thread = threading.get_ident()
+        self.last = time.monotonic()
+        if not self.stopped:
+            self.loop.call_later(self.EVERY, self.beat)
+
+    def stalled_for(self) -> float:
+        """Seconds since the loop last turned, if that is more than STALLED, else 0."""
+        age = time.monotonic() - self.last
+        return age if age > self.STALLED else 0.0
+
+    def where(self) -> str:
+        """The stack of the loop's thread, innermost call last."""
+        frame = sys._current_frames().get(self.thread) if self.thread is not None else None
+        return "".join(traceback.format_stack(frame)) if frame is not None else "(not known)\n"
+
+
+class _Timers:
+    """The timers of glupy.sleep: one thread of glupy's own that runs nothing but their
+    deliveries (a hand-back of the handler to the workers), so no translator's code
+    can hold it up. (On the asyncio loop, one coroutine blocking the loop held up
+    every handler's sleep of the process.)"""
+
+    def __init__(self) -> None:
+        import heapq
+        import itertools
+
+        self._push, self._pop = heapq.heappush, heapq.heappop
+        self._order = itertools.count()  # equal times: first come, first served
+        self._due: list[tuple[float, int, Callable[[Any], None], Any]] = []
+        self._cond = threading.Condition(threading.Lock())
+        self._started = False
+
+    def call_later(self, seconds: float, fn: Callable[[Any], None], arg: Any) -> None:
+        """fn(arg) on the timers' thread in `seconds`."""
+        with self._cond:
+            order = next(self._order)
+            self._push(self._due, (time.monotonic() + seconds, order, fn, arg))
+            if not self._started:
+                self._started = True
+                _start_thread(self._run, "glupy-timers")
+            elif self._due[0][1] == order:  # the new first: the thread waits for a later one
+                self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    wait = self._due[0][0] - time.monotonic() if self._due else None
+                    if wait is not None and wait <= 0:
+                        _, _, fn, arg = self._pop(self._due)
+                        break
+                    self._cond.wait(wait)
+            try:
+                fn(arg)
+            except BaseException:  # noqa: BLE001 - a delivery must not end the timers
+                pass
+            del fn, arg
 
 
 _STACK_LOCK = threading.Lock()
@@ -776,23 +853,50 @@ class _ThreadPool:
 
 
 class _Services:
-    """The threads behind sleep, to_thread and on_loop: an asyncio loop and a thread
-    pool, started on first use, daemon threads (they never hold a FOP hostage)."""
+    """The threads behind sleep, to_thread and on_loop: timers, an asyncio loop and a
+    thread pool, started on first use, daemon threads (they never hold a FOP hostage)."""
+
+    #: loops given up as stalled that are kept (their threads, blocked, and their tasks)
+    #: before a stalled loop is used anyway
+    MAX_STALLED_LOOPS = 8
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self._loop: Any = None
+        self._heartbeat: _Heartbeat | None = None
+        self._stalled_loops = 0
         self._pool: Any = None
+        self.timers = _Timers()
 
     def loop(self) -> Any:
+        """The loop for on_loop: a new one when there is none, when it was closed, or
+        when it has not turned for _Heartbeat.STALLED seconds (logged, with where it is
+        stuck). The stalled loop keeps its thread and its tasks (asyncio's objects are
+        bound to their loop): they go on when it does."""
         with self.lock:
-            if self._loop is None or self._loop.is_closed():
-                import asyncio
+            loop, heartbeat = self._loop, self._heartbeat
+            stalled = 0.0
+            if loop is not None and not loop.is_closed() and heartbeat is not None:
+                if self._stalled_loops < self.MAX_STALLED_LOOPS:
+                    stalled = heartbeat.stalled_for()
+                if not stalled:
+                    return loop
+            import asyncio
 
-                loop = asyncio.new_event_loop()
-                _start_thread(_serve_loop, "glupy-asyncio", loop)
-                self._loop = loop
-            return self._loop
+            if stalled:
+                heartbeat.stopped = True
+                self._stalled_loops += 1
+                logging.getLogger("glupy").error(
+                    "glupy's asyncio loop has not turned for %.1f s: a coroutine or callback on it blocks (a "
+                    "time.sleep or a blocking call in an async def given to glupy.on_loop: use glupy.to_thread for "
+                    "those). Later on_loop calls go to a new loop; what waits on the old one goes on when it does. "
+                    "The old loop's thread is at:\n%s", stalled, heartbeat.where())
+            loop = asyncio.new_event_loop()
+            self._heartbeat = heartbeat = _Heartbeat(loop)
+            loop.call_soon(heartbeat.beat)
+            _start_thread(_serve_loop, "glupy-asyncio", loop)
+            self._loop = loop
+            return loop
 
     def pool(self) -> Any:
         with self.lock:
@@ -810,8 +914,7 @@ class _Services:
                 deliver((None, error))
 
         if type(request) is Sleep:
-            loop = self.loop()
-            loop.call_soon_threadsafe(loop.call_later, request.seconds, deliver, (None, None))
+            self.timers.call_later(request.seconds, deliver, (None, None))
         elif type(request) is ToThread:
             request.future = self.pool().submit(request.fn, *request.args, **request.kwargs)
             request.future.add_done_callback(done)

@@ -7,9 +7,11 @@ and errnos: an exception escaping into C would leave a FOP unanswered.
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -132,6 +134,86 @@ def _setup_logging() -> None:
         os.register_at_fork(after_in_child=_end_forked_child)
 
 
+#: Signals whose default action ends the process and that GlusterFS neither handles nor
+#: uses: only code inside the process sends them (a handler arming a profiling timer,
+#: ``signal.setitimer(signal.ITIMER_PROF, ...)``, or an ``os.kill`` of its own process),
+#: and each killed a brick or a FUSE client without a line in its log. Deliberate stops
+#: (TERM, INT, HUP, QUIT, USR1/USR2: GlusterFS's) and faults (SEGV, BUS, ABRT...) keep
+#: their meaning.
+STRAY_SIGNALS = (signal.SIGPROF, signal.SIGVTALRM, signal.SIGALRM, signal.SIGXCPU, signal.SIGXFSZ, signal.SIGIO,
+                 signal.SIGPWR, signal.SIGSYS, signal.SIGSTKFLT, *range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
+
+
+def _ignore_stray_signals() -> None:
+    """Ignore :data:`STRAY_SIGNALS` where the process leaves them at their default. Only
+    where glupy started Python (a GlusterFS daemon): a Python program using gfapi keeps
+    its own signals. (Python's main thread here is the one that started it: this runs
+    on it, while the bridge imports this module.)"""
+    for signum in STRAY_SIGNALS:
+        try:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_IGN)
+        except (OSError, ValueError, RuntimeError):  # a signal this kernel does not have
+            continue
+
+
+class _Collector:
+    """Python's collection of cyclic garbage on a thread of glupy's own.
+
+    Python collects when a count of allocations crosses a threshold, on whichever
+    thread allocates then, and runs the finalizers (``__del__``) of the garbage it
+    finds there: a finalizer that blocked (a translator's object in a reference cycle
+    whose ``__del__`` waits for something) held up an unrelated FOP's handler for as
+    long, on a brick and on a client. Here automatic collection is off
+    (``gc.disable()``) and this thread collects as Python's thresholds say, checking
+    the counts every :attr:`EVERY` seconds when there is garbage to expect (up to
+    :attr:`IDLE` when there is none). A finalizer that blocks holds this thread, and
+    collections with it, not a FOP; a translator that calls ``gc.enable()`` gets
+    Python's own behaviour back. Full collections are held to a share of the time
+    (:attr:`FULL_SHARE`), as Python's own rule holds them to a share of the objects."""
+
+    EVERY = 0.05
+    IDLE = 1.0
+    FULL_SHARE = 0.05
+
+    def __init__(self) -> None:
+        self.full_took = 0.0
+        self.full_ended = 0.0
+
+    def start(self) -> None:
+        gc.disable()
+        _driver._start_thread(self._run, "glupy-gc")
+
+    def _run(self) -> None:
+        delay = self.EVERY
+        while True:
+            time.sleep(delay)
+            try:
+                delay = self.EVERY if self._collect_due() else min(self.IDLE, delay * 2)
+            except BaseException:  # noqa: BLE001 - a finalizer's exception must not end collecting
+                delay = self.EVERY
+
+    def _collect_due(self) -> bool:
+        """Collect the oldest generation whose count is over its threshold; whether
+        allocations are coming (check again soon)."""
+        if gc.isenabled():
+            return False  # a translator turned Python's own collection back on
+        counts, thresholds = gc.get_count(), gc.get_threshold()
+        if not thresholds[0]:
+            return False  # gc.set_threshold(0): collection off
+        for generation in (2, 1, 0):
+            if counts[generation] > thresholds[generation]:
+                now = time.monotonic()
+                if generation == 2 and now - self.full_ended < self.full_took / self.FULL_SHARE:
+                    continue
+                gc.collect(generation)
+                if generation == 2:
+                    self.full_ended = time.monotonic()
+                    self.full_took = self.full_ended - now
+                return True
+        return counts[0] > thresholds[0] // 4
+
+
 class _Backend:
     """The driver's backend inside GlusterFS: the native module."""
 
@@ -244,4 +326,7 @@ def describe_init_error(exc: BaseException) -> str:
 
 
 _setup_logging()
+if EMBEDDED:
+    _ignore_stray_signals()
+    _Collector().start()
 _glupy.register(uuid.UUID, Dirent, LockInfo, _driver.PENDING, dict(REPLY_BY_ID))

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -460,6 +461,50 @@ def test_a_handler_looping_for_ever_is_stopped_at_its_deadline(mounted: Any) -> 
     assert_alive(m, pid)
 
 
+# ------------------------------------------------------------------ beyond the handler: the whole process
+
+#: signals each of which ended a client or a brick without a line in its log, sent by a
+#: handler to its own process (ProcessWide ``kill-NAME``)
+STRAY = ["PROF", "VTALRM", "XCPU", "XFSZ", "IO", "PWR", "SYS", "RTMIN", "RTMAX"]
+
+
+def check_process_wide(path: Path, where: str, alive: Any) -> None:
+    """ProcessWide's misbehaviours in its instance `where`, through file `path` of a mount;
+    alive() asserts that the processes are the same and have not crashed."""
+    for name in STRAY:
+        assert timed_getxattr(path, f"user.{where}.kill-{name}")[1] == errno.ENODATA, name
+    assert timed_getxattr(path, f"user.{where}.itimer-prof")[1] == errno.ENODATA
+    for _ in range(300):  # the 10 ms of the process's CPU after which the timer's signal comes
+        os.stat(path)
+    time.sleep(0.5)
+    alive()
+    # a coroutine blocks the event loop 5 s: other handlers' glupy.sleep goes on (it is not
+    # the loop's), and so do their on_loop calls, on a new loop once this one is seen stuck
+    blocked, out = in_thread(timed_getxattr, path, f"user.{where}.loopblock")
+    time.sleep(0.6)
+    naps = [timed_getxattr(path, f"user.{where}.{kind}") for kind in ("nap", "loopnap") * 3]
+    blocked.join(30)
+    assert [err for _, err in naps] == [errno.ENODATA] * 6 and max(t for t, _ in naps) < 1.0, naps
+    assert out["result"][1] == errno.ENODATA and out["result"][0] > 4.0, out
+    # a finalizer that blocks 5 s, in cyclic garbage: collected on glupy's own thread, not in
+    # the handler that allocates next (each nap allocates over the collector's threshold)
+    assert timed_getxattr(path, f"user.{where}.gcdel")[1] == errno.ENODATA
+    naps = [timed_getxattr(path, f"user.{where}.nap") for _ in range(5)]
+    assert [err for _, err in naps] == [errno.ENODATA] * 5 and max(t for t, _ in naps) < 1.0, naps
+    alive()
+
+
+# Fixed bridge bugs this guards (found by a red-team session, 2026-12-07): each stray signal
+# ended the client (their default action; GlusterFS leaves them at it), glupy.sleep ran on the
+# event loop a blocked coroutine held (7.8 s for a 1 ms sleep), and a blocking finalizer ran
+# in an unrelated handler that happened to trigger a collection (8 s)
+def test_signals_a_blocked_event_loop_and_blocking_finalizers_on_a_client(mounted: Any) -> None:
+    m = mounted("procwide", "ProcessWide", where="client", block="5")
+    mp, pid = m.mountpoint, m.pid
+    check_process_wide(mp / "other", "client", lambda: assert_alive(m, pid))
+    assert log_lines(m.log_file, "asyncio loop has not turned"), "the stuck loop was not logged"
+
+
 # ------------------------------------------------------------------ on a replica-2 volume
 
 
@@ -478,32 +523,53 @@ def node(request: pytest.FixtureRequest, module_node: GlusterNode) -> Iterator[G
             path.unlink(missing_ok=True)
 
 
-def test_careless_handlers_on_both_bricks_and_the_client(node: GlusterNode, state: Path) -> None:
-    """Careless on both bricks and on the client: a plain-def lookup blocking 5 s on all
-    three, the other misbehaviours answered, other names served in under a second, no
-    process restarts or crashes."""
-    options = {"block": "5", "fop-timeout": "8"}
-    vol = Volume.create(node, "hostile2", [node.brick("hostile2", 0), node.brick("hostile2", 1)], replica=2)
+@contextmanager
+def hostile_volume(node: GlusterNode, state: Path, label: str, cls: str, brick_options: dict[str, str],
+                   client_options: dict[str, str]) -> Iterator[tuple[Volume, FuseMount, dict[str, int]]]:
+    """A started replica-2 volume LABEL whose bricks run hostile CLS above posix with
+    `brick_options`, and a FUSE client of it with CLS (`client_options`) below the top of
+    its graph, holding a file ``other``: (volume, mount, brick pids). Both go at the end."""
+    vol = Volume.create(node, label, [node.brick(label, 0), node.brick(label, 1)], replica=2)
     m: FuseMount | None = None
     try:
         vol.set(f"user.xlator.{NAME}", "posix")
-        vol.set(f"user.xlator.{NAME}.module", f"{MODULE}:Careless")
-        for key, value in options.items():
+        vol.set(f"user.xlator.{NAME}.module", f"{MODULE}:{cls}")
+        for key, value in brick_options.items():
             vol.set(f"user.xlator.{NAME}.{key}", value)
         vol.start()
         vol.wait_bricks_online()
         bricks = vol.brick_pids()
         assert len(bricks) == 2
         graph = fetch_client_volfile(node, vol.name)
-        build_client_graph(graph, [(f"{MODULE}:Careless", options)])
-        volfile = state / "hostile2-client.vol"
+        build_client_graph(graph, [(f"{MODULE}:{cls}", client_options)])
+        volfile = state / f"{label}-client.vol"
         graph.write(volfile)
         if XLATOR != "glupy":
             volfile.write_text(volfile.read_text().replace("type user/glupy\n", f"type user/{XLATOR}\n"))
-        m = FuseMount.from_volfile(volfile, state / "mnt-hostile2", log_file=state / "hostile2-client.log")
+        m = FuseMount.from_volfile(volfile, state / f"mnt-{label}", log_file=state / f"{label}-client.log")
         m.mount()
+        (m.mountpoint / "other").write_bytes(b"x")
+        yield vol, m, bricks
+    finally:
+        if m is not None:
+            m.unmount()
+        if vol.exists():
+            vol.delete(remove_bricks=True)
+
+
+def assert_bricks_alive(vol: Volume, bricks: dict[str, int]) -> None:
+    assert vol.brick_pids() == bricks, "a brick restarted or died"
+    for log in vol.brick_logs().values():
+        assert not crash_lines(log), f"{log}: {crash_lines(log)[:3]}"
+
+
+def test_careless_handlers_on_both_bricks_and_the_client(node: GlusterNode, state: Path) -> None:
+    """Careless on both bricks and on the client: a plain-def lookup blocking 5 s on all
+    three, the other misbehaviours answered, other names served in under a second, no
+    process restarts or crashes."""
+    options = {"block": "5", "fop-timeout": "8"}
+    with hostile_volume(node, state, "hostile2", "Careless", options, options) as (vol, m, bricks):
         mp, pid = m.mountpoint, m.pid
-        (mp / "other").write_bytes(b"x")
         assert timed_stat(mp / "other")[1] == 0
         blocked, out = in_thread(timed_stat, mp / "sleep-1")
         time.sleep(0.5)
@@ -517,14 +583,7 @@ def test_careless_handlers_on_both_bricks_and_the_client(node: GlusterNode, stat
         assert swallow[1] in (errno.ETIMEDOUT, errno.EIO, errno.ENODATA) and swallow[0] < 20, swallow
         assert (mp / "other").read_bytes() == b"x"
         assert_alive(m, pid)
-        assert vol.brick_pids() == bricks, "a brick restarted"
-        for log in vol.brick_logs().values():
-            assert not crash_lines(log), f"{log}: {crash_lines(log)[:3]}"
-    finally:
-        if m is not None:
-            m.unmount()
-        if vol.exists():
-            vol.delete(remove_bricks=True)
+        assert_bricks_alive(vol, bricks)
 
 
 # Fixed bridge bug this guards (native: bridge.c reconfigure ran the class's hook on the thread that brought the new
@@ -568,3 +627,20 @@ def test_a_blocking_reconfigure_hook_does_not_stall_the_bricks(node: GlusterNode
             m.unmount()
         if vol.exists():
             vol.delete(remove_bricks=True)
+
+
+def test_signals_a_blocked_event_loop_and_blocking_finalizers_on_bricks_and_client(node: GlusterNode,
+                                                                                   state: Path) -> None:
+    """ProcessWide on both bricks (where=brick) and on the client (where=client): what the
+    client test above checks, in each kind of process."""
+    with hostile_volume(node, state, "hostile4", "ProcessWide", {"where": "brick"},
+                        {"where": "client"}) as (vol, m, bricks):
+        pid = m.pid
+
+        def alive() -> None:
+            assert_alive(m, pid)
+            assert_bricks_alive(vol, bricks)
+
+        check_process_wide(m.mountpoint / "other", "brick", alive)
+        check_process_wide(m.mountpoint / "other", "client", alive)
+        assert (m.mountpoint / "other").read_bytes() == b"x"

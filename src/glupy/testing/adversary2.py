@@ -59,8 +59,8 @@ the ones acting on data (readv, writev, readdirp) are chosen with the option ``m
   ``parent-down`` (PARENT_DOWN).
 * :class:`CallerCycles`: every lookup leaves a reference cycle holding its Caller
   (as an exception's traceback cycle would), every stat reads ``self.caller.groups``;
-  the option ``threshold`` sets ``gc.set_threshold`` (1: a collection at nearly every
-  allocation).
+  the option ``threshold`` sets ``gc.set_threshold`` and turns Python's own collection
+  back on (1: a collection at nearly every allocation, on the thread allocating).
 * :class:`LoopBreaker`: getxattr ``user.loop-exit`` awaits a coroutine raising
   SystemExit on the bridge's event loop, ``user.loop-kbint`` schedules a callback
   raising KeyboardInterrupt there, ``user.loop-stop`` stops the loop; ``user.nap``
@@ -686,8 +686,9 @@ class CallerCycles(glupy.Translator):
     threshold = glupy.Option(int, default=0)
 
     def init(self) -> None:
-        if self.threshold:
+        if self.threshold:  # and Python's own collection on: glupy collects on a thread of its own otherwise
             gc.set_threshold(self.threshold, 10, 10)
+            gc.enable()
 
     async def lookup(self, loc: Any, xdata: Any) -> Any:
         box: dict[str, Any] = {"caller": self.caller}

@@ -21,16 +21,22 @@ FOP with an errno), the test that uses the class is marked xfail with the cause.
 * :class:`Exhaust`: a getxattr that blocks its worker ``block`` seconds (more of them
   than the bridge has workers).
 * :class:`HugeErrors`: exceptions with a 20 MB message, and with 20,000 chained causes.
-* :class:`LoopStopper`: stops the event loop behind ``glupy.sleep``/``on_loop``.
+* :class:`LoopStopper`: stops the event loop behind ``glupy.on_loop``.
+* :class:`ProcessWide`: misbehaviours that reach past the handler into the whole
+  process: signals sent to it (a profiling timer armed), a coroutine that blocks the
+  event loop, a finalizer in cyclic garbage that blocks whichever thread collects it.
 * :class:`BadHooks` subclasses: handlers that are not methods (``stat = None``, a
   property that raises), for load-time refusals.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import errno
 import logging
+import os
+import signal
 import sys
 import time
 from typing import Any
@@ -39,7 +45,7 @@ import glupy
 from glupy.replies import ReaddirpReply, ReaddirReply
 
 __all__ = ["Careless", "EvilEntries", "SlowDel", "GilHog", "SlowStatedump", "SlowReconfigure", "Spinner", "Exhaust", "HugeErrors",
-           "LoopStopper", "Stasher", "Liar", "Escaper", "BadLife", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase"]
+           "LoopStopper", "Stasher", "Liar", "Escaper", "BadLife", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase", "ProcessWide"]
 
 
 class CarelessBase(BaseException):
@@ -695,3 +701,62 @@ class BadLife(glupy.Translator):
 
     async def stat(self, loc: Any, xdata: Any) -> Any:
         return await self.child.stat(loc, xdata)
+
+
+async def _blocks_its_loop(seconds: float) -> None:
+    time.sleep(seconds)  # the classic asyncio mistake: a blocking call in an async def
+
+
+class _FinalizerBlocks:
+    """In a reference cycle (only the collector frees it); its ``__del__`` blocks."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.me = self
+
+    def __del__(self) -> None:
+        time.sleep(self.seconds)
+
+
+class ProcessWide(glupy.Translator):
+    """Misbehaviours that reach past the handler into the whole process, by xattr name:
+    getxattr ``user.WHERE.KIND``, acted on by the instance whose option ``where`` is
+    WHERE (``client``, ``brick``), which then answers ENODATA; other names pass on.
+
+    * ``kill-NAME``: sends signal SIGNAME (PROF, XCPU, XFSZ, IO, PWR, SYS, RTMIN...) to
+      its own process; each of these ended a GlusterFS process without a log line;
+    * ``itimer-prof``: arms a profiling timer of 10 ms of CPU
+      (``signal.setitimer(signal.ITIMER_PROF, ...)``), as a sampling profiler would;
+    * ``loopblock``: awaits, through ``glupy.on_loop``, a coroutine that calls
+      ``time.sleep(block)`` (blocking the event loop, not only itself);
+    * ``gcdel``: leaves an object in a reference cycle whose ``__del__`` sleeps ``block``
+      seconds (it runs where the cyclic garbage is collected);
+    * ``nap``: an innocent handler: ``await glupy.sleep(0.001)`` and a few thousand
+      small allocations (over the collector's threshold: a collection comes due);
+    * ``loopnap``: an innocent handler on the event loop: ``await
+      glupy.on_loop(asyncio.sleep(0.001))``.
+    """
+
+    where = glupy.Option(str, default="client")
+    block = glupy.Option(float, default=5.0, min=0)
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        prefix = f"user.{self.where}."
+        if not (name or "").startswith(prefix):
+            return await self.child.getxattr(loc, name, xdata)
+        kind = name[len(prefix):]
+        if kind.startswith("kill-"):
+            os.kill(os.getpid(), getattr(signal, "SIG" + kind[len("kill-"):]))
+        elif kind == "itimer-prof":
+            signal.setitimer(signal.ITIMER_PROF, 0.01)
+        elif kind == "loopblock":
+            await glupy.on_loop(_blocks_its_loop(self.block))
+        elif kind == "gcdel":
+            _FinalizerBlocks(self.block)
+        elif kind == "nap":
+            await glupy.sleep(0.001)
+            garbage = [{"i": i} for i in range(5000)]
+            del garbage
+        elif kind == "loopnap":
+            await glupy.on_loop(asyncio.sleep(0.001))
+        raise glupy.FopError(errno.ENODATA)

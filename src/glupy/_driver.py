@@ -550,8 +550,8 @@ class Sleep:
 
     def __init__(self, seconds: float) -> None:
         seconds = float(seconds)
-        if not seconds >= 0:  # also refuses NaN
-            raise ValueError(f"sleep() needs seconds >= 0, not {seconds}")
+        if not 0 <= seconds < float("inf"):  # also refuses NaN
+            raise ValueError(f"sleep() needs a finite number of seconds >= 0, not {seconds}")
         self.seconds = seconds
 
     def __await__(self):
@@ -762,20 +762,25 @@ class _Timers:
             elif self._due[0][1] == order:  # the new first: the thread waits for a later one
                 self._cond.notify()
 
+    #: the longest single wait (a condition's timeout has a platform maximum: a sleep of
+    #: 1e10 s made the wait raise OverflowError and ended the thread, and every sleep of
+    #: the process with it)
+    LONGEST_WAIT = 3600.0
+
     def _run(self) -> None:
         while True:
-            with self._cond:
-                while True:
-                    wait = self._due[0][0] - time.monotonic() if self._due else None
-                    if wait is not None and wait <= 0:
-                        _, _, fn, arg = self._pop(self._due)
-                        break
-                    self._cond.wait(wait)
             try:
+                with self._cond:
+                    while True:
+                        wait = self._due[0][0] - time.monotonic() if self._due else self.LONGEST_WAIT
+                        if wait <= 0:
+                            _, _, fn, arg = self._pop(self._due)
+                            break
+                        self._cond.wait(min(wait, self.LONGEST_WAIT))
                 fn(arg)
-            except BaseException:  # noqa: BLE001 - a delivery must not end the timers
+            except BaseException:  # noqa: BLE001 - nothing may end the timers
                 pass
-            del fn, arg
+            fn = arg = None
 
 
 _STACK_LOCK = threading.Lock()

@@ -62,6 +62,9 @@ def test_a_handler_that_never_answers_is_reported(glupy_harness):
 def test_bad_arguments_are_refused_in_the_handler():
     with pytest.raises(ValueError):
         glupy.sleep(-1)
+    for endless in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="finite"):
+            glupy.sleep(endless)
     with pytest.raises(TypeError):
         glupy.to_thread(42)
     with pytest.raises(TypeError):
@@ -99,3 +102,20 @@ def test_abandon_cancels_what_an_expired_handler_awaits_and_closes_it() -> None:
     value, error = delivered[0]
     assert isinstance(error, BaseException)  # CancelledError
     task.resume_outcome(delivered[0])  # a closed coroutine: nothing happens, nothing raises
+
+
+def test_the_timers_outlive_a_far_timer() -> None:
+    """A timer further away than a condition's wait can take (1e10 s: the wait raised
+    OverflowError and ended the timers' thread, and every later glupy.sleep of the
+    process waited for its deadline) leaves the timers serving the nearer ones."""
+    import threading
+
+    from glupy._driver import _Timers
+
+    timers, fired = _Timers(), threading.Event()
+    timers.call_later(1e10, lambda _: None, None)
+    timers.call_later(0.01, lambda _: fired.set(), None)
+    assert fired.wait(5)
+    again = threading.Event()
+    timers.call_later(0.01, lambda _: again.set(), None)
+    assert again.wait(5)

@@ -556,6 +556,11 @@ def gen_fop(f) -> str:
         wind_convert += [f"    if (!a_{arg}) {{",
                          f"        PyErr_SetString(PyExc_TypeError, \"{name}() argument {arg} must not be None\");",
                          "        goto fail;", "    }"]
+    for arg, bound in f.at_most.items():
+        wind_convert += [f"    if (a_{arg} > {bound}) {{",
+                         f"        PyErr_Format(PyExc_ValueError, \"{name}() argument {arg} must be at most {bound}, "
+                         f"not %llu\", (unsigned long long)a_{arg});",
+                         "        goto fail;", "    }"]
     for arg, entry in f.loc_checks.items():
         index = next(i for i, a in enumerate(py_args) if a.name == arg)
         wind_convert += [f"    if (gp_loc_check(PyTuple_GET_ITEM(args, {index}), {f.gf_fop}, {entry}, "

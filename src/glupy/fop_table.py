@@ -196,6 +196,13 @@ NOT_NONE: dict[str, tuple[str, ...]] = {
     "getspec": ("key",),
 }
 
+#: Arguments a wind may not give above a bound: storage/posix of GlusterFS 10.3 puts
+#: a readlink's reply buffer on the stack (``alloca(size + 1)``), and one readlink
+#: wound with a size of 1 GiB, from a translator on a client, ended both bricks of
+#: its volume without a log line. A link's target is shorter than PATH_MAX (4096
+#: with its NUL) on Linux; GlusterFS's own callers ask for that.
+WIND_AT_MOST: dict[str, dict[str, int]] = {"readlink": {"size": 4096}}
+
 #: What a wound location argument must hold, for the translators below not to crash
 #: (they dereference a location's inode unchecked: fuse always gives one) and not to
 #: reach outside a directory (posix, dht, afr and locks build entry paths and entry
@@ -289,6 +296,11 @@ class Fop:
         (a loc, an fd, a lock, attributes to set, a lease) and the :data:`NOT_NONE` ones."""
         return tuple(a.name for a in self.py_args
                      if a.kind in WIND_REQUIRED_KINDS or a.name in NOT_NONE.get(self.name, ()))
+
+    @property
+    def at_most(self) -> dict[str, int]:
+        """Each argument a wind may not give above a bound, with it (:data:`WIND_AT_MOST`)."""
+        return WIND_AT_MOST.get(self.name, {})
 
     @property
     def zero_on_success(self) -> bool:
@@ -558,6 +570,11 @@ def markdown() -> str:
         " nothing is required. A reply that breaks a rule, any other return value and any exception"
         " but a `FopError` with a valid errno answer EIO, with a rate-limited log line naming the"
         " translator, the FOP and the fault.",
+        "",
+        "A wind is checked too, before it leaves the handler (`TypeError` or `ValueError` raised in it):"
+        " arguments of the FOP's types, the ones GlusterFS dereferences present, Locs that can be wound,"
+        " and " + "; ".join(f"`{f.name}`'s `{a}` at most {bound}" for f in FOPS for a, bound in f.at_most.items())
+        + " (storage/posix puts that buffer on its stack: a bigger one ended the bricks).",
         "",
         "| FOP | arguments | reply | required on success (else: `None` allowed) | op_ret on success |"
         " triggered from a FUSE mount by |",

@@ -474,6 +474,8 @@ def check_process_wide(path: Path, where: str, alive: Any) -> None:
     for name in STRAY:
         assert timed_getxattr(path, f"user.{where}.kill-{name}")[1] == errno.ENODATA, name
     assert timed_getxattr(path, f"user.{where}.itimer-prof")[1] == errno.ENODATA
+    # a wind the translator below would crash on: refused in the handler (EIO)
+    assert timed_getxattr(path, f"user.{where}.readlink-huge")[1] == errno.EIO
     for _ in range(300):  # the 10 ms of the process's CPU after which the timer's signal comes
         os.stat(path)
     time.sleep(0.5)

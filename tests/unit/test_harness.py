@@ -542,3 +542,22 @@ def test_lookup_filters_act_before_the_handler_as_in_the_bridge(glupy_harness) -
     report = _lookup_report(h)
     assert "ghost" not in report["names"] and "late" in report["names"], report["names"]
     assert report["hits"] >= 4 and report["entries"] == 1, report
+
+
+def test_a_readlink_wound_with_a_size_posix_would_put_on_its_stack_is_refused(glupy_harness) -> None:
+    """storage/posix (10.3) puts readlink's buffer on the stack: a wind asking for 1 GiB
+    ended both bricks of a volume. The wind is refused in the handler (ValueError, EIO
+    for the FOP), as in the bridge; PATH_MAX is wound."""
+
+    class BigReadlink(glupy.Translator):
+        async def readlink(self, loc, size, xdata):
+            return await self.child.readlink(loc, 1 << 30 if loc.name == "big" else 4096, xdata)
+
+    h = glupy_harness(BigReadlink)
+    h.create("/f", b"x")
+    h.symlink("f", "/big")
+    h.symlink("f", "/small")
+    assert h.readlink("/small") == "f"
+    with pytest.raises(FopError) as info:
+        h.readlink("/big")
+    assert info.value.errno == errno.EIO

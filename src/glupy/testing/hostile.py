@@ -734,7 +734,9 @@ class ProcessWide(glupy.Translator):
     * ``nap``: an innocent handler: ``await glupy.sleep(0.001)`` and a few thousand
       small allocations (over the collector's threshold: a collection comes due);
     * ``loopnap``: an innocent handler on the event loop: ``await
-      glupy.on_loop(asyncio.sleep(0.001))``.
+      glupy.on_loop(asyncio.sleep(0.001))``;
+    * ``readlink-huge``: winds a readlink of the file asking for 1 GiB (storage/posix puts
+      that buffer on its stack: it ended the process below, a brick even from a client).
     """
 
     where = glupy.Option(str, default="client")
@@ -759,4 +761,6 @@ class ProcessWide(glupy.Translator):
             del garbage
         elif kind == "loopnap":
             await glupy.on_loop(asyncio.sleep(0.001))
+        elif kind == "readlink-huge":
+            await self.child.readlink(loc, 1 << 30, None)
         raise glupy.FopError(errno.ENODATA)

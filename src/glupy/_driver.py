@@ -689,39 +689,47 @@ async def _awaited(awaitable: Any) -> Any:
     return await awaitable
 
 
-def _serve_loop(loop: Any) -> None:
+def _serve_loop(loop: Any, heartbeat: "_Heartbeat") -> None:
     """Run the services' asyncio loop for good: a handler may stop it
     (``glupy.event_loop().stop()``), and asyncio lets a SystemExit or
     KeyboardInterrupt raised in a task or a callback out of ``run_forever``; either
     would leave every later on_loop waiting for its deadline, for ever. It runs again
-    at once. A closed loop ends the thread, and the next use makes a new one
-    (_Services.loop)."""
+    at once. It ends, closed, once it was given up as stalled, came back and has no
+    task left (_Services._retire_when_idle); a loop closed otherwise ends the thread
+    too, and the next use makes a new one (_Services.loop)."""
     while not loop.is_closed():
         try:
             loop.run_forever()
         except BaseException:  # noqa: BLE001 - the task that raised it has it as its result
             time.sleep(0.001)  # (not a busy loop, should run_forever fail at once for good)
+        if heartbeat.closing:
+            loop.close()
 
 
 class _Heartbeat:
     """Whether an asyncio loop turns: a callback that notes the time every
     :attr:`EVERY` seconds on the loop. A loop that has not noted it for
     :attr:`STALLED` seconds is held by a coroutine or a callback that blocks (a
-    ``time.sleep`` or a blocking client in an ``async def`` given to on_loop)."""
+    ``time.sleep`` or a blocking client in an ``async def`` given to on_loop). A loop
+    given up (:attr:`given_up`) beats once more when it turns again: ``recovered(self)``."""
 
     EVERY = 0.1
     STALLED = 0.5
 
-    def __init__(self, loop: Any) -> None:
+    def __init__(self, loop: Any, recovered: Callable[["_Heartbeat"], None]) -> None:
         self.loop = loop
         self.last = time.monotonic()
         self.thread: int | None = None  # the loop's thread, for its stack
-        self.stopped = False
+        self.given_up = False
+        self.closing = False  # given up, turned again, no task left: its thread closes it
+        self.recovered = recovered
 
     def beat(self) -> None:
         self.thread = threading.get_ident()
         self.last = time.monotonic()
-        if not self.stopped:
+        if self.given_up:
+            self.recovered(self)
+        else:
             self.loop.call_later(self.EVERY, self.beat)
 
     def stalled_for(self) -> float:
@@ -861,15 +869,16 @@ class _Services:
     """The threads behind sleep, to_thread and on_loop: timers, an asyncio loop and a
     thread pool, started on first use, daemon threads (they never hold a FOP hostage)."""
 
-    #: loops given up as stalled that are kept (their threads, blocked, and their tasks)
-    #: before a stalled loop is used anyway
-    MAX_STALLED_LOOPS = 8
+    #: loops given up as stalled and still stuck (each keeps its thread) before a stalled
+    #: loop is used anyway: a loop that turns again counts no more, and ends once its
+    #: tasks have
+    MAX_STUCK_LOOPS = 16
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self._loop: Any = None
         self._heartbeat: _Heartbeat | None = None
-        self._stalled_loops = 0
+        self._stuck_loops = 0
         self._pool: Any = None
         self.timers = _Timers()
 
@@ -882,26 +891,42 @@ class _Services:
             loop, heartbeat = self._loop, self._heartbeat
             stalled = 0.0
             if loop is not None and not loop.is_closed() and heartbeat is not None:
-                if self._stalled_loops < self.MAX_STALLED_LOOPS:
+                if self._stuck_loops < self.MAX_STUCK_LOOPS:
                     stalled = heartbeat.stalled_for()
                 if not stalled:
                     return loop
             import asyncio
 
             if stalled:
-                heartbeat.stopped = True
-                self._stalled_loops += 1
+                heartbeat.given_up = True
+                self._stuck_loops += 1
                 logging.getLogger("glupy").error(
                     "glupy's asyncio loop has not turned for %.1f s: a coroutine or callback on it blocks (a "
                     "time.sleep or a blocking call in an async def given to glupy.on_loop: use glupy.to_thread for "
                     "those). Later on_loop calls go to a new loop; what waits on the old one goes on when it does. "
                     "The old loop's thread is at:\n%s", stalled, heartbeat.where())
             loop = asyncio.new_event_loop()
-            self._heartbeat = heartbeat = _Heartbeat(loop)
+            self._heartbeat = heartbeat = _Heartbeat(loop, self._recovered)
             loop.call_soon(heartbeat.beat)
-            _start_thread(_serve_loop, "glupy-asyncio", loop)
+            _start_thread(_serve_loop, "glupy-asyncio", loop, heartbeat)
             self._loop = loop
             return loop
+
+    def _recovered(self, heartbeat: _Heartbeat) -> None:
+        """A loop given up as stalled turns again (on its thread): it counts as stuck no
+        more, and ends once it has no task left."""
+        with self.lock:
+            self._stuck_loops -= 1
+        self._retire_when_idle(heartbeat)
+
+    def _retire_when_idle(self, heartbeat: _Heartbeat) -> None:
+        import asyncio
+
+        if asyncio.all_tasks(heartbeat.loop):
+            heartbeat.loop.call_later(1.0, self._retire_when_idle, heartbeat)
+        else:
+            heartbeat.closing = True
+            heartbeat.loop.stop()
 
     def pool(self) -> Any:
         with self.lock:

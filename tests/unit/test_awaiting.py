@@ -119,3 +119,33 @@ def test_the_timers_outlive_a_far_timer() -> None:
     again = threading.Event()
     timers.call_later(0.01, lambda _: again.set(), None)
     assert again.wait(5)
+
+
+def test_a_stalled_event_loop_is_replaced_then_retired_once_it_turns_again(monkeypatch) -> None:
+    """A loop held by a blocking coroutine is given up at the next use (a new loop serves
+    it); when the block ends it counts as stuck no more, and is closed once idle. Many
+    blocks one after the other (each given up, each ending) never use up the loops."""
+    import asyncio
+    import time
+
+    from glupy._driver import _Heartbeat, _Services
+
+    monkeypatch.setattr(_Heartbeat, "STALLED", 0.2)
+    monkeypatch.setattr(_Services, "MAX_STUCK_LOOPS", 2)
+
+    async def blocks(seconds: float) -> None:
+        time.sleep(seconds)
+
+    services = _Services()
+    loops = [services.loop()]
+    for _ in range(services.MAX_STUCK_LOOPS + 3):
+        asyncio.run_coroutine_threadsafe(blocks(0.5), loops[-1])
+        time.sleep(0.35)
+        loops.append(services.loop())
+        assert loops[-1] is not loops[-2]
+        assert asyncio.run_coroutine_threadsafe(asyncio.sleep(0, "ok"), loops[-1]).result(2) == "ok"
+    deadline = time.monotonic() + 10
+    while not all(loop.is_closed() for loop in loops[:-1]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(loop.is_closed() for loop in loops[:-1]) and services._stuck_loops == 0
+    assert not loops[-1].is_closed()

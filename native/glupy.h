@@ -37,7 +37,7 @@
 
 /* ---- temporaries that live for one wind or unwind call ---- */
 
-enum gp_tmp_kind { GP_TMP_PYOBJ, GP_TMP_IOBREF, GP_TMP_DIRENTS, GP_TMP_LOCKS };
+enum gp_tmp_kind { GP_TMP_PYOBJ, GP_TMP_IOBREF, GP_TMP_DIRENTS, GP_TMP_LOCKS, GP_TMP_DICT };
 
 #define GP_TMP_MAX 32
 typedef struct {
@@ -267,6 +267,7 @@ int gp_c_loc(PyObject *o, loc_t **out, const char *what);
 int gp_loc_check(PyObject *obj, int fop, int entry, const char *what);
 int gp_c_fd(PyObject *o, fd_t **out, const char *what);
 int gp_c_xdata(PyObject *o, dict_t **out, const char *what);
+int gp_c_xdata_held(PyObject *o, dict_t **out, gp_tmp *tmp, const char *what);
 int gp_c_inode(PyObject *o, inode_t **out, const char *what);
 int gp_c_iatt(PyObject *o, struct iatt **out, const char *what);
 int gp_c_str(PyObject *o, const char **out, const char *what);

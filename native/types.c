@@ -97,6 +97,9 @@ gp_tmp_release(gp_tmp *tmp)
             case GP_TMP_LOCKS:
                 gp_locklist_free(p);
                 break;
+            case GP_TMP_DICT:
+                dict_unref(p);
+                break;
         }
     }
     tmp->n = 0;
@@ -1043,6 +1046,22 @@ gp_c_xdata(PyObject *o, dict_t **out, const char *what)
     return *out ? 0 : (gp_gone(), -1);
 }
 
+/* gp_c_xdata for a wind or an unwind: the dict is referenced for as long as the call
+ * (released with tmp), so that while GlusterFS's translators use it, with the GIL
+ * released, a change from Python makes the Xdata a copy of its own (gp_xdata_setitem)
+ * instead of changing, or freeing, the dict under them. */
+int
+gp_c_xdata_held(PyObject *o, dict_t **out, gp_tmp *tmp, const char *what)
+{
+    if (gp_c_xdata(o, out, what) < 0)
+        return -1;
+    if (*out && gp_tmp_add(tmp, GP_TMP_DICT, dict_ref(*out)) < 0) {
+        dict_unref(*out);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *gp_xdata_update(gp_xdata_obj *self, PyObject *args, PyObject *kw);
 
 static PyObject *
@@ -1182,6 +1201,18 @@ gp_xdata_setitem(gp_xdata_obj *self, PyObject *key, PyObject *value)
     int ret;
     if (!k)
         return -1;
+    if (GF_ATOMIC_GET(self->dict->refcount) > 1) {
+        /* Copy on write: the dict is GlusterFS's too (the FOP's caller, a wind or unwind in
+         * flight, a translator that kept it). A thread changing it while storage/posix
+         * walked it could free a pair under the walk; this Xdata changes a copy instead. */
+        dict_t *own = dict_copy_with_ref(self->dict, NULL);
+        if (!own) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        dict_unref(self->dict);
+        self->dict = own;
+    }
     if (!value) {
         if (!dict_get(self->dict, (char *)k)) {
             PyErr_SetObject(PyExc_KeyError, key);
@@ -1243,7 +1274,17 @@ gp_xdata_setitem(gp_xdata_obj *self, PyObject *key, PyObject *value)
         }
         if (gp_c_gfid(value, gfid, "value"))
             return -1;
-        ret = dict_set_gfuuid(self->dict, (char *)k, gfid, true);
+        /* not is_static: GlusterFS would keep the pointer, here into this stack frame (a
+         * gfid-req set from Python went out as garbage, and posix refused the create) */
+        unsigned char *copy = GF_MALLOC(sizeof(gfid), gf_common_mt_char);
+        if (!copy) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(copy, gfid, sizeof(gfid));
+        ret = dict_set_gfuuid(self->dict, (char *)k, copy, false);
+        if (ret)
+            GF_FREE(copy);
     }
     if (ret) {
         PyErr_Format(PyExc_OSError, "cannot set key %s in Xdata", k);

@@ -19,6 +19,7 @@ load, to run these against a bridge installed under another name.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -33,6 +34,7 @@ import pytest
 from glupy.admin import build_client_graph, fetch_client_volfile
 from glupy.gluster import FuseMount, GlusterCommandError, GlusterNode, Volume, xlators
 from glupy.gluster._proc import pid_alive
+from glupy.testing.fixtures import posix_mount
 from glupy.testing.hostile import UNHELD_ENTRY
 from glupy.testing.workload import log_lines, timed_stat
 
@@ -459,6 +461,27 @@ def test_a_handler_looping_for_ever_is_stopped_at_its_deadline(mounted: Any) -> 
     others = quick_others(mp / "g")
     assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, others
     assert_alive(m, pid)
+
+
+# Fixed bridge bug this guards (native: a wind passed the Xdata's dict without a reference of
+# its own, and Xdata changes went into it in place: a thread changing an Xdata while a wind
+# carrying it was below changed, or freed pairs of, the dict the translators below were using)
+def test_an_xdata_changed_by_a_thread_while_its_wind_is_below(state: Path) -> None:
+    brick = state / "brick-inflight"
+    m = posix_mount(state, "inflight", ("glupy.testing.hostile:InFlightReader", {}),
+                    ("glupy.testing.hostile:InFlightWinder", {}), brick=brick)
+    try:
+        pid = m.pid
+        (m.mountpoint / "f").write_bytes(b"x")
+        seen = json.loads(os.getxattr(m.mountpoint / "f", "user.inflight"))
+        # the translator below and posix got the Xdata as it was wound; the thread's changes
+        # went into a copy of the winder's own
+        assert seen == {"value": "before", "keys": 1}, seen
+        assert os.getxattr(brick / "f", "user.inflight") == b"before"
+        assert not [k for k in os.listxattr(brick / "f") if k.startswith("user.junk")]
+        assert_alive(m, pid)
+    finally:
+        m.unmount()
 
 
 # ------------------------------------------------------------------ beyond the handler: the whole process

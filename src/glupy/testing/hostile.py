@@ -22,6 +22,8 @@ FOP with an errno), the test that uses the class is marked xfail with the cause.
   than the bridge has workers).
 * :class:`HugeErrors`: exceptions with a 20 MB message, and with 20,000 chained causes.
 * :class:`LoopStopper`: stops the event loop behind ``glupy.on_loop``.
+* :class:`InFlightWinder` over :class:`InFlightReader`: an Xdata changed by a thread
+  while a wind carrying it is still below.
 * :class:`ProcessWide`: misbehaviours that reach past the handler into the whole
   process: signals sent to it (a profiling timer armed), a coroutine that blocks the
   event loop, a finalizer in cyclic garbage that blocks whichever thread collects it.
@@ -38,6 +40,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -45,7 +48,7 @@ import glupy
 from glupy.replies import ReaddirpReply, ReaddirReply
 
 __all__ = ["Careless", "EvilEntries", "SlowDel", "GilHog", "SlowStatedump", "SlowReconfigure", "Spinner", "Exhaust", "HugeErrors",
-           "LoopStopper", "Stasher", "Liar", "Escaper", "BadLife", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase", "ProcessWide"]
+           "LoopStopper", "Stasher", "Liar", "Escaper", "BadLife", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase", "ProcessWide", "InFlightWinder", "InFlightReader"]
 
 
 class CarelessBase(BaseException):
@@ -764,3 +767,47 @@ class ProcessWide(glupy.Translator):
         elif kind == "readlink-huge":
             await self.child.readlink(loc, 1 << 30, None)
         raise glupy.FopError(errno.ENODATA)
+
+
+#: what InFlightReader saw of the setxattr InFlightWinder wound (both in one process)
+IN_FLIGHT: dict[str, Any] = {}
+IN_FLIGHT_XATTR = "user.inflight"
+
+
+class InFlightWinder(glupy.Translator):
+    """getxattr ``user.inflight``: winds a setxattr of an Xdata of its own
+    (``{"user.inflight": b"before"}``) and, from a thread, 50 ms later, while the wind is
+    still below (InFlightReader holds it 0.3 s), keeps changing that Xdata (the value,
+    200 more keys), as a translator keeping an Xdata for later might; answers with what
+    the translator below saw, as JSON."""
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        if name != IN_FLIGHT_XATTR:
+            return await self.child.getxattr(loc, name, xdata)
+        mine = glupy.Xdata({IN_FLIGHT_XATTR: b"before"})
+
+        def meddle() -> None:
+            time.sleep(0.05)
+            for i in range(200):
+                mine[IN_FLIGHT_XATTR] = b"after"
+                mine[f"user.junk{i}"] = b"j" * 100
+                if i % 2:
+                    del mine[f"user.junk{i - 1}"]
+
+        threading.Thread(target=meddle, daemon=True).start()
+        await self.child.setxattr(loc, mine, 0, None)
+        import json
+
+        return glupy.GetxattrReply(dict=glupy.Xdata({name: json.dumps(IN_FLIGHT).encode()}))
+
+
+class InFlightReader(glupy.Translator):
+    """A setxattr of ``user.inflight``: waits 0.3 s, notes what its dict holds then
+    (IN_FLIGHT), and passes it on."""
+
+    async def setxattr(self, loc: Any, dict: Any, flags: Any, xdata: Any) -> Any:
+        if dict is not None and IN_FLIGHT_XATTR in dict:
+            await glupy.sleep(0.3)
+            IN_FLIGHT["value"] = dict.raw(IN_FLIGHT_XATTR).rstrip(b"\0").decode()
+            IN_FLIGHT["keys"] = len(dict)
+        return await self.child.setxattr(loc, dict, flags, xdata)

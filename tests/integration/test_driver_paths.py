@@ -279,3 +279,20 @@ def test_a_handler_that_never_answers_gets_etimedout_and_its_stack_logged(state:
         assert "in lookup" in log and "translators.py" in log  # where it is stuck
     finally:
         m.unmount()
+
+
+# Fixed bridge bug this guards (native: an Xdata's uuid.UUID value was set with is_static, so
+# the dict kept a pointer into the setter's stack frame: a gfid-req set from Python went out as
+# garbage and storage/posix refused the mkdir or create, "gfid is null"; a third red-team session)
+def test_a_gfid_set_in_an_xdata_is_the_gfid_the_new_entry_gets(state: Path) -> None:
+    from glupy.testing.translators import GfidChooser
+
+    brick = state / "brick-gfids"
+    m = posix_mount(state, "gfids", ("GfidChooser", {}), brick=brick)
+    try:
+        (m.mountpoint / "dir").mkdir()
+        (m.mountpoint / "file").write_bytes(b"x")
+        for name in ("dir", "file"):
+            assert os.getxattr(brick / name, "trusted.gfid") == GfidChooser.chosen(name).bytes, name
+    finally:
+        m.unmount()

@@ -629,6 +629,31 @@ for _fop in FOPS:
         setattr(ReplyPassthrough, _fop.name, forwarder(_fop, reply=True))
 
 
+class GfidChooser(glupy.Translator):
+    """mkdir and create choose the new entry's gfid, ``uuid5(NAMESPACE_URL, name)``, set as
+    the ``gfid-req`` of their xdata (as a translator that names files by content would),
+    and check that the Xdata gives it back after more work on the thread's stack."""
+
+    @staticmethod
+    def chosen(name: str) -> uuid.UUID:
+        return uuid.uuid5(uuid.NAMESPACE_URL, name)
+
+    def _request(self, name: str, xdata):
+        wanted = self.chosen(name)
+        mine = glupy.Xdata(dict(xdata.items()) if xdata is not None else {})
+        mine["gfid-req"] = wanted
+        json.dumps([list(range(i)) for i in range(200)])  # other calls over the frame that set it
+        if uuid.UUID(bytes=mine.raw("gfid-req")) != wanted:
+            raise glupy.FopError(errno.EPROTO, "the Xdata lost the gfid it was given")
+        return mine
+
+    async def mkdir(self, loc, mode, umask, xdata):
+        return await self.child.mkdir(loc, mode, umask, self._request(loc.name, xdata))
+
+    async def create(self, loc, flags, mode, umask, fd, xdata):
+        return await self.child.create(loc, flags, mode, umask, fd, self._request(loc.name, xdata))
+
+
 class TailMistakes(glupy.Translator):
     """Lookups passed on by tail calls, some wrongly (by name): ``other-*`` returns a stat's
     wind, ``owner-*`` one with a lock owner, ``badarg-*`` one whose loc is not a Loc; each

@@ -430,6 +430,27 @@ gp_obs_fop_$name(call_frame_t *frame, xlator_t *this, $decls)
     return 0;
 }
 
+/* Whether a wind of $name to xl would never reach a translator that implements it.
+ * GlusterFS's default $name passes it to the first child, and a leaf has none: storage/posix
+ * has no namelink, icreate, getspec, getactivelk or setactivelk, and such a wind, through
+ * C translators that pass it on (io-threads queues it, then passes it on), crashed the
+ * process on a NULL child. So the first-child chain is followed down to the translator
+ * that takes the FOP: a glupy one handling it in Python, one of fop_table.ANSWERED_BELOW,
+ * or the leaf, if it has the FOP (protocol/client, on a client). The FOPs of
+ * fop_table.GLUPY_ONLY only a glupy translator may take (protocol/client would send them
+ * to bricks, where they crash). */
+static int
+gp_unreachable_$name(xlator_t *xl)
+{
+    for (; xl; xl = xl->children ? xl->children->xlator : NULL) {
+        if (xl->fops->$name == gp_fop_$name$answered_below)
+            return 0;
+        if (!xl->children)
+            return $leaf_lacks;
+    }
+    return 1;
+}
+
 static PyObject *
 gp_wind_$name(call_frame_t *frame, xlator_t *child, PyObject *args, gp_slot *slot)
 {
@@ -440,9 +461,8 @@ $wind_declare
         return NULL;
     }
 $wind_convert
-    if (!child->children && child->fops->$name == gp_default_fops.$name) {
-        /* a leaf without $name (storage/posix has no namelink, getspec...): GlusterFS's
-         * default would wind to the leaf's missing child. Answer as a child would. */
+    if (gp_unreachable_$name(child)) {
+        /* nothing below implements $name (gp_unreachable_$name): answer as a child would */
         gp_cbk_$name(frame, slot, child, -1, ENOSYS, $error_reply);
         gp_tmp_release(&tmp);
         Py_RETURN_NONE;
@@ -510,8 +530,8 @@ $wind_convert
         return 1;
     }
     Py_BEGIN_ALLOW_THREADS
-    if (!child->children && child->fops->$name == gp_default_fops.$name)
-        gp_failers[$gf](frame, ENOSYS); /* a leaf without $name: answered as a child would */
+    if (gp_unreachable_$name(child))
+        gp_failers[$gf](frame, ENOSYS); /* nothing below implements $name: answered as a child would */
     else
         STACK_WIND(frame, gp_tail_cbk_$name, child, child->fops->$name, $wind_call);
     Py_END_ALLOW_THREADS
@@ -556,6 +576,10 @@ def gen_fop(f) -> str:
         wind_convert += [f"    if (!a_{arg}) {{",
                          f"        PyErr_SetString(PyExc_TypeError, \"{name}() argument {arg} must not be None\");",
                          "        goto fail;", "    }"]
+    for arg in f.not_empty:
+        wind_convert += [f"    if (a_{arg} && !*a_{arg}) {{",
+                         f"        PyErr_SetString(PyExc_ValueError, \"{name}() argument {arg} must not be empty\");",
+                         "        goto fail;", "    }"]
     for arg, bound in f.at_most.items():
         wind_convert += [f"    if (a_{arg} > {bound}) {{",
                          f"        PyErr_Format(PyExc_ValueError, \"{name}() argument {arg} must be at most {bound}, "
@@ -574,7 +598,9 @@ def gen_fop(f) -> str:
         unwind_convert += ["    " + line for line in body]
     cbk_head = "call_frame_t *frame, void *cookie, xlator_t *this, int32_t op_ret, int32_t op_errno"
     return FOP_TEMPLATE.substitute(
-        name=name, gf=f.gf_fop, decls=", ".join(decls), names=", ".join(names), n=len(py_args),
+        name=name, gf=f.gf_fop, leaf_lacks="1" if name in T.GLUPY_ONLY else f"xl->fops->{name} == gp_default_fops.{name}",
+        answered_below="".join(f" ||\n            (xl->type && strcmp(xl->type, \"{t}\") == 0)"
+                               for t in T.ANSWERED_BELOW.get(name, ())), decls=", ".join(decls), names=", ".join(names), n=len(py_args),
         rn=len(f.py_reply), cdecls=", ".join(cdecls), cbk_head=cbk_head,
         cbk_passed=f"frame, cookie, this, op_ret, op_errno, {', '.join(cnames)}", cnames=", ".join(cnames),
         args_held=", ".join(K[a.kind].hold.passed.format(v=a.name) for a in f.args),

@@ -196,12 +196,29 @@ NOT_NONE: dict[str, tuple[str, ...]] = {
     "getspec": ("key",),
 }
 
+#: String arguments a wind may not give empty: a lock domain (GlusterFS's own callers
+#: always name one; a run of lock winds ending with an empty domain crashed a client's
+#: replicate translator, cause not established, in a red-team session).
+NOT_EMPTY: dict[str, tuple[str, ...]] = {fop: ("volume",) for fop in ("inodelk", "finodelk", "entrylk", "fentrylk")}
+
 #: Arguments a wind may not give above a bound: storage/posix of GlusterFS 10.3 puts
 #: a readlink's reply buffer on the stack (``alloca(size + 1)``), and one readlink
 #: wound with a size of 1 GiB, from a translator on a client, ended both bricks of
 #: its volume without a log line. A link's target is shorter than PATH_MAX (4096
 #: with its NUL) on Linux; GlusterFS's own callers ask for that.
 WIND_AT_MOST: dict[str, dict[str, int]] = {"readlink": {"size": 4096}}
+
+#: FOPs a wind may only give to a glupy translator (one handling them in Python), not to
+#: a C one: no translator of a brick takes them (storage/posix has none of them, and
+#: GlusterFS's defaults pass them down to posix's missing child: a crash), and features/
+#: locks and io-threads' call stub of 10.3 crash on any setactivelk. A wind of one that
+#: no glupy translator below takes is answered ENOSYS, as a wind of any FOP is that
+#: would reach a leaf without it (native/gen_glue.py, gp_unreachable_NAME).
+GLUPY_ONLY = frozenset({"namelink", "icreate", "setactivelk"})
+
+#: C translators that answer a FOP the leaf below them lacks: a wind reaching one of them
+#: on its way down is answered there (features/locks answers getactivelk on a brick).
+ANSWERED_BELOW: dict[str, tuple[str, ...]] = {"getactivelk": ("features/locks",)}
 
 #: What a wound location argument must hold, for the translators below not to crash
 #: (they dereference a location's inode unchecked: fuse always gives one) and not to
@@ -296,6 +313,11 @@ class Fop:
         (a loc, an fd, a lock, attributes to set, a lease) and the :data:`NOT_NONE` ones."""
         return tuple(a.name for a in self.py_args
                      if a.kind in WIND_REQUIRED_KINDS or a.name in NOT_NONE.get(self.name, ()))
+
+    @property
+    def not_empty(self) -> tuple[str, ...]:
+        """String arguments a wind may not give empty (:data:`NOT_EMPTY`)."""
+        return NOT_EMPTY.get(self.name, ())
 
     @property
     def at_most(self) -> dict[str, int]:
@@ -573,8 +595,12 @@ def markdown() -> str:
         "",
         "A wind is checked too, before it leaves the handler (`TypeError` or `ValueError` raised in it):"
         " arguments of the FOP's types, the ones GlusterFS dereferences present, Locs that can be wound,"
-        " and " + "; ".join(f"`{f.name}`'s `{a}` at most {bound}" for f in FOPS for a, bound in f.at_most.items())
-        + " (storage/posix puts that buffer on its stack: a bigger one ended the bricks).",
+        " lock domains (`volume` of inodelk, finodelk, entrylk, fentrylk) not empty, and "
+        + "; ".join(f"`{f.name}`'s `{a}` at most {bound}" for f in FOPS for a, bound in f.at_most.items())
+        + " (storage/posix puts that buffer on its stack: a bigger one ended the bricks)."
+        " A wind that no translator below would take (a FOP storage/posix lacks, passed down to it by"
+        " GlusterFS's defaults, or namelink, icreate and setactivelk to anything but a glupy translator)"
+        " is answered ENOSYS.",
         "",
         "| FOP | arguments | reply | required on success (else: `None` allowed) | op_ret on success |"
         " triggered from a FUSE mount by |",

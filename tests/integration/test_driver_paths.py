@@ -296,3 +296,22 @@ def test_a_gfid_set_in_an_xdata_is_the_gfid_the_new_entry_gets(state: Path) -> N
             assert os.getxattr(brick / name, "trusted.gfid") == GfidChooser.chosen(name).bytes, name
     finally:
         m.unmount()
+
+
+# Fixed bridge bug this guards (native: only a leaf right below the translator was checked; a wind
+# of a FOP storage/posix lacks, through any C translator passing it on, reached posix's missing
+# child and crashed the process: a third red-team session ended bricks so from a client)
+@pytest.mark.parametrize("between", ["performance/io-threads", "features/access-control"])
+def test_winds_of_fops_no_translator_below_implements_are_answered_enosys(state: Path, between: str) -> None:
+    m = posix_mount(state, f"lacking-{between.rpartition('/')[2]}", (between, {}), ("FopDriver", {}))
+    try:
+        f = m.mountpoint / "f"
+        pid = m.pid
+        for fop in ("namelink", "icreate", "getspec", "getactivelk", "setactivelk"):
+            os.setxattr(f, "glupy.test.drive", fop.encode())
+        results = json.loads(os.getxattr(f, "glupy.test.drive.result"))
+        assert {fop: r.get("error") for fop, r in results.items()} == {
+            fop: "ENOSYS" for fop in ("namelink", "icreate", "getspec", "getactivelk", "setactivelk")}, results
+        assert m.pid == pid and timed_stat(f)[1] == 0
+    finally:
+        m.unmount()

@@ -561,3 +561,20 @@ def test_a_readlink_wound_with_a_size_posix_would_put_on_its_stack_is_refused(gl
     with pytest.raises(FopError) as info:
         h.readlink("/big")
     assert info.value.errno == errno.EIO
+
+
+def test_a_lock_wound_with_an_empty_domain_is_refused(glupy_harness) -> None:
+    """A lock domain is never empty in GlusterFS's own winds (a run of lock winds ending with
+    an empty one crashed a client's replicate translator): refused, as in the bridge."""
+
+    class EmptyDomain(glupy.Translator):
+        async def stat(self, loc, xdata):
+            lock = glupy.Flock(type=glupy.LockType.WRLCK, whence=0, start=0, len=0)
+            await self.child.inodelk("" if loc.name == "empty" else "mine", loc, glupy.LockCmd.SETLK, lock, None)
+            return await self.child.stat(loc, xdata)
+
+    h = glupy_harness(EmptyDomain)
+    h.create("/empty", b"x")
+    h.create("/named", b"x")
+    assert errno_of(h.stat, "/empty") == errno.EIO
+    h.stat("/named")

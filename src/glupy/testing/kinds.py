@@ -70,6 +70,9 @@ def check_arg_types(fop: int, args: tuple) -> None:
         if value is None and arg.name in spec.not_none:
             raise TypeError(f"{spec.name}() argument {arg.name} must not be None")
     values = {arg.name: value for arg, value in zip(names, args)}
+    for name in spec.not_empty:
+        if values[name] == "":
+            raise ValueError(f"{spec.name}() argument {name} must not be empty")
     for name, bound in spec.at_most.items():
         if values[name] > bound:
             raise ValueError(f"{spec.name}() argument {name} must be at most {bound}, not {values[name]}")

@@ -1525,6 +1525,28 @@ gp_dump_priv(xlator_t *this)
 
 /* ------------------------------------------------------------ the xlator's tables */
 
+/* The errno a failed FOP of fop_table.SERVER_SAFE_ERRNO is answered with: under
+ * protocol/server (a brick), GlusterFS 10.3 logs such a failure with a format string it
+ * gives no value for, and crashes, unless the errno is ENOENT or ESTALE (logged at DEBUG,
+ * never formatted): ESTALE then, said in the log. Elsewhere, the errno as it is. */
+int32_t
+gp_server_safe_errno(call_frame_t *frame, int fop, int32_t op_ret, int32_t op_errno)
+{
+    static int said;
+    if (op_ret >= 0 || op_errno == ENOENT || op_errno == ESTALE || !frame || !frame->this)
+        return op_errno;
+    xlator_t *top = frame->this;
+    for (int depth = 0; top->parents && depth < 256; depth++)
+        top = top->parents->xlator;
+    if (!top->type || strcmp(top->type, "protocol/server") != 0)
+        return op_errno;
+    gf_msg(frame->this->name, __atomic_exchange_n(&said, 1, __ATOMIC_RELAXED) ? GF_LOG_DEBUG : GF_LOG_WARNING, 0, 0,
+           "%s failed (%s): answered ESTALE, as protocol/server of GlusterFS 10.3 crashes on any other failed %s "
+           "(it logs the failure with a format string it gives no value for); logged once", gf_fop_list[fop],
+           strerror(op_errno), gf_fop_list[fop]);
+    return ESTALE;
+}
+
 /* Empty here: GlusterFS fills it with its defaults (default_stat...) when it loads
  * glupy.so, before any init. Each instance then uses a table of its own (init). */
 struct xlator_fops gp_default_fops;

@@ -597,7 +597,7 @@ def gen_fop(f) -> str:
         c_from_py(a, "v", f"{f.reply_class}.{a.name}", "r_", body)
         unwind_convert += ["    " + line for line in body]
     cbk_head = "call_frame_t *frame, void *cookie, xlator_t *this, int32_t op_ret, int32_t op_errno"
-    return FOP_TEMPLATE.substitute(
+    c = FOP_TEMPLATE.substitute(
         name=name, gf=f.gf_fop, leaf_lacks="1" if name in T.GLUPY_ONLY else f"xl->fops->{name} == gp_default_fops.{name}",
         answered_below="".join(f" ||\n            (xl->type && strcmp(xl->type, \"{t}\") == 0)"
                                for t in T.ANSWERED_BELOW.get(name, ())), decls=", ".join(decls), names=", ".join(names), n=len(py_args),
@@ -616,6 +616,10 @@ def gen_fop(f) -> str:
         unwind_declare="\n".join(declare(f.reply, "r_", error_value)), unwind_convert="\n".join(unwind_convert),
         validate="\n".join(validate(f)), unwind_call=", ".join(call_args(f.reply, "r_")),
         fast_checks=fast_checks(f))
+    if name in T.SERVER_SAFE_ERRNO:  # every unwind of it goes through gp_server_safe_errno
+        c = re.sub(rf"STACK_UNWIND_STRICT\({name}, (\w+), ([^,]+), ([^,]+),",
+                   rf"STACK_UNWIND_STRICT({name}, \1, \2, gp_server_safe_errno(\1, {f.gf_fop}, \2, \3),", c)
+    return c
 
 
 def expect(f) -> list[str]:

@@ -312,6 +312,7 @@ int gp_c_gfid(PyObject *o, unsigned char *out, const char *what);
  * the frame (it will unwind it), -1 if the FOP must be unwound with EIO by C. */
 /* GlusterFS's default FOPs (default_stat...): glupy.so's own table as GlusterFS filled it. */
 extern struct xlator_fops gp_default_fops;
+int32_t gp_server_safe_errno(call_frame_t *frame, int fop, int32_t op_ret, int32_t op_errno);
 /* Run the handler of a FOP (GIL held). req: the FOP's deadline, if made before the GIL
  * was taken (else made here); args NULL: their conversion failed. 0: the FOP is or will
  * be answered; -1: the caller answers it EIO. */

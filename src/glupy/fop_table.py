@@ -216,6 +216,13 @@ WIND_AT_MOST: dict[str, dict[str, int]] = {"readlink": {"size": 4096}}
 #: would reach a leaf without it (native/gen_glue.py, gp_unreachable_NAME).
 GLUPY_ONLY = frozenset({"namelink", "icreate", "setactivelk"})
 
+#: FOPs whose failures GlusterFS 10.3's protocol/server logs with a format string it gives
+#: no value for (server4_fsetattr_cbk: "frame=%" PRId64 without the frame): a brick
+#: crashed on any failed fsetattr but ENOENT and ESTALE (logged at DEBUG, not formatted),
+#: so a glupy translator answering one with an exception, a FopError or its deadline killed
+#: its brick. Under protocol/server, the bridge answers such a failure ESTALE (logged).
+SERVER_SAFE_ERRNO = frozenset({"fsetattr"})
+
 #: C translators that answer a FOP the leaf below them lacks: a wind reaching one of them
 #: on its way down is answered there (features/locks answers getactivelk on a brick).
 ANSWERED_BELOW: dict[str, tuple[str, ...]] = {"getactivelk": ("features/locks",)}

@@ -658,9 +658,13 @@ def test_signals_a_blocked_event_loop_and_blocking_finalizers_on_bricks_and_clie
                                                                                    state: Path) -> None:
     """ProcessWide on both bricks (where=brick) and on the client (where=client): what the
     client test above checks, in each kind of process."""
-    with hostile_volume(node, state, "hostile4", "ProcessWide", {"where": "brick"},
+    with hostile_volume(node, state, "hostile4", "ProcessWide", {"where": "brick", "refuse-fsetattr": "on"},
                         {"where": "client"}) as (vol, m, bricks):
         pid = m.pid
+        # the bricks' handler refuses fsetattr (EACCES): answered ESTALE under protocol/server,
+        # which crashes on any other failed fsetattr (GlusterFS 10.3, server4_fsetattr_cbk)
+        assert timed_getxattr(m.mountpoint / "other", "user.client.fsetattr")[1] == errno.ESTALE
+        assert_bricks_alive(vol, bricks)
 
         def alive() -> None:
             assert_alive(m, pid)

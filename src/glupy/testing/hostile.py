@@ -739,11 +739,23 @@ class ProcessWide(glupy.Translator):
     * ``loopnap``: an innocent handler on the event loop: ``await
       glupy.on_loop(asyncio.sleep(0.001))``;
     * ``readlink-huge``: winds a readlink of the file asking for 1 GiB (storage/posix puts
-      that buffer on its stack: it ended the process below, a brick even from a client).
+      that buffer on its stack: it ended the process below, a brick even from a client);
+
+    * ``fsetattr``: winds a chmod 0600 of the file on an anonymous fd (its errno if it fails);
+
+    and, with the option ``refuse-fsetattr``, every fsetattr raises FopError(EACCES) (under
+    protocol/server of GlusterFS 10.3, a failed fsetattr answered with any errno but ENOENT
+    or ESTALE crashed the brick).
     """
 
     where = glupy.Option(str, default="client")
     block = glupy.Option(float, default=5.0, min=0)
+    refuse_fsetattr = glupy.Option(bool, default=False)
+
+    async def fsetattr(self, fd: Any, stbuf: Any, valid: Any, xdata: Any) -> Any:
+        if self.refuse_fsetattr:
+            raise glupy.FopError(errno.EACCES)
+        return await self.child.fsetattr(fd, stbuf, valid, xdata)
 
     async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
         prefix = f"user.{self.where}."
@@ -766,6 +778,10 @@ class ProcessWide(glupy.Translator):
             await glupy.on_loop(asyncio.sleep(0.001))
         elif kind == "readlink-huge":
             await self.child.readlink(loc, 1 << 30, None)
+        elif kind == "fsetattr":  # a chmod 0600 on an anonymous fd: its errno, or ENODATA
+            ia = glupy.Iatt()
+            ia.mode = 0o100600
+            await self.child.fsetattr(glupy.Fd.anonymous_for(loc.inode), ia, int(glupy.SetAttr.MODE), None)
         raise glupy.FopError(errno.ENODATA)
 
 

@@ -576,6 +576,8 @@ def gen_fop(f) -> str:
         wind_convert += [f"    if (!a_{arg}) {{",
                          f"        PyErr_SetString(PyExc_TypeError, \"{name}() argument {arg} must not be None\");",
                          "        goto fail;", "    }"]
+    if name in T.GFID_REQ_CHECKED:
+        wind_convert += [f"    if (gp_check_gfid_req(a_xdata, \"{name}() argument xdata\") < 0)", "        goto fail;"]
     for arg in f.not_empty:
         wind_convert += [f"    if (a_{arg} && !*a_{arg}) {{",
                          f"        PyErr_SetString(PyExc_ValueError, \"{name}() argument {arg} must not be empty\");",

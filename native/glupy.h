@@ -268,6 +268,7 @@ int gp_loc_check(PyObject *obj, int fop, int entry, const char *what);
 int gp_c_fd(PyObject *o, fd_t **out, const char *what);
 int gp_c_xdata(PyObject *o, dict_t **out, const char *what);
 int gp_c_xdata_held(PyObject *o, dict_t **out, gp_tmp *tmp, const char *what);
+int gp_check_gfid_req(dict_t *xdata, const char *what);
 int gp_c_inode(PyObject *o, inode_t **out, const char *what);
 int gp_c_iatt(PyObject *o, struct iatt **out, const char *what);
 int gp_c_str(PyObject *o, const char **out, const char *what);

@@ -1161,6 +1161,26 @@ gp_dict_get(dict_t *dict, const char *key)
     return dict_get_with_ref(dict, (char *)key, &data) == 0 ? data : NULL;
 }
 
+/* A wind creating an entry (fop_table.GFID_REQ_CHECKED) with a gfid-req in its xdata:
+ * 16 bytes, neither null nor the root's. storage/posix relinks its handle of the gfid to
+ * the new entry: a mkdir given the root's gfid left bricks that never started again
+ * (ELOOP in posix_handle_init). 0, or -1 with ValueError set. */
+int
+gp_check_gfid_req(dict_t *xdata, const char *what)
+{
+    static const unsigned char root[16] = {[15] = 1};
+    data_t *data = xdata ? gp_dict_get(xdata, "gfid-req") : NULL;
+    if (!data)
+        return 0;
+    int bad = data->len != 16 || gf_uuid_is_null((unsigned char *)data->data) || !memcmp(data->data, root, 16);
+    data_unref(data);
+    if (bad) {
+        PyErr_Format(PyExc_ValueError, "%s: gfid-req must be 16 bytes, neither null nor the root's gfid", what);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 gp_xdata_getitem(gp_xdata_obj *self, PyObject *key)
 {

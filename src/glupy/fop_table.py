@@ -201,6 +201,11 @@ NOT_NONE: dict[str, tuple[str, ...]] = {
 #: replicate translator, cause not established, in a red-team session).
 NOT_EMPTY: dict[str, tuple[str, ...]] = {fop: ("volume",) for fop in ("inodelk", "finodelk", "entrylk", "fentrylk")}
 
+#: Winds creating an entry whose xdata's ``gfid-req`` (the new entry's gfid) must be 16
+#: bytes, neither null nor the root's: storage/posix relinks its handle of the gfid to the
+#: new entry, and a mkdir given the root's gfid left bricks that never started again.
+GFID_REQ_CHECKED = frozenset({"mknod", "mkdir", "create", "symlink", "put"})
+
 #: Arguments a wind may not give above a bound: storage/posix of GlusterFS 10.3 puts
 #: a readlink's reply buffer on the stack (``alloca(size + 1)``), and one readlink
 #: wound with a size of 1 GiB, from a translator on a client, ended both bricks of
@@ -602,7 +607,8 @@ def markdown() -> str:
         "",
         "A wind is checked too, before it leaves the handler (`TypeError` or `ValueError` raised in it):"
         " arguments of the FOP's types, the ones GlusterFS dereferences present, Locs that can be wound,"
-        " lock domains (`volume` of inodelk, finodelk, entrylk, fentrylk) not empty, and "
+        " lock domains (`volume` of inodelk, finodelk, entrylk, fentrylk) not empty, a `gfid-req` in the"
+        " xdata of " + ", ".join(sorted(GFID_REQ_CHECKED)) + " 16 bytes and neither null nor the root's, and "
         + "; ".join(f"`{f.name}`'s `{a}` at most {bound}" for f in FOPS for a, bound in f.at_most.items())
         + " (storage/posix puts that buffer on its stack: a bigger one ended the bricks)."
         " A wind that no translator below would take (a FOP storage/posix lacks, passed down to it by"

@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -294,6 +295,13 @@ def test_a_gfid_set_in_an_xdata_is_the_gfid_the_new_entry_gets(state: Path) -> N
         (m.mountpoint / "file").write_bytes(b"x")
         for name in ("dir", "file"):
             assert os.getxattr(brick / name, "trusted.gfid") == GfidChooser.chosen(name).bytes, name
+        # the root's gfid for a new directory: refused in the handler (posix would move the
+        # root's handle to it, and the volume would not start again)
+        with pytest.raises(OSError) as refused:
+            (m.mountpoint / "root-dir").mkdir()
+        assert refused.value.errno == errno.EIO and not (brick / "root-dir").exists()
+        (m.mountpoint / "dir2").mkdir()
+        assert os.getxattr(brick, "trusted.gfid") == uuid.UUID(int=1).bytes
     finally:
         m.unmount()
 

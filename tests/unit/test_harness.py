@@ -578,3 +578,19 @@ def test_a_lock_wound_with_an_empty_domain_is_refused(glupy_harness) -> None:
     h.create("/named", b"x")
     assert errno_of(h.stat, "/empty") == errno.EIO
     h.stat("/named")
+
+
+def test_a_mkdir_wound_with_the_roots_gfid_is_refused(glupy_harness) -> None:
+    """storage/posix gives its handle of a gfid-req to the new entry: the root's left bricks
+    that never started again. Refused in the handler (EIO), as in the bridge."""
+    import uuid
+
+    class RootGfid(glupy.Translator):
+        async def mkdir(self, loc, mode, umask, xdata):
+            mine = Xdata(dict(xdata.items()) if xdata is not None else {})
+            mine["gfid-req"] = uuid.UUID(int=1) if loc.name == "bad" else uuid.uuid4()
+            return await self.child.mkdir(loc, mode, umask, mine)
+
+    h = glupy_harness(RootGfid)
+    assert errno_of(h.mkdir, "/bad") == errno.EIO
+    h.mkdir("/good")

@@ -11,10 +11,11 @@ checked by :mod:`glupy._validate`, here and in the bridge alike.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Callable
 
 from glupy import _pytypes as T
-from glupy.fop_table import FOP_BY_NAME, KINDS
+from glupy.fop_table import FOP_BY_NAME, GFID_REQ_CHECKED, KINDS
 from glupy.testing.common import FOP_NAME
 from glupy.types import Dirent, LockInfo
 
@@ -70,6 +71,11 @@ def check_arg_types(fop: int, args: tuple) -> None:
         if value is None and arg.name in spec.not_none:
             raise TypeError(f"{spec.name}() argument {arg.name} must not be None")
     values = {arg.name: value for arg, value in zip(names, args)}
+    if spec.name in GFID_REQ_CHECKED and values.get("xdata") is not None and "gfid-req" in values["xdata"]:
+        gfid = values["xdata"]["gfid-req"]
+        raw = gfid.bytes if isinstance(gfid, uuid.UUID) else bytes(gfid) if isinstance(gfid, (bytes, bytearray)) else b""
+        if len(raw) != 16 or raw == bytes(16) or raw == bytes(15) + b"\x01":
+            raise ValueError(f"{spec.name}() argument xdata: gfid-req must be 16 bytes, neither null nor the root's gfid")
     for name in spec.not_empty:
         if values[name] == "":
             raise ValueError(f"{spec.name}() argument {name} must not be empty")

@@ -255,6 +255,9 @@ def gen_hold(name, head, args, prefix, on_error_only=None, tell_held=False, gf_f
 # are filled by gen_fop; the per-argument pieces (conversions, holds, checks) are
 # made by the functions above and below.
 FOP_TEMPLATE = Template("""\
+/* The errno an answer of $name goes up with (fop_table.SERVER_SAFE_ERRNO) */
+#define GP_ERRNO_$name(frame, op_ret, op_errno) $answer_errno
+
 static int32_t
 gp_run_$name(call_frame_t *frame, xlator_t *this, $decls, int held);
 
@@ -295,7 +298,7 @@ $expect
         Py_XDECREF(args[i]);
     gp_gil_release(gil);
     if (!ok)
-        STACK_UNWIND_STRICT($name, frame, -1, EIO, $error_reply);
+        STACK_UNWIND_STRICT($name, frame, -1, GP_ERRNO_$name(frame, -1, EIO), $error_reply);
     return 0;
 }
 
@@ -313,7 +316,7 @@ gp_fast_$name(gp_frame_obj *fo, $cbk_head, $cdecls)
 $fast_checks
     call_frame_t *caller = gp_req_take(fo->req);
     if (caller)
-        STACK_UNWIND_STRICT($name, caller, op_ret, op_errno, $cnames);
+        STACK_UNWIND_STRICT($name, caller, op_ret, GP_ERRNO_$name(caller, op_ret, op_errno), $cnames);
     return 0;
 fail:
     return -1;
@@ -404,7 +407,7 @@ gp_obs_cbk_$name($cbk_head, $cdecls)
         gp_obs_free_$name(o); /* no memory: this one goes unobserved */
         o = NULL;
     }
-    STACK_UNWIND_STRICT($name, frame, op_ret, op_errno, $cnames);
+    STACK_UNWIND_STRICT($name, frame, op_ret, GP_ERRNO_$name(frame, op_ret, op_errno), $cnames);
     if (o)
         gp_observe_submit(&o->w);
     return 0;
@@ -493,7 +496,7 @@ $validate
         return 1;
     }
     Py_BEGIN_ALLOW_THREADS
-    STACK_UNWIND_STRICT($name, frame, op_ret, op_errno, $unwind_call);
+    STACK_UNWIND_STRICT($name, frame, op_ret, GP_ERRNO_$name(frame, op_ret, op_errno), $unwind_call);
     Py_END_ALLOW_THREADS
     gp_tmp_release(&tmp);
     return 0;
@@ -510,7 +513,7 @@ fail:
 static int32_t
 gp_tail_cbk_$name($cbk_head, $cdecls)
 {
-    STACK_UNWIND_STRICT($name, frame, op_ret, op_errno, $cnames);
+    STACK_UNWIND_STRICT($name, frame, op_ret, GP_ERRNO_$name(frame, op_ret, op_errno), $cnames);
     return 0;
 }
 
@@ -545,7 +548,7 @@ fail:
 static void
 gp_fail_$name(call_frame_t *frame, int32_t op_errno)
 {
-    STACK_UNWIND_STRICT($name, frame, -1, op_errno, $error_reply);
+    STACK_UNWIND_STRICT($name, frame, -1, GP_ERRNO_$name(frame, -1, op_errno), $error_reply);
 }
 """)
 
@@ -599,8 +602,11 @@ def gen_fop(f) -> str:
         c_from_py(a, "v", f"{f.reply_class}.{a.name}", "r_", body)
         unwind_convert += ["    " + line for line in body]
     cbk_head = "call_frame_t *frame, void *cookie, xlator_t *this, int32_t op_ret, int32_t op_errno"
-    c = FOP_TEMPLATE.substitute(
-        name=name, gf=f.gf_fop, leaf_lacks="1" if name in T.GLUPY_ONLY else f"xl->fops->{name} == gp_default_fops.{name}",
+    return FOP_TEMPLATE.substitute(
+        name=name, gf=f.gf_fop,
+        answer_errno=(f"gp_server_safe_errno(frame, {f.gf_fop}, op_ret, op_errno)" if name in T.SERVER_SAFE_ERRNO
+                      else "(op_errno)"),
+        leaf_lacks="1" if name in T.GLUPY_ONLY else f"xl->fops->{name} == gp_default_fops.{name}",
         answered_below="".join(f" ||\n            (xl->type && strcmp(xl->type, \"{t}\") == 0)"
                                for t in T.ANSWERED_BELOW.get(name, ())), decls=", ".join(decls), names=", ".join(names), n=len(py_args),
         rn=len(f.py_reply), cdecls=", ".join(cdecls), cbk_head=cbk_head,
@@ -618,10 +624,6 @@ def gen_fop(f) -> str:
         unwind_declare="\n".join(declare(f.reply, "r_", error_value)), unwind_convert="\n".join(unwind_convert),
         validate="\n".join(validate(f)), unwind_call=", ".join(call_args(f.reply, "r_")),
         fast_checks=fast_checks(f))
-    if name in T.SERVER_SAFE_ERRNO:  # every unwind of it goes through gp_server_safe_errno
-        c = re.sub(rf"STACK_UNWIND_STRICT\({name}, (\w+), ([^,]+), ([^,]+),",
-                   rf"STACK_UNWIND_STRICT({name}, \1, \2, gp_server_safe_errno(\1, {f.gf_fop}, \2, \3),", c)
-    return c
 
 
 def expect(f) -> list[str]:

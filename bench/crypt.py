@@ -1,13 +1,15 @@
 """Encryption at rest: sequential 1 MiB writes and reads, crypt against plain GlusterFS.
 
-One replica-2 volume, two FUSE mounts side by side: the plain client graph, and
+One replica-2 volume, FUSE mounts side by side: the plain client graph, and
 the same graph with glupy.translators.crypt directly above the distribute
 translator (where ``glupy attach --side client --after dht`` puts it). Each round
 writes one file of ``--crypt-mib`` MiB in 1 MiB write(2)s (then fsync), drops the
 page cache, and reads it back in 1 MiB read(2)s, on each mount; the order of the
 mounts rotates every round and the median of the rounds is reported, with the
 ratio crypt/plain (issue 14's target: at least 0.8 for both, at GlusterFS's default
-options), and the CPU time the FUSE client process spent per MiB written and read
+options), the kernel's read-ahead each mount ended with (crypt raises its own: option
+``read-ahead``; a third mount, plain GlusterFS with the same read-ahead, shows what it
+would give plain), and the CPU time the FUSE client process spent per MiB written and read
 (all its threads, from /proc/PID/task/*/schedstat: steadier than MB/s on a shared
 machine). Both mounts use the same volume options: GlusterFS's defaults, unless
 ``--crypt-aggregate`` sets write-behind's aggregate-size (GlusterFS's default is
@@ -28,7 +30,8 @@ from pathlib import Path
 
 from glupy.gluster import FuseMount, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
-from glupy.translators.crypt import write_key_file
+from glupy.fuse import read_ahead_file
+from glupy.translators.crypt import Crypt, write_key_file
 
 from bench._common import MIB, cpu_seconds, drop_caches, run_alone, sequential, tear_down
 
@@ -104,12 +107,17 @@ def run(args: argparse.Namespace) -> None:
             vol.set("performance.aggregate-size", aggregate)
         vol.start()
         key = write_key_file(state / "bench.key")
-        configs = {"plain GlusterFS": None, "crypt (client side)": key}
+        # the third row shows what crypt's read-ahead option (4MB by default) would give plain
+        # GlusterFS: the ratios are against plain at GlusterFS's own 128 KiB, as issue 14 asks
+        raised = "plain, read-ahead as crypt's"
+        configs = {"plain GlusterFS": None, "crypt (client side)": key, raised: None}
         for i, (label, k) in enumerate(configs.items()):
             vf = client_volfile(vol, state / f"client-{i}.vol", k)
             m = FuseMount.from_volfile(vf, state / f"mnt-{i}", log_file=state / f"client-{i}.log")
             m.mount()
             mounts[label] = m
+        # as crypt sets its own
+        read_ahead_file(mounts[raised].mountpoint).write_text(str(Crypt.read_ahead.default // 1024))
         for m in mounts.values():  # warm-up, not counted
             sequential(m.mountpoint, max(4, mib // 16))
         samples: dict[str, list[dict[str, float]]] = {k: [] for k in configs}
@@ -119,13 +127,14 @@ def run(args: argparse.Namespace) -> None:
             print(f"crypt: round {rnd + 1}/{rounds}: {', '.join(order)}", file=sys.stderr)
             for label in order:
                 samples[label].append(measured(mounts[label], mib))
+        read_ahead = {label: int(read_ahead_file(m.mountpoint).read_text()) for label, m in mounts.items()}
         med = {label: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for label, runs in samples.items()}
         base = med["plain GlusterFS"]
         print(f"\nEncryption at rest: replica-2 volume, one {mib} MiB file written and read in 1 MiB blocks "
               f"(page cache dropped before reading), performance.aggregate-size "
               f"{aggregate or '128KB (GlusterFS default)'}, "
               f"median of {rounds} interleaved rounds")
-        header = (f"{'configuration':24}{'seq write (MB/s)':>22}{'seq read (MB/s)':>22}"
+        header = (f"{'configuration':30}{'read-ahead':>11}{'seq write (MB/s)':>22}{'seq read (MB/s)':>22}"
                   f"{'client CPU ms/MiB w / r':>26}   rounds write / read")
         print(header)
         print("-" * len(header))
@@ -135,7 +144,7 @@ def run(args: argparse.Namespace) -> None:
             ratio_r = "" if label == labels[0] else f" ({r / base['seq-read']:.2f}x)"
             cpu = f"{row['cpu-write']:.2f} / {row['cpu-read']:.2f}"
             spread = " ".join(f"{s['seq-write']:.0f}/{s['seq-read']:.0f}" for s in samples[label])
-            print(f"{label:24}{f'{w:.1f}{ratio}':>22}{f'{r:.1f}{ratio_r}':>22}{cpu:>26}   {spread}")
+            print(f"{label:30}{f'{read_ahead[label]} KiB':>11}{f'{w:.1f}{ratio}':>22}{f'{r:.1f}{ratio_r}':>22}{cpu:>26}   {spread}")
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         tear_down(mounts.values(), node, [VOLUME], state)

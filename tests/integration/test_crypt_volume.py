@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from glupy.gluster import FuseMount, GlusterError, GlusterNode, Volume, xlators
+from glupy.fuse import read_ahead_file
 from glupy.gluster.volfile import Volfile, glupy_xlator
 from glupy.testing.model import FileModel
 from glupy.translators.crypt import BLOCK, CBLOCK, cipher_size, write_key_file
@@ -73,22 +74,24 @@ class Mounts:
         self.count = 0
 
     def volfile(self, key: Path | str, label: str, above: str = "cluster/distribute",
-                afr: dict[str, str] | None = None) -> Path:
+                afr: dict[str, str] | None = None, options: dict[str, str] | None = None) -> Path:
         graph = Volfile.read(self.volume.client_volfile())
         for x in graph.find_type("cluster/replicate"):
             x.options.update(afr or {})
         target = graph.find_type(above)[0]
-        graph.insert_above(target.name, glupy_xlator("crypt", "glupy.translators.crypt", {"key-file": str(key)}))
+        graph.insert_above(target.name, glupy_xlator("crypt", "glupy.translators.crypt",
+                                                     {"key-file": str(key), **(options or {})}))
         path = self.state / f"{label}.vol"
         graph.write(path)
         return path
 
     def fuse(self, key: Path | str, label: str = "", extra: list[str] | None = None,
-             above: str = "cluster/distribute", afr: dict[str, str] | None = None) -> FuseMount:
+             above: str = "cluster/distribute", afr: dict[str, str] | None = None,
+             options: dict[str, str] | None = None) -> FuseMount:
         self.count += 1
         label = f"{label or 'm'}{self.count}"
         (self.state / f"{label}.log").unlink(missing_ok=True)  # a log of an earlier run: its lines are not ours
-        m = FuseMount.from_volfile(self.volfile(key, label, above, afr), self.state / "mnt" / label,
+        m = FuseMount.from_volfile(self.volfile(key, label, above, afr, options), self.state / "mnt" / label,
                                    log_file=self.state / f"{label}.log", extra_args=extra or [])
         self.mounts.append(m)
         m.mount()
@@ -721,11 +724,34 @@ def test_glupy_attach_puts_crypt_above_dht(node: GlusterNode, key: Path, state: 
         assert (m.mountpoint / "f").read_bytes() == data
         for i in range(2):
             assert (node.brick(name, i).path / "f").stat().st_size == cipher_size(len(data))
+        assert read_ahead_kib(m) == 4096  # a mount from glusterd's graph too (its mount point is found)
     finally:
         if m is not None:
             m.unmount()
         vol.delete()  # not `glupy detach`: that may remove the shared client filter other tests use
         xlators.remove_alias("crypt-guard")  # the bricks' guard attach added (user/crypt-guard.so)
+
+
+def read_ahead_kib(m: FuseMount) -> int:
+    """The kernel's read-ahead of the mount (its backing device's), in KiB."""
+    return int(read_ahead_file(m.mountpoint).read_text())
+
+
+def test_crypt_raises_its_mounts_read_ahead_at_the_first_read(mounts: Mounts, key: Path) -> None:
+    """Option read-ahead (4MB by default): GlusterFS's fuse bridge offers the kernel 128 KiB, so
+    only one or two reads are in flight and each pays crypt's latency; crypt raises its mount's
+    read-ahead once the mount is up (at the first read). 0 leaves the kernel's."""
+    data = os.urandom(5 * BLOCK)
+    raised, left = mounts.fuse(key, "ra"), mounts.fuse(key, "ra", options={"read-ahead": "0"})
+    (raised.mountpoint / "f").write_bytes(data)
+    assert read_ahead_kib(raised) == read_ahead_kib(left) == 128  # GlusterFS's, before any read
+    drop_caches()
+    assert (raised.mountpoint / "f").read_bytes() == data
+    assert (left.mountpoint / "f").read_bytes() == data
+    assert read_ahead_kib(raised) == 4096
+    assert read_ahead_kib(left) == 128
+    line = f"crypt: the kernel's read-ahead of {raised.mountpoint}: 4096 KiB (was 128; option read-ahead)"
+    assert line in raised.log_file.read_text()
 
 
 def replaced(m: FuseMount) -> int:

@@ -13,7 +13,7 @@ import uuid
 from collections import OrderedDict
 from typing import Any, Callable, Iterable
 
-from glupy.constants import FileType
+from glupy.constants import ROOT_GFID, FileType
 
 _TYPE_FROM_MODE = {
     _stat.S_IFREG: FileType.REG, _stat.S_IFDIR: FileType.DIR, _stat.S_IFLNK: FileType.LNK,
@@ -99,7 +99,7 @@ class Inode:
 
     @property
     def is_root(self) -> bool:
-        return self.gfid == uuid.UUID(int=1)
+        return self.gfid == ROOT_GFID
 
     def __repr__(self) -> str:
         return f"<Inode {self.gfid} type={self.type}>"

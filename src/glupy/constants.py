@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import fcntl
+import uuid
 
 from glupy.fop_table import EVENTS, FOP_ID
 
@@ -12,6 +13,9 @@ Event.__doc__ = "GlusterFS notify events (GF_EVENT_*)."
 
 Fop = enum.IntEnum("Fop", {name.upper(): num for name, num in FOP_ID.items()})
 Fop.__doc__ = "GlusterFS FOP numbers (GF_FOP_*)."
+
+#: the gfid of every volume's root directory (GlusterFS's fixed 00000000-0000-0000-0000-000000000001)
+ROOT_GFID = uuid.UUID(int=1)
 
 
 class FileType(enum.IntEnum):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 import enum
 import fcntl
+import uuid
 
 class Event(enum.IntEnum):
     """GlusterFS notify events (GF_EVENT_*)."""
@@ -91,6 +92,7 @@ class Fop(enum.IntEnum):
     ICREATE = 56
     NAMELINK = 57
     COPY_FILE_RANGE = 58
+ROOT_GFID = uuid.UUID(int=1)
 
 class FileType(enum.IntEnum):
     """ia_type_t: the type of a file in an Iatt or Inode."""

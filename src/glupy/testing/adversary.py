@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 import glupy
+from glupy.constants import ROOT_GFID
 
 __all__ = ["SelfWinder", "EventTwister", "OddHandlers", "Internals", "LocForger"]
 
@@ -295,22 +296,17 @@ class Internals(glupy.Translator):
         return await self.child.getxattr(loc, name, xdata)
 
 
-_ROOT = "00000000-0000-0000-0000-000000000001"
-
-
 def _forged_loc(variant: str, loc: Any) -> Any:
     """A Loc built by hand: ``empty`` (nothing), ``path`` (a path, no inode, no gfid),
     ``entry`` (parent gfid and name, no inode: an entry to create), ``wrong`` (the path of
     the request with the inode of its parent directory), ``real`` (the request's own Loc)."""
-    import uuid
-
     Loc = glupy.Loc
     if variant == "empty":
         return Loc()
     if variant == "path":
         return Loc("/forged-path")
     if variant == "entry":
-        return Loc("/forged-entry", pargfid=uuid.UUID(_ROOT))
+        return Loc("/forged-entry", pargfid=ROOT_GFID)
     if variant == "wrong":
         return Loc(loc.path, inode=loc.parent, parent=loc.parent)
     if variant == "real":

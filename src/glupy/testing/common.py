@@ -11,13 +11,13 @@ import posixpath
 import uuid
 from typing import Any
 
+from glupy.constants import ROOT_GFID
 from glupy.fop_table import FOP_ID
 from glupy.replies import REPLY_BY_ID, copy_reply
 
 __all__ = ["HarnessError", "ROOT_GFID", "FOP_NAME", "gfid_to_ino", "as_gfid", "volume_path", "error_reply"]
 
 #: the gfid of a volume's root directory in GlusterFS
-ROOT_GFID = uuid.UUID(int=1)
 
 #: FOP names by GF_FOP number (the numbers a wind carries)
 FOP_NAME = {num: name for name, num in FOP_ID.items()}

@@ -14,6 +14,7 @@ import time
 import uuid
 
 import glupy
+from glupy.constants import ROOT_GFID
 from glupy.fop_table import FOPS
 from glupy.translators.passthrough import Passthrough, forwarder
 
@@ -497,7 +498,7 @@ class LookupFilters(glupy.Translator):
         self.seen = {"named": 0, "nameless": 0, "names": []}
         if self.missing or self.expired:
             self.missing_names = glupy.MissingNames(100, ["gfid-req"])
-            root, now = uuid.UUID(int=1), time.monotonic()
+            root, now = ROOT_GFID, time.monotonic()
             for names, deadline in ((self.missing, now + 600), (self.expired, now - 1)):
                 for name in filter(None, names.split(",")):
                     self.missing_names.add(root, name, None, deadline)
@@ -639,7 +640,7 @@ class GfidChooser(glupy.Translator):
         """The gfid for `name`: the root's for names starting with ``root-`` (a wind the
         bridge refuses: storage/posix would give the root's handle to the new entry)."""
         if name.startswith("root-"):
-            return uuid.UUID(int=1)
+            return ROOT_GFID
         return uuid.uuid5(uuid.NAMESPACE_URL, name)
 
     def _request(self, name: str, xdata):

@@ -139,7 +139,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 import glupy
-from glupy.constants import Event, FileType, LockCmd, LockType, SetAttr, UpcallKind
+from glupy.constants import ROOT_GFID, Event, FileType, LockCmd, LockType, SetAttr, UpcallKind
 from glupy.errors import TranslatorLoadError
 from glupy.fop_table import FOP_BY_NAME
 from glupy.fuse import raise_read_ahead
@@ -177,7 +177,6 @@ ATTR_BITS = SetAttr.MODE | SetAttr.UID | SetAttr.GID
 CONTENT_KEY = "glusterfs.content"
 #: pre/post iatts that posix puts in the xdata of setxattr-like replies (md-cache caches them)
 STAT_XDATA_KEYS = ("virt-gf-prestat", "virt-gf-poststat")
-ROOT_GFID = uuid.UUID(int=1)
 XATTR_CREATE = 1
 #: seconds between two reads of the volume record while it cannot be read (ENOTCONN, EPERM, ...);
 #: file data is refused (EIO) meanwhile, without a round trip

@@ -72,7 +72,7 @@ from typing import Any
 
 import glupy
 from glupy._driver import current_frame
-from glupy.constants import FileType
+from glupy.constants import ROOT_GFID, FileType
 from glupy.events import (
     DEFAULT_LISTEN,
     HELLO_VERSION,
@@ -87,7 +87,8 @@ from glupy.listen import parse_listen
 INTERNAL_KEYS = ("glusterfs-internal-fop", "trusted.glusterfs.dht.linkto", "force-replace")
 #: DHT's record of a rename it does as link + unlink (dht_changelog_rename_info_t)
 RENAME_OP_KEY = "changelog.rename-op"
-ROOT_GFID = "00000000-0000-0000-0000-000000000001"
+#: the root's gfid as events carry gfids: text
+ROOT_TEXT = str(ROOT_GFID)
 
 #: how many times a second the publisher publishes at most (a change waits at most
 #: 1/PUBLISH_RATE for the one before it to go out: what comes meanwhile goes out together)
@@ -206,7 +207,7 @@ class BrickPaths:
         return os.path.join(self.root or "", ".glusterfs", gfid[0:2], gfid[2:4], gfid)
 
     def directory(self, gfid: str, depth: int = 0) -> str | None:
-        if gfid == ROOT_GFID:
+        if gfid == ROOT_TEXT:
             return ""
         if not self.root or depth > 256:
             return None

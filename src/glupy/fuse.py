@@ -30,13 +30,17 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field)
 
 
-def served_mount(cmdline: bytes | None = None, mountinfo: str | None = None) -> tuple[str, int, int] | None:
+def served_mount(cmdline: bytes | None = None, mountinfo: str | None = None,
+                 exe: str | None = None) -> tuple[str, int, int] | None:
     """(mount point, major, minor) of the ``fuse.glusterfs`` mount this process serves,
-    or None in any other process (a brick, gfapi). A ``glusterfs`` FUSE client is
-    started with its mount point as the last argument (by ``mount.glusterfs`` and by
-    :class:`glupy.gluster.FuseMount`); it counts only if a ``fuse.glusterfs`` mount is
-    there. (*cmdline* and *mountinfo*: this process's, unless given.)"""
+    or None in any other process (a brick, a gfapi program). A ``glusterfs`` FUSE client
+    is started with its mount point as the last argument (by ``mount.glusterfs`` and by
+    :class:`glupy.gluster.FuseMount`); it counts only in GlusterFS's own executable and
+    if a ``fuse.glusterfs`` mount is there. (*cmdline*, *mountinfo* and *exe*: this
+    process's, unless given.)"""
     try:
+        if exe is None:
+            exe = os.readlink("/proc/self/exe")
         if cmdline is None:
             cmdline = Path("/proc/self/cmdline").read_bytes()
         if mountinfo is None:
@@ -44,7 +48,8 @@ def served_mount(cmdline: bytes | None = None, mountinfo: str | None = None) -> 
     except OSError:
         return None
     argv = cmdline.rstrip(b"\0").split(b"\0")
-    if len(argv) < 2 or not argv[-1].startswith(b"/"):
+    # glusterfs is glusterfsd under another name; a program of its own using gfapi is not
+    if not os.path.basename(exe).startswith("glusterfs") or len(argv) < 2 or not argv[-1].startswith(b"/"):
         return None
     wanted = os.path.normpath(os.fsdecode(argv[-1]))
     found = None

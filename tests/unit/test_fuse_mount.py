@@ -11,21 +11,27 @@ MOUNTINFO = """\
 """
 
 
+GLUSTERFS = "/usr/sbin/glusterfsd"  # /proc/self/exe of a glusterfs client: the same executable
+
+
 def argv(*args: str) -> bytes:
     return b"".join(a.encode() + b"\0" for a in args)
 
 
 def test_the_last_argument_when_a_glusterfs_fuse_mount_is_there() -> None:
     cmd = argv("/usr/sbin/glusterfs", "--volfile-server=127.0.0.1", "--volfile-id=vol", "/mnt/my vol")
-    assert served_mount(cmd, MOUNTINFO) == ("/mnt/my vol", 0, 42)  # \040 in mountinfo is a space
+    assert served_mount(cmd, MOUNTINFO, GLUSTERFS) == ("/mnt/my vol", 0, 42)  # \040 in mountinfo is a space
 
 
 def test_a_mount_over_another_is_the_last_one() -> None:
-    assert served_mount(argv("glusterfs", "-f", "x.vol", "/mnt/other/"), MOUNTINFO) == ("/mnt/other", 0, 45)
+    assert served_mount(argv("glusterfs", "-f", "x.vol", "/mnt/other/"), MOUNTINFO, GLUSTERFS) == ("/mnt/other", 0, 45)
 
 
 def test_no_mount_in_other_processes() -> None:
-    assert served_mount(argv("/usr/sbin/glusterfsd", "-s", "host", "--brick-port", "49152"), MOUNTINFO) is None
-    assert served_mount(argv("python3", "app.py", "/mnt/plain"), MOUNTINFO) is None  # not fuse.glusterfs
-    assert served_mount(argv("python3"), MOUNTINFO) is None
-    assert served_mount(b"", MOUNTINFO) is None
+    assert served_mount(argv("/usr/sbin/glusterfsd", "-s", "host", "--brick-port", "49152"), MOUNTINFO,
+                        GLUSTERFS) is None
+    assert served_mount(argv("glusterfs", "-f", "x.vol", "/mnt/plain"), MOUNTINFO, GLUSTERFS) is None  # tmpfs
+    # a gfapi program whose last argument is a glusterfs mount does not serve it
+    assert served_mount(argv("python3", "app.py", "/mnt/other"), MOUNTINFO, "/usr/bin/python3.11") is None
+    assert served_mount(argv("python3"), MOUNTINFO, GLUSTERFS) is None
+    assert served_mount(b"", MOUNTINFO, GLUSTERFS) is None

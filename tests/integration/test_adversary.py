@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -27,9 +26,10 @@ import pytest
 
 from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
 from glupy.gluster._proc import pid_alive
-from glupy.testing.workload import log_lines, timed_stat
+from glupy.testing.fixtures import (assert_alive, assert_others_served, crash_lines, misbehaving_mount,
+                                    misbehaving_mounts, skip_without_fuse, stop_mount)
+from glupy.testing.workload import log_lines, timed_getxattr, timed_stat
 
-XLATOR = os.environ.get("GLUPY_TEST_XLATOR", "glupy")
 MODULE = "glupy.testing.adversary"
 NAME = "gpadversary"  # the brick-side translator's name (user.xlator.NAME)
 NODE_INDEX, NODE_PORTS = 27, (26700, 26799)
@@ -37,10 +37,7 @@ NODE_INDEX, NODE_PORTS = 27, (26700, 26799)
 
 @pytest.fixture(autouse=True)
 def _needs_fuse() -> None:
-    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
-        pytest.skip("needs root and /dev/fuse")
-    if not (xlators.xlator_dir() / "user" / f"{XLATOR}.so").exists():
-        pytest.skip(f"the bridge is not installed as user/{XLATOR}.so: make install")
+    skip_without_fuse()
 
 
 @pytest.fixture(scope="module")
@@ -51,81 +48,16 @@ def state(gluster_state_dir: Path) -> Path:
 
 
 def adversary_mount(state: Path, label: str, cls: str, **options: str) -> FuseMount:
-    """A FUSE client of storage/posix over state/brick-LABEL (files other, f, g and a
-    directory d with three files) with glupy.testing.adversary:CLS above posix; entry and
-    attribute caches off. Mounted; the caller unmounts."""
-    brick = state / f"brick-{label}"
-    brick.mkdir(exist_ok=True)
-    for name in ("other", "f", "g"):
-        (brick / name).write_bytes(b"12345")
-    (brick / "d").mkdir(exist_ok=True)
-    for i in range(3):
-        (brick / "d" / f"e{i}").write_bytes(b"x")
-    lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume",
-             "volume adversary", f"    type user/{XLATOR}", f"    option module {MODULE}:{cls}",
-             *(f"    option {k.replace('_', '-')} {v}" for k, v in options.items()),
-             "    subvolumes posix", "end-volume"]
-    volfile = state / f"{label}.vol"
-    volfile.write_text("\n".join(lines) + "\n")
-    (state / f"{label}-client.log").unlink(missing_ok=True)
-    m = FuseMount.from_volfile(volfile, state / f"mnt-{label}", log_file=state / f"{label}-client.log",
-                               extra_args=["--attribute-timeout=0", "--entry-timeout=0"])
-    m.mount()
-    return m
-
-
-def _stop(m: FuseMount) -> None:
-    pid = m.pid
-    try:
-        m.unmount()
-    except Exception:  # noqa: BLE001 - a wedged or dead client: abort its connection, kill it, unmount
-        m.abort()
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        m.unmount()
+    """A FUSE client of storage/posix with glupy.testing.adversary:CLS above it (misbehaving_mount).
+    Mounted; the caller unmounts."""
+    return misbehaving_mount(state, label, f"{MODULE}:{cls}", **options)
 
 
 @pytest.fixture
 def mounted(state: Path) -> Iterator[Any]:
-    """mounted(label, cls, **options): an adversary_mount, unmounted at teardown."""
-    mounts: list[FuseMount] = []
-
-    def make(label: str, cls: str, **options: str) -> FuseMount:
-        m = adversary_mount(state, label, cls, **options)
-        mounts.append(m)
-        return m
-
-    yield make
-    for m in mounts:
-        _stop(m)
-
-
-def crash_lines(log: Path | str) -> list[str]:
-    return log_lines(log, "signal received") + log_lines(log, "frame : type(")
-
-
-def assert_alive(m: FuseMount, pid: int | None) -> None:
-    assert pid is not None
-    assert m.pid == pid and pid_alive(pid), "the client died"
-    assert not crash_lines(m.log_file), f"the client crashed: {crash_lines(m.log_file)[:3]}"
-
-
-def assert_others_served(path: Path, n: int = 3) -> None:
-    others = [timed_stat(path) for _ in range(n)]
-    assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, others
-
-
-def timed_getxattr(path: Path, name: str) -> tuple[float, int]:
-    start = time.monotonic()
-    try:
-        os.getxattr(path, name)
-        err = 0
-    except OSError as e:
-        err = e.errno
-    return time.monotonic() - start, err
+    """mounted(label, cls, **options): an adversary translator's mount, stopped at teardown."""
+    with misbehaving_mounts(state, MODULE) as make:
+        yield make
 
 
 # ------------------------------------------------------------------ what holds
@@ -300,6 +232,6 @@ def test_a_brick_translator_winding_to_itself(node: GlusterNode, state: Path) ->
         assert (mp / "other").read_bytes() == b"x"
     finally:
         if m is not None:
-            _stop(m)
+            stop_mount(m)
         if vol.exists():
             vol.delete(remove_bricks=True)

@@ -23,11 +23,12 @@ from typing import Any, Iterator
 
 import pytest
 
-from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
+from glupy.gluster import FuseMount
 from glupy.gluster._proc import pid_alive
-from glupy.testing.workload import log_lines, timed_stat
+from glupy.testing.fixtures import (assert_alive, assert_others_served, crash_lines, misbehaving_mount,
+                                    misbehaving_mounts, skip_without_fuse, stop_mount)
+from glupy.testing.workload import in_thread, timed_call, timed_getxattr, timed_stat
 
-XLATOR = os.environ.get("GLUPY_TEST_XLATOR", "glupy")
 MODULE = "glupy.testing.adversary2"
 NAME = "gpadv2"  # the brick-side translator's name (user.xlator.NAME)
 NODE_INDEX, NODE_PORTS = 33, (26300, 26399)
@@ -35,10 +36,7 @@ NODE_INDEX, NODE_PORTS = 33, (26300, 26399)
 
 @pytest.fixture(autouse=True)
 def _needs_fuse() -> None:
-    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
-        pytest.skip("needs root and /dev/fuse")
-    if not (xlators.xlator_dir() / "user" / f"{XLATOR}.so").exists():
-        pytest.skip(f"the bridge is not installed as user/{XLATOR}.so: make install")
+    skip_without_fuse()
 
 
 @pytest.fixture(scope="module")
@@ -49,100 +47,16 @@ def state(gluster_state_dir: Path) -> Path:
 
 
 def adv_mount(state: Path, label: str, cls: str, **options: str) -> FuseMount:
-    """A FUSE client of storage/posix over state/brick-LABEL (files other, f, g, a symlink
-    s and a directory d with three files) with glupy.testing.adversary2:CLS above posix;
-    entry and attribute caches off. Mounted; the caller unmounts."""
-    brick = state / f"brick-{label}"
-    brick.mkdir(exist_ok=True)
-    for name in ("other", "f", "g"):
-        (brick / name).write_bytes(b"12345")
-    (brick / "d").mkdir(exist_ok=True)
-    for i in range(3):
-        (brick / "d" / f"e{i}").write_bytes(b"x")
-    lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume",
-             "volume adversary", f"    type user/{XLATOR}", f"    option module {MODULE}:{cls}",
-             *(f"    option {k.replace('_', '-')} {v}" for k, v in options.items()),
-             "    subvolumes posix", "end-volume"]
-    volfile = state / f"{label}.vol"
-    volfile.write_text("\n".join(lines) + "\n")
-    (state / f"{label}-client.log").unlink(missing_ok=True)
-    m = FuseMount.from_volfile(volfile, state / f"mnt-{label}", log_file=state / f"{label}-client.log",
-                               extra_args=["--attribute-timeout=0", "--entry-timeout=0"])
-    m.mount()
-    return m
-
-
-def _stop(m: FuseMount) -> None:
-    pid = m.pid
-    try:
-        m.unmount()
-    except Exception:  # noqa: BLE001 - a wedged or dead client: abort its connection, kill it, unmount
-        m.abort()
-        if pid is not None:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        m.unmount()
+    """A FUSE client of storage/posix with glupy.testing.adversary2:CLS above it (misbehaving_mount).
+    Mounted; the caller unmounts."""
+    return misbehaving_mount(state, label, f"{MODULE}:{cls}", **options)
 
 
 @pytest.fixture
 def mounted(state: Path) -> Iterator[Any]:
-    """mounted(label, cls, **options): an adv_mount, unmounted at teardown."""
-    mounts: list[FuseMount] = []
-
-    def make(label: str, cls: str, **options: str) -> FuseMount:
-        m = adv_mount(state, label, cls, **options)
-        mounts.append(m)
-        return m
-
-    yield make
-    for m in mounts:
-        _stop(m)
-
-
-def crash_lines(log: Path | str) -> list[str]:
-    return log_lines(log, "signal received") + log_lines(log, "frame : type(")
-
-
-def assert_alive(m: FuseMount, pid: int | None) -> None:
-    assert pid is not None
-    assert m.pid == pid and pid_alive(pid), "the client died"
-    assert not crash_lines(m.log_file), f"the client crashed: {crash_lines(m.log_file)[:3]}"
-
-
-def assert_others_served(path: Path, n: int = 3) -> None:
-    others = [timed_stat(path) for _ in range(n)]
-    assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, others
-
-
-def timed_getxattr(path: Path, name: str) -> tuple[float, int]:
-    start = time.monotonic()
-    try:
-        os.getxattr(path, name)
-        err = 0
-    except OSError as e:
-        err = e.errno
-    return time.monotonic() - start, err
-
-
-def timed(fn: Any) -> tuple[float, int]:
-    start = time.monotonic()
-    try:
-        fn()
-        err = 0
-    except OSError as e:
-        err = e.errno
-    return time.monotonic() - start, err
-
-
-def in_thread(fn: Any, *args: Any) -> tuple[Any, dict[str, Any]]:
-    import threading
-
-    out: dict[str, Any] = {}
-    t = threading.Thread(target=lambda: out.__setitem__("result", fn(*args)), daemon=True)
-    t.start()
-    return t, out
+    """mounted(label, cls, **options): an adversary2 translator's mount, stopped at teardown."""
+    with misbehaving_mounts(state, MODULE) as make:
+        yield make
 
 
 # ------------------------------------------------------------------ what holds
@@ -214,7 +128,7 @@ def test_iatt_and_flock_fields_out_of_range(mounted: Any) -> None:
     os.statvfs(mp)
     fd = os.open(mp / "f", os.O_RDWR)
     try:
-        took, err = timed(lambda: fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)))
+        took, err = timed_call(lambda: fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)))
         assert took < 1.0, (took, err)
     finally:
         os.close(fd)
@@ -229,9 +143,9 @@ def test_readdirp_entries_that_lie(mounted: Any, mode: str) -> None:
     the listing is answered, the client lives and serves others."""
     m = mounted(f"dirs-{mode}", "OddDirs", mode=mode, fop_timeout="5")
     mp, pid = m.mountpoint, m.pid
-    took, err = timed(lambda: os.listdir(mp / "d"))
+    took, err = timed_call(lambda: os.listdir(mp / "d"))
     assert err in (0, errno.EIO) and took < 5.0, (took, err)
-    timed(lambda: [os.stat(mp / "d" / n) for n in os.listdir(mp / "d")[:5]])
+    timed_call(lambda: [os.stat(mp / "d" / n) for n in os.listdir(mp / "d")[:5]])
     assert_others_served(mp / "other")
     assert_others_served(mp / "d" / "e1")
     assert_alive(m, pid)
@@ -246,9 +160,9 @@ def test_fd_contexts_whose_del_misbehaves(mounted: Any) -> None:
     for kind in ("raise", "block", "resurrect", "thread"):
         for _ in range(3):
             fd = os.open(mp / "f", os.O_RDONLY)
-            took, err = timed(lambda: os.getxattr(fd, f"user.ctx-{kind}"))
+            took, err = timed_call(lambda: os.getxattr(fd, f"user.ctx-{kind}"))
             assert err == errno.ENODATA and took < 1.0, (kind, took, err)
-            took, err = timed(lambda: os.close(fd))
+            took, err = timed_call(lambda: os.close(fd))
             assert err == 0 and took < 1.0, (kind, took, err)
         assert_others_served(mp / "other", 2)
     time.sleep(3.5)
@@ -313,7 +227,7 @@ def test_a_fini_hook_at_unmount(state: Path, how: str) -> None:
         assert time.monotonic() - start < 1.5
         assert not crash_lines(m.log_file), crash_lines(m.log_file)[:3]
     finally:
-        _stop(m)
+        stop_mount(m)
 
 
 # ------------------------------------------------------------------ bridge bugs found
@@ -377,7 +291,7 @@ def test_a_handler_that_forks_leaves_nothing_behind(mounted: Any, state: Path) -
         assert err == errno.ENODATA and took < 1.0, (took, err)
         assert_others_served(mp / "other")
         assert_alive(m, pid)
-        _stop(m)
+        stop_mount(m)
         time.sleep(1)
         left = _copies_of(volfile)
         assert not left, f"left behind: {left}"

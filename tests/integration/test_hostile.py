@@ -23,7 +23,6 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,22 +32,19 @@ import pytest
 
 from glupy.admin import build_client_graph, fetch_client_volfile
 from glupy.gluster import FuseMount, GlusterCommandError, GlusterNode, Volume, xlators
-from glupy.gluster._proc import pid_alive
-from glupy.testing.fixtures import posix_mount
+from glupy.testing.fixtures import (assert_alive, bridge_under_test, crash_lines, misbehaving_mount,
+                                    misbehaving_mounts, posix_mount, skip_without_fuse)
 from glupy.testing.hostile import UNHELD_ENTRY
-from glupy.testing.workload import log_lines, timed_stat
+from glupy.testing.workload import in_thread, log_lines, timed_getxattr, timed_stat
 
-XLATOR = os.environ.get("GLUPY_TEST_XLATOR", "glupy")
+XLATOR = bridge_under_test()
 MODULE = "glupy.testing.hostile"
 NAME = "gphostile"  # the brick-side translator's name (user.xlator.NAME)
 
 
 @pytest.fixture(autouse=True)
 def _needs_fuse() -> None:
-    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
-        pytest.skip("needs root and /dev/fuse")
-    if not (xlators.xlator_dir() / "user" / f"{XLATOR}.so").exists():
-        pytest.skip(f"the bridge is not installed as user/{XLATOR}.so: make install")
+    skip_without_fuse()
 
 
 @pytest.fixture(scope="module")
@@ -59,88 +55,22 @@ def state(gluster_state_dir: Path) -> Path:
 
 
 def hostile_mount(state: Path, label: str, cls: str, **options: str) -> FuseMount:
-    """A FUSE client of storage/posix over state/brick-LABEL (holding files other, f, g
-    and a directory d with three files) with glupy.testing.hostile:CLS above posix;
-    entry and attribute caches off. Mounted; the caller unmounts."""
-    brick = state / f"brick-{label}"
-    brick.mkdir(exist_ok=True)
-    for name in ("other", "f", "g"):
-        (brick / name).write_bytes(b"12345")
-    (brick / "d").mkdir(exist_ok=True)
-    for i in range(3):
-        (brick / "d" / f"e{i}").write_bytes(b"x")
-    lines = ["volume posix", "    type storage/posix", f"    option directory {brick}", "end-volume",
-             "volume hostile", f"    type user/{XLATOR}", f"    option module {MODULE}:{cls}",
-             *(f"    option {k.replace('_', '-')} {v}" for k, v in options.items()),
-             "    subvolumes posix", "end-volume"]
-    volfile = state / f"{label}.vol"
-    volfile.write_text("\n".join(lines) + "\n")
-    (state / f"{label}-client.log").unlink(missing_ok=True)  # a log of this run only (crash lines)
-    m = FuseMount.from_volfile(volfile, state / f"mnt-{label}", log_file=state / f"{label}-client.log",
-                               extra_args=["--attribute-timeout=0", "--entry-timeout=0"])
-    m.mount()
-    return m
+    """A FUSE client of storage/posix with glupy.testing.hostile:CLS above it (misbehaving_mount).
+    Mounted; the caller unmounts."""
+    return misbehaving_mount(state, label, f"{MODULE}:{cls}", **options)
 
 
 @pytest.fixture
-def mounted(state: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """mounted(label, cls, **options): a hostile_mount, aborted and unmounted at teardown."""
-    mounts: list[FuseMount] = []
-
-    def make(label: str, cls: str, **options: str) -> FuseMount:
-        m = hostile_mount(state, label, cls, **options)
-        mounts.append(m)
-        return m
-
-    yield make
-    for m in mounts:
-        pid = m.pid
-        if pid is not None and not m.is_mounted():
-            os.kill(pid, signal.SIGKILL)
-        try:
-            m.unmount()
-        except Exception:  # noqa: BLE001 - a wedged client: abort its connection, then unmount
-            m.abort()
-            if pid is not None:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            m.unmount()
-
-
-def crash_lines(log: Path | str) -> list[str]:
-    return log_lines(log, "signal received") + log_lines(log, "frame : type(")
-
-
-def assert_alive(m: FuseMount, pid: int | None) -> None:
-    assert pid is not None
-    # not a zombie either: a client dead of a stack overflow logs nothing and stays one
-    assert m.pid == pid and pid_alive(pid), "the client died"
-    assert not crash_lines(m.log_file), f"the client crashed: {crash_lines(m.log_file)[:3]}"
+def mounted(state: Path) -> Iterator[Any]:
+    """mounted(label, cls, **options): a hostile translator's mount, stopped at teardown."""
+    with misbehaving_mounts(state, MODULE) as make:
+        yield make
 
 
 def quick_others(path: Path, n: int = 5) -> list[tuple[float, int]]:
     """n stats of a name the client knows (a revalidation: not serialized by the kernel
     behind a lookup of another name in the same directory)."""
     return [timed_stat(path) for _ in range(n)]
-
-
-def in_thread(fn: Any, *args: Any) -> tuple[threading.Thread, dict[str, Any]]:
-    out: dict[str, Any] = {}
-    t = threading.Thread(target=lambda: out.setdefault("result", fn(*args)), daemon=True)
-    t.start()
-    return t, out
-
-
-def timed_getxattr(path: Path, name: str) -> tuple[float, int]:
-    start = time.monotonic()
-    try:
-        os.getxattr(path, name)
-        err = 0
-    except OSError as e:
-        err = e.errno
-    return time.monotonic() - start, err
 
 
 # ------------------------------------------------------------------ handlers that answer oddly

@@ -25,13 +25,17 @@ released, inodes forgotten, fini called).
 from __future__ import annotations
 
 import os
+import signal
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pytest
 
-from glupy.gluster import FuseMount
+from glupy.gluster import FuseMount, xlators
+from glupy.gluster._proc import pid_alive
 from glupy.testing.harness import Harness, PosixBackend
+from glupy.testing.workload import log_lines, timed_stat
 
 __all__ = ["HarnessFactory", "glupy_harness"]
 
@@ -133,3 +137,82 @@ def posix_mount(state: Path, label: str, *stack: tuple[str, Mapping[str, str]],
                                extra_args=["--attribute-timeout=0", "--entry-timeout=0"])
     m.mount()
     return m
+
+
+def skip_without_fuse() -> None:
+    """pytest.skip unless this is root with /dev/fuse and the bridge under test is installed."""
+    if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
+        pytest.skip("needs root and /dev/fuse")
+    if not (xlators.xlator_dir() / "user" / f"{bridge_under_test()}.so").exists():
+        pytest.skip(f"the bridge is not installed as user/{bridge_under_test()}.so: make install")
+
+
+def misbehaving_mount(state: Path, label: str, spec: str, **options: str) -> FuseMount:
+    """:func:`posix_mount` of one translator `spec` (``"module:Class"``) over
+    state/brick-LABEL, which holds files other, f and g (``12345``) and a directory d with
+    three files; options' underscores become dashes. The client log of an earlier run is
+    removed first, so that its crash lines are this run's."""
+    brick = state / f"brick-{label}"
+    brick.mkdir(exist_ok=True)
+    for name in ("other", "f", "g"):
+        (brick / name).write_bytes(b"12345")
+    (brick / "d").mkdir(exist_ok=True)
+    for i in range(3):
+        (brick / "d" / f"e{i}").write_bytes(b"x")
+    (state / f"{label}-client.log").unlink(missing_ok=True)
+    return posix_mount(state, label, (spec, {k.replace("_", "-"): v for k, v in options.items()}), brick=brick)
+
+
+def stop_mount(m: FuseMount) -> None:
+    """Unmount `m`; a client that is wedged, or dead under its mount, is aborted and killed
+    by its PID first."""
+    pid = m.pid
+    if pid is not None and not m.is_mounted():
+        os.kill(pid, signal.SIGKILL)
+    try:
+        m.unmount()
+    except Exception:  # noqa: BLE001 - a wedged client: abort its connection, kill it, unmount
+        m.abort()
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        m.unmount()
+
+
+@contextmanager
+def misbehaving_mounts(state: Path, module: str) -> Iterator[Callable[..., FuseMount]]:
+    """``make(label, cls, **options)``: a :func:`misbehaving_mount` of ``module:cls``; every
+    mount made is stopped (:func:`stop_mount`) at the end of the block."""
+    mounts: list[FuseMount] = []
+
+    def make(label: str, cls: str, **options: str) -> FuseMount:
+        m = misbehaving_mount(state, label, f"{module}:{cls}", **options)
+        mounts.append(m)
+        return m
+
+    try:
+        yield make
+    finally:
+        for m in mounts:
+            stop_mount(m)
+
+
+def crash_lines(log: Path | str) -> list[str]:
+    """The lines of a GlusterFS log that say its process crashed (signal, frame dump)."""
+    return log_lines(log, "signal received") + log_lines(log, "frame : type(")
+
+
+def assert_alive(m: FuseMount, pid: int | None) -> None:
+    """The client of `m` is still the process `pid`, alive, with no crash in its log."""
+    assert pid is not None
+    # not a zombie either: a client dead of a stack overflow logs nothing and stays one
+    assert m.pid == pid and pid_alive(pid), "the client died"
+    assert not crash_lines(m.log_file), f"the client crashed: {crash_lines(m.log_file)[:3]}"
+
+
+def assert_others_served(path: Path, n: int = 3) -> None:
+    """n stats of `path` all succeed, each in under a second: the client serves other FOPs."""
+    others = [timed_stat(path) for _ in range(n)]
+    assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, others

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import random
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -273,12 +274,30 @@ def log_lines(log: Path | str, needle: str) -> list[str]:
     return [line.split("] ", 1)[-1][:300] for line in text.splitlines() if needle in line]
 
 
-def timed_stat(path: Path | str) -> tuple[float, int]:
-    """(seconds, errno or 0) of one stat(2): how long one lookup took, and how it ended."""
+def timed_call(fn: Any, *args: Any) -> tuple[float, int]:
+    """(seconds, errno or 0) of one call of a system call wrapper such as os.stat."""
     start = time.monotonic()
     try:
-        os.stat(path)
+        fn(*args)
         err = 0
     except OSError as e:
         err = e.errno
     return time.monotonic() - start, err
+
+
+def timed_stat(path: Path | str) -> tuple[float, int]:
+    """(seconds, errno or 0) of one stat(2): how long one lookup took, and how it ended."""
+    return timed_call(os.stat, path)
+
+
+def timed_getxattr(path: Path | str, name: str) -> tuple[float, int]:
+    """(seconds, errno or 0) of one getxattr(2)."""
+    return timed_call(os.getxattr, path, name)
+
+
+def in_thread(fn: Any, *args: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    """fn(*args) on a daemon thread: (the thread, a dict that gets "result" when it returns)."""
+    out: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: out.__setitem__("result", fn(*args)), daemon=True)
+    t.start()
+    return t, out

@@ -133,13 +133,21 @@ def test_a_stalled_event_loop_is_replaced_then_retired_once_it_turns_again(monke
     monkeypatch.setattr(_Heartbeat, "STALLED", 0.2)
     monkeypatch.setattr(_Services, "MAX_STUCK_LOOPS", 2)
 
-    async def blocks(seconds: float) -> None:
+    import threading
+
+    async def blocks(seconds: float, started: threading.Event) -> None:
+        started.set()
         time.sleep(seconds)
 
     services = _Services()
     loops = [services.loop()]
     for _ in range(services.MAX_STUCK_LOOPS + 3):
-        asyncio.run_coroutine_threadsafe(blocks(0.5), loops[-1])
+        # stalled once the block has run 0.35 s (the last beat is older still), and still
+        # blocked when the next loop is asked for; timed from the block's start, not from
+        # its submission, which a loaded machine may run late
+        started = threading.Event()
+        asyncio.run_coroutine_threadsafe(blocks(1.0, started), loops[-1])
+        assert started.wait(5)
         time.sleep(0.35)
         loops.append(services.loop())
         assert loops[-1] is not loops[-2]

@@ -3,7 +3,6 @@ traceback per failure must not flood the GlusterFS log; found by tests/integrati
 
 from __future__ import annotations
 
-import time
 import traceback
 
 from glupy.errors import failure_text
@@ -54,10 +53,9 @@ def test_a_long_chain_is_cut_quickly() -> None:
                 error = e
         raise RuntimeError("last") from error
 
-    e = _raised(chained)
-    start = time.monotonic()
-    text = failure_text(e)
-    assert time.monotonic() - start < 0.5
+    # only the last 8 are formatted (formatting is what took seconds for 20,000): said by the
+    # count of those left out, not by a wall-clock limit that a loaded machine can miss
+    text = failure_text(_raised(chained))
     assert len(text) <= 16384 + 200
     assert text.rstrip().endswith("RuntimeError: last")
     assert "19993 earlier exceptions of this chain left out" in text

@@ -1492,6 +1492,24 @@ gp_dump_run(gp_work *w)
         gp_dump_work_free(dw);
 }
 
+/* One "key=value" line of a statedump. GlusterFS 10.3's gf_proc_dump_write formats the
+ * line into a GF_DUMP_MAX_BUF_LEN buffer and adds up the lengths vsnprintf would have
+ * written, not what it wrote: a longer line overflowed the buffer and aborted the
+ * process (a statedump hook's value of 4,100 characters, or an option's). Key and value
+ * are cut to fit, the value ending with CUT. */
+#define GP_DUMP_CUT "...[cut]"
+static void
+gp_dump_write(const char *key, const char *value)
+{
+    char k[GF_DUMP_MAX_BUF_LEN / 8];
+    snprintf(k, sizeof(k), "%s", key);
+    int room = GF_DUMP_MAX_BUF_LEN - (int)strlen(k) - 3; /* '=', '\n', the NUL */
+    if (strnlen(value, room + 1) <= (size_t)room)
+        gf_proc_dump_write(k, "%s", value);
+    else
+        gf_proc_dump_write(k, "%.*s%s", room - (int)strlen(GP_DUMP_CUT), value, GP_DUMP_CUT);
+}
+
 static int32_t
 gp_dump_priv(xlator_t *this)
 {
@@ -1499,8 +1517,8 @@ gp_dump_priv(xlator_t *this)
     if (!priv)
         return 0;
     gf_proc_dump_add_section("xlator.glupy.%s.priv", this->name);
-    gf_proc_dump_write("module", "%s", priv->module);
-    gf_proc_dump_write("class", "%s", priv->cls[0] ? priv->cls : "(default)");
+    gp_dump_write("module", priv->module);
+    gp_dump_write("class", priv->cls[0] ? priv->cls : "(default)");
     gp_dump_work *dw = calloc(1, sizeof(*dw));
     if (!dw)
         return 0;
@@ -1516,7 +1534,7 @@ gp_dump_priv(xlator_t *this)
     }
     for (const char *p = dw->items; p && *p;) {
         const char *value = p + strlen(p) + 1;
-        gf_proc_dump_write((char *)p, "%s", value);
+        gp_dump_write(p, value);
         p = value + strlen(value) + 1;
     }
     gp_dump_work_free(dw);

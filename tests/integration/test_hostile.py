@@ -32,8 +32,8 @@ import pytest
 
 from glupy.admin import build_client_graph, fetch_client_volfile
 from glupy.gluster import FuseMount, GlusterCommandError, GlusterNode, Volume, xlators
-from glupy.testing.fixtures import (assert_alive, bridge_under_test, crash_lines, misbehaving_mount,
-                                    misbehaving_mounts, posix_mount, skip_without_fuse)
+from glupy.testing.fixtures import (assert_alive, assert_others_served, bridge_under_test, crash_lines,
+                                    misbehaving_mount, misbehaving_mounts, posix_mount, skip_without_fuse)
 from glupy.testing.hostile import UNHELD_ENTRY
 from glupy.testing.workload import in_thread, log_lines, timed_getxattr, timed_stat
 
@@ -362,6 +362,23 @@ def test_lifecycle_hooks_that_leave_by_odd_exits(mounted: Any, state: Path, does
     log = state / f"init-{does}-client.log"
     assert [line for line in log_lines(log, "cannot start translator") if cause in line], log_lines(log, " E ")
     assert not crash_lines(log)
+
+
+# Fixed bridge bug this guards (was: native/bridge.c gp_dump_priv wrote every entry with
+# gf_proc_dump_write, which in GlusterFS 10.3 overflows its 4096-byte buffer on a longer
+# line: a statedump hook's value of 4,100 characters aborted the client; found by a red team)
+def test_statedump_entries_longer_than_a_line_are_cut(mounted: Any) -> None:
+    """BadLife dump_does=long: a statedump of the client keeps it alive; the long value and
+    the long key are cut to fit GlusterFS's line, the value marked as cut."""
+    m = mounted("dump-long", "BadLife", dump_does="long")
+    pid = m.pid
+    text = m.statedump_text()
+    assert_alive(m, pid)
+    recent = [line for line in text.splitlines() if line.startswith("recent=")]
+    assert len(recent) == 1 and recent[0].endswith("...[cut]") and len(recent[0]) < 4096, recent
+    assert recent[0].startswith("recent=/projects/obj/file-00000.o,/projects/obj/file-00001.o")
+    assert [line for line in text.splitlines() if line.startswith("k" * 500) and line.endswith("=v")]
+    assert_others_served(m.mountpoint / "other")
 
 
 def cpu_seconds(pid: int) -> float:

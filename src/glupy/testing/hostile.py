@@ -673,7 +673,8 @@ class Escaper(glupy.Translator):
 class BadLife(glupy.Translator):
     """Lifecycle hooks that leave oddly, chosen by options ``init_does``, ``fini_does`` and
     ``dump_does``: ``exit`` (sys.exit(7)), ``kbint`` (KeyboardInterrupt), ``block`` (sleep
-    ``block`` seconds), ``recurse`` (RecursionError), ``nothing``."""
+    ``block`` seconds), ``recurse`` (RecursionError), ``long`` (entries longer than a
+    statedump line of GlusterFS: a value of 5,000 characters, a key of 5,000), ``nothing``."""
 
     init_does = glupy.Option(str, default="nothing")
     fini_does = glupy.Option(str, default="nothing")
@@ -691,6 +692,8 @@ class BadLife(glupy.Translator):
             def down() -> Any:
                 return down()
             down()
+        if what == "long":  # e.g. the paths a translator saw recently
+            return {"recent": ",".join(f"/projects/obj/file-{i:05d}.o" for i in range(200)), "k" * 5000: "v"}
         return {"did": what}
 
     def init(self) -> None:

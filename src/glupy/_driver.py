@@ -797,13 +797,57 @@ _STACK_LOCK = threading.Lock()
 def _start_thread(target: Callable[..., None], name: str, *args: Any) -> None:
     """A daemon thread of glupy's own, with the platform's default stack: a translator
     may have set a small one for its threads (``threading.stack_size`` is
-    process-wide), and ordinary code on a 64 KiB stack crashed the process."""
+    process-wide), and ordinary code on a 64 KiB stack crashed the process. Started
+    with ``_thread``, not ``threading.Thread``: the hooks a translator sets for the
+    threads threading starts (``threading.setprofile``, ``threading.settrace``) are
+    not run in it; a profile function that raised ended glupy-timers as it started,
+    and every later glupy.sleep of the process waited for its deadline."""
+    import _thread
+
     with _STACK_LOCK:
         wanted = threading.stack_size(0)
         try:
-            threading.Thread(target=target, args=args, name=name, daemon=True).start()
+            _thread.start_new_thread(_run_thread, (target, name, args))
         finally:
             threading.stack_size(wanted)
+
+
+def _run_thread(target: Callable[..., None], name: str, args: tuple[Any, ...]) -> None:
+    try:
+        threading.current_thread().name = name  # threading's view of it (a "dummy" thread), for reports
+    except Exception:  # noqa: BLE001 - a name is not worth the thread
+        pass
+    try:
+        target(*args)
+    except BaseException:  # noqa: BLE001 - _thread would print it to stderr; the target reports its own
+        pass
+
+
+class _QuietAsyncio(logging.Filter):
+    """``with _QUIET_ASYNCIO:`` drops what asyncio logs on this thread meanwhile. Making
+    a loop logs "Using selector" at DEBUG; with the root logger at DEBUG and a handler
+    that blocks (a log sink that stopped reading, set up by a translator's init), making
+    glupy's loop blocked the thread under the services' lock, and every later on_loop of
+    the process with it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._here = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self._here, "quiet", False)
+
+    def __enter__(self) -> None:
+        logger = logging.getLogger("asyncio")
+        if self not in logger.filters:  # (a translator may have reset them)
+            logger.addFilter(self)
+        self._here.quiet = True
+
+    def __exit__(self, *exc: Any) -> None:
+        self._here.quiet = False
+
+
+_QUIET_ASYNCIO = _QuietAsyncio()
 
 
 class _ThreadPool:
@@ -905,7 +949,8 @@ class _Services:
                     "time.sleep or a blocking call in an async def given to glupy.on_loop: use glupy.to_thread for "
                     "those). Later on_loop calls go to a new loop; what waits on the old one goes on when it does. "
                     "The old loop's thread is at:\n%s", stalled, heartbeat.where())
-            loop = asyncio.new_event_loop()
+            with _QUIET_ASYNCIO:
+                loop = asyncio.new_event_loop()
             self._heartbeat = heartbeat = _Heartbeat(loop, self._recovered)
             loop.call_soon(heartbeat.beat)
             _start_thread(_serve_loop, "glupy-asyncio", loop, heartbeat)

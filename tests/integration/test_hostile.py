@@ -477,6 +477,25 @@ def test_signals_a_blocked_event_loop_and_blocking_finalizers_on_a_client(mounte
     assert log_lines(m.log_file, "asyncio loop has not turned"), "the stuck loop was not logged"
 
 
+# Fixed bugs this guards (found by a fifth red-team session, 2026-12-07): glupy's own
+# threads were started by threading, which runs a profile function set with
+# threading.setprofile first: one that raised ended glupy-timers and the to_thread pool's
+# threads as they started, and every later glupy.sleep or to_thread of the process waited
+# for its deadline; and making glupy's asyncio loop logs at DEBUG through the root logger's
+# handlers: one that blocked held the loop's making under a lock, and every on_loop with it
+def test_hooks_for_every_thread_and_a_hanging_log_handler_on_a_client(mounted: Any) -> None:
+    m = mounted("prochooks", "ProcessWide", where="client", fop_timeout="3")
+    mp, pid = m.mountpoint, m.pid
+    path = mp / "other"
+    # before any sleep, to_thread or on_loop of the process: their threads start after it
+    assert timed_getxattr(path, "user.client.profile-raises")[1] == errno.ENODATA
+    assert timed_getxattr(path, "user.client.logsink-hangs")[1] == errno.ENODATA
+    calls = [timed_getxattr(path, f"user.client.{kind}") for kind in ("nap", "tothread", "loopnap") * 3]
+    assert [err for _, err in calls] == [errno.ENODATA] * 9 and max(t for t, _ in calls) < 1.0, calls
+    assert_others_served(path)
+    assert_alive(m, pid)
+
+
 # ------------------------------------------------------------------ on a replica-2 volume
 
 

@@ -724,6 +724,15 @@ class _FinalizerBlocks:
         time.sleep(self.seconds)
 
 
+def _raising_profile(frame: Any, event: str, arg: Any) -> None:
+    raise RuntimeError("a bug in a profiler")
+
+
+class _HangingSink(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        time.sleep(3600)
+
+
 class ProcessWide(glupy.Translator):
     """Misbehaviours that reach past the handler into the whole process, by xattr name:
     getxattr ``user.WHERE.KIND``, acted on by the instance whose option ``where`` is
@@ -745,6 +754,11 @@ class ProcessWide(glupy.Translator):
       that buffer on its stack: it ended the process below, a brick even from a client);
 
     * ``fsetattr``: winds a chmod 0600 of the file on an anonymous fd (its errno if it fails);
+    * ``profile-raises``: ``threading.setprofile`` of a function that raises (a buggy
+      profiler "for my threads"): every thread threading starts later runs it first;
+    * ``logsink-hangs``: the root logger at DEBUG with one handler that blocks for an hour
+      (``logging.basicConfig``, a log sink whose peer stopped reading);
+    * ``tothread``: ``await glupy.to_thread(int)``;
 
     and, with the option ``refuse-fsetattr``, every fsetattr raises FopError(EACCES) (under
     protocol/server of GlusterFS 10.3, a failed fsetattr answered with any errno but ENOENT
@@ -781,6 +795,12 @@ class ProcessWide(glupy.Translator):
             await glupy.on_loop(asyncio.sleep(0.001))
         elif kind == "readlink-huge":
             await self.child.readlink(loc, 1 << 30, None)
+        elif kind == "profile-raises":
+            threading.setprofile(_raising_profile)
+        elif kind == "logsink-hangs":
+            logging.basicConfig(level=logging.DEBUG, handlers=[_HangingSink()], force=True)
+        elif kind == "tothread":
+            await glupy.to_thread(int)
         elif kind == "fsetattr":  # a chmod 0600 on an anonymous fd: its errno, or ENODATA
             ia = glupy.Iatt()
             ia.mode = 0o100600

@@ -56,6 +56,8 @@ typedef struct {
     int fresh_lookups_only;               /* ... and fresh_lookups_only */
     int has_notify;                       /* the class has a notify hook (read without the GIL) */
     unsigned notify_late;                 /* notify hooks that missed GP_NOTIFY_WAIT (for the log) */
+    int notify_stuck;                     /* of those, still running (atomic) */
+    unsigned notify_skipped;              /* events passed on without the hook meanwhile (for the log) */
     unsigned notify_cycles;               /* notify calls past GP_NOTIFY_DEPTH (for the log) */
     pthread_mutex_t reconfigure_lock;     /* one reconfigure (hook or reload) at a time, late ones included */
     PyObject *missing_names;              /* its missing_names (a gp_missing_type), or NULL */
@@ -1222,15 +1224,31 @@ gp_notify_run(gp_work *w)
     gp_notify_hook(nw->this, &event, nw->data, &propagate);
     nw->event = event;
     nw->propagate = propagate;
-    if (gp_handoff_done(&nw->handoff)) /* the event went on without this answer */
+    gp_private_t *priv = nw->this->private;
+    if (gp_handoff_done(&nw->handoff)) { /* the event went on without this answer */
+        if (priv)
+            __atomic_sub_fetch(&priv->notify_stuck, 1, __ATOMIC_RELAXED);
         gp_notify_work_free(nw);
+    }
 }
 
 /* Run the hook on a worker and wait for it at most GP_NOTIFY_WAIT; 0 if it answered
- * in time (*event, *propagate as it said), -1 if the event goes on unchanged. */
+ * in time (*event, *propagate as it said), -1 if the event goes on unchanged. While a
+ * hook that missed the wait is still running, later events go on at once without the
+ * hook: a hook blocked for good (on a lock a handler holds) cost the epoll thread a
+ * second per upcall, and each upcall another worker held for good. */
 static int
 gp_notify_off_thread(xlator_t *this, int32_t *event, void *data, int *propagate)
 {
+    gp_private_t *priv = this->private;
+    if (priv && __atomic_load_n(&priv->notify_stuck, __ATOMIC_RELAXED) > 0) {
+        unsigned skipped = ++priv->notify_skipped;
+        if (skipped <= 5 || skipped % 1000 == 0)
+            gf_log(this->name, GF_LOG_WARNING,
+                   "glupy: notify(%d) passed on without the hook: an earlier notify() is still running "
+                   "(%u events passed on so in all)", *event, skipped);
+        return -1;
+    }
     gp_notify_work *nw = calloc(1, sizeof(*nw));
     if (!nw)
         return -1;
@@ -1258,7 +1276,8 @@ gp_notify_off_thread(xlator_t *this, int32_t *event, void *data, int *propagate)
         gp_notify_work_free(nw);
         return 0;
     }
-    gp_private_t *priv = this->private;
+    if (priv)
+        __atomic_add_fetch(&priv->notify_stuck, 1, __ATOMIC_RELAXED);
     unsigned late = priv ? ++priv->notify_late : 0;
     if (late <= 5 || late % 100 == 0)
         gf_log(this->name, GF_LOG_WARNING,

@@ -17,8 +17,6 @@ from glupy.replies import REPLY_BY_ID, copy_reply
 
 __all__ = ["HarnessError", "ROOT_GFID", "FOP_NAME", "gfid_to_ino", "as_gfid", "volume_path", "error_reply"]
 
-#: the gfid of a volume's root directory in GlusterFS
-
 #: FOP names by GF_FOP number (the numbers a wind carries)
 FOP_NAME = {num: name for name, num in FOP_ID.items()}
 

@@ -213,6 +213,8 @@ def assert_alive(m: FuseMount, pid: int | None) -> None:
 
 
 def assert_others_served(path: Path, n: int = 3) -> None:
-    """n stats of `path` all succeed, each in under a second: the client serves other FOPs."""
+    """n stats of `path` all succeed, each in under a second: the client serves other FOPs.
+    `path` is best a name the client knows (a revalidation is not serialized by the kernel
+    behind a lookup of another name in the same directory)."""
     others = [timed_stat(path) for _ in range(n)]
     assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, others

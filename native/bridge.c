@@ -38,6 +38,8 @@ gp_fetch_exception(void)
     return value;
 }
 
+typedef struct gp_notify_line gp_notify_line;
+
 typedef struct {
     PyObject *instance;                   /* the Python translator */
     PyObject *handlers[GF_FOP_MAXVALUE];  /* bound methods of overridden FOPs */
@@ -55,9 +57,7 @@ typedef struct {
     int named_lookups_only;               /* the class's named_lookups_only */
     int fresh_lookups_only;               /* ... and fresh_lookups_only */
     int has_notify;                       /* the class has a notify hook (read without the GIL) */
-    unsigned notify_late;                 /* notify hooks that missed GP_NOTIFY_WAIT (for the log) */
-    int notify_stuck;                     /* of those, still running (atomic) */
-    unsigned notify_skipped;              /* events passed on without the hook meanwhile (for the log) */
+    gp_notify_line *notify_line;          /* events for the notify hook (made at the first one) */
     unsigned notify_cycles;               /* notify calls past GP_NOTIFY_DEPTH (for the log) */
     pthread_mutex_t reconfigure_lock;     /* one reconfigure (hook or reload) at a time, late ones included */
     PyObject *missing_names;              /* its missing_names (a gp_missing_type), or NULL */
@@ -65,6 +65,8 @@ typedef struct {
     char module[256], cls[128];
     char generation[64];                  /* option generation: a new value reloads the module */
 } gp_private_t;
+
+static void gp_notify_line_release(gp_private_t *priv);
 
 #define GP_FOP_TIMEOUT_DEFAULT 60
 #define GP_STR_(x) #x
@@ -881,6 +883,7 @@ fini(xlator_t *this)
     Py_CLEAR(priv->retired);
     Py_CLEAR(priv->instance);
     Py_CLEAR(priv->handle);
+    gp_notify_line_release(priv);
     /* no FOP reaches a finished xlator, but leave it a valid table; a context
      * release queued later (gp_release_ctx) finds no private under the GIL */
     this->fops = priv->base_fops;
@@ -1070,19 +1073,26 @@ gp_handoff_destroy(gp_handoff *h)
     pthread_mutex_destroy(&h->lock);
 }
 
+/* CLOCK_REALTIME `seconds_from_now` (pthread_cond_timedwait's clock). */
+static void
+gp_timespec_at(struct timespec *ts, double seconds_from_now)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)seconds_from_now;
+    ts->tv_nsec += (long)((seconds_from_now - (time_t)seconds_from_now) * 1e9);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 /* 1: the worker finished within `seconds` (its results may be read); 0: it did
  * not, the work item now belongs to the worker. */
 static int
 gp_handoff_wait(gp_handoff *h, double seconds)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)seconds;
-    until.tv_nsec += (long)((seconds - (time_t)seconds) * 1e9);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    gp_timespec_at(&until, seconds);
     pthread_mutex_lock(&h->lock);
     while (!h->done)
         if (pthread_cond_timedwait(&h->cond, &h->lock, &until) == ETIMEDOUT)
@@ -1191,99 +1201,259 @@ reconfigure(xlator_t *this, dict_t *options)
     return -1;
 }
 
-/* How long GlusterFS's thread waits for a notify hook before passing the event on
- * unchanged: the hook runs on a worker, so one that blocks holds that worker, not
- * the epoll thread or the FUSE reader that brought the event. */
+/* A translator's notify hook, off GlusterFS's threads.
+ *
+ * The hook runs on a worker, one event at a time and in the order the events came
+ * (a "line" of events per translator). The thread that brought an event waits for
+ * the hook's answer a bounded time: GP_NOTIFY_WAIT for an event of the graph's life
+ * (PARENT_UP, CHILD_UP, ...: rare, and a hook may answer them with another event);
+ * for an upcall, which protocol/client's epoll thread brings between the bricks'
+ * replies, no more than what is left of a budget of GP_NOTIFY_BUDGET seconds,
+ * refilled at GP_NOTIFY_SHARE seconds a second. An event the thread does not wait
+ * for (the budget is spent, earlier events still wait for the hook, or the hook did
+ * not answer in time) goes on unchanged at once and stays queued for the hook,
+ * which gets it later (its answer then changes nothing: logged). So the hook sees
+ * every event, in order, and GlusterFS's thread is never held long: a hook blocked
+ * for good cost the epoll thread a second per upcall, and one taking 0.3 s on every
+ * upcall, at 25 upcalls a second, held it for good (the mount's other FOPs waited
+ * over 5 s). At most GP_NOTIFY_QUEUE events wait; beyond, new ones are dropped
+ * (logged). */
 #define GP_NOTIFY_WAIT 1.0
+#define GP_NOTIFY_BUDGET 0.25
+#define GP_NOTIFY_SHARE 0.2
+#define GP_NOTIFY_QUEUE 4096
 
-typedef struct {
-    gp_work w;
-    xlator_t *this;
+typedef struct gp_notify_item {
+    struct gp_notify_item *next;
     int32_t event;
     void *data;                              /* the event's data, or &up */
     struct gf_upcall up;                     /* an upcall's copy: the sender's is gone once notify returns */
     struct gf_upcall_cache_invalidation ci;
-    gp_handoff handoff;
     int propagate;
-} gp_notify_work;
+    int done;                                /* the hook answered (under the line's lock) */
+    int abandoned;                           /* nobody waits for the answer: the runner frees it */
+} gp_notify_item;
 
-static void
-gp_notify_work_free(gp_notify_work *nw)
+struct gp_notify_line {
+    xlator_t *this;
+    pthread_mutex_t lock;
+    pthread_cond_t answered;
+    gp_notify_item *head, *tail;             /* events waiting for the hook */
+    unsigned queued;
+    int running;                             /* a runner is submitted or runs the hook */
+    int refs;                                /* the translator's, and a runner's while it runs */
+    double budget, refilled_at;              /* seconds the bringing threads may still wait */
+    unsigned late, deferred, dropped, late_answers; /* for the log */
+};
+
+typedef struct {
+    gp_work w;
+    gp_notify_line *line;
+} gp_notify_runner;
+
+static gp_notify_line *
+gp_notify_line_of(xlator_t *this, gp_private_t *priv)
 {
-    free(nw->up.client_uid);
-    gp_handoff_destroy(&nw->handoff);
-    free(nw);
+    gp_notify_line *line = __atomic_load_n(&priv->notify_line, __ATOMIC_ACQUIRE);
+    if (line)
+        return line;
+    line = calloc(1, sizeof(*line));
+    if (!line)
+        return NULL;
+    line->this = this;
+    pthread_mutex_init(&line->lock, NULL);
+    pthread_cond_init(&line->answered, NULL);
+    line->refs = 1;
+    line->budget = GP_NOTIFY_BUDGET;
+    line->refilled_at = gp_now();
+    gp_notify_line *none = NULL;
+    if (__atomic_compare_exchange_n(&priv->notify_line, &none, line, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return line;
+    pthread_cond_destroy(&line->answered);
+    pthread_mutex_destroy(&line->lock);
+    free(line);
+    return none; /* another thread's, made meanwhile */
 }
 
 static void
-gp_notify_run(gp_work *w)
+gp_notify_item_free(gp_notify_item *it)
 {
-    gp_notify_work *nw = (gp_notify_work *)w;
-    int32_t event = nw->event;
-    int propagate = 1;
-    gp_notify_hook(nw->this, &event, nw->data, &propagate);
-    nw->event = event;
-    nw->propagate = propagate;
-    gp_private_t *priv = nw->this->private;
-    if (gp_handoff_done(&nw->handoff)) { /* the event went on without this answer */
-        if (priv)
-            __atomic_sub_fetch(&priv->notify_stuck, 1, __ATOMIC_RELAXED);
-        gp_notify_work_free(nw);
+    free(it->up.client_uid);
+    free(it);
+}
+
+/* Drop a reference (with the line's lock held: it is released here). */
+static void
+gp_notify_line_unref_locked(gp_notify_line *line)
+{
+    int last = --line->refs == 0;
+    pthread_mutex_unlock(&line->lock);
+    if (last) {
+        pthread_cond_destroy(&line->answered);
+        pthread_mutex_destroy(&line->lock);
+        free(line);
     }
 }
 
-/* Run the hook on a worker and wait for it at most GP_NOTIFY_WAIT; 0 if it answered
- * in time (*event, *propagate as it said), -1 if the event goes on unchanged. While a
- * hook that missed the wait is still running, later events go on at once without the
- * hook: a hook blocked for good (on a lock a handler holds) cost the epoll thread a
- * second per upcall, and each upcall another worker held for good. */
+/* On a worker: the hook for each queued event, in order, until none is left. */
+static void
+gp_notify_run(gp_work *w)
+{
+    gp_notify_line *line = ((gp_notify_runner *)w)->line;
+    free(w);
+    pthread_mutex_lock(&line->lock);
+    while (line->head) {
+        gp_notify_item *it = line->head;
+        line->head = it->next;
+        if (!line->head)
+            line->tail = NULL;
+        line->queued--;
+        pthread_mutex_unlock(&line->lock);
+        int32_t event = it->event;
+        int propagate = 1;
+        gp_notify_hook(line->this, &event, it->data, &propagate); /* nothing if the translator is gone */
+        pthread_mutex_lock(&line->lock);
+        if (it->abandoned) {
+            if (event != it->event || !propagate) {
+                unsigned n = ++line->late_answers;
+                if (n <= 5 || n % 1000 == 0)
+                    gf_log(line->this->name, GF_LOG_WARNING,
+                           "glupy: notify(%d) answered after the event had gone on unchanged: the answer (%s) "
+                           "is ignored (%u such answers in all)",
+                           it->event, propagate ? "another event" : "stop it", n);
+            }
+            gp_notify_item_free(it);
+        } else {
+            it->event = event;
+            it->propagate = propagate;
+            it->done = 1;
+            pthread_cond_broadcast(&line->answered);
+        }
+    }
+    line->running = 0;
+    gp_notify_line_unref_locked(line);
+}
+
+/* Top up the upcalls' waiting budget (the line's lock held). */
+static double
+gp_notify_budget(gp_notify_line *line, double now)
+{
+    line->budget += (now - line->refilled_at) * GP_NOTIFY_SHARE;
+    if (line->budget > GP_NOTIFY_BUDGET)
+        line->budget = GP_NOTIFY_BUDGET;
+    line->refilled_at = now;
+    return line->budget;
+}
+
+
+/* Queue the event for the hook and wait for its answer within the budget: 0 if it
+ * answered (*event, *propagate as it said), -1 if the event goes on unchanged. */
 static int
 gp_notify_off_thread(xlator_t *this, int32_t *event, void *data, int *propagate)
 {
     gp_private_t *priv = this->private;
-    if (priv && __atomic_load_n(&priv->notify_stuck, __ATOMIC_RELAXED) > 0) {
-        unsigned skipped = ++priv->notify_skipped;
-        if (skipped <= 5 || skipped % 1000 == 0)
-            gf_log(this->name, GF_LOG_WARNING,
-                   "glupy: notify(%d) passed on without the hook: an earlier notify() is still running "
-                   "(%u events passed on so in all)", *event, skipped);
+    gp_notify_line *line = gp_notify_line_of(this, priv);
+    gp_notify_item *it = calloc(1, sizeof(*it));
+    if (!line || !it) {
+        free(it);
         return -1;
     }
-    gp_notify_work *nw = calloc(1, sizeof(*nw));
-    if (!nw)
-        return -1;
-    nw->w.run = gp_notify_run;
-    nw->this = this;
-    nw->event = *event;
-    nw->data = data;
+    it->event = *event;
+    it->data = data;
+    it->propagate = 1;
     if (*event == GF_EVENT_UPCALL && data) {
         struct gf_upcall *up = data;
-        nw->up = *up;
-        nw->up.client_uid = up->client_uid ? strdup(up->client_uid) : NULL;
-        nw->up.data = NULL;
+        it->up = *up;
+        it->up.client_uid = up->client_uid ? strdup(up->client_uid) : NULL;
+        it->up.data = NULL;
         if (up->event_type == GF_UPCALL_CACHE_INVALIDATION && up->data) {
-            nw->ci = *(struct gf_upcall_cache_invalidation *)up->data;
-            nw->ci.dict = NULL;
-            nw->up.data = &nw->ci;
+            it->ci = *(struct gf_upcall_cache_invalidation *)up->data;
+            it->ci.dict = NULL;
+            it->up.data = &it->ci;
         }
-        nw->data = &nw->up;
+        it->data = &it->up;
     }
-    gp_handoff_init(&nw->handoff);
-    gp_work_submit(&nw->w);
-    if (gp_handoff_wait(&nw->handoff, GP_NOTIFY_WAIT)) {
-        *event = nw->event;
-        *propagate = nw->propagate;
-        gp_notify_work_free(nw);
+    double now = gp_now();
+    pthread_mutex_lock(&line->lock);
+    if (line->queued >= GP_NOTIFY_QUEUE) {
+        unsigned n = ++line->dropped;
+        pthread_mutex_unlock(&line->lock);
+        gp_notify_item_free(it);
+        if (n <= 5 || n % 1000 == 0)
+            gf_log(this->name, GF_LOG_ERROR,
+                   "glupy: notify(%d) goes on without the hook: %d events already wait for it (%u events dropped "
+                   "so in all)", *event, GP_NOTIFY_QUEUE, n);
+        return -1;
+    }
+    /* behind: events wait for the hook already, or upcalls used their share of the epoll thread */
+    const char *behind = line->head || line->running ? "earlier events wait for it" : NULL;
+    double budget = gp_notify_budget(line, now);
+    double wait = *event == GF_EVENT_UPCALL ? budget : GP_NOTIFY_WAIT;
+    if (!behind && wait < 0.001)
+        behind = "upcalls used the hook's share of the epoll thread's time";
+    it->abandoned = behind != NULL;
+    if (line->tail)
+        line->tail->next = it;
+    else
+        line->head = it;
+    line->tail = it;
+    line->queued++;
+    gp_notify_runner *runner = NULL;
+    if (!line->running) {
+        runner = calloc(1, sizeof(*runner));
+        if (runner) {
+            runner->w.run = gp_notify_run;
+            runner->line = line;
+            line->running = 1;
+            line->refs++;
+        }
+    }
+    if (behind) {
+        unsigned n = ++line->deferred;
+        pthread_mutex_unlock(&line->lock);
+        if (runner)
+            gp_work_submit(&runner->w);
+        if (n <= 5 || n % 1000 == 0)
+            gf_log(this->name, GF_LOG_WARNING,
+                   "glupy: notify(%d) goes on at once, unchanged, and the hook gets it later: %s (%u events so "
+                   "in all)", *event, behind, n);
+        return -1;
+    }
+    if (runner)
+        gp_work_submit(&runner->w);
+    struct timespec until;
+    gp_timespec_at(&until, wait);
+    while (!it->done)
+        if (pthread_cond_timedwait(&line->answered, &line->lock, &until) == ETIMEDOUT)
+            break;
+    line->budget -= gp_now() - now;
+    if (it->done) {
+        pthread_mutex_unlock(&line->lock);
+        *event = it->event;
+        *propagate = it->propagate;
+        gp_notify_item_free(it);
         return 0;
     }
-    if (priv)
-        __atomic_add_fetch(&priv->notify_stuck, 1, __ATOMIC_RELAXED);
-    unsigned late = priv ? ++priv->notify_late : 0;
+    it->abandoned = 1; /* the runner frees it */
+    unsigned late = ++line->late;
+    pthread_mutex_unlock(&line->lock);
     if (late <= 5 || late % 100 == 0)
         gf_log(this->name, GF_LOG_WARNING,
-               "glupy: notify(%d) still running after %.0f s: the event goes on unchanged (%u late in all)",
-               *event, GP_NOTIFY_WAIT, late);
+               "glupy: notify(%d) still running after %.2g s: the event goes on unchanged (%u late in all)",
+               *event, wait, late);
     return -1;
+}
+
+/* fini: the translator lets go of its line (a runner still running keeps it). */
+static void
+gp_notify_line_release(gp_private_t *priv)
+{
+    gp_notify_line *line = priv->notify_line;
+    priv->notify_line = NULL;
+    if (line) {
+        pthread_mutex_lock(&line->lock);
+        gp_notify_line_unref_locked(line);
+    }
 }
 
 /* Notify calls nested on one thread. A hook that answers an event with one going

@@ -74,11 +74,15 @@ class Probe(glupy.Translator):
     """Keeps per-inode and per-fd context and counts how often GlusterFS releases it.
 
     ``getfattr -n glupy.test.stats`` on any file answers a JSON object with the
-    counts, the option values and the last reconfigure and notify events seen.
+    counts, the option values and the last reconfigure and notify events seen
+    (``stats-xattr`` names another attribute, for two probes in one graph). With
+    ``upcall-seconds``, its notify hook takes that long on every upcall.
     """
 
     label = glupy.Option(str, default="probe", doc="a value to see reconfigure work")
     limit = glupy.Option(int, default=10, min=0, max=1000)
+    stats_xattr = glupy.Option(str, default=STATS_XATTR, doc="the attribute that answers the counts")
+    upcall_seconds = glupy.Option(float, default=0.0, min=0, doc="time.sleep this long on every upcall")
 
     def init(self) -> None:
         self.lock = threading.Lock()
@@ -113,6 +117,8 @@ class Probe(glupy.Translator):
             self.stats["reconfigured"].append({k: v[1] for k, v in changed.items()})
 
     def notify(self, event, source):
+        if isinstance(source, glupy.Upcall) and self.upcall_seconds:
+            time.sleep(self.upcall_seconds)
         with self.lock:
             self.stats["events"].append(getattr(event, "name", str(event)))
             if isinstance(source, glupy.Upcall):
@@ -121,7 +127,7 @@ class Probe(glupy.Translator):
                      "type": getattr(source.stat, "type", None)})
 
     async def getxattr(self, loc, name, xdata):
-        if name == STATS_XATTR:
+        if name == self.stats_xattr:
             with self.lock:
                 data = dict(self.stats, label=self.label, limit=self.limit,
                             caller={"uid": self.caller.uid, "gid": self.caller.gid, "pid": self.caller.pid})

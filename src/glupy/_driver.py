@@ -873,14 +873,22 @@ class _ThreadPool:
 
         future: Any = ThreadFuture()
         with self._lock:
-            self._calls.put((future, fn, args, kwargs))
             if self._waiting:
                 self._waiting -= 1
             elif self._threads < self.MAX_THREADS:
-                self._threads += 1
-                _start_thread(self._run, "glupy-to-thread")
+                try:
+                    _start_thread(self._run, "glupy-to-thread")
+                except BaseException:
+                    # (no thread to spare: RuntimeError "can't start new thread") a thread
+                    # counted but never started would be promised calls for good
+                    if not self._threads:
+                        raise  # the handler gets it; nothing was queued
+                    self._unpromised += 1  # one of the running threads takes it
+                else:
+                    self._threads += 1
             else:
                 self._unpromised += 1
+            self._calls.put((future, fn, args, kwargs))
         return future
 
     def _run(self) -> None:

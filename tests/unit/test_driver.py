@@ -388,3 +388,30 @@ def test_the_passthrough_handlers_are_tail_awaits() -> None:
     from glupy.testing.translators import AwaitMistakes
 
     assert (tail_await_code(AwaitMistakes.__new__(AwaitMistakes).lookup) is not None) is expected
+
+
+def test_a_to_thread_whose_thread_cannot_start_leaves_the_pool_as_it_was(monkeypatch) -> None:
+    """No thread to spare (RuntimeError "can't start new thread"): with no thread of the
+    pool running, the call raises and nothing is left queued or counted; with one running,
+    the call waits for it. (Before: a thread was counted but never started, and later calls
+    were promised to it for good.)"""
+    pool = _driver._ThreadPool()
+    real_start = _driver._start_thread
+
+    def cannot_start(*args: Any) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(_driver, "_start_thread", cannot_start)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        pool.submit(lambda: 1)
+    assert (pool._threads, pool._calls.qsize(), pool._unpromised) == (0, 0, 0)
+
+    monkeypatch.setattr(_driver, "_start_thread", real_start)
+    release = threading.Event()
+    first = pool.submit(release.wait, 10)
+    monkeypatch.setattr(_driver, "_start_thread", cannot_start)
+    second = pool.submit(lambda: "ran")
+    assert pool._threads == 1
+    release.set()
+    assert first.result(10) is True
+    assert second.result(10) == "ran"

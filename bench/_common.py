@@ -90,7 +90,8 @@ def client_instructions(volfile: Path, mountpoint: Path, log_file: Path, extra_a
         return None
     out = mountpoint.parent / f"{mountpoint.name}.callgrind"
     mountpoint.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "glusterfs", "-N",
+    proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--compress-strings=no", f"--callgrind-out-file={out}",
+                             "glusterfs", "-N",
                              f"--volfile={volfile}", f"--log-file={log_file}", *extra_args, str(mountpoint)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

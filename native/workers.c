@@ -12,15 +12,17 @@
  *
  * The pool has GP_WORKERS_MIN workers, and grows each timer tick in which the FOP
  * at the head of the queue has waited since the last tick (every worker held by
- * something slower than a tick): by as many workers as it has (doubling), at most
- * one per queued FOP, up to GP_WORKERS_MAX: blocked handlers hold workers, not the
- * process. It does not grow merely because every worker is busy: handlers run
- * under one GIL, and more runnable workers than cores only add GIL hand-overs.
- * A worker whose current item has run for GP_WORKER_STUCK seconds (a handler that
- * blocks for long or never returns: Python cannot stop a thread) no longer counts
- * towards GP_WORKERS_MAX, so handlers that never return cannot take every worker
- * and stall the FOPs of other handlers; the threads of the process stay bounded by
- * GP_THREADS_MAX. Idle workers above the minimum exit.
+ * something slower than a tick): by one worker per queued FOP, up to GP_WORKERS_MAX:
+ * blocked handlers hold workers, not the process. It does not grow merely because
+ * every worker is busy: handlers run under one GIL, and more runnable workers than
+ * cores only add GIL hand-overs. A worker whose current item has run for
+ * GP_WORKER_STUCK seconds (a handler that blocks for long or never returns: Python
+ * cannot stop a thread) no longer counts towards GP_WORKERS_MAX, so handlers that
+ * never return cannot take every worker and stall the FOPs of other handlers; the
+ * threads of the process stay bounded by GP_THREADS_MAX. Idle workers above the
+ * minimum exit. (Growing by doubling, with workers counted as stuck after a second,
+ * a burst of N handlers blocking in C delayed the FOPs queued behind them by about
+ * N/64 s: 4.7 s for 300; now about N/250 s.)
  *
  * Deadlines: every FOP handed to Python is a gp_req on one list. A timer thread
  * answers a FOP whose deadline (option fop-timeout) has passed with ETIMEDOUT,
@@ -40,7 +42,7 @@
 #define GP_WORKERS_MIN 2
 #define GP_WORKERS_MAX 64  /* workers not stuck */
 #define GP_THREADS_MAX 512 /* workers, stuck ones included */
-#define GP_WORKER_STUCK 1.0
+#define GP_WORKER_STUCK 0.25
 #define GP_WORKER_IDLE_SECONDS 30
 #define GP_TIMER_TICK_NS (100 * 1000 * 1000)
 #define GP_IDLE_WORK_MAX 32 /* idle work waiting beyond which workers take it before new FOPs */
@@ -215,9 +217,8 @@ gp_queue_push(gp_queue *q, gp_work *w, int max_threads)
 }
 
 /* Every timer tick: more workers if the queue's head has not moved since the last
- * tick (every worker is held by something slower than a tick): as many as are not
- * stuck, at most one per queued item, up to GP_WORKERS_MAX not stuck and
- * GP_THREADS_MAX in all. */
+ * tick (every worker is held by something slower than a tick): one per queued item,
+ * up to GP_WORKERS_MAX not stuck and GP_THREADS_MAX in all. */
 static void
 gp_queue_unstall(gp_queue *q, double now)
 {
@@ -229,11 +230,7 @@ gp_queue_unstall(gp_queue *q, double now)
             long started_ms = __atomic_load_n(&s->started_ms, __ATOMIC_RELAXED);
             stuck += started_ms > 0 && now * 1000 - started_ms >= GP_WORKER_STUCK * 1000;
         }
-        long more = q->threads - stuck; /* doubling the workers that still work */
-        if (more < 1)
-            more = 1;
-        if (more > q->queued)
-            more = q->queued;
+        long more = q->queued;
         if (more > GP_WORKERS_MAX - (q->threads - stuck))
             more = GP_WORKERS_MAX - (q->threads - stuck);
         if (more > GP_THREADS_MAX - q->threads)
@@ -244,7 +241,7 @@ gp_queue_unstall(gp_queue *q, double now)
         if (q->threads >= GP_THREADS_MAX && now - last_logged >= 10) {
             last_logged = now;
             gf_log("glupy", GF_LOG_ERROR,
-                   "glupy: %d workers, %d of them held over %.0f s by handlers that do not return: no more "
+                   "glupy: %d workers, %d of them held over %.2g s by handlers that do not return: no more "
                    "workers; FOPs wait for one (or their fop-timeout)",
                    q->threads, stuck, GP_WORKER_STUCK);
         }

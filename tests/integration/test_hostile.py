@@ -231,6 +231,28 @@ def test_more_blocked_handlers_than_workers(mounted: Any) -> None:
     assert_alive(m, pid)
 
 
+# Fixed bridge weakness this guards (native/workers.c: the pool grew by doubling each 100 ms tick and counted a
+# worker as stuck after a second, so a burst of N handlers blocking in C delayed the FOPs queued behind them by
+# about N/64 s: 1.9 s for 128, 4.7 s for 300, a fifth red-team session; now one worker per queued FOP each tick,
+# stuck after 0.25 s)
+def test_a_burst_of_blocked_handlers_delays_other_fops_less_than_a_second(mounted: Any) -> None:
+    m = mounted("burst", "Exhaust", block="8", fop_timeout="30")
+    mp, pid = m.mountpoint, m.pid
+    assert timed_stat(mp / "other")[1] == 0
+    procs = [subprocess.Popen(["getfattr", "-n", "user.block", str(mp / "other")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(120)]
+    try:
+        time.sleep(0.3)
+        probes = [timed_stat(mp / "other") for _ in range(3)]
+        assert all(err == 0 for _, err in probes), probes
+        assert max(t for t, _ in probes) < 1.0, f"stats behind 120 blocked handlers: {probes}"
+    finally:
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+    # each blocked getxattr is answered by the child once its handler wakes: no such attribute
+    assert all("No such attribute" in e for e in errors), {e for e in errors}
+    assert_alive(m, pid)
+
+
 # Fixed bridge bug this guards (was: src/glupy/_runtime.py log_exception logs the whole traceback: a 20 MB
 # exception message or a chain of 20,000 causes writes tens of MB per failure (the rate limit counts tracebacks,
 # not bytes); glupy.errors.failure_text bounds it)

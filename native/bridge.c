@@ -40,7 +40,10 @@ gp_fetch_exception(void)
 
 typedef struct gp_notify_line gp_notify_line;
 
+#define GP_PRIV_MAGIC 0x676c7570795f7876ULL /* "glupy_xv" */
+
 typedef struct {
+    uint64_t magic;                       /* GP_PRIV_MAGIC: this is a glupy translator (gp_xlator_is_glupy) */
     PyObject *instance;                   /* the Python translator */
     PyObject *handlers[GF_FOP_MAXVALUE];  /* bound methods of overridden FOPs */
     PyObject *hooks;                      /* dict of optional hooks: notify, statedump, ... */
@@ -67,6 +70,18 @@ typedef struct {
 } gp_private_t;
 
 static void gp_notify_line_release(gp_private_t *priv);
+
+/* Whether xl is a running glupy translator: its context slots then hold Python
+ * objects. Any other translator's hold its own C data (posix's struct posix_fd...),
+ * which read as a PyObject crashed the process (`self.child.xlator.fd_ctx_get(fd)`).
+ * The address test comes first and reads nothing: a glupy translator's fops table is
+ * the one inside its private (init), so a C translator's private is never read. */
+int
+gp_xlator_is_glupy(xlator_t *xl)
+{
+    gp_private_t *priv = xl ? xl->private : NULL;
+    return priv && xl->fops == &priv->fops && priv->magic == GP_PRIV_MAGIC;
+}
 
 #define GP_FOP_TIMEOUT_DEFAULT 60
 #define GP_STR_(x) #x
@@ -157,7 +172,7 @@ gp_log_exception(const char *domain, const char *context)
     PyObject *exc = gp_fetch_exception();
     if (!exc)
         return;
-    PyObject *r = gp_runtime ? PyObject_CallMethod(gp_runtime, "log_exception", "ssO", domain, context, exc) : NULL;
+    PyObject *r = gp_runtime ? PyObject_CallMethod(gp_runtime, "log_limited", "ssO", domain, context, exc) : NULL;
     if (!r) {
         PyErr_Clear();
         PyObject *s = PyObject_Str(exc);
@@ -791,6 +806,7 @@ gp_init(xlator_t *this)
     priv = GF_CALLOC(1, sizeof(*priv), gf_common_mt_char);
     if (!priv)
         return -1;
+    priv->magic = GP_PRIV_MAGIC;
     pthread_mutex_init(&priv->reconfigure_lock, NULL);
     if (gp_option(this, "module", priv->module, sizeof(priv->module)) != 0) {
         gf_log(this->name, GF_LOG_ERROR,
@@ -888,6 +904,7 @@ fini(xlator_t *this)
      * release queued later (gp_release_ctx) finds no private under the GIL */
     this->fops = priv->base_fops;
     this->private = NULL;
+    priv->magic = 0;
     gp_gil_release(g);
     GF_FREE(priv);
 }

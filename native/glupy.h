@@ -244,6 +244,7 @@ PyObject *gp_py_loc(loc_t *loc, int fop);
 PyObject *gp_py_loc_take(loc_t *loc, int fop);
 PyObject *gp_py_fd(fd_t *fd);
 PyObject *gp_py_xdata(dict_t *dict);
+int gp_xlator_is_glupy(xlator_t *xl); /* its context slots hold Python objects */
 PyObject *gp_py_inode(inode_t *inode);
 PyObject *gp_py_iatt(struct iatt *ia);
 PyObject *gp_py_str(const char *s);

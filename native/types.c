@@ -426,11 +426,23 @@ gp_xlator_get_options(gp_xlator_obj *self, void *c)
 }
 
 /* Per-inode and per-fd context: a Python object stored in GlusterFS's context
- * slot of this translator; its reference is dropped on forget/release. */
+ * slot of this translator; its reference is dropped on forget/release. Only a
+ * glupy translator's slots: another translator's hold its own C data. */
+static int
+gp_xlator_ctx_ok(gp_xlator_obj *self, const char *what)
+{
+    if (gp_xlator_is_glupy(self->xl))
+        return 0;
+    PyErr_Format(PyExc_TypeError, "%s: %s (%s) is not a running glupy translator: its context slots hold its own "
+                 "C data, not Python objects", what, self->xl->name, self->xl->type);
+    return -1;
+}
 
 static PyObject *
 gp_xlator_inode_ctx_get(gp_xlator_obj *self, PyObject *inode_obj)
 {
+    if (gp_xlator_ctx_ok(self, "inode_ctx_get") < 0)
+        return NULL;
     inode_t *inode;
     uint64_t v = 0;
     if (gp_c_inode(inode_obj, &inode, "inode") < 0 || !inode)
@@ -443,6 +455,8 @@ gp_xlator_inode_ctx_get(gp_xlator_obj *self, PyObject *inode_obj)
 static PyObject *
 gp_xlator_inode_ctx_set(gp_xlator_obj *self, PyObject *const *args, Py_ssize_t n)
 {
+    if (gp_xlator_ctx_ok(self, "inode_ctx_set") < 0)
+        return NULL;
     inode_t *inode;
     uint64_t old = 0;
     if (n != 2) {
@@ -470,6 +484,8 @@ gp_xlator_inode_ctx_set(gp_xlator_obj *self, PyObject *const *args, Py_ssize_t n
 static PyObject *
 gp_xlator_fd_ctx_get(gp_xlator_obj *self, PyObject *fd_obj)
 {
+    if (gp_xlator_ctx_ok(self, "fd_ctx_get") < 0)
+        return NULL;
     fd_t *fd;
     uint64_t v = 0;
     if (gp_c_fd(fd_obj, &fd, "fd") < 0)
@@ -482,6 +498,8 @@ gp_xlator_fd_ctx_get(gp_xlator_obj *self, PyObject *fd_obj)
 static PyObject *
 gp_xlator_fd_ctx_set(gp_xlator_obj *self, PyObject *const *args, Py_ssize_t n)
 {
+    if (gp_xlator_ctx_ok(self, "fd_ctx_set") < 0)
+        return NULL;
     fd_t *fd;
     uint64_t old = 0;
     if (n != 2) {

@@ -236,6 +236,18 @@ def log_exception(domain: str, context: str, exc: BaseException) -> None:
     _glupy.log(domain if domain.startswith("glupy") else f"glupy.{domain}", logging.ERROR, f"{context}:\n{text}")
 
 
+def log_limited(domain: str, context: str, exc: BaseException) -> None:
+    """A hook's failure, or the bridge's (native gp_log_exception): logged as
+    log_exception does, rate-limited per translator and context as handlers' failures
+    are (a release hook raising on every close wrote a traceback per close)."""
+    logged, suppressed = _driver.LIMITER.admit((domain, context))
+    if not logged:
+        return
+    if suppressed:
+        context = f"{context} ({suppressed} more failures like this were not logged)"
+    log_exception(domain, context, exc)
+
+
 def report_stuck(xlator: str, frame: Any, fop: str, timeout: float, thread: int) -> None:
     """Called by the bridge's reporter thread when a FOP missed its deadline
     (option fop-timeout): log which handler and where it is stuck, rate-limited."""

@@ -253,6 +253,30 @@ def test_a_burst_of_blocked_handlers_delays_other_fops_less_than_a_second(mounte
     assert_alive(m, pid)
 
 
+# Fixed bridge bugs this guard (a sixth red-team session; native/types.c: an Xlator object read and wrote any
+# translator's context slots as Python objects, so `self.child.xlator.fd_ctx_get(fd)` on storage/posix took its
+# struct posix_fd for a PyObject and the client died of SIGSEGV; native/bridge.c gp_log_exception: a hook's failure
+# was logged with its traceback every time, not rate-limited as a handler's: a release hook raising wrote 3.7 KB
+# per close)
+def test_a_childs_context_slots_are_refused_and_failing_hooks_are_logged_a_few_times(mounted: Any) -> None:
+    m = mounted("prier", "Prier")
+    mp, pid = m.mountpoint, m.pid
+    (mp / "pry-1").write_bytes(b"x")
+    assert (mp / "pry-1").read_bytes() == b"x"
+    pried = os.getxattr(mp / "pry-1", "user.pried").decode().split(",")
+    assert pried == ["TypeError"] * 4, pried  # the open of the read (the write created it), four calls
+    for i in range(200):
+        with open(mp / f"f-{i % 5}", "wb") as f:
+            f.write(b"y")
+    time.sleep(1)  # the kernel releases the last fds after close(2) returns
+    assert timed_stat(mp / "f-0")[1] == 0
+    log = Path(m.log_file).read_text()
+    tracebacks = log.count("RuntimeError: release hook failed")
+    assert 1 <= tracebacks <= 10, f"{tracebacks} tracebacks of the release hook for 201 closes"
+    assert crash_lines(log) == []
+    assert_alive(m, pid)
+
+
 # Fixed bridge bug this guards (was: src/glupy/_runtime.py log_exception logs the whole traceback: a 20 MB
 # exception message or a chain of 20,000 causes writes tens of MB per failure (the rate limit counts tracebacks,
 # not bytes); glupy.errors.failure_text bounds it)

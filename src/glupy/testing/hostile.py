@@ -27,6 +27,9 @@ FOP with an errno), the test that uses the class is marked xfail with the cause.
 * :class:`ProcessWide`: misbehaviours that reach past the handler into the whole
   process: signals sent to it (a profiling timer armed), a coroutine that blocks the
   event loop, a finalizer in cyclic garbage that blocks whichever thread collects it.
+* :class:`Prier`: reaches into its child's context slots through the Xlator object
+  (``self.child.xlator.fd_ctx_get(fd)``: storage/posix's C data), and has ``release``
+  and ``forget`` hooks that raise on every call.
 * :class:`BadHooks` subclasses: handlers that are not methods (``stat = None``, a
   property that raises), for load-time refusals.
 """
@@ -48,7 +51,7 @@ import glupy
 from glupy.replies import ReaddirpReply, ReaddirReply
 
 __all__ = ["Careless", "EvilEntries", "SlowDel", "GilHog", "SlowStatedump", "SlowReconfigure", "Spinner", "Exhaust", "HugeErrors",
-           "LoopStopper", "Stasher", "Liar", "Escaper", "BadLife", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase", "ProcessWide", "InFlightWinder", "InFlightReader"]
+           "LoopStopper", "Stasher", "Liar", "Escaper", "BadLife", "HandlerIsNone", "HandlerPropertyRaises", "CarelessBase", "ProcessWide", "InFlightWinder", "InFlightReader", "Prier"]
 
 
 class CarelessBase(BaseException):
@@ -850,3 +853,39 @@ class InFlightReader(glupy.Translator):
             IN_FLIGHT["value"] = dict.raw(IN_FLIGHT_XATTR).rstrip(b"\0").decode()
             IN_FLIGHT["keys"] = len(dict)
         return await self.child.setxattr(loc, dict, flags, xdata)
+
+
+class Prier(glupy.Translator):
+    """open of ``pry-*``: reads and writes its child's per-fd and per-inode context slots
+    through the child's Xlator object (storage/posix keeps a ``struct posix_fd`` there,
+    which read as a Python object crashed the client), and remembers what each call did,
+    answered by getxattr ``user.pried``. Every open file gets a context; ``release`` and
+    ``forget`` raise on every call (each a traceback: the log is rate-limited)."""
+
+    def init(self) -> None:
+        self.pried: list[str] = []
+
+    async def open(self, loc: Any, flags: Any, fd: Any, xdata: Any) -> Any:
+        reply = await self.child.open(loc, flags, fd, xdata)
+        if "/pry-" in (loc.path or ""):
+            xl = self.child.xlator
+            for call in (lambda: xl.fd_ctx_get(fd), lambda: xl.inode_ctx_get(fd.inode),
+                         lambda: xl.fd_ctx_set(fd, "mine"), lambda: xl.inode_ctx_set(fd.inode, None)):
+                try:
+                    self.pried.append(repr(call()))
+                except Exception as error:  # noqa: BLE001 - what the bridge answered is the point
+                    self.pried.append(type(error).__name__)
+        self.set_fd_ctx(fd, "ctx")
+        self.set_inode_ctx(fd.inode, "ctx")
+        return reply
+
+    def release(self, ctx: Any) -> None:
+        raise RuntimeError("release hook failed: " + "x" * 2000)
+
+    def forget(self, ctx: Any) -> None:
+        raise RuntimeError("forget hook failed")
+
+    async def getxattr(self, loc: Any, name: Any, xdata: Any) -> Any:
+        if name == "user.pried":
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: ",".join(self.pried).encode()}))
+        return await self.child.getxattr(loc, name, xdata)

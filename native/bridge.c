@@ -825,12 +825,10 @@ gp_init(xlator_t *this)
     }
 
     PyGILState_STATE g = gp_gil_acquire();
-    gp_xlator_obj *handle = PyObject_New(gp_xlator_obj, &gp_xlator_type);
+    PyObject *handle = gp_xlator_new(this);
     PyObject *res = NULL;
-    if (handle) {
-        handle->xl = this;
+    if (handle)
         res = PyObject_CallMethod(gp_runtime, "create", "Oss", handle, priv->module, priv->cls);
-    }
     if (!res || gp_adopt(priv, res) < 0) {
         PyObject *exc = gp_fetch_exception();
         PyObject *msg = exc ? PyObject_CallMethod(gp_runtime, "describe_init_error", "O", exc) : NULL;
@@ -1027,10 +1025,7 @@ gp_notify_hook(xlator_t *this, int32_t *event, void *data, int *propagate)
         if (ev == GF_EVENT_CHILD_UP || ev == GF_EVENT_CHILD_DOWN || ev == GF_EVENT_CHILD_CONNECTING ||
             ev == GF_EVENT_PARENT_UP || ev == GF_EVENT_PARENT_DOWN || ev == GF_EVENT_SOME_DESCENDENT_UP ||
             ev == GF_EVENT_SOME_DESCENDENT_DOWN) {
-            gp_xlator_obj *x = data ? PyObject_New(gp_xlator_obj, &gp_xlator_type) : NULL;
-            if (x)
-                x->xl = data;
-            source = x ? (PyObject *)x : Py_NewRef(Py_None);
+            source = data ? gp_xlator_new(data) : Py_NewRef(Py_None);
         } else if (ev == GF_EVENT_UPCALL && data) {
             source = gp_py_upcall(data);
         } else {

@@ -203,8 +203,12 @@ int gp_req_expired(gp_req *r);
 
 
 typedef struct {
-    PyObject_HEAD xlator_t *xl;
+    PyObject_HEAD gp_track track;
+    xlator_t *xl; /* NULL once its process's graphs are gone (gp_orphan): a gfapi host after glfs_fini */
 } gp_xlator_obj;
+
+/* A new Xlator object for xl (NULL with an exception set). */
+PyObject *gp_xlator_new(xlator_t *xl);
 
 extern PyTypeObject gp_wind_type;
 extern PyTypeObject gp_frame_type, gp_xlator_type, gp_inode_type, gp_fd_type, gp_loc_type,

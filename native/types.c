@@ -391,30 +391,53 @@ PyTypeObject gp_frame_type = {
 
 /* ------------------------------------------------------------ Xlator */
 
+PyObject *
+gp_xlator_new(xlator_t *xl)
+{
+    gp_xlator_obj *self = PyObject_New(gp_xlator_obj, &gp_xlator_type);
+    if (!self)
+        return NULL;
+    self->xl = xl;
+    GP_TRACK(self);
+    self->track.ctx = xl ? xl->ctx : self->track.ctx; /* gone with its process's ctx (gp_orphan) */
+    return (PyObject *)self;
+}
+
+static void
+gp_xlator_dealloc(gp_xlator_obj *self)
+{
+    GP_UNTRACK(self);
+    PyObject_Free(self);
+}
+
+/* The translator, or NULL with RuntimeError set once its graph is gone. */
+#define GP_XL(self)                                                                                                    \
+    ((self)->xl ? (self)->xl : (gp_gone(), (xlator_t *)NULL))
+
 static PyObject *
 gp_xlator_get_name(gp_xlator_obj *self, void *c)
 {
-    return gp_py_str(self->xl->name);
+    xlator_t *xl = GP_XL(self);
+    return xl ? gp_py_str(xl->name) : NULL;
 }
 
 static PyObject *
 gp_xlator_get_type(gp_xlator_obj *self, void *c)
 {
-    return gp_py_str(self->xl->type);
+    xlator_t *xl = GP_XL(self);
+    return xl ? gp_py_str(xl->type) : NULL;
 }
 
 static PyObject *
 gp_xlator_get_children(gp_xlator_obj *self, void *c)
 {
-    PyObject *list = PyList_New(0);
-    for (xlator_list_t *l = self->xl->children; list && l; l = l->next) {
-        gp_xlator_obj *child = PyObject_New(gp_xlator_obj, &gp_xlator_type);
-        if (!child || PyList_Append(list, (PyObject *)child) < 0)
+    xlator_t *xl = GP_XL(self);
+    PyObject *list = xl ? PyList_New(0) : NULL;
+    for (xlator_list_t *l = xl ? xl->children : NULL; list && l; l = l->next) {
+        PyObject *child = gp_xlator_new(l->xlator);
+        if (!child || PyList_Append(list, child) < 0)
             Py_CLEAR(list);
-        if (child) {
-            child->xl = l->xlator;
-            Py_DECREF(child);
-        }
+        Py_XDECREF(child);
     }
     return list;
 }
@@ -422,7 +445,8 @@ gp_xlator_get_children(gp_xlator_obj *self, void *c)
 static PyObject *
 gp_xlator_get_options(gp_xlator_obj *self, void *c)
 {
-    return gp_py_xdata(self->xl->options);
+    xlator_t *xl = GP_XL(self);
+    return xl ? gp_py_xdata(xl->options) : NULL;
 }
 
 /* Per-inode and per-fd context: a Python object stored in GlusterFS's context
@@ -431,6 +455,8 @@ gp_xlator_get_options(gp_xlator_obj *self, void *c)
 static int
 gp_xlator_ctx_ok(gp_xlator_obj *self, const char *what)
 {
+    if (!GP_XL(self))
+        return -1;
     if (gp_xlator_is_glupy(self->xl))
         return 0;
     PyErr_Format(PyExc_TypeError, "%s: %s (%s) is not a running glupy translator: its context slots hold its own "
@@ -541,6 +567,8 @@ gp_xlator_hash(gp_xlator_obj *self)
 static PyObject *
 gp_xlator_repr(gp_xlator_obj *self)
 {
+    if (!self->xl)
+        return PyUnicode_FromString("<Xlator of a graph torn down>");
     return PyUnicode_FromFormat("<Xlator %s (%s)>", self->xl->name, self->xl->type);
 }
 
@@ -570,6 +598,7 @@ PyTypeObject gp_xlator_type = {
     .tp_richcompare = gp_xlator_richcompare,
     .tp_hash = (hashfunc)gp_xlator_hash,
     .tp_repr = (reprfunc)gp_xlator_repr,
+    .tp_dealloc = (destructor)gp_xlator_dealloc,
 };
 
 /* ------------------------------------------------------------ Inode */
@@ -2364,7 +2393,9 @@ gp_orphan(glusterfs_ctx_t *ctx, glusterfs_graph_t *graph, int whole_ctx)
             }
         } else if (whole_ctx && t->ctx == ctx) {
             cut = 1;
-            if (PyObject_TypeCheck(o, &gp_xdata_type)) {
+            if (type == &gp_xlator_type) {
+                ((gp_xlator_obj *)o)->xl = NULL; /* the xlators go with the ctx (glfs_fini) */
+            } else if (PyObject_TypeCheck(o, &gp_xdata_type)) {
                 ((gp_xdata_obj *)o)->dict = NULL;
             } else if (type == &gp_buffer_type) {
                 gp_buffer_obj *b = (gp_buffer_obj *)o;

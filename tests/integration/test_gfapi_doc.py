@@ -59,3 +59,52 @@ def test_the_example_runs_its_translator_in_its_own_graph(volume: Volume, tmp_pa
     # and it cleaned up after itself; the bricks never had Upper
     brick = volume.info().bricks[0].path
     assert not (Path(brick) / "hello.txt").exists()
+
+
+# Fixed bridge bug this guards (a sixth red-team session; native/types.c: Xlator objects were not cut loose
+# when glfs_fini tore the graph down, as Inode, Fd and Loc objects are: read after Client.umount(), a kept
+# child's type came back '' and the translator's own xlator's options crashed the program with SIGSEGV)
+AFTER_FINI = '''
+import sys
+from pathlib import Path
+import glupy
+from glupy.gluster import gfapi
+from glupy.gluster.volfile import Volfile, glupy_xlator
+KEPT = []
+class Keeper(glupy.Translator):
+    def init(self):
+        KEPT.append(self)
+    async def stat(self, loc, xdata):
+        return await self.child.stat(loc, xdata)
+host, name, tmp = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+with gfapi.Client(name, host, log_file=tmp / "plain.log") as plain:
+    graph = Volfile.parse(plain.get_volfile())
+graph.insert_below_top(glupy_xlator("keeper", "__main__:Keeper"))
+graph.write(tmp / "keeper.vol")
+with gfapi.Client(name, volfile=tmp / "keeper.vol", log_file=tmp / "keeper.log") as vol:
+    vol.write_file("/kept", b"x")
+    print("before:", KEPT[0].child.xlator.type, flush=True)
+inst = KEPT[0]
+for what, read in (("child's name", lambda: inst.child.xlator.name), ("child's type", lambda: inst.child.xlator.type),
+                   ("child's options", lambda: inst.child.xlator.options),
+                   ("own options", lambda: inst._glupy_xlator.options),
+                   ("children", lambda: inst._glupy_xlator.children), ("repr", lambda: repr(inst.child.xlator))):
+    try:
+        print(what, "->", repr(read()), flush=True)
+    except RuntimeError as error:
+        print(what, "-> RuntimeError:", error, flush=True)
+'''
+
+
+def test_a_translators_xlator_objects_kept_past_glfs_fini_raise(volume: Volume, tmp_path: Path) -> None:
+    program = tmp_path / "after_fini.py"
+    program.write_text(AFTER_FINI)
+    proc = subprocess.run([sys.executable, str(program), volume.node.address, volume.name, str(tmp_path)],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, f"{proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    lines = proc.stdout.splitlines()
+    assert re.fullmatch(r"before: \w+/[\w-]+", lines[0]), lines  # while the graph lives: its child's type
+    gone = "RuntimeError: this object belonged to a GlusterFS graph that has been torn down (glfs_fini)"
+    assert lines[1:] == [f"{what} -> {gone}" for what in ("child's name", "child's type", "child's options",
+                                                            "own options", "children")] + [
+        "repr -> '<Xlator of a graph torn down>'"], lines

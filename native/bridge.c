@@ -667,15 +667,22 @@ gp_option_bool(dict_t *options, const char *key)
     return b;
 }
 
-/* A number of seconds (the option's default when unset). */
+/* A number of seconds (`fallback` when unset). */
 static double
-gp_option_seconds(dict_t *options, const char *key)
+gp_option_seconds_or(dict_t *options, const char *key, double fallback)
 {
     char *v = gp_option_text(options, key);
-    double d = GP_FOP_TIMEOUT_DEFAULT;
+    double d = fallback;
     if (v)
         gf_string2double(v, &d);
     return d > 0 ? d : 0;
+}
+
+/* fop-timeout (its default when unset). */
+static double
+gp_option_seconds(dict_t *options, const char *key)
+{
+    return gp_option_seconds_or(options, key, GP_FOP_TIMEOUT_DEFAULT);
 }
 
 /* Python handlers where the class overrides a FOP, unless pass-through is on. */
@@ -795,6 +802,178 @@ init(xlator_t *this)
     return ret;
 }
 
+/* A hook handed from a GlusterFS thread to a worker, waited for a bounded time:
+ * the GlusterFS thread calls gp_handoff_wait after submitting the work; the worker
+ * calls gp_handoff_done once the hook returned. Whichever comes second frees the
+ * work item (the worker, when the wait gave up: "abandoned"). */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, abandoned;
+} gp_handoff;
+
+static void
+gp_handoff_init(gp_handoff *h)
+{
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->cond, NULL);
+}
+
+static void
+gp_handoff_destroy(gp_handoff *h)
+{
+    pthread_cond_destroy(&h->cond);
+    pthread_mutex_destroy(&h->lock);
+}
+
+/* CLOCK_REALTIME `seconds_from_now` (pthread_cond_timedwait's clock). */
+static void
+gp_timespec_at(struct timespec *ts, double seconds_from_now)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)seconds_from_now;
+    ts->tv_nsec += (long)((seconds_from_now - (time_t)seconds_from_now) * 1e9);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* 1: the worker finished within `seconds` (its results may be read); 0: it did
+ * not, the work item now belongs to the worker. */
+static int
+gp_handoff_wait(gp_handoff *h, double seconds)
+{
+    struct timespec until;
+    gp_timespec_at(&until, seconds);
+    pthread_mutex_lock(&h->lock);
+    while (!h->done)
+        if (pthread_cond_timedwait(&h->cond, &h->lock, &until) == ETIMEDOUT)
+            break;
+    int done = h->done;
+    if (!done)
+        h->abandoned = 1;
+    pthread_mutex_unlock(&h->lock);
+    return done;
+}
+
+/* On the worker, results written: 1 if nobody waits any more (free the item). */
+static int
+gp_handoff_done(gp_handoff *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int abandoned = h->abandoned;
+    h->done = 1;
+    pthread_cond_signal(&h->cond);
+    pthread_mutex_unlock(&h->lock);
+    return abandoned;
+}
+
+/* A translator's init() runs on a worker, and GlusterFS's thread (the main thread
+ * while a process starts; an epoll thread when a new graph comes) waits for it at
+ * most its option init-timeout (GP_INIT_WAIT by default): an init() that blocks (a server it connects to that does not
+ * answer, a lock) held the process's start for good -- a mount that never came up,
+ * a brick never online -- and nothing in the log said why. Past the wait the
+ * translator fails to start, with that cause, and the late init() ends on its
+ * worker, its outcome discarded. glupy.admin's trial start allows as long. */
+#define GP_INIT_WAIT 30
+
+typedef struct {
+    gp_work w;
+    PyObject *handle;      /* the Xlator the instance is made for (a reference) */
+    const char *module, *cls;
+    PyObject *res, *exc;   /* create()'s result, or the exception it raised */
+    gp_handoff handoff;
+} gp_init_work;
+
+static void
+gp_init_work_free(gp_init_work *iw)
+{
+    free((char *)iw->module);
+    free((char *)iw->cls);
+    gp_handoff_destroy(&iw->handoff);
+    free(iw);
+}
+
+static void
+gp_init_create(gp_init_work *iw)
+{
+    iw->res = PyObject_CallMethod(gp_runtime, "create", "Oss", iw->handle, iw->module, iw->cls);
+    if (!iw->res)
+        iw->exc = gp_fetch_exception();
+}
+
+static void
+gp_init_run(gp_work *w)
+{
+    gp_init_work *iw = (gp_init_work *)w;
+    PyGILState_STATE g = gp_gil_acquire();
+    gp_init_create(iw);
+    gp_gil_release(g);
+    if (!gp_handoff_done(&iw->handoff))
+        return; /* init() waits for the outcome */
+    g = gp_gil_acquire();
+    gf_log("glupy", GF_LOG_WARNING, "glupy: an init() given up on (option init-timeout) returned after all (%s): "
+           "discarded", iw->res ? "started" : "failed");
+    Py_XDECREF(iw->res);
+    Py_XDECREF(iw->exc);
+    Py_DECREF(iw->handle);
+    gp_gil_release(g);
+    gp_init_work_free(iw);
+}
+
+/* Make the instance (runtime.create) within GP_INIT_WAIT: 0 with *res set, or -1
+ * with *exc set (an exception object, or NULL if it timed out: logged). */
+static int
+gp_init_instance(xlator_t *this, gp_private_t *priv, PyObject *handle, PyObject **res, PyObject **exc)
+{
+    gp_init_work local = {.handle = handle, .module = priv->module, .cls = priv->cls};
+    if (gp_on_worker()) {
+        PyGILState_STATE g = gp_gil_acquire();
+        gp_init_create(&local);
+        gp_gil_release(g);
+        *res = local.res;
+        *exc = local.exc;
+        return *res ? 0 : -1;
+    }
+    gp_init_work *iw = calloc(1, sizeof(*iw));
+    if (!iw) {
+        *res = NULL;
+        *exc = NULL;
+        gf_log(this->name, GF_LOG_ERROR, "glupy: cannot start translator module=%s: out of memory", priv->module);
+        return -1;
+    }
+    *iw = local;
+    iw->w.run = gp_init_run;
+    /* the worker's reference to the handle and copies of the names: priv may be gone when it ends */
+    iw->module = strdup(priv->module);
+    iw->cls = strdup(priv->cls);
+    PyGILState_STATE g = gp_gil_acquire();
+    Py_INCREF(handle);
+    gp_gil_release(g);
+    gp_handoff_init(&iw->handoff);
+    gp_work_submit(&iw->w);
+    double wait = gp_option_seconds_or(this->options, "init-timeout", GP_INIT_WAIT);
+    if (gp_handoff_wait(&iw->handoff, wait > 0 ? wait : GP_INIT_WAIT)) {
+        *res = iw->res;
+        *exc = iw->exc;
+        gp_init_work_free(iw);
+        g = gp_gil_acquire();
+        Py_DECREF(handle);
+        gp_gil_release(g);
+        return *res ? 0 : -1;
+    }
+    /* the worker owns iw now; what the late init() does through the handle raises */
+    __atomic_store_n(&((gp_xlator_obj *)handle)->xl, NULL, __ATOMIC_RELEASE);
+    gf_log(this->name, GF_LOG_ERROR,
+           "glupy: cannot start translator module=%s class=%s: init() did not return within %g s (option "
+           "init-timeout; it goes on on a thread of its own, and whatever it does is discarded)",
+           priv->module, priv->cls[0] ? priv->cls : "(default)", wait > 0 ? wait : GP_INIT_WAIT);
+    *res = NULL;
+    *exc = NULL;
+    return -1;
+}
+
 static int32_t
 gp_init(xlator_t *this)
 {
@@ -826,11 +1005,17 @@ gp_init(xlator_t *this)
 
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *handle = gp_xlator_new(this);
-    PyObject *res = NULL;
-    if (handle)
-        res = PyObject_CallMethod(gp_runtime, "create", "Oss", handle, priv->module, priv->cls);
-    if (!res || gp_adopt(priv, res) < 0) {
-        PyObject *exc = gp_fetch_exception();
+    PyObject *res = NULL, *exc = handle ? NULL : gp_fetch_exception();
+    gp_gil_release(g);
+    int started = handle && gp_init_instance(this, priv, handle, &res, &exc) == 0;
+    if (handle && !started && !exc) { /* init() did not return in time, or no memory (logged) */
+        GF_FREE(priv);
+        return -1;
+    }
+    g = gp_gil_acquire();
+    if (!started || gp_adopt(priv, res) < 0) {
+        if (!exc)
+            exc = gp_fetch_exception();
         PyObject *msg = exc ? PyObject_CallMethod(gp_runtime, "describe_init_error", "O", exc) : NULL;
         gf_log(this->name, GF_LOG_ERROR, "glupy: cannot start translator module=%s class=%s: %s", priv->module,
                priv->cls[0] ? priv->cls : "(default)", msg ? PyUnicode_AsUTF8(msg) : "unknown error");
@@ -1061,72 +1246,6 @@ gp_notify_hook(xlator_t *this, int32_t *event, void *data, int *propagate)
     gp_gil_release(g);
 }
 
-/* A hook handed from a GlusterFS thread to a worker, waited for a bounded time:
- * the GlusterFS thread calls gp_handoff_wait after submitting the work; the worker
- * calls gp_handoff_done once the hook returned. Whichever comes second frees the
- * work item (the worker, when the wait gave up: "abandoned"). */
-typedef struct {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int done, abandoned;
-} gp_handoff;
-
-static void
-gp_handoff_init(gp_handoff *h)
-{
-    pthread_mutex_init(&h->lock, NULL);
-    pthread_cond_init(&h->cond, NULL);
-}
-
-static void
-gp_handoff_destroy(gp_handoff *h)
-{
-    pthread_cond_destroy(&h->cond);
-    pthread_mutex_destroy(&h->lock);
-}
-
-/* CLOCK_REALTIME `seconds_from_now` (pthread_cond_timedwait's clock). */
-static void
-gp_timespec_at(struct timespec *ts, double seconds_from_now)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += (time_t)seconds_from_now;
-    ts->tv_nsec += (long)((seconds_from_now - (time_t)seconds_from_now) * 1e9);
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
-/* 1: the worker finished within `seconds` (its results may be read); 0: it did
- * not, the work item now belongs to the worker. */
-static int
-gp_handoff_wait(gp_handoff *h, double seconds)
-{
-    struct timespec until;
-    gp_timespec_at(&until, seconds);
-    pthread_mutex_lock(&h->lock);
-    while (!h->done)
-        if (pthread_cond_timedwait(&h->cond, &h->lock, &until) == ETIMEDOUT)
-            break;
-    int done = h->done;
-    if (!done)
-        h->abandoned = 1;
-    pthread_mutex_unlock(&h->lock);
-    return done;
-}
-
-/* On the worker, results written: 1 if nobody waits any more (free the item). */
-static int
-gp_handoff_done(gp_handoff *h)
-{
-    pthread_mutex_lock(&h->lock);
-    int abandoned = h->abandoned;
-    h->done = 1;
-    pthread_cond_signal(&h->cond);
-    pthread_mutex_unlock(&h->lock);
-    return abandoned;
-}
 
 /* ------------------------------------------------------------ reconfigure
  *
@@ -1809,6 +1928,14 @@ struct volume_options options[] = {
      .flags = OPT_FLAG_SETTABLE,
      .description = "Seconds a FOP may spend in Python before it is answered ETIMEDOUT and its handler's "
                     "stack is logged (0: no deadline; reconfigurable)."},
+    {.key = {"init-timeout"},
+     .type = GF_OPTION_TYPE_DOUBLE,
+     .default_value = GP_STR(GP_INIT_WAIT),
+     .min = 1,
+     .max = 3600,
+     .op_version = {1},
+     .description = "Seconds the translator's init() may take when a graph starts: past it the translator fails "
+                    "to start, with that cause in the log (init() goes on on a thread of its own)."},
     {.key = {"generation"},
      .type = GF_OPTION_TYPE_STR,
      .op_version = {1},

@@ -406,6 +406,21 @@ def test_lifecycle_hooks_that_leave_by_odd_exits(mounted: Any, state: Path, does
     assert not crash_lines(log)
 
 
+# Fixed bridge bug this guards (a sixth red-team session; native/bridge.c gp_init: a translator's init() ran on
+# GlusterFS's thread with no bound: one that blocked held the client's start for good, the mount never came up
+# and its log said nothing; now it runs on a worker, waited for at most its option init-timeout)
+def test_an_init_that_blocks_fails_the_start_at_its_init_timeout(mounted: Any, state: Path) -> None:
+    start = time.monotonic()
+    with pytest.raises(GlusterCommandError):
+        mounted("init-block", "BadLife", init_does="block", block="600", init_timeout="2")
+    took = time.monotonic() - start
+    log = state / "init-block-client.log"
+    assert log_lines(log, "cannot start translator module=glupy.testing.hostile class=BadLife: init() did not "
+                          "return within 2 s (option init-timeout"), log_lines(log, " E ")
+    assert took < 20, took
+    assert not crash_lines(log)
+
+
 # Fixed bridge bug this guards (was: native/bridge.c gp_dump_priv wrote every entry with
 # gf_proc_dump_write, which in GlusterFS 10.3 overflows its 4096-byte buffer on a longer
 # line: a statedump hook's value of 4,100 characters aborted the client; found by a red team)

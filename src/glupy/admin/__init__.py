@@ -85,7 +85,8 @@ from glupy.admin.server import (
 )
 from glupy.admin.side import RELOAD_WAIT, AttachPlan, DetachResult, Entry, Side
 from glupy.admin.translators import (
-    DRY_RUN_TIMEOUT,
+    DRY_RUN_STARTUP,
+    INIT_TIMEOUT,
     default_name,
     dry_run,
     group_with_options,
@@ -100,7 +101,7 @@ from glupy.admin.translators import (
 from glupy.errors import AdminError
 
 __all__ = [
-    "DEFAULT_SERVER_POSITION", "DRY_RUN_TIMEOUT", "INSTALL_HINT", "MOUNT_STATE_DIR", "RELOAD_WAIT", "SERVER_PREFIX",
+    "DEFAULT_SERVER_POSITION", "DRY_RUN_STARTUP", "INIT_TIMEOUT", "INSTALL_HINT", "MOUNT_STATE_DIR", "RELOAD_WAIT", "SERVER_PREFIX",
     "SIDES", "AdminError", "AttachPlan", "Check", "ClientSide", "DetachResult", "Entry", "Refresh", "Reload",
     "ReloadPlan", "ServerSide", "Side", "apply_attach", "apply_reload", "attached_side", "attached_translators", "brick_log_texts",
     "build_client_graph", "client_entries", "client_state", "default_name", "detach", "doctor", "dry_run",

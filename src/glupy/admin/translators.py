@@ -20,7 +20,10 @@ from glupy.gluster.errors import GlusterNotInstalledError
 from glupy.gluster.volfile import Xlator
 
 #: seconds a translator's init() may take in a dry run
-DRY_RUN_TIMEOUT = 60
+#: the bridge's default init-timeout (GP_INIT_WAIT in native/bridge.c): seconds init() may take
+INIT_TIMEOUT = 30.0
+#: what a trial start may take on top of it (a Python process, the module's import)
+DRY_RUN_STARTUP = 15.0
 
 #: what the bridge logs when a translator cannot start (native/bridge.c)
 _START_FAILED = re.compile(r"(glupy: (?:cannot start translator|module=).*)$")
@@ -125,10 +128,15 @@ def dry_run(spec: str, options: Mapping[str, str], name: str) -> None:
     :mod:`glupy.dryrun`). AdminError with the translator's own error if it cannot start."""
     cmd = [sys.executable, "-m", "glupy.dryrun", spec, json.dumps(dict(options)), name]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=DRY_RUN_TIMEOUT, check=False)
+        init_timeout = float(options.get("init-timeout", INIT_TIMEOUT))
+    except ValueError:
+        init_timeout = INIT_TIMEOUT
+    try:  # the bridge's own bound on init() (option init-timeout), and the time to start Python
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=init_timeout + DRY_RUN_STARTUP,
+                              check=False)
     except subprocess.TimeoutExpired:
-        raise AdminError(f"{spec}: its init() did not finish within {DRY_RUN_TIMEOUT} s in a trial start; "
-                         "nothing was changed") from None
+        raise AdminError(f"{spec}: its init() did not finish within {init_timeout:g} s in a trial start (option "
+                         "init-timeout); nothing was changed") from None
     try:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):

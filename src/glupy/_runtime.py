@@ -30,15 +30,25 @@ from glupy.types import Dirent, LockInfo, Upcall
 
 
 class _LogBudget:
-    """How much each logger (one per translator) may write to the GlusterFS log: a
-    handler logging in a loop must not fill the disk of a brick. Messages are cut to
-    :attr:`MAX_MESSAGE` characters; each logger may write :attr:`BURST` bytes at once,
-    refilled at :attr:`RATE` bytes a second; what is over is dropped and counted, and
-    the count is logged once the logger may write again."""
+    """How much each translator may write to the GlusterFS log: a handler logging in a
+    loop must not fill the disk of a brick. Messages are cut to :attr:`MAX_MESSAGE`
+    characters; each translator's loggers (``glupy.NAME`` and its children) may write
+    :attr:`BURST` bytes at once, refilled at :attr:`RATE` bytes a second; what is over
+    is dropped and counted, and the count is logged once they may write again. All
+    other loggers (a library's, ``logging.getLogger("audit")``) share one budget, and so
+    do translators past :attr:`MAX_BUDGETS`: a budget per logger name gave a translator
+    logging under a new child logger per path a new burst each time (49 MB in seconds)."""
 
     RATE = 1 << 20
     BURST = 8 << 20
     MAX_MESSAGE = 16 << 10
+    MAX_BUDGETS = 256
+    OTHERS = "(other loggers)"
+
+    @classmethod
+    def _budget(cls, logger: str) -> str:
+        parts = logger.split(".", 2)
+        return ".".join(parts[:2]) if parts[0] == "glupy" and len(parts) > 1 else cls.OTHERS
 
     class _Allowance:
         """One logger's: bytes it may write now (as of `when`), and what it dropped since
@@ -58,10 +68,14 @@ class _LogBudget:
             message = f"{message[:self.MAX_MESSAGE]} [... {len(message) - self.MAX_MESSAGE} more characters cut]"
         size = len(message)
         now = time.monotonic()
+        key = self._budget(logger)
         with self._lock:
-            a = self._allowances.get(logger)
+            a = self._allowances.get(key)
             if a is None:
-                a = self._allowances[logger] = self._Allowance(float(self.BURST), now)
+                if len(self._allowances) >= self.MAX_BUDGETS:
+                    key = self.OTHERS
+                a = self._allowances.get(key) or self._Allowance(float(self.BURST), now)
+                self._allowances[key] = a
             a.bytes = min(float(self.BURST), a.bytes + (now - a.when) * self.RATE)
             a.when = now
             if a.bytes < size:

@@ -266,6 +266,24 @@ def test_log_flooding_from_a_handler_is_bounded(mounted: Any) -> None:
     assert grown < 20 << 20, f"the log grew {grown >> 20} MB"
 
 
+# Fixed bridge weakness this guards (a sixth red-team session; _runtime._LogBudget gave each logger NAME its own
+# 8 MiB burst: a translator logging under a new child logger per path, or per client, wrote ~49 MB in seconds)
+def test_log_flooding_under_ever_new_logger_names_is_bounded(mounted: Any) -> None:
+    m = mounted("flood-names", "Flood", fop_timeout="20")
+    mp, pid = m.mountpoint, m.pid
+    before = os.path.getsize(m.log_file)
+    try:
+        took, err = timed_getxattr(mp / "f", "user.flood-names-3000")
+        assert err == errno.ENODATA, (took, err)
+        assert_others_served(mp / "other")
+        assert_alive(m, pid)
+        grown = os.path.getsize(m.log_file) - before
+    finally:
+        m.log_file.write_text("")
+    # the translator's loggers share one budget, the other loggers one more: 2 x (8 MiB + 1 MiB a second)
+    assert grown < 24 << 20, f"the log grew {grown >> 20} MB"
+
+
 def _copies_of(volfile: Path) -> list[int]:
     """PIDs of processes whose command line names *volfile* (a client and its forks)."""
     pids = []

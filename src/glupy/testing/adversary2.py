@@ -44,7 +44,9 @@ the ones acting on data (readv, writev, readdirp) are chosen with the option ``m
   raise, block 30 s, mutate the reply in place, keep the reply and mutate it from a
   thread later (``user.o-*`` attribute names; stat by name ``o-*``).
 * :class:`Flood`: getxattr ``user.flood-N`` logs N messages of 1 MB each from
-  ``self.log`` in a tight loop; ``user.flood-thread`` floods from a thread for 5 s.
+  ``self.log`` in a tight loop; ``user.flood-thread`` floods from a thread for 5 s;
+  ``user.flood-names-N`` logs N messages of 16 KiB each under a new child logger of
+  ``self.log`` and N under new top-level loggers.
 * :class:`Forker`: getxattr ``user.fork-exit`` forks, the child ``os._exit(0)``;
   ``user.fork-live`` forks and the child returns into the handler (winds in a copy of
   the process with one thread), ``user.fork-sleep`` forks and the child sleeps 20 s.
@@ -77,6 +79,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
+import logging
 import mmap
 import os
 import sys
@@ -558,6 +561,12 @@ class Flood(glupy.Translator):
                     log.error("x" * 4096)
 
             threading.Thread(target=flood, daemon=True).start()
+            raise glupy.FopError(errno.ENODATA)
+        if n.startswith("user.flood-names-"):  # a new child logger for every message
+            msg = "z" * (16 << 10)
+            for i in range(int(n.rsplit("-", 1)[1])):
+                self.log.getChild(f"path-{i}").error(msg)
+                logging.getLogger(f"audit-{i}").error(msg)  # and loggers outside glupy's
             raise glupy.FopError(errno.ENODATA)
         if n.startswith("user.flood-"):
             msg = "y" * (1 << 20)

@@ -362,6 +362,7 @@ typedef struct {
     call_frame_t *caller;
     gp_held_$name *args;
     gp_held_cbk_$name *reply;
+    size_t bytes; /* of data (a write's, a read's) it holds: within gp_observe_hold's bound */
 } gp_obs_$name;
 
 static void
@@ -396,6 +397,7 @@ gp_observe_$name(gp_work *w)
         Py_XDECREF(args[i]);
     gp_gil_release(gil);
     THIS = old_this;
+    gp_observe_unhold(o->bytes);
     gp_obs_free_$name(o);
 }
 
@@ -408,8 +410,10 @@ gp_obs_cbk_$name($cbk_head, $cdecls)
         o = NULL;
     }
     STACK_UNWIND_STRICT($name, frame, op_ret, GP_ERRNO_$name(frame, op_ret, op_errno), $cnames);
-    if (o)
+    if (o && gp_observe_hold(o->bytes = $obs_bytes) == 0)
         gp_observe_submit(&o->w);
+    else if (o)
+        gp_obs_free_$name(o); /* observations waiting hold too much data already: dropped (counted) */
     return 0;
 }
 
@@ -611,6 +615,10 @@ def gen_fop(f) -> str:
                                for t in T.ANSWERED_BELOW.get(name, ())), decls=", ".join(decls), names=", ".join(names), n=len(py_args),
         rn=len(f.py_reply), cdecls=", ".join(cdecls), cbk_head=cbk_head,
         cbk_passed=f"frame, cookie, this, op_ret, op_errno, {', '.join(cnames)}", cnames=", ".join(cnames),
+        obs_bytes=" + ".join([f"iov_length(o->args->{a.name}_vector, o->args->{a.name}_count)"
+                              for a in f.args if a.kind == "data"] +
+                             [f"(o->reply->op_ret > 0 ? iov_length(o->reply->{a.name}_vector, "
+                              f"o->reply->{a.name}_count) : 0)" for a in f.reply if a.kind == "data"]) or "0",
         args_held=", ".join(K[a.kind].hold.passed.format(v=a.name) for a in f.args),
         reply_held=", ".join(K[a.kind].hold.passed.format(v=a.name).replace("h->", "r->") for a in f.reply),
         hold=gen_hold(name, FOP_HEAD, f.args, "a_", tell_held=True, gf_fop=f.gf_fop),

@@ -409,6 +409,9 @@ void gp_observe(xlator_t *this, int fop, call_frame_t *caller, PyObject **args, 
 int gp_observe_room(void);
 /* Queue an observation for the observer thread (any thread, no GIL). */
 void gp_observe_submit(gp_work *w);
+/* An observation holding `bytes` of data may wait (0), or not: too much is held (-1, counted). */
+int gp_observe_hold(size_t bytes);
+void gp_observe_unhold(size_t bytes);
 /* Wait (GIL not held) until every observation queued so far has run, or `seconds`. */
 void gp_observe_drain(double seconds);
 

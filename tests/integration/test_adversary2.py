@@ -284,6 +284,31 @@ def test_log_flooding_under_ever_new_logger_names_is_bounded(mounted: Any) -> No
     assert grown < 24 << 20, f"the log grew {grown >> 20} MB"
 
 
+# Fixed bridge weakness this guards (a sixth red-team session; native/workers.c: observations waiting for the
+# observer thread were bounded by count (100,000), not by the data they hold: 1 GB written past a writev observer
+# taking 20 ms a write grew the client by 960 MB; now at most 64 MiB of data waits, beyond it observations are
+# dropped and counted)
+def test_a_slow_write_observer_holds_bounded_data(mounted: Any) -> None:
+    m = mounted("slow-observer", "Observers")
+    mp, pid = m.mountpoint, m.pid
+
+    def rss_mb() -> int:
+        status = Path(f"/proc/{pid}/status").read_text()
+        return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")) >> 10
+
+    before = rss_mb()
+    block = os.urandom(128 << 10)
+    with open(mp / "slow-big", "wb") as f:
+        for _ in range(4096):  # 512 MiB
+            f.write(block)
+    grown = rss_mb() - before
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)
+    assert grown < 200, f"the client grew by {grown} MB while 512 MiB went past a slow observer"
+    log = Path(m.log_file).read_text()
+    assert "more than 100000, or more than 64 MiB of data, waited for the observer thread" in log
+
+
 def _copies_of(volfile: Path) -> list[int]:
     """PIDs of processes whose command line names *volfile* (a client and its forks)."""
     pids = []

@@ -503,9 +503,23 @@ class Futures(glupy.Translator):
 
 
 class Observers(glupy.Translator):
-    """Observers that raise, block, mutate the reply, keep it for a thread (see module doc)."""
+    """Observers that raise, block, mutate the reply, keep it for a thread (see module doc);
+    a writev observer that takes 20 ms on every write to a file named ``slow-*`` (slower
+    than the writes: the data of those waiting piles up)."""
 
     kept: list[Any] = []
+
+    @glupy.observer
+    def writev(self, fd: Any, data: Any, offset: Any, flags: Any, xdata: Any, reply: Any) -> None:
+        if self._slow_writes.get(fd.inode.gfid):
+            time.sleep(0.02)
+
+    @glupy.observer
+    def create(self, loc: Any, flags: Any, mode: Any, umask: Any, fd: Any, xdata: Any, reply: Any) -> None:
+        if (loc.name or "").startswith("slow-") and reply.op_ret >= 0 and reply.inode is not None:
+            self._slow_writes[reply.inode.gfid] = True
+
+    _slow_writes: dict[Any, bool] = {}
 
     @glupy.observer
     def getxattr(self, loc: Any, name: Any, xdata: Any, reply: Any) -> None:

@@ -1047,6 +1047,80 @@ gp_init(xlator_t *this)
     return 0;
 }
 
+/* The fini hook runs on a worker, waited for at most GP_FINI_WAIT: one that blocked
+ * (joining a thread that never ends) hung a gfapi program's glfs_fini for good, and
+ * would hold the thread that tears an old graph down. Past the wait the translator is
+ * torn down without it; it ends on its worker (its objects of the graph cut loose). */
+#define GP_FINI_WAIT 10.0
+
+typedef struct {
+    gp_work w;
+    PyObject *hook; /* a reference */
+    char *name;     /* the translator's, for the log: the xlator may be gone when it ends */
+    gp_handoff handoff;
+} gp_fini_work;
+
+static void
+gp_fini_call(PyObject *hook, const char *name)
+{
+    PyObject *r = PyObject_CallNoArgs(hook);
+    if (!r)
+        gp_log_exception(name, "fini");
+    Py_XDECREF(r);
+}
+
+static void
+gp_fini_run(gp_work *w)
+{
+    gp_fini_work *fw = (gp_fini_work *)w;
+    PyGILState_STATE g = gp_gil_acquire();
+    gp_fini_call(fw->hook, fw->name);
+    gp_gil_release(g);
+    if (!gp_handoff_done(&fw->handoff))
+        return; /* fini() waits for it */
+    g = gp_gil_acquire();
+    gf_log(fw->name, GF_LOG_WARNING, "glupy: the fini hook given up on returned after all");
+    Py_DECREF(fw->hook);
+    gp_gil_release(g);
+    gp_handoff_destroy(&fw->handoff);
+    free(fw->name);
+    free(fw);
+}
+
+/* Run the fini hook (a reference, stolen) within GP_FINI_WAIT; no GIL held. */
+static void
+gp_fini_hook(xlator_t *this, PyObject *hook)
+{
+    gp_fini_work *fw = gp_on_worker() ? NULL : calloc(1, sizeof(*fw));
+    if (fw && !(fw->name = strdup(this->name))) {
+        free(fw);
+        fw = NULL;
+    }
+    if (!fw) { /* on a worker already (or no memory) */
+        PyGILState_STATE g = gp_gil_acquire();
+        gp_fini_call(hook, this->name);
+        Py_DECREF(hook);
+        gp_gil_release(g);
+        return;
+    }
+    fw->w.run = gp_fini_run;
+    fw->hook = hook;
+    gp_handoff_init(&fw->handoff);
+    gp_work_submit(&fw->w);
+    if (gp_handoff_wait(&fw->handoff, GP_FINI_WAIT)) {
+        PyGILState_STATE g = gp_gil_acquire();
+        Py_DECREF(hook);
+        gp_gil_release(g);
+        gp_handoff_destroy(&fw->handoff);
+        free(fw->name);
+        free(fw);
+        return;
+    }
+    gf_log(this->name, GF_LOG_ERROR,
+           "glupy: the fini hook still running after %.0f s: the translator is torn down without waiting for it "
+           "(it ends on its worker; what it does with this graph's objects raises)", GP_FINI_WAIT);
+}
+
 void
 fini(xlator_t *this)
 {
@@ -1057,13 +1131,11 @@ fini(xlator_t *this)
     /* observations still queued hold this graph's inodes and fds: let them run first */
     gp_observe_drain(2.0);
     PyGILState_STATE g = gp_gil_acquire();
-    PyObject *hook = gp_hook(priv, "fini");
-    if (hook) {
-        PyObject *r = PyObject_CallNoArgs(hook);
-        if (!r)
-            gp_log_exception(this->name, "fini");
-        Py_XDECREF(r);
-    }
+    PyObject *hook = Py_XNewRef(gp_hook(priv, "fini"));
+    gp_gil_release(g);
+    if (hook)
+        gp_fini_hook(this, hook);
+    g = gp_gil_acquire();
     /* The graph is going away, and translators finished before this one may
      * already have freed their state: from now on no Python object may release
      * an inode or fd of this graph (their forget/release callbacks would reach

@@ -108,3 +108,42 @@ def test_a_translators_xlator_objects_kept_past_glfs_fini_raise(volume: Volume, 
     assert lines[1:] == [f"{what} -> {gone}" for what in ("child's name", "child's type", "child's options",
                                                             "own options", "children")] + [
         "repr -> '<Xlator of a graph torn down>'"], lines
+
+
+# Fixed bridge bug this guards (a sixth red-team session; native/bridge.c fini: the fini hook ran on the thread
+# calling glfs_fini with no bound: one that blocked hung the program's Client.umount() for good)
+FINI_BLOCKS = '''
+import sys, threading, time
+from pathlib import Path
+import glupy
+from glupy.gluster import gfapi
+from glupy.gluster.volfile import Volfile, glupy_xlator
+class FiniBlocks(glupy.Translator):
+    def fini(self):
+        threading.Event().wait()  # joining a thread that never ends
+    async def stat(self, loc, xdata):
+        return await self.child.stat(loc, xdata)
+host, name, tmp = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+with gfapi.Client(name, host, log_file=tmp / "plain.log") as plain:
+    graph = Volfile.parse(plain.get_volfile())
+graph.insert_below_top(glupy_xlator("finiblocks", "__main__:FiniBlocks"))
+graph.write(tmp / "fini.vol")
+vol = gfapi.Client(name, volfile=tmp / "fini.vol", log_file=tmp / "fini.log")
+vol.__enter__()
+vol.write_file("/fini-blocks", b"x")
+start = time.monotonic()
+vol.__exit__(None, None, None)
+print(f"umount returned after {time.monotonic() - start:.0f} s", flush=True)
+'''
+
+
+def test_a_fini_hook_that_blocks_does_not_hang_the_programs_umount(volume: Volume, tmp_path: Path) -> None:
+    program = tmp_path / "fini_blocks.py"
+    program.write_text(FINI_BLOCKS)
+    proc = subprocess.run([sys.executable, str(program), volume.node.address, volume.name, str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    took = int(re.fullmatch(r"umount returned after (\d+) s\n", proc.stdout).group(1))
+    assert took <= 30, proc.stdout  # the hook's 10 s, and glfs_fini's own (up to ~10 s with libgfapi 10.3)
+    log = (tmp_path / "fini.log").read_text()
+    assert "the fini hook still running after 10 s: the translator is torn down without waiting" in log

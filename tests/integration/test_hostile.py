@@ -438,6 +438,26 @@ def test_statedump_entries_longer_than_a_line_are_cut(mounted: Any) -> None:
     assert_others_served(m.mountpoint / "other")
 
 
+# Fixed bridge weakness this guards (a sixth red-team session; lifecycle.statedump read a statedump hook's
+# mapping to its end: one whose items() never ended grew the client by 250 MB a second after one SIGUSR1)
+def test_a_statedump_hook_with_endless_entries_is_cut(mounted: Any) -> None:
+    m = mounted("dump-endless", "BadLife", dump_does="endless")
+    pid = m.pid
+
+    def rss_mb() -> int:
+        status = Path(f"/proc/{pid}/status").read_text()
+        return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")) >> 10
+
+    before = rss_mb()
+    text = m.statedump_text()
+    time.sleep(3)  # the hook has long given up its 1 s wait: what does it do meanwhile?
+    grown = rss_mb() - before
+    assert grown < 100, f"the client grew by {grown} MB in 3 s after one statedump"
+    assert_alive(m, pid)
+    assert_others_served(m.mountpoint / "other")
+    assert "statedump-cut=the translator's statedump() gave more than 1000 entries" in text
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime

@@ -673,11 +673,22 @@ class Escaper(glupy.Translator):
         return await self.child.stat(loc, xdata)
 
 
+class _EndlessItems:
+    """A statedump mapping whose ``items()`` never ends, each entry a fresh 10 KB string."""
+
+    def items(self) -> Any:
+        i = 0
+        while True:
+            yield f"key-{i}", "v" * 10_000
+            i += 1
+
+
 class BadLife(glupy.Translator):
     """Lifecycle hooks that leave oddly, chosen by options ``init_does``, ``fini_does`` and
     ``dump_does``: ``exit`` (sys.exit(7)), ``kbint`` (KeyboardInterrupt), ``block`` (sleep
     ``block`` seconds), ``recurse`` (RecursionError), ``long`` (entries longer than a
-    statedump line of GlusterFS: a value of 5,000 characters, a key of 5,000), ``nothing``."""
+    statedump line of GlusterFS: a value of 5,000 characters, a key of 5,000), ``endless``
+    (a statedump mapping whose items() never ends), ``nothing``."""
 
     init_does = glupy.Option(str, default="nothing")
     fini_does = glupy.Option(str, default="nothing")
@@ -695,6 +706,8 @@ class BadLife(glupy.Translator):
             def down() -> Any:
                 return down()
             down()
+        if what == "endless":  # a mapping whose items() never ends (a generator mistake)
+            return _EndlessItems()
         if what == "long":  # e.g. the paths a translator saw recently
             return {"recent": ",".join(f"/projects/obj/file-{i:05d}.o" for i in range(200)), "k" * 5000: "v"}
         return {"did": what}

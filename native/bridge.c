@@ -613,9 +613,12 @@ gp_observe(xlator_t *this, int fop, call_frame_t *caller, PyObject **args, int n
         PyTuple_SET_ITEM(argt, i, Py_NewRef(args[i]));
     Py_INCREF(fn);
     gp_frame_obj *prev = gp_current_frame_set(fo);
+    gp_hook_run run;
+    gp_hook_begin(&run, "observer", this->name, GP_HOOK_LIMIT);
     PyObject *r = PyObject_CallFunctionObjArgs(gp_observe_fn, fn, argt, NULL);
     if (!r)
         gp_log_exception(this->name, "observer");
+    gp_hook_end(&run);
     gp_current_frame_set(prev);
     Py_XDECREF(r);
     Py_DECREF(fn);
@@ -883,6 +886,7 @@ typedef struct {
     PyObject *handle;      /* the Xlator the instance is made for (a reference) */
     const char *module, *cls;
     PyObject *res, *exc;   /* create()'s result, or the exception it raised */
+    double limit;          /* init-timeout: then HandlerTimedOut is raised in it */
     gp_handoff handoff;
 } gp_init_work;
 
@@ -898,9 +902,13 @@ gp_init_work_free(gp_init_work *iw)
 static void
 gp_init_create(gp_init_work *iw)
 {
+    gp_hook_run run;
+    gp_hook_begin(&run, "init", ((gp_xlator_obj *)iw->handle)->xl ? ((gp_xlator_obj *)iw->handle)->xl->name : NULL,
+                  iw->limit);
     iw->res = PyObject_CallMethod(gp_runtime, "create", "Oss", iw->handle, iw->module, iw->cls);
     if (!iw->res)
         iw->exc = gp_fetch_exception();
+    gp_hook_end(&run);
 }
 
 static void
@@ -927,7 +935,10 @@ gp_init_run(gp_work *w)
 static int
 gp_init_instance(xlator_t *this, gp_private_t *priv, PyObject *handle, PyObject **res, PyObject **exc)
 {
-    gp_init_work local = {.handle = handle, .module = priv->module, .cls = priv->cls};
+    double wait = gp_option_seconds_or(this->options, "init-timeout", GP_INIT_WAIT);
+    if (wait <= 0)
+        wait = GP_INIT_WAIT;
+    gp_init_work local = {.handle = handle, .module = priv->module, .cls = priv->cls, .limit = wait};
     if (gp_on_worker()) {
         PyGILState_STATE g = gp_gil_acquire();
         gp_init_create(&local);
@@ -953,8 +964,7 @@ gp_init_instance(xlator_t *this, gp_private_t *priv, PyObject *handle, PyObject 
     gp_gil_release(g);
     gp_handoff_init(&iw->handoff);
     gp_work_submit(&iw->w);
-    double wait = gp_option_seconds_or(this->options, "init-timeout", GP_INIT_WAIT);
-    if (gp_handoff_wait(&iw->handoff, wait > 0 ? wait : GP_INIT_WAIT)) {
+    if (gp_handoff_wait(&iw->handoff, wait)) {
         *res = iw->res;
         *exc = iw->exc;
         gp_init_work_free(iw);
@@ -968,7 +978,7 @@ gp_init_instance(xlator_t *this, gp_private_t *priv, PyObject *handle, PyObject 
     gf_log(this->name, GF_LOG_ERROR,
            "glupy: cannot start translator module=%s class=%s: init() did not return within %g s (option "
            "init-timeout; it goes on on a thread of its own, and whatever it does is discarded)",
-           priv->module, priv->cls[0] ? priv->cls : "(default)", wait > 0 ? wait : GP_INIT_WAIT);
+           priv->module, priv->cls[0] ? priv->cls : "(default)", wait);
     *res = NULL;
     *exc = NULL;
     return -1;
@@ -1063,10 +1073,13 @@ typedef struct {
 static void
 gp_fini_call(PyObject *hook, const char *name)
 {
+    gp_hook_run run;
+    gp_hook_begin(&run, "fini", name, GP_FINI_WAIT);
     PyObject *r = PyObject_CallNoArgs(hook);
     if (!r)
         gp_log_exception(name, "fini");
     Py_XDECREF(r);
+    gp_hook_end(&run);
 }
 
 static void
@@ -1168,14 +1181,19 @@ fini(xlator_t *this)
  * a new instance (init, then migrate(old)); FOPs from now on go to it, FOPs in
  * flight finish on the old one. If anything fails the old instance keeps serving
  * and reconfigure fails (glusterd's volume set still succeeds: the log says why). */
+#define GP_RELOAD_WAIT 30.0 /* imports a module's code again and starts it: an admin waits for it */
+
 static int32_t
 gp_reload(xlator_t *this, gp_private_t *priv, dict_t *options, const char *generation)
 {
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *opts = gp_py_xdata(options);
+    gp_hook_run run; /* the new code's import, init() and migrate(): as long as a reload is waited for */
+    gp_hook_begin(&run, "reload", this->name, GP_RELOAD_WAIT);
     PyObject *res = opts ? PyObject_CallMethod(gp_runtime, "reload", "OssOO", priv->handle, priv->module, priv->cls,
                                                priv->instance, opts)
                          : NULL;
+    gp_hook_end(&run);
     Py_XDECREF(opts);
     int ret = 0;
     if (!res || gp_adopt(priv, res) < 0) {
@@ -1215,6 +1233,8 @@ gp_reconfigure_python(xlator_t *this, dict_t *options, const char *generation)
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *hook = gp_hook(priv, "reconfigure");
     if (hook) {
+        gp_hook_run run;
+        gp_hook_begin(&run, "reconfigure", this->name, GP_HOOK_LIMIT);
         PyObject *opts = gp_py_xdata(options);
         PyObject *r = opts ? PyObject_CallOneArg(hook, opts) : NULL;
         if (!r) {
@@ -1223,6 +1243,7 @@ gp_reconfigure_python(xlator_t *this, dict_t *options, const char *generation)
         }
         Py_XDECREF(r);
         Py_XDECREF(opts);
+        gp_hook_end(&run);
     }
     gp_gil_release(g);
     pthread_mutex_unlock(&priv->reconfigure_lock);
@@ -1273,6 +1294,8 @@ gp_notify_hook(xlator_t *this, int32_t *event, void *data, int *propagate)
     if (!priv)
         return;
     PyGILState_STATE g = gp_gil_acquire();
+    gp_hook_run run;
+    gp_hook_begin(&run, "notify", this->name, GP_HOOK_LIMIT);
     PyObject *hook = gp_hook(priv, "notify");
     if (hook) {
         /* data is the xlator that sent the event for the events that matter
@@ -1315,6 +1338,7 @@ gp_notify_hook(xlator_t *this, int32_t *event, void *data, int *propagate)
         Py_XDECREF(r);
         Py_XDECREF(source);
     }
+    gp_hook_end(&run);
     gp_gil_release(g);
 }
 
@@ -1331,7 +1355,6 @@ gp_notify_hook(xlator_t *this, int32_t *event, void *data, int *propagate)
  * counts as failed (the old values stay, says GlusterFS); its outcome, when it
  * comes, is logged as usual. One reconfigure of a translator runs at a time. */
 #define GP_RECONFIGURE_WAIT 1.0
-#define GP_RELOAD_WAIT 30.0 /* imports a module's code again and starts it: an admin waits for it */
 
 typedef struct {
     gp_work w;
@@ -1770,6 +1793,8 @@ static void
 gp_release_ctx_now(xlator_t *this, const char *hook_name, PyObject *ctx)
 {
     PyGILState_STATE g = gp_gil_acquire();
+    gp_hook_run run;
+    gp_hook_begin(&run, hook_name, this->name, GP_HOOK_LIMIT);
     /* this->private is NULL once fini ran (set under the GIL): then no hook */
     PyObject *hook = Py_XNewRef(gp_hook(this->private, hook_name));
     if (hook) {
@@ -1779,7 +1804,10 @@ gp_release_ctx_now(xlator_t *this, const char *hook_name, PyObject *ctx)
         Py_XDECREF(r);
         Py_DECREF(hook);
     }
-    Py_DECREF(ctx);
+    Py_DECREF(ctx); /* the context's __del__, if it has one */
+    if (PyErr_Occurred()) /* (HandlerTimedOut, in a __del__: reported as unraisable) */
+        PyErr_Clear();
+    gp_hook_end(&run);
     gp_gil_release(g);
 }
 
@@ -1863,6 +1891,8 @@ gp_dump_run(gp_work *w)
     gp_dump_work *dw = (gp_dump_work *)w;
     FILE *out = open_memstream(&dw->items, &dw->size);
     PyGILState_STATE g = gp_gil_acquire();
+    gp_hook_run run;
+    gp_hook_begin(&run, "statedump", dw->this->name, GP_HOOK_LIMIT);
     PyObject *hook = Py_XNewRef(gp_hook(dw->this->private, "statedump"));
     PyObject *items = hook ? PyObject_CallNoArgs(hook) : NULL; /* list of (key, str) */
     if (hook && !items)
@@ -1880,6 +1910,7 @@ gp_dump_run(gp_work *w)
     }
     Py_XDECREF(items);
     Py_XDECREF(hook);
+    gp_hook_end(&run);
     gp_gil_release(g);
     if (out) {
         fputc(0, out);

@@ -409,6 +409,21 @@ void gp_observe(xlator_t *this, int fop, call_frame_t *caller, PyObject **args, 
 int gp_observe_room(void);
 /* Queue an observation for the observer thread (any thread, no GIL). */
 void gp_observe_submit(gp_work *w);
+
+/* A hook running (statedump, notify, reconfigure, init, fini, observer, a context's
+ * release): past `limit` seconds glupy.errors.HandlerTimedOut is raised in it. Begin
+ * and end under the GIL, on the thread that runs it; the record lives on its stack. */
+typedef struct gp_hook_run {
+    struct gp_hook_run *prev, *next;
+    unsigned long token, thread;
+    double started, limit;
+    int interrupting, interrupted;
+    const char *what; /* a string constant */
+    char xlator[64];
+} gp_hook_run;
+#define GP_HOOK_LIMIT 10.0 /* seconds, for hooks without a bound of their own */
+void gp_hook_begin(gp_hook_run *h, const char *what, const char *xlator, double limit);
+void gp_hook_end(gp_hook_run *h);
 /* An observation holding `bytes` of data may wait (0), or not: too much is held (-1, counted). */
 int gp_observe_hold(size_t bytes);
 void gp_observe_unhold(size_t bytes);

@@ -626,6 +626,106 @@ gp_queue_expire(gp_queue *q, double now)
 
 static void gp_observe_unstick(double now);
 
+/* ------------------------------------------------------------ hooks past their limit
+ *
+ * A handler past its deadline gets glupy.errors.HandlerTimedOut raised in it; so does a
+ * hook (statedump, notify, reconfigure, init, fini, an observer, a context's release)
+ * that runs past its limit. Its caller went on without it long before (each waits a
+ * bounded time), but a hook looping in Python ran on its thread for ever, and one
+ * allocating as it went (a statedump mapping whose items() never ended) grew the
+ * process until the OOM killer came. Running hooks are listed (gp_hook_begin/end, under
+ * the GIL); the timer finds those past their limit and the reporter, under the GIL,
+ * raises the exception in the thread still running one. One blocked in a C call sees
+ * it when the call returns. */
+static pthread_mutex_t gp_hooks_lock = PTHREAD_MUTEX_INITIALIZER;
+static gp_hook_run gp_hooks = {&gp_hooks, &gp_hooks};
+static unsigned long gp_hook_tokens;
+
+void
+gp_hook_begin(gp_hook_run *h, const char *what, const char *xlator, double limit)
+{
+    h->thread = PyThread_get_thread_ident();
+    h->started = gp_now();
+    h->limit = limit;
+    h->interrupting = h->interrupted = 0;
+    h->what = what;
+    snprintf(h->xlator, sizeof(h->xlator), "%s", xlator ? xlator : "glupy");
+    pthread_mutex_lock(&gp_hooks_lock);
+    h->token = ++gp_hook_tokens;
+    h->next = gp_hooks.next;
+    h->prev = &gp_hooks;
+    gp_hooks.next->prev = h;
+    gp_hooks.next = h;
+    pthread_mutex_unlock(&gp_hooks_lock);
+}
+
+void
+gp_hook_end(gp_hook_run *h)
+{
+    pthread_mutex_lock(&gp_hooks_lock);
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+    int interrupted = h->interrupted;
+    pthread_mutex_unlock(&gp_hooks_lock);
+    if (interrupted) /* it must not fire in whatever this thread runs next */
+        PyThreadState_SetAsyncExc(h->thread, NULL);
+}
+
+typedef struct {
+    gp_work w;
+    unsigned long token;
+} gp_hook_interrupt_work;
+
+static void
+gp_hook_interrupt_run(gp_work *w)
+{
+    unsigned long token = ((gp_hook_interrupt_work *)w)->token;
+    free(w);
+    PyGILState_STATE g = gp_gil_acquire();
+    char what[64] = "", xlator[64] = "";
+    double ran = 0;
+    pthread_mutex_lock(&gp_hooks_lock); /* (under the GIL: the hook cannot end meanwhile) */
+    for (gp_hook_run *h = gp_hooks.next; h != &gp_hooks; h = h->next) {
+        if (h->token == token && gp_timed_out_exc) {
+            PyThreadState_SetAsyncExc(h->thread, gp_timed_out_exc);
+            h->interrupted = 1;
+            snprintf(what, sizeof(what), "%s", h->what);
+            snprintf(xlator, sizeof(xlator), "%s", h->xlator);
+            ran = gp_now() - h->started;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&gp_hooks_lock);
+    gp_gil_release(g);
+    if (what[0])
+        gf_log(xlator, GF_LOG_WARNING,
+               "glupy: the %s hook has run for %.0f s: glupy.errors.HandlerTimedOut raised in it", what, ran);
+}
+
+/* On the timer: hooks past their limit get the reporter to interrupt them. */
+static void
+gp_hooks_overdue(double now)
+{
+    unsigned long due[16];
+    int n = 0;
+    pthread_mutex_lock(&gp_hooks_lock);
+    for (gp_hook_run *h = gp_hooks.next; h != &gp_hooks && n < 16; h = h->next) {
+        if (!h->interrupting && h->limit > 0 && now - h->started > h->limit) {
+            h->interrupting = 1;
+            due[n++] = h->token;
+        }
+    }
+    pthread_mutex_unlock(&gp_hooks_lock);
+    for (int i = 0; i < n; i++) {
+        gp_hook_interrupt_work *iw = calloc(1, sizeof(*iw));
+        if (!iw)
+            continue;
+        iw->w.run = gp_hook_interrupt_run;
+        iw->token = due[i];
+        gp_queue_push(&gp_reporter, &iw->w, 1);
+    }
+}
+
 static void *
 gp_timer_main(void *unused)
 {
@@ -637,6 +737,7 @@ gp_timer_main(void *unused)
         gp_queue_idle_work_due(&gp_pool);
         gp_queue_expire(&gp_pool, now);
         gp_observe_unstick(now);
+        gp_hooks_overdue(now);
         /* collect under the lock, answer and report outside it */
         enum { BATCH = 64 };
         struct {

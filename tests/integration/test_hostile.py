@@ -463,6 +463,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+# Fixed bridge weakness this guards (a sixth red-team session; native: hooks were never interrupted: a statedump
+# hook looping in Python ran on its worker for ever, burning a core; now HandlerTimedOut is raised in a hook that
+# runs past its limit, 10 s for statedump, notify, reconfigure, fini, observers and context releases)
+def test_a_hook_looping_for_ever_is_stopped_after_its_limit(mounted: Any) -> None:
+    m = mounted("dump-spin", "BadLife", dump_does="spin")
+    pid = m.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 20
+    while not log_lines(m.log_file, "the statedump hook has run for") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert log_lines(m.log_file, "the statedump hook has run for 10 s: glupy.errors.HandlerTimedOut raised in it")
+    time.sleep(1)
+    start, used = time.monotonic(), cpu_seconds(pid)
+    time.sleep(2)
+    busy = (cpu_seconds(pid) - used) / (time.monotonic() - start)
+    assert busy < 0.3, f"the client still uses {busy:.0%} of a core"
+    assert_others_served(m.mountpoint / "other")
+    assert_alive(m, pid)
+
+
 # Fixed bridge bug this guards (native: a handler looping in Python past its deadline kept its thread and its share of
 # the GIL for ever; workers.c gp_report_run now raises glupy.errors.HandlerTimedOut in it)
 def test_a_handler_looping_for_ever_is_stopped_at_its_deadline(mounted: Any) -> None:

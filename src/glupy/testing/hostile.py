@@ -688,7 +688,8 @@ class BadLife(glupy.Translator):
     ``dump_does``: ``exit`` (sys.exit(7)), ``kbint`` (KeyboardInterrupt), ``block`` (sleep
     ``block`` seconds), ``recurse`` (RecursionError), ``long`` (entries longer than a
     statedump line of GlusterFS: a value of 5,000 characters, a key of 5,000), ``endless``
-    (a statedump mapping whose items() never ends), ``nothing``."""
+    (a statedump mapping whose items() never ends), ``spin`` (loops in Python for ever,
+    swallowing every Exception), ``nothing``."""
 
     init_does = glupy.Option(str, default="nothing")
     fini_does = glupy.Option(str, default="nothing")
@@ -706,6 +707,12 @@ class BadLife(glupy.Translator):
             def down() -> Any:
                 return down()
             down()
+        if what == "spin":  # loops for ever, swallowing every Exception
+            while True:
+                try:
+                    sum(range(1000))
+                except Exception:  # noqa: BLE001 - careless on purpose
+                    pass
         if what == "endless":  # a mapping whose items() never ends (a generator mistake)
             return _EndlessItems()
         if what == "long":  # e.g. the paths a translator saw recently

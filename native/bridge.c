@@ -63,6 +63,7 @@ typedef struct {
     gp_notify_line *notify_line;          /* events for the notify hook (made at the first one) */
     unsigned notify_cycles;               /* notify calls past GP_NOTIFY_DEPTH (for the log) */
     pthread_mutex_t reconfigure_lock;     /* one reconfigure (hook or reload) at a time, late ones included */
+    int reconfiguring;                    /* a reconfigure's Python part is queued or running (atomic) */
     PyObject *missing_names;              /* its missing_names (a gp_missing_type), or NULL */
     PyObject *retired;                    /* earlier missing_names, kept until fini (read without GIL) */
     char module[256], cls[128];
@@ -1351,9 +1352,14 @@ gp_notify_hook(xlator_t *this, int32_t *event, void *data, int *propagate)
  * the Python part (the class's reconfigure hook, or a reload, whose init and
  * migrate are the translator's own code) runs on a worker, waited for a bounded
  * time: a hook that blocks holds a worker and the epoll thread at most a second
- * (a reload, which an admin waits for, GP_RELOAD_WAIT). One that answers late
- * counts as failed (the old values stay, says GlusterFS); its outcome, when it
- * comes, is logged as usual. One reconfigure of a translator runs at a time. */
+ * (a reload, which an admin waits for, GP_RELOAD_WAIT); its outcome, when it comes,
+ * is logged as usual. GlusterFS is always answered 0: it reconfigures a graph from
+ * the bottom up and stops at the first translator that fails, so a failed or late
+ * hook of a translator above posix kept every translator above it on its old options
+ * (`volume set features.read-only on` reported success and the brick went on taking
+ * writes). One reconfigure of a translator runs at a time: while one is still running
+ * (a hook that blocks), a later one's Python part is skipped at once (logged), where it
+ * held another worker and the epoll thread a second each time. */
 #define GP_RECONFIGURE_WAIT 1.0
 
 typedef struct {
@@ -1379,6 +1385,9 @@ gp_reconfigure_run(gp_work *w)
 {
     gp_reconfigure_work *rw = (gp_reconfigure_work *)w;
     rw->ret = gp_reconfigure_python(rw->this, rw->options, rw->generation);
+    gp_private_t *priv = rw->this->private;
+    if (priv)
+        __atomic_store_n(&priv->reconfiguring, 0, __ATOMIC_RELEASE);
     if (gp_handoff_done(&rw->handoff)) /* answered as failed meanwhile */
         gp_reconfigure_work_free(rw);
 }
@@ -1401,12 +1410,22 @@ reconfigure(xlator_t *this, dict_t *options)
         gf_log(this->name, GF_LOG_INFO, "glupy: fop-timeout %.1f s", timeout);
     }
     char *generation = gp_option_text(options, "generation");
-    if (gp_on_worker())
-        return gp_reconfigure_python(this, options, generation);
+    if (gp_on_worker()) {
+        gp_reconfigure_python(this, options, generation); /* failures logged: 0 for GlusterFS all the same */
+        return 0;
+    }
+    if (__atomic_exchange_n(&priv->reconfiguring, 1, __ATOMIC_ACQ_REL)) {
+        gf_log(this->name, GF_LOG_ERROR,
+               "glupy: an earlier reconfigure hook (or reload) is still running: this change does not reach the "
+               "translator's Python code (its options stay as they were; a later change will, once it is done)");
+        return 0;
+    }
     gp_reconfigure_work *rw = calloc(1, sizeof(*rw));
     if (!rw || (generation && !(rw->generation = strdup(generation)))) {
         free(rw);
-        return -1;
+        __atomic_store_n(&priv->reconfiguring, 0, __ATOMIC_RELEASE);
+        gf_log(this->name, GF_LOG_ERROR, "glupy: reconfigure: out of memory");
+        return 0;
     }
     rw->w.run = gp_reconfigure_run;
     rw->this = this;
@@ -1416,15 +1435,14 @@ reconfigure(xlator_t *this, dict_t *options)
     int reload = generation && strcmp(generation, priv->generation) != 0;
     double wait = reload ? GP_RELOAD_WAIT : GP_RECONFIGURE_WAIT;
     if (gp_handoff_wait(&rw->handoff, wait)) {
-        int32_t ret = rw->ret;
-        gp_reconfigure_work_free(rw);
-        return ret;
+        gp_reconfigure_work_free(rw); /* (its failure, if it failed, is logged) */
+        return 0;
     }
     gf_log(this->name, GF_LOG_ERROR,
-           "glupy: %s still running after %.0f s: answered as failed (the old option values stay in force for "
-           "GlusterFS; what it does when it ends is logged)",
+           "glupy: %s still running after %.0f s: GlusterFS goes on reconfiguring the other translators; what "
+           "it does when it ends is logged",
            reload ? "reloading the code" : "the reconfigure hook", wait);
-    return -1;
+    return 0;
 }
 
 /* A translator's notify hook, off GlusterFS's threads.

@@ -680,7 +680,8 @@ def test_a_blocking_reconfigure_hook_does_not_stall_the_bricks(node: GlusterNode
     """SlowReconfigure on both bricks (one epoll thread each), its hook blocking 15 s: while
     `gluster volume set` reconfigures the bricks, a client's stats are served within the
     second the bricks wait for the hook; the bricks
-    answer the reconfigure as failed after 5 s (logged) and keep serving, same PIDs."""
+    go on after a second (logged) and keep serving, same PIDs; a later `volume set
+    features.read-only on` takes effect while the hooks still block."""
     vol = Volume.create(node, "hostile3", [node.brick("hostile3", 0), node.brick("hostile3", 1)], replica=2)
     m: FuseMount | None = None
     try:
@@ -710,6 +711,21 @@ def test_a_blocking_reconfigure_hook_does_not_stall_the_bricks(node: GlusterNode
             [log_lines(log, "glupy") for log in logs]
         assert vol.brick_pids() == bricks
         assert timed_stat(m.mountpoint / "other")[1] == 0
+        # GlusterFS reconfigures a graph bottom-up and stops at the first translator that fails: a late
+        # (or failing) hook answered as failed kept every translator above it on its old options (a sixth
+        # red-team session). The hooks still block; read-only, above them, must take effect all the same.
+        vol.set("features.read-only", "on")
+        deadline, refused = time.monotonic() + 15, None
+        while time.monotonic() < deadline and refused is None:
+            try:
+                (m.mountpoint / f"late-{time.monotonic_ns()}").write_bytes(b"x")
+                time.sleep(0.5)
+            except OSError as error:
+                refused = error.errno
+        assert refused == errno.EROFS, "features.read-only on: the bricks still took writes 15 s later"
+        logs = vol.brick_logs().values()
+        assert all(log_lines(log, "an earlier reconfigure hook (or reload) is still running") for log in logs), \
+            [log_lines(log, "glupy") for log in logs]
     finally:
         if m is not None:
             m.unmount()

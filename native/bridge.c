@@ -615,7 +615,7 @@ gp_observe(xlator_t *this, int fop, call_frame_t *caller, PyObject **args, int n
     Py_INCREF(fn);
     gp_frame_obj *prev = gp_current_frame_set(fo);
     gp_hook_run run;
-    gp_hook_begin(&run, "observer", this->name, GP_HOOK_LIMIT);
+    gp_hook_begin(&run, "observer", this->name, GP_HOOK_LIMIT_SHORT);
     PyObject *r = PyObject_CallFunctionObjArgs(gp_observe_fn, fn, argt, NULL);
     if (!r)
         gp_log_exception(this->name, "observer");
@@ -1812,7 +1812,7 @@ gp_release_ctx_now(xlator_t *this, const char *hook_name, PyObject *ctx)
 {
     PyGILState_STATE g = gp_gil_acquire();
     gp_hook_run run;
-    gp_hook_begin(&run, hook_name, this->name, GP_HOOK_LIMIT);
+    gp_hook_begin(&run, hook_name, this->name, GP_HOOK_LIMIT_SHORT);
     /* this->private is NULL once fini ran (set under the GIL): then no hook */
     PyObject *hook = Py_XNewRef(gp_hook(this->private, hook_name));
     if (hook) {
@@ -1910,7 +1910,7 @@ gp_dump_run(gp_work *w)
     FILE *out = open_memstream(&dw->items, &dw->size);
     PyGILState_STATE g = gp_gil_acquire();
     gp_hook_run run;
-    gp_hook_begin(&run, "statedump", dw->this->name, GP_HOOK_LIMIT);
+    gp_hook_begin(&run, "statedump", dw->this->name, GP_HOOK_LIMIT_SHORT);
     PyObject *hook = Py_XNewRef(gp_hook(dw->this->private, "statedump"));
     PyObject *items = hook ? PyObject_CallNoArgs(hook) : NULL; /* list of (key, str) */
     if (hook && !items)

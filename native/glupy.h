@@ -113,6 +113,7 @@ typedef struct gp_req {
     xlator_t *this;
     int fop;
     int expired;                /* the deadline passed */
+    int lock_waits;             /* blocking lock winds out (under gp_req_lock): no deadline meanwhile */
     int refs;
     double timeout, deadline;   /* seconds; deadline on CLOCK_MONOTONIC (no deadline: 0) */
     unsigned long thread;       /* Python ident of the thread running the handler now, or 0 */
@@ -200,6 +201,9 @@ int gp_req_drop(gp_req *r);
 call_frame_t *gp_req_wind_begin(gp_req *r);
 void gp_req_wind_destroy(call_frame_t *own);
 int gp_req_expired(gp_req *r);
+/* A wind that waits for a lock (lk F_SETLKW, [f]inodelk F_SETLKW, [f]entrylk LOCK) goes
+ * out, or its reply came: no deadline meanwhile; once the last is in, a fresh one. */
+void gp_req_lock_wait(gp_req *r, int begins);
 
 
 typedef struct {
@@ -421,7 +425,11 @@ typedef struct gp_hook_run {
     const char *what; /* a string constant */
     char xlator[64];
 } gp_hook_run;
-#define GP_HOOK_LIMIT 10.0 /* seconds, for hooks without a bound of their own */
+#define GP_HOOK_LIMIT 10.0 /* seconds, for notify, reconfigure and fini hooks */
+/* for what nothing waits for at all once a second has passed: statedump hooks (the dump
+ * goes on without them), observers and context releases (another thread takes over the
+ * queue): a release hook looping and allocating grew a client by 150 MB a second */
+#define GP_HOOK_LIMIT_SHORT 2.0
 void gp_hook_begin(gp_hook_run *h, const char *what, const char *xlator, double limit);
 void gp_hook_end(gp_hook_run *h);
 /* An observation holding `bytes` of data may wait (0), or not: too much is held (-1, counted). */

@@ -485,6 +485,7 @@ struct gp_slot {
     PyObject *callback;     /* called with the reply when it arrives later, */
     gp_frame_obj *fo;       /* the FOP that winds (the thread's current one in callback) */
     call_frame_t *own_call; /* the wind's own stack (gp_req_wind_begin), once wound */
+    int lock_wait;          /* waits for a lock: the FOP has no deadline until its reply (gp_req_lock_wait) */
 };
 
 /* A slot whose reply resumes task t (a wind of `fop`), or else calls `callback`
@@ -505,7 +506,24 @@ gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
     slot->callback = Py_XNewRef(callback);
     slot->fo = (gp_frame_obj *)Py_NewRef(fo);
     slot->own_call = NULL;
+    slot->lock_wait = 0;
     return slot;
+}
+
+/* Whether a wind of `fop` with these arguments waits for a lock (F_SETLKW, ENTRYLK_LOCK). */
+static int
+gp_wind_waits_for_lock(int fop, PyObject *args)
+{
+    int at = fop == GF_FOP_LK ? 1 : fop == GF_FOP_INODELK || fop == GF_FOP_FINODELK ? 2
+           : fop == GF_FOP_ENTRYLK || fop == GF_FOP_FENTRYLK ? 3 : -1;
+    if (at < 0 || !PyTuple_Check(args) || PyTuple_GET_SIZE(args) <= at || !PyLong_Check(PyTuple_GET_ITEM(args, at)))
+        return 0;
+    long cmd = PyLong_AsLong(PyTuple_GET_ITEM(args, at));
+    if (cmd == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return fop == GF_FOP_ENTRYLK || fop == GF_FOP_FENTRYLK ? cmd == ENTRYLK_LOCK : cmd == F_SETLKW;
 }
 
 /* Destroying the wind's own stack once its reply is in is what GlusterFS's
@@ -619,6 +637,8 @@ gp_slot_resume(gp_slot *slot, PyObject *reply)
 gp_frame_obj *
 gp_slot_fast(gp_slot *slot)
 {
+    if (slot->lock_wait && slot->fo->req) /* (every callback calls this first) */
+        gp_req_lock_wait(slot->fo->req, 0);
     return slot->fast && !PyGILState_Check() ? slot->fo : NULL;
 }
 
@@ -716,12 +736,18 @@ gp_wind_slot(gp_frame_obj *fo, gp_task *t, PyObject *callback, int fop, PyObject
     if (!slot)
         return NULL;
     slot->fast = fast;
+    if (fo->req && gp_wind_waits_for_lock(fop, args)) {
+        slot->lock_wait = 1; /* before the wind: its reply may come inside it */
+        gp_req_lock_wait(fo->req, 1);
+    }
     gp_slot *outer = gp_winding;
     gp_winding = slot;
     PyObject *r = gp_wind_on(fo, fop, target, args, slot, lk_owner);
     gp_winding = outer;
     if (!r) {
         /* conversion failed before anything was wound */
+        if (slot->lock_wait)
+            gp_req_lock_wait(fo->req, 0);
         gp_slot_free(slot);
         return NULL;
     }

@@ -532,6 +532,23 @@ gp_req_wind_destroy(call_frame_t *own)
     STACK_DESTROY(stack);
 }
 
+/* A FOP's deadline is for what Python does with it. A wind waiting for a lock waits as
+ * long as another client holds it, as it would without glupy (an application's fcntl
+ * F_SETLKW, AFR's and DHT's own locks): answered ETIMEDOUT meanwhile, the caller saw an
+ * error while the wind stayed out with its lock owner, was granted the lock later and
+ * held it for good, refusing everyone else (a sixth red-team session). */
+void
+gp_req_lock_wait(gp_req *r, int begins)
+{
+    pthread_mutex_lock(&gp_req_lock);
+    if (begins) {
+        r->lock_waits++;
+    } else if (--r->lock_waits == 0 && r->timeout > 0) {
+        r->deadline = gp_now() + r->timeout;
+    }
+    pthread_mutex_unlock(&gp_req_lock);
+}
+
 int
 gp_req_expired(gp_req *r)
 {
@@ -748,7 +765,7 @@ gp_timer_main(void *unused)
         pthread_mutex_lock(&gp_req_lock);
         for (gp_req *r = gp_reqs.next; r != &gp_reqs && n < BATCH;) {
             gp_req *next = r->next;
-            if (!r->expired && now >= r->deadline) {
+            if (!r->expired && !r->lock_waits && now >= r->deadline) {
                 __atomic_store_n(&r->expired, 1, __ATOMIC_RELEASE);
                 __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED); /* the report's */
                 due[n].req = r;

@@ -843,6 +843,30 @@ gp_timespec_at(struct timespec *ts, double seconds_from_now)
     }
 }
 
+/* A budget of seconds a GlusterFS thread may spend waiting for hooks: at most `cap`,
+ * refilled at `rate` seconds a second. */
+typedef struct {
+    pthread_mutex_t lock;
+    double budget, refilled_at, cap, rate;
+} gp_bucket;
+
+/* What is left of b, topped up, once `spent` is taken off. */
+static double
+gp_bucket_take(gp_bucket *b, double spent)
+{
+    double now = gp_now();
+    pthread_mutex_lock(&b->lock);
+    if (b->refilled_at == 0)
+        b->refilled_at = now;
+    b->budget += (now - b->refilled_at) * b->rate - spent;
+    if (b->budget > b->cap)
+        b->budget = b->cap;
+    b->refilled_at = now;
+    double left = b->budget;
+    pthread_mutex_unlock(&b->lock);
+    return left;
+}
+
 /* 1: the worker finished within `seconds` (its results may be read); 0: it did
  * not, the work item now belongs to the worker. */
 static int
@@ -1577,25 +1601,9 @@ gp_notify_run(gp_work *w)
     gp_notify_line_unref_locked(line);
 }
 
-/* The seconds upcalls may still wait for hooks, the process's, topped up; `spent`
- * taken off first. */
-static double
-gp_notify_budget(double spent)
-{
-    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-    static double budget = GP_NOTIFY_BUDGET, refilled_at;
-    double now = gp_now();
-    pthread_mutex_lock(&lock);
-    if (refilled_at == 0)
-        refilled_at = now;
-    budget += (now - refilled_at) * GP_NOTIFY_SHARE - spent;
-    if (budget > GP_NOTIFY_BUDGET)
-        budget = GP_NOTIFY_BUDGET;
-    refilled_at = now;
-    double left = budget;
-    pthread_mutex_unlock(&lock);
-    return left;
-}
+/* The seconds upcalls may still wait for hooks: the process's. */
+static gp_bucket gp_notify_bucket = {PTHREAD_MUTEX_INITIALIZER, GP_NOTIFY_BUDGET, 0, GP_NOTIFY_BUDGET,
+                                     GP_NOTIFY_SHARE};
 
 /* Queue the event for the hook and wait for its answer within the budget: 0 if it
  * answered (*event, *propagate as it said), -1 if the event goes on unchanged. */
@@ -1638,7 +1646,7 @@ gp_notify_off_thread(xlator_t *this, int32_t *event, void *data, int *propagate)
     }
     /* behind: events wait for the hook already, or upcalls used their share of the epoll thread */
     const char *behind = line->head || line->running ? "earlier events wait for it" : NULL;
-    double wait = *event == GF_EVENT_UPCALL ? gp_notify_budget(0) : GP_NOTIFY_WAIT;
+    double wait = *event == GF_EVENT_UPCALL ? gp_bucket_take(&gp_notify_bucket, 0) : GP_NOTIFY_WAIT;
     if (!behind && wait < 0.001)
         behind = "upcalls used the hook's share of the epoll thread's time";
     it->abandoned = behind != NULL;
@@ -1676,7 +1684,7 @@ gp_notify_off_thread(xlator_t *this, int32_t *event, void *data, int *propagate)
     while (!it->done)
         if (pthread_cond_timedwait(&line->answered, &line->lock, &until) == ETIMEDOUT)
             break;
-    gp_notify_budget(gp_now() - now);
+    gp_bucket_take(&gp_notify_bucket, gp_now() - now);
     if (it->done) {
         pthread_mutex_unlock(&line->lock);
         *event = it->event;
@@ -1957,6 +1965,17 @@ gp_dump_write(const char *key, const char *value)
         gf_proc_dump_write(k, "%.*s%s", room - (int)strlen(GP_DUMP_CUT), value, GP_DUMP_CUT);
 }
 
+/* How long the signal thread waits for the next statedump hook: what is left of a
+ * budget of GP_DUMP_WAIT for every translator of the process, refilled at
+ * GP_DUMP_SHARE seconds a second, and at least GP_DUMP_LEAST (a hook that answers at
+ * once still shows). The signal thread also takes SIGTERM: eight translators whose
+ * statedump hooks blocked, waited a second each, kept the process from ending 7.8 s
+ * after a statedump. */
+#define GP_DUMP_WAIT 1.0
+#define GP_DUMP_SHARE 0.2
+#define GP_DUMP_LEAST 0.05
+static gp_bucket gp_dump_bucket = {PTHREAD_MUTEX_INITIALIZER, GP_DUMP_WAIT, 0, GP_DUMP_WAIT, GP_DUMP_SHARE};
+
 static int32_t
 gp_dump_priv(xlator_t *this)
 {
@@ -1973,10 +1992,15 @@ gp_dump_priv(xlator_t *this)
     dw->this = this;
     gp_handoff_init(&dw->handoff);
     gp_work_submit(&dw->w);
-    if (!gp_handoff_wait(&dw->handoff, GP_NOTIFY_WAIT)) {
-        gf_proc_dump_write("statedump", "the hook did not answer within %.0f s", GP_NOTIFY_WAIT);
-        gf_log(this->name, GF_LOG_WARNING, "glupy: statedump() still running after %.0f s: dumped without it",
-               GP_NOTIFY_WAIT);
+    double wait = gp_bucket_take(&gp_dump_bucket, 0), start = gp_now();
+    if (wait < GP_DUMP_LEAST)
+        wait = GP_DUMP_LEAST;
+    int answered = gp_handoff_wait(&dw->handoff, wait);
+    gp_bucket_take(&gp_dump_bucket, gp_now() - start);
+    if (!answered) {
+        gf_proc_dump_write("statedump", "the hook did not answer within %.2g s", wait);
+        gf_log(this->name, GF_LOG_WARNING, "glupy: statedump() still running after %.2g s: dumped without it",
+               wait);
         return 0;
     }
     for (const char *p = dw->items; p && *p;) {

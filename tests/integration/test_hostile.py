@@ -33,7 +33,7 @@ import pytest
 from glupy.admin import build_client_graph, fetch_client_volfile
 from glupy.gluster import FuseMount, GlusterCommandError, GlusterNode, Volume, xlators
 from glupy.testing.fixtures import (assert_alive, assert_others_served, bridge_under_test, crash_lines,
-                                    misbehaving_mount, misbehaving_mounts, posix_mount, skip_without_fuse)
+                                    misbehaving_mount, misbehaving_mounts, posix_mount, skip_without_fuse, stop_mount)
 from glupy.testing.hostile import UNHELD_ENTRY
 from glupy.testing.workload import in_thread, log_lines, timed_getxattr, timed_stat
 
@@ -194,6 +194,28 @@ def test_a_blocking_statedump_hook_keeps_the_process_stoppable(mounted: Any) -> 
     if not gone:
         time.sleep(6)  # the hook returns, then the process handles the SIGTERM
     assert gone, "the client did not exit within 5 s of SIGTERM while a statedump hook blocked"
+
+
+# Fixed bridge weakness this guards (a sixth red-team session; native/bridge.c gp_dump_priv waited a second for each
+# translator's statedump hook on the signal thread, which also takes SIGTERM: with eight translators whose hooks
+# blocked, the client ended 7.8 s after SIGTERM; now the translators of a process share one second)
+def test_many_blocking_statedump_hooks_keep_the_process_stoppable(state: Path) -> None:
+    brick = state / "brick-slowdumps"
+    brick.mkdir(exist_ok=True)
+    m = posix_mount(state, "slowdumps", *[(f"{MODULE}:SlowStatedump", {"block": "30"})] * 8, brick=brick)
+    pid = m.pid
+    assert pid is not None
+    try:
+        os.kill(pid, signal.SIGUSR1)
+        time.sleep(0.3)
+        start = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < start + 10:
+            time.sleep(0.1)
+        took = time.monotonic() - start
+        assert not os.path.exists(f"/proc/{pid}") and took < 3.0, f"the client ended {took:.1f} s after SIGTERM"
+    finally:
+        stop_mount(m)
 
 
 # Fixed bridge bugs this guards (native: a FOP's deadline starts when a worker takes it (gp_dispatch ->

@@ -415,17 +415,19 @@ int gp_observe_room(void);
 void gp_observe_submit(gp_work *w);
 
 /* A hook running (statedump, notify, reconfigure, init, fini, observer, a context's
- * release): past `limit` seconds glupy.errors.HandlerTimedOut is raised in it. Begin
- * and end under the GIL, on the thread that runs it; the record lives on its stack. */
+ * release): once it has used `limit` seconds of CPU, glupy.errors.HandlerTimedOut is
+ * raised in it. Begin and end under the GIL, on the thread that runs it; the record
+ * lives on its stack. */
 typedef struct gp_hook_run {
     struct gp_hook_run *prev, *next;
     unsigned long token, thread;
-    double started, limit;
+    clockid_t cpu_clock; /* the thread's CPU time: what the limit counts */
+    double cpu_started, limit;
     int interrupting, interrupted;
     const char *what; /* a string constant */
     char xlator[64];
 } gp_hook_run;
-#define GP_HOOK_LIMIT 10.0 /* seconds, for notify, reconfigure and fini hooks */
+#define GP_HOOK_LIMIT 10.0 /* seconds of CPU, for notify, reconfigure and fini hooks */
 /* for what nothing waits for at all once a second has passed: statedump hooks (the dump
  * goes on without them), observers and context releases (another thread takes over the
  * queue): a release hook looping and allocating grew a client by 150 MB a second */

@@ -647,22 +647,33 @@ static void gp_observe_unstick(double now);
  *
  * A handler past its deadline gets glupy.errors.HandlerTimedOut raised in it; so does a
  * hook (statedump, notify, reconfigure, init, fini, an observer, a context's release)
- * that runs past its limit. Its caller went on without it long before (each waits a
- * bounded time), but a hook looping in Python ran on its thread for ever, and one
- * allocating as it went (a statedump mapping whose items() never ended) grew the
- * process until the OOM killer came. Running hooks are listed (gp_hook_begin/end, under
- * the GIL); the timer finds those past their limit and the reporter, under the GIL,
- * raises the exception in the thread still running one. One blocked in a C call sees
- * it when the call returns. */
+ * once it has used its limit of CPU time. Its caller went on without it long before
+ * (each waits a bounded time), but a hook looping in Python ran on its thread for ever,
+ * and one allocating as it went (a statedump mapping whose items() never ended) grew
+ * the process until the OOM killer came. CPU time, not time: a hook that waits (an
+ * observer writing to a slow store) is left to finish, as before. Running hooks are
+ * listed (gp_hook_begin/end, under the GIL); the timer finds those past their limit and
+ * the reporter, under the GIL, raises the exception in the thread still running one. */
 static pthread_mutex_t gp_hooks_lock = PTHREAD_MUTEX_INITIALIZER;
 static gp_hook_run gp_hooks = {&gp_hooks, &gp_hooks};
 static unsigned long gp_hook_tokens;
+
+static double
+gp_cpu_seconds(clockid_t clock)
+{
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0)
+        return 0;
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 void
 gp_hook_begin(gp_hook_run *h, const char *what, const char *xlator, double limit)
 {
     h->thread = PyThread_get_thread_ident();
-    h->started = gp_now();
+    if (pthread_getcpuclockid(pthread_self(), &h->cpu_clock) != 0)
+        limit = 0; /* (no CPU clock: never interrupted) */
+    h->cpu_started = limit > 0 ? gp_cpu_seconds(h->cpu_clock) : 0;
     h->limit = limit;
     h->interrupting = h->interrupted = 0;
     h->what = what;
@@ -708,7 +719,7 @@ gp_hook_interrupt_run(gp_work *w)
             h->interrupted = 1;
             snprintf(what, sizeof(what), "%s", h->what);
             snprintf(xlator, sizeof(xlator), "%s", h->xlator);
-            ran = gp_now() - h->started;
+            ran = gp_cpu_seconds(h->cpu_clock) - h->cpu_started;
             break;
         }
     }
@@ -716,18 +727,19 @@ gp_hook_interrupt_run(gp_work *w)
     gp_gil_release(g);
     if (what[0])
         gf_log(xlator, GF_LOG_WARNING,
-               "glupy: the %s hook has run for %.0f s: glupy.errors.HandlerTimedOut raised in it", what, ran);
+               "glupy: the %s hook has used %.0f s of CPU: glupy.errors.HandlerTimedOut raised in it", what, ran);
 }
 
-/* On the timer: hooks past their limit get the reporter to interrupt them. */
+/* On the timer: hooks past their limit get the reporter to interrupt them. (A listed
+ * hook's thread is alive: it unlinks its record before it leaves the hook.) */
 static void
-gp_hooks_overdue(double now)
+gp_hooks_overdue(void)
 {
     unsigned long due[16];
     int n = 0;
     pthread_mutex_lock(&gp_hooks_lock);
     for (gp_hook_run *h = gp_hooks.next; h != &gp_hooks && n < 16; h = h->next) {
-        if (!h->interrupting && h->limit > 0 && now - h->started > h->limit) {
+        if (!h->interrupting && h->limit > 0 && gp_cpu_seconds(h->cpu_clock) - h->cpu_started > h->limit) {
             h->interrupting = 1;
             due[n++] = h->token;
         }
@@ -754,7 +766,7 @@ gp_timer_main(void *unused)
         gp_queue_idle_work_due(&gp_pool);
         gp_queue_expire(&gp_pool, now);
         gp_observe_unstick(now);
-        gp_hooks_overdue(now);
+        gp_hooks_overdue();
         /* collect under the lock, answer and report outside it */
         enum { BATCH = 64 };
         struct {

@@ -27,7 +27,7 @@ from glupy.gluster import FuseMount
 from glupy.gluster._proc import pid_alive
 from glupy.testing.fixtures import (assert_alive, assert_others_served, crash_lines, misbehaving_mount,
                                     misbehaving_mounts, skip_without_fuse, stop_mount)
-from glupy.testing.workload import in_thread, timed_call, timed_getxattr, timed_stat
+from glupy.testing.workload import in_thread, rss_bytes, timed_call, timed_getxattr, timed_stat
 
 MODULE = "glupy.testing.adversary2"
 NAME = "gpadv2"  # the brick-side translator's name (user.xlator.NAME)
@@ -292,16 +292,12 @@ def test_a_slow_write_observer_holds_bounded_data(mounted: Any) -> None:
     m = mounted("slow-observer", "Observers")
     mp, pid = m.mountpoint, m.pid
 
-    def rss_mb() -> int:
-        status = Path(f"/proc/{pid}/status").read_text()
-        return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")) >> 10
-
-    before = rss_mb()
+    before = rss_bytes(pid) >> 20
     block = os.urandom(128 << 10)
     with open(mp / "slow-big", "wb") as f:
         for _ in range(4096):  # 512 MiB
             f.write(block)
-    grown = rss_mb() - before
+    grown = (rss_bytes(pid) >> 20) - before
     assert_others_served(mp / "other")
     assert_alive(m, pid)
     assert grown < 200, f"the client grew by {grown} MB while 512 MiB went past a slow observer"

@@ -44,12 +44,19 @@ def volume(module_node: GlusterNode) -> Iterator[Volume]:
         vol.delete()
 
 
+def run_program(source: str, name: str, volume: Volume, last_argument: Path,
+                timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """A Python program, saved next to `last_argument` as NAME.py, run with the volume's
+    server, the volume's name and `last_argument` as its arguments."""
+    program = (last_argument if last_argument.is_dir() else last_argument.parent) / f"{name}.py"
+    program.write_text(source)
+    return subprocess.run([sys.executable, str(program), volume.node.address, volume.name, str(last_argument)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def test_the_example_runs_its_translator_in_its_own_graph(volume: Volume, tmp_path: Path) -> None:
-    program = tmp_path / "gfapi_upper.py"
-    program.write_text(example())
     log = tmp_path / "gfapi-upper.log"
-    proc = subprocess.run([sys.executable, str(program), volume.node.address, volume.name, str(log)],
-                          capture_output=True, text=True, timeout=180)
+    proc = run_program(example(), "gfapi_upper", volume, log)
     text = log.read_text(errors="replace") if log.exists() else "(no log)"
     tail = text[-3000:]
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}\n--- gfapi log ---\n{tail}"
@@ -97,10 +104,7 @@ for what, read in (("child's name", lambda: inst.child.xlator.name), ("child's t
 
 
 def test_a_translators_xlator_objects_kept_past_glfs_fini_raise(volume: Volume, tmp_path: Path) -> None:
-    program = tmp_path / "after_fini.py"
-    program.write_text(AFTER_FINI)
-    proc = subprocess.run([sys.executable, str(program), volume.node.address, volume.name, str(tmp_path)],
-                          capture_output=True, text=True, timeout=180)
+    proc = run_program(AFTER_FINI, "after_fini", volume, tmp_path)
     assert proc.returncode == 0, f"{proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
     lines = proc.stdout.splitlines()
     assert re.fullmatch(r"before: \w+/[\w-]+", lines[0]), lines  # while the graph lives: its child's type
@@ -138,10 +142,7 @@ print(f"umount returned after {time.monotonic() - start:.0f} s", flush=True)
 
 
 def test_a_fini_hook_that_blocks_does_not_hang_the_programs_umount(volume: Volume, tmp_path: Path) -> None:
-    program = tmp_path / "fini_blocks.py"
-    program.write_text(FINI_BLOCKS)
-    proc = subprocess.run([sys.executable, str(program), volume.node.address, volume.name, str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_program(FINI_BLOCKS, "fini_blocks", volume, tmp_path, timeout=120)
     assert proc.returncode == 0, f"{proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
     took = int(re.fullmatch(r"umount returned after (\d+) s\n", proc.stdout).group(1))
     assert took <= 30, proc.stdout  # the hook's 10 s, and glfs_fini's own (up to ~10 s with libgfapi 10.3)

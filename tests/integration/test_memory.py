@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from glupy.testing.fixtures import posix_mount
+from glupy.testing.workload import rss_bytes
 
 FOPS = int(os.environ.get("GLUPY_LEAK_FOPS", "1000000"))
 WARM_UP_FOPS = 150_000
@@ -48,10 +48,6 @@ COUNTS_XATTR = "glupy.passthrough.counts"
 def _needs_fuse() -> None:
     if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
         pytest.skip("needs root and /dev/fuse")
-
-
-def rss_bytes(pid: int) -> int:
-    return 1024 * int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
 
 
 def one_round(mp: Path, i: int) -> None:

@@ -35,6 +35,7 @@ import pytest
 
 from glupy.gluster import FuseMount, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
+from glupy.testing.fixtures import mounts_with_and_without, unmount_checked
 from glupy.testing.translators import STATS_XATTR
 
 TTL = 2.0
@@ -60,31 +61,15 @@ def cached_mount(neg_volume: Volume, gluster_state_dir: Path) -> Iterator[list[F
 @pytest.fixture(scope="module")
 def mounts(neg_volume: Volume, gluster_state_dir: Path, cached_mount: list[FuseMount]) -> Iterator[tuple[Path, Path]]:
     """(cached, plain): mount points of the same volume, with and without the cache."""
-    state = gluster_state_dir / "negative-clients"
-    state.mkdir(exist_ok=True)
-    cached_vf = state / "cached.vol"
     graph = Volfile.read(neg_volume.client_volfile())
     graph.insert_below_top(glupy_xlator("neg", "glupy.translators.negative", {"ttl": str(TTL)}))
-    graph.write(cached_vf)
-    plain_vf = state / "plain.vol"
-    Volfile.read(neg_volume.client_volfile()).write(plain_vf)
-    made: list[FuseMount] = []
+    made = mounts_with_and_without(neg_volume, graph, gluster_state_dir / "negative-clients",
+                                   gluster_state_dir / "mnt", "negative", MOUNT_ARGS)
     try:
-        for label, vf in (("cached", cached_vf), ("plain", plain_vf)):
-            m = FuseMount.from_volfile(vf, gluster_state_dir / "mnt" / f"negative-{label}",
-                                       log_file=state / f"{label}.log", extra_args=MOUNT_ARGS)
-            m.mount()
-            made.append(m)
         cached_mount.append(made[0])
         yield made[0].mountpoint, made[1].mountpoint
     finally:
-        logs = [m.log_tail(400) for m in made]
-        for m in reversed(made):
-            m.unmount()
-        for log in logs:
-            assert "signal received" not in log, log
-        if made:
-            assert "cannot start translator" not in logs[0], logs[0]
+        unmount_checked(made)
 
 
 def counters(mount: FuseMount) -> dict[str, int]:
@@ -204,8 +189,6 @@ def ci_mounts(neg_node: GlusterNode, gluster_state_dir: Path) -> Iterator[tuple[
     try:
         vol.set_options({"features.cache-invalidation": "on", "features.cache-invalidation-timeout": "600"})
         vol.start()
-        state = gluster_state_dir / "negative-ci-clients"
-        state.mkdir(exist_ok=True)
         graph = Volfile.read(vol.client_volfile())
         md_cache = graph.find_type("performance/md-cache")[0]
         graph.insert_above(md_cache.subvolumes[0],
@@ -213,21 +196,14 @@ def ci_mounts(neg_node: GlusterNode, gluster_state_dir: Path) -> Iterator[tuple[
                                         {"ttl": str(CI_TTL), "watch-directories": "off"}))
         # a Probe above it records the upcalls Python receives (with their data)
         graph.insert_above("neg", glupy_xlator("probe", "glupy.testing.translators:Probe"))
-        graph.write(state / "cached.vol")
-        Volfile.read(vol.client_volfile()).write(state / "plain.vol")
-        for label in ("cached", "plain"):
-            m = FuseMount.from_volfile(state / f"{label}.vol", gluster_state_dir / "mnt" / f"negative-ci-{label}",
-                                       log_file=state / f"{label}.log", extra_args=MOUNT_ARGS)
-            m.mount()
-            made.append(m)
+        made = mounts_with_and_without(vol, graph, gluster_state_dir / "negative-ci-clients",
+                                       gluster_state_dir / "mnt", "negative-ci", MOUNT_ARGS)
         yield made[0], made[1].mountpoint
     finally:
-        logs = [m.log_tail(400) for m in made]
-        for m in reversed(made):
-            m.unmount()
-        vol.delete()
-        for log in logs:
-            assert "signal received" not in log, log
+        try:
+            unmount_checked(made)
+        finally:
+            vol.delete()
 
 
 def test_below_md_cache_repeated_probes_are_answered_from_the_cache(ci_mounts: tuple[FuseMount, Path]) -> None:
@@ -288,34 +264,9 @@ UPCALLS = {"ttl": "600", "ttl-chosen-by": "auto: cache-invalidation upcalls seen
 def mount_pair(vol: Volume, state: Path, mnt: Path, prefix: str) -> list[FuseMount]:
     """[cached, plain] mounts of `vol`: the cache with no options at all, where `glupy mount
     --with glupy.translators.negative` puts it (under the top); the cached one mounted first."""
-    state.mkdir(exist_ok=True)
     graph = Volfile.read(vol.client_volfile())
     graph.insert_below_top(glupy_xlator("neg", "glupy.translators.negative", {}))
-    graph.write(state / "cached.vol")
-    Volfile.read(vol.client_volfile()).write(state / "plain.vol")
-    made: list[FuseMount] = []
-    try:
-        for label in ("cached", "plain"):
-            m = FuseMount.from_volfile(state / f"{label}.vol", mnt / f"{prefix}-{label}",
-                                       log_file=state / f"{label}.log", extra_args=MOUNT_ARGS)
-            m.mount()
-            made.append(m)
-    except BaseException:
-        for m in reversed(made):
-            m.unmount()
-        raise
-    return made
-
-
-def unmount_pair(made: list[FuseMount]) -> None:
-    if not made:
-        return
-    logs = [m.log_tail(400) for m in made]
-    for m in reversed(made):
-        m.unmount()
-    for log in logs:
-        assert "signal received" not in log, log
-    assert "cannot start translator" not in logs[0], logs[0]
+    return mounts_with_and_without(vol, graph, state, mnt, prefix, MOUNT_ARGS)
 
 
 @pytest.fixture(scope="module")
@@ -326,7 +277,7 @@ def auto_mounts(neg_volume: Volume, gluster_state_dir: Path) -> Iterator[tuple[F
     try:
         yield made[0], made[1].mountpoint
     finally:
-        unmount_pair(made)
+        unmount_checked(made)
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +293,7 @@ def auto_ci_mounts(neg_node: GlusterNode, gluster_state_dir: Path) -> Iterator[t
         yield made[0], made[1].mountpoint
     finally:
         try:
-            unmount_pair(made)
+            unmount_checked(made)
         finally:
             vol.delete()
 

@@ -15,6 +15,7 @@ import pytest
 import glupy
 import glupy.testing.translators as _testing_translators
 from glupy.gluster import FuseMount, GlusterError, GlusterNode, Volume
+from glupy.testing.workload import rss_bytes
 
 NAME = "gpsafe"
 
@@ -123,7 +124,7 @@ def statedump_section(vol: Volume, dump_dir: Path) -> list[str]:
 
 
 def rss_kib(pid: int) -> int:
-    return int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
+    return rss_bytes(pid) >> 10
 
 
 def test_options_reconfigure_live_and_references_do_not_leak(node: GlusterNode, gluster_state_dir: Path) -> None:

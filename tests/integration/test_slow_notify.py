@@ -26,7 +26,7 @@ import pytest
 
 from glupy.gluster import FuseMount, GlusterNode, Volume
 from glupy.gluster.volfile import Volfile, glupy_xlator
-from glupy.testing.fixtures import bridge_under_test
+from glupy.testing.fixtures import bridge_under_test, mounts_with_and_without, unmount_checked
 from glupy.testing.translators import STATS_XATTR
 from glupy.testing.workload import timed_stat
 
@@ -50,8 +50,6 @@ def upcall_mounts(gluster_node: GlusterNode, gluster_state_dir: Path) -> Iterato
     try:
         vol.set_options({"features.cache-invalidation": "on", "features.cache-invalidation-timeout": "600"})
         vol.start()
-        state = gluster_state_dir / "slow-notify-clients"
-        state.mkdir(exist_ok=True)
         graph = Volfile.read(vol.client_volfile())
         md_cache = graph.find_type("performance/md-cache")[0]
         graph.insert_above(md_cache.subvolumes[0], glupy_xlator("quick", "glupy.testing.translators:Probe",
@@ -62,21 +60,14 @@ def upcall_mounts(gluster_node: GlusterNode, gluster_state_dir: Path) -> Iterato
                                                    {"upcall-seconds": str(SLOW), "stats-xattr": xattr},
                                                    xlator_type=BRIDGE))
             below = name
-        graph.write(state / "slow.vol")
-        Volfile.read(vol.client_volfile()).write(state / "plain.vol")
-        for label in ("slow", "plain"):
-            m = FuseMount.from_volfile(state / f"{label}.vol", gluster_state_dir / "mnt" / f"slow-notify-{label}",
-                                       log_file=state / f"{label}.log", extra_args=MOUNT_ARGS)
-            m.mount()
-            made.append(m)
+        made = mounts_with_and_without(vol, graph, gluster_state_dir / "slow-notify-clients",
+                                       gluster_state_dir / "mnt", "slow-notify", MOUNT_ARGS)
         yield made[0], made[1].mountpoint
     finally:
-        logs = [m.log_tail(400) for m in made]
-        for m in reversed(made):
-            m.unmount()
-        vol.delete()
-        for log in logs:
-            assert "signal received" not in log, log
+        try:
+            unmount_checked(made)
+        finally:
+            vol.delete()
 
 
 def upcalls(mount: FuseMount, xattr: str) -> int:

@@ -32,7 +32,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pytest
 
-from glupy.gluster import FuseMount, xlators
+from glupy.gluster import FuseMount, Volume, xlators
+from glupy.gluster.volfile import Volfile
 from glupy.gluster._proc import pid_alive
 from glupy.testing.harness import Harness, PosixBackend
 from glupy.testing.workload import log_lines, timed_stat
@@ -137,6 +138,42 @@ def posix_mount(state: Path, label: str, *stack: tuple[str, Mapping[str, str]],
                                extra_args=["--attribute-timeout=0", "--entry-timeout=0"])
     m.mount()
     return m
+
+
+def mounts_with_and_without(vol: Volume, graph: Volfile, state: Path, mnt: Path, prefix: str,
+                            extra_args: Sequence[str] = ()) -> list[FuseMount]:
+    """[with, plain]: FUSE mounts of `vol`, the first of `graph` (its client volfile with
+    translators added), the second of the volfile as glusterd serves it; volfiles and logs
+    in `state`, mount points ``mnt/PREFIX-with`` and ``mnt/PREFIX-plain``. Mounted in that
+    order; what was mounted is unmounted again if one fails."""
+    state.mkdir(parents=True, exist_ok=True)
+    graph.write(state / "with.vol")
+    Volfile.read(vol.client_volfile()).write(state / "plain.vol")
+    made: list[FuseMount] = []
+    try:
+        for label in ("with", "plain"):
+            m = FuseMount.from_volfile(state / f"{label}.vol", mnt / f"{prefix}-{label}",
+                                       log_file=state / f"{label}.log", extra_args=list(extra_args))
+            m.mount()
+            made.append(m)
+    except BaseException:
+        for m in reversed(made):
+            m.unmount()
+        raise
+    return made
+
+
+def unmount_checked(made: Sequence[FuseMount]) -> None:
+    """Unmount what :func:`mounts_with_and_without` made; then fail if a client crashed or
+    the first one's translators did not start."""
+    if not made:
+        return
+    logs = [m.log_tail(400) for m in made]
+    for m in reversed(made):
+        m.unmount()
+    for log in logs:
+        assert "signal received" not in log, log
+    assert "cannot start translator" not in logs[0], logs[0]
 
 
 def skip_without_fuse() -> None:

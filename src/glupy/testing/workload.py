@@ -274,6 +274,12 @@ def log_lines(log: Path | str, needle: str) -> list[str]:
     return [line.split("] ", 1)[-1][:300] for line in text.splitlines() if needle in line]
 
 
+def rss_bytes(pid: int) -> int:
+    """The resident memory of process `pid` (VmRSS), in bytes."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return 1024 * next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+
+
 def timed_call(fn: Any, *args: Any) -> tuple[float, int]:
     """(seconds, errno or 0) of one call of a system call wrapper such as os.stat."""
     start = time.monotonic()

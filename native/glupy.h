@@ -26,6 +26,36 @@
 
 #include "layout_check.h" /* GLUPY_GF_MAJOR */
 
+/* GlusterFS's THIS is (*__glusterfs_this_location()): a call into libglusterfs and a
+ * lookup of its thread-local variable through __tls_get_addr each time, which the
+ * compiler cannot merge. STACK_WIND and STACK_UNWIND_STRICT read it five times each,
+ * and a FOP through glupy winds and unwinds twice: some 17 calls, 600 instructions per
+ * FOP (callgrind). The location is fixed per thread, so each thread asks for it once.
+ * A NULL value asks again: __glusterfs_this_location sets it to the global xlator. */
+static inline xlator_t **
+gp_this_location(void)
+{
+    static __thread xlator_t **at __attribute__((tls_model("initial-exec")));
+    if (__builtin_expect(!at || !*at, 0))
+        at = __glusterfs_this_location();
+    return at;
+}
+#undef THIS
+#define THIS (*gp_this_location())
+
+/* The macros' trace lines ("stack-address: ..., winding from ... to ...") called
+ * _gf_msg on every wind and unwind only for it to find the log level below TRACE
+ * (150 instructions a FOP). The same test as its skip_logging, made here first. */
+#undef gf_msg_trace
+#define gf_msg_trace(dom, errnum, fmt...)                                                                    \
+    do {                                                                                                     \
+        xlator_t *gp_trace_this_ = THIS;                                                                     \
+        if (gp_trace_this_ && gp_trace_this_->ctx &&                                                         \
+            (gp_trace_this_->loglevel ? gp_trace_this_->loglevel : gp_trace_this_->ctx->log.loglevel) >=     \
+                GF_LOG_TRACE)                                                                                \
+            _gf_msg(dom, __FILE__, __FUNCTION__, __LINE__, GF_LOG_TRACE, errnum, 0, 0, ##fmt);               \
+    } while (0)
+
 /* GlusterFS 11 returns fd contexts instead of filling an out-parameter. */
 #if GLUPY_GF_MAJOR >= 11
 #define gp_fd_ctx_get(fd, xl, out) ((*(out) = fd_ctx_get((fd), (xl))) ? 0 : -1)
@@ -140,6 +170,7 @@ typedef struct gp_work {
      * handler that blocks. Other work items leave both zero. */
     void (*expire)(struct gp_work *w);
     double deadline;
+    size_t held; /* an observation: bytes of data it holds (gp_observe_submit) */
 } gp_work;
 
 /* calloc for the per-FOP allocations: glibc 2.36's calloc never uses its per-thread
@@ -409,10 +440,12 @@ call_frame_t *gp_observe_caller(call_frame_t *frame);
  * args (the FOP's arguments, then its reply; borrowed), `caller` as its current frame. */
 void gp_observe(xlator_t *this, int fop, call_frame_t *caller, PyObject **args, int nargs);
 /* Whether an observation may be queued now (1), or the backlog is full and it is
- * dropped (0, counted and logged by the timer). */
+ * dropped (0, counted and logged by the timer): a first test, before copying. */
 int gp_observe_room(void);
-/* Queue an observation for the observer thread (any thread, no GIL). */
-void gp_observe_submit(gp_work *w);
+/* Queue an observation (may_drop, holding `bytes` of data) or a context release of the
+ * translator `owner` for the observer thread (any thread, no GIL). -1: an observation
+ * dropped, the translator's backlog or data held being full (counted); the caller frees it. */
+int gp_observe_submit(gp_work *w, const void *owner, size_t bytes, int may_drop);
 
 /* A hook running (statedump, notify, reconfigure, init, fini, observer, a context's
  * release): once it has used `limit` seconds of CPU, glupy.errors.HandlerTimedOut is
@@ -434,9 +467,6 @@ typedef struct gp_hook_run {
 #define GP_HOOK_LIMIT_SHORT 2.0
 void gp_hook_begin(gp_hook_run *h, const char *what, const char *xlator, double limit);
 void gp_hook_end(gp_hook_run *h);
-/* An observation holding `bytes` of data may wait (0), or not: too much is held (-1, counted). */
-int gp_observe_hold(size_t bytes);
-void gp_observe_unhold(size_t bytes);
 /* Wait (GIL not held) until every observation queued so far has run, or `seconds`. */
 void gp_observe_drain(double seconds);
 

@@ -1860,7 +1860,7 @@ gp_release_ctx(xlator_t *this, const char *hook_name, uint64_t value)
     cw->this = this;
     cw->hook_name = hook_name;
     cw->ctx = ctx;
-    gp_observe_submit(&cw->w);
+    gp_observe_submit(&cw->w, this, 0, 0);
 }
 
 static int32_t

@@ -362,7 +362,6 @@ typedef struct {
     call_frame_t *caller;
     gp_held_$name *args;
     gp_held_cbk_$name *reply;
-    size_t bytes; /* of data (a write's, a read's) it holds: within gp_observe_hold's bound */
 } gp_obs_$name;
 
 static void
@@ -397,7 +396,6 @@ gp_observe_$name(gp_work *w)
         Py_XDECREF(args[i]);
     gp_gil_release(gil);
     THIS = old_this;
-    gp_observe_unhold(o->bytes);
     gp_obs_free_$name(o);
 }
 
@@ -410,10 +408,8 @@ gp_obs_cbk_$name($cbk_head, $cdecls)
         o = NULL;
     }
     STACK_UNWIND_STRICT($name, frame, op_ret, GP_ERRNO_$name(frame, op_ret, op_errno), $cnames);
-    if (o && gp_observe_hold(o->bytes = $obs_bytes) == 0)
-        gp_observe_submit(&o->w);
-    else if (o)
-        gp_obs_free_$name(o); /* observations waiting hold too much data already: dropped (counted) */
+    if (o && gp_observe_submit(&o->w, o->this, $obs_bytes, 1) < 0)
+        gp_obs_free_$name(o); /* the translator's observations waiting are too many: dropped (counted) */
     return 0;
 }
 

@@ -805,84 +805,134 @@ gp_timer_main(void *unused)
 
 /* ------------------------------------------------------------ the observer thread
  *
- * Observations (glupy.observer) and context releases run on one thread, in the order
- * they came: what an observer sees of one file is in order, and an fd's context ends
- * after the observation of its last write. The FOP never waits for it. A thread
- * switch per FOP would cost the volume more than the observer itself (a FOP handed
- * over costs about 10 us of CPU in switches on this kind of machine), so the thread is
- * woken once per burst: while it finds work it looks again every GP_OBSERVE_TICK_NS;
- * only when a look finds nothing does it sleep until the next submit wakes it.
- * An item that runs longer than GP_OBSERVE_STUCK seconds (an observer or a context's
- * __del__ that blocks) keeps its thread, not the queue: the timer starts another
- * observer thread for the items after it, and the stuck one ends when its item does. */
+ * Observations (glupy.observer) and context releases run on one thread, each
+ * translator's in the order they came: what an observer sees of one file is in order,
+ * and an fd's context ends after the observation of its last write. The FOP never
+ * waits for it. A thread switch per FOP would cost the volume more than the observer
+ * itself (a FOP handed over costs about 10 us of CPU in switches on this kind of
+ * machine), so the thread is woken once per burst: while it finds work it looks again
+ * every GP_OBSERVE_TICK_NS; only when a look finds nothing does it sleep until the next
+ * submit wakes it.
+ *
+ * Each translator has a line of its own, and the thread serves the lines in turn. An
+ * item that runs longer than GP_OBSERVE_STUCK seconds (an observer or a context's
+ * __del__ that blocks) keeps its thread, not the lines: the timer starts another
+ * observer thread for the items after it, and the stuck one ends when its item does.
+ * A translator whose items are stuck on GP_OBSERVE_LINE_STUCK threads at once keeps
+ * only its own line waiting until one of them ends: it cannot take every thread and
+ * stop the observers and context releases of the other translators of the process
+ * (a sixth red-team session: 16 context objects whose __del__ never returned did). */
 #define GP_OBSERVE_TICK_NS (5 * 1000 * 1000)
 #define GP_OBSERVE_STUCK 1.0
-#define GP_OBSERVE_THREADS_MAX 16 /* stuck ones included: then the queue waits */
-/* Observations waiting at most; beyond, new ones are dropped (counted and logged), so
- * that observers that cannot keep up cost memory within bounds, never a FOP. */
+#define GP_OBSERVE_LINE_STUCK 4   /* threads one translator's stuck items may hold */
+#define GP_OBSERVE_THREADS_MAX 64 /* stuck ones included: then every line waits */
+#define GP_OBSERVE_LINES 64       /* translators with items at once; beyond, lines are shared */
+/* Observations waiting at most, per translator; beyond, new ones are dropped (counted
+ * and logged), so that observers that cannot keep up cost memory within bounds, never
+ * a FOP. Data (a write's, a read's) that waiting observations hold is counted too: by
+ * count alone, 100,000 writes of 128 KiB are 12.5 GiB (1 GB written past an observer
+ * taking 20 ms a write grew the client by 960 MB). Context releases are never dropped:
+ * only their hook can end a context. */
 #define GP_OBSERVE_BACKLOG 100000
 #define GP_OBSERVE_BYTES ((size_t)64 << 20)
+#define GP_OBSERVE_ALL 4 /* all translators together: 4 times one's bounds */
+
+typedef struct {
+    const void *owner; /* the translator (xlator_t *, never dereferenced) */
+    gp_work *head, *tail;
+    unsigned long queued; /* items waiting */
+    size_t bytes;         /* data its waiting and running observations hold */
+    int running;          /* an item of it runs on the current thread, or it waits for its stuck ones */
+    int stuck;            /* its items that have run over GP_OBSERVE_STUCK, each on a thread left to it */
+} gp_obs_line;
 
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake, drained;
-    gp_work *head, *tail;
+    gp_obs_line lines[GP_OBSERVE_LINES];
+    int nlines;                    /* lines[0..nlines) have been used */
+    int next;                      /* where the next look for a line with work starts */
+    unsigned long queued;          /* items waiting, all lines */
+    size_t bytes;                  /* data held, all lines */
     int sleeping;                  /* waiting for a submit to wake it (not between looks) */
     unsigned long submitted, done; /* for gp_observe_drain */
-    unsigned generation;           /* the thread whose generation this is takes the queue */
+    unsigned generation;           /* the thread whose generation this is serves the lines */
     double item_started;           /* when its current item started (0: none) */
+    gp_obs_line *item_line;        /* and whose it is */
     int threads;                   /* observer threads alive, stuck ones included */
 } gp_obs = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
 static unsigned long gp_obs_dropped, gp_obs_dropped_logged;
 
-/* Data (a write's, a read's) that observations waiting for the observer thread hold:
- * counted against GP_OBSERVE_BYTES, so that an observer slower than the writes costs
- * bounded memory (by count alone, 100,000 writes of 128 KiB: 12.5 GiB; 1 GB written
- * past an observer taking 20 ms a write grew the client by 960 MB). */
-static size_t gp_obs_bytes;
-
-int
-gp_observe_hold(size_t bytes)
-{
-    if (!bytes)
-        return 0;
-    size_t held = __atomic_add_fetch(&gp_obs_bytes, bytes, __ATOMIC_RELAXED);
-    if (held > GP_OBSERVE_BYTES && held != bytes) { /* (one bigger than the bound alone goes) */
-        __atomic_sub_fetch(&gp_obs_bytes, bytes, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&gp_obs_dropped, 1, __ATOMIC_RELAXED);
-        return -1;
-    }
-    return 0;
-}
-
-void
-gp_observe_unhold(size_t bytes)
-{
-    if (bytes)
-        __atomic_sub_fetch(&gp_obs_bytes, bytes, __ATOMIC_RELAXED);
-}
-
 int
 gp_observe_room(void)
 {
-    unsigned long waiting = __atomic_load_n(&gp_obs.submitted, __ATOMIC_RELAXED) -
-                            __atomic_load_n(&gp_obs.done, __ATOMIC_RELAXED);
-    if (waiting < GP_OBSERVE_BACKLOG)
+    if (__atomic_load_n(&gp_obs.queued, __ATOMIC_RELAXED) < GP_OBSERVE_ALL * GP_OBSERVE_BACKLOG)
         return 1;
     __atomic_add_fetch(&gp_obs_dropped, 1, __ATOMIC_RELAXED);
     return 0;
 }
 
-void
-gp_observe_submit(gp_work *w)
+/* With gp_obs.lock held: the line of `owner`, taken or made. With every line in use,
+ * owners share one (their order then mixes). */
+static gp_obs_line *
+gp_obs_line_of(const void *owner)
+{
+    gp_obs_line *free_line = NULL;
+    for (int i = 0; i < gp_obs.nlines; i++) {
+        gp_obs_line *l = &gp_obs.lines[i];
+        if (l->owner == owner)
+            return l;
+        if (!free_line && !l->head && !l->running && !l->stuck && !l->bytes)
+            free_line = l;
+    }
+    if (!free_line && gp_obs.nlines < GP_OBSERVE_LINES)
+        free_line = &gp_obs.lines[gp_obs.nlines++];
+    if (!free_line)
+        return &gp_obs.lines[(uintptr_t)owner / 64 % GP_OBSERVE_LINES];
+    free_line->owner = owner;
+    return free_line;
+}
+
+int
+gp_observe_submit(gp_work *w, const void *owner, size_t bytes, int may_drop)
 {
     pthread_mutex_lock(&gp_obs.lock);
-    gp_work_append(&gp_obs.head, &gp_obs.tail, w);
+    gp_obs_line *l = gp_obs_line_of(owner);
+    /* (one observation bigger than the bound alone goes) */
+    if (may_drop && (l->queued >= GP_OBSERVE_BACKLOG || gp_obs.queued >= GP_OBSERVE_ALL * GP_OBSERVE_BACKLOG ||
+                     (bytes && l->bytes && l->bytes + bytes > GP_OBSERVE_BYTES) ||
+                     (bytes && gp_obs.bytes && gp_obs.bytes + bytes > GP_OBSERVE_ALL * GP_OBSERVE_BYTES))) {
+        pthread_mutex_unlock(&gp_obs.lock);
+        __atomic_add_fetch(&gp_obs_dropped, 1, __ATOMIC_RELAXED);
+        return -1;
+    }
+    w->held = bytes;
+    gp_work_append(&l->head, &l->tail, w);
+    l->queued++;
+    l->bytes += bytes;
+    __atomic_add_fetch(&gp_obs.queued, 1, __ATOMIC_RELAXED);
+    gp_obs.bytes += bytes;
     gp_obs.submitted++;
-    if (gp_obs.sleeping)
+    if (gp_obs.sleeping && !l->running)
         pthread_cond_signal(&gp_obs.wake);
     pthread_mutex_unlock(&gp_obs.lock);
+    return 0;
+}
+
+/* With gp_obs.lock held: the next line with an item to run, in turn, or NULL. */
+static gp_obs_line *
+gp_obs_ready_line(void)
+{
+    for (int k = 0; k < gp_obs.nlines; k++) {
+        int i = (gp_obs.next + k) % gp_obs.nlines;
+        gp_obs_line *l = &gp_obs.lines[i];
+        if (l->head && !l->running) {
+            gp_obs.next = i + 1;
+            return l;
+        }
+    }
+    return NULL;
 }
 
 static void *
@@ -892,32 +942,49 @@ gp_observer_main(void *arg)
     gp_is_observer = 1;
     pthread_mutex_lock(&gp_obs.lock);
     for (;;) {
-        while (!gp_obs.head && gp_obs.generation == generation) {
+        gp_obs_line *l;
+        while (!(l = gp_obs_ready_line()) && gp_obs.generation == generation) {
             gp_obs.sleeping = 1;
             pthread_cond_wait(&gp_obs.wake, &gp_obs.lock);
             gp_obs.sleeping = 0;
         }
-        while (gp_obs.head && gp_obs.generation == generation) {
-            /* one at a time: a stuck item leaves the rest queued */
-            gp_work *w = gp_work_take_first(&gp_obs.head, &gp_obs.tail);
-            gp_obs.item_started = gp_now();
-            pthread_mutex_unlock(&gp_obs.lock);
-            w->run(w);
-            pthread_mutex_lock(&gp_obs.lock);
-            gp_obs.done++;
-            pthread_cond_broadcast(&gp_obs.drained);
-            if (gp_obs.generation != generation)
-                break; /* replaced while stuck: the new thread has the queue */
-            gp_obs.item_started = 0;
-            if (!gp_obs.head) {
-                pthread_mutex_unlock(&gp_obs.lock);
-                struct timespec tick = {0, GP_OBSERVE_TICK_NS};
-                nanosleep(&tick, NULL); /* what arrives meanwhile comes with one wake */
-                pthread_mutex_lock(&gp_obs.lock);
-            }
-        }
         if (gp_obs.generation != generation)
             break;
+        /* one at a time: a stuck item leaves the rest queued */
+        gp_work *w = gp_work_take_first(&l->head, &l->tail);
+        l->queued--;
+        __atomic_sub_fetch(&gp_obs.queued, 1, __ATOMIC_RELAXED);
+        size_t held = w->held;
+        l->running = 1;
+        gp_obs.item_started = gp_now();
+        gp_obs.item_line = l;
+        pthread_mutex_unlock(&gp_obs.lock);
+        w->run(w);
+        pthread_mutex_lock(&gp_obs.lock);
+        l->bytes -= held;
+        gp_obs.bytes -= held;
+        gp_obs.done++;
+        pthread_cond_broadcast(&gp_obs.drained);
+        if (gp_obs.generation != generation) {
+            /* replaced while stuck: the new thread serves the lines. A line that waited
+             * for its stuck items may go on now. */
+            l->stuck--;
+            if (l->running && gp_obs.item_line != l) {
+                l->running = 0;
+                if (l->head && gp_obs.sleeping)
+                    pthread_cond_signal(&gp_obs.wake);
+            }
+            break;
+        }
+        l->running = 0;
+        gp_obs.item_started = 0;
+        gp_obs.item_line = NULL;
+        if (!gp_obs_ready_line()) {
+            pthread_mutex_unlock(&gp_obs.lock);
+            struct timespec tick = {0, GP_OBSERVE_TICK_NS};
+            nanosleep(&tick, NULL); /* what arrives meanwhile comes with one wake */
+            pthread_mutex_lock(&gp_obs.lock);
+        }
     }
     gp_obs.threads--;
     pthread_mutex_unlock(&gp_obs.lock);
@@ -935,11 +1002,14 @@ gp_observer_start_locked(void)
     unsigned generation = ++gp_obs.generation;
     int rc = pthread_create(&t, &attr, gp_observer_main, (void *)(uintptr_t)generation);
     pthread_attr_destroy(&attr);
-    if (rc != 0)
+    if (rc != 0) {
+        gp_obs.generation--;
         return -1;
+    }
     pthread_setname_np(t, "glupy-observe");
     gp_obs.threads++;
     gp_obs.item_started = 0;
+    gp_obs.item_line = NULL;
     pthread_cond_broadcast(&gp_obs.wake);
     return 0;
 }
@@ -948,11 +1018,17 @@ gp_observer_start_locked(void)
 static void
 gp_observe_unstick(double now)
 {
-    int replaced = 0;
+    int replaced = 0, held = 0;
     pthread_mutex_lock(&gp_obs.lock);
-    if (gp_obs.item_started > 0 && now - gp_obs.item_started > GP_OBSERVE_STUCK &&
-        gp_obs.threads < GP_OBSERVE_THREADS_MAX)
-        replaced = gp_observer_start_locked() == 0;
+    gp_obs_line *l = gp_obs.item_line;
+    if (l && gp_obs.item_started > 0 && now - gp_obs.item_started > GP_OBSERVE_STUCK &&
+        gp_obs.threads < GP_OBSERVE_THREADS_MAX && gp_observer_start_locked() == 0) {
+        replaced = 1;
+        l->stuck++;
+        /* its next items go on (on the new thread), unless it holds its share of threads */
+        held = l->stuck >= GP_OBSERVE_LINE_STUCK;
+        l->running = held;
+    }
     int threads = gp_obs.threads;
     pthread_mutex_unlock(&gp_obs.lock);
     unsigned long dropped = __atomic_load_n(&gp_obs_dropped, __ATOMIC_RELAXED);
@@ -964,8 +1040,12 @@ gp_observe_unstick(double now)
     }
     if (replaced)
         gf_log(GP_DOMAIN, GF_LOG_WARNING,
-               "glupy: an observer or a context release has run for over %.0f s: observations go on on "
-               "another thread (%d observer threads, stuck ones included)", GP_OBSERVE_STUCK, threads);
+               "glupy: an observer or a context release has run for over %.0f s: %s (%d observer threads, "
+               "stuck ones included)", GP_OBSERVE_STUCK,
+               held ? "that translator's next ones wait until one of its stuck ones ends; the other translators' "
+                      "go on on another thread"
+                    : "observations go on on another thread",
+               threads);
 }
 
 void

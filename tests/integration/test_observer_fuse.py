@@ -113,3 +113,42 @@ def test_an_observer_that_raises_is_logged_and_fails_nothing(mount: FuseMount) -
     assert log.count("observer fails by design") < 30  # rate-limited
     assert "signal received" not in log
     os.kill(mount.pid, 0)  # the client lives
+
+
+def observer_threads(pid: int) -> int:
+    tasks = Path(f"/proc/{pid}/task")
+    return sum((t / "comm").read_text().strip() == "glupy-observe" for t in tasks.iterdir())
+
+
+def test_contexts_that_never_end_hold_only_their_translators_line(state: Path) -> None:
+    """A context whose __del__ never returns holds the thread that runs it. One
+    translator's contexts take at most 4 of those threads (then its own later releases
+    wait); the observers of another translator of the process go on. The bridge before
+    this rule gave each stuck release a thread, up to 16, and then stopped every
+    translator's observers and releases for good (a sixth red-team session)."""
+    (state / "stuck-brick").mkdir(exist_ok=True)
+    (state / "stuck-brick" / "stuck-f").write_bytes(b"x")
+    m = posix_mount(state, "stuck", ("StuckContexts", {}), ("Observing", {}), brick=state / "stuck-brick")
+    try:
+        mp = m.mountpoint
+        for _ in range(8):  # eight releases whose __del__ never returns, queued at once
+            os.close(os.open(mp / "stuck-f", os.O_RDONLY))
+        deadline = time.monotonic() + 12
+        entered = 0
+        while time.monotonic() < deadline and entered < 8:
+            entered = int(os.getxattr(mp, "glupy.stuck").rstrip(b"\0"))
+            if entered == 4 and observer_threads(m.pid) == 5:
+                time.sleep(2.5)  # two more stuck seconds: no fifth thread for it
+                entered = int(os.getxattr(mp, "glupy.stuck").rstrip(b"\0"))
+                break
+            time.sleep(0.1)
+        assert entered == 4, f"{entered} of the 8 never-ending __del__ started"
+        assert observer_threads(m.pid) == 5  # its 4, and one for everyone else
+        fd = os.open(mp / "after-the-jam", os.O_CREAT | os.O_WRONLY, 0o644)
+        os.close(fd)
+        entry = ["create", "/after-the-jam", 0, 0, os.getuid(), os.getpid()]
+        assert entry in wait_for(m, entry, timeout=5.0)  # the other translator's observer goes on
+        assert "an observer or a context release has run for over 1 s: that translator's next ones wait" in (
+            m.log_file.read_text(errors="replace"))
+    finally:
+        m.unmount()

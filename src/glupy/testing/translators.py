@@ -730,3 +730,33 @@ class FinishedCoroutines(glupy.Translator):
         os.write(self._started, b".")
         held = _Finalized(self._finished)  # noqa: F841 (kept by the coroutine until it is finished)
         return await self.child.stat(loc, xdata)
+
+
+class _NeverEnds:
+    """An fd context whose ``__del__`` blocks its thread for good (in C: no exception can
+    stop it), after counting itself in ``entered``."""
+
+    entered = 0
+
+    def __del__(self) -> None:
+        type(self).entered += 1
+        threading.Event().wait()
+
+
+class StuckContexts(glupy.Translator):
+    """Gives every fd opened on a path whose name starts ``stuck-`` a context whose ``__del__``
+    never returns (each release holds the thread that runs it, for good), and answers
+    the getxattr ``glupy.stuck`` with how many such ``__del__`` have started."""
+
+    STUCK_XATTR = "glupy.stuck"
+
+    async def open(self, loc, flags, fd, xdata):
+        reply = await self.child.open(loc, flags, fd, xdata)
+        if os.path.basename(loc.path or "").startswith("stuck-") and reply.op_ret >= 0:
+            self.set_fd_ctx(fd, _NeverEnds())
+        return reply
+
+    async def getxattr(self, loc, name, xdata):
+        if name == self.STUCK_XATTR:
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: str(_NeverEnds.entered)}))
+        return await self.child.getxattr(loc, name, xdata)

@@ -71,15 +71,25 @@ def test_buffers_changed_by_a_thread_after_their_fop(mounted: Any, mode: str) ->
     it), the client lives and serves others."""
     m = mounted(f"late-{mode}", "LateMutator", mode=mode, fop_timeout="3")
     mp, pid = m.mountpoint, m.pid
+    written = 0
     for _ in range(40):
-        with open(mp / "f", "r+b") as fh:
-            fh.write(b"abcdef" * 1000)
+        try:
+            with open(mp / "f", "r+b") as fh:
+                fh.write(b"abcdef" * 1000)
+            written += 1
+        except OSError as e:
+            # the mmap is closed 1 ms after the wind is made, and the bridge copies it when
+            # the wind is awaited: on a loaded machine the handler's thread may not run in
+            # between, and then the data is gone (TypeError in the handler: EIO)
+            assert mode == "wind-mmap" and e.errno == errno.EIO, (mode, e)
         fd = os.open(mp / "f", os.O_RDONLY)
         try:
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            assert len(os.pread(fd, 100000, 0)) == 6000
+            data = os.pread(fd, 100000, 0)
+            assert len(data) == 6000 or not written, len(data)
         finally:
             os.close(fd)
+    assert written >= (1 if mode == "wind-mmap" else 40), written
     assert_others_served(mp / "other")
     assert_alive(m, pid)
 

@@ -560,6 +560,13 @@ gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject 
     return 0;
 }
 
+PyObject *
+gp_handler(xlator_t *this, int fop)
+{
+    gp_private_t *priv = this->private; /* NULL once fini ran (set under the GIL) */
+    return priv && fop > 0 && fop < GF_FOP_MAXVALUE ? Py_XNewRef(priv->handlers[fop]) : NULL;
+}
+
 /* ------------------------------------------------------------ observers */
 
 int
@@ -1165,7 +1172,6 @@ fini(xlator_t *this)
     gp_private_t *priv = this->private;
     if (!priv)
         return;
-    gp_work_idle_flush(); /* handlers answered in C, still to finish: now, not at a tick */
     /* observations still queued hold this graph's inodes and fds: let them run first */
     gp_observe_drain(2.0);
     PyGILState_STATE g = gp_gil_acquire();

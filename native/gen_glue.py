@@ -311,10 +311,10 @@ $hold_cbk
  * answered already, by its deadline); -1 it did not pass (Python gets it, and answers
  * EIO). No GIL. */
 static int
-gp_fast_$name(gp_frame_obj *fo, $cbk_head, $cdecls)
+gp_fast_$name(gp_req *req, $cbk_head, $cdecls)
 {
 $fast_checks
-    call_frame_t *caller = gp_req_take(fo->req);
+    call_frame_t *caller = gp_req_take(req);
     if (caller)
         STACK_UNWIND_STRICT($name, caller, op_ret, GP_ERRNO_$name(caller, op_ret, op_errno), $cnames);
     return 0;
@@ -325,7 +325,7 @@ fail:
 static int32_t
 gp_cbk_$name($cbk_head, $cdecls)
 {
-    gp_frame_obj *fast = gp_slot_fast(cookie);
+    gp_req *fast = gp_slot_fast(cookie);
     if (fast && gp_fast_$name(fast, $cbk_passed) == 0) {
         gp_slot_answered(cookie);
         return 0;
@@ -753,6 +753,7 @@ def fast_checks(f) -> str:
     text = "\n".join(validate(f))
     text = re.sub(r"\n *PyErr_(SetString|Format)\([^\n]*\);(?=\n)", "", text)
     text = re.sub(r"\n *char gfid_\[GF_UUID_BUF_SIZE\];(?=\n)", "", text)
+    text = text.replace("&fo->req->expect", "&req->expect")  # gp_fast_NAME has the request only
     assert "PyErr" not in text and "gfid_" not in text, text
     return "\n".join(lines + [text])
 

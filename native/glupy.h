@@ -144,6 +144,7 @@ typedef struct gp_req {
     int fop;
     int expired;                /* the deadline passed */
     int lock_waits;             /* blocking lock winds out (under gp_req_lock): no deadline meanwhile */
+    int passed;                 /* a tail await's wind holds the FOP on its own frame (gp_req_pass) */
     int refs;
     double timeout, deadline;   /* seconds; deadline on CLOCK_MONOTONIC (no deadline: 0) */
     unsigned long thread;       /* Python ident of the thread running the handler now, or 0 */
@@ -200,10 +201,6 @@ void gp_block_free(void *block, size_t size);
 
 int gp_workers_start(PyObject *runtime);
 void gp_work_submit(gp_work *w);
-/* Work nobody waits for: run by a worker when it has no FOP to run, at most a timer tick later. */
-void gp_work_submit_idle(gp_work *w);
-/* Hand the idle work to the workers now (fini). */
-void gp_work_idle_flush(void);
 /* The option fop-timeout of `this` (0: none). */
 double gp_fop_timeout(xlator_t *this);
 /* When a FOP of `this` handed to a worker now must have been taken (gp_work.deadline). */
@@ -232,6 +229,14 @@ int gp_req_drop(gp_req *r);
 call_frame_t *gp_req_wind_begin(gp_req *r);
 void gp_req_wind_destroy(call_frame_t *own);
 int gp_req_expired(gp_req *r);
+void gp_req_ref(gp_req *r);
+/* A handler's `return await` of its own FOP's wind passes the FOP to the child, as a tail
+ * call does: the FOP's own frame to wind on, its deadline stopped (lock_waits) and the
+ * FOP marked `passed` until the reply (gp_req_lock_wait(r, 0)); or NULL with an exception
+ * set, the FOP being answered already. */
+call_frame_t *gp_req_pass(gp_req *r);
+/* gp_req_take, unless the FOP is passed to the child (then NULL: the child answers it). */
+call_frame_t *gp_req_take_unpassed(gp_req *r);
 /* A wind that waits for a lock (lk F_SETLKW, [f]inodelk F_SETLKW, [f]entrylk LOCK) goes
  * out, or its reply came: no deadline meanwhile; once the last is in, a fresh one. */
 void gp_req_lock_wait(gp_req *r, int begins);
@@ -360,6 +365,10 @@ int32_t gp_server_safe_errno(call_frame_t *frame, int fop, int32_t op_ret, int32
 int gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject **args, int nargs,
                 const gp_expect *expect);
 
+
+/* The translator's handler of `fop` (a new reference), or NULL: none, or finished. GIL held. */
+PyObject *gp_handler(xlator_t *this, int fop);
+
 /* A wind in progress: the cookie of STACK_WIND_COOKIE. */
 typedef struct gp_slot gp_slot;
 /* Called by a generated callback with the reply (or NULL with an exception set). */
@@ -367,9 +376,10 @@ void gp_slot_complete(gp_slot *slot, PyObject *reply);
 /* Resume the waiter of a slot with its reply (stolen), on a worker. */
 void gp_slot_resume(gp_slot *slot, PyObject *reply);
 int gp_defer_reply(gp_slot *slot, PyObject *reply);
-/* A tail await (task.c): the FOP whose reply may go to its caller in C from the callback
- * (borrowed), or NULL; then gp_slot_answered once it went (or the deadline had answered). */
-gp_frame_obj *gp_slot_fast(gp_slot *slot);
+/* Every callback calls this first. A tail await (task.c): the FOP's request whose reply may
+ * go to its caller in C from the callback (borrowed), or NULL; then gp_slot_answered once it
+ * went. */
+gp_req *gp_slot_fast(gp_slot *slot);
 void gp_slot_answered(gp_slot *slot);
 
 /* What the C driver hands the Python driver (glupy._runtime.takeover's `kind`).

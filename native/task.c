@@ -31,10 +31,6 @@ static PyObject *gp_takeover_fn;
 /* The FOP whose handler runs on this thread (Caller of glupy's current_frame()). */
 static GP_TLS gp_frame_obj *gp_current_fo;
 
-/* The slot this thread is winding now (inside the winder, the GIL released): a reply
- * that comes back inside the wind finds it here (gp_slot_answered). */
-static GP_TLS gp_slot *gp_winding;
-
 /* What a slot's reply is when it was answered in C (a tail await): not a reply. */
 static PyObject *gp_answered;
 /* coroutine.cr_await's getter (what a suspended coroutine awaits), called directly */
@@ -473,40 +469,43 @@ gp_task_finish(gp_task *t, PyObject *result)
 /* ------------------------------------------------------------ winds: slots, the wind itself */
 
 /* ANSWERED: the reply of a tail await was unwound to the caller in C (gp_slot_answered)
- * before the winder returned: the winder finishes the handler (gp_task_answered). */
-enum { GP_SLOT_WINDING, GP_SLOT_DONE, GP_SLOT_WAITING, GP_SLOT_ANSWERED };
+ * before the winder returned: the winder finishes the handler (gp_task_answered).
+ * DETACHED: a tail await's reply was still out when the winder returned: the handler was
+ * finished then, and the slot is the callback's (gp_slot_wound). The fast callback moves a
+ * slot from WINDING without the GIL (compare-and-swap); every other move is under it. */
+enum { GP_SLOT_WINDING, GP_SLOT_DONE, GP_SLOT_WAITING, GP_SLOT_ANSWERED, GP_SLOT_DETACHED };
 
 struct gp_slot {
     int state;
     int fop;                /* the FOP wound */
-    int fast;               /* a tail await: a reply that passes the checks goes to the caller in C */
+    int fast;               /* a tail await: wound on the FOP's own frame, passed to the child (gp_req_pass) */
     PyObject *result;       /* set when the callback ran before the wind returned */
     gp_task *task;          /* resumed with the reply (task.c), or else: */
     PyObject *callback;     /* called with the reply when it arrives later, */
-    gp_frame_obj *fo;       /* the FOP that winds (the thread's current one in callback) */
+    gp_frame_obj *fo;       /* the FOP that winds (the thread's current one in callback); NULL once detached */
+    gp_req *req;            /* fo's request, a reference of the slot's own: a callback needs no GIL for it */
     call_frame_t *own_call; /* the wind's own stack (gp_req_wind_begin), once wound */
-    int lock_wait;          /* waits for a lock: the FOP has no deadline until its reply (gp_req_lock_wait) */
+    int lock_wait;          /* the FOP has no deadline until its reply (gp_req_lock_wait): waits for a lock, or passed */
 };
 
 /* A slot whose reply resumes task t (a wind of `fop`), or else calls `callback`
- * (new references taken to fo and callback); NULL with an exception set. */
+ * (new references taken to fo and callback); NULL with an exception set. Not from
+ * Python's allocator: a detached slot is freed without the GIL. */
 static gp_slot *
 gp_slot_new(gp_task *t, int fop, gp_frame_obj *fo, PyObject *callback)
 {
-    gp_slot *slot = PyMem_Malloc(sizeof(*slot));
+    gp_slot *slot = gp_block_alloc(sizeof(*slot)); /* zeroed */
     if (!slot) {
         PyErr_NoMemory();
         return NULL;
     }
     slot->state = GP_SLOT_WINDING;
     slot->fop = fop;
-    slot->fast = 0;
-    slot->result = NULL;
     slot->task = t;
     slot->callback = Py_XNewRef(callback);
     slot->fo = (gp_frame_obj *)Py_NewRef(fo);
-    slot->own_call = NULL;
-    slot->lock_wait = 0;
+    if ((slot->req = fo->req))
+        gp_req_ref(slot->req);
     return slot;
 }
 
@@ -535,7 +534,18 @@ gp_slot_free(gp_slot *slot)
         gp_req_wind_destroy(slot->own_call);
     Py_XDECREF(slot->callback);
     Py_XDECREF(slot->fo);
-    PyMem_Free(slot);
+    if (slot->req)
+        gp_req_unref(slot->req);
+    gp_block_free(slot, sizeof(*slot));
+}
+
+/* A detached slot (no Python references left), by its callback: no GIL needed. */
+static void
+gp_slot_free_detached(gp_slot *slot)
+{
+    if (slot->req)
+        gp_req_unref(slot->req);
+    gp_block_free(slot, sizeof(*slot));
 }
 
 /* After the winder returned: the reply if the callback already ran (the slot is
@@ -545,17 +555,80 @@ gp_slot_free(gp_slot *slot)
 static PyObject *
 gp_slot_wound(gp_slot *slot)
 {
-    if (slot->state == GP_SLOT_DONE) {
+    int state = __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE);
+    if (state == GP_SLOT_DONE) {
         PyObject *result = slot->result;
+        if (slot->fast)
+            gp_req_lock_wait(slot->req, 0); /* the reply is back in Python: the pass ends */
         gp_slot_free(slot);
         return result;
     }
-    if (slot->state == GP_SLOT_ANSWERED) {
+    if (slot->fast) {
+        /* A tail await: its handler only returns what it awaits, and the callback answers
+         * the caller. Finish the handler now (gp_answered), whether the reply is in or not:
+         * nothing of it waits for a reply that may never come, as with a tail call. */
+        gp_frame_obj *fo = slot->fo;
+        slot->fo = NULL;
+        slot->task = NULL;
+        int expected = GP_SLOT_WINDING;
+        if (__atomic_compare_exchange_n(&slot->state, &expected, GP_SLOT_DETACHED, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            Py_DECREF(fo); /* (the FOP is passed: its Caller going answers nothing, types.c) */
+            return Py_NewRef(gp_answered); /* the slot is the callback's now */
+        }
+        slot->fo = fo; /* ANSWERED meanwhile, by the callback on another thread */
+        gp_slot_free(slot);
+        return Py_NewRef(gp_answered);
+    }
+    if (state == GP_SLOT_ANSWERED) {
         gp_slot_free(slot);
         return Py_NewRef(gp_answered);
     }
     slot->state = GP_SLOT_WAITING;
     return NULL;
+}
+
+/* The handler whose tail await's reply failed the checks in C was finished when it was
+ * wound (gp_slot_wound): Python answers the reply (stolen) as it answers a handler's result
+ * (EIO and a log line naming the field), through a Caller object of its own. */
+static void
+gp_slot_answer_detached(gp_slot *slot, PyObject *reply)
+{
+    gp_req *req = slot->req;
+    int fop = slot->fop;
+    slot->req = NULL;
+    gp_slot_free(slot);
+    gp_frame_obj *fo = req ? PyObject_New(gp_frame_obj, &gp_frame_type) : NULL;
+    if (!fo) {
+        gp_log_exception(GP_DOMAIN, gp_fop_names[fop]);
+        call_frame_t *frame = req ? gp_req_take(req) : NULL;
+        if (frame) {
+            Py_BEGIN_ALLOW_THREADS
+            gp_failers[fop](frame, EIO);
+            Py_END_ALLOW_THREADS
+        }
+        if (req)
+            gp_req_unref(req);
+        Py_DECREF(reply);
+        return;
+    }
+    fo->this = req->this;
+    fo->coro = NULL;
+    fo->req = req; /* the slot's reference */
+    req->fo = (PyObject *)fo;
+    req->fo_alive = 1;
+    gp_req_lock_wait(req, 0); /* the reply is back in Python: the pass ends */
+    gp_frame_obj *prev = gp_current_frame_set(fo);
+    PyObject *handler = gp_handler(req->this, fop);
+    if (PyExceptionInstance_Check(reply)) {
+        gp_takeover(fo, fop, handler ? handler : Py_None, NULL, GP_KIND_ERROR, reply);
+        Py_DECREF(reply);
+    } else {
+        gp_answer(fo, fop, handler ? handler : Py_None, reply);
+    }
+    Py_XDECREF(handler);
+    gp_current_frame_set(prev);
+    Py_DECREF(fo);
 }
 
 void
@@ -565,8 +638,8 @@ gp_slot_complete(gp_slot *slot, PyObject *reply)
         /* a conversion failed: hand the exception to the waiting task */
         reply = gp_fetch_exception();
     }
-    int expired = gp_req_expired(slot->fo->req); /* answered ETIMEDOUT meanwhile: drop the reply */
-    if (slot->state == GP_SLOT_WINDING) {
+    int expired = slot->req && gp_req_expired(slot->req); /* answered ETIMEDOUT meanwhile: drop the reply */
+    if (__atomic_load_n(&slot->state, __ATOMIC_ACQUIRE) == GP_SLOT_WINDING) {
         slot->result = reply;
         slot->state = GP_SLOT_DONE;
         return;
@@ -587,12 +660,16 @@ gp_slot_complete(gp_slot *slot, PyObject *reply)
 void
 gp_slot_resume(gp_slot *slot, PyObject *reply)
 {
-    if (gp_req_expired(slot->fo->req)) {
+    if (slot->req && gp_req_expired(slot->req)) {
         /* the deadline passed while the reply waited for a worker */
         Py_DECREF(reply);
         if (slot->task)
             gp_task_drop(slot->task);
         gp_slot_free(slot);
+        return;
+    }
+    if (__atomic_load_n(&slot->state, __ATOMIC_ACQUIRE) == GP_SLOT_DETACHED) {
+        gp_slot_answer_detached(slot, reply);
         return;
     }
     if (slot->task) {
@@ -620,78 +697,50 @@ gp_slot_resume(gp_slot *slot, PyObject *reply)
 /* ------------------------------------------------------------ tail awaits
  *
  * A handler whose every await is `return await X` (glupy._driver.tail_await_code) that
- * awaits a wind of its own FOP directly returns that wind's reply and does nothing else.
- * So the reply's callback (gp_cbk_NAME, generated) checks it as gp_unwind_NAME would
- * check the handler's answer (gp_fast_NAME: the same validation) and, if it passes,
- * unwinds it to the caller at once, in C, on the thread it came on -- as a tail call's
- * reply goes back -- instead of converting it for Python, handing it to a worker,
- * resuming the handler and converting its answer back. The FOP keeps its deadline
- * (gp_req_take decides who answers) and its wind its own stack. The coroutine is then
- * finished on a worker, sent None, which it returns and nobody sees (idle work: no worker is
- * woken for it, gp_work_submit_idle). A reply that fails
- * the checks takes the ordinary path: Python answers (EIO and a log line). */
+ * awaits a wind of its own FOP directly returns that wind's reply and does nothing else:
+ * it passes the FOP on, as a tail call does. So the wind goes out on the FOP's own frame
+ * (gp_req_pass: no stack of its own, no deadline until the reply, as a tail call's), and
+ * the reply's callback (gp_cbk_NAME, generated) checks it as gp_unwind_NAME would check
+ * the handler's answer (gp_fast_NAME: the same validation) and, if it passes, unwinds it
+ * to the caller at once, in C, on the thread it came on -- as a tail call's reply goes
+ * back -- instead of converting it for Python, handing it to a worker, resuming the
+ * handler and converting its answer back. The coroutine is finished by the winder as
+ * soon as the wind returns, sent None, which it returns and nobody sees (gp_slot_wound):
+ * no Python work, and no worker, waits for the reply. A reply that fails the checks takes
+ * the ordinary path: Python answers it (EIO and a log line, gp_slot_answer_detached). */
 
-/* The FOP (borrowed) whose reply may go to its caller in C, or NULL. No GIL needed:
- * called by a callback, which must not hold it (a leaf's ENOSYS is answered under the
- * GIL, inside gp_wind_NAME: that one takes the ordinary path). */
-gp_frame_obj *
+/* The request (borrowed) of the FOP whose reply may go to its caller in C, or NULL. No
+ * GIL needed: called by a callback, which must not hold it (a leaf's ENOSYS is answered
+ * under the GIL, inside gp_wind_NAME: that one takes the ordinary path). */
+gp_req *
 gp_slot_fast(gp_slot *slot)
 {
-    if (slot->lock_wait && slot->fo->req) /* (every callback calls this first) */
-        gp_req_lock_wait(slot->fo->req, 0);
-    return slot->fast && !PyGILState_Check() ? slot->fo : NULL;
+    /* A passed FOP stays passed until answered, or until Python takes its reply back
+     * (gp_slot_wound, gp_slot_answer_detached): meanwhile a Caller object that goes
+     * away must not answer it (types.c), nor its deadline. */
+    if (slot->fast)
+        return PyGILState_Check() ? NULL : slot->req;
+    if (slot->lock_wait && slot->req) /* (every callback calls this first) */
+        gp_req_lock_wait(slot->req, 0);
+    return NULL;
 }
 
-static void
-gp_slot_answered_locked(gp_slot *slot)
-{
-    if (slot->state == GP_SLOT_WINDING) {
-        slot->state = GP_SLOT_ANSWERED; /* the winder finishes the task */
-        return;
-    }
-    gp_slot_resume(slot, Py_NewRef(gp_answered)); /* WAITING: the task waits for it */
-}
-
-typedef struct {
-    gp_work w;
-    gp_slot *slot;
-} gp_answered_work;
-
-static void
-gp_answered_run(gp_work *w)
-{
-    gp_answered_work *aw = (gp_answered_work *)w;
-    PyGILState_STATE g = gp_gil_acquire();
-    gp_slot_answered_locked(aw->slot);
-    gp_gil_release(g);
-    gp_block_free(aw, sizeof(*aw));
-}
-
-/* The reply of a fast slot went to the caller (or the FOP had been answered by its
- * deadline): finish the handler. Called by the callback, without the GIL. */
+/* The reply of a fast slot went to the caller: called by the callback, without the GIL.
+ * Before the winder's return the winder finishes the handler and frees the slot; after
+ * it (DETACHED), the handler is finished already and the slot is freed here. */
 void
 gp_slot_answered(gp_slot *slot)
 {
-    if (gp_winding == slot) {
-        /* inside the wind, on the winder's thread: nobody else looks at the slot now */
-        slot->state = GP_SLOT_ANSWERED;
+    int expected = GP_SLOT_WINDING;
+    if (__atomic_compare_exchange_n(&slot->state, &expected, GP_SLOT_ANSWERED, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
         return;
-    }
-    gp_answered_work *aw = gp_on_worker() ? NULL : gp_block_alloc(sizeof(*aw));
-    if (aw) {
-        /* Python code (the handler's end) only ever runs on workers */
-        aw->w.run = gp_answered_run;
-        aw->slot = slot;
-        gp_work_submit_idle(&aw->w); /* the caller has its reply: no hurry */
-        return;
-    }
-    PyGILState_STATE g = gp_gil_acquire(); /* on a worker (or no memory) */
-    gp_slot_answered_locked(slot);
-    gp_gil_release(g);
+    gp_slot_free_detached(slot);
 }
 
 /* Wind `fop` for the FOP fo carries, on a stack of its own (gp_req_wind_begin),
- * with lk_owner as its lock owner when that is a bytes object. The winder's
+ * with lk_owner as its lock owner when that is a bytes object; a tail await's on the
+ * FOP's own frame. The winder's
  * result: None, or NULL with an exception set (nothing wound). */
 static PyObject *
 gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args, gp_slot *slot, PyObject *lk_owner)
@@ -701,6 +750,14 @@ gp_wind_on(gp_frame_obj *fo, int fop, xlator_t *child, PyObject *args, gp_slot *
          PyBytes_GET_SIZE(lk_owner) > GF_MAX_LOCK_OWNER_LEN)) {
         PyErr_Format(PyExc_ValueError, "lk_owner must be 1 to %d bytes", GF_MAX_LOCK_OWNER_LEN);
         return NULL;
+    }
+    if (slot->fast) {
+        /* a tail await passes the FOP on, on its own frame (see "tail awaits") */
+        call_frame_t *frame = gp_req_pass(fo->req);
+        if (!frame)
+            return NULL;
+        slot->lock_wait = 1; /* the callback (gp_slot_fast) ends the pass */
+        return gp_winders[fop](frame, child, args, slot);
     }
     call_frame_t *own = gp_req_wind_begin(fo->req);
     if (!own)
@@ -735,15 +792,12 @@ gp_wind_slot(gp_frame_obj *fo, gp_task *t, PyObject *callback, int fop, PyObject
     gp_slot *slot = gp_slot_new(t, fop, fo, callback);
     if (!slot)
         return NULL;
-    slot->fast = fast;
-    if (fo->req && gp_wind_waits_for_lock(fop, args)) {
+    slot->fast = fast && fo->req && (!lk_owner || lk_owner == Py_None);
+    if (!slot->fast && fo->req && gp_wind_waits_for_lock(fop, args)) {
         slot->lock_wait = 1; /* before the wind: its reply may come inside it */
         gp_req_lock_wait(fo->req, 1);
     }
-    gp_slot *outer = gp_winding;
-    gp_winding = slot;
     PyObject *r = gp_wind_on(fo, fop, target, args, slot, lk_owner);
-    gp_winding = outer;
     if (!r) {
         /* conversion failed before anything was wound */
         if (slot->lock_wait)
@@ -879,10 +933,7 @@ gp_task_resume(gp_task *t, int fop, PyObject *reply)
      * (gp_current_frame_set writes through the current frame's req). */
     gp_frame_obj *fo = (gp_frame_obj *)Py_NewRef(t->fo);
     gp_frame_obj *prev = gp_current_frame_set(fo);
-    if (reply == gp_answered) {
-        Py_DECREF(reply);
-        gp_task_answered(t);
-    } else if (gp_reply_failed(fop, reply)) {
+    if (gp_reply_failed(fop, reply)) {
         gp_takeover(t->fo, t->fop, t->handler, t->coro, GP_KIND_REPLY, reply);
         Py_DECREF(reply);
         gp_task_free(t);

@@ -353,8 +353,9 @@ gp_frame_dealloc(gp_frame_obj *self)
     Py_CLEAR(self->coro);
     if (r) {
         r->fo_alive = 0;
-        /* answered (r->frame NULL, for good) needs no lock to see: the common case */
-        call_frame_t *frame = __atomic_load_n(&r->frame, __ATOMIC_ACQUIRE) ? gp_req_take(r) : NULL;
+        /* answered (r->frame NULL, for good) needs no lock to see: the common case. A FOP
+         * passed to the child by a tail await is the child's to answer (gp_req_pass). */
+        call_frame_t *frame = __atomic_load_n(&r->frame, __ATOMIC_ACQUIRE) ? gp_req_take_unpassed(r) : NULL;
         if (frame) {
             gf_log(r->this->name, GF_LOG_ERROR, "glupy: a %s was left unanswered by its handler: answering EIO",
                    gp_fop_names[r->fop]);

@@ -45,7 +45,6 @@
 #define GP_WORKER_STUCK 0.25
 #define GP_WORKER_IDLE_SECONDS 30
 #define GP_TIMER_TICK_NS (100 * 1000 * 1000)
-#define GP_IDLE_WORK_MAX 32 /* idle work waiting beyond which workers take it before new FOPs */
 
 /* ------------------------------------------------------------ work queue */
 
@@ -60,11 +59,6 @@ typedef struct {
     pthread_cond_t cond;
     gp_work *head, *tail;
     gp_work *head_at_tick; /* the head at the timer's last look */
-    /* Work that may wait (gp_work_submit_idle): taken by a worker that finds head
-     * empty, or once GP_IDLE_WORK_MAX pile up; the timer wakes an idle worker for it. */
-    gp_work *idle_head, *idle_tail;
-    gp_work *idle_head_at_tick; /* the idle head at the timer's last look */
-    long idle_queued;
     int threads, idle;
     long queued;            /* items waiting */
     gp_worker_slot *slots; /* gp_pool's workers */
@@ -113,43 +107,25 @@ gp_work_take_first(gp_work **head, gp_work **tail)
     return w;
 }
 
-/* The next idle work item of q (q->lock held), or NULL. */
-static gp_work *
-gp_queue_take_idle_locked(gp_queue *q)
-{
-    gp_work *w = gp_work_take_first(&q->idle_head, &q->idle_tail);
-    if (w)
-        q->idle_queued--;
-    return w;
-}
-
 static gp_work *
 gp_queue_pop(gp_queue *q, int may_exit)
 {
     pthread_mutex_lock(&q->lock);
     while (!q->head) {
-        gp_work *w = gp_queue_take_idle_locked(q);
-        if (w) {
-            pthread_mutex_unlock(&q->lock);
-            return w;
-        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += GP_WORKER_IDLE_SECONDS;
         q->idle++;
         int rc = pthread_cond_timedwait(&q->cond, &q->lock, &until);
         q->idle--;
-        if (rc == ETIMEDOUT && !q->head && !q->idle_head && may_exit && q->threads > GP_WORKERS_MIN) {
+        if (rc == ETIMEDOUT && !q->head && may_exit && q->threads > GP_WORKERS_MIN) {
             q->threads--;
             pthread_mutex_unlock(&q->lock);
             return NULL;
         }
     }
-    gp_work *w = q->idle_queued >= GP_IDLE_WORK_MAX ? gp_queue_take_idle_locked(q) : NULL;
-    if (!w) {
-        w = gp_work_take_first(&q->head, &q->tail);
-        q->queued--;
-    }
+    gp_work *w = gp_work_take_first(&q->head, &q->tail);
+    q->queued--;
     pthread_mutex_unlock(&q->lock);
     return w;
 }
@@ -254,50 +230,6 @@ void
 gp_work_submit(gp_work *w)
 {
     gp_queue_push(&gp_pool, w, GP_WORKERS_MAX);
-}
-
-/* Work nobody waits for (finishing a handler whose FOP was answered in C): queued
- * without waking a worker. A worker runs it when it runs out of FOPs -- on a busy
- * client, the worker woken by the next FOP, after winding it, while that wind's
- * reply is on its way -- so that a FOP costs one thread hand-over, not two; the
- * timer wakes an idle worker for what waited a whole tick. */
-void
-gp_work_submit_idle(gp_work *w)
-{
-    pthread_mutex_lock(&gp_pool.lock);
-    gp_work_append(&gp_pool.idle_head, &gp_pool.idle_tail, w);
-    gp_pool.idle_queued++;
-    if (gp_pool.threads == 0)
-        gp_queue_grow(&gp_pool);
-    pthread_mutex_unlock(&gp_pool.lock);
-}
-
-/* Idle work becomes ordinary work, run as soon as a worker is free: a translator's
- * fini does not leave the ends of its handlers waiting for a tick. */
-void
-gp_work_idle_flush(void)
-{
-    pthread_mutex_lock(&gp_pool.lock);
-    int any = gp_pool.idle_head != NULL;
-    while (gp_pool.idle_head) {
-        gp_work *w = gp_queue_take_idle_locked(&gp_pool);
-        gp_work_append(&gp_pool.head, &gp_pool.tail, w);
-        gp_pool.queued++;
-    }
-    if (any && gp_pool.idle > 0)
-        pthread_cond_broadcast(&gp_pool.cond);
-    pthread_mutex_unlock(&gp_pool.lock);
-}
-
-/* Every timer tick: wake an idle worker for idle work that waited since the last tick. */
-static void
-gp_queue_idle_work_due(gp_queue *q)
-{
-    pthread_mutex_lock(&q->lock);
-    if (q->idle_head && q->idle_head == q->idle_head_at_tick && q->idle > 0)
-        pthread_cond_signal(&q->cond);
-    q->idle_head_at_tick = q->idle_head;
-    pthread_mutex_unlock(&q->lock);
 }
 
 /* Deep copies for the generated holds (gen_glue.py HELD): directory entries and
@@ -415,7 +347,9 @@ gp_now(void)
 gp_req *
 gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout, const gp_expect *expect)
 {
-    gp_req *r = gp_zalloc(sizeof(*r)); /* freed on the same thread, mostly: glibc's cache */
+    /* (allocated on a worker, freed mostly where the reply comes: glibc's per-thread
+     * cache missed every time, 400 instructions a FOP in its slow paths) */
+    gp_req *r = gp_block_alloc(sizeof(*r));
     if (!r)
         return NULL;
     r->expect = *expect;
@@ -459,7 +393,7 @@ void
 gp_req_unref(gp_req *r)
 {
     if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        free(r);
+        gp_block_free(r, sizeof(*r));
 }
 
 call_frame_t *
@@ -532,6 +466,37 @@ gp_req_wind_destroy(call_frame_t *own)
     STACK_DESTROY(stack);
 }
 
+void
+gp_req_ref(gp_req *r)
+{
+    __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+}
+
+call_frame_t *
+gp_req_take_unpassed(gp_req *r)
+{
+    pthread_mutex_lock(&gp_req_lock);
+    call_frame_t *frame = r->passed ? NULL : gp_req_answer_locked(r);
+    pthread_mutex_unlock(&gp_req_lock);
+    return frame;
+}
+
+call_frame_t *
+gp_req_pass(gp_req *r)
+{
+    pthread_mutex_lock(&gp_req_lock);
+    call_frame_t *frame = r->expired ? NULL : r->frame;
+    if (frame) {
+        r->lock_waits++;
+        r->passed = 1;
+    }
+    pthread_mutex_unlock(&gp_req_lock);
+    if (!frame)
+        PyErr_Format(PyExc_RuntimeError, "cannot wind: this %s has already been answered%s", gp_fop_names[r->fop],
+                     r->expired ? " (its deadline passed)" : "");
+    return frame;
+}
+
 /* A FOP's deadline is for what Python does with it. A wind waiting for a lock waits as
  * long as another client holds it, as it would without glupy (an application's fcntl
  * F_SETLKW, AFR's and DHT's own locks): answered ETIMEDOUT meanwhile, the caller saw an
@@ -543,8 +508,10 @@ gp_req_lock_wait(gp_req *r, int begins)
     pthread_mutex_lock(&gp_req_lock);
     if (begins) {
         r->lock_waits++;
-    } else if (--r->lock_waits == 0 && r->timeout > 0) {
-        r->deadline = gp_now() + r->timeout;
+    } else {
+        r->passed = 0; /* (a passed FOP's wind is its last) */
+        if (--r->lock_waits == 0 && r->timeout > 0)
+            r->deadline = gp_now() + r->timeout;
     }
     pthread_mutex_unlock(&gp_req_lock);
 }
@@ -763,7 +730,6 @@ gp_timer_main(void *unused)
         nanosleep(&tick, NULL);
         double now = gp_now();
         gp_queue_unstall(&gp_pool, now);
-        gp_queue_idle_work_due(&gp_pool);
         gp_queue_expire(&gp_pool, now);
         gp_observe_unstick(now);
         gp_hooks_overdue();

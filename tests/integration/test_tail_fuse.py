@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,31 +78,39 @@ def test_wrong_tail_calls_are_answered_eio_and_logged(mounted) -> None:
     os.kill(m.pid, 0)
 
 
-def test_return_await_replies_are_checked_as_answers_from_python(mounted) -> None:
+@pytest.mark.parametrize("below", ["posix", "io-threads"])
+def test_return_await_replies_are_checked_as_answers_from_python(state: Path, below: str) -> None:
     # AwaitMistakes' lookup only ever does `return await`: its replies may go back in C,
-    # but one that is not the request's (the lookup of another name) is still EIO
-    m = mounted("await-mistakes", "AwaitMistakes")
-    mp = m.mountpoint
-    (mp / "crossed-1").write_bytes(b"2")  # before `first` is known: passed on
-    (mp / "first").write_bytes(b"1")
-    os.stat(mp / "first")
-    with pytest.raises(OSError) as info:
-        os.stat(mp / "crossed-1")
-    assert info.value.errno == errno.EIO
-    with pytest.raises(FileNotFoundError):
-        os.stat(mp / "missing")  # an error reply goes back as the child gave it
-    assert (mp / "first").read_bytes() == b"1"
-    log = m.log_file.read_text(errors="replace")
-    assert "is not the inode of the request's loc" in log
-    assert "signal received" not in log
-    os.kill(m.pid, 0)
+    # but one that is not the request's (the lookup of another name) is still EIO. Through
+    # io-threads the reply comes on another thread, mostly after the handler has ended
+    # (the FOP was passed on): Python answers it then.
+    stack = [("performance/io-threads", {})] if below == "io-threads" else []
+    m = posix_mount(state, f"await-mistakes-{below}", *stack, ("AwaitMistakes", {}),
+                    brick=state / f"brick-await-mistakes-{below}")
+    try:
+        mp = m.mountpoint
+        (mp / "crossed-1").write_bytes(b"2")  # before `first` is known: passed on
+        (mp / "first").write_bytes(b"1")
+        os.stat(mp / "first")
+        for _ in range(5):
+            with pytest.raises(OSError) as info:
+                os.stat(mp / "crossed-1")
+            assert info.value.errno == errno.EIO
+        with pytest.raises(FileNotFoundError):
+            os.stat(mp / "missing")  # an error reply goes back as the child gave it
+        assert (mp / "first").read_bytes() == b"1"
+        log = m.log_file.read_text(errors="replace")
+        assert "is not the inode of the request's loc" in log
+        assert "signal received" not in log
+        os.kill(m.pid, 0)
+    finally:
+        m.unmount()
 
 
 def test_return_await_coroutines_are_finished_with_no_fop_coming(state: Path) -> None:
     # The replies come on io-threads' threads and go to the caller in C there; each
-    # handler's coroutine is finished later on a worker, as idle work that wakes no worker
-    # (native/workers.c: gp_work_submit_idle). Once the FOPs stop, the timer must still
-    # have them done: else the last coroutines (and what they hold) wait for the next FOP.
+    # handler's coroutine is finished by the worker that wound it (native/task.c: "tail
+    # awaits"). Once the FOPs stop, none may be left waiting (and what they hold).
     files = state / "finish-probe"
     m = posix_mount(state, "finish", ("performance/io-threads", {}),
                     ("FinishedCoroutines", {"files": str(files)}))
@@ -114,6 +123,45 @@ def test_return_await_coroutines_are_finished_with_no_fop_coming(state: Path) ->
         while finished.stat().st_size < started and time.monotonic() < deadline:
             time.sleep(0.02)
         assert started >= 300 and finished.stat().st_size == started, (started, finished.stat().st_size)
+        assert "signal received" not in m.log_file.read_text(errors="replace")
+    finally:
+        m.unmount()
+
+
+def test_return_await_passes_the_fop_on_and_its_handler_ends_at_once(state: Path) -> None:
+    # FinishedCoroutines' stat is a `return await` of its own FOP's wind: once wound, the
+    # FOP is the child's (as after a tail call) and the handler is finished at once. Its
+    # child answers 3 s later: meanwhile nothing of the handler is left, and its own
+    # fop-timeout of 1 s does not apply (the child's does). The bridge before kept the
+    # coroutine until the reply (for ever, if none came) and answered ETIMEDOUT at 1 s.
+    files = state / "passed-probe"
+    brick = state / "brick-passed"
+    brick.mkdir()
+    (brick / "slow-f").write_bytes(b"12345")
+    m = posix_mount(state, "passed", ("SlowStat", {"seconds": "3"}),
+                    ("FinishedCoroutines", {"files": str(files), "fop-timeout": "1"}), brick=brick)
+    try:
+        os.stat(m.mountpoint / "slow-f")  # (the first lookups, and a first slow stat)
+        started, finished = Path(f"{files}.started"), Path(f"{files}.finished")
+        before = started.stat().st_size
+        result: dict = {}
+
+        def stat() -> None:
+            t = time.monotonic()
+            try:
+                result["size"] = os.stat(m.mountpoint / "slow-f").st_size
+            except OSError as e:
+                result["errno"] = e.errno
+            result["seconds"] = time.monotonic() - t
+
+        worker = threading.Thread(target=stat)
+        worker.start()
+        time.sleep(1.5)  # the child still waits
+        assert started.stat().st_size > before
+        assert finished.stat().st_size == started.stat().st_size  # every handler ended already
+        worker.join(10)
+        assert result.get("size") == 5, result  # the child's answer, after its 3 s
+        assert result["seconds"] >= 2.5
         assert "signal received" not in m.log_file.read_text(errors="replace")
     finally:
         m.unmount()

@@ -760,3 +760,15 @@ class StuckContexts(glupy.Translator):
         if name == self.STUCK_XATTR:
             return glupy.GetxattrReply(dict=glupy.Xdata({name: str(_NeverEnds.entered)}))
         return await self.child.getxattr(loc, name, xdata)
+
+
+class SlowStat(glupy.Translator):
+    """A stat of a name starting ``slow-`` waits ``seconds`` (``glupy.sleep``) before it
+    goes on to the child: a child that answers late."""
+
+    seconds = glupy.Option(float, default=3.0, min=0)
+
+    async def stat(self, loc, xdata):
+        if os.path.basename(loc.path or "").startswith("slow-"):
+            await glupy.sleep(self.seconds)
+        return await self.child.stat(loc, xdata)

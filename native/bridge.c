@@ -91,7 +91,7 @@ gp_xlator_is_glupy(xlator_t *xl)
 static PyObject *gp_runtime;      /* glupy._runtime */
 static PyObject *gp_observe_fn;   /* glupy._runtime.observe(observer, args) */
 static PyObject *gp_module;       /* _glupy */
-static int gp_embedded;           /* we initialised the interpreter (not a gfapi host) */
+int gp_embedded;                  /* we initialised the interpreter (not a gfapi host) */
 
 /* ------------------------------------------------------------ threads */
 

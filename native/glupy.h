@@ -365,6 +365,8 @@ int32_t gp_server_safe_errno(call_frame_t *frame, int fop, int32_t op_ret, int32
 int gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject **args, int nargs,
                 const gp_expect *expect);
 
+/* 1 when glupy started the interpreter (inside a GlusterFS daemon), 0 in a gfapi program's. */
+extern int gp_embedded;
 
 /* The translator's handler of `fop` (a new reference), or NULL: none, or finished. GIL held. */
 PyObject *gp_handler(xlator_t *this, int fop);

@@ -2006,10 +2006,14 @@ gp_buffer_dealloc(gp_buffer_obj *self)
     PyObject_Free(self);
 }
 
+/* One piece is exported in place, inside GlusterFS's own process. In a gfapi program
+ * the data is copied first: glfs_fini frees the iobufs whatever references remain, and a
+ * memoryview kept past Client.umount() read freed memory (SIGSEGV; a sixth red-team
+ * session). The Buffer is cut loose then (gp_orphan); its copy stays valid. */
 static int
 gp_buffer_getbuffer(gp_buffer_obj *self, Py_buffer *view, int flags)
 {
-    if (self->count == 1)
+    if (self->count == 1 && gp_embedded)
         return PyBuffer_FillInfo(view, (PyObject *)self, self->vector[0].iov_base, self->vector[0].iov_len, 1,
                                  flags);
     if (!self->flat) {
@@ -2030,7 +2034,7 @@ gp_buffer_len(gp_buffer_obj *self)
 static PyObject *
 gp_buffer_bytes(gp_buffer_obj *self, PyObject *unused)
 {
-    if (self->flat && self->count != 1)
+    if (self->flat)
         return Py_NewRef(self->flat);
     Py_buffer view;
     if (gp_buffer_getbuffer(self, &view, PyBUF_SIMPLE) < 0)

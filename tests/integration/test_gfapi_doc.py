@@ -68,27 +68,39 @@ def test_the_example_runs_its_translator_in_its_own_graph(volume: Volume, tmp_pa
     assert not (Path(brick) / "hello.txt").exists()
 
 
+def graph_program(translator: str, cls: str, main: str) -> str:
+    """A gfapi program: the module-level `translator` source (defining class `cls`), a graph
+    of the volume with it below the top as xlator ``keeper``, written to TMP/keeper.vol, then
+    `main`, with `host`, `name` and `tmp` (its arguments) and `VOLFILE` bound."""
+    return "\n".join([
+        "import sys, threading, time",
+        "from pathlib import Path",
+        "import glupy",
+        "from glupy.gluster import gfapi",
+        "from glupy.gluster.volfile import Volfile, glupy_xlator",
+        translator.strip(),
+        "host, name, tmp = sys.argv[1], sys.argv[2], Path(sys.argv[3])",
+        'with gfapi.Client(name, host, log_file=tmp / "plain.log") as plain:',
+        "    graph = Volfile.parse(plain.get_volfile())",
+        f'graph.insert_below_top(glupy_xlator("keeper", "__main__:{cls}"))',
+        'VOLFILE = tmp / "keeper.vol"',
+        "graph.write(VOLFILE)",
+        main.strip(),
+    ]) + "\n"
+
+
 # Fixed bridge bug this guards (a sixth red-team session; native/types.c: Xlator objects were not cut loose
 # when glfs_fini tore the graph down, as Inode, Fd and Loc objects are: read after Client.umount(), a kept
 # child's type came back '' and the translator's own xlator's options crashed the program with SIGSEGV)
-AFTER_FINI = '''
-import sys
-from pathlib import Path
-import glupy
-from glupy.gluster import gfapi
-from glupy.gluster.volfile import Volfile, glupy_xlator
+AFTER_FINI = graph_program('''
 KEPT = []
 class Keeper(glupy.Translator):
     def init(self):
         KEPT.append(self)
     async def stat(self, loc, xdata):
         return await self.child.stat(loc, xdata)
-host, name, tmp = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-with gfapi.Client(name, host, log_file=tmp / "plain.log") as plain:
-    graph = Volfile.parse(plain.get_volfile())
-graph.insert_below_top(glupy_xlator("keeper", "__main__:Keeper"))
-graph.write(tmp / "keeper.vol")
-with gfapi.Client(name, volfile=tmp / "keeper.vol", log_file=tmp / "keeper.log") as vol:
+''', "Keeper", '''
+with gfapi.Client(name, volfile=VOLFILE, log_file=tmp / "keeper.log") as vol:
     vol.write_file("/kept", b"x")
     print("before:", KEPT[0].child.xlator.type, flush=True)
 inst = KEPT[0]
@@ -100,7 +112,7 @@ for what, read in (("child's name", lambda: inst.child.xlator.name), ("child's t
         print(what, "->", repr(read()), flush=True)
     except RuntimeError as error:
         print(what, "-> RuntimeError:", error, flush=True)
-'''
+''')
 
 
 def test_a_translators_xlator_objects_kept_past_glfs_fini_raise(volume: Volume, tmp_path: Path) -> None:
@@ -116,29 +128,20 @@ def test_a_translators_xlator_objects_kept_past_glfs_fini_raise(volume: Volume, 
 
 # Fixed bridge bug this guards (a sixth red-team session; native/bridge.c fini: the fini hook ran on the thread
 # calling glfs_fini with no bound: one that blocked hung the program's Client.umount() for good)
-FINI_BLOCKS = '''
-import sys, threading, time
-from pathlib import Path
-import glupy
-from glupy.gluster import gfapi
-from glupy.gluster.volfile import Volfile, glupy_xlator
+FINI_BLOCKS = graph_program('''
 class FiniBlocks(glupy.Translator):
     def fini(self):
         threading.Event().wait()  # joining a thread that never ends
     async def stat(self, loc, xdata):
         return await self.child.stat(loc, xdata)
-host, name, tmp = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-with gfapi.Client(name, host, log_file=tmp / "plain.log") as plain:
-    graph = Volfile.parse(plain.get_volfile())
-graph.insert_below_top(glupy_xlator("finiblocks", "__main__:FiniBlocks"))
-graph.write(tmp / "fini.vol")
-vol = gfapi.Client(name, volfile=tmp / "fini.vol", log_file=tmp / "fini.log")
+''', "FiniBlocks", '''
+vol = gfapi.Client(name, volfile=VOLFILE, log_file=tmp / "fini.log")
 vol.__enter__()
 vol.write_file("/fini-blocks", b"x")
 start = time.monotonic()
 vol.__exit__(None, None, None)
 print(f"umount returned after {time.monotonic() - start:.0f} s", flush=True)
-'''
+''')
 
 
 def test_a_fini_hook_that_blocks_does_not_hang_the_programs_umount(volume: Volume, tmp_path: Path) -> None:
@@ -148,3 +151,28 @@ def test_a_fini_hook_that_blocks_does_not_hang_the_programs_umount(volume: Volum
     assert took <= 30, proc.stdout  # the hook's 10 s, and glfs_fini's own (up to ~10 s with libgfapi 10.3)
     log = (tmp_path / "fini.log").read_text()
     assert "the fini hook still running after 10 s: the translator is torn down without waiting" in log
+
+
+# Fixed bridge bug this guards (a sixth red-team session, F10; native/types.c: a memoryview of a one-piece
+# Buffer pointed into GlusterFS's iobufs, which glfs_fini frees: kept past Client.umount(), reading it
+# crashed the program with SIGSEGV). In a gfapi program the data is copied when first viewed.
+KEEPS_VIEWS = graph_program('''
+VIEWS = []
+class KeepsViews(glupy.Translator):
+    async def writev(self, fd, data, offset, flags, xdata):
+        VIEWS.append(memoryview(data))  # no copy, as a cache or a dedup index would keep it
+        return await self.child.writev(fd, data, offset, flags, xdata)
+''', "KeepsViews", '''
+with gfapi.Client(name, volfile=VOLFILE, log_file=tmp / "views.log") as vol:
+    vol.write_file("/views", b"A" * (1 << 20))
+    print("during:", sorted({bytes(v[:4]) for v in VIEWS}), flush=True)
+junk = [bytearray(b"z" * (1 << 20)) for _ in range(192)]  # the freed memory is reused by then
+print("after:", sorted({bytes(v[:4]) for v in VIEWS}), sum(v.nbytes for v in VIEWS), flush=True)
+''')
+
+
+def test_a_view_of_a_fops_data_kept_past_glfs_fini_still_reads_it(volume: Volume, tmp_path: Path) -> None:
+    proc = run_program(KEEPS_VIEWS, "keeps_views", volume, tmp_path)
+    assert proc.returncode == 0, f"{proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    assert proc.stdout.splitlines() == ["during: [b'AAAA']", f"after: [b'AAAA'] {1 << 20}"], proc.stdout
+

@@ -526,17 +526,23 @@ gp_req_expired(gp_req *r)
 typedef struct {
     gp_work w;
     gp_req *req;
+    unsigned long thread; /* the thread its handler ran on when it was interrupted, or 0 */
 } gp_report_work;
 
+/* On a worker: log where the handler is stuck, and close it if it waits (glupy._runtime.
+ * report_stuck). That is translator code -- a `finally` the close runs, an awaited
+ * object's __repr__ -- which may block for ever: never on the reporter thread, which
+ * must stay free to interrupt every other handler and hook (a seventh red-team session:
+ * one `finally` that blocked there switched off every later HandlerTimedOut). */
 static void
-gp_report_run(gp_work *w)
+gp_report_log_run(gp_work *w)
 {
     gp_report_work *rw = (gp_report_work *)w;
     gp_req *r = rw->req;
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *fo = r->fo_alive ? Py_NewRef(r->fo) : Py_NewRef(Py_None);
     PyObject *res = gp_report_fn ? PyObject_CallFunction(gp_report_fn, "sOsdk", r->this->name, fo,
-                                                         gp_fop_names[r->fop], r->timeout, r->thread)
+                                                         gp_fop_names[r->fop], r->timeout, rw->thread)
                                  : NULL;
     if (!res) {
         PyErr_Clear();
@@ -544,20 +550,33 @@ gp_report_run(gp_work *w)
                gp_fop_names[r->fop], r->timeout);
     }
     Py_XDECREF(res);
+    Py_DECREF(fo);
+    gp_gil_release(g);
+    gp_req_unref(r);
+    free(rw);
+}
+
+/* On the reporter thread. */
+static void
+gp_report_run(gp_work *w)
+{
+    gp_report_work *rw = (gp_report_work *)w;
+    gp_req *r = rw->req;
+    PyGILState_STATE g = gp_gil_acquire();
     /* Still running on a thread (looping, or blocked in a call): raise
      * glupy.errors.HandlerTimedOut in it, so that a handler looping in Python lets its
      * thread go (one blocked in C sees it when the call returns). A BaseException:
      * `except Exception` does not swallow it. Under the GIL, r->thread is the thread
      * running this handler now (task.c clears it, and a pending exception, when the
      * handler leaves the thread). */
+    rw->thread = r->thread;
     if (r->thread && gp_timed_out_exc) {
         PyThreadState_SetAsyncExc(r->thread, gp_timed_out_exc);
         r->interrupted = 1;
     }
-    Py_DECREF(fo);
     gp_gil_release(g);
-    gp_req_unref(r);
-    free(rw);
+    rw->w.run = gp_report_log_run;
+    gp_work_submit(&rw->w);
 }
 
 /* FOPs still waiting for a worker at their deadline (every worker held by

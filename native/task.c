@@ -792,8 +792,13 @@ gp_wind_slot(gp_frame_obj *fo, gp_task *t, PyObject *callback, int fop, PyObject
     gp_slot *slot = gp_slot_new(t, fop, fo, callback);
     if (!slot)
         return NULL;
-    slot->fast = fast && fo->req && (!lk_owner || lk_owner == Py_None);
-    if (!slot->fast && fo->req && gp_wind_waits_for_lock(fop, args)) {
+    int callers_owner = !lk_owner || lk_owner == Py_None;
+    slot->fast = fast && fo->req && callers_owner;
+    /* Only the caller's own lock request waits without a deadline (a lock FOP's handler
+     * passing it on with the caller's owner, as it would go without glupy). A lock the
+     * translator takes for itself keeps the deadline: one it leaked held every later FOP
+     * waiting on it for good (a seventh red-team session). */
+    if (!slot->fast && fo->req && fo->req->fop == fop && callers_owner && gp_wind_waits_for_lock(fop, args)) {
         slot->lock_wait = 1; /* before the wind: its reply may come inside it */
         gp_req_lock_wait(fo->req, 1);
     }

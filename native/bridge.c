@@ -1212,7 +1212,7 @@ fini(xlator_t *this)
  * a new instance (init, then migrate(old)); FOPs from now on go to it, FOPs in
  * flight finish on the old one. If anything fails the old instance keeps serving
  * and reconfigure fails (glusterd's volume set still succeeds: the log says why). */
-#define GP_RELOAD_WAIT 30.0 /* imports a module's code again and starts it: an admin waits for it */
+#define GP_RELOAD_WAIT 30.0 /* CPU seconds: imports a module's code again and starts it */
 
 static int32_t
 gp_reload(xlator_t *this, gp_private_t *priv, dict_t *options, const char *generation)
@@ -1381,9 +1381,11 @@ gp_notify_hook(xlator_t *this, int32_t *event, void *data, int *propagate)
  * serves data connections). The options the bridge reads itself apply there, in C;
  * the Python part (the class's reconfigure hook, or a reload, whose init and
  * migrate are the translator's own code) runs on a worker, waited for a bounded
- * time: a hook that blocks holds a worker and the epoll thread at most a second
- * (a reload, which an admin waits for, GP_RELOAD_WAIT); its outcome, when it comes,
- * is logged as usual. GlusterFS is always answered 0: it reconfigures a graph from
+ * time: a hook that blocks holds a worker and the epoll thread at most a second;
+ * its outcome, when it comes, is logged as usual. A reload too (its init, imports):
+ * it waited up to GP_RELOAD_WAIT there, and with one epoll thread (server.event-threads
+ * 1) every client of the brick waited as long (a seventh red-team session); glupy
+ * reload reads the outcome from the log. GlusterFS is always answered 0: it reconfigures a graph from
  * the bottom up and stops at the first translator that fails, so a failed or late
  * hook of a translator above posix kept every translator above it on its old options
  * (`volume set features.read-only on` reported success and the brick went on taking
@@ -1463,7 +1465,7 @@ reconfigure(xlator_t *this, dict_t *options)
     gp_handoff_init(&rw->handoff);
     gp_work_submit(&rw->w);
     int reload = generation && strcmp(generation, priv->generation) != 0;
-    double wait = reload ? GP_RELOAD_WAIT : GP_RECONFIGURE_WAIT;
+    double wait = GP_RECONFIGURE_WAIT;
     if (gp_handoff_wait(&rw->handoff, wait)) {
         gp_reconfigure_work_free(rw); /* (its failure, if it failed, is logged) */
         return 0;

@@ -1166,6 +1166,54 @@ gp_fini_hook(xlator_t *this, PyObject *hook)
            "(it ends on its worker; what it does with this graph's objects raises)", GP_FINI_WAIT);
 }
 
+/* Move *slot's reference into the list `last` (or, without one, drop it here). GIL held. */
+static void
+gp_hand_over(PyObject *last, PyObject **slot)
+{
+    if (*slot && last && PyList_Append(last, *slot) < 0)
+        PyErr_Clear();
+    Py_CLEAR(*slot);
+}
+
+/* The translator's last references go away on a worker: what they free runs its
+ * __del__ there, and one that blocked, on the thread calling glfs_fini in a gfapi
+ * program, hung its Client.umount() for good (a seventh red-team session). Nothing
+ * waits for it; what it does is bounded as the fini hook is (CPU time). GIL held. */
+typedef struct {
+    gp_work w;
+    PyObject *last;
+    char xlator[64];
+} gp_drop_work;
+
+static void
+gp_drop_run(gp_work *w)
+{
+    gp_drop_work *dw = (gp_drop_work *)w;
+    PyGILState_STATE g = gp_gil_acquire();
+    gp_hook_run run;
+    gp_hook_begin(&run, "fini", dw->xlator, GP_HOOK_LIMIT);
+    Py_DECREF(dw->last);
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    gp_hook_end(&run);
+    gp_gil_release(g);
+    free(dw);
+}
+
+static void
+gp_drop_on_worker(xlator_t *this, PyObject *last)
+{
+    gp_drop_work *dw = last && PyList_GET_SIZE(last) ? calloc(1, sizeof(*dw)) : NULL;
+    if (!dw) {
+        Py_XDECREF(last);
+        return;
+    }
+    dw->w.run = gp_drop_run;
+    dw->last = last;
+    snprintf(dw->xlator, sizeof(dw->xlator), "%s", this->name);
+    gp_work_submit(&dw->w);
+}
+
 void
 fini(xlator_t *this)
 {
@@ -1188,16 +1236,18 @@ fini(xlator_t *this)
     int n = gp_orphan(this->ctx, this->graph, !gp_embedded);
     if (n)
         gf_log(this->name, GF_LOG_DEBUG, "glupy: %d Python objects outlive this graph", n);
+    PyObject *last = PyList_New(0); /* the instance and what it holds, dropped on a worker */
     for (int i = 0; i < GF_FOP_MAXVALUE; i++) {
-        Py_CLEAR(priv->handlers[i]);
-        Py_CLEAR(priv->observers[i]);
-        Py_CLEAR(priv->tail_code[i]);
+        gp_hand_over(last, &priv->handlers[i]);
+        gp_hand_over(last, &priv->observers[i]);
+        gp_hand_over(last, &priv->tail_code[i]);
     }
-    Py_CLEAR(priv->hooks);
-    Py_CLEAR(priv->missing_names);
-    Py_CLEAR(priv->retired);
-    Py_CLEAR(priv->instance);
-    Py_CLEAR(priv->handle);
+    gp_hand_over(last, &priv->hooks);
+    gp_hand_over(last, &priv->missing_names);
+    gp_hand_over(last, &priv->retired);
+    gp_hand_over(last, &priv->instance);
+    gp_hand_over(last, &priv->handle);
+    gp_drop_on_worker(this, last);
     gp_notify_line_release(priv);
     /* no FOP reaches a finished xlator, but leave it a valid table; a context
      * release queued later (gp_release_ctx) finds no private under the GIL */

@@ -176,3 +176,32 @@ def test_a_view_of_a_fops_data_kept_past_glfs_fini_still_reads_it(volume: Volume
     assert proc.returncode == 0, f"{proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
     assert proc.stdout.splitlines() == ["during: [b'AAAA']", f"after: [b'AAAA'] {1 << 20}"], proc.stdout
 
+
+# Fixed bridge bug this guards (a seventh red-team session; native/bridge.c fini: the translator's instance was
+# dropped on the thread calling glfs_fini, so an attribute's __del__ that blocked, a client library closing a
+# socket to a dead server, hung the program's Client.umount() for good)
+DEL_BLOCKS = graph_program('''
+class _Connection:
+    def __del__(self):
+        threading.Event().wait()
+class HoldsConnection(glupy.Translator):
+    def init(self):
+        self.connection = _Connection()
+    async def stat(self, loc, xdata):
+        return await self.child.stat(loc, xdata)
+''', "HoldsConnection", '''
+vol = gfapi.Client(name, volfile=VOLFILE, log_file=tmp / "del.log")
+vol.__enter__()
+vol.write_file("/del-blocks", b"x")
+start = time.monotonic()
+vol.__exit__(None, None, None)
+print(f"umount returned after {time.monotonic() - start:.0f} s", flush=True)
+''')
+
+
+def test_a_del_that_blocks_in_the_translator_does_not_hang_the_programs_umount(volume: Volume,
+                                                                                tmp_path: Path) -> None:
+    proc = run_program(DEL_BLOCKS, "del_blocks", volume, tmp_path, timeout=90)
+    assert proc.returncode == 0, f"{proc.returncode}\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    took = int(re.fullmatch(r"umount returned after (\d+) s\n", proc.stdout).group(1))
+    assert took <= 20, proc.stdout  # glfs_fini's own (up to ~10 s with libgfapi 10.3)

@@ -1079,6 +1079,7 @@ gp_init(xlator_t *this)
     priv->base_fops = this->fops;
     priv->pass_through = gp_option_bool(this->options, "pass-through");
     priv->fop_timeout = gp_option_seconds(this->options, "fop-timeout");
+    gp_memory_limit_set(gp_option_seconds_or(this->options, "memory-limit", 0));
     memcpy(&priv->fops, priv->base_fops, sizeof(priv->fops));
     gp_apply_table(priv);
     this->private = priv;
@@ -1486,6 +1487,7 @@ reconfigure(xlator_t *this, dict_t *options)
         gp_apply_table(priv);
         gf_log(this->name, GF_LOG_INFO, "glupy: pass-through %s", pass_through ? "on: FOPs stay in C" : "off");
     }
+    gp_memory_limit_set(gp_option_seconds_or(options, "memory-limit", 0));
     double timeout = gp_option_seconds(options, "fop-timeout");
     if (timeout != priv->fop_timeout) {
         priv->fop_timeout = timeout; /* for FOPs from now on */
@@ -2139,6 +2141,16 @@ struct volume_options options[] = {
      .op_version = {1},
      .description = "Seconds the translator's init() may take when a graph starts: past it the translator fails "
                     "to start, with that cause in the log (init() goes on on a thread of its own)."},
+    {.key = {"memory-limit"},
+     .type = GF_OPTION_TYPE_DOUBLE,
+     .default_value = "0",
+     .min = 0,
+     .max = 1 << 30,
+     .op_version = {1},
+     .flags = OPT_FLAG_SETTABLE,
+     .description = "MiB of resident memory of the process past which, while it still grows fast, MemoryError is "
+                    "raised in the handlers and hooks running then (0: half of the machine's or the cgroup's "
+                    "memory; reconfigurable)."},
     {.key = {"generation"},
      .type = GF_OPTION_TYPE_STR,
      .op_version = {1},

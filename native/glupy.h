@@ -201,6 +201,8 @@ void gp_block_free(void *block, size_t size);
 
 int gp_workers_start(PyObject *runtime);
 void gp_work_submit(gp_work *w);
+/* The option memory-limit (MiB; 0 leaves the limit as it is: workers.c, "memory"). */
+void gp_memory_limit_set(double mib);
 /* The option fop-timeout of `this` (0: none). */
 double gp_fop_timeout(xlator_t *this);
 /* When a FOP of `this` handed to a worker now must have been taken (gp_work.deadline). */

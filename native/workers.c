@@ -741,6 +741,128 @@ gp_hooks_overdue(void)
     }
 }
 
+/* On the reporter thread: MemoryError in every thread running a handler (a FOP not
+ * answered yet) or a hook now. */
+static void
+gp_memory_interrupt_run(gp_work *w)
+{
+    enum { MAX = 256 };
+    unsigned long threads[MAX];
+    int n = 0;
+    PyGILState_STATE g = gp_gil_acquire(); /* (thread fields are read under the GIL) */
+    pthread_mutex_lock(&gp_req_lock);
+    for (gp_req *r = gp_reqs.next; r != &gp_reqs && n < MAX; r = r->next)
+        if (r->thread)
+            threads[n++] = r->thread;
+    pthread_mutex_unlock(&gp_req_lock);
+    pthread_mutex_lock(&gp_hooks_lock);
+    for (gp_hook_run *h = gp_hooks.next; h != &gp_hooks && n < MAX; h = h->next)
+        if (h->thread)
+            threads[n++] = h->thread;
+    pthread_mutex_unlock(&gp_hooks_lock);
+    for (int i = 0; i < n; i++)
+        PyThreadState_SetAsyncExc(threads[i], PyExc_MemoryError);
+    gp_gil_release(g);
+    free(w);
+}
+
+/* ------------------------------------------------------------ memory
+ *
+ * Nothing else bounds what a handler or hook allocates: one that hoards in a loop (a
+ * cache never trimmed, `while True: buf.append(...)`) had the OOM killer end the
+ * process within a second or two (a seventh red-team session). Every tick the timer
+ * reads the process's resident memory; while it is over the limit and still growing
+ * fast, MemoryError is raised in every thread running a handler or a hook then, as
+ * HandlerTimedOut is at a deadline: what the culprit holds in its frame is freed as it
+ * unwinds, and its FOP is answered EIO. The limit: the option memory-limit (MiB) of a
+ * glupy translator of the process, else half of what the process may use (the memory
+ * of the machine, or of its cgroup if that is less). Memory that only stays high
+ * interrupts nothing. */
+#define GP_MEMORY_GROWTH ((long)8 << 20) /* bytes a tick: 80 MB/s */
+
+static long gp_memory_limit_option; /* bytes; 0: automatic */
+
+void
+gp_memory_limit_set(double mib)
+{
+    if (mib > 0)
+        __atomic_store_n(&gp_memory_limit_option, (long)(mib * (1 << 20)), __ATOMIC_RELAXED);
+}
+
+/* A number read from a file (its first field), or -1. */
+static long
+gp_read_long(const char *path, int field)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    long v = -1, x;
+    for (int i = 0; i <= field; i++)
+        if (fscanf(f, "%ld", &x) != 1) {
+            x = -1;
+            break;
+        }
+    v = x;
+    fclose(f);
+    return v;
+}
+
+/* The option, else half of the machine's memory, or of the process's cgroup (v2 or v1)
+ * if less: read each time (only while memory grows fast), as a process may be moved. */
+static long
+gp_memory_limit_now(void)
+{
+    long option = __atomic_load_n(&gp_memory_limit_option, __ATOMIC_RELAXED);
+    if (option > 0)
+        return option;
+    long total = sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+    char line[512], path[600];
+    FILE *f = fopen("/proc/self/cgroup", "re");
+    while (f && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = 0;
+        path[0] = 0;
+        if (strncmp(line, "0::", 3) == 0) /* cgroup v2 */
+            snprintf(path, sizeof(path), "/sys/fs/cgroup%s/memory.max", line + 3);
+        else if (strstr(line, ":memory:")) /* v1 */
+            snprintf(path, sizeof(path), "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", strstr(line, ":memory:") + 8);
+        long max = path[0] ? gp_read_long(path, 0) : -1; /* v2's "max": no number, -1 */
+        if (max > 0 && max < total)
+            total = max;
+    }
+    if (f)
+        fclose(f);
+    return total / 2;
+}
+
+static long gp_memory_last;
+
+/* Every timer tick. */
+static void
+gp_memory_watch(double now)
+{
+    long pages = gp_read_long("/proc/self/statm", 1);
+    if (pages < 0)
+        return;
+    long rss = pages * sysconf(_SC_PAGESIZE), last = gp_memory_last;
+    gp_memory_last = rss;
+    long limit;
+    if (!last || rss - last < GP_MEMORY_GROWTH || rss < (limit = gp_memory_limit_now()))
+        return;
+    gp_work *w = calloc(1, sizeof(*w));
+    if (!w)
+        return;
+    w->run = gp_memory_interrupt_run;
+    gp_queue_push(&gp_reporter, w, 1);
+    static double last_logged;
+    if (now - last_logged >= 10) {
+        last_logged = now;
+        gf_log("glupy", GF_LOG_ERROR,
+               "glupy: the process uses %ld MiB, over its limit of %ld MiB (option memory-limit), and grew %ld MiB "
+               "in a tick: MemoryError raised in every handler and hook running now",
+               rss >> 20, limit >> 20, (rss - last) >> 20);
+    }
+}
+
 static void *
 gp_timer_main(void *unused)
 {
@@ -752,6 +874,7 @@ gp_timer_main(void *unused)
         gp_queue_expire(&gp_pool, now);
         gp_observe_unstick(now);
         gp_hooks_overdue();
+        gp_memory_watch(now);
         /* collect under the lock, answer and report outside it */
         enum { BATCH = 64 };
         struct {

@@ -359,7 +359,8 @@ class Translator:
 
 
 #: options of the bridge itself, not of the Python class
-BRIDGE_OPTIONS = frozenset({"module", "class", "pass-through", "fop-timeout", "init-timeout", "identity", "generation"})
+BRIDGE_OPTIONS = frozenset({"module", "class", "pass-through", "fop-timeout", "init-timeout", "memory-limit",
+                            "identity", "generation"})
 
 
 def is_fop_handler(cls: type, name: str) -> bool:

@@ -1,0 +1,88 @@
+"""adversary3: misbehaving translators from a seventh red-team session, for
+tests/integration/test_adversary3.py (issue 11: whatever a handler does, the process
+keeps its PID and serves every other FOP).
+
+* :class:`SlowLogger`: getxattr ``user.slowlog`` logs an object whose ``__str__`` blocks
+  ``block`` seconds (an exception whose message asks a server); every other FOP is
+  logged at debug level, as a tracing translator does.
+* :class:`BlockingFinally`: getxattr ``user.finblock`` awaits a Future never set, in a
+  ``try`` whose ``finally`` sleeps an hour (cleanup closing a connection to a dead
+  server: it runs when the bridge closes the handler at its deadline); ``user.spin``
+  spins in Python for ever.
+* :class:`LockLeaker`: getxattr ``user.take-N`` takes an inodelk of its own (domain
+  ``adv3``, lock owner N) on the file and never releases it: ``user.take-1`` twice
+  waits for good for a lock it leaked.
+* :class:`Hoarder`: getxattr ``user.hoard`` appends 1 MiB buffers to a list in a loop
+  (a cache never trimmed), stopping by itself at ``cap`` MiB (a guard for the machine,
+  should nothing stop it first).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import time
+
+import glupy
+
+
+class _SlowText:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __str__(self) -> str:
+        time.sleep(self.seconds)
+        return "slow text"
+
+
+class SlowLogger(glupy.Translator):
+    block = glupy.Option(float, default=4.0, min=0)
+
+    async def getxattr(self, loc, name, xdata):
+        if name == "user.slowlog":
+            self.log.warning("value: %s", _SlowText(self.block))
+            raise glupy.FopError(errno.ENODATA)
+        return await self.child.getxattr(loc, name, xdata)
+
+    async def lookup(self, loc, xdata):
+        self.log.debug("lookup %s", loc.path)
+        return await self.child.lookup(loc, xdata)
+
+    async def stat(self, loc, xdata):
+        self.log.debug("stat %s", loc.path)
+        return await self.child.stat(loc, xdata)
+
+
+class BlockingFinally(glupy.Translator):
+    async def getxattr(self, loc, name, xdata):
+        if name == "user.finblock":
+            try:
+                await glupy.Future()  # never set
+            finally:
+                time.sleep(3600)
+        if name == "user.spin":
+            while True:
+                pass
+        return await self.child.getxattr(loc, name, xdata)
+
+
+class LockLeaker(glupy.Translator):
+    async def getxattr(self, loc, name, xdata):
+        if name.startswith("user.take-"):
+            owner = name.removeprefix("user.take-").encode()
+            lock = glupy.Flock(type=fcntl.F_WRLCK, whence=0, start=0, len=0)
+            await self.child.inodelk("adv3", loc, fcntl.F_SETLKW, lock, None, lk_owner=owner)
+            raise glupy.FopError(errno.ENODATA)  # and the lock stays taken
+        return await self.child.getxattr(loc, name, xdata)
+
+
+class Hoarder(glupy.Translator):
+    cap = glupy.Option(int, default=3000, min=1)
+
+    async def getxattr(self, loc, name, xdata):
+        if name == "user.hoard":
+            hoard = []
+            while len(hoard) < self.cap:
+                hoard.append(bytearray(1 << 20))
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: str(len(hoard))}))
+        return await self.child.getxattr(loc, name, xdata)

@@ -1,0 +1,109 @@
+"""Misbehaving translators of a seventh red-team session (glupy.testing.adversary3) on a
+FUSE client over storage/posix: the client keeps its PID and serves other FOPs.
+
+* One handler's log call whose message's ``__str__`` blocks held the lock of the log
+  handler every translator shares: every FOP that logged waited (4.5 s).
+* A handler closed at its deadline runs its ``finally`` (a Future never set): one that
+  blocked there held the thread that delivers HandlerTimedOut, and no handler or hook of
+  the process was ever interrupted again (a spinning one burnt a core for good).
+* A lock a translator took for itself, with an owner of its own, and leaked: a later
+  FOP waiting for it had no deadline (lock waits stopped it) and hung for good.
+* A handler hoarding memory in a loop had the OOM killer end the client.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from glupy.testing.fixtures import (assert_alive, assert_others_served, misbehaving_mounts, posix_mount,
+                                    skip_without_fuse, stop_mount)
+from glupy.testing.workload import in_thread, rss_bytes, timed_getxattr, timed_stat
+
+MODULE = "glupy.testing.adversary3"
+
+
+@pytest.fixture(autouse=True)
+def _needs_fuse() -> None:
+    skip_without_fuse()
+
+
+@pytest.fixture(scope="module")
+def state(gluster_state_dir: Path) -> Path:
+    path = gluster_state_dir / "adversary3"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def mounted(state: Path) -> Iterator[Any]:
+    with misbehaving_mounts(state, MODULE) as make:
+        yield make
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_log_call_that_blocks_holds_no_other_fop(mounted: Any) -> None:
+    m = mounted("slowlog", "SlowLogger", block="4")
+    mp, pid = m.mountpoint, m.pid
+    thread, out = in_thread(timed_getxattr, mp / "f", "user.slowlog")
+    time.sleep(0.5)  # its __str__ blocks now, inside the log call
+    others = [timed_stat(mp / "other") for _ in range(3)]  # each logs its lookup and stat
+    assert all(err == 0 for _, err in others) and max(t for t, _ in others) < 1.0, others
+    thread.join(10)
+    assert out["result"][1] == errno.ENODATA
+    assert_alive(m, pid)
+
+
+def test_a_finally_that_blocks_at_the_deadline_leaves_deadlines_working(mounted: Any) -> None:
+    m = mounted("finblock", "BlockingFinally", fop_timeout="2")
+    mp, pid = m.mountpoint, m.pid
+    assert timed_getxattr(mp / "f", "user.finblock")[1] == errno.ETIMEDOUT  # its finally now sleeps
+    time.sleep(0.5)
+    assert timed_getxattr(mp / "f", "user.spin")[1] == errno.ETIMEDOUT
+    time.sleep(1)  # HandlerTimedOut raised in it by then
+    before = cpu_seconds(pid)
+    time.sleep(4)
+    assert cpu_seconds(pid) - before < 1.0  # not spinning on (4 s of CPU before)
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)
+
+
+def test_a_lock_the_translator_leaked_does_not_stop_the_deadline(state: Path) -> None:
+    brick = state / "brick-leaker"
+    brick.mkdir(exist_ok=True)
+    (brick / "f").write_bytes(b"x")
+    (brick / "other").write_bytes(b"x")
+    m = posix_mount(state, "leaker", ("features/locks", {}), (f"{MODULE}:LockLeaker", {"fop-timeout": "2"}),
+                    brick=brick)
+    try:
+        mp, pid = m.mountpoint, m.pid
+        assert timed_getxattr(mp / "f", "user.take-1")[1] == errno.ENODATA  # taken, never released
+        thread, out = in_thread(timed_getxattr, mp / "f", "user.take-2")  # waits for it
+        thread.join(8)
+        assert "result" in out, "a FOP waiting for a lock its translator leaked was never answered"
+        seconds, err = out["result"]
+        assert err == errno.ETIMEDOUT and seconds < 4, out
+        assert_others_served(mp / "other")
+        assert_alive(m, pid)
+    finally:
+        stop_mount(m)
+
+
+def test_a_handler_that_hoards_memory_gets_memoryerror(mounted: Any) -> None:
+    m = mounted("hoard", "Hoarder", memory_limit="300", fop_timeout="30")
+    mp, pid = m.mountpoint, m.pid
+    seconds, err = timed_getxattr(mp / "f", "user.hoard")  # 3000 MiB unless stopped
+    assert err == errno.EIO, (seconds, err)  # MemoryError in the handler
+    assert rss_bytes(pid) < 1500 << 20
+    assert "over its limit of 300 MiB (option memory-limit)" in m.log_file.read_text(errors="replace")
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)

@@ -1221,8 +1221,15 @@ fini(xlator_t *this)
     gp_private_t *priv = this->private;
     if (!priv)
         return;
-    /* observations still queued hold this graph's inodes and fds: let them run first */
+    /* observations still queued hold this graph's inodes and fds: let them run first;
+     * what of this translator's still waits then is dropped while they exist (in a gfapi
+     * program glfs_fini frees them next: an observation run later crashed it, a sixth
+     * red-team session) */
     gp_observe_drain(2.0);
+    int dropped = gp_observe_drop_waiting(this, GP_FINI_WAIT);
+    if (dropped)
+        gf_log(this->name, GF_LOG_WARNING,
+               "glupy: %d observations or context releases of this translator still waited: dropped unseen", dropped);
     PyGILState_STATE g = gp_gil_acquire();
     PyObject *hook = Py_XNewRef(gp_hook(priv, "fini"));
     gp_gil_release(g);
@@ -1905,6 +1912,28 @@ gp_release_ctx_run(gp_work *w)
     free(cw);
 }
 
+/* A graph torn down (fini) while the release waits: the context object is dropped on a
+ * worker, without its hook (the translator is gone). */
+static void
+gp_release_ctx_orphan_run(gp_work *w)
+{
+    gp_ctx_work *cw = (gp_ctx_work *)w;
+    PyGILState_STATE g = gp_gil_acquire();
+    Py_DECREF(cw->ctx);
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    gp_gil_release(g);
+    free(cw);
+}
+
+static void
+gp_release_ctx_discard(gp_work *w)
+{
+    w->run = gp_release_ctx_orphan_run;
+    w->expire = NULL;
+    gp_work_submit(w);
+}
+
 static void
 gp_release_ctx(xlator_t *this, const char *hook_name, uint64_t value)
 {
@@ -1917,6 +1946,7 @@ gp_release_ctx(xlator_t *this, const char *hook_name, uint64_t value)
         return;
     }
     cw->w.run = gp_release_ctx_run;
+    cw->w.expire = gp_release_ctx_discard;
     cw->this = this;
     cw->hook_name = hook_name;
     cw->ctx = ctx;

@@ -376,6 +376,13 @@ gp_obs_free_$name(gp_obs_$name *o)
     gp_block_free(o, sizeof(*o));
 }
 
+/* A graph torn down (fini) while it waits: dropped unseen, while its objects still exist. */
+static void
+gp_obs_discard_$name(gp_work *w)
+{
+    gp_obs_free_$name((gp_obs_$name *)w);
+}
+
 /* On the observer thread. */
 static void
 gp_observe_$name(gp_work *w)
@@ -423,6 +430,7 @@ gp_obs_fop_$name(call_frame_t *frame, xlator_t *this, $decls)
     gp_obs_$name *o = gp_observing(this, $gf) ? gp_block_alloc(sizeof(*o)) : NULL;
     if (o) {
         o->w.run = gp_observe_$name;
+        o->w.expire = gp_obs_discard_$name;
         o->this = this;
         if (!(o->args = gp_copy_$name(frame, this, $names)) || !(o->caller = gp_observe_caller(frame))) {
             gp_obs_free_$name(o);

@@ -169,7 +169,7 @@ typedef struct gp_work {
      * timer's thread, instead of run) if no worker took it by `deadline`
      * (CLOCK_MONOTONIC seconds; 0: none), as when every worker is held by a
      * handler that blocks. Other work items leave both zero. */
-    void (*expire)(struct gp_work *w);
+    void (*expire)(struct gp_work *w); /* (an observer thread's item: how to drop it unrun, at fini) */
     double deadline;
     size_t held; /* an observation: bytes of data it holds (gp_observe_submit) */
 } gp_work;
@@ -483,5 +483,9 @@ void gp_hook_begin(gp_hook_run *h, const char *what, const char *xlator, double 
 void gp_hook_end(gp_hook_run *h);
 /* Wait (GIL not held) until every observation queued so far has run, or `seconds`. */
 void gp_observe_drain(double seconds);
+/* fini (GIL not held): drop the observations and context releases of translator `owner`
+ * still waiting, unrun (their gp_work.expire), and wait at most `seconds` for the one
+ * running; how many were dropped. */
+int gp_observe_drop_waiting(const void *owner, double seconds);
 
 #endif

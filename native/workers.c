@@ -1154,6 +1154,45 @@ gp_observe_unstick(double now)
                threads);
 }
 
+int
+gp_observe_drop_waiting(const void *owner, double seconds)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)seconds;
+    gp_work *items = NULL;
+    int n = 0;
+    pthread_mutex_lock(&gp_obs.lock);
+    gp_obs_line *l = NULL;
+    for (int i = 0; i < gp_obs.nlines; i++)
+        if (gp_obs.lines[i].owner == owner)
+            l = &gp_obs.lines[i];
+    if (l) {
+        items = l->head;
+        l->head = l->tail = NULL;
+        for (gp_work *w = items; w; w = w->next) {
+            l->bytes -= w->held;
+            gp_obs.bytes -= w->held;
+            n++;
+        }
+        l->queued -= n;
+        __atomic_sub_fetch(&gp_obs.queued, n, __ATOMIC_RELAXED);
+        gp_obs.done += n;
+        pthread_cond_broadcast(&gp_obs.drained);
+        /* and the one that runs: it holds them too */
+        while ((l->running || l->stuck) && l->owner == owner)
+            if (pthread_cond_timedwait(&gp_obs.drained, &gp_obs.lock, &until) == ETIMEDOUT)
+                break;
+    }
+    pthread_mutex_unlock(&gp_obs.lock);
+    while (items) {
+        gp_work *w = items;
+        items = w->next;
+        w->expire(w);
+    }
+    return n;
+}
+
 void
 gp_observe_drain(double seconds)
 {

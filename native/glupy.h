@@ -148,6 +148,7 @@ typedef struct gp_req {
     int refs;
     double timeout, deadline;   /* seconds; deadline on CLOCK_MONOTONIC (no deadline: 0) */
     unsigned long thread;       /* Python ident of the thread running the handler now, or 0 */
+    unsigned long thread_tick;  /* gp_ticks when it started running there */
     int interrupted;            /* HandlerTimedOut was raised in that thread for it (under the GIL) */
     PyObject *fo;               /* the Caller object, while fo_alive (read under the GIL) */
     int fo_alive;
@@ -200,6 +201,8 @@ void gp_block_free(void *block, size_t size);
 #define GP_TLS __thread __attribute__((tls_model("initial-exec")))
 
 int gp_workers_start(PyObject *runtime);
+/* The timer's ticks (100 ms) since it started. */
+extern unsigned long gp_ticks;
 void gp_work_submit(gp_work *w);
 /* The option memory-limit (MiB; 0 leaves the limit as it is: workers.c, "memory"). */
 void gp_memory_limit_set(double mib);
@@ -468,6 +471,7 @@ int gp_observe_submit(gp_work *w, const void *owner, size_t bytes, int may_drop)
 typedef struct gp_hook_run {
     struct gp_hook_run *prev, *next;
     unsigned long token, thread;
+    unsigned long tick; /* gp_ticks when it began */
     clockid_t cpu_clock; /* the thread's CPU time: what the limit counts */
     double cpu_started, limit;
     int interrupting, interrupted;

@@ -52,8 +52,10 @@ gp_current_frame_set(gp_frame_obj *fo)
             prev->req->interrupted = 0;
         }
     }
-    if (fo && fo->req)
+    if (fo && fo->req) {
         fo->req->thread = PyThread_get_thread_ident();
+        fo->req->thread_tick = __atomic_load_n(&gp_ticks, __ATOMIC_RELAXED);
+    }
     gp_current_fo = fo;
     return prev;
 }

@@ -27,7 +27,8 @@
  * Deadlines: every FOP handed to Python is a gp_req on one list. A timer thread
  * answers a FOP whose deadline (option fop-timeout) has passed with ETIMEDOUT,
  * at once: its winds are on call stacks of their own (gp_req_wind_begin), not on
- * the stack its caller destroys once answered. Whatever the handler
+ * the stack its caller destroys once answered (a FOP passed on to the child by a tail
+ * await, gp_req_pass, has no deadline until its reply). Whatever the handler
  * does later is discarded. The timer takes no GIL: a handler that holds the GIL
  * cannot stop it; the stack of the stuck handler is logged by a reporter thread.
  *
@@ -427,12 +428,13 @@ gp_req_drop(gp_req *r)
     return frame ? -1 : 0;
 }
 
-/* Every wind goes out on a call stack of its own (copy_frame: same credentials,
+/* A wind goes out on a call stack of its own (copy_frame: same credentials,
  * lock owner and client), never on the caller's: then the FOP can be answered at
  * its deadline while a reply is still out (a child that never answers), and the
  * caller may destroy its stack meanwhile; the late reply lands on ours, which
  * the wind's slot destroys once it is in. Copied under gp_req_lock, so that the
- * deadline cannot answer (and the caller free) the frame while it is read. */
+ * deadline cannot answer (and the caller free) the frame while it is read. (A tail
+ * await passes the FOP on instead, on its own frame: gp_req_pass.) */
 call_frame_t *
 gp_req_wind_begin(gp_req *r)
 {
@@ -520,11 +522,62 @@ gp_req_expired(gp_req *r)
     return __atomic_load_n(&r->expired, __ATOMIC_ACQUIRE); /* set once, under gp_req_lock */
 }
 
+/* Timer ticks since the start (a clock the hot path reads for free). */
+unsigned long gp_ticks;
+
+/* Whether thread `ident`'s innermost Python frame is in the logging, threading or queue
+ * module: there an asynchronous exception can fire between a lock taken and the `try`
+ * that releases it, and the lock stays taken for good (logging's module lock: every
+ * later FOP that logged, of every translator, waited for ever; a seventh and an eighth
+ * red-team session). Its delivery waits until the thread is out. GIL held. */
+static int
+gp_in_locking_code(unsigned long ident)
+{
+    static const char *const modules[] = {"/logging/__init__.py", "/logging/handlers.py", "/threading.py",
+                                          "/queue.py", "/concurrent/futures/_base.py"};
+    int found = 0;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(PyInterpreterState_Get()); ts && !found;
+         ts = PyThreadState_Next(ts)) {
+        if (ts->thread_id != ident)
+            continue;
+        PyFrameObject *f = PyThreadState_GetFrame(ts);
+        PyCodeObject *code = f ? PyFrame_GetCode(f) : NULL;
+        const char *file = code ? PyUnicode_AsUTF8(code->co_filename) : NULL;
+        size_t len = file ? strlen(file) : 0;
+        for (size_t i = 0; file && i < sizeof(modules) / sizeof(modules[0]); i++) {
+            size_t m = strlen(modules[i]);
+            if (len >= m && strcmp(file + len - m, modules[i]) == 0)
+                found = 1;
+        }
+        if (!file)
+            PyErr_Clear();
+        Py_XDECREF(code);
+        Py_XDECREF(f);
+        return found;
+    }
+    return 0;
+}
+
+/* How long, at most, an interruption waits for its thread to leave such code: 2 s in
+ * 10 ms steps. The FOP was answered already; a handler blocked there for longer (a lock
+ * another handler keeps) is left as one blocked in C is. */
+#define GP_INTERRUPT_TRIES 200
+#define GP_INTERRUPT_RETRY_NS (10 * 1000 * 1000)
+
+static void
+gp_interrupt_later(gp_queue *q, gp_work *w)
+{
+    struct timespec pause = {0, GP_INTERRUPT_RETRY_NS};
+    nanosleep(&pause, NULL); /* (the reporter's other work goes first: queued behind it) */
+    gp_queue_push(q, w, 1);
+}
+
 /* A timed-out FOP whose handler's stack is to be logged. */
 typedef struct {
     gp_work w;
     gp_req *req;
     unsigned long thread; /* the thread its handler ran on when it was interrupted, or 0 */
+    int tries;
 } gp_report_work;
 
 /* On a worker: log where the handler is stuck, and close it if it waits (glupy._runtime.
@@ -567,8 +620,13 @@ gp_report_run(gp_work *w)
      * `except Exception` does not swallow it. Under the GIL, r->thread is the thread
      * running this handler now (task.c clears it, and a pending exception, when the
      * handler leaves the thread). */
+    if (r->thread && gp_in_locking_code(r->thread) && ++rw->tries < GP_INTERRUPT_TRIES) {
+        gp_gil_release(g);
+        gp_interrupt_later(&gp_reporter, w);
+        return;
+    }
     rw->thread = r->thread;
-    if (r->thread && gp_timed_out_exc) {
+    if (r->thread && gp_timed_out_exc && !gp_in_locking_code(r->thread)) {
         PyThreadState_SetAsyncExc(r->thread, gp_timed_out_exc);
         r->interrupted = 1;
     }
@@ -655,6 +713,7 @@ void
 gp_hook_begin(gp_hook_run *h, const char *what, const char *xlator, double limit)
 {
     h->thread = PyThread_get_thread_ident();
+    h->tick = __atomic_load_n(&gp_ticks, __ATOMIC_RELAXED);
     if (pthread_getcpuclockid(pthread_self(), &h->cpu_clock) != 0)
         limit = 0; /* (no CPU clock: never interrupted) */
     h->cpu_started = limit > 0 ? gp_cpu_seconds(h->cpu_clock) : 0;
@@ -686,18 +745,24 @@ gp_hook_end(gp_hook_run *h)
 typedef struct {
     gp_work w;
     unsigned long token;
+    int tries;
 } gp_hook_interrupt_work;
 
 static void
 gp_hook_interrupt_run(gp_work *w)
 {
-    unsigned long token = ((gp_hook_interrupt_work *)w)->token;
-    free(w);
+    gp_hook_interrupt_work *iw = (gp_hook_interrupt_work *)w;
+    unsigned long token = iw->token;
     PyGILState_STATE g = gp_gil_acquire();
     char what[64] = "", xlator[64] = "";
     double ran = 0;
+    int later = 0;
     pthread_mutex_lock(&gp_hooks_lock); /* (under the GIL: the hook cannot end meanwhile) */
     for (gp_hook_run *h = gp_hooks.next; h != &gp_hooks; h = h->next) {
+        if (h->token == token && gp_in_locking_code(h->thread)) {
+            later = ++iw->tries < GP_INTERRUPT_TRIES;
+            break;
+        }
         if (h->token == token && gp_timed_out_exc) {
             PyThreadState_SetAsyncExc(h->thread, gp_timed_out_exc);
             h->interrupted = 1;
@@ -709,6 +774,11 @@ gp_hook_interrupt_run(gp_work *w)
     }
     pthread_mutex_unlock(&gp_hooks_lock);
     gp_gil_release(g);
+    if (later) {
+        gp_interrupt_later(&gp_reporter, w);
+        return;
+    }
+    free(w);
     if (what[0])
         gf_log(xlator, GF_LOG_WARNING,
                "glupy: the %s hook has used %.0f s of CPU: glupy.errors.HandlerTimedOut raised in it", what, ran);
@@ -740,7 +810,9 @@ gp_hooks_overdue(void)
 }
 
 /* On the reporter thread: MemoryError in every thread running a handler (a FOP not
- * answered yet) or a hook now. */
+ * answered yet) or a hook now, and for two ticks at least: a FOP that only happens to
+ * run while memory grows is left alone (an eighth red-team session: another
+ * translator's stats got EIO while one loaded a large index). */
 static void
 gp_memory_interrupt_run(gp_work *w)
 {
@@ -749,17 +821,19 @@ gp_memory_interrupt_run(gp_work *w)
     int n = 0;
     PyGILState_STATE g = gp_gil_acquire(); /* (thread fields are read under the GIL) */
     pthread_mutex_lock(&gp_req_lock);
+    unsigned long now = __atomic_load_n(&gp_ticks, __ATOMIC_RELAXED);
     for (gp_req *r = gp_reqs.next; r != &gp_reqs && n < MAX; r = r->next)
-        if (r->thread)
+        if (r->thread && now - r->thread_tick >= 2)
             threads[n++] = r->thread;
     pthread_mutex_unlock(&gp_req_lock);
     pthread_mutex_lock(&gp_hooks_lock);
     for (gp_hook_run *h = gp_hooks.next; h != &gp_hooks && n < MAX; h = h->next)
-        if (h->thread)
+        if (h->thread && now - h->tick >= 2)
             threads[n++] = h->thread;
     pthread_mutex_unlock(&gp_hooks_lock);
     for (int i = 0; i < n; i++)
-        PyThreadState_SetAsyncExc(threads[i], PyExc_MemoryError);
+        if (!gp_in_locking_code(threads[i]))
+            PyThreadState_SetAsyncExc(threads[i], PyExc_MemoryError);
     gp_gil_release(g);
     free(w);
 }
@@ -856,7 +930,7 @@ gp_memory_watch(double now)
         last_logged = now;
         gf_log("glupy", GF_LOG_ERROR,
                "glupy: the process uses %ld MiB, over its limit of %ld MiB (option memory-limit), and grew %ld MiB "
-               "in a tick: MemoryError raised in every handler and hook running now",
+               "in a tick: MemoryError raised in every handler and hook running for the last tick or more",
                rss >> 20, limit >> 20, (rss - last) >> 20);
     }
 }
@@ -867,6 +941,7 @@ gp_timer_main(void *unused)
     for (;;) {
         struct timespec tick = {0, GP_TIMER_TICK_NS};
         nanosleep(&tick, NULL);
+        __atomic_add_fetch(&gp_ticks, 1, __ATOMIC_RELAXED);
         double now = gp_now();
         gp_queue_unstall(&gp_pool, now);
         gp_queue_expire(&gp_pool, now);

@@ -9,6 +9,9 @@ FUSE client over storage/posix: the client keeps its PID and serves other FOPs.
 * A lock a translator took for itself, with an owner of its own, and leaked: a later
   FOP waiting for it had no deadline (lock waits stopped it) and hung for good.
 * A handler hoarding memory in a loop had the OOM killer end the client.
+* (An eighth session.) A handler answered at its deadline while it waited for logging's
+  module lock got HandlerTimedOut right after taking it, before the ``try`` that
+  releases it: every later FOP that logged waited for good.
 """
 
 from __future__ import annotations
@@ -107,3 +110,27 @@ def test_a_handler_that_hoards_memory_gets_memoryerror(mounted: Any) -> None:
     assert "over its limit of 300 MiB (option memory-limit)" in m.log_file.read_text(errors="replace")
     assert_others_served(mp / "other")
     assert_alive(m, pid)
+
+
+def test_a_deadline_inside_loggings_lock_does_not_keep_it(state: Path) -> None:
+    brick = state / "brick-logging-lock"
+    brick.mkdir(exist_ok=True)
+    for name in ("f", "g"):
+        (brick / name).write_bytes(b"1")
+    m = posix_mount(state, "logging-lock", (f"{MODULE}:LogsEveryStat", {"fop-timeout": "2"}),
+                    (f"{MODULE}:HoldsLoggingLock", {"block": "4"}), brick=brick)
+    try:
+        mp, pid = m.mountpoint, m.pid
+        assert timed_stat(mp / "f")[1] == 0
+        holder, _ = in_thread(timed_getxattr, mp / "g", "user.slowlogger")
+        time.sleep(0.3)
+        waiting = [in_thread(timed_stat, mp / "f") for _ in range(2)]  # wait for the lock past 2 s
+        holder.join(10)
+        for thread, _ in waiting:
+            thread.join(10)
+        time.sleep(3)
+        after = [timed_stat(mp / "f") for _ in range(3)]
+        assert all(err == 0 for _, err in after) and max(t for t, _ in after) < 1.0, after
+        assert_alive(m, pid)
+    finally:
+        stop_mount(m)

@@ -12,6 +12,11 @@ keeps its PID and serves every other FOP).
 * :class:`LockLeaker`: getxattr ``user.take-N`` takes an inodelk of its own (domain
   ``adv3``, lock owner N) on the file and never releases it: ``user.take-1`` twice
   waits for good for a lock it leaked.
+* :class:`HoldsLoggingLock` (above) and :class:`LogsEveryStat` (below): getxattr
+  ``user.slowlogger`` makes a logger whose class takes ``block`` seconds to construct,
+  which logging does under its module lock (a logger loading its settings from a
+  server); every stat through the one below logs at debug level, and waits for that
+  lock past its deadline.
 * :class:`Hoarder`: getxattr ``user.hoard`` appends 1 MiB buffers to a list in a loop
   (a cache never trimmed), stopping by itself at ``cap`` MiB (a guard for the machine,
   should nothing stop it first).
@@ -21,6 +26,8 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import itertools
+import logging
 import time
 
 import glupy
@@ -86,3 +93,35 @@ class Hoarder(glupy.Translator):
                 hoard.append(bytearray(1 << 20))
             return glupy.GetxattrReply(dict=glupy.Xdata({name: str(len(hoard))}))
         return await self.child.getxattr(loc, name, xdata)
+
+
+class _SlowLogger(logging.Logger):
+    block = 4.0
+
+    def __init__(self, name: str, level: int = logging.NOTSET) -> None:
+        time.sleep(self.block)  # fetching its settings from a server
+        super().__init__(name, level)
+
+
+class HoldsLoggingLock(glupy.Translator):
+    block = glupy.Option(float, default=4.0, min=0)
+    _names = itertools.count()
+
+    async def getxattr(self, loc, name, xdata):
+        if name == "user.slowlogger":
+            self.log.setLevel(logging.DEBUG)  # (every logger's level cache is cleared)
+            _SlowLogger.block = self.block
+            old = logging.getLoggerClass()
+            logging.setLoggerClass(_SlowLogger)
+            try:
+                logging.getLogger(f"adv3.remote{next(self._names)}")
+            finally:
+                logging.setLoggerClass(old)
+            raise glupy.FopError(errno.ENODATA)
+        return await self.child.getxattr(loc, name, xdata)
+
+
+class LogsEveryStat(glupy.Translator):
+    async def stat(self, loc, xdata):
+        self.log.debug("stat %s", loc.path)
+        return await self.child.stat(loc, xdata)

@@ -538,16 +538,11 @@ gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject 
         gp_req_unref(req);
         return 0;
     }
-    gp_frame_obj *fo = PyObject_New(gp_frame_obj, &gp_frame_type);
+    gp_frame_obj *fo = gp_frame_new(this, req);
     if (!fo) {
         gp_log_exception(this->name, gp_fop_names[fop]);
         return gp_req_drop(req);
     }
-    fo->this = this;
-    fo->coro = NULL;
-    fo->req = req;
-    fo->req->fo = (PyObject *)fo;
-    fo->req->fo_alive = 1;
     gp_frame_obj *prev = gp_current_frame_set(fo);
     PyObject *handler = priv->handlers[fop];
     /* still the code that was looked at (a function's __code__ can be replaced) */
@@ -595,23 +590,16 @@ gp_observe(xlator_t *this, int fop, call_frame_t *caller, PyObject **args, int n
     if (!fn || !gp_observe_fn)
         return;
     static const gp_expect nothing = GP_EXPECT_INIT;
-    gp_frame_obj *fo = PyObject_New(gp_frame_obj, &gp_frame_type);
-    if (!fo) {
-        gp_log_exception(this->name, "observer");
-        return;
-    }
-    fo->this = this;
-    fo->coro = NULL;
-    fo->req = gp_req_new(caller, this, fop, 0, &nothing); /* no deadline: an observer answers nothing */
-    if (fo->req) {
-        fo->req->fo = (PyObject *)fo;
-        fo->req->fo_alive = 1;
-    }
-    PyObject *argt = fo->req ? PyTuple_New(nargs) : NULL;
+    gp_req *req = gp_req_new(caller, this, fop, 0, &nothing); /* no deadline: an observer answers nothing */
+    gp_frame_obj *fo = req ? gp_frame_new(this, req) : NULL;
+    PyObject *argt = fo ? PyTuple_New(nargs) : NULL;
     if (!argt) {
-        if (fo->req)
-            gp_req_take(fo->req);
-        Py_DECREF(fo);
+        if (req)
+            gp_req_take(req);
+        if (fo)
+            Py_DECREF(fo);
+        else if (req)
+            gp_req_unref(req);
         if (!PyErr_Occurred())
             PyErr_NoMemory();
         gp_log_exception(this->name, "observer");
@@ -1524,15 +1512,14 @@ reconfigure(xlator_t *this, dict_t *options)
     gp_handoff_init(&rw->handoff);
     gp_work_submit(&rw->w);
     int reload = generation && strcmp(generation, priv->generation) != 0;
-    double wait = GP_RECONFIGURE_WAIT;
-    if (gp_handoff_wait(&rw->handoff, wait)) {
+    if (gp_handoff_wait(&rw->handoff, GP_RECONFIGURE_WAIT)) {
         gp_reconfigure_work_free(rw); /* (its failure, if it failed, is logged) */
         return 0;
     }
     gf_log(this->name, GF_LOG_ERROR,
            "glupy: %s still running after %.0f s: GlusterFS goes on reconfiguring the other translators; what "
            "it does when it ends is logged",
-           reload ? "reloading the code" : "the reconfigure hook", wait);
+           reload ? "reloading the code" : "the reconfigure hook", GP_RECONFIGURE_WAIT);
     return 0;
 }
 
@@ -1882,14 +1869,16 @@ typedef struct {
     PyObject *ctx; /* the reference the xlator's context held */
 } gp_ctx_work;
 
+/* `this` NULL: its graph was torn down while the release waited (gp_release_ctx_discard):
+ * the context object alone is dropped. */
 static void
 gp_release_ctx_now(xlator_t *this, const char *hook_name, PyObject *ctx)
 {
     PyGILState_STATE g = gp_gil_acquire();
     gp_hook_run run;
-    gp_hook_begin(&run, hook_name, this->name, GP_HOOK_LIMIT_SHORT);
+    gp_hook_begin(&run, hook_name, this ? this->name : NULL, GP_HOOK_LIMIT_SHORT);
     /* this->private is NULL once fini ran (set under the GIL): then no hook */
-    PyObject *hook = Py_XNewRef(gp_hook(this->private, hook_name));
+    PyObject *hook = this ? Py_XNewRef(gp_hook(this->private, hook_name)) : NULL;
     if (hook) {
         PyObject *r = PyObject_CallOneArg(hook, ctx);
         if (!r)
@@ -1915,21 +1904,9 @@ gp_release_ctx_run(gp_work *w)
 /* A graph torn down (fini) while the release waits: the context object is dropped on a
  * worker, without its hook (the translator is gone). */
 static void
-gp_release_ctx_orphan_run(gp_work *w)
-{
-    gp_ctx_work *cw = (gp_ctx_work *)w;
-    PyGILState_STATE g = gp_gil_acquire();
-    Py_DECREF(cw->ctx);
-    if (PyErr_Occurred())
-        PyErr_Clear();
-    gp_gil_release(g);
-    free(cw);
-}
-
-static void
 gp_release_ctx_discard(gp_work *w)
 {
-    w->run = gp_release_ctx_orphan_run;
+    ((gp_ctx_work *)w)->this = NULL;
     w->expire = NULL;
     gp_work_submit(w);
 }

@@ -720,9 +720,10 @@ $success_checks    } else if (op_errno <= 0 || op_errno > $max_errno) {
     }""")
 
 
-def validate(f) -> list[str]:
+def validate(f, req: str = "fo->req") -> list[str]:
     """C checks of a reply before it is unwound: glupy._validate's rules (required
-    fields on success, op_ret counting what it carries, a valid errno on failure)."""
+    fields on success, op_ret counting what it carries, a valid errno on failure); `req`
+    is the C expression of the FOP's request (what the reply must agree with)."""
     cls = f.reply_class
     checks = [CHECK_REQUIRED.substitute(field=name, cls=cls, fop=f.name) for name in f.required]
     if f.counted:
@@ -733,7 +734,7 @@ def validate(f) -> list[str]:
     if f.zero_on_success:
         checks.append(CHECK_ZERO.substitute(cls=cls))
     if f.same_inode or f.same_fd or f.subject is not None or f.op_ret_at_most:
-        checks.append("        gp_expect *ex_ = &fo->req->expect;")
+        checks.append(f"        gp_expect *ex_ = &{req}->expect;")
     if f.same_inode:
         checks.append(CHECK_SAME_INODE.substitute(cls=cls, arg=f.same_inode))
     if f.same_fd:
@@ -758,10 +759,9 @@ def fast_checks(f) -> str:
             lines.append(f"    gp_data r_{a.name}_d = {{r_{a.name}_vector, r_{a.name}_count, NULL}};")
     if not all(K[a.kind].on_error for a in f.py_reply):
         lines.append("    if (op_ret < 0)\n        goto fail;")
-    text = "\n".join(validate(f))
+    text = "\n".join(validate(f, req="req"))  # gp_fast_NAME has the request only
     text = re.sub(r"\n *PyErr_(SetString|Format)\([^\n]*\);(?=\n)", "", text)
     text = re.sub(r"\n *char gfid_\[GF_UUID_BUF_SIZE\];(?=\n)", "", text)
-    text = text.replace("&fo->req->expect", "&req->expect")  # gp_fast_NAME has the request only
     assert "PyErr" not in text and "gfid_" not in text, text
     return "\n".join(lines + [text])
 

@@ -370,6 +370,10 @@ int32_t gp_server_safe_errno(call_frame_t *frame, int fop, int32_t op_ret, int32
 int gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject **args, int nargs,
                 const gp_expect *expect);
 
+/* The Caller object of `req`, which takes the caller's reference to it; NULL with an
+ * exception set (the reference stays the caller's). GIL held. */
+gp_frame_obj *gp_frame_new(xlator_t *this, gp_req *req);
+
 /* 1 when glupy started the interpreter (inside a GlusterFS daemon), 0 in a gfapi program's. */
 extern int gp_embedded;
 

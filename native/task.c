@@ -578,9 +578,8 @@ gp_slot_wound(gp_slot *slot)
             Py_DECREF(fo); /* (the FOP is passed: its Caller going answers nothing, types.c) */
             return Py_NewRef(gp_answered); /* the slot is the callback's now */
         }
-        slot->fo = fo; /* ANSWERED meanwhile, by the callback on another thread */
-        gp_slot_free(slot);
-        return Py_NewRef(gp_answered);
+        slot->fo = fo;
+        state = expected; /* ANSWERED meanwhile, by the callback on another thread */
     }
     if (state == GP_SLOT_ANSWERED) {
         gp_slot_free(slot);
@@ -600,7 +599,7 @@ gp_slot_answer_detached(gp_slot *slot, PyObject *reply)
     int fop = slot->fop;
     slot->req = NULL;
     gp_slot_free(slot);
-    gp_frame_obj *fo = req ? PyObject_New(gp_frame_obj, &gp_frame_type) : NULL;
+    gp_frame_obj *fo = req ? gp_frame_new(req->this, req) : NULL; /* (takes the slot's reference) */
     if (!fo) {
         gp_log_exception(GP_DOMAIN, gp_fop_names[fop]);
         call_frame_t *frame = req ? gp_req_take(req) : NULL;
@@ -614,11 +613,6 @@ gp_slot_answer_detached(gp_slot *slot, PyObject *reply)
         Py_DECREF(reply);
         return;
     }
-    fo->this = req->this;
-    fo->coro = NULL;
-    fo->req = req; /* the slot's reference */
-    req->fo = (PyObject *)fo;
-    req->fo_alive = 1;
     gp_req_lock_wait(req, 0); /* the reply is back in Python: the pass ends */
     gp_frame_obj *prev = gp_current_frame_set(fo);
     PyObject *handler = gp_handler(req->this, fop);

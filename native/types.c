@@ -346,6 +346,20 @@ gp_frame_set_coro(gp_frame_obj *self, PyObject *v, void *c)
 
 /* The last owner of a FOP's Caller lets go. A FOP still unanswered then would
  * hang its caller forever (a handler whose coroutine was dropped): answer EIO. */
+gp_frame_obj *
+gp_frame_new(xlator_t *this, gp_req *req)
+{
+    gp_frame_obj *fo = PyObject_New(gp_frame_obj, &gp_frame_type);
+    if (!fo)
+        return NULL;
+    fo->this = this;
+    fo->coro = NULL;
+    fo->req = req;
+    req->fo = (PyObject *)fo;
+    req->fo_alive = 1;
+    return fo;
+}
+
 static void
 gp_frame_dealloc(gp_frame_obj *self)
 {

@@ -535,8 +535,7 @@ gp_in_locking_code(unsigned long ident)
 {
     static const char *const modules[] = {"/logging/__init__.py", "/logging/handlers.py", "/threading.py",
                                           "/queue.py", "/concurrent/futures/_base.py"};
-    int found = 0;
-    for (PyThreadState *ts = PyInterpreterState_ThreadHead(PyInterpreterState_Get()); ts && !found;
+    for (PyThreadState *ts = PyInterpreterState_ThreadHead(PyInterpreterState_Get()); ts;
          ts = PyThreadState_Next(ts)) {
         if (ts->thread_id != ident)
             continue;
@@ -544,6 +543,7 @@ gp_in_locking_code(unsigned long ident)
         PyCodeObject *code = f ? PyFrame_GetCode(f) : NULL;
         const char *file = code ? PyUnicode_AsUTF8(code->co_filename) : NULL;
         size_t len = file ? strlen(file) : 0;
+        int found = 0;
         for (size_t i = 0; file && i < sizeof(modules) / sizeof(modules[0]); i++) {
             size_t m = strlen(modules[i]);
             if (len >= m && strcmp(file + len - m, modules[i]) == 0)
@@ -556,6 +556,16 @@ gp_in_locking_code(unsigned long ident)
         return found;
     }
     return 0;
+}
+
+/* Raise `exc` in thread `ident` (GIL held), unless it is in such code: 0 then. */
+static int
+gp_raise_in(unsigned long ident, PyObject *exc)
+{
+    if (gp_in_locking_code(ident))
+        return 0;
+    PyThreadState_SetAsyncExc(ident, exc);
+    return 1;
 }
 
 /* How long, at most, an interruption waits for its thread to leave such code: 2 s in
@@ -620,16 +630,16 @@ gp_report_run(gp_work *w)
      * `except Exception` does not swallow it. Under the GIL, r->thread is the thread
      * running this handler now (task.c clears it, and a pending exception, when the
      * handler leaves the thread). */
-    if (r->thread && gp_in_locking_code(r->thread) && ++rw->tries < GP_INTERRUPT_TRIES) {
-        gp_gil_release(g);
-        gp_interrupt_later(&gp_reporter, w);
-        return;
+    if (r->thread && gp_timed_out_exc) {
+        if (gp_raise_in(r->thread, gp_timed_out_exc)) {
+            r->interrupted = 1;
+        } else if (++rw->tries < GP_INTERRUPT_TRIES) {
+            gp_gil_release(g);
+            gp_interrupt_later(&gp_reporter, w);
+            return;
+        }
     }
     rw->thread = r->thread;
-    if (r->thread && gp_timed_out_exc && !gp_in_locking_code(r->thread)) {
-        PyThreadState_SetAsyncExc(r->thread, gp_timed_out_exc);
-        r->interrupted = 1;
-    }
     gp_gil_release(g);
     rw->w.run = gp_report_log_run;
     gp_work_submit(&rw->w);
@@ -759,18 +769,17 @@ gp_hook_interrupt_run(gp_work *w)
     int later = 0;
     pthread_mutex_lock(&gp_hooks_lock); /* (under the GIL: the hook cannot end meanwhile) */
     for (gp_hook_run *h = gp_hooks.next; h != &gp_hooks; h = h->next) {
-        if (h->token == token && gp_in_locking_code(h->thread)) {
+        if (h->token != token || !gp_timed_out_exc)
+            continue;
+        if (!gp_raise_in(h->thread, gp_timed_out_exc)) {
             later = ++iw->tries < GP_INTERRUPT_TRIES;
             break;
         }
-        if (h->token == token && gp_timed_out_exc) {
-            PyThreadState_SetAsyncExc(h->thread, gp_timed_out_exc);
-            h->interrupted = 1;
-            snprintf(what, sizeof(what), "%s", h->what);
-            snprintf(xlator, sizeof(xlator), "%s", h->xlator);
-            ran = gp_cpu_seconds(h->cpu_clock) - h->cpu_started;
-            break;
-        }
+        h->interrupted = 1;
+        snprintf(what, sizeof(what), "%s", h->what);
+        snprintf(xlator, sizeof(xlator), "%s", h->xlator);
+        ran = gp_cpu_seconds(h->cpu_clock) - h->cpu_started;
+        break;
     }
     pthread_mutex_unlock(&gp_hooks_lock);
     gp_gil_release(g);
@@ -832,8 +841,7 @@ gp_memory_interrupt_run(gp_work *w)
             threads[n++] = h->thread;
     pthread_mutex_unlock(&gp_hooks_lock);
     for (int i = 0; i < n; i++)
-        if (!gp_in_locking_code(threads[i]))
-            PyThreadState_SetAsyncExc(threads[i], PyExc_MemoryError);
+        gp_raise_in(threads[i], PyExc_MemoryError);
     gp_gil_release(g);
     free(w);
 }
@@ -868,15 +876,14 @@ gp_read_long(const char *path, int field)
     FILE *f = fopen(path, "re");
     if (!f)
         return -1;
-    long v = -1, x;
+    long x = -1;
     for (int i = 0; i <= field; i++)
         if (fscanf(f, "%ld", &x) != 1) {
             x = -1;
             break;
         }
-    v = x;
     fclose(f);
-    return v;
+    return x;
 }
 
 /* The option, else half of the machine's memory, or of the process's cgroup (v2 or v1)
@@ -1054,17 +1061,27 @@ gp_observe_room(void)
     return 0;
 }
 
+/* With gp_obs.lock held: the line of `owner`, or NULL. */
+static gp_obs_line *
+gp_obs_line_find(const void *owner)
+{
+    for (int i = 0; i < gp_obs.nlines; i++)
+        if (gp_obs.lines[i].owner == owner)
+            return &gp_obs.lines[i];
+    return NULL;
+}
+
 /* With gp_obs.lock held: the line of `owner`, taken or made. With every line in use,
  * owners share one (their order then mixes). */
 static gp_obs_line *
 gp_obs_line_of(const void *owner)
 {
-    gp_obs_line *free_line = NULL;
-    for (int i = 0; i < gp_obs.nlines; i++) {
+    gp_obs_line *found = gp_obs_line_find(owner), *free_line = NULL;
+    if (found)
+        return found;
+    for (int i = 0; i < gp_obs.nlines && !free_line; i++) {
         gp_obs_line *l = &gp_obs.lines[i];
-        if (l->owner == owner)
-            return l;
-        if (!free_line && !l->head && !l->running && !l->stuck && !l->bytes)
+        if (!l->head && !l->running && !l->stuck && !l->bytes)
             free_line = l;
     }
     if (!free_line && gp_obs.nlines < GP_OBSERVE_LINES)
@@ -1238,10 +1255,7 @@ gp_observe_drop_waiting(const void *owner, double seconds)
     gp_work *items = NULL;
     int n = 0;
     pthread_mutex_lock(&gp_obs.lock);
-    gp_obs_line *l = NULL;
-    for (int i = 0; i < gp_obs.nlines; i++)
-        if (gp_obs.lines[i].owner == owner)
-            l = &gp_obs.lines[i];
+    gp_obs_line *l = gp_obs_line_find(owner);
     if (l) {
         items = l->head;
         l->head = l->tail = NULL;

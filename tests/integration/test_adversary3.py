@@ -17,7 +17,6 @@ FUSE client over storage/posix: the client keeps its PID and serves other FOPs.
 from __future__ import annotations
 
 import errno
-import os
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,7 +25,7 @@ import pytest
 
 from glupy.testing.fixtures import (assert_alive, assert_others_served, misbehaving_mounts, posix_mount,
                                     skip_without_fuse, stop_mount)
-from glupy.testing.workload import in_thread, rss_bytes, timed_getxattr, timed_stat
+from glupy.testing.workload import cpu_seconds, in_thread, rss_bytes, timed_getxattr, timed_stat
 
 MODULE = "glupy.testing.adversary3"
 
@@ -47,11 +46,6 @@ def state(gluster_state_dir: Path) -> Path:
 def mounted(state: Path) -> Iterator[Any]:
     with misbehaving_mounts(state, MODULE) as make:
         yield make
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_a_log_call_that_blocks_holds_no_other_fop(mounted: Any) -> None:

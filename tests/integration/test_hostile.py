@@ -35,7 +35,7 @@ from glupy.gluster import FuseMount, GlusterCommandError, GlusterNode, Volume, x
 from glupy.testing.fixtures import (assert_alive, assert_others_served, bridge_under_test, crash_lines,
                                     misbehaving_mount, misbehaving_mounts, posix_mount, skip_without_fuse, stop_mount)
 from glupy.testing.hostile import UNHELD_ENTRY
-from glupy.testing.workload import in_thread, log_lines, rss_bytes, timed_getxattr, timed_stat
+from glupy.testing.workload import cpu_seconds, in_thread, log_lines, rss_bytes, timed_getxattr, timed_stat
 
 XLATOR = bridge_under_test()
 MODULE = "glupy.testing.hostile"
@@ -474,11 +474,6 @@ def test_a_statedump_hook_with_endless_entries_is_cut(mounted: Any) -> None:
     assert_alive(m, pid)
     assert_others_served(m.mountpoint / "other")
     assert "statedump-cut=the translator's statedump() gave more than 1000 entries" in text
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 # Fixed bridge weakness this guards (a sixth red-team session; native: hooks were never interrupted: a statedump

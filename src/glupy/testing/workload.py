@@ -280,6 +280,12 @@ def rss_bytes(pid: int) -> int:
     return 1024 * next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time process `pid` has used (user and system), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_call(fn: Any, *args: Any) -> tuple[float, int]:
     """(seconds, errno or 0) of one call of a system call wrapper such as os.stat."""
     start = time.monotonic()

@@ -18,7 +18,7 @@ import os
 import re
 import subprocess
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -37,6 +37,7 @@ from glupy.gluster import (
 )
 from glupy.gluster import xlators
 from glupy.gluster.node import unlink_stale_socket
+from glupy.testing.fixtures import misbehaving_mounts, skip_without_fuse
 
 REQUIRE_ENV = "GLUPY_REQUIRE_GLUSTER"
 STATE_ENV = "GLUPY_STATE_DIR"
@@ -197,10 +198,15 @@ MODULE_NODES: dict[str, tuple[int, tuple[int, int]]] = {
 }
 
 
+def _module_name(request: pytest.FixtureRequest) -> str:
+    """The requesting test module's name without its package: ``test_NAME``."""
+    return request.module.__name__.rsplit(".", 1)[-1]
+
+
 @pytest.fixture(scope="module")
 def module_node(request: pytest.FixtureRequest, gluster_state_dir: Path) -> Iterator[GlusterNode]:
     """A glusterd of the requesting module's own (see MODULE_NODES)."""
-    module = request.module.__name__.rsplit(".", 1)[-1]
+    module = _module_name(request)
     index, ports = MODULE_NODES[module]
     node = GlusterNode(gluster_state_dir / module.removeprefix("test_"), index, port_range=ports)
     node.start()
@@ -220,6 +226,38 @@ def aliased_node(request: pytest.FixtureRequest, module_node: GlusterNode) -> It
         yield module_node
     finally:
         xlators.remove_alias(name)
+
+
+# --------------------------------------------------------------------------- misbehaving translators over FUSE
+# For the modules that mount one misbehaving translator at a time over storage/posix (test_hostile,
+# test_adversary*): they name the translators' module in MODULE and ask for FUSE with
+# ``pytestmark = pytest.mark.usefixtures("needs_fuse")``.
+
+
+@pytest.fixture
+def needs_fuse() -> None:
+    """Skips the test unless this is root with /dev/fuse and the bridge under test is installed
+    (:func:`glupy.testing.fixtures.skip_without_fuse`)."""
+    skip_without_fuse()
+
+
+@pytest.fixture(scope="module")
+def state(request: pytest.FixtureRequest, gluster_state_dir: Path) -> Path:
+    """The requesting module's own directory under the session state directory, created:
+    ``NAME`` for test_NAME.py (the directory its module_node uses too). Its volfiles, bricks,
+    mount points and client logs go there. A module may define a ``state`` of its own."""
+    path = gluster_state_dir / _module_name(request).removeprefix("test_")
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def mounted(request: pytest.FixtureRequest, state: Path) -> Iterator[Callable[..., FuseMount]]:
+    """``mounted(label, cls, **options)``: a :func:`glupy.testing.fixtures.misbehaving_mount` of
+    ``MODULE:cls`` (MODULE: the requesting module's), mounted under `state`; every mount made is
+    stopped at teardown (:func:`glupy.testing.fixtures.misbehaving_mounts`)."""
+    with misbehaving_mounts(state, request.module.MODULE) as make:
+        yield make
 
 
 @pytest.fixture(scope="session")

@@ -26,8 +26,7 @@ import pytest
 
 from glupy.gluster import FuseMount, GlusterNode, Volume, xlators
 from glupy.gluster._proc import pid_alive
-from glupy.testing.fixtures import (assert_alive, assert_others_served, crash_lines, misbehaving_mount,
-                                    misbehaving_mounts, skip_without_fuse, stop_mount)
+from glupy.testing.fixtures import assert_alive, assert_others_served, crash_lines, stop_mount
 from glupy.testing.workload import log_lines, timed_getxattr, timed_stat
 
 MODULE = "glupy.testing.adversary"
@@ -35,29 +34,8 @@ NAME = "gpadversary"  # the brick-side translator's name (user.xlator.NAME)
 NODE_INDEX, NODE_PORTS = 27, (26700, 26799)
 
 
-@pytest.fixture(autouse=True)
-def _needs_fuse() -> None:
-    skip_without_fuse()
-
-
-@pytest.fixture(scope="module")
-def state(gluster_state_dir: Path) -> Path:
-    path = gluster_state_dir / "adversary"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-def adversary_mount(state: Path, label: str, cls: str, **options: str) -> FuseMount:
-    """A FUSE client of storage/posix with glupy.testing.adversary:CLS above it (misbehaving_mount).
-    Mounted; the caller unmounts."""
-    return misbehaving_mount(state, label, f"{MODULE}:{cls}", **options)
-
-
-@pytest.fixture
-def mounted(state: Path) -> Iterator[Any]:
-    """mounted(label, cls, **options): an adversary translator's mount, stopped at teardown."""
-    with misbehaving_mounts(state, MODULE) as make:
-        yield make
+# state (this module's directory), mounted(label, cls, **options) and needs_fuse: tests/integration/conftest.py
+pytestmark = pytest.mark.usefixtures("needs_fuse")
 
 
 # ------------------------------------------------------------------ what holds

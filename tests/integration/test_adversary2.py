@@ -19,14 +19,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from glupy.gluster import FuseMount
 from glupy.gluster._proc import pid_alive
-from glupy.testing.fixtures import (assert_alive, assert_others_served, crash_lines, misbehaving_mount,
-                                    misbehaving_mounts, skip_without_fuse, stop_mount)
+from glupy.testing.fixtures import assert_alive, assert_others_served, crash_lines, misbehaving_mount, stop_mount
 from glupy.testing.workload import in_thread, rss_bytes, timed_call, timed_getxattr, timed_stat
 
 MODULE = "glupy.testing.adversary2"
@@ -34,29 +33,8 @@ NAME = "gpadv2"  # the brick-side translator's name (user.xlator.NAME)
 NODE_INDEX, NODE_PORTS = 33, (26300, 26399)
 
 
-@pytest.fixture(autouse=True)
-def _needs_fuse() -> None:
-    skip_without_fuse()
-
-
-@pytest.fixture(scope="module")
-def state(gluster_state_dir: Path) -> Path:
-    path = gluster_state_dir / "adversary2"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-def adv_mount(state: Path, label: str, cls: str, **options: str) -> FuseMount:
-    """A FUSE client of storage/posix with glupy.testing.adversary2:CLS above it (misbehaving_mount).
-    Mounted; the caller unmounts."""
-    return misbehaving_mount(state, label, f"{MODULE}:{cls}", **options)
-
-
-@pytest.fixture
-def mounted(state: Path) -> Iterator[Any]:
-    """mounted(label, cls, **options): an adversary2 translator's mount, stopped at teardown."""
-    with misbehaving_mounts(state, MODULE) as make:
-        yield make
+# state (this module's directory), mounted(label, cls, **options) and needs_fuse: tests/integration/conftest.py
+pytestmark = pytest.mark.usefixtures("needs_fuse")
 
 
 # ------------------------------------------------------------------ what holds
@@ -225,7 +203,7 @@ def test_a_fini_hook_at_unmount(state: Path, how: str) -> None:
     """BadFini: a FUSE client's translators are not finished at unmount (glusterfsd's
     cleanup_and_exit exits): a fini that blocks 40 s, raises, sys.exit()s or spins never
     runs there; the client exits within a second of umount, no crash logged."""
-    m = adv_mount(state, f"fini-{how}", "BadFini", fini_how=how, fini_block="40")
+    m = misbehaving_mount(state, f"fini-{how}", f"{MODULE}:BadFini", fini_how=how, fini_block="40")
     pid = m.pid
     try:
         assert timed_stat(m.mountpoint / "other")[1] == 0
@@ -258,21 +236,28 @@ def test_a_fop_waiting_for_the_gil_is_answered_at_its_deadline(mounted: Any) -> 
     assert err == errno.ETIMEDOUT and took < 3.0, (took, err)
 
 
+def log_growth_of_a_flood(m: FuseMount, xattr: str) -> int:
+    """How many bytes the client log of `m` (a Flood mount) grew by while a getxattr of
+    `xattr` on f made the handler flood it; the getxattr is answered ENODATA, other FOPs are
+    served and the client lives. The log is emptied after (not to keep hundreds of MB of y)."""
+    mp, pid = m.mountpoint, m.pid
+    before = os.path.getsize(m.log_file)
+    try:
+        took, err = timed_getxattr(mp / "f", xattr)
+        assert err == errno.ENODATA, (took, err)
+        assert_others_served(mp / "other")
+        assert_alive(m, pid)
+        return os.path.getsize(m.log_file) - before
+    finally:
+        m.log_file.write_text("")
+
+
 def test_log_flooding_from_a_handler_is_bounded(mounted: Any) -> None:
     """Flood: 200 messages of 1 MB from one handler wrote ~210 MB to the client log in 0.7 s;
     now each message is cut to 16 KiB and each translator's logger may write 8 MiB at once,
     1 MiB a second after that (_runtime._LogBudget)."""
     m = mounted("flood", "Flood", fop_timeout="5")
-    mp, pid = m.mountpoint, m.pid
-    before = os.path.getsize(m.log_file)
-    try:
-        took, err = timed_getxattr(mp / "f", "user.flood-200")
-        assert err == errno.ENODATA, (took, err)
-        assert_others_served(mp / "other")
-        assert_alive(m, pid)
-        grown = os.path.getsize(m.log_file) - before
-    finally:
-        m.log_file.write_text("")  # do not keep 200 MB of y
+    grown = log_growth_of_a_flood(m, "user.flood-200")
     assert grown < 20 << 20, f"the log grew {grown >> 20} MB"
 
 
@@ -280,16 +265,7 @@ def test_log_flooding_from_a_handler_is_bounded(mounted: Any) -> None:
 # 8 MiB burst: a translator logging under a new child logger per path, or per client, wrote ~49 MB in seconds)
 def test_log_flooding_under_ever_new_logger_names_is_bounded(mounted: Any) -> None:
     m = mounted("flood-names", "Flood", fop_timeout="20")
-    mp, pid = m.mountpoint, m.pid
-    before = os.path.getsize(m.log_file)
-    try:
-        took, err = timed_getxattr(mp / "f", "user.flood-names-3000")
-        assert err == errno.ENODATA, (took, err)
-        assert_others_served(mp / "other")
-        assert_alive(m, pid)
-        grown = os.path.getsize(m.log_file) - before
-    finally:
-        m.log_file.write_text("")
+    grown = log_growth_of_a_flood(m, "user.flood-names-3000")
     # the translator's loggers share one budget, the other loggers one more: 2 x (8 MiB + 1 MiB a second)
     assert grown < 24 << 20, f"the log grew {grown >> 20} MB"
 

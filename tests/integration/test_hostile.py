@@ -33,7 +33,7 @@ import pytest
 from glupy.admin import build_client_graph, fetch_client_volfile
 from glupy.gluster import FuseMount, GlusterCommandError, GlusterNode, Volume, xlators
 from glupy.testing.fixtures import (assert_alive, assert_others_served, bridge_under_test, crash_lines,
-                                    misbehaving_mount, misbehaving_mounts, posix_mount, skip_without_fuse, stop_mount)
+                                    misbehaving_mount, posix_mount, stop_mount)
 from glupy.testing.hostile import UNHELD_ENTRY
 from glupy.testing.workload import cpu_seconds, in_thread, log_lines, rss_bytes, timed_getxattr, timed_stat
 
@@ -42,29 +42,8 @@ MODULE = "glupy.testing.hostile"
 NAME = "gphostile"  # the brick-side translator's name (user.xlator.NAME)
 
 
-@pytest.fixture(autouse=True)
-def _needs_fuse() -> None:
-    skip_without_fuse()
-
-
-@pytest.fixture(scope="module")
-def state(gluster_state_dir: Path) -> Path:
-    path = gluster_state_dir / "hostile"
-    path.mkdir(exist_ok=True)
-    return path
-
-
-def hostile_mount(state: Path, label: str, cls: str, **options: str) -> FuseMount:
-    """A FUSE client of storage/posix with glupy.testing.hostile:CLS above it (misbehaving_mount).
-    Mounted; the caller unmounts."""
-    return misbehaving_mount(state, label, f"{MODULE}:{cls}", **options)
-
-
-@pytest.fixture
-def mounted(state: Path) -> Iterator[Any]:
-    """mounted(label, cls, **options): a hostile translator's mount, stopped at teardown."""
-    with misbehaving_mounts(state, MODULE) as make:
-        yield make
+# state (this module's directory), mounted(label, cls, **options) and needs_fuse: tests/integration/conftest.py
+pytestmark = pytest.mark.usefixtures("needs_fuse")
 
 
 def quick_others(path: Path, n: int = 5) -> list[tuple[float, int]]:
@@ -109,7 +88,7 @@ def test_plain_def_generator_and_odd_exception_handlers_are_answered(mounted: An
 def test_handlers_that_are_not_methods_are_refused_at_load(state: Path) -> None:
     for cls in ("HandlerIsNone", "HandlerPropertyRaises"):
         with pytest.raises(GlusterCommandError):
-            hostile_mount(state, f"load-{cls.lower()}", cls)
+            misbehaving_mount(state, f"load-{cls.lower()}", f"{MODULE}:{cls}")
         log = state / f"load-{cls.lower()}-client.log"
         assert log_lines(log, "glupy") and not crash_lines(log), cls
         assert log_lines(log, "is not a method") or log_lines(log, "ZeroDivisionError"), cls

@@ -1009,12 +1009,21 @@ gp_timer_main(void *unused)
  * A translator whose items are stuck on GP_OBSERVE_LINE_STUCK threads at once keeps
  * only its own line waiting until one of them ends: it cannot take every thread and
  * stop the observers and context releases of the other translators of the process
- * (a sixth red-team session: 16 context objects whose __del__ never returned did). */
+ * (a sixth red-team session: 16 context objects whose __del__ never returned did).
+ * Lines that have no stuck item are served first, and while other lines wait an item
+ * counts as stuck after GP_OBSERVE_STUCK_BUSY: each translator whose items block delays
+ * the others by that much (and the timer's tick) the first time, not by a second (an
+ * eighth red-team session: 4 translators with blocking context releases delayed another's
+ * observers by 7 s). The threads are bounded by the lines' shares (GP_OBSERVE_THREADS_MAX),
+ * so no number of translators holding theirs stops the others (the same session: a cap
+ * of 64 did, with 16 of them). */
 #define GP_OBSERVE_TICK_NS (5 * 1000 * 1000)
-#define GP_OBSERVE_STUCK 1.0
+#define GP_OBSERVE_STUCK 1.0      /* an item runs this long: stuck */
+#define GP_OBSERVE_STUCK_BUSY 0.1 /* the same while items of other lines wait */
+#define GP_OBSERVE_LOG_EVERY 10.0 /* (replacements logged at most this often, unless over 1 s) */
 #define GP_OBSERVE_LINE_STUCK 4   /* threads one translator's stuck items may hold */
-#define GP_OBSERVE_THREADS_MAX 64 /* stuck ones included: then every line waits */
 #define GP_OBSERVE_LINES 64       /* translators with items at once; beyond, lines are shared */
+#define GP_OBSERVE_THREADS_MAX (GP_OBSERVE_LINE_STUCK * GP_OBSERVE_LINES + 1) /* stuck ones included */
 /* Observations waiting at most, per translator; beyond, new ones are dropped (counted
  * and logged), so that observers that cannot keep up cost memory within bounds, never
  * a FOP. Data (a write's, a read's) that waiting observations hold is counted too: by
@@ -1118,19 +1127,38 @@ gp_observe_submit(gp_work *w, const void *owner, size_t bytes, int may_drop)
     return 0;
 }
 
-/* With gp_obs.lock held: the next line with an item to run, in turn, or NULL. */
+/* With gp_obs.lock held: the next line with an item to run, in turn, those without a
+ * stuck item first; or NULL. */
 static gp_obs_line *
 gp_obs_ready_line(void)
 {
+    gp_obs_line *stuck = NULL;
     for (int k = 0; k < gp_obs.nlines; k++) {
         int i = (gp_obs.next + k) % gp_obs.nlines;
         gp_obs_line *l = &gp_obs.lines[i];
         if (l->head && !l->running) {
+            if (l->stuck) {
+                if (!stuck)
+                    stuck = l;
+                continue;
+            }
             gp_obs.next = i + 1;
             return l;
         }
     }
-    return NULL;
+    if (stuck)
+        gp_obs.next = (int)(stuck - gp_obs.lines) + 1;
+    return stuck;
+}
+
+/* With gp_obs.lock held: whether a line other than `l` has an item waiting to run. */
+static int
+gp_obs_others_wait(const gp_obs_line *l)
+{
+    for (int i = 0; i < gp_obs.nlines; i++)
+        if (&gp_obs.lines[i] != l && gp_obs.lines[i].head && !gp_obs.lines[i].running)
+            return 1;
+    return 0;
 }
 
 static void *
@@ -1212,14 +1240,18 @@ gp_observer_start_locked(void)
     return 0;
 }
 
-/* Every timer tick: an item stuck for GP_OBSERVE_STUCK seconds gets its thread left to it. */
+/* Every timer tick: an item stuck for GP_OBSERVE_STUCK seconds (GP_OBSERVE_STUCK_BUSY while
+ * other lines wait) gets its thread left to it. */
 static void
 gp_observe_unstick(double now)
 {
     int replaced = 0, held = 0;
+    double ran = 0;
     pthread_mutex_lock(&gp_obs.lock);
     gp_obs_line *l = gp_obs.item_line;
-    if (l && gp_obs.item_started > 0 && now - gp_obs.item_started > GP_OBSERVE_STUCK &&
+    if (l && gp_obs.item_started > 0)
+        ran = now - gp_obs.item_started;
+    if (l && (ran > GP_OBSERVE_STUCK || (ran > GP_OBSERVE_STUCK_BUSY && gp_obs_others_wait(l))) &&
         gp_obs.threads < GP_OBSERVE_THREADS_MAX && gp_observer_start_locked() == 0) {
         replaced = 1;
         l->stuck++;
@@ -1236,14 +1268,19 @@ gp_observe_unstick(double now)
                "the observer thread", dropped, GP_OBSERVE_BACKLOG, GP_OBSERVE_BYTES >> 20);
         gp_obs_dropped_logged = dropped; /* once a tick at most */
     }
-    if (replaced)
+    /* (an observer slower than GP_OBSERVE_STUCK_BUSY but ending is replaced whenever others
+     * wait: logged once in GP_OBSERVE_LOG_EVERY seconds) */
+    static double logged;
+    if (replaced && (held || ran > GP_OBSERVE_STUCK || now - logged >= GP_OBSERVE_LOG_EVERY)) {
+        logged = now;
         gf_log(GP_DOMAIN, GF_LOG_WARNING,
-               "glupy: an observer or a context release has run for over %.0f s: %s (%d observer threads, "
-               "stuck ones included)", GP_OBSERVE_STUCK,
+               "glupy: an observer or a context release has run for %.1f s: %s (%d observer threads, "
+               "stuck ones included)", ran,
                held ? "that translator's next ones wait until one of its stuck ones ends; the other translators' "
                       "go on on another thread"
                     : "observations go on on another thread",
                threads);
+    }
 }
 
 int

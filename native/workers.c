@@ -335,6 +335,7 @@ gp_block_free(void *block, size_t size)
 static pthread_mutex_t gp_req_lock = PTHREAD_MUTEX_INITIALIZER;
 static gp_req gp_reqs = {.prev = &gp_reqs, .next = &gp_reqs}; /* not answered, with a deadline */
 static PyObject *gp_report_fn;                                  /* glupy._runtime.report_stuck */
+static PyObject *gp_long_calls_fn; /* glupy._driver.long_calls */
 static PyObject *gp_timed_out_exc;                              /* glupy.errors.HandlerTimedOut */
 
 double
@@ -840,6 +841,17 @@ gp_memory_interrupt_run(gp_work *w)
         if (h->thread && now - h->tick >= 2)
             threads[n++] = h->thread;
     pthread_mutex_unlock(&gp_hooks_lock);
+    /* and glupy.to_thread calls as long (threads a translator starts are not known: a
+     * thread's life is not a call; docs/threading.md) */
+    PyObject *calls = PyObject_CallFunction(gp_long_calls_fn, "d", 2 * GP_TIMER_TICK_NS / 1e9);
+    for (Py_ssize_t i = 0; calls && PyList_Check(calls) && i < PyList_GET_SIZE(calls) && n < MAX; i++) {
+        unsigned long ident = PyLong_AsUnsignedLong(PyList_GET_ITEM(calls, i));
+        if (!PyErr_Occurred())
+            threads[n++] = ident;
+    }
+    if (PyErr_Occurred())
+        gp_log_exception(GP_DOMAIN, "the memory watch's to_thread calls");
+    Py_XDECREF(calls);
     for (int i = 0; i < n; i++)
         gp_raise_in(threads[i], PyExc_MemoryError);
     gp_gil_release(g);
@@ -1363,7 +1375,10 @@ gp_workers_start(PyObject *runtime)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     Py_XSETREF(gp_report_fn, PyObject_GetAttrString(runtime, "report_stuck"));
     Py_XSETREF(gp_timed_out_exc, PyObject_GetAttrString(runtime, "HandlerTimedOut"));
-    if (!gp_report_fn || !gp_timed_out_exc)
+    PyObject *driver = PyImport_ImportModule("glupy._driver");
+    Py_XSETREF(gp_long_calls_fn, driver ? PyObject_GetAttrString(driver, "long_calls") : NULL);
+    Py_XDECREF(driver);
+    if (!gp_report_fn || !gp_timed_out_exc || !gp_long_calls_fn)
         return -1;
     pthread_once(&once, gp_threads_start);
     if (!gp_timer_started) {

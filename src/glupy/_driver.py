@@ -685,6 +685,18 @@ def event_loop() -> Any:
     return SERVICES.loop()
 
 
+def long_calls(seconds: float) -> list[int]:
+    """The thread idents of :func:`to_thread` calls running for `seconds` or more: the
+    bridge's memory watch (native/workers.c) raises MemoryError in them too while the
+    process is over its memory limit and growing (a call that hoards memory on a pool
+    thread ran out of the cgroup's memory: an eighth red-team session)."""
+    pool = SERVICES._pool
+    if pool is None:
+        return []
+    now = time.monotonic()
+    return [ident for ident, started in list(pool.calls_started.items()) if now - started >= seconds]
+
+
 async def _awaited(awaitable: Any) -> Any:
     return await awaitable
 
@@ -867,6 +879,9 @@ class _ThreadPool:
         self._threads = 0
         self._waiting = 0  # threads waiting for a call that no queued call is promised to
         self._unpromised = 0  # queued calls no thread was promised for (all busy, at the maximum)
+        #: {thread ident: time.monotonic() its current call started}: the memory watch's
+        #: suspects besides handlers and hooks (long_calls)
+        self.calls_started: dict[int, float] = {}
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         from concurrent.futures import Future as ThreadFuture
@@ -894,6 +909,7 @@ class _ThreadPool:
     def _run(self) -> None:
         import queue
 
+        ident = threading.get_ident()
         while True:
             try:
                 future, fn, args, kwargs = self._calls.get(timeout=self.IDLE_SECONDS)
@@ -905,10 +921,17 @@ class _ThreadPool:
                         return
                 continue
             if future.set_running_or_notify_cancel():
+                self.calls_started[ident] = time.monotonic()
                 try:
-                    future.set_result(fn(*args, **kwargs))
+                    try:
+                        result = fn(*args, **kwargs)
+                    finally:  # (before the handler may go on)
+                        self.calls_started.pop(ident, None)
                 except BaseException as error:  # noqa: BLE001 - the handler gets it raised
                     future.set_exception(error)
+                else:
+                    future.set_result(result)
+                    del result
             del future, fn, args, kwargs
             with self._lock:
                 if self._unpromised:

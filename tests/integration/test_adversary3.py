@@ -79,11 +79,14 @@ def test_a_lock_the_translator_leaked_does_not_stop_the_deadline(state: Path) ->
         stop_mount(m)
 
 
-def test_a_handler_that_hoards_memory_gets_memoryerror(mounted: Any) -> None:
-    m = mounted("hoard", "Hoarder", memory_limit="300", fop_timeout="30")
+@pytest.mark.parametrize("where", ["hoard", "hoard-on-thread"])
+def test_a_handler_that_hoards_memory_gets_memoryerror(mounted: Any, where: str) -> None:
+    """In the handler, or in its glupy.to_thread call (which the memory watch did not
+    reach before: an eighth red-team session's OOM kill)."""
+    m = mounted(where, "Hoarder", memory_limit="300", fop_timeout="30")
     mp, pid = m.mountpoint, m.pid
-    seconds, err = timed_getxattr(mp / "f", "user.hoard")  # 3000 MiB unless stopped
-    assert err == errno.EIO, (seconds, err)  # MemoryError in the handler
+    seconds, err = timed_getxattr(mp / "f", f"user.{where}")  # 3000 MiB unless stopped
+    assert err == errno.EIO, (seconds, err)  # MemoryError in the handler (or raised into it)
     assert rss_bytes(pid) < 1500 << 20
     assert "over its limit of 300 MiB (option memory-limit)" in m.log_file.read_text(errors="replace")
     assert_others_served(mp / "other")

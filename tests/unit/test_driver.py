@@ -415,3 +415,26 @@ def test_a_to_thread_whose_thread_cannot_start_leaves_the_pool_as_it_was(monkeyp
     release.set()
     assert first.result(10) is True
     assert second.result(10) == "ran"
+
+
+def test_long_calls_names_the_pool_threads_of_calls_running_that_long():
+    """The memory watch's suspects on glupy's thread pool (native/workers.c): a
+    to_thread call running for the given time, and not once it returned."""
+    import time
+
+    started, release = threading.Event(), threading.Event()
+    idents: list[int] = []
+
+    def call() -> None:
+        idents.append(threading.get_ident())
+        started.set()
+        release.wait(5)
+
+    future = _driver.SERVICES.pool().submit(call)
+    assert started.wait(5)
+    assert idents[0] not in _driver.long_calls(60.0)
+    time.sleep(0.25)
+    assert idents[0] in _driver.long_calls(0.2)
+    release.set()
+    future.result(5)
+    assert idents[0] not in _driver.long_calls(0.0)

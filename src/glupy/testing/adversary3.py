@@ -86,12 +86,17 @@ class LockLeaker(glupy.Translator):
 class Hoarder(glupy.Translator):
     cap = glupy.Option(int, default=3000, min=1)
 
+    def _hoard(self) -> int:
+        hoard = []
+        while len(hoard) < self.cap:
+            hoard.append(bytearray(1 << 20))
+        return len(hoard)
+
     async def getxattr(self, loc, name, xdata):
-        if name == "user.hoard":
-            hoard = []
-            while len(hoard) < self.cap:
-                hoard.append(bytearray(1 << 20))
-            return glupy.GetxattrReply(dict=glupy.Xdata({name: str(len(hoard))}))
+        if name == "user.hoard":  # in the handler
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: str(self._hoard())}))
+        if name == "user.hoard-on-thread":  # in a call on glupy's thread pool
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: str(await glupy.to_thread(self._hoard))}))
         return await self.child.getxattr(loc, name, xdata)
 
 

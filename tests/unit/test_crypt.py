@@ -293,6 +293,30 @@ def test_bricks_hold_only_ciphertext(glupy_harness, key) -> None:
     assert h.read("/plain.txt") == marker
 
 
+def test_big_readv_replies_are_kept_and_small_ones_not(glupy_harness, key) -> None:
+    """Option read-hold: the latest readv replies of more than 128 KiB (GlusterFS receives those into
+    iobuf arenas it unmaps once all their buffers are free) stay referenced, at most read-hold of
+    them; 0 keeps none. What is kept is the stored ciphertext; reads are unchanged."""
+    data = os.urandom(1 << 20)
+    h = glupy_harness(Crypt, key_file=key, read_hold=3)
+    h.create("/big", data)
+    assert h.read("/big") == data  # 128 KiB readvs: 131,968 stored bytes each
+    held = list(h.translator()._held)
+    assert len(held) == 3 and all(len(x) == 32 * CBLOCK for x in held)
+    assert h.translator().statedump()["read-replies-held"] == 3
+    assert bytes(held[-1]) == brick_file(glupy_harness, "/big")[-32 * CBLOCK:]
+    h.translator()._held.clear()
+    assert h.read("/big", 64 * 1024) == data[:64 * 1024]  # 16 blocks: GlusterFS mallocs those
+    assert not h.translator()._held
+
+
+def test_read_hold_0_keeps_no_reply(glupy_harness, key) -> None:
+    data = os.urandom(1 << 20)
+    h = glupy_harness(Crypt, key_file=key, read_hold=0)
+    h.create("/big", data)
+    assert h.read("/big") == data and not h.translator()._held
+
+
 def test_sizes_are_plaintext_sizes_everywhere(glupy_harness, key) -> None:
     h = glupy_harness(Crypt, key_file=key)
     h.create("/a", b"x" * 5000)

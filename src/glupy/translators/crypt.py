@@ -57,6 +57,12 @@ Options
     group or others. Key material is kept in bytearrays and zeroed once used
     (see docs/crypt.md, Keys, for the copies Python cannot wipe).
 
+``read-hold`` (default 128)
+    the latest readv replies of more than 128 KiB kept referenced after decryption (0: none):
+    GlusterFS receives such replies into iobuf arenas that it unmaps as soon as all their
+    buffers are free, and every arena mapped again has its pages faulted in; see docs/crypt.md,
+    Performance. Costs memory (ciphertext), not correctness.
+
 ``new-volume-format`` (default 0: the newest, 3)
     the format the first mount of a new volume records: 3 authenticates owners and modes
     (a round trip more per open of a file and per create, chmod and chown), 2 does not. A
@@ -120,6 +126,7 @@ Behaviour worth knowing
 from __future__ import annotations
 
 import base64
+import collections
 import errno
 import hashlib
 import hmac
@@ -544,6 +551,10 @@ class BlockCodec:
 
 #: the most plaintext one merged writev of queued writes carries
 MERGE_MAX = 1 << 20
+#: GlusterFS 10.3 (iobuf_get2, USE_IOBUF_POOL_IF_SIZE_GREATER_THAN) receives a reply of up to this
+#: many bytes into malloc'd memory, a bigger one into an iobuf arena (mmap), unmapped once all its
+#: buffers are free: crypt keeps the latest such readv replies referenced (option read-hold)
+READ_POOLED = 131072
 #: a runner holding a file's lock gives it back after this many seconds even while writes keep
 #: coming, so that other writers (other clients, a read retried under the lock) get their turn
 HOLD_MAX = 0.2
@@ -671,6 +682,14 @@ class Crypt(glupy.Translator):
             "sequential reads in flight, whose latencies (the bridge's round trip and a decryption each) "
             "overlap; GlusterFS's fuse bridge offers 128KB. Applied at the first read, in KiB")
 
+    read_hold = glupy.Option(
+        int, default=128, min=0, max=4096,
+        doc="how many of the latest readv replies of more than 128 KiB (the stored form of a 128 KiB read) crypt "
+            "keeps after decrypting them (0: none). GlusterFS receives such a reply into an iobuf arena of 8 "
+            "buffers of 256 KiB, which it maps when all are taken and unmaps when all are free: without this, "
+            "every arena's pages were faulted in again and again (about 160 page faults per MiB read). Each "
+            "reply kept holds 132 KB of ciphertext")
+
     #: directly above dht: every FOP of the volume passes here, and no cache above
     #: the cluster translator ever holds ciphertext sizes or blocks
     placement = "cluster"
@@ -727,9 +746,12 @@ class Crypt(glupy.Translator):
         self._generation = 0
         self._holding: dict[Any, FileCipher] = {}  # gfid -> cipher, while its runner holds the lock
         self._read_ahead_due = self.read_ahead > 0  # raised at the first read: the mount is up by then
+        # the latest big readv replies (ciphertext), kept referenced (option read-hold; see READ_POOLED)
+        self._held: collections.deque[Any] = collections.deque(maxlen=self.read_hold)
         self.log.info("crypt: key from %s (fingerprint %s)", self.key_file, self.fingerprint)
 
     def fini(self) -> None:
+        self._held.clear()
         for codec in self._codecs.values():
             codec.wipe()
         wipe(self._attr_key)
@@ -737,6 +759,8 @@ class Crypt(glupy.Translator):
     def reconfigure(self, changed: Any) -> None:
         if "read-ahead" in changed:  # applied at the next read (raised, never lowered: see glupy.fuse)
             self._read_ahead_due = self.read_ahead > 0
+        if "read-hold" in changed:
+            self._held = collections.deque(self._held, maxlen=self.read_hold)
 
     def migrate(self, old: Any) -> None:
         """glupy reload: keep the volume root's inode, so that the record is read again on the
@@ -783,7 +807,8 @@ class Crypt(glupy.Translator):
         out: dict[str, Any] = {"key-fingerprint": self.fingerprint, "volume-key": self._volume,
                                "format": self._codec.version if self._codec is not None else "unknown",
                                "attributes": "authenticated" if self._attrs else "not authenticated",
-                               "file-keys-derived": sum(c.files_keyed for c in self._codecs.values())}
+                               "file-keys-derived": sum(c.files_keyed for c in self._codecs.values()),
+                               "read-replies-held": len(self._held)}
         out.update(self.stats)
         return out
 
@@ -1206,8 +1231,11 @@ class Crypt(glupy.Translator):
             last = (size_hint - 1) // BLOCK
         else:
             last = await self._last_block(fd, cipher, None)
+        data = reply.data
         try:
-            plain = self._decrypt(cipher, first, reply.data, last)
+            plain = self._decrypt(cipher, first, data, last)
+            if len(data) > READ_POOLED:
+                self._held.append(data)  # (a deque of maxlen 0 keeps nothing)
         except CorruptBlock:
             # a write of another client may have been half-way: read again under the lock
             self.stats["read-retries"] += 1

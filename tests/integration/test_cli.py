@@ -22,7 +22,7 @@ import pytest
 from glupy import volfile_filter as gfilter
 from glupy.gluster import Brick, GlusterNode, Volume, _proc, xlators
 from glupy.gluster.mount import is_glusterfs_mount
-from glupy.gluster.node import GLUSTERD_PORT, glusterd_port_in_use
+from glupy.gluster.node import GLUSTERD_PORT, glusterd_port_in_use, port_listeners
 from glupy.gluster.volfile import Volfile
 
 GLUPY = str(Path(sys.executable).parent / "glupy")
@@ -95,16 +95,6 @@ def test_demo_end_to_end(gluster_state_dir: Path) -> None:
     assert not xlators.alias_path("demo-pt").exists()
 
 
-def listeners(port: int = GLUSTERD_PORT) -> str:
-    """Who listens on TCP *port*, as ``ss`` says (for a skip or failure message)."""
-    try:
-        out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True,
-                             timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return "; ".join(" ".join(line.split()[3:]) for line in out.splitlines()) or "unknown"
-
-
 @pytest.fixture
 def system_glusterd(gluster_state_dir: Path) -> Iterator[GlusterNode]:
     """A stand-in for the distribution's glusterd: listening on 0.0.0.0:24007 (every
@@ -112,7 +102,7 @@ def system_glusterd(gluster_state_dir: Path) -> Iterator[GlusterNode]:
     /var/lib/glusterd is not touched. Started only if nothing listens on port 24007;
     stopped by its PID (and what it spawned) afterwards."""
     if glusterd_port_in_use("0.0.0.0"):
-        reason = (f"port {GLUSTERD_PORT} is in use ({listeners()}): the test cannot start its own "
+        reason = (f"port {GLUSTERD_PORT} is in use ({port_listeners()}): the test cannot start its own "
                   f"system glusterd on 0.0.0.0:{GLUSTERD_PORT} next to that glusterd")
         if os.environ.get("GLUPY_REQUIRE_GLUSTER") == "1":
             pytest.fail(f"{reason} (GLUPY_REQUIRE_GLUSTER=1 forbids skipping)", pytrace=False)

@@ -448,19 +448,28 @@ class GlusterNode:
             return False
         return True
 
-    def _check_port_free(self) -> None:
-        try:
-            in_use = glusterd_port_in_use(self.address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRNOTAVAIL:
-                raise GlusterError(
-                    f"cannot bind {self.address}: address not available on this host "
-                    "(use an address in 127.0.0.0/8)"
-                ) from exc
-            raise
+    def _check_port_free(self, wait: float = 5.0) -> None:
+        """Raise if a glusterd here could not bind its port. A listener that is going
+        away (a glusterd stopped a moment ago) is waited for up to `wait` seconds; the
+        error names what still listens."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                in_use = glusterd_port_in_use(self.address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    raise GlusterError(
+                        f"cannot bind {self.address}: address not available on this host "
+                        "(use an address in 127.0.0.0/8)"
+                    ) from exc
+                raise
+            if not in_use or time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
         if in_use:
             raise GlusterError(
-                f"cannot start glusterd for {self.name}: {self.address}:{GLUSTERD_PORT} is in use. "
+                f"cannot start glusterd for {self.name}: {self.address}:{GLUSTERD_PORT} is in use "
+                f"(by: {port_listeners()}). "
                 f"Another glusterd listens there or on 0.0.0.0:{GLUSTERD_PORT} — typically the "
                 "system glusterd: stop it first (`systemctl stop glusterd`, or kill its PID "
                 "from /var/run/glusterd.pid), or give this node a network namespace of its own "
@@ -672,6 +681,17 @@ class GlusterNode:
         """Names of all volumes known to this glusterd."""
         root = self.gluster("volume", "list", xml=True)
         return [v.text for v in root.findall("volList/volume") if v.text]
+
+
+def port_listeners(port: int = GLUSTERD_PORT) -> str:
+    """Who listens on TCP `port`, as ``ss`` says ("unknown" if it cannot tell): for an
+    error or skip message."""
+    try:
+        out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return "; ".join(" ".join(line.split()[3:]) for line in out.splitlines()) or "unknown"
 
 
 def glusterd_port_in_use(address: str) -> bool:

@@ -686,15 +686,20 @@ def event_loop() -> Any:
 
 
 def long_calls(seconds: float) -> list[int]:
-    """The thread idents of :func:`to_thread` calls running for `seconds` or more: the
-    bridge's memory watch (native/workers.c) raises MemoryError in them too while the
-    process is over its memory limit and growing (a call that hoards memory on a pool
-    thread ran out of the cgroup's memory: an eighth red-team session)."""
-    pool = SERVICES._pool
-    if pool is None:
-        return []
+    """The thread idents of :func:`to_thread` calls running for `seconds` or more, and
+    the event loop's thread if one callback or coroutine step of it (:func:`on_loop`)
+    has run that long: the bridge's memory watch (native/workers.c) raises MemoryError
+    in them too while the process is over its memory limit and growing (a call that
+    hoarded memory on a pool thread ran out of the cgroup's memory: an eighth red-team
+    session)."""
     now = time.monotonic()
-    return [ident for ident, started in list(pool.calls_started.items()) if now - started >= seconds]
+    pool = SERVICES._pool
+    idents = [] if pool is None else [
+        ident for ident, started in list(pool.calls_started.items()) if now - started >= seconds]
+    beat = SERVICES._heartbeat
+    if beat is not None and beat.thread is not None and now - beat.last >= seconds + beat.EVERY:
+        idents.append(beat.thread)
+    return idents
 
 
 async def _awaited(awaitable: Any) -> Any:

@@ -79,10 +79,11 @@ def test_a_lock_the_translator_leaked_does_not_stop_the_deadline(state: Path) ->
         stop_mount(m)
 
 
-@pytest.mark.parametrize("where", ["hoard", "hoard-on-thread"])
+@pytest.mark.parametrize("where", ["hoard", "hoard-on-thread", "hoard-on-loop"])
 def test_a_handler_that_hoards_memory_gets_memoryerror(mounted: Any, where: str) -> None:
-    """In the handler, or in its glupy.to_thread call (which the memory watch did not
-    reach before: an eighth red-team session's OOM kill)."""
+    """In the handler, in its glupy.to_thread call or in its coroutine on glupy.on_loop's
+    event loop (which the memory watch did not reach before: an eighth red-team session's
+    OOM kill)."""
     m = mounted(where, "Hoarder", memory_limit="300", fop_timeout="30")
     mp, pid = m.mountpoint, m.pid
     seconds, err = timed_getxattr(mp / "f", f"user.{where}")  # 3000 MiB unless stopped

@@ -438,3 +438,24 @@ def test_long_calls_names_the_pool_threads_of_calls_running_that_long():
     release.set()
     future.result(5)
     assert idents[0] not in _driver.long_calls(0.0)
+
+
+def test_long_calls_names_the_event_loops_thread_while_one_step_runs_that_long():
+    import time
+
+    loop = _driver.SERVICES.loop()
+    done = threading.Event()
+    idents: list[int] = []
+
+    def step() -> None:  # one callback that runs long (a coroutine step hoarding, say)
+        idents.append(threading.get_ident())
+        time.sleep(0.5)
+        done.set()
+
+    time.sleep(0.15)  # (the loop's first heartbeat)
+    loop.call_soon_threadsafe(step)
+    time.sleep(0.4)
+    assert idents and idents[0] in _driver.long_calls(0.2)
+    assert done.wait(5)
+    time.sleep(0.15)  # a heartbeat again
+    assert idents[0] not in _driver.long_calls(0.2)

@@ -92,11 +92,16 @@ class Hoarder(glupy.Translator):
             hoard.append(bytearray(1 << 20))
         return len(hoard)
 
+    async def _hoard_async(self) -> int:
+        return self._hoard()
+
     async def getxattr(self, loc, name, xdata):
         if name == "user.hoard":  # in the handler
             return glupy.GetxattrReply(dict=glupy.Xdata({name: str(self._hoard())}))
         if name == "user.hoard-on-thread":  # in a call on glupy's thread pool
             return glupy.GetxattrReply(dict=glupy.Xdata({name: str(await glupy.to_thread(self._hoard))}))
+        if name == "user.hoard-on-loop":  # in a coroutine on glupy's event loop
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: str(await glupy.on_loop(self._hoard_async()))}))
         return await self.child.getxattr(loc, name, xdata)
 
 

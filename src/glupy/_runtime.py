@@ -10,15 +10,13 @@ from __future__ import annotations
 import gc
 import io
 import logging
-import os
-import signal
 import sys
 import threading
 import time
 import uuid
 from typing import Any
 
-from glupy import _driver, lifecycle
+from glupy import _driver, _process, lifecycle
 from glupy import _glupy  # type: ignore[attr-defined]  # created by the native bridge
 from glupy._glupy import EMBEDDED  # type: ignore[import-not-found]
 from glupy.errors import HandlerTimedOut  # noqa: F401 - the bridge raises it in stuck handlers (workers.c)
@@ -138,13 +136,6 @@ class _LogStream(io.TextIOBase):
         return len(text)
 
 
-def _end_forked_child() -> None:
-    """os.fork() in a handler: the child would go on with copies of the process's
-    /dev/fuse, sockets and brick files, and its one thread would wait for work that
-    never comes. End it at once (starting programs with subprocess execs without this)."""
-    os._exit(70)
-
-
 def _setup_logging() -> None:
     logger = logging.getLogger("glupy")
     if not any(isinstance(h, _GlusterLogHandler) for h in logger.handlers):
@@ -156,30 +147,6 @@ def _setup_logging() -> None:
     if EMBEDDED:
         sys.stdout = _LogStream(logging.INFO)
         sys.stderr = _LogStream(logging.ERROR)
-        os.register_at_fork(after_in_child=_end_forked_child)
-
-
-#: Signals whose default action ends the process and that GlusterFS neither handles nor
-#: uses: only code inside the process sends them (a handler arming a profiling timer,
-#: ``signal.setitimer(signal.ITIMER_PROF, ...)``, or an ``os.kill`` of its own process),
-#: and each killed a brick or a FUSE client without a line in its log. Deliberate stops
-#: (TERM, INT, HUP, QUIT, USR1/USR2: GlusterFS's) and faults (SEGV, BUS, ABRT...) keep
-#: their meaning.
-STRAY_SIGNALS = (signal.SIGPROF, signal.SIGVTALRM, signal.SIGALRM, signal.SIGXCPU, signal.SIGXFSZ, signal.SIGIO,
-                 signal.SIGPWR, signal.SIGSYS, signal.SIGSTKFLT, *range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
-
-
-def _ignore_stray_signals() -> None:
-    """Ignore :data:`STRAY_SIGNALS` where the process leaves them at their default. Only
-    where glupy started Python (a GlusterFS daemon): a Python program using gfapi keeps
-    its own signals. (Python's main thread here is the one that started it: this runs
-    on it, while the bridge imports this module.)"""
-    for signum in STRAY_SIGNALS:
-        try:
-            if signal.getsignal(signum) == signal.SIG_DFL:
-                signal.signal(signum, signal.SIG_IGN)
-        except (OSError, ValueError, RuntimeError):  # a signal this kernel does not have
-            continue
 
 
 class _Collector:
@@ -364,6 +331,6 @@ def describe_init_error(exc: BaseException) -> str:
 
 _setup_logging()
 if EMBEDDED:
-    _ignore_stray_signals()
+    _process.guard()  # what a translator may not change in a GlusterFS process
     _Collector().start()
 _glupy.register(uuid.UUID, Dirent, LockInfo, _driver.PENDING, dict(REPLY_BY_ID))

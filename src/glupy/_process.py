@@ -1,0 +1,187 @@
+"""What a GlusterFS process keeps from its translators: process-wide state that Python
+code could change for every translator, and for GlusterFS itself, with one call.
+
+Installed by :mod:`glupy._runtime` where glupy started Python (a GlusterFS daemon:
+``EMBEDDED``); a Python program using gfapi owns its process and keeps all of this.
+Each guard replaces the function in both the module a translator uses (``os``,
+``resource``, ``signal``) and the C module behind it (``posix``, ``_signal``), before
+any translator is imported. Code that calls the C library directly (ctypes) is not
+held back: a translator in C can end its process in many ways.
+
+Found by a ninth red-team session, each on a FUSE client of GlusterFS 10.3:
+
+* ``signal.pthread_sigmask`` unblocking signals on a worker: GlusterFS blocks HUP, INT,
+  TERM, USR1 and USR2 in its threads and takes them with ``sigwait``; with one already
+  pending there (a statedump, SIGUSR1, and at once SIGUSR2), the next went to the worker,
+  whose default action ended the process without a log line.
+* ``resource.setrlimit`` lowering RLIMIT_CPU (SIGKILL at the hard limit), RLIMIT_AS (no
+  thread could start: the worker pool stopped growing), RLIMIT_NOFILE or RLIMIT_FSIZE
+  (EMFILE, EFBIG for every FOP).
+* ``os.setuid`` (every lookup ENODATA: posix could no longer read ``trusted.gfid``),
+  ``os.chroot`` (every FOP ESTALE), ``os.umask`` (new files of mode 000).
+* ``os.closerange(3, 65536)``, the "close what was inherited" idiom: it closed
+  ``/dev/fuse`` and GlusterFS's sockets, and the client ended; ``os.dup2`` over the
+  ``/dev/fuse`` fd ended it too. (``os.close`` of an fd that is not the translator's own
+  cannot be told from a close of its own: not guarded.)
+* ``os._exit`` replaced (a test double), then ``os.fork()``: the fork guard looked
+  ``os._exit`` up when it ran, so the child went on, holding ``/dev/fuse``.
+"""
+
+from __future__ import annotations
+
+import os
+import posix
+import signal
+from typing import Any, Callable
+
+#: Signals whose default action ends the process and that GlusterFS neither handles nor
+#: uses: only code inside the process sends them (a handler arming a profiling timer,
+#: ``signal.setitimer(signal.ITIMER_PROF, ...)``, or an ``os.kill`` of its own process),
+#: and each killed a brick or a FUSE client without a line in its log. Deliberate stops
+#: (TERM, INT, HUP, QUIT, USR1/USR2: GlusterFS's) and faults (SEGV, BUS, ABRT...) keep
+#: their meaning.
+STRAY_SIGNALS = (signal.SIGPROF, signal.SIGVTALRM, signal.SIGALRM, signal.SIGXCPU, signal.SIGXFSZ, signal.SIGIO,
+                 signal.SIGPWR, signal.SIGSYS, signal.SIGSTKFLT, *range(signal.SIGRTMIN, signal.SIGRTMAX + 1))
+
+#: The signals GlusterFS takes on a thread of its own (``sigwait``): they stay blocked on
+#: every other thread, or one of them reaches a thread that does not wait for it.
+GLUSTER_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1,
+                             signal.SIGUSR2})
+
+#: Process-wide identity and place: a translator that needs another user or root runs a
+#: program for it (subprocess).
+REFUSED = ("setuid", "setgid", "seteuid", "setegid", "setreuid", "setregid", "setresuid", "setresgid",
+           "setgroups", "initgroups", "chroot", "closerange")
+
+_exit = posix._exit  # bound now: a translator may replace os._exit (a test double)
+
+
+def _end_forked_child() -> None:
+    """os.fork() in a handler: the child would go on with copies of the process's
+    /dev/fuse, sockets and brick files, and its one thread would wait for work that
+    never comes. End it at once (starting programs with subprocess execs without this)."""
+    _exit(70)
+
+
+def _refused(name: str) -> Callable[..., Any]:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(f"glupy: os.{name}() would change the GlusterFS process for every translator in it "
+                              "(and for GlusterFS itself); run a program for it (subprocess)")
+
+    refuse.__name__ = refuse.__qualname__ = name
+    return refuse
+
+
+def _current_umask() -> int:
+    """The process's umask, read without changing it (Linux 4.7 and later)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    raise OSError("no Umask in /proc/self/status")
+
+
+def umask(mask: int) -> int:
+    """os.umask that only reads: ``os.umask(os.umask(0))`` style code keeps working, a
+    change is refused (storage/posix creates files with the modes it is given)."""
+    current = _current_umask()
+    if mask != current:
+        raise PermissionError(f"glupy: os.umask({mask:#o}) would change the GlusterFS process's umask ({current:#o}) "
+                              "for every translator in it")
+    return current
+
+
+def _guard_dup2() -> None:
+    real = posix.dup2
+
+    def dup2(fd: int, fd2: int, inheritable: bool = True) -> int:
+        """os.dup2 that does not replace an open fd other than 0-2: the target may be
+        GlusterFS's (/dev/fuse: the FUSE reader saw its end and the client went down; a
+        socket, a brick's file)."""
+        if fd2 > 2:
+            try:
+                os.fstat(fd2)
+            except OSError:
+                pass  # not open: nothing of anyone's is replaced
+            else:
+                raise PermissionError(f"glupy: os.dup2() onto fd {fd2}, which is open, may replace one of the "
+                                      "GlusterFS process's own files or sockets")
+        return real(fd, fd2, inheritable)
+
+    posix.dup2 = os.dup2 = dup2
+
+
+def _lowers(resource_mod: Any, which: int, limits: tuple[int, int]) -> bool:
+    soft, hard = resource_mod.getrlimit(which)
+    new_soft, new_hard = limits
+
+    def below(new: int, old: int) -> bool:
+        infinity = resource_mod.RLIM_INFINITY
+        return new != infinity and (old == infinity or new < old)
+
+    return below(new_soft, soft) or below(new_hard, hard)
+
+
+def _guard_resource() -> None:
+    import resource
+
+    setrlimit, prlimit = resource.setrlimit, resource.prlimit
+
+    def guarded_setrlimit(which: int, limits: tuple[int, int]) -> None:
+        if _lowers(resource, which, limits):
+            raise PermissionError(f"glupy: lowering the GlusterFS process's resource limit {which} would change it for "
+                                  "every translator in it (and for GlusterFS itself)")
+        setrlimit(which, limits)
+
+    def guarded_prlimit(pid: int, which: int, *limits: Any) -> Any:
+        if limits and pid in (0, os.getpid()) and _lowers(resource, which, limits[0]):
+            raise PermissionError(f"glupy: lowering the GlusterFS process's resource limit {which} would change it for "
+                                  "every translator in it (and for GlusterFS itself)")
+        return prlimit(pid, which, *limits)
+
+    guarded_setrlimit.__name__ = "setrlimit"
+    guarded_prlimit.__name__ = "prlimit"
+    resource.setrlimit, resource.prlimit = guarded_setrlimit, guarded_prlimit
+
+
+def _guard_signal_mask() -> None:
+    import _signal  # type: ignore[import-not-found]
+
+    real = _signal.pthread_sigmask
+
+    def pthread_sigmask(how: int, mask: Any) -> Any:
+        """signal.pthread_sigmask that leaves GlusterFS's signals blocked on the thread."""
+        wanted = set(mask)
+        if how == signal.SIG_UNBLOCK:
+            wanted -= GLUSTER_SIGNALS
+        elif how == signal.SIG_SETMASK:
+            wanted |= GLUSTER_SIGNALS & real(signal.SIG_BLOCK, ())
+        return real(how, wanted)
+
+    signal.pthread_sigmask = _signal.pthread_sigmask = pthread_sigmask
+
+
+def ignore_stray_signals() -> None:
+    """Ignore :data:`STRAY_SIGNALS` where the process leaves them at their default. (Python's
+    main thread here is the one that started it: this runs on it, while the bridge
+    imports glupy._runtime.)"""
+    for signum in STRAY_SIGNALS:
+        try:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_IGN)
+        except (OSError, ValueError, RuntimeError):  # a signal this kernel does not have
+            continue
+
+
+def guard() -> None:
+    """Install every guard of this module (once, in a GlusterFS daemon)."""
+    os.register_at_fork(after_in_child=_end_forked_child)
+    ignore_stray_signals()
+    for name in REFUSED:
+        if hasattr(posix, name):
+            setattr(posix, name, _refused(name))
+            setattr(os, name, getattr(posix, name))
+    posix.umask = os.umask = umask
+    _guard_dup2()
+    _guard_resource()
+    _guard_signal_mask()

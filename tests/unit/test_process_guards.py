@@ -1,0 +1,65 @@
+"""glupy._process: the guards a GlusterFS process keeps against its translators (their
+effect inside GlusterFS: tests/integration/test_adversary3.py)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
+
+from glupy import _process
+
+
+def test_a_limit_counts_as_lowered_only_when_it_goes_down():
+    which = resource.RLIMIT_NOFILE
+    soft, hard = resource.getrlimit(which)
+    assert not _process._lowers(resource, which, (soft, hard))
+    assert _process._lowers(resource, which, (max(soft - 1, 0), hard))
+    assert not _process._lowers(resource, which, (soft, resource.RLIM_INFINITY if hard == resource.RLIM_INFINITY
+                                                  else hard))
+
+
+def test_umask_reads_and_refuses_a_change():
+    current = os.umask(0)
+    os.umask(current)
+    assert _process.umask(current) == current
+    with pytest.raises(PermissionError):
+        _process.umask(current ^ 0o077)
+    assert _process._current_umask() == current  # nothing changed
+
+
+def test_the_guards_in_a_process_of_their_own():
+    """guard() as a GlusterFS daemon runs it: GlusterFS's signals stay blocked, identity,
+    limits, umask and others' fds are refused, a fork's child ends at once even with
+    os._exit replaced."""
+    code = r"""
+import os, resource, signal, sys
+from glupy import _process
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGTERM})
+_process.guard()
+signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
+assert {signal.SIGUSR1, signal.SIGTERM} <= signal.pthread_sigmask(signal.SIG_BLOCK, ())
+signal.pthread_sigmask(signal.SIG_SETMASK, ())
+assert {signal.SIGUSR1, signal.SIGTERM} <= signal.pthread_sigmask(signal.SIG_BLOCK, ())
+refused = []
+for call in (lambda: os.setuid(65534), lambda: os.chroot("/"), lambda: os.umask(0o777),
+             lambda: os.closerange(3, 4), lambda: os.dup2(0, os.open("/dev/null", os.O_RDONLY)),
+             lambda: resource.setrlimit(resource.RLIMIT_CPU, (1000, 1000))):
+    try:
+        call()
+    except PermissionError:
+        refused.append(True)
+assert len(refused) == 6, refused
+os._exit = lambda code: None
+pid = os.fork()
+if pid == 0:
+    print("child went on")
+    sys.exit(0)
+assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 70
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", (out.stdout, out.stderr)

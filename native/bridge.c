@@ -352,6 +352,9 @@ static PyMethodDef gp_mod_methods[] = {
     {"fop_names", gp_mod_fop_names, METH_NOARGS, NULL},
     {"current_frame", gp_mod_current_frame, METH_NOARGS, NULL},
     {"submit", (PyCFunction)(void (*)(void))gp_mod_submit, METH_FASTCALL, NULL},
+    {"call_begin", gp_mod_call_begin, METH_NOARGS, NULL},
+    {"call_end", gp_mod_call_end, METH_NOARGS, NULL},
+    {"loop_beat", gp_mod_loop_beat, METH_NOARGS, NULL},
     {NULL},
 };
 

@@ -220,6 +220,11 @@ int gp_on_own_thread(void);
 int gp_dirents_copy(gf_dirent_t *dst, gf_dirent_t *src);
 int gp_locklist_copy(lock_migration_info_t *dst, lock_migration_info_t *src);
 PyObject *gp_mod_submit(PyObject *m, PyObject *const *argv, Py_ssize_t argc);
+/* _glupy.call_begin()/call_end() around a glupy.to_thread call, _glupy.loop_beat() at each
+ * heartbeat of glupy's event loop: the memory watch's suspects (workers.c) */
+PyObject *gp_mod_call_begin(PyObject *m, PyObject *unused);
+PyObject *gp_mod_call_end(PyObject *m, PyObject *unused);
+PyObject *gp_mod_loop_beat(PyObject *m, PyObject *unused);
 
 gp_req *gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout, const gp_expect *expect);
 void gp_req_unref(gp_req *r);

@@ -176,6 +176,15 @@ gp_queue_grow(gp_queue *q)
     if (rc == 0) {
         q->threads++;
         pthread_setname_np(t, q == &gp_pool ? "glupy-worker" : "glupy-report");
+    } else {
+        /* (what waits then waits for a worker to come free: say why, once in 10 s) */
+        static double logged;
+        double now = gp_now();
+        if (now - logged >= 10) {
+            logged = now;
+            gf_log(GP_DOMAIN, GF_LOG_ERROR, "glupy: cannot start another worker thread (%d running): %s",
+                   q->threads, strerror(rc));
+        }
     }
     return rc;
 }
@@ -335,7 +344,6 @@ gp_block_free(void *block, size_t size)
 static pthread_mutex_t gp_req_lock = PTHREAD_MUTEX_INITIALIZER;
 static gp_req gp_reqs = {.prev = &gp_reqs, .next = &gp_reqs}; /* not answered, with a deadline */
 static PyObject *gp_report_fn;                                  /* glupy._runtime.report_stuck */
-static PyObject *gp_long_calls_fn; /* glupy._driver.long_calls */
 static PyObject *gp_timed_out_exc;                              /* glupy.errors.HandlerTimedOut */
 
 double
@@ -823,6 +831,78 @@ gp_hooks_overdue(void)
  * answered yet) or a hook now, and for two ticks at least: a FOP that only happens to
  * run while memory grows is left alone (an eighth red-team session: another
  * translator's stats got EIO while one loaded a large index). */
+/* ---- long calls: the memory watch's suspects besides handlers and hooks
+ *
+ * glupy.to_thread calls and the event loop's steps (glupy.on_loop), registered by the
+ * Python side (_glupy.call_begin/call_end around a pool thread's call, _glupy.loop_beat at
+ * each heartbeat of the loop) and read here in C: the thread that raises MemoryError in
+ * them runs no Python a translator can reach (a ninth red-team session: a translator's
+ * dict whose items() blocked held that thread, and every later deadline and memory
+ * interrupt of the process, for good). Threads a translator starts are not known: a
+ * thread's life is not a call (docs/threading.md). */
+#define GP_CALLS_MAX 512 /* glupy.to_thread's most threads */
+static pthread_mutex_t gp_calls_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    unsigned long ident, tick;
+} gp_calls[GP_CALLS_MAX];
+static int gp_ncalls;
+static unsigned long gp_loop_ident, gp_loop_tick; /* the loop's thread and its last heartbeat */
+
+PyObject *
+gp_mod_call_begin(PyObject *m, PyObject *unused)
+{
+    unsigned long ident = PyThread_get_thread_ident();
+    pthread_mutex_lock(&gp_calls_lock);
+    if (gp_ncalls < GP_CALLS_MAX) {
+        gp_calls[gp_ncalls].ident = ident;
+        gp_calls[gp_ncalls].tick = __atomic_load_n(&gp_ticks, __ATOMIC_RELAXED);
+        gp_ncalls++;
+    }
+    pthread_mutex_unlock(&gp_calls_lock);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+gp_mod_call_end(PyObject *m, PyObject *unused)
+{
+    unsigned long ident = PyThread_get_thread_ident();
+    pthread_mutex_lock(&gp_calls_lock);
+    for (int i = 0; i < gp_ncalls; i++)
+        if (gp_calls[i].ident == ident) {
+            gp_calls[i] = gp_calls[--gp_ncalls];
+            break;
+        }
+    pthread_mutex_unlock(&gp_calls_lock);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+gp_mod_loop_beat(PyObject *m, PyObject *unused)
+{
+    unsigned long ident = PyThread_get_thread_ident();
+    pthread_mutex_lock(&gp_calls_lock);
+    gp_loop_ident = ident;
+    gp_loop_tick = __atomic_load_n(&gp_ticks, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&gp_calls_lock);
+    Py_RETURN_NONE;
+}
+
+/* Into threads[0..max): the to_thread calls running for two ticks or more, and the loop's
+ * thread if it has not beaten (every tick) for three; how many. */
+static int
+gp_long_calls(unsigned long *threads, int max, unsigned long now)
+{
+    int n = 0;
+    pthread_mutex_lock(&gp_calls_lock);
+    for (int i = 0; i < gp_ncalls && n < max; i++)
+        if (now - gp_calls[i].tick >= 2)
+            threads[n++] = gp_calls[i].ident;
+    if (gp_loop_ident && now - gp_loop_tick >= 3 && n < max)
+        threads[n++] = gp_loop_ident;
+    pthread_mutex_unlock(&gp_calls_lock);
+    return n;
+}
+
 static void
 gp_memory_interrupt_run(gp_work *w)
 {
@@ -841,17 +921,7 @@ gp_memory_interrupt_run(gp_work *w)
         if (h->thread && now - h->tick >= 2)
             threads[n++] = h->thread;
     pthread_mutex_unlock(&gp_hooks_lock);
-    /* and glupy.to_thread calls as long (threads a translator starts are not known: a
-     * thread's life is not a call; docs/threading.md) */
-    PyObject *calls = PyObject_CallFunction(gp_long_calls_fn, "d", 2 * GP_TIMER_TICK_NS / 1e9);
-    for (Py_ssize_t i = 0; calls && PyList_Check(calls) && i < PyList_GET_SIZE(calls) && n < MAX; i++) {
-        unsigned long ident = PyLong_AsUnsignedLong(PyList_GET_ITEM(calls, i));
-        if (!PyErr_Occurred())
-            threads[n++] = ident;
-    }
-    if (PyErr_Occurred())
-        gp_log_exception(GP_DOMAIN, "the memory watch's to_thread calls");
-    Py_XDECREF(calls);
+    n += gp_long_calls(threads + n, MAX - n, now);
     for (int i = 0; i < n; i++)
         gp_raise_in(threads[i], PyExc_MemoryError);
     gp_gil_release(g);
@@ -1375,10 +1445,7 @@ gp_workers_start(PyObject *runtime)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     Py_XSETREF(gp_report_fn, PyObject_GetAttrString(runtime, "report_stuck"));
     Py_XSETREF(gp_timed_out_exc, PyObject_GetAttrString(runtime, "HandlerTimedOut"));
-    PyObject *driver = PyImport_ImportModule("glupy._driver");
-    Py_XSETREF(gp_long_calls_fn, driver ? PyObject_GetAttrString(driver, "long_calls") : NULL);
-    Py_XDECREF(driver);
-    if (!gp_report_fn || !gp_timed_out_exc || !gp_long_calls_fn)
+    if (!gp_report_fn || !gp_timed_out_exc)
         return -1;
     pthread_once(&once, gp_threads_start);
     if (!gp_timer_started) {

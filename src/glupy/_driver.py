@@ -216,6 +216,10 @@ class Task:
             outcome = request._wait(partial(self.backend.post, self.resume_outcome))
             return (PENDING, None) if outcome is None else outcome
         if type(request) in _ELSEWHERE:
+            if type(request) is Sleep and not _valid_seconds(request.seconds):
+                # changed after sleep() checked it: a NaN at the head of the timers' heap
+                # held every glupy.sleep of the process (a ninth red-team session)
+                return None, ValueError(f"sleep() needs a finite number of seconds >= 0, not {request.seconds!r}")
             post = self.backend.post
             SERVICES.start(request, partial(post, self.resume_outcome))
             return PENDING, None
@@ -543,6 +547,14 @@ def gather(*aws: Awaitable[Any], return_exceptions: bool = False) -> Gather:
 # ---------------------------------------------------------------- awaiting more than winds
 
 
+def _nothing() -> None:
+    pass
+
+
+def _valid_seconds(seconds: Any) -> bool:
+    return type(seconds) is float and 0 <= seconds < float("inf")  # (False for NaN)
+
+
 class Sleep:
     """``await glupy.sleep(seconds)``: resume after a while, holding no thread."""
 
@@ -550,7 +562,7 @@ class Sleep:
 
     def __init__(self, seconds: float) -> None:
         seconds = float(seconds)
-        if not 0 <= seconds < float("inf"):  # also refuses NaN
+        if not _valid_seconds(seconds):
             raise ValueError(f"sleep() needs a finite number of seconds >= 0, not {seconds}")
         self.seconds = seconds
 
@@ -685,23 +697,6 @@ def event_loop() -> Any:
     return SERVICES.loop()
 
 
-def long_calls(seconds: float) -> list[int]:
-    """The thread idents of :func:`to_thread` calls running for `seconds` or more, and
-    the event loop's thread if one callback or coroutine step of it (:func:`on_loop`)
-    has run that long: the bridge's memory watch (native/workers.c) raises MemoryError
-    in them too while the process is over its memory limit and growing (a call that
-    hoarded memory on a pool thread ran out of the cgroup's memory: an eighth red-team
-    session)."""
-    now = time.monotonic()
-    pool = SERVICES._pool
-    idents = [] if pool is None else [
-        ident for ident, started in list(pool.calls_started.items()) if now - started >= seconds]
-    beat = SERVICES._heartbeat
-    if beat is not None and beat.thread is not None and now - beat.last >= seconds + beat.EVERY:
-        idents.append(beat.thread)
-    return idents
-
-
 async def _awaited(awaitable: Any) -> Any:
     return await awaitable
 
@@ -744,6 +739,8 @@ class _Heartbeat:
     def beat(self) -> None:
         self.thread = threading.get_ident()
         self.last = time.monotonic()
+        if _native is not None:
+            _native.loop_beat()  # the memory watch's view of the loop (native/workers.c)
         if self.given_up:
             self.recovered(self)
         else:
@@ -777,7 +774,10 @@ class _Timers:
         self._started = False
 
     def call_later(self, seconds: float, fn: Callable[[Any], None], arg: Any) -> None:
-        """fn(arg) on the timers' thread in `seconds`."""
+        """fn(arg) on the timers' thread in `seconds` (finite, >= 0: a NaN would stay at the
+        head of the heap, and the thread would spin on it for good)."""
+        if not _valid_seconds(float(seconds)):
+            raise ValueError(f"call_later() needs a finite number of seconds >= 0, not {seconds!r}")
         with self._cond:
             order = next(self._order)
             self._push(self._due, (time.monotonic() + seconds, order, fn, arg))
@@ -884,9 +884,6 @@ class _ThreadPool:
         self._threads = 0
         self._waiting = 0  # threads waiting for a call that no queued call is promised to
         self._unpromised = 0  # queued calls no thread was promised for (all busy, at the maximum)
-        #: {thread ident: time.monotonic() its current call started}: the memory watch's
-        #: suspects besides handlers and hooks (long_calls)
-        self.calls_started: dict[int, float] = {}
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         from concurrent.futures import Future as ThreadFuture
@@ -914,7 +911,8 @@ class _ThreadPool:
     def _run(self) -> None:
         import queue
 
-        ident = threading.get_ident()
+        # the bridge's memory watch raises MemoryError in a call running long (native/workers.c)
+        begin, end = (_native.call_begin, _native.call_end) if _native is not None else (_nothing, _nothing)
         while True:
             try:
                 future, fn, args, kwargs = self._calls.get(timeout=self.IDLE_SECONDS)
@@ -926,12 +924,12 @@ class _ThreadPool:
                         return
                 continue
             if future.set_running_or_notify_cancel():
-                self.calls_started[ident] = time.monotonic()
+                begin()
                 try:
                     try:
                         result = fn(*args, **kwargs)
                     finally:  # (before the handler may go on)
-                        self.calls_started.pop(ident, None)
+                        end()
                 except BaseException as error:  # noqa: BLE001 - the handler gets it raised
                     future.set_exception(error)
                 else:

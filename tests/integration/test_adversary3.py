@@ -17,6 +17,8 @@ FUSE client over storage/posix: the client keeps its PID and serves other FOPs.
 from __future__ import annotations
 
 import errno
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -116,3 +118,45 @@ def test_a_deadline_inside_loggings_lock_does_not_keep_it(state: Path) -> None:
         assert_alive(m, pid)
     finally:
         stop_mount(m)
+
+
+def _meddle(path: Path, what: str) -> str:
+    return os.getxattr(path, f"user.meddle-{what}").rstrip(b"\0").decode()
+
+
+def test_process_wide_changes_from_handlers_are_refused(mounted: Any) -> None:
+    """A ninth red-team session changed the process from handlers, each time for every FOP
+    of the client: unblocked signals on a worker took GlusterFS's next SIGUSR2 after a
+    statedump (the process ended); a lowered RLIMIT_CPU killed it; setuid, chroot and
+    umask broke every FOP (ENODATA, ESTALE, files of mode 000); closerange and dup2 closed
+    or replaced /dev/fuse (the process ended); a NaN sleep spun the timers' thread and held
+    every glupy.sleep; a replaced os._exit let a forked child live on. Each is refused (or
+    ended) now, and the client serves as before."""
+    m = mounted("meddle", "ProcessMeddler")
+    mp, pid = m.mountpoint, m.pid
+    (mp / "f").write_bytes(b"x")
+    assert _meddle(mp / "f", "sigmask") == "SIGHUP,SIGTERM,SIGUSR1,SIGUSR2"  # (GlusterFS leaves INT unblocked)
+    for what in ("setuid", "chroot", "umask", "rlimit-cpu", "rlimit-as", "closerange", "dup2"):
+        assert _meddle(mp / "f", what) == "refused:PermissionError", what
+    assert _meddle(mp / "f", "nan-sleep") == "refused:ValueError"
+    assert _meddle(mp / "f", "fork") == "child:70"
+    # GlusterFS's own signals still reach GlusterFS's thread: a statedump and a SIGUSR2 at once
+    dumps = set(Path("/var/run/gluster").glob(f"glusterdump.{pid}.dump.*"))
+    try:
+        for _ in range(5):
+            os.kill(pid, signal.SIGUSR1)
+            os.kill(pid, signal.SIGUSR2)
+            time.sleep(0.1)
+        time.sleep(1)
+    finally:
+        for dump in set(Path("/var/run/gluster").glob(f"glusterdump.{pid}.dump.*")) - dumps:
+            dump.unlink(missing_ok=True)
+    # and the process is as it was for every FOP
+    made = mp / "made"
+    made.write_bytes(b"new")
+    ours = os.umask(0)
+    os.umask(ours)
+    assert os.stat(made).st_mode & 0o777 == 0o666 & ~ours  # (a changed umask made it 000)
+    assert made.read_bytes() == b"new" and os.stat(mp / "f").st_uid == os.getuid()
+    assert_others_served(mp / "f")
+    assert_alive(m, pid)

@@ -28,6 +28,7 @@ import errno
 import fcntl
 import itertools
 import logging
+import os
 import time
 
 import glupy
@@ -87,7 +88,7 @@ class Hoarder(glupy.Translator):
     cap = glupy.Option(int, default=3000, min=1)
 
     def _hoard(self) -> int:
-        hoard = []
+        hoard: list[bytearray] = []
         while len(hoard) < self.cap:
             hoard.append(bytearray(1 << 20))
         return len(hoard)
@@ -135,3 +136,76 @@ class LogsEveryStat(glupy.Translator):
     async def stat(self, loc, xdata):
         self.log.debug("stat %s", loc.path)
         return await self.child.stat(loc, xdata)
+
+
+class ProcessMeddler(glupy.Translator):
+    """Process-wide changes a ninth red-team session made from handlers (each ended a FUSE
+    client or broke every FOP of it; glupy._process refuses them). A getxattr
+    ``user.meddle-WHAT`` tries one and answers the outcome: ``refused:ERROR`` when it was
+    refused, ``done`` when it was not.
+
+    * ``sigmask``: unblock every signal on the worker; the answer lists GlusterFS's signals
+      (HUP, INT, TERM, USR1, USR2) still blocked after it.
+    * ``setuid``, ``chroot``, ``umask``, ``rlimit-cpu``, ``rlimit-as``, ``closerange``,
+      ``dup2``: as named (``dup2`` over an open fd of the process).
+    * ``nan-sleep``: a glupy.sleep whose seconds are set to NaN after it was made.
+    * ``fork``: ``os._exit`` replaced by a function that returns, then ``os.fork()``; the
+      parent answers ``child:STATUS`` (the child's exit status, 70 when the fork guard ended
+      it).
+    """
+
+    async def getxattr(self, loc, name, xdata):
+        if not name.startswith("user.meddle-"):
+            return await self.child.getxattr(loc, name, xdata)
+        what = name.removeprefix("user.meddle-")
+        try:
+            answer = await self._meddle(what)
+        except Exception as error:  # noqa: BLE001 - the outcome is the answer
+            answer = f"refused:{type(error).__name__}"
+        return glupy.GetxattrReply(dict=glupy.Xdata({name: answer}))
+
+    async def _meddle(self, what: str) -> str:
+        import resource
+        import signal
+
+        if what == "sigmask":
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+            kept = [signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2]
+            return ",".join(s.name for s in kept if s in blocked)
+        if what == "setuid":
+            os.setuid(65534)
+        elif what == "chroot":
+            os.chroot("/tmp")
+        elif what == "umask":
+            os.umask(0o777)
+        elif what == "rlimit-cpu":
+            used = int(resource.getrusage(resource.RUSAGE_SELF).ru_utime) + 2
+            resource.setrlimit(resource.RLIMIT_CPU, (used, used + 1))
+        elif what == "rlimit-as":
+            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        elif what == "closerange":
+            os.closerange(3, 65536)
+        elif what == "dup2":
+            target = os.open("/dev/null", os.O_RDONLY)
+            try:
+                os.dup2(target, 3)  # fd 3 of a GlusterFS process is its own (a log, a socket)
+            finally:
+                os.close(target)
+        elif what == "nan-sleep":
+            request = glupy.sleep(0)
+            request.seconds = float("nan")
+            await request
+        elif what == "fork":
+            real = os._exit
+            os._exit = lambda code: None  # type: ignore[assignment,return-value]  # a test double left in place
+            try:
+                pid = os.fork()
+                if pid == 0:
+                    return "the child went on"  # (only without the fork guard)
+            finally:
+                os._exit = real
+            return f"child:{os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}"
+        else:
+            raise ValueError(what)
+        return "done"

@@ -548,7 +548,13 @@ gp_in_locking_code(unsigned long ident)
          ts = PyThreadState_Next(ts)) {
         if (ts->thread_id != ident)
             continue;
+        /* The frame object may be made here: no collection meanwhile, which would run the
+         * finalizers of a translator's garbage on this thread (automatic collection is off
+         * in glupy, unless a translator turns it on: a ninth red-team session) */
+        int collecting = PyGC_Disable();
         PyFrameObject *f = PyThreadState_GetFrame(ts);
+        if (collecting)
+            PyGC_Enable();
         PyCodeObject *code = f ? PyFrame_GetCode(f) : NULL;
         const char *file = code ? PyUnicode_AsUTF8(code->co_filename) : NULL;
         size_t len = file ? strlen(file) : 0;

@@ -833,10 +833,6 @@ gp_hooks_overdue(void)
     }
 }
 
-/* On the reporter thread: MemoryError in every thread running a handler (a FOP not
- * answered yet) or a hook now, and for two ticks at least: a FOP that only happens to
- * run while memory grows is left alone (an eighth red-team session: another
- * translator's stats got EIO while one loaded a large index). */
 /* ---- long calls: the memory watch's suspects besides handlers and hooks
  *
  * glupy.to_thread calls and the event loop's steps (glupy.on_loop), registered by the
@@ -909,6 +905,11 @@ gp_long_calls(unsigned long *threads, int max, unsigned long now)
     return n;
 }
 
+/* On the reporter thread: MemoryError in every thread running a handler (a FOP not
+ * answered yet), a hook or a long call (gp_long_calls) now, and for two ticks at least
+ * (a loop step three): a FOP that only happens to
+ * run while memory grows is left alone (an eighth red-team session: another
+ * translator's stats got EIO while one loaded a large index). */
 static void
 gp_memory_interrupt_run(gp_work *w)
 {

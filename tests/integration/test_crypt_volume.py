@@ -19,12 +19,13 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from glupy.gluster import FuseMount, GlusterError, GlusterNode, Volume, xlators
+from glupy.gluster import FuseMount, GlusterError, GlusterNode, GlusterTimeoutError, Volume, xlators
 from glupy.fuse import read_ahead_file
 from glupy.gluster.volfile import Volfile, glupy_xlator
 from glupy.testing.model import FileModel
@@ -95,6 +96,16 @@ class Mounts:
                                    log_file=self.state / f"{label}.log", extra_args=extra or [])
         self.mounts.append(m)
         m.mount()
+        try:  # these tests read the bricks: each must have been written
+            m.wait_connected()
+        except GlusterTimeoutError:
+            raise
+        except GlusterError as error:  # a brick told this client a volume id of no volume: once more
+            warnings.warn(f"remounting {m.mountpoint}: {error}", stacklevel=2)
+            m.unmount()
+            m.log_file.rename(m.log_file.with_suffix(".first.log"))  # its "Needs remount" is not the new client's
+            m.mount()
+            m.wait_connected()
         return m
 
     def close(self) -> None:

@@ -438,6 +438,39 @@ class FuseMount:
         """The client graph actually loaded (``MNT/.meta/graphs/active/volfile``)."""
         return (self.mountpoint / ".meta" / "graphs" / "active" / "volfile").read_text()
 
+    def clients_connected(self) -> dict[str, bool]:
+        """Each protocol/client of the active graph, by name: attached to its brick now
+        (``connected`` in ``MNT/.meta/graphs/active/NAME/private``)."""
+        active = self.mountpoint / ".meta" / "graphs" / "active"
+        found = {}
+        for xl in active.iterdir():
+            if xl.is_dir() and (xl / "type").read_text().strip() == "protocol/client":
+                private = (xl / "private").read_text()
+                found[xl.name] = re.search(r"^connected\s*=\s*1\s*$", private, re.M) is not None
+        return found
+
+    def wait_connected(self, timeout: float = 20.0) -> None:
+        """Wait until every protocol/client of the graph is attached to its brick.
+
+        A mount is usable as soon as AFR hears from each child, even when one of them
+        failed to attach, and what is written then reaches only the others. Tests that
+        need every brick written wait here.
+
+        Raises:
+            GlusterError: the client gave up on a brick for good (its log says
+                "Needs remount": the brick answered a volume id other than its peers').
+            GlusterTimeoutError: not all attached in time.
+        """
+        def attached() -> bool:
+            if "Needs remount" in self.log_file.read_text(errors="replace"):
+                raise GlusterError(f"the client of {self.mountpoint} needs a remount\n"
+                                   f"--- {self.log_file} ---\n{self.log_tail(30)}")
+            clients = self.clients_connected()
+            return bool(clients) and all(clients.values())
+
+        _proc.wait_for(attached, timeout, f"every brick attached to {self.mountpoint}", interval=0.1,
+                       detail=lambda: f"{self.clients_connected()}\n--- {self.log_file} ---\n{self.log_tail(30)}")
+
     def log_tail(self, lines: int = 50) -> str:
         """The last *lines* lines of the client log."""
         return _proc.tail(self.log_file, lines)

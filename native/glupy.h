@@ -211,6 +211,10 @@ double gp_fop_timeout(xlator_t *this);
 /* When a FOP of `this` handed to a worker now must have been taken (gp_work.deadline). */
 double gp_queue_deadline(xlator_t *this);
 double gp_now(void); /* CLOCK_MONOTONIC, seconds */
+/* True at most once in GP_LOG_EVERY s for one *last (the caller's static): for lines a stuck
+ * state would repeat every tick. */
+int gp_log_due(double *last, double now);
+#define GP_LOG_EVERY 10.0
 /* Call fn(arg) on a worker (GIL held by the caller); `what` (static) names it in the log. */
 int gp_call_on_worker(PyObject *fn, PyObject *arg, const char *what);
 int gp_on_worker(void);

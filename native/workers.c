@@ -177,11 +177,9 @@ gp_queue_grow(gp_queue *q)
         q->threads++;
         pthread_setname_np(t, q == &gp_pool ? "glupy-worker" : "glupy-report");
     } else {
-        /* (what waits then waits for a worker to come free: say why, once in 10 s) */
+        /* (what waits then waits for a worker to come free: say why) */
         static double logged;
-        double now = gp_now();
-        if (now - logged >= 10) {
-            logged = now;
+        if (gp_log_due(&logged, gp_now())) {
             gf_log(GP_DOMAIN, GF_LOG_ERROR, "glupy: cannot start another worker thread (%d running): %s",
                    q->threads, strerror(rc));
         }
@@ -224,9 +222,8 @@ gp_queue_unstall(gp_queue *q, double now)
         for (long i = 0; i < more; i++)
             if (gp_queue_grow(q) != 0)
                 break;
-        if (q->threads >= GP_THREADS_MAX && now - last_logged >= 10) {
-            last_logged = now;
-            gf_log("glupy", GF_LOG_ERROR,
+        if (q->threads >= GP_THREADS_MAX && gp_log_due(&last_logged, now)) {
+            gf_log(GP_DOMAIN, GF_LOG_ERROR,
                    "glupy: %d workers, %d of them held over %.2g s by handlers that do not return: no more "
                    "workers; FOPs wait for one (or their fop-timeout)",
                    q->threads, stuck, GP_WORKER_STUCK);
@@ -352,6 +349,16 @@ gp_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int
+gp_log_due(double *last, double now)
+{
+    /* (callers on two threads at once may both log: never neither) */
+    if (now - *last < GP_LOG_EVERY)
+        return 0;
+    *last = now;
+    return 1;
 }
 
 gp_req *
@@ -698,13 +705,12 @@ gp_queue_expire(gp_queue *q, double now)
         unlogged++;
         x = next;
     }
-    if (unlogged && now - last_logged >= 10) {
-        gf_log("glupy", GF_LOG_ERROR,
+    if (unlogged && gp_log_due(&last_logged, now)) {
+        gf_log(GP_DOMAIN, GF_LOG_ERROR,
                "glupy: %lu FOP(s) waited for a worker past their fop-timeout (every worker held by a handler "
                "that does not return): answered ETIMEDOUT",
                unlogged);
         unlogged = 0;
-        last_logged = now;
     }
 }
 
@@ -1022,9 +1028,8 @@ gp_memory_watch(double now)
     w->run = gp_memory_interrupt_run;
     gp_queue_push(&gp_reporter, w, 1);
     static double last_logged;
-    if (now - last_logged >= 10) {
-        last_logged = now;
-        gf_log("glupy", GF_LOG_ERROR,
+    if (gp_log_due(&last_logged, now)) {
+        gf_log(GP_DOMAIN, GF_LOG_ERROR,
                "glupy: the process uses %ld MiB, over its limit of %ld MiB (option memory-limit), and grew %ld MiB "
                "in a tick: MemoryError raised in every handler and hook running for the last tick or more",
                rss >> 20, limit >> 20, (rss - last) >> 20);
@@ -1109,7 +1114,6 @@ gp_timer_main(void *unused)
 #define GP_OBSERVE_TICK_NS (5 * 1000 * 1000)
 #define GP_OBSERVE_STUCK 1.0      /* an item runs this long: stuck */
 #define GP_OBSERVE_STUCK_BUSY 0.1 /* the same while items of other lines wait */
-#define GP_OBSERVE_LOG_EVERY 10.0 /* (replacements logged at most this often, unless over 1 s) */
 #define GP_OBSERVE_LINE_STUCK 4   /* threads one translator's stuck items may hold */
 #define GP_OBSERVE_LINES 64       /* translators with items at once; beyond, lines are shared */
 #define GP_OBSERVE_THREADS_MAX (GP_OBSERVE_LINE_STUCK * GP_OBSERVE_LINES + 1) /* stuck ones included */
@@ -1358,9 +1362,9 @@ gp_observe_unstick(double now)
         gp_obs_dropped_logged = dropped; /* once a tick at most */
     }
     /* (an observer slower than GP_OBSERVE_STUCK_BUSY but ending is replaced whenever others
-     * wait: logged once in GP_OBSERVE_LOG_EVERY seconds) */
+     * wait: logged once in GP_LOG_EVERY seconds) */
     static double logged;
-    if (replaced && (held || ran > GP_OBSERVE_STUCK || now - logged >= GP_OBSERVE_LOG_EVERY)) {
+    if (replaced && (held || ran > GP_OBSERVE_STUCK || now - logged >= GP_LOG_EVERY)) {
         logged = now;
         gf_log(GP_DOMAIN, GF_LOG_WARNING,
                "glupy: an observer or a context release has run for %.1f s: %s (%d observer threads, "

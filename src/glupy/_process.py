@@ -48,8 +48,9 @@ STRAY_SIGNALS = (signal.SIGPROF, signal.SIGVTALRM, signal.SIGALRM, signal.SIGXCP
 GLUSTER_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1,
                              signal.SIGUSR2})
 
-#: Process-wide identity and place: a translator that needs another user or root runs a
-#: program for it (subprocess).
+#: Process-wide identity and place (a translator that needs another user or root runs a
+#: program for it: subprocess), and closerange, which closes GlusterFS's descriptors
+#: (/dev/fuse, sockets, brick files) with the translator's own.
 REFUSED = ("setuid", "setgid", "seteuid", "setegid", "setreuid", "setregid", "setresuid", "setresgid",
            "setgroups", "initgroups", "chroot", "closerange")
 

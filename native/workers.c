@@ -36,7 +36,9 @@
  * gp_req_wind_begin). Nothing here takes the GIL while holding gp_req_lock.
  */
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "glupy.h"
 
@@ -846,8 +848,14 @@ gp_hooks_overdue(void)
  * each heartbeat of the loop) and read here in C: the thread that raises MemoryError in
  * them runs no Python a translator can reach (a ninth red-team session: a translator's
  * dict whose items() blocked held that thread, and every later deadline and memory
- * interrupt of the process, for good). Threads a translator starts are not known: a
- * thread's life is not a call (docs/threading.md). */
+ * interrupt of the process, for good).
+ *
+ * Threads a translator starts (threading.Thread, registered by _glupy.thread_begin and
+ * thread_end around their life): a thread's life is not a call, and most of it may be
+ * spent waiting, so what counts is its CPU: a thread that used a tenth of a tick or more
+ * in each of the last two ticks is computing now, and suspect as a long call is. Their
+ * CPU clocks are read every tick by the timer (gp_threads_sample), by thread id: the
+ * clock of a thread that has ended reads as an error, never as another's. */
 #define GP_CALLS_MAX 512 /* glupy.to_thread's most threads */
 static pthread_mutex_t gp_calls_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -855,6 +863,15 @@ static struct {
 } gp_calls[GP_CALLS_MAX];
 static int gp_ncalls;
 static unsigned long gp_loop_ident, gp_loop_tick; /* the loop's thread and its last heartbeat */
+#define GP_TRACKED_MAX 512
+#define GP_THREAD_HOT_NS (GP_TIMER_TICK_NS / 10)
+static struct {
+    unsigned long ident;
+    pid_t tid;
+    long cpu_ns; /* at the last tick */
+    int hot;     /* ticks in a row with GP_THREAD_HOT_NS of CPU or more */
+} gp_tracked[GP_TRACKED_MAX];
+static int gp_ntracked;
 
 PyObject *
 gp_mod_call_begin(PyObject *m, PyObject *unused)
@@ -895,8 +912,58 @@ gp_mod_loop_beat(PyObject *m, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* Into threads[0..max): the to_thread calls running for two ticks or more, and the loop's
- * thread if it has not beaten (every tick) for three; how many. */
+PyObject *
+gp_mod_thread_begin(PyObject *m, PyObject *unused)
+{
+    unsigned long ident = PyThread_get_thread_ident();
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    pthread_mutex_lock(&gp_calls_lock);
+    if (gp_ntracked < GP_TRACKED_MAX) /* (more go unwatched) */
+        gp_tracked[gp_ntracked++] = (typeof(gp_tracked[0])){.ident = ident, .tid = tid, .cpu_ns = -1};
+    pthread_mutex_unlock(&gp_calls_lock);
+    Py_RETURN_NONE;
+}
+
+PyObject *
+gp_mod_thread_end(PyObject *m, PyObject *unused)
+{
+    unsigned long ident = PyThread_get_thread_ident();
+    pthread_mutex_lock(&gp_calls_lock);
+    for (int i = 0; i < gp_ntracked; i++)
+        if (gp_tracked[i].ident == ident) {
+            gp_tracked[i] = gp_tracked[--gp_ntracked];
+            break;
+        }
+    pthread_mutex_unlock(&gp_calls_lock);
+    Py_RETURN_NONE;
+}
+
+/* Every tick, on the timer thread: each tracked thread's CPU since the last tick. */
+static void
+gp_threads_sample(void)
+{
+    pthread_mutex_lock(&gp_calls_lock);
+    for (int i = 0; i < gp_ntracked; i++) {
+        /* the kernel's per-thread CPU clock of a thread id (what pthread_getcpuclockid makes) */
+        clockid_t clock = (clockid_t)((~(unsigned)gp_tracked[i].tid << 3) | 6);
+        struct timespec ts;
+        if (clock_gettime(clock, &ts) != 0) { /* ended without thread_end: its ident may come again */
+            gp_tracked[i--] = gp_tracked[--gp_ntracked];
+            continue;
+        }
+        long ns = ts.tv_sec * 1000000000L + ts.tv_nsec;
+        if (gp_tracked[i].cpu_ns >= 0 && ns - gp_tracked[i].cpu_ns >= GP_THREAD_HOT_NS)
+            gp_tracked[i].hot++;
+        else
+            gp_tracked[i].hot = 0;
+        gp_tracked[i].cpu_ns = ns;
+    }
+    pthread_mutex_unlock(&gp_calls_lock);
+}
+
+/* Into threads[0..max): the to_thread calls running for two ticks or more, the loop's
+ * thread if it has not beaten (every tick) for three, and the tracked threads hot for
+ * two; how many. */
 static int
 gp_long_calls(unsigned long *threads, int max, unsigned long now)
 {
@@ -907,6 +974,9 @@ gp_long_calls(unsigned long *threads, int max, unsigned long now)
             threads[n++] = gp_calls[i].ident;
     if (gp_loop_ident && now - gp_loop_tick >= 3 && n < max)
         threads[n++] = gp_loop_ident;
+    for (int i = 0; i < gp_ntracked && n < max; i++)
+        if (gp_tracked[i].hot >= 2)
+            threads[n++] = gp_tracked[i].ident;
     pthread_mutex_unlock(&gp_calls_lock);
     return n;
 }
@@ -1031,7 +1101,8 @@ gp_memory_watch(double now)
     if (gp_log_due(&last_logged, now)) {
         gf_log(GP_DOMAIN, GF_LOG_ERROR,
                "glupy: the process uses %ld MiB, over its limit of %ld MiB (option memory-limit), and grew %ld MiB "
-               "in a tick: MemoryError raised in every handler and hook running for the last tick or more",
+               "in a tick: MemoryError raised in every handler, hook and call running for the last tick or more "
+               "and in every thread of a translator's computing for as long",
                rss >> 20, limit >> 20, (rss - last) >> 20);
     }
 }
@@ -1048,6 +1119,7 @@ gp_timer_main(void *unused)
         gp_queue_expire(&gp_pool, now);
         gp_observe_unstick(now);
         gp_hooks_overdue();
+        gp_threads_sample();
         gp_memory_watch(now);
         /* collect under the lock, answer and report outside it */
         enum { BATCH = 64 };

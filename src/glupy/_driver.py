@@ -829,6 +829,27 @@ def _start_thread(target: Callable[..., None], name: str, *args: Any) -> None:
             threading.stack_size(wanted)
 
 
+def watch_translator_threads() -> None:
+    """Make the threads translators start with ``threading`` known to the bridge's memory
+    watch (native/workers.c): while the process is over its memory limit and growing fast,
+    one that has been computing for two ticks gets MemoryError, as a handler running that
+    long does. A seventh red-team session's hoarding loop, moved to a thread of its own,
+    had the OOM killer end the process. Installed once, in a GlusterFS daemon; glupy's own
+    threads start with ``_thread`` and are not watched this way."""
+    assert _native is not None
+    begin, end = _native.thread_begin, _native.thread_end
+    run_thread = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
+
+    def _bootstrap_inner(self: threading.Thread) -> None:
+        begin()
+        try:
+            run_thread(self)
+        finally:
+            end()
+
+    threading.Thread._bootstrap_inner = _bootstrap_inner  # type: ignore[attr-defined]
+
+
 def _run_thread(target: Callable[..., None], name: str, args: tuple[Any, ...]) -> None:
     try:
         threading.current_thread().name = name  # threading's view of it (a "dummy" thread), for reports

@@ -332,5 +332,6 @@ def describe_init_error(exc: BaseException) -> str:
 _setup_logging()
 if EMBEDDED:
     _process.guard()  # what a translator may not change in a GlusterFS process
+    _driver.watch_translator_threads()
     _Collector().start()
 _glupy.register(uuid.UUID, Dirent, LockInfo, _driver.PENDING, dict(REPLY_BY_ID))

@@ -96,6 +96,25 @@ def test_a_handler_that_hoards_memory_gets_memoryerror(mounted: Any, where: str)
     assert_alive(m, pid)
 
 
+def test_a_thread_a_translator_starts_that_hoards_memory_gets_memoryerror(mounted: Any) -> None:
+    """A handler starts a thread that hoards and returns: the thread computes, so it gets
+    MemoryError (before: it allocated its 3000 MiB, as a hoarder of a bigger cap would have
+    until the OOM killer ended the client); the translator's other thread, waiting in a
+    loop all along, gets nothing."""
+    m = mounted("hoard-own-thread", "Hoarder", memory_limit="300")
+    mp, pid = m.mountpoint, m.pid
+    assert os.getxattr(mp / "f", "user.hoard-own-thread").rstrip(b"\0") == b"started"
+    deadline = time.monotonic() + 60
+    while (outcome := os.getxattr(mp / "f", "user.hoard-outcome").rstrip(b"\0").decode()).startswith("running"):
+        assert time.monotonic() < deadline, outcome
+        time.sleep(0.2)
+    assert outcome == "MemoryError waiting", outcome
+    assert rss_bytes(pid) < 1500 << 20
+    assert "over its limit of 300 MiB (option memory-limit)" in m.log_file.read_text(errors="replace")
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)
+
+
 def test_a_deadline_inside_loggings_lock_does_not_keep_it(state: Path) -> None:
     brick = state / "brick-logging-lock"
     brick.mkdir(exist_ok=True)

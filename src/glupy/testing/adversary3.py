@@ -19,7 +19,10 @@ keeps its PID and serves every other FOP).
   lock past its deadline.
 * :class:`Hoarder`: getxattr ``user.hoard`` appends 1 MiB buffers to a list in a loop
   (a cache never trimmed), stopping by itself at ``cap`` MiB (a guard for the machine,
-  should nothing stop it first).
+  should nothing stop it first); ``user.hoard-on-thread`` and ``user.hoard-on-loop`` do it
+  in a ``glupy.to_thread`` call and on ``glupy.on_loop``'s loop; ``user.hoard-own-thread``
+  in a ``threading.Thread`` of its own, started and left (``user.hoard-outcome``: what
+  that thread came to, and a second thread's, which waits in a loop all along).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import fcntl
 import itertools
 import logging
 import os
+import threading
 import time
 
 import glupy
@@ -96,6 +100,28 @@ class Hoarder(glupy.Translator):
     async def _hoard_async(self) -> int:
         return self._hoard()
 
+    def init(self) -> None:
+        self._outcomes = {"hoarder": "not started", "idler": "waiting"}
+        self._stop = threading.Event()
+        threading.Thread(target=self._idle, daemon=True).start()
+
+    def fini(self) -> None:
+        self._stop.set()
+
+    def _idle(self) -> None:
+        try:  # wakes 20 times a second (it runs Python), but computes nothing
+            while not self._stop.wait(0.05):
+                pass
+            self._outcomes["idler"] = "stopped"
+        except BaseException as error:  # noqa: BLE001 - what it came to is the point
+            self._outcomes["idler"] = type(error).__name__
+
+    def _hoard_in_thread(self) -> None:
+        try:
+            self._outcomes["hoarder"] = str(self._hoard())
+        except BaseException as error:  # noqa: BLE001
+            self._outcomes["hoarder"] = type(error).__name__
+
     async def getxattr(self, loc, name, xdata):
         if name == "user.hoard":  # in the handler
             return glupy.GetxattrReply(dict=glupy.Xdata({name: str(self._hoard())}))
@@ -103,6 +129,12 @@ class Hoarder(glupy.Translator):
             return glupy.GetxattrReply(dict=glupy.Xdata({name: str(await glupy.to_thread(self._hoard))}))
         if name == "user.hoard-on-loop":  # in a coroutine on glupy's event loop
             return glupy.GetxattrReply(dict=glupy.Xdata({name: str(await glupy.on_loop(self._hoard_async()))}))
+        if name == "user.hoard-own-thread":  # in a thread of its own, left running
+            self._outcomes["hoarder"] = "running"
+            threading.Thread(target=self._hoard_in_thread, daemon=True).start()
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: "started"}))
+        if name == "user.hoard-outcome":
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: "{hoarder} {idler}".format(**self._outcomes)}))
         return await self.child.getxattr(loc, name, xdata)
 
 

@@ -411,6 +411,7 @@ gp_python_start(xlator_t *this, char *err, size_t errlen)
             goto out;
         }
         gp_embedded = 1;
+        gp_memory_hook_install();
         /* Threads come and go here (an epoll thread ends when event-threads is
          * lowered, taking with it the state of the thread that started Python; our
          * workers end when idle), and an interpreter whose thread states are all

@@ -206,6 +206,7 @@ extern unsigned long gp_ticks;
 void gp_work_submit(gp_work *w);
 /* The option memory-limit (MiB; 0 leaves the limit as it is: workers.c, "memory"). */
 void gp_memory_limit_set(double mib);
+void gp_memory_hook_install(void); /* refuses one allocation past the limit */
 /* The option fop-timeout of `this` (0: none). */
 double gp_fop_timeout(xlator_t *this);
 /* When a FOP of `this` handed to a worker now must have been taken (gp_work.deadline). */

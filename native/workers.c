@@ -1078,7 +1078,67 @@ gp_memory_limit_now(void)
     return total / 2;
 }
 
-static long gp_memory_last;
+static long gp_memory_last; /* resident bytes at the last tick (atomic) */
+
+/* ---- one allocation past the limit
+ *
+ * What the watch interrupts is Python code: one C call allocating gigabytes at once
+ * (`b"x" * (3 << 30)`, a bytearray grown by realloc) runs to its end. Python's large
+ * blocks all come from the raw domain (pymalloc passes requests over 512 bytes on), so a
+ * hook there refuses a block of GP_BIG_BLOCK or more that would take the process past
+ * its limit: NULL, which Python raises as MemoryError where it was asked for. Smaller
+ * blocks cost one comparison. */
+#define GP_BIG_BLOCK ((size_t)64 << 20)
+static PyMemAllocatorEx gp_raw_next;
+
+static int
+gp_block_refused(size_t size)
+{
+    if (size < GP_BIG_BLOCK)
+        return 0;
+    long rss = __atomic_load_n(&gp_memory_last, __ATOMIC_RELAXED);
+    if (rss <= 0) {
+        long pages = gp_read_long("/proc/self/statm", 1);
+        rss = pages > 0 ? pages * sysconf(_SC_PAGESIZE) : 0;
+    }
+    return (long)(size >> 1) + (rss >> 1) > (gp_memory_limit_now() >> 1); /* (halves: no overflow) */
+}
+
+static void *
+gp_raw_malloc(void *ctx, size_t size)
+{
+    return gp_block_refused(size) ? NULL : gp_raw_next.malloc(gp_raw_next.ctx, size);
+}
+
+static void *
+gp_raw_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    if (elsize && nelem > SIZE_MAX / elsize)
+        return NULL;
+    return gp_block_refused(nelem * elsize) ? NULL : gp_raw_next.calloc(gp_raw_next.ctx, nelem, elsize);
+}
+
+static void *
+gp_raw_realloc(void *ctx, void *ptr, size_t size)
+{
+    return gp_block_refused(size) ? NULL : gp_raw_next.realloc(gp_raw_next.ctx, ptr, size);
+}
+
+static void
+gp_raw_free(void *ctx, void *ptr)
+{
+    gp_raw_next.free(gp_raw_next.ctx, ptr);
+}
+
+/* Once, right after Python starts in a GlusterFS daemon (before any other thread runs
+ * Python); a gfapi program's Python is its own. */
+void
+gp_memory_hook_install(void)
+{
+    PyMemAllocatorEx hook = {NULL, gp_raw_malloc, gp_raw_calloc, gp_raw_realloc, gp_raw_free};
+    PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &gp_raw_next);
+    PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &hook);
+}
 
 /* Every timer tick. */
 static void
@@ -1088,7 +1148,7 @@ gp_memory_watch(double now)
     if (pages < 0)
         return;
     long rss = pages * sysconf(_SC_PAGESIZE), last = gp_memory_last;
-    gp_memory_last = rss;
+    __atomic_store_n(&gp_memory_last, rss, __ATOMIC_RELAXED);
     long limit;
     if (!last || rss - last < GP_MEMORY_GROWTH || rss < (limit = gp_memory_limit_now()))
         return;

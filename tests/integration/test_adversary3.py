@@ -96,6 +96,23 @@ def test_a_handler_that_hoards_memory_gets_memoryerror(mounted: Any, where: str)
     assert_alive(m, pid)
 
 
+def test_one_allocation_past_the_memory_limit_is_refused(mounted: Any) -> None:
+    """`b"x" * (3000 << 20)` is one C call, which no exception raised into its thread can
+    stop: the allocation itself is refused (MemoryError, EIO) as it would take the process
+    past memory-limit (before: the client's memory rose to 3 GB; the watch's MemoryError,
+    raised once the call had ended, made the getxattr EIO)."""
+    m = mounted("hoard-one-call", "Hoarder", memory_limit="300")
+    mp, pid = m.mountpoint, m.pid
+    seconds, err = timed_getxattr(mp / "f", "user.hoard-one-call")
+    assert err == errno.EIO, (seconds, err)  # (the watch's MemoryError, raised once the call ended, too)
+    status = Path(f"/proc/{pid}/status").read_text()
+    peak = 1024 * next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    assert peak < 1500 << 20, f"the client's resident memory reached {peak >> 20} MiB"
+    assert "MemoryError" in m.log_file.read_text(errors="replace")
+    assert_others_served(mp / "other")
+    assert_alive(m, pid)
+
+
 def test_a_thread_a_translator_starts_that_hoards_memory_gets_memoryerror(mounted: Any) -> None:
     """A handler starts a thread that hoards and returns: the thread computes, so it gets
     MemoryError (before: it allocated its 3000 MiB, as a hoarder of a bigger cap would have

@@ -20,7 +20,8 @@ keeps its PID and serves every other FOP).
 * :class:`Hoarder`: getxattr ``user.hoard`` appends 1 MiB buffers to a list in a loop
   (a cache never trimmed), stopping by itself at ``cap`` MiB (a guard for the machine,
   should nothing stop it first); ``user.hoard-on-thread`` and ``user.hoard-on-loop`` do it
-  in a ``glupy.to_thread`` call and on ``glupy.on_loop``'s loop; ``user.hoard-own-thread``
+  in a ``glupy.to_thread`` call and on ``glupy.on_loop``'s loop, ``user.hoard-one-call``
+  in one C call (``b"x" * (cap << 20)``); ``user.hoard-own-thread``
   in a ``threading.Thread`` of its own, started and left (``user.hoard-outcome``: what
   that thread came to, and a second thread's, which waits in a loop all along).
 """
@@ -129,6 +130,8 @@ class Hoarder(glupy.Translator):
             return glupy.GetxattrReply(dict=glupy.Xdata({name: str(await glupy.to_thread(self._hoard))}))
         if name == "user.hoard-on-loop":  # in a coroutine on glupy's event loop
             return glupy.GetxattrReply(dict=glupy.Xdata({name: str(await glupy.on_loop(self._hoard_async()))}))
+        if name == "user.hoard-one-call":  # in one C call: no Python runs until it ends
+            return glupy.GetxattrReply(dict=glupy.Xdata({name: str(len(b"x" * (self.cap << 20)))}))
         if name == "user.hoard-own-thread":  # in a thread of its own, left running
             self._outcomes["hoarder"] = "running"
             threading.Thread(target=self._hoard_in_thread, daemon=True).start()

@@ -21,8 +21,12 @@ Found by a ninth red-team session, each on a FUSE client of GlusterFS 10.3:
   ``os.chroot`` (every FOP ESTALE), ``os.umask`` (new files of mode 000).
 * ``os.closerange(3, 65536)``, the "close what was inherited" idiom: it closed
   ``/dev/fuse`` and GlusterFS's sockets, and the client ended; ``os.dup2`` over the
-  ``/dev/fuse`` fd ended it too. (``os.close`` of an fd that is not the translator's own
-  cannot be told from a close of its own: not guarded.)
+  ``/dev/fuse`` fd ended it too. The same loop written with ``os.close`` closed them as
+  well (and, where posix runs in the process, its ``.glusterfs`` directories: every
+  create EBADF): ``os.close`` leaves open ``/dev/fuse``, sockets, epoll instances, what
+  was open before the first translator started and what is open in the process's
+  bricks. (Other ways to close an fd, ``socket.socket(fileno=fd).close()``,
+  ``open(fd).close()``, ctypes, are not guarded.)
 * ``os._exit`` replaced (a test double), then ``os.fork()``: the fork guard looked
   ``os._exit`` up when it ran, so the child went on, holding ``/dev/fuse``.
 """
@@ -112,6 +116,63 @@ def _guard_dup2() -> None:
     posix.dup2 = os.dup2 = dup2
 
 
+def _fd_target(fd: int) -> str:
+    try:
+        return posix.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # not open (close says so), or no /proc
+        return ""
+
+
+#: What os.close leaves open whoever opened it: the FUSE device (the client ends when its
+#: reader sees it closed), sockets (GlusterFS's connections to bricks and glusterd; a
+#: translator closes its own through the socket object, whose close is not os.close) and
+#: epoll instances (GlusterFS's event loop; Python's close through their objects too).
+KEPT_OPEN = ("/dev/fuse", "socket:", "anon_inode:[eventpoll]")
+
+
+#: The directories of the process's bricks (storage/posix below a glupy translator): what
+#: posix keeps open in them (the brick's and .glusterfs's directories, the files of open
+#: fds) is GlusterFS's; closing its .glusterfs directories made every create EBADF.
+_BRICKS: list[str] = []
+
+
+def keep_bricks_open(xlator: Any) -> None:
+    """Record the brick directories of every storage/posix below *xlator* (a translator of
+    the process's graph) for os.close to leave alone."""
+    todo, seen = [xlator], set()
+    while todo:
+        x = todo.pop()
+        if x.name in seen:
+            continue
+        seen.add(x.name)
+        directory = x.options.get("directory") if x.type == "storage/posix" else None
+        if isinstance(directory, bytes):
+            directory = directory.rstrip(b"\0").decode(errors="replace")
+        if directory and (real := os.path.realpath(directory)) not in _BRICKS:
+            _BRICKS.append(real)  # (as /proc/self/fd shows it)
+        todo.extend(x.children)
+
+
+def _guard_close() -> None:
+    real = posix.close
+    # what was open before any translator: GlusterFS's log, its pidfile's lock, a brick's
+    # directory (a number that is now something else is no longer theirs)
+    theirs = {fd: target for fd in map(int, os.listdir("/proc/self/fd")) if fd > 2
+              and (target := _fd_target(fd)) not in ("", "/dev/null")}
+
+    def close(fd: int) -> None:
+        """os.close that leaves GlusterFS's own descriptors open (the "close every fd"
+        idiom closed /dev/fuse and the client ended)."""
+        target = _fd_target(fd)
+        if (target.startswith(KEPT_OPEN) or (target and theirs.get(fd) == target)
+                or any(target == b or target.startswith(b + "/") for b in _BRICKS)):
+            raise PermissionError(f"glupy: os.close({fd}) of {target} may close one of the GlusterFS process's own "
+                                  "(close a socket through its socket object)")
+        real(fd)
+
+    posix.close = os.close = close
+
+
 def _lowers(resource_mod: Any, which: int, limits: tuple[int, int]) -> bool:
     soft, hard = resource_mod.getrlimit(which)
     new_soft, new_hard = limits
@@ -184,5 +245,6 @@ def guard() -> None:
             setattr(os, name, getattr(posix, name))
     posix.umask = os.umask = umask
     _guard_dup2()
+    _guard_close()
     _guard_resource()
     _guard_signal_mask()

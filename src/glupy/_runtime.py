@@ -272,6 +272,8 @@ def create(xlator: Any, module_spec: str, class_name: str) -> tuple[Translator, 
 
     Returns (instance, {GF_FOP number: bound handler}, {hook name: callable}).
     """
+    if EMBEDDED:
+        _process.keep_bricks_open(xlator)
     return _for_bridge(lifecycle.start(xlator, resolve(module_spec, class_name), xlator.options))
 
 

@@ -156,6 +156,17 @@ def test_a_deadline_inside_loggings_lock_does_not_keep_it(state: Path) -> None:
         stop_mount(m)
 
 
+def _fds(pid: int) -> dict[int, str]:
+    """The open fds of process `pid` and what each refers to."""
+    found = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            found[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:  # closed since
+            continue
+    return found
+
+
 def _meddle(path: Path, what: str) -> str:
     return os.getxattr(path, f"user.meddle-{what}").rstrip(b"\0").decode()
 
@@ -167,7 +178,9 @@ def test_process_wide_changes_from_handlers_are_refused(mounted: Any) -> None:
     umask broke every FOP (ENODATA, ESTALE, files of mode 000); closerange and dup2 closed
     or replaced /dev/fuse (the process ended); a NaN sleep spun the timers' thread and held
     every glupy.sleep; a replaced os._exit let a forked child live on. Each is refused (or
-    ended) now, and the client serves as before."""
+    ended) now, and the client serves as before. Also refused: os.close of the process's
+    own fds, closerange written out as a loop (it closed posix's .glusterfs directories of
+    this client's brick: every create EBADF)."""
     m = mounted("meddle", "ProcessMeddler")
     mp, pid = m.mountpoint, m.pid
     (mp / "f").write_bytes(b"x")
@@ -176,6 +189,11 @@ def test_process_wide_changes_from_handlers_are_refused(mounted: Any) -> None:
         assert _meddle(mp / "f", what) == "refused:PermissionError", what
     assert _meddle(mp / "f", "nan-sleep") == "refused:ValueError"
     assert _meddle(mp / "f", "fork") == "child:70"
+    before = _fds(pid)
+    thread, out = in_thread(_meddle, mp / "f", "close-all")  # os.close of every fd, closerange written out
+    thread.join(30)  # (a closed /dev/fuse: the answer never comes)
+    assert "result" in out, "closing every fd: no answer in 30 s"
+    assert set(before.items()) <= set(_fds(pid).items()), "an fd of the process's own was closed"
     # GlusterFS's own signals still reach GlusterFS's thread: a statedump and a SIGUSR2 at once
     dumps = set(Path("/var/run/gluster").glob(f"glusterdump.{pid}.dump.*"))
     try:

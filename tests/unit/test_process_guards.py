@@ -63,3 +63,34 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", (out.stdout, out.stderr)
+
+
+def test_os_close_leaves_what_was_open_before_and_sockets_open():
+    """After guard(): os.close of a file open before it (GlusterFS's log), of a socket and
+    of an epoll instance is refused; a translator's own file, pipe and eventfd close."""
+    code = r"""
+import os, select, socket
+from glupy import _process
+before = os.open("/etc/hostname", os.O_RDONLY)
+_process.guard()
+sock, ep = socket.socket(), select.epoll()
+refused = []
+for fd in (before, sock.fileno(), ep.fileno()):
+    try:
+        os.close(fd)
+    except PermissionError:
+        refused.append(fd)
+assert refused == [before, sock.fileno(), ep.fileno()], refused
+mine = os.open("/etc/hostname", os.O_RDONLY)
+r, w = os.pipe()
+for fd in (mine, r, w, os.eventfd(0)):
+    os.close(fd)
+sock.close(); ep.close()  # through their objects
+try:
+    os.close(mine)  # closed already: the usual error
+except OSError as error:
+    assert not isinstance(error, PermissionError)
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", (out.stdout, out.stderr)

@@ -183,6 +183,8 @@ class ProcessMeddler(glupy.Translator):
       (HUP, INT, TERM, USR1, USR2) still blocked after it.
     * ``setuid``, ``chroot``, ``umask``, ``rlimit-cpu``, ``rlimit-as``, ``closerange``,
       ``dup2``: as named (``dup2`` over an open fd of the process).
+    * ``close-all``: ``os.close`` of every fd from 3 to 4095; the answer lists what was
+      closed.
     * ``nan-sleep``: a glupy.sleep whose seconds are set to NaN after it was made.
     * ``fork``: ``os._exit`` replaced by a function that returns, then ``os.fork()``; the
       parent answers ``child:STATUS`` (the child's exit status, 70 when the fork guard ended
@@ -221,6 +223,16 @@ class ProcessMeddler(glupy.Translator):
             resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
         elif what == "closerange":
             os.closerange(3, 65536)
+        elif what == "close-all":  # closerange's loop, written out: what it closed
+            closed = []
+            for fd in range(3, 4096):
+                try:
+                    target = os.readlink(f"/proc/self/fd/{fd}")
+                    os.close(fd)
+                    closed.append(target)
+                except OSError:
+                    continue
+            return "closed:" + ",".join(closed)
         elif what == "dup2":
             target = os.open("/dev/null", os.O_RDONLY)
             try:

@@ -211,6 +211,11 @@ void gp_memory_hook_install(void); /* refuses one allocation past the limit */
 double gp_fop_timeout(xlator_t *this);
 /* When a FOP of `this` handed to a worker now must have been taken (gp_work.deadline). */
 double gp_queue_deadline(xlator_t *this);
+/* The stack of every thread of glupy's that runs Python (glupy._process.THREAD_STACK):
+ * recursion through C takes up to about 2 KiB a level, and the process's recursion limit
+ * is kept at a quarter of this in 4 KiB levels (_process.RECURSION_CAP); unused pages
+ * cost address space only. */
+#define GP_STACK_BYTES ((size_t)32 << 20)
 double gp_now(void); /* CLOCK_MONOTONIC, seconds */
 /* True at most once in GP_LOG_EVERY s for one *last (the caller's static): for lines a stuck
  * state would repeat every tick. */

@@ -173,6 +173,7 @@ gp_queue_grow(gp_queue *q)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, GP_STACK_BYTES);
     int rc = pthread_create(&t, &attr, gp_worker_main, q);
     pthread_attr_destroy(&attr);
     if (rc == 0) {
@@ -1450,6 +1451,7 @@ gp_observer_start_locked(void)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, GP_STACK_BYTES);
     unsigned generation = ++gp_obs.generation;
     int rc = pthread_create(&t, &attr, gp_observer_main, (void *)(uintptr_t)generation);
     pthread_attr_destroy(&attr);

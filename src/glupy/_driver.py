@@ -34,6 +34,7 @@ import traceback
 from functools import partial
 from typing import Any, Awaitable, Callable, Iterable, Protocol
 
+from glupy import _process
 from glupy._validate import ReplyError, check_reply, none_returned, valid_errno
 from glupy.errors import FopError, failure_text
 from glupy.fop_table import MAX_ERRNO, TAKEOVERS
@@ -812,9 +813,10 @@ _STACK_LOCK = threading.Lock()
 
 
 def _start_thread(target: Callable[..., None], name: str, *args: Any) -> None:
-    """A daemon thread of glupy's own, with the platform's default stack: a translator
-    may have set a small one for its threads (``threading.stack_size`` is
-    process-wide), and ordinary code on a 64 KiB stack crashed the process. Started
+    """A daemon thread of glupy's own, with glupy's stack (:data:`glupy._process.THREAD_STACK`,
+    as the bridge's workers): a translator may have set a small one for its threads
+    (``threading.stack_size`` is process-wide), and ordinary code on a 64 KiB stack
+    crashed the process. Started
     with ``_thread``, not ``threading.Thread``: the hooks a translator sets for the
     threads threading starts (``threading.setprofile``, ``threading.settrace``) are
     not run in it; a profile function that raised ended glupy-timers as it started,
@@ -822,7 +824,7 @@ def _start_thread(target: Callable[..., None], name: str, *args: Any) -> None:
     import _thread
 
     with _STACK_LOCK:
-        wanted = threading.stack_size(0)
+        wanted = threading.stack_size(_process.THREAD_STACK)
         try:
             _thread.start_new_thread(_run_thread, (target, name, args))
         finally:

@@ -60,6 +60,15 @@ REFUSED = ("setuid", "setgid", "seteuid", "setegid", "setreuid", "setregid", "se
 
 _exit = posix._exit  # bound now: a translator may replace os._exit (a test double)
 
+#: The stack of every thread of glupy's that runs Python (the bridge's GP_STACK_BYTES),
+#: and the default of the threads translators start (threading.stack_size).
+THREAD_STACK = 32 << 20
+#: The highest recursion limit a translator may set: recursion through C (a __repr__, a
+#: sort key, a __getattr__ calling itself) takes up to about 2 KiB of stack a level, and a
+#: thread whose stack overflows ends the process (sys.setrecursionlimit(10**6) and a
+#: __repr__ recursing did, in a plain Python 3.11 on an 8 MiB stack). 4 KiB a level.
+RECURSION_CAP = THREAD_STACK // 4096
+
 
 def _end_forked_child() -> None:
     """os.fork() in a handler: the child would go on with copies of the process's
@@ -206,6 +215,33 @@ def _guard_resource() -> None:
     resource.setrlimit, resource.prlimit = guarded_setrlimit, guarded_prlimit
 
 
+def _guard_recursion() -> None:
+    import sys
+    import threading
+
+    import _thread
+
+    set_stack = _thread.stack_size
+
+    def stack_size(size: int = 0) -> int:
+        """threading.stack_size that gives threads no less than :data:`THREAD_STACK`
+        (0, the platform's default, included): a smaller stack overflows below the
+        recursion limit."""
+        return set_stack(max(size, THREAD_STACK) if isinstance(size, int) else size)
+
+    _thread.stack_size = threading.stack_size = stack_size
+    stack_size(THREAD_STACK)
+    real = sys.setrecursionlimit
+
+    def setrecursionlimit(limit: int) -> None:
+        """sys.setrecursionlimit that keeps the limit within what a thread's stack holds
+        (:data:`RECURSION_CAP`): past it, deep recursion raises RecursionError rather
+        than overflowing the stack (a crash of the process)."""
+        real(min(limit, RECURSION_CAP) if isinstance(limit, int) else limit)
+
+    sys.setrecursionlimit = setrecursionlimit
+
+
 def _guard_signal_mask() -> None:
     import _signal  # type: ignore[import-not-found]
 
@@ -248,3 +284,4 @@ def guard() -> None:
     _guard_close()
     _guard_resource()
     _guard_signal_mask()
+    _guard_recursion()

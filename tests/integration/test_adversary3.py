@@ -188,6 +188,7 @@ def test_process_wide_changes_from_handlers_are_refused(mounted: Any) -> None:
     for what in ("setuid", "chroot", "umask", "rlimit-cpu", "rlimit-as", "closerange", "dup2"):
         assert _meddle(mp / "f", what) == "refused:PermissionError", what
     assert _meddle(mp / "f", "nan-sleep") == "refused:ValueError"
+    assert _meddle(mp / "f", "recursion") == "refused:RecursionError"  # (a stack overflow ended the client)
     assert _meddle(mp / "f", "fork") == "child:70"
     before = _fds(pid)
     thread, out = in_thread(_meddle, mp / "f", "close-all")  # os.close of every fd, closerange written out

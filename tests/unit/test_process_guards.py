@@ -33,8 +33,8 @@ def test_umask_reads_and_refuses_a_change():
 
 def test_the_guards_in_a_process_of_their_own():
     """guard() as a GlusterFS daemon runs it: GlusterFS's signals stay blocked, identity,
-    limits, umask and others' fds are refused, a fork's child ends at once even with
-    os._exit replaced."""
+    limits, umask and others' fds are refused, the recursion limit and threads' stacks
+    stay within what is safe, a fork's child ends at once even with os._exit replaced."""
     code = r"""
 import os, resource, signal, sys
 from glupy import _process
@@ -53,6 +53,11 @@ for call in (lambda: os.setuid(65534), lambda: os.chroot("/"), lambda: os.umask(
     except PermissionError:
         refused.append(True)
 assert len(refused) == 6, refused
+sys.setrecursionlimit(10**6)
+assert sys.getrecursionlimit() == _process.RECURSION_CAP
+import threading
+threading.stack_size(1 << 16)
+assert threading.stack_size() == _process.THREAD_STACK
 os._exit = lambda code: None
 pid = os.fork()
 if pid == 0:

@@ -185,6 +185,9 @@ class ProcessMeddler(glupy.Translator):
       ``dup2``: as named (``dup2`` over an open fd of the process).
     * ``close-all``: ``os.close`` of every fd from 3 to 4095; the answer lists what was
       closed.
+    * ``recursion``: the recursion limit raised to a million and threads' stacks set to
+      64 KiB, then a recursion through C (a sort key calling itself) in a thread of its
+      own and in the handler.
     * ``nan-sleep``: a glupy.sleep whose seconds are set to NaN after it was made.
     * ``fork``: ``os._exit`` replaced by a function that returns, then ``os.fork()``; the
       parent answers ``child:STATUS`` (the child's exit status, 70 when the fork guard ended
@@ -239,7 +242,29 @@ class ProcessMeddler(glupy.Translator):
                 os.dup2(target, 3)  # fd 3 of a GlusterFS process is its own (a log, a socket)
             finally:
                 os.close(target)
-        elif what == "nan-sleep":
+        elif what == "recursion":  # a deep recursion through C, past a raised limit
+            import sys
+            import threading
+
+            sys.setrecursionlimit(10**6)
+            threading.stack_size(1 << 16)  # and small stacks for the translator's threads
+
+            def deeper(n: int) -> int:
+                return sorted([1], key=lambda x: deeper(n + 1))[0]
+
+            out: dict[str, str] = {}
+
+            def in_own_thread() -> None:
+                try:
+                    deeper(0)
+                except RecursionError:
+                    out["thread"] = "RecursionError"
+
+            worker = threading.Thread(target=in_own_thread)
+            worker.start()
+            worker.join()
+            deeper(0)
+
             request = glupy.sleep(0)
             request.seconds = float("nan")
             await request

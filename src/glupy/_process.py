@@ -68,6 +68,8 @@ THREAD_STACK = 32 << 20
 #: thread whose stack overflows ends the process (sys.setrecursionlimit(10**6) and a
 #: __repr__ recursing did, in a plain Python 3.11 on an 8 MiB stack). 4 KiB a level.
 RECURSION_CAP = THREAD_STACK // 4096
+#: The longest switch interval a translator may set (Python's default, 5 ms).
+SWITCH_INTERVAL_MAX = 0.005
 
 
 def _end_forked_child() -> None:
@@ -215,7 +217,7 @@ def _guard_resource() -> None:
     resource.setrlimit, resource.prlimit = guarded_setrlimit, guarded_prlimit
 
 
-def _guard_recursion() -> None:
+def _guard_interpreter() -> None:
     import sys
     import threading
 
@@ -240,6 +242,15 @@ def _guard_recursion() -> None:
         real(min(limit, RECURSION_CAP) if isinstance(limit, int) else limit)
 
     sys.setrecursionlimit = setrecursionlimit
+    set_interval = sys.setswitchinterval
+
+    def setswitchinterval(interval: float) -> None:
+        """sys.setswitchinterval that keeps the interval at :data:`SWITCH_INTERVAL_MAX` at
+        most: a thread computing in Python keeps the GIL for as long as the interval asks
+        before it is made to give it up, and every other FOP of the process waits."""
+        set_interval(min(interval, SWITCH_INTERVAL_MAX) if isinstance(interval, (int, float)) else interval)
+
+    sys.setswitchinterval = setswitchinterval
 
 
 def _guard_signal_mask() -> None:
@@ -284,4 +295,4 @@ def guard() -> None:
     _guard_close()
     _guard_resource()
     _guard_signal_mask()
-    _guard_recursion()
+    _guard_interpreter()

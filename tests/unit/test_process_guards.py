@@ -58,6 +58,8 @@ assert sys.getrecursionlimit() == _process.RECURSION_CAP
 import threading
 threading.stack_size(1 << 16)
 assert threading.stack_size() == _process.THREAD_STACK
+sys.setswitchinterval(100)
+assert sys.getswitchinterval() == _process.SWITCH_INTERVAL_MAX
 os._exit = lambda code: None
 pid = os.fork()
 if pid == 0:

@@ -187,7 +187,8 @@ class ProcessMeddler(glupy.Translator):
       closed.
     * ``recursion``: the recursion limit raised to a million and threads' stacks set to
       64 KiB, then a recursion through C (a sort key calling itself) in a thread of its
-      own and in the handler.
+      own and in the handler; the answer names what each came to.
+    * ``switch-interval``: ``sys.setswitchinterval(100)``; the answer is the interval after.
     * ``nan-sleep``: a glupy.sleep whose seconds are set to NaN after it was made.
     * ``fork``: ``os._exit`` replaced by a function that returns, then ``os.fork()``; the
       parent answers ``child:STATUS`` (the child's exit status, 70 when the fork guard ended
@@ -263,8 +264,17 @@ class ProcessMeddler(glupy.Translator):
             worker = threading.Thread(target=in_own_thread)
             worker.start()
             worker.join()
-            deeper(0)
+            try:
+                deeper(0)
+            except RecursionError:
+                out["handler"] = "RecursionError"
+            return f"thread:{out.get('thread')},handler:{out.get('handler')}"
+        elif what == "switch-interval":  # a thread computing keeps the GIL this long
+            import sys
 
+            sys.setswitchinterval(100)
+            return str(sys.getswitchinterval())
+        elif what == "nan-sleep":
             request = glupy.sleep(0)
             request.seconds = float("nan")
             await request

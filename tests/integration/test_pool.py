@@ -8,7 +8,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from glupy.gluster import FuseMount, Pool, Volume
 
@@ -28,6 +31,25 @@ def final_graph(log: Path) -> str:
     return text[text.rfind("Final graph:"):]
 
 
+@pytest.fixture
+def client_filter() -> Iterator[None]:
+    """The client volfile filter, as `glupy install --filter` puts it on every node of a
+    pool (the three nodes here share this machine's): attach checks the other nodes
+    have it. Removed at the end if this installed it (before: the test passed only after
+    test_crypt_volume, which leaves it installed)."""
+    from glupy import volfile_filter
+
+    installed = not volfile_filter.filter_installed()
+    if installed:
+        volfile_filter.install_filter()
+    try:
+        yield
+    finally:
+        if installed:
+            volfile_filter.remove_filter()
+
+
+@pytest.mark.usefixtures("client_filter")
 def test_attach_on_a_three_node_pool(gluster_pool: Pool, gluster_state_dir: Path) -> None:
     first = gluster_pool[0]
     vol = Volume.create(first, "poolvol", gluster_pool.bricks("poolvol", 6), replica=3)  # 2 x 3 over 3 nodes

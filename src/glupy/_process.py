@@ -153,15 +153,18 @@ def keep_bricks_open(xlator: Any) -> None:
     todo, seen = [xlator], set()
     while todo:
         x = todo.pop()
-        if x.name in seen:
+        try:
+            if x.name in seen:
+                continue
+            seen.add(x.name)
+            directory = x.options.get("directory") if x.type == "storage/posix" else None
+            if isinstance(directory, bytes):
+                directory = directory.rstrip(b"\0").decode(errors="replace")
+            if directory and (real := os.path.realpath(directory)) not in _BRICKS:
+                _BRICKS.append(real)  # (as /proc/self/fd shows it)
+            todo.extend(x.children)
+        except Exception:  # noqa: BLE001 - a guard's bookkeeping never fails a translator's start
             continue
-        seen.add(x.name)
-        directory = x.options.get("directory") if x.type == "storage/posix" else None
-        if isinstance(directory, bytes):
-            directory = directory.rstrip(b"\0").decode(errors="replace")
-        if directory and (real := os.path.realpath(directory)) not in _BRICKS:
-            _BRICKS.append(real)  # (as /proc/self/fd shows it)
-        todo.extend(x.children)
 
 
 def _guard_close() -> None:

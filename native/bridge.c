@@ -356,7 +356,7 @@ static PyMethodDef gp_mod_methods[] = {
     {"call_end", gp_mod_call_end, METH_NOARGS, NULL},
     {"loop_beat", gp_mod_loop_beat, METH_NOARGS, NULL},
     {"thread_begin", gp_mod_thread_begin, METH_NOARGS, NULL},
-    {"thread_end", gp_mod_thread_end, METH_NOARGS, NULL},
+    {"thread_end", gp_mod_call_end, METH_NOARGS, NULL}, /* (one table or the other) */
     {NULL},
 };
 

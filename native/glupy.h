@@ -236,7 +236,6 @@ PyObject *gp_mod_call_begin(PyObject *m, PyObject *unused);
 PyObject *gp_mod_call_end(PyObject *m, PyObject *unused);
 PyObject *gp_mod_loop_beat(PyObject *m, PyObject *unused);
 PyObject *gp_mod_thread_begin(PyObject *m, PyObject *unused);
-PyObject *gp_mod_thread_end(PyObject *m, PyObject *unused);
 
 gp_req *gp_req_new(call_frame_t *frame, xlator_t *this, int fop, double timeout, const gp_expect *expect);
 void gp_req_unref(gp_req *r);

@@ -888,6 +888,9 @@ gp_mod_call_begin(PyObject *m, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* _glupy.call_end and _glupy.thread_end: the calling thread's call ends, or its life (a
+ * thread is in one table at most: glupy's pool threads make calls, translators' threads
+ * are tracked). */
 PyObject *
 gp_mod_call_end(PyObject *m, PyObject *unused)
 {
@@ -896,6 +899,11 @@ gp_mod_call_end(PyObject *m, PyObject *unused)
     for (int i = 0; i < gp_ncalls; i++)
         if (gp_calls[i].ident == ident) {
             gp_calls[i] = gp_calls[--gp_ncalls];
+            break;
+        }
+    for (int i = 0; i < gp_ntracked; i++)
+        if (gp_tracked[i].ident == ident) {
+            gp_tracked[i] = gp_tracked[--gp_ntracked];
             break;
         }
     pthread_mutex_unlock(&gp_calls_lock);
@@ -921,20 +929,6 @@ gp_mod_thread_begin(PyObject *m, PyObject *unused)
     pthread_mutex_lock(&gp_calls_lock);
     if (gp_ntracked < GP_TRACKED_MAX) /* (more go unwatched) */
         gp_tracked[gp_ntracked++] = (typeof(gp_tracked[0])){.ident = ident, .tid = tid, .cpu_ns = -1};
-    pthread_mutex_unlock(&gp_calls_lock);
-    Py_RETURN_NONE;
-}
-
-PyObject *
-gp_mod_thread_end(PyObject *m, PyObject *unused)
-{
-    unsigned long ident = PyThread_get_thread_ident();
-    pthread_mutex_lock(&gp_calls_lock);
-    for (int i = 0; i < gp_ntracked; i++)
-        if (gp_tracked[i].ident == ident) {
-            gp_tracked[i] = gp_tracked[--gp_ntracked];
-            break;
-        }
     pthread_mutex_unlock(&gp_calls_lock);
     Py_RETURN_NONE;
 }

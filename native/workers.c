@@ -1075,6 +1075,14 @@ gp_memory_limit_now(void)
 
 static long gp_memory_last; /* resident bytes at the last tick (atomic) */
 
+/* The process's resident memory in bytes, or -1. */
+static long
+gp_rss_now(void)
+{
+    long pages = gp_read_long("/proc/self/statm", 1);
+    return pages < 0 ? -1 : pages * sysconf(_SC_PAGESIZE);
+}
+
 /* ---- one allocation past the limit
  *
  * What the watch interrupts is Python code: one C call allocating gigabytes at once
@@ -1092,10 +1100,8 @@ gp_block_refused(size_t size)
     if (size < GP_BIG_BLOCK)
         return 0;
     long rss = __atomic_load_n(&gp_memory_last, __ATOMIC_RELAXED);
-    if (rss <= 0) {
-        long pages = gp_read_long("/proc/self/statm", 1);
-        rss = pages > 0 ? pages * sysconf(_SC_PAGESIZE) : 0;
-    }
+    if (rss <= 0 && (rss = gp_rss_now()) < 0) /* (before the first tick) */
+        rss = 0;
     return (long)(size >> 1) + (rss >> 1) > (gp_memory_limit_now() >> 1); /* (halves: no overflow) */
 }
 
@@ -1139,10 +1145,9 @@ gp_memory_hook_install(void)
 static void
 gp_memory_watch(double now)
 {
-    long pages = gp_read_long("/proc/self/statm", 1);
-    if (pages < 0)
+    long rss = gp_rss_now(), last = gp_memory_last;
+    if (rss < 0)
         return;
-    long rss = pages * sysconf(_SC_PAGESIZE), last = gp_memory_last;
     __atomic_store_n(&gp_memory_last, rss, __ATOMIC_RELAXED);
     long limit;
     if (!last || rss - last < GP_MEMORY_GROWTH || rss < (limit = gp_memory_limit_now()))

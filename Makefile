@@ -20,6 +20,9 @@ PY_INCLUDES = $(shell $(PYTHON_BASE) -c 'import sysconfig; print("-I" + sysconfi
 PY_LIBDIR = $(shell $(PYTHON_BASE) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 PY_LDLIB = $(shell $(PYTHON_BASE) -c 'import sysconfig; print("python" + sysconfig.get_config_var("LDVERSION"))')
 PY_SONAME = $(shell $(PYTHON_BASE) -c 'import sysconfig; print(sysconfig.get_config_var("INSTSONAME"))')
+PY_EXT_SUFFIX = $(shell $(PYTHON_BASE) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+# crypt's block sealing in C (OpenSSL), imported as glupy._aead; crypt falls back to `cryptography` without it
+AEAD_MODULE = src/glupy/_aead$(PY_EXT_SUFFIX)
 
 CFLAGS ?= -O2 -g
 GLUPY_CFLAGS = $(CFLAGS) -fPIC -Wall -Werror=incompatible-pointer-types -Werror=implicit-function-declaration \
@@ -68,6 +71,10 @@ $(BUILD)/glupy.so: $(OBJECTS) $(VENV)/.installed
 	@if ldd -r $@ 2>&1 | grep -q 'undefined symbol'; then ldd -r $@ 2>&1 | grep 'undefined symbol' >&2; \
 		echo "glupy.so has symbols the installed GlusterFS does not provide" >&2; rm -f $@; exit 1; fi
 
+$(AEAD_MODULE): native/aead.c
+	@test -f /usr/include/openssl/evp.h || { echo "OpenSSL's headers are not installed: run 'make deps' (apt-get install libssl-dev)" >&2; exit 1; }
+	$(CC) $(CFLAGS) -fPIC -shared -Wall -Werror=implicit-function-declaration $(PY_INCLUDES) -o $@ $< -lcrypto
+
 $(BUILD)/layout_probe: native/layout_probe.c $(BUILD)/layout_check.o $(HEADERS)
 	$(CC) $(GLUPY_CFLAGS) -o $@ native/layout_probe.c $(BUILD)/layout_check.o -lgfapi -lglusterfs
 
@@ -75,7 +82,7 @@ $(BUILD)/layout_probe: native/layout_probe.c $(BUILD)/layout_check.o $(HEADERS)
 check-layout: $(BUILD)/layout_probe
 	$(BUILD)/layout_probe
 
-build: $(BUILD)/glupy.so check-layout
+build: $(BUILD)/glupy.so $(AEAD_MODULE) check-layout
 
 install: build
 	install -d $(XLATOR_DIR)/user
@@ -95,7 +102,7 @@ docs: venv
 stubs: venv
 	$(PY) -c "from glupy import _stubgen; print(*_stubgen.write(), sep='\n')"
 
-unit: venv
+unit: venv $(AEAD_MODULE)
 	$(PY) -m pytest -q tests/unit
 
 integration: deps venv install
@@ -112,4 +119,4 @@ bench: deps venv install
 	$(PY) -m bench
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(AEAD_MODULE)

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages glupy needs (GlusterFS, its headers, Python's
-# headers and venv, graphviz), and any packages named as arguments (make bench:
+# headers and venv, OpenSSL's headers, graphviz), and any packages named as arguments (make bench:
 # valgrind). Idempotent: installs only what is missing.
 set -euo pipefail
 
 PACKAGES=(glusterfs-server glusterfs-client libglusterfs-dev liburcu-dev uuid-dev
-          python3-dev python3-venv attr graphviz psmisc redis-server "$@")
+          python3-dev python3-venv libssl-dev attr graphviz psmisc redis-server "$@")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

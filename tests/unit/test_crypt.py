@@ -28,6 +28,18 @@ from glupy.testing.model import FileModel
 from glupy.translators.crypt import (BLOCK, CBLOCK, OVERHEAD, BlockCodec, CorruptBlock, Crypt, KeyFileError,
                                      cipher_size, plain_size, read_key_file, write_key_file)
 
+@pytest.fixture(autouse=True, scope="module", params=["aead", "cryptography"])
+def block_sealer(request):
+    """Every test here once with crypt's blocks sealed in C (glupy._aead) and once through
+    `cryptography`, block by block (what crypt does when glupy._aead is not built)."""
+    if request.param == "aead" and crypt._RunKey is None:
+        pytest.skip("glupy._aead is not built (make build)")
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "cryptography":
+            patch.setattr(crypt, "_RunKey", None)
+        yield request.param
+
+
 # ------------------------------------------------------------------ sizes
 
 

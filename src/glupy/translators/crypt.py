@@ -152,6 +152,11 @@ from glupy.fop_table import FOP_BY_NAME
 from glupy.fuse import raise_read_ahead
 from glupy.translators.guard import CRYPT_KEY, MarkedChild
 
+try:  # crypt's blocks sealed and opened in C, a run per call (native/aead.c, built by make)
+    from glupy._aead import Key as _RunKey
+except ImportError:  # (not built: one `cryptography` call per block)
+    _RunKey = None
+
 #: plaintext bytes per block
 BLOCK = 4096
 #: bytes a stored block adds: the nonce (12) and the GCM tag (16)
@@ -375,12 +380,20 @@ class CorruptBlock(Exception):
         self.index = index
 
 
-#: held around each run of AES-GCM calls: every call lets the GIL go for a few microseconds, and
-#: two threads sealing or opening blocks at once would hand the GIL to each other at every block
+#: (without glupy._aead) held around each run of AES-GCM calls: every call lets the GIL go for a
+#: few microseconds, and two threads sealing or opening blocks at once would hand the GIL to each
+#: other at every block
 _CRYPTO = threading.Lock()
 #: associated data: gfid (16 bytes) || block index (8, big-endian) [|| last (1: 01 or 00), format 2]
 _AD_V1 = struct.Struct(">16sQ")
 _AD_V2 = struct.Struct(">16sQ?")
+
+
+def _cipher_of(key: Any) -> Any:
+    """What seals and opens blocks with `key` (32 bytes): a glupy._aead.Key (its own copy of
+    the key, zeroed when it is freed) or, without that module, cryptography's AESGCM (given an
+    immutable copy: older versions keep a reference to the key and use it for every operation)."""
+    return _RunKey(key) if _RunKey is not None else AESGCM(bytes(key))
 
 
 class FileCipher:
@@ -391,12 +404,14 @@ class FileCipher:
     says whether the block is the file's last one. `size` is a hint kept with the file
     (its plaintext size when this client last saw it), never trusted for data."""
 
-    __slots__ = ("_seal_into", "_open_into", "_id", "_flags", "size", "queue", "runner", "held", "known",
-                 "contended", "unanswered")
+    __slots__ = ("_run_key", "_seal_into", "_open_into", "_id", "_flags", "size", "queue", "runner", "held",
+                 "known", "contended", "unanswered")
 
-    def __init__(self, aead: AESGCM, file_id: bytes, flags: bool) -> None:
-        self._seal_into = aead.encrypt_into
-        self._open_into = aead.decrypt_into
+    def __init__(self, aead: Any, file_id: bytes, flags: bool) -> None:
+        # aead: a glupy._aead.Key (a run of blocks per call), or cryptography's AESGCM
+        self._run_key = aead if _RunKey is not None and isinstance(aead, _RunKey) else None
+        self._seal_into = None if self._run_key else aead.encrypt_into
+        self._open_into = None if self._run_key else aead.decrypt_into
         self._id = file_id
         self._flags = flags
         self.size: int | None = None
@@ -422,6 +437,8 @@ class FileCipher:
     def seal_into(self, out: memoryview, pos: int, first: int, plaintext: Any, last: int = -1) -> int:
         """Write the stored form of `plaintext` (blocks from `first` on) into `out` at `pos`,
         with no intermediate copy; returns the position after it."""
+        if self._run_key is not None:
+            return self._run_key.seal_into(out, pos, self._id, self._flags, first, last, plaintext)
         view = memoryview(plaintext)
         size = len(view)
         n = -(-size // BLOCK)
@@ -454,6 +471,11 @@ class FileCipher:
         size = len(view)
         full, rest = divmod(size, CBLOCK)
         out = bytearray(full * BLOCK + (rest - OVERHEAD if rest > OVERHEAD else 0))
+        if self._run_key is not None:
+            holes = self._run_key.open_into(out, self._id, self._flags, first, last, view)
+            if holes < 0:
+                raise CorruptBlock(-1 - holes)
+            return out, holes
         target = memoryview(out)
         with _CRYPTO:
             return self._open_all(view, size, first, last, out, target)
@@ -509,20 +531,19 @@ class BlockCodec:
         self.version = version
         self.flags = version >= FORMAT_V2
         self._prk: bytearray | None = None
-        self._aead: AESGCM | None = None
+        self._aead: Any = None
         if self.flags:
             # HKDF's extract step, once: each file's key is then one expand (RFC 5869)
             self._prk = bytearray(hmac.new(FILE_KEY_SALT, data_key, hashlib.sha256).digest())
         else:
-            # an immutable copy: the caller wipes data_key, and older versions of cryptography's
-            # AESGCM keep a reference to the key they are given (and use it for every operation)
-            self._aead = AESGCM(bytes(data_key))
+            # a copy (the caller wipes data_key; _cipher_of copies it)
+            self._aead = _cipher_of(data_key)
         self.files_keyed = 0
 
     def wipe(self) -> None:
         """Forget the key material: zero the bytearray format 2 derives file keys from, drop
-        format 1's AESGCM (its copy of the key lives in OpenSSL, freed with it). The
-        FileCiphers already made keep their own AESGCM until their inodes are forgotten."""
+        format 1's cipher (its copy of the key is zeroed or freed with it). The FileCiphers
+        already made keep their own cipher until their inodes are forgotten."""
         wipe(self._prk)
         self._prk = None
         self._aead = None
@@ -536,7 +557,7 @@ class BlockCodec:
         if not self.flags:
             return FileCipher(self._aead, file_id, False)
         self.files_keyed += 1
-        return FileCipher(AESGCM(self.file_key(file_id)), file_id, True)
+        return FileCipher(_cipher_of(self.file_key(file_id)), file_id, True)
 
     def encrypt(self, file_id: bytes, first: int, plaintext: bytes, last: int = -1) -> bytes:
         """One-off :meth:`FileCipher.encrypt` (tests and tools; the translator keeps its FileCiphers)."""
@@ -748,7 +769,9 @@ class Crypt(glupy.Translator):
         self._read_ahead_due = self.read_ahead > 0  # raised at the first read: the mount is up by then
         # the latest big readv replies (ciphertext), kept referenced (option read-hold; see READ_POOLED)
         self._held: collections.deque[Any] = collections.deque(maxlen=self.read_hold)
-        self.log.info("crypt: key from %s (fingerprint %s)", self.key_file, self.fingerprint)
+        self.log.info("crypt: key from %s (fingerprint %s); blocks sealed %s", self.key_file, self.fingerprint,
+                      "a run per call (glupy._aead)" if _RunKey is not None
+                      else "one by one through cryptography (glupy._aead is not built: make build)")
 
     def fini(self) -> None:
         self._held.clear()

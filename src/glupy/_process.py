@@ -29,6 +29,12 @@ Found by a ninth red-team session, each on a FUSE client of GlusterFS 10.3:
   ``open(fd).close()``, ctypes, are not guarded.)
 * ``os._exit`` replaced (a test double), then ``os.fork()``: the fork guard looked
   ``os._exit`` up when it ran, so the child went on, holding ``/dev/fuse``.
+
+And what ends a process outright, where a careless handler might "exit on error":
+``os._exit``, ``os.abort``, and a signal that ends or stops the process sent to itself
+(``os.kill(os.getpid(), SIGKILL)``, ``signal.raise_signal(SIGSEGV)``, ...) are refused
+(PermissionError: the FOP fails, the process serves on). ``sys.exit`` raises SystemExit,
+which fails the FOP as any exception does.
 """
 
 from __future__ import annotations
@@ -187,6 +193,91 @@ def _guard_close() -> None:
     posix.close = os.close = close
 
 
+#: Signals a translator may send its own process: none of them ends it (0 only checks that
+#: a process exists; HUP, USR1 and USR2 GlusterFS takes on a thread of its own, for a log
+#: rotation or a statedump; the stray ones are ignored; the last four are ignored by
+#: default). Any other signal ends or stops the process: KILL, STOP, SEGV, ABRT, ... and
+#: TERM, INT and QUIT, which GlusterFS takes as an order to shut down.
+HARMLESS_SIGNALS = frozenset({0, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, *STRAY_SIGNALS, signal.SIGCHLD,
+                              signal.SIGURG, signal.SIGWINCH, signal.SIGCONT})
+
+
+def _ends_process(sig: Any) -> bool:
+    return isinstance(sig, int) and sig not in HARMLESS_SIGNALS
+
+
+def _reaches_self(pid: int) -> bool:
+    """os.kill(pid, ...) reaches this process: its pid, its group (0, -pgid) or every process (-1)."""
+    return pid in (os.getpid(), 0, -1) or (pid < -1 and -pid == os.getpgrp())
+
+
+def _pidfd_of_self(fd: int) -> bool:
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as info:
+            return any(line.split() == ["Pid:", str(os.getpid())] for line in info)
+    except (OSError, ValueError):
+        return False
+
+
+def _refuse_ending(call: str) -> None:
+    raise PermissionError(f"glupy: {call} would end the GlusterFS process (and every FOP of every translator "
+                          "in it); raise an exception to fail the FOP")
+
+
+def _guard_ending() -> None:
+    """Refuse what ends the process outright from a handler: os._exit and os.abort, and a
+    signal that ends or stops it sent to itself (os.kill, os.killpg, signal.raise_signal,
+    signal.pthread_kill, signal.pidfd_send_signal). (sys.exit raises SystemExit, which
+    fails the FOP like any exception.)"""
+    import _signal  # type: ignore[import-not-found]
+
+    def _exit(code: int) -> None:
+        _refuse_ending(f"os._exit({code!r})")
+
+    def abort() -> None:
+        _refuse_ending("os.abort()")
+
+    real_kill, real_killpg = posix.kill, posix.killpg
+
+    def kill(pid: int, sig: int) -> None:
+        if _ends_process(sig) and isinstance(pid, int) and _reaches_self(pid):
+            _refuse_ending(f"os.kill({pid}, {sig})")
+        real_kill(pid, sig)
+
+    def killpg(pgid: int, sig: int) -> None:
+        if _ends_process(sig) and pgid in (0, os.getpgrp()):
+            _refuse_ending(f"os.killpg({pgid}, {sig})")
+        real_killpg(pgid, sig)
+
+    posix._exit = os._exit = _exit
+    posix.abort = os.abort = abort
+    posix.kill = os.kill = kill
+    posix.killpg = os.killpg = killpg
+    real_raise, real_pthread_kill = _signal.raise_signal, _signal.pthread_kill
+
+    def raise_signal(sig: int) -> None:
+        if _ends_process(sig):
+            _refuse_ending(f"signal.raise_signal({sig})")
+        real_raise(sig)
+
+    def pthread_kill(thread_id: int, sig: int) -> None:
+        if _ends_process(sig):  # (every thread is this process's)
+            _refuse_ending(f"signal.pthread_kill(..., {sig})")
+        real_pthread_kill(thread_id, sig)
+
+    signal.raise_signal = _signal.raise_signal = raise_signal
+    signal.pthread_kill = _signal.pthread_kill = pthread_kill
+    if hasattr(_signal, "pidfd_send_signal"):
+        real_pidfd_send = _signal.pidfd_send_signal
+
+        def pidfd_send_signal(pidfd: int, sig: int, siginfo: Any = None, flags: int = 0) -> None:
+            if _ends_process(sig) and _pidfd_of_self(pidfd):
+                _refuse_ending(f"signal.pidfd_send_signal(..., {sig})")
+            real_pidfd_send(pidfd, sig, siginfo, flags)
+
+        signal.pidfd_send_signal = _signal.pidfd_send_signal = pidfd_send_signal
+
+
 def _lowers(resource_mod: Any, which: int, limits: tuple[int, int]) -> bool:
     soft, hard = resource_mod.getrlimit(which)
     new_soft, new_hard = limits
@@ -296,6 +387,7 @@ def guard() -> None:
     posix.umask = os.umask = umask
     _guard_dup2()
     _guard_close()
+    _guard_ending()
     _guard_resource()
     _guard_signal_mask()
     _guard_interpreter()

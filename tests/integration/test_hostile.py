@@ -526,6 +526,9 @@ def test_an_xdata_changed_by_a_thread_while_its_wind_is_below(state: Path) -> No
 #: signals each of which ended a client or a brick without a line in its log, sent by a
 #: handler to its own process (ProcessWide ``kill-NAME``)
 STRAY = ["PROF", "VTALRM", "XCPU", "XFSZ", "IO", "PWR", "SYS", "RTMIN", "RTMAX"]
+#: signals that end or stop a process at once, sent by a handler to its own process: refused
+#: (the FOP fails with EIO), as os._exit and os.abort are
+ENDING = ["KILL", "SEGV", "ABRT", "TERM", "STOP", "QUIT"]
 
 
 def check_process_wide(path: Path, where: str, alive: Any) -> None:
@@ -534,6 +537,8 @@ def check_process_wide(path: Path, where: str, alive: Any) -> None:
     for name in STRAY:
         assert timed_getxattr(path, f"user.{where}.kill-{name}")[1] == errno.ENODATA, name
     assert timed_getxattr(path, f"user.{where}.itimer-prof")[1] == errno.ENODATA
+    for kind in [f"kill-{name}" for name in ENDING] + ["os-exit", "abort"]:
+        assert timed_getxattr(path, f"user.{where}.{kind}")[1] == errno.EIO, kind
     # a wind the translator below would crash on: refused in the handler (EIO)
     assert timed_getxattr(path, f"user.{where}.readlink-huge")[1] == errno.EIO
     for _ in range(300):  # the 10 ms of the process's CPU after which the timer's signal comes

@@ -34,7 +34,8 @@ def test_umask_reads_and_refuses_a_change():
 def test_the_guards_in_a_process_of_their_own():
     """guard() as a GlusterFS daemon runs it: GlusterFS's signals stay blocked, identity,
     limits, umask and others' fds are refused, the recursion limit and threads' stacks
-    stay within what is safe, a fork's child ends at once even with os._exit replaced."""
+    stay within what is safe, what would end the process (os._exit, os.abort, a fatal
+    signal to itself) is refused, a fork's child ends at once even with os._exit replaced."""
     code = r"""
 import os, resource, signal, sys
 from glupy import _process
@@ -60,6 +61,22 @@ threading.stack_size(1 << 16)
 assert threading.stack_size() == _process.THREAD_STACK
 sys.setswitchinterval(100)
 assert sys.getswitchinterval() == _process.SWITCH_INTERVAL_MAX
+ending = []
+for call in (lambda: os._exit(1), os.abort, lambda: os.kill(os.getpid(), signal.SIGKILL),
+             lambda: os.kill(0, signal.SIGTERM), lambda: os.kill(-1, signal.SIGSEGV),
+             lambda: os.kill(-os.getpgrp(), signal.SIGSTOP), lambda: os.killpg(0, signal.SIGKILL),
+             lambda: signal.raise_signal(signal.SIGSEGV), lambda: signal.pthread_kill(threading.get_ident(), 9),
+             lambda: signal.pidfd_send_signal(os.pidfd_open(os.getpid()), signal.SIGKILL)):
+    try:
+        call()
+    except PermissionError:
+        ending.append(True)
+assert len(ending) == 10, ending
+os.kill(os.getpid(), 0)  # what does not end the process still goes
+signal.raise_signal(signal.SIGCHLD)
+child = os.fork()  # (ended by the fork guard with 70)
+os.kill(child, signal.SIGKILL)  # another process: not this guard's business
+assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) in (70, -signal.SIGKILL)
 os._exit = lambda code: None
 pid = os.fork()
 if pid == 0:

@@ -762,7 +762,9 @@ class ProcessWide(glupy.Translator):
     WHERE (``client``, ``brick``), which then answers ENODATA; other names pass on.
 
     * ``kill-NAME``: sends signal SIGNAME (PROF, XCPU, XFSZ, IO, PWR, SYS, RTMIN...) to
-      its own process; each of these ended a GlusterFS process without a log line;
+      its own process; each of these ended a GlusterFS process without a log line (KILL,
+      SEGV, ABRT, TERM, STOP and QUIT, which end or stop it at once, are refused: EIO);
+    * ``os-exit``, ``abort``: ``os._exit(1)``, ``os.abort()`` ("exit on error"; refused: EIO);
     * ``itimer-prof``: arms a profiling timer of 10 ms of CPU
       (``signal.setitimer(signal.ITIMER_PROF, ...)``), as a sampling profiler would;
     * ``loopblock``: awaits, through ``glupy.on_loop``, a coroutine that calls
@@ -804,6 +806,10 @@ class ProcessWide(glupy.Translator):
         kind = name[len(prefix):]
         if kind.startswith("kill-"):
             os.kill(os.getpid(), getattr(signal, "SIG" + kind[len("kill-"):]))
+        elif kind == "os-exit":  # "exit on error", as a script would
+            os._exit(1)
+        elif kind == "abort":
+            os.abort()
         elif kind == "itimer-prof":
             signal.setitimer(signal.ITIMER_PROF, 0.01)
         elif kind == "loopblock":

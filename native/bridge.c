@@ -96,6 +96,8 @@ int gp_embedded;                  /* we initialised the interpreter (not a gfapi
 /* ------------------------------------------------------------ threads */
 
 static pthread_key_t gp_thread_key;
+/* This thread's pinned state (gp_gil_acquire, in our own interpreter only), or NULL. */
+static GP_TLS PyThreadState *gp_pinned;
 static pthread_once_t gp_thread_key_once = PTHREAD_ONCE_INIT;
 
 /* At thread exit: delete the thread state kept by gp_gil_acquire. Python's own
@@ -104,6 +106,7 @@ static pthread_once_t gp_thread_key_once = PTHREAD_ONCE_INIT;
 static void
 gp_thread_exit(void *tstate)
 {
+    gp_pinned = NULL;
     if (!tstate || !Py_IsInitialized())
         return;
     PyEval_RestoreThread(tstate);
@@ -117,9 +120,24 @@ gp_thread_key_create(void)
     pthread_key_create(&gp_thread_key, gp_thread_exit);
 }
 
+#if PY_VERSION_HEX >= 0x030D0000
+#define gp_tstate_now() PyThreadState_GetUnchecked()
+#else
+#define gp_tstate_now() _PyThreadState_UncheckedGet()
+#endif
+
 PyGILState_STATE
 gp_gil_acquire(void)
 {
+    PyThreadState *pinned = gp_pinned;
+    if (__builtin_expect(pinned != NULL, 1)) {
+        /* what PyGILState_Ensure does for a thread it knows, without its counter: the
+         * pin keeps the state, and gp_gil_release mirrors this */
+        if (gp_tstate_now() == pinned)
+            return PyGILState_LOCKED; /* held already (a reply inside a wind under the GIL) */
+        PyEval_RestoreThread(pinned);
+        return PyGILState_UNLOCKED;
+    }
     PyGILState_STATE s = PyGILState_Ensure();
     pthread_once(&gp_thread_key_once, gp_thread_key_create);
     /* Only in our own interpreter: a hosting Python process manages the thread
@@ -127,8 +145,22 @@ gp_gil_acquire(void)
     if (gp_embedded && !pthread_getspecific(gp_thread_key)) {
         PyGILState_Ensure(); /* the pin: never released; gp_thread_exit deletes the state */
         pthread_setspecific(gp_thread_key, PyGILState_GetThisThreadState());
+        /* (the first state s goes back through the pinned path too: the pin's count
+         * of 2 only keeps the state, which gp_thread_exit deletes whatever it is) */
+        gp_pinned = PyGILState_GetThisThreadState();
     }
     return s;
+}
+
+void
+gp_gil_release(PyGILState_STATE state)
+{
+    if (__builtin_expect(gp_pinned != NULL, 1)) {
+        if (state == PyGILState_UNLOCKED)
+            PyEval_SaveThread();
+        return;
+    }
+    PyGILState_Release(state);
 }
 
 /* ------------------------------------------------------------ logging */

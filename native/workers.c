@@ -282,17 +282,46 @@ gp_locklist_copy(lock_migration_info_t *dst, lock_migration_info_t *src)
     return 0;
 }
 
-/* ------------------------------------------------------------ recycled blocks */
+/* ------------------------------------------------------------ recycled blocks
+ *
+ * Without a lock: a freed block is pushed on its class's shared list (compare-and-swap:
+ * pushing alone cannot be fooled by a head that changed and came back), and a thread
+ * that allocates takes the whole shared list at once (exchange) into a list of its own,
+ * from which it allocates with no atomic operation at all. Under a mutex, each
+ * allocation and each free cost about 100 instructions, four a FOP (callgrind). A
+ * thread's own blocks are freed when it ends. */
 
 #define GP_BLOCK_CLASS 64    /* bytes: sizes are rounded up to a multiple */
 #define GP_BLOCK_CLASSES 16  /* so blocks of up to 1 KiB are kept */
-#define GP_BLOCK_KEEP 32     /* per class: at most 512 KiB in all */
+#define GP_BLOCK_KEEP 32     /* per class on the shared lists: about 512 KiB in all */
 
 static struct {
-    pthread_mutex_t lock;
     void *head[GP_BLOCK_CLASSES]; /* each free block's first word links to the next */
-    int kept[GP_BLOCK_CLASSES];
-} gp_blocks = {PTHREAD_MUTEX_INITIALIZER};
+    int kept[GP_BLOCK_CLASSES];   /* about how many (a bound, not an account) */
+} gp_blocks;
+
+static GP_TLS void *gp_blocks_mine[GP_BLOCK_CLASSES]; /* this thread's, taken from gp_blocks */
+static GP_TLS int gp_blocks_adopted;                 /* the key below frees them at its end */
+static pthread_key_t gp_blocks_key;
+static pthread_once_t gp_blocks_once = PTHREAD_ONCE_INIT;
+
+static void
+gp_blocks_thread_end(void *unused)
+{
+    for (int c = 0; c < GP_BLOCK_CLASSES; c++) {
+        while (gp_blocks_mine[c]) {
+            void *block = gp_blocks_mine[c];
+            gp_blocks_mine[c] = *(void **)block;
+            free(block);
+        }
+    }
+}
+
+static void
+gp_blocks_key_create(void)
+{
+    pthread_key_create(&gp_blocks_key, gp_blocks_thread_end);
+}
 
 /* The size class of a block of `size` bytes (GP_BLOCK_CLASSES and above: not kept). */
 static size_t
@@ -307,15 +336,20 @@ gp_block_alloc(size_t size)
     size_t c = gp_block_class(size);
     if (c >= GP_BLOCK_CLASSES)
         return gp_zalloc(size);
-    pthread_mutex_lock(&gp_blocks.lock);
-    void *block = gp_blocks.head[c];
-    if (block) {
-        gp_blocks.head[c] = *(void **)block;
-        gp_blocks.kept[c]--;
+    void *block = gp_blocks_mine[c];
+    if (!block) {
+        if (__atomic_load_n(&gp_blocks.head[c], __ATOMIC_RELAXED))
+            block = __atomic_exchange_n(&gp_blocks.head[c], NULL, __ATOMIC_ACQUIRE);
+        if (!block)
+            return gp_zalloc((c + 1) * GP_BLOCK_CLASS);
+        __atomic_store_n(&gp_blocks.kept[c], 0, __ATOMIC_RELAXED);
+        if (!gp_blocks_adopted) {
+            pthread_once(&gp_blocks_once, gp_blocks_key_create);
+            pthread_setspecific(gp_blocks_key, &gp_blocks_adopted); /* any non-NULL value */
+            gp_blocks_adopted = 1;
+        }
     }
-    pthread_mutex_unlock(&gp_blocks.lock);
-    if (!block)
-        return gp_zalloc((c + 1) * GP_BLOCK_CLASS);
+    gp_blocks_mine[c] = *(void **)block;
     memset(block, 0, size);
     return block;
 }
@@ -326,15 +360,14 @@ gp_block_free(void *block, size_t size)
     if (!block)
         return;
     size_t c = gp_block_class(size);
-    if (c < GP_BLOCK_CLASSES) {
-        pthread_mutex_lock(&gp_blocks.lock);
-        if (gp_blocks.kept[c] < GP_BLOCK_KEEP) {
-            *(void **)block = gp_blocks.head[c];
-            gp_blocks.head[c] = block;
-            gp_blocks.kept[c]++;
-            block = NULL;
-        }
-        pthread_mutex_unlock(&gp_blocks.lock);
+    if (c < GP_BLOCK_CLASSES && __atomic_load_n(&gp_blocks.kept[c], __ATOMIC_RELAXED) < GP_BLOCK_KEEP) {
+        __atomic_add_fetch(&gp_blocks.kept[c], 1, __ATOMIC_RELAXED);
+        void *head = __atomic_load_n(&gp_blocks.head[c], __ATOMIC_RELAXED);
+        do
+            *(void **)block = head;
+        while (!__atomic_compare_exchange_n(&gp_blocks.head[c], &head, block, 1, __ATOMIC_RELEASE,
+                                            __ATOMIC_RELAXED));
+        return;
     }
     free(block);
 }

@@ -307,6 +307,12 @@ extern glusterfs_ctx_t *gp_ctx;
 /* C -> Python conversions: new reference, or NULL with an exception set. */
 PyObject *gp_py_loc(loc_t *loc, int fop);
 PyObject *gp_py_loc_take(loc_t *loc, int fop);
+/* The bridge's own copy of a FOP's location while it waits for a worker: loc_copy's,
+ * with the path in buf (GP_LOC_HELD_PATH bytes) when it fits. 0, or -1 (no memory,
+ * nothing held); gp_loc_unhold releases it (the references gp_py_loc_take left). */
+#define GP_LOC_HELD_PATH 256
+int gp_loc_hold(loc_t *dst, loc_t *src, char *buf);
+void gp_loc_unhold(loc_t *loc, char *buf);
 PyObject *gp_py_fd(fd_t *fd);
 PyObject *gp_py_xdata(dict_t *dict);
 int gp_xlator_is_glupy(xlator_t *xl); /* its context slots hold Python objects */

@@ -863,40 +863,126 @@ typedef struct {
     PyObject_HEAD gp_track track;
     loc_t loc;
     int given_with; /* the FOP GlusterFS gave this location with; -1: made in Python */
+    char text[];    /* the path (and a name outside it) of a Loc made from GlusterFS's (gp_loc_obj_make) */
 } gp_loc_obj;
 
-PyObject *
-gp_py_loc(loc_t *loc, int fop)
+/* 16 bytes of zeros: gf_uuid_is_null and gf_uuid_copy call into libuuid, some 80
+ * instructions a call (callgrind), four of them per location copied. */
+static inline int
+gp_gfid_null(const unsigned char *g)
 {
-    gp_loc_obj *o = PyObject_New(gp_loc_obj, &gp_loc_type);
+    uint64_t a, b;
+    memcpy(&a, g, 8);
+    memcpy(&b, g + 8, 8);
+    return (a | b) == 0;
+}
+
+/* Whether p points into the n bytes at base. */
+static inline int
+gp_points_into(const char *p, const char *base, size_t n)
+{
+    return p && (uintptr_t)p - (uintptr_t)base < n;
+}
+
+int
+gp_loc_hold(loc_t *dst, loc_t *src, char *buf)
+{
+    /* loc_copy's copy (GlusterFS 10, libglusterfs/src/xlator.c), field for field */
+    if (!gp_gfid_null(src->gfid))
+        memcpy(dst->gfid, src->gfid, 16);
+    else if (src->inode && !gp_gfid_null(src->inode->gfid))
+        memcpy(dst->gfid, src->inode->gfid, 16);
+    memcpy(dst->pargfid, src->pargfid, 16);
+    if (src->inode)
+        dst->inode = inode_ref(src->inode);
+    if (src->parent)
+        dst->parent = inode_ref(src->parent);
+    if (src->path) {
+        size_t len = strlen(src->path);
+        char *path = len < GP_LOC_HELD_PATH ? buf : GF_MALLOC(len + 1, gf_common_mt_strdup);
+        if (!path) {
+            gp_loc_unhold(dst, buf);
+            return -1;
+        }
+        memcpy(path, src->path, len + 1);
+        dst->path = path;
+        if (src->name && (dst->name = strrchr(path, '/')))
+            dst->name++;
+    } else if (src->name) {
+        /* loc_copy keeps the caller's pointer, which the held copy outlives: a copy
+         * in buf (an entry name always fits), or else loc_copy's pointer */
+        size_t len = strlen(src->name);
+        if (len < GP_LOC_HELD_PATH) {
+            memcpy(buf, src->name, len + 1);
+            dst->name = buf;
+        } else {
+            dst->name = src->name;
+        }
+    }
+    return 0;
+}
+
+void
+gp_loc_unhold(loc_t *loc, char *buf)
+{
+    if (gp_points_into(loc->path, buf, GP_LOC_HELD_PATH))
+        loc->path = NULL;
+    loc_wipe(loc);
+}
+
+/* A Loc of GlusterFS's location *loc: its path (and name) copied into the object, its
+ * references taken (take: moved from *loc, the bridge's own held copy, whose path its
+ * release frees if it is not in the held block). */
+static PyObject *
+gp_loc_obj_make(loc_t *loc, int fop, int take)
+{
+    size_t plen = loc && loc->path ? strlen(loc->path) + 1 : 0;
+    int name_in_path = loc && gp_points_into(loc->name, loc->path, plen);
+    size_t nlen = loc && loc->name && !name_in_path ? strlen(loc->name) + 1 : 0;
+    gp_loc_obj *o = PyObject_Malloc(sizeof(gp_loc_obj) + plen + nlen);
     if (!o)
-        return NULL;
+        return PyErr_NoMemory();
+    PyObject_Init((PyObject *)o, &gp_loc_type);
     memset(&o->loc, 0, sizeof(o->loc));
     o->given_with = fop;
     GP_TRACK(o);
-    if (loc && loc_copy(&o->loc, loc) != 0) {
-        Py_DECREF(o);
-        return PyErr_NoMemory();
+    if (!loc)
+        return (PyObject *)o;
+    memcpy(o->loc.gfid, gp_gfid_null(loc->gfid) && loc->inode ? loc->inode->gfid : loc->gfid, 16);
+    memcpy(o->loc.pargfid, loc->pargfid, 16);
+    if (plen) {
+        memcpy(o->text, loc->path, plen);
+        o->loc.path = o->text;
+    }
+    if (name_in_path) {
+        o->loc.name = o->text + (loc->name - loc->path);
+    } else if (nlen) {
+        memcpy(o->text + plen, loc->name, nlen);
+        o->loc.name = o->text + plen;
+    }
+    if (take) {
+        o->loc.inode = loc->inode;
+        o->loc.parent = loc->parent;
+        loc->inode = loc->parent = NULL;
+    } else {
+        o->loc.inode = loc->inode ? inode_ref(loc->inode) : NULL;
+        o->loc.parent = loc->parent ? inode_ref(loc->parent) : NULL;
     }
     return (PyObject *)o;
 }
 
-/* A Loc taking over *loc (its path and references), leaving *loc empty: for the
- * bridge's own copy of a FOP's location, which would otherwise be copied again and
- * wiped. */
+PyObject *
+gp_py_loc(loc_t *loc, int fop)
+{
+    return gp_loc_obj_make(loc, fop, 0);
+}
+
+/* A Loc taking over the references of *loc, the bridge's own copy of a FOP's location
+ * (gp_loc_hold), which would otherwise be taken again and dropped. */
 PyObject *
 gp_py_loc_take(loc_t *loc, int fop)
 {
-    if (!loc)
-        return gp_py_loc(NULL, fop);
-    gp_loc_obj *o = PyObject_New(gp_loc_obj, &gp_loc_type);
-    if (!o)
-        return NULL;
-    GP_TRACK(o);
-    o->given_with = fop;
-    o->loc = *loc;
-    memset(loc, 0, sizeof(*loc));
-    return (PyObject *)o;
+    return gp_loc_obj_make(loc, fop, 1);
 }
 
 int
@@ -947,11 +1033,20 @@ gp_loc_check(PyObject *obj, int fop, int entry, const char *what)
     return PyErr_Occurred() ? -1 : 0;
 }
 
+/* loc_wipe, but for the path when it is the object's own (gp_loc_obj_make) */
+static void
+gp_loc_obj_wipe(gp_loc_obj *self)
+{
+    if (self->loc.path == self->text)
+        self->loc.path = NULL;
+    loc_wipe(&self->loc);
+}
+
 static void
 gp_loc_dealloc(gp_loc_obj *self)
 {
     GP_UNTRACK(self);
-    loc_wipe(&self->loc);
+    gp_loc_obj_wipe(self);
     PyObject_Free(self);
 }
 
@@ -2407,7 +2502,8 @@ gp_orphan(glusterfs_ctx_t *ctx, glusterfs_graph_t *graph, int whole_ctx)
                 /* the path is plain memory: free it now, while the translators whose
                  * accounting it is charged to still exist (fini runs before the graph
                  * is destroyed); the inode references go with their tables */
-                GF_FREE((char *)x->loc.path);
+                if (x->loc.path != x->text)
+                    GF_FREE((char *)x->loc.path);
                 memset(&x->loc, 0, sizeof(loc_t));
             }
         } else if (whole_ctx && t->ctx == ctx) {

@@ -34,6 +34,7 @@
 typedef struct {
     PyObject_HEAD
     unsigned char key[KEY_BYTES]; /* zeroed (OPENSSL_cleanse) when the object is freed */
+    int ready;                    /* set once by __init__: never sealed with a key not given */
 } KeyObject;
 
 /* The associated data of block `index`: gfid || index (big-endian) [|| index == last]. */
@@ -144,12 +145,18 @@ Key_init(KeyObject *self, PyObject *args, PyObject *kwds)
     Py_buffer key;
     if (!PyArg_ParseTuple(args, "y*:Key", &key))
         return -1;
+    if (self->ready) { /* (another thread may be sealing with it, the GIL released) */
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_TypeError, "a Key's key cannot be changed");
+        return -1;
+    }
     if (key.len != KEY_BYTES) {
         PyBuffer_Release(&key);
         PyErr_Format(PyExc_ValueError, "an AES-256 key has %d bytes, not %zd", KEY_BYTES, key.len);
         return -1;
     }
     memcpy(self->key, key.buf, KEY_BYTES);
+    self->ready = 1;
     PyBuffer_Release(&key);
     return 0;
 }
@@ -162,8 +169,12 @@ Key_dealloc(KeyObject *self)
 }
 
 static int
-check_file_id(Py_buffer *file_id)
+check_call(KeyObject *self, Py_buffer *file_id)
 {
+    if (!self->ready) {
+        PyErr_SetString(PyExc_ValueError, "a Key made without a key");
+        return -1;
+    }
     if (file_id->len == FILE_ID)
         return 0;
     PyErr_Format(PyExc_ValueError, "a file id has %d bytes, not %zd", FILE_ID, file_id->len);
@@ -189,7 +200,7 @@ Key_seal_into(KeyObject *self, PyObject *args)
     PyObject *result = NULL;
     Py_ssize_t n = (plain.len + BLOCK - 1) / BLOCK;
     Py_ssize_t need = plain.len + n * OVERHEAD;
-    if (check_file_id(&file_id) < 0)
+    if (check_call(self, &file_id) < 0)
         goto done;
     if (pos < 0 || pos > out.len || out.len - pos < need) {
         PyErr_Format(PyExc_ValueError, "%zd bytes sealed need %zd bytes at %zd of a buffer of %zd", plain.len,
@@ -236,7 +247,7 @@ Key_open_into(KeyObject *self, PyObject *args)
     PyObject *result = NULL;
     Py_ssize_t full = stored.len / CBLOCK, rest = stored.len % CBLOCK;
     Py_ssize_t need = full * BLOCK + (rest > OVERHEAD ? rest - OVERHEAD : 0);
-    if (check_file_id(&file_id) < 0)
+    if (check_call(self, &file_id) < 0)
         goto done;
     if (out.len < need) {
         PyErr_Format(PyExc_ValueError, "%zd stored bytes open to %zd bytes, not %zd", stored.len, need, out.len);

@@ -86,3 +86,8 @@ def test_a_run_key_refuses_bad_sizes_and_keeps_its_own_copy_of_the_key() -> None
         run_key.seal_into(out, 0, b"short", True, 0, 0, bytes(BLOCK))
     with pytest.raises(ValueError):
         run_key.open_into(bytearray(BLOCK - 1), file_id, True, 0, 0, out)
+    with pytest.raises(TypeError):
+        run_key.__init__(bytes(32))  # its key stays the one it was made with
+    assert run_key.open_into(plain, file_id, True, 0, 0, out) == 0
+    with pytest.raises(ValueError):
+        crypt._RunKey.__new__(crypt._RunKey).seal_into(out, 0, file_id, True, 0, 0, bytes(BLOCK))  # no key

@@ -25,8 +25,9 @@ Found by a ninth red-team session, each on a FUSE client of GlusterFS 10.3:
   well (and, where posix runs in the process, its ``.glusterfs`` directories: every
   create EBADF): ``os.close`` leaves open ``/dev/fuse``, sockets, epoll instances, what
   was open before the first translator started and what is open in the process's
-  bricks. (Other ways to close an fd, ``socket.socket(fileno=fd).close()``,
-  ``open(fd).close()``, ctypes, are not guarded.)
+  bricks, and ``open(fd)`` (``os.fdopen``) refuses such an fd unless ``closefd=False``.
+  (Other ways to close an fd, ``socket.socket(fileno=fd).close()``, ctypes, are not
+  guarded.)
 * ``os._exit`` replaced (a test double), then ``os.fork()``: the fork guard looked
   ``os._exit`` up when it ran, so the child went on, holding ``/dev/fuse``.
 
@@ -174,23 +175,46 @@ def keep_bricks_open(xlator: Any) -> None:
 
 
 def _guard_close() -> None:
+    import builtins
+    import io
+
+    import _io  # type: ignore[import-not-found]
+
     real = posix.close
     # what was open before any translator: GlusterFS's log, its pidfile's lock, a brick's
     # directory (a number that is now something else is no longer theirs)
     theirs = {fd: target for fd in map(int, os.listdir("/proc/self/fd")) if fd > 2
               and (target := _fd_target(fd)) not in ("", "/dev/null")}
 
-    def close(fd: int) -> None:
-        """os.close that leaves GlusterFS's own descriptors open (the "close every fd"
-        idiom closed /dev/fuse and the client ended)."""
+    def kept(fd: int) -> str:
+        """What fd is open on, if it is one of the process's own (else "")."""
         target = _fd_target(fd)
         if (target.startswith(KEPT_OPEN) or (target and theirs.get(fd) == target)
                 or any(target == b or target.startswith(b + "/") for b in _BRICKS)):
+            return target
+        return ""
+
+    def close(fd: int) -> None:
+        """os.close that leaves GlusterFS's own descriptors open (the "close every fd"
+        idiom closed /dev/fuse and the client ended)."""
+        if target := kept(fd):
             raise PermissionError(f"glupy: os.close({fd}) of {target} may close one of the GlusterFS process's own "
                                   "(close a socket through its socket object)")
         real(fd)
 
     posix.close = os.close = close
+    real_open = _io.open
+
+    def open(file: Any, mode: str = "r", buffering: int = -1, encoding: Any = None, errors: Any = None,
+             newline: Any = None, closefd: bool = True, opener: Any = None) -> Any:
+        """open() that does not wrap one of the process's own fds in a file object that
+        would close it (open(fd).close(), os.fdopen: pass closefd=False to read it)."""
+        if isinstance(file, int) and closefd and (target := kept(file)):
+            raise PermissionError(f"glupy: open({file}) of {target} would close one of the GlusterFS process's own "
+                                  "when the file object is closed (use closefd=False)")
+        return real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
+
+    builtins.open = io.open = _io.open = open
 
 
 #: Signals a translator may send its own process: none of them ends it (0 only checks that

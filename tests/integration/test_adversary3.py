@@ -192,10 +192,11 @@ def test_process_wide_changes_from_handlers_are_refused(mounted: Any) -> None:
     assert _meddle(mp / "f", "switch-interval") == "0.005"  # (100 s: a spinning handler held the GIL that long)
     assert _meddle(mp / "f", "fork") == "child:70"
     before = _fds(pid)
-    thread, out = in_thread(_meddle, mp / "f", "close-all")  # os.close of every fd, closerange written out
-    thread.join(30)  # (a closed /dev/fuse: the answer never comes)
-    assert "result" in out, "closing every fd: no answer in 30 s"
-    assert set(before.items()) <= set(_fds(pid).items()), "an fd of the process's own was closed"
+    for what in ("close-all", "fdopen-all"):  # os.close of every fd (closerange written out), os.fdopen's close
+        thread, out = in_thread(_meddle, mp / "f", what)
+        thread.join(30)  # (a closed /dev/fuse: the answer never comes)
+        assert "result" in out, f"{what}: no answer in 30 s"
+        assert set(before.items()) <= set(_fds(pid).items()), f"{what}: an fd of the process's own was closed"
     # GlusterFS's own signals still reach GlusterFS's thread: a statedump and a SIGUSR2 at once
     dumps = set(Path("/var/run/gluster").glob(f"glusterdump.{pid}.dump.*"))
     try:

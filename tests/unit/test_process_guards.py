@@ -91,9 +91,10 @@ print("ok")
 
 def test_os_close_leaves_what_was_open_before_and_sockets_open():
     """After guard(): os.close of a file open before it (GlusterFS's log), of a socket and
-    of an epoll instance is refused; a translator's own file, pipe and eventfd close."""
+    of an epoll instance is refused, and so is open(fd) of them (closefd=False reads one);
+    a translator's own file, pipe and eventfd close."""
     code = r"""
-import os, select, socket
+import io, os, select, socket
 from glupy import _process
 before = os.open("/etc/hostname", os.O_RDONLY)
 _process.guard()
@@ -105,6 +106,18 @@ for fd in (before, sock.fileno(), ep.fileno()):
     except PermissionError:
         refused.append(fd)
 assert refused == [before, sock.fileno(), ep.fileno()], refused
+wrapped = []  # a file object that would close them when it is closed
+for wrap in (lambda: open(before), lambda: os.fdopen(sock.fileno(), "rb"), lambda: io.open(ep.fileno())):
+    try:
+        wrap()
+    except PermissionError:
+        wrapped.append(True)
+assert wrapped == [True] * 3, wrapped
+with open(before, "rb", closefd=False) as f:  # read, not closed
+    f.read()
+os.fstat(before)
+with open("/etc/hostname") as f, os.fdopen(os.open("/etc/hostname", os.O_RDONLY)) as g:
+    assert f.read() == g.read()
 mine = os.open("/etc/hostname", os.O_RDONLY)
 r, w = os.pipe()
 for fd in (mine, r, w, os.eventfd(0)):

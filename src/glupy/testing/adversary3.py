@@ -184,7 +184,7 @@ class ProcessMeddler(glupy.Translator):
     * ``setuid``, ``chroot``, ``umask``, ``rlimit-cpu``, ``rlimit-as``, ``closerange``,
       ``dup2``: as named (``dup2`` over an open fd of the process).
     * ``close-all``: ``os.close`` of every fd from 3 to 4095 (what it closed is seen from
-      outside, in ``/proc/PID/fd``).
+      outside, in ``/proc/PID/fd``); ``fdopen-all``: the same through ``os.fdopen(fd).close()``.
     * ``recursion``: the recursion limit raised to a million and threads' stacks set to
       64 KiB, then a recursion through C (a sort key calling itself) in a thread of its
       own and in the handler; the answer names what each came to.
@@ -231,6 +231,12 @@ class ProcessMeddler(glupy.Translator):
             for fd in range(3, 4096):
                 try:
                     os.close(fd)
+                except OSError:
+                    continue
+        elif what == "fdopen-all":  # the same through file objects that close their fd
+            for fd in range(3, 4096):
+                try:
+                    os.fdopen(fd, "rb").close()
                 except OSError:
                     continue
         elif what == "dup2":

@@ -25,9 +25,9 @@ Found by a ninth red-team session, each on a FUSE client of GlusterFS 10.3:
   well (and, where posix runs in the process, its ``.glusterfs`` directories: every
   create EBADF): ``os.close`` leaves open ``/dev/fuse``, sockets, epoll instances, what
   was open before the first translator started and what is open in the process's
-  bricks, and ``open(fd)`` (``os.fdopen``) refuses such an fd unless ``closefd=False``.
-  (Other ways to close an fd, ``socket.socket(fileno=fd).close()``, ctypes, are not
-  guarded.)
+  bricks, and ``open(fd)`` (``os.fdopen``) refuses such an fd unless ``closefd=False``;
+  ``socket.socket(fileno=fd)`` refuses GlusterFS's sockets (those its event loop
+  watches). (Other ways to close an fd, ctypes for one, are not guarded.)
 * ``os._exit`` replaced (a test double), then ``os.fork()``: the fork guard looked
   ``os._exit`` up when it ran, so the child went on, holding ``/dev/fuse``.
 
@@ -215,6 +215,41 @@ def _guard_close() -> None:
         return real_open(file, mode, buffering, encoding, errors, newline, closefd, opener)
 
     builtins.open = io.open = _io.open = open
+    _guard_socket_objects(theirs)
+
+
+def _registered_in(epoll_fds: list[int], fd: int) -> bool:
+    """fd is watched by one of the epoll instances `epoll_fds` (their ``tfd:`` lines)."""
+    for epoll_fd in epoll_fds:
+        try:
+            with open(f"/proc/self/fdinfo/{epoll_fd}") as info:
+                if any(line.startswith("tfd:") and line.split()[1] == str(fd) for line in info):
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
+
+
+def _guard_socket_objects(theirs: dict[int, str]) -> None:
+    """socket.socket(fileno=fd) refuses a socket of GlusterFS's: one open before the first
+    translator, or one GlusterFS's event loop watches (its epoll instances were open before
+    too). Closing the socket object would close GlusterFS's connection under it (a
+    translator's own sockets, socketpair's, accept's, fromfd's, asyncio's, are not in
+    GlusterFS's event loop)."""
+    import socket
+
+    gluster_epolls = [fd for fd, target in theirs.items() if target == "anon_inode:[eventpoll]"]
+    real_init = socket.socket.__init__
+
+    def __init__(self: Any, family: Any = -1, type: Any = -1, proto: Any = -1, fileno: Any = None) -> None:
+        if isinstance(fileno, int) and (target := _fd_target(fileno)).startswith("socket:") and (
+                theirs.get(fileno) == target or _registered_in(gluster_epolls, fileno)):
+            raise PermissionError(f"glupy: socket.socket(fileno={fileno}) of {target}, one of the GlusterFS "
+                                  "process's own connections, would close it when the socket object is closed "
+                                  "(socket.fromfd makes a copy)")
+        real_init(self, family, type, proto, fileno)
+
+    socket.socket.__init__ = __init__  # type: ignore[method-assign]
 
 
 #: Signals a translator may send its own process: none of them ends it (0 only checks that

@@ -539,6 +539,8 @@ def check_process_wide(path: Path, where: str, alive: Any) -> None:
     assert timed_getxattr(path, f"user.{where}.itimer-prof")[1] == errno.ENODATA
     for kind in [f"kill-{name}" for name in ENDING] + ["os-exit", "abort"]:
         assert timed_getxattr(path, f"user.{where}.{kind}")[1] == errno.EIO, kind
+    # GlusterFS's connections are left alone (the stats below go through them)
+    assert timed_getxattr(path, f"user.{where}.socket-close-all")[1] == errno.ENODATA
     # a wind the translator below would crash on: refused in the handler (EIO)
     assert timed_getxattr(path, f"user.{where}.readlink-huge")[1] == errno.EIO
     for _ in range(300):  # the 10 ms of the process's CPU after which the timer's signal comes

@@ -97,7 +97,20 @@ def test_os_close_leaves_what_was_open_before_and_sockets_open():
 import io, os, select, socket
 from glupy import _process
 before = os.open("/etc/hostname", os.O_RDONLY)
+theirs_ep = select.epoll()  # an event loop of "GlusterFS's", and a connection it watches, made later
 _process.guard()
+later = socket.socket()
+theirs_ep.register(later.fileno(), select.EPOLLIN)
+try:
+    socket.socket(fileno=later.fileno())
+    raise AssertionError("socket(fileno=) of a socket GlusterFS's event loop watches was not refused")
+except PermissionError:
+    pass
+a, b = socket.socketpair()  # (socket(fileno=) of fds of their own)
+copy = socket.fromfd(later.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+mine_too = socket.socket(fileno=os.dup(a.fileno()))
+for s in (a, b, copy, mine_too):
+    s.close()
 sock, ep = socket.socket(), select.epoll()
 refused = []
 for fd in (before, sock.fileno(), ep.fileno()):

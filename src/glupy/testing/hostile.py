@@ -42,6 +42,7 @@ import errno
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -765,6 +766,8 @@ class ProcessWide(glupy.Translator):
       its own process; each of these ended a GlusterFS process without a log line (KILL,
       SEGV, ABRT, TERM, STOP and QUIT, which end or stop it at once, are refused: EIO);
     * ``os-exit``, ``abort``: ``os._exit(1)``, ``os.abort()`` ("exit on error"; refused: EIO);
+    * ``socket-close-all``: ``socket.socket(fileno=fd).close()`` of every fd from 3 to 4095
+      (GlusterFS's own connections are refused);
     * ``itimer-prof``: arms a profiling timer of 10 ms of CPU
       (``signal.setitimer(signal.ITIMER_PROF, ...)``), as a sampling profiler would;
     * ``loopblock``: awaits, through ``glupy.on_loop``, a coroutine that calls
@@ -806,6 +809,12 @@ class ProcessWide(glupy.Translator):
         kind = name[len(prefix):]
         if kind.startswith("kill-"):
             os.kill(os.getpid(), getattr(signal, "SIG" + kind[len("kill-"):]))
+        elif kind == "socket-close-all":  # every fd wrapped in a socket object and closed
+            for fd in range(3, 4096):
+                try:
+                    socket.socket(fileno=fd).close()
+                except OSError:
+                    continue
         elif kind == "os-exit":  # "exit on error", as a script would
             os._exit(1)
         elif kind == "abort":

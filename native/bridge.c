@@ -562,9 +562,11 @@ gp_lookup_before_python(call_frame_t *frame, xlator_t *this, loc_t *loc, dict_t 
 
 int
 gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject **args, int nargs,
-            const gp_expect *expect)
+            const gp_expect *expect, gp_later **later)
 {
     gp_private_t *priv = this->private;
+    if (gp_later_waiting() && gp_on_worker())
+        gp_later_flush(); /* earlier FOPs' deferred winds: their arguments go now */
     if (!req && args && !(req = gp_req_new(frame, this, fop, priv->fop_timeout, expect)))
         PyErr_NoMemory();
     if (!req || !args) {
@@ -587,7 +589,7 @@ gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject 
     int tail_awaits = priv->tail_code[fop] && PyMethod_Check(handler) &&
                       PyFunction_Check(PyMethod_GET_FUNCTION(handler)) &&
                       PyFunction_GET_CODE(PyMethod_GET_FUNCTION(handler)) == priv->tail_code[fop];
-    gp_task_start(fo, fop, handler, args, nargs, tail_awaits); /* always answers */
+    gp_task_start(fo, fop, handler, args, nargs, tail_awaits, later && gp_on_worker() ? later : NULL); /* always answers */
     gp_current_frame_set(prev);
     Py_DECREF(fo);
     return 0;

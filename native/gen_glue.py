@@ -137,6 +137,17 @@ def declare(args, prefix, initial):
     return lines
 
 
+def later_names(args):
+    """The variables a winder converts its arguments into (declare's, prefix a_)."""
+    return [f"a_{a.name}_d" if a.kind == "data" else f"a_{a.name}" for a in args if a.kind != "iobref"]
+
+
+def later_fields(args):
+    """Their declarations as fields of a deferred wind (gp_later_NAME)."""
+    return [f"gp_data a_{a.name}_d" if a.kind == "data" else f"{K[a.kind].ctype} a_{a.name}"
+            for a in args if a.kind != "iobref"]
+
+
 def call_args(args, prefix):
     """C argument expressions after conversion from Python."""
     data = next((a for a in args if a.kind == "data"), None)
@@ -300,10 +311,14 @@ $expect
     int converted = gp_py_args_$name(args, $names, held) == 0;
     if (!converted)
         gp_log_exception(this->name, "$name: converting the arguments");
-    int ok = gp_dispatch(this, frame, req, $gf, converted ? args : NULL, $n, &expect) == 0;
+    gp_later *later = NULL; /* a tail await's wind, sent once the GIL is let go */
+    int ok = gp_dispatch(this, frame, req, $gf, converted ? args : NULL, $n, &expect,
+                         gil == PyGILState_UNLOCKED ? &later : NULL) == 0;
     for (int i = 0; i < $n; i++)
         Py_XDECREF(args[i]);
     gp_gil_release(gil);
+    if (later)
+        gp_later_send(later);
     if (!ok)
         STACK_UNWIND_STRICT($name, frame, -1, GP_ERRNO_$name(frame, -1, EIO), $error_reply);
     return 0;
@@ -469,6 +484,21 @@ gp_unreachable_$name(xlator_t *xl)
     return 1;
 }
 
+/* A tail await's wind, sent once its run has let the GIL go (gp_later_take) */
+typedef struct {
+    gp_later l;
+    call_frame_t *frame;
+    xlator_t *child;
+    gp_slot *slot;
+$later_fields} gp_wound_later_$name;
+
+static void
+gp_wind_later_$name(gp_later *l)
+{
+    gp_wound_later_$name *w = (gp_wound_later_$name *)l;
+    STACK_WIND_COOKIE(w->frame, gp_cbk_$name, w->slot, w->child, w->child->fops->$name, $later_call);
+}
+
 static PyObject *
 gp_wind_$name(call_frame_t *frame, xlator_t *child, PyObject *args, gp_slot *slot)
 {
@@ -484,6 +514,14 @@ $wind_convert
         gp_cbk_$name(frame, slot, child, -1, ENOSYS, $error_reply);
         gp_tmp_release(&tmp);
         Py_RETURN_NONE;
+    }
+    gp_wound_later_$name *w = (gp_wound_later_$name *)gp_later_take(slot, sizeof(*w), args, &tmp);
+    if (w) {
+        w->l.send = gp_wind_later_$name;
+        w->frame = frame;
+        w->child = child;
+        w->slot = slot;
+$later_stores        Py_RETURN_NONE;
     }
     Py_BEGIN_ALLOW_THREADS
     STACK_WIND_COOKIE(frame, gp_cbk_$name, slot, child, child->fops->$name, $wind_call);
@@ -640,6 +678,9 @@ def gen_fop(f) -> str:
         error_reply=", ".join(error_args(f.reply)), convert_reply="\n".join(convert_reply),
         wind_declare="\n".join(declare(f.args, "a_", error_value)), pnames=", ".join(a.name for a in py_args),
         wind_convert="\n".join(wind_convert), wind_call=", ".join(call_args(f.args, "a_")),
+        later_fields="".join(f"    {d};\n" for d in later_fields(f.args)),
+        later_stores="".join(f"        w->{v} = {v};\n" for v in later_names(f.args)),
+        later_call=", ".join(call_args(f.args, "w->a_")),
         unwind_declare="\n".join(declare(f.reply, "r_", error_value)), unwind_convert="\n".join(unwind_convert),
         validate="\n".join(validate(f)), unwind_call=", ".join(call_args(f.reply, "r_")),
         fast_checks=fast_checks(f))

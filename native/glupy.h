@@ -194,6 +194,7 @@ gp_zalloc(size_t size)
  * callgrind). Freed blocks are kept for the next allocation of their size class
  * (workers.c). NULL: no memory. gp_block_free takes the size given to gp_block_alloc. */
 void *gp_block_alloc(size_t size);
+void *gp_block_alloc_dirty(size_t size); /* the same, not zeroed */
 void gp_block_free(void *block, size_t size);
 
 /* Thread-local variables read on every FOP: initial-exec, where the default model
@@ -223,7 +224,12 @@ int gp_log_due(double *last, double now);
 #define GP_LOG_EVERY 10.0
 /* Call fn(arg) on a worker (GIL held by the caller); `what` (static) names it in the log. */
 int gp_call_on_worker(PyObject *fn, PyObject *arg, const char *what);
-int gp_on_worker(void);
+extern GP_TLS int gp_is_worker;
+static inline int
+gp_on_worker(void)
+{
+    return gp_is_worker;
+}
 /* A thread of glupy's own (a worker or the observer thread): it may take the GIL and run Python. */
 int gp_on_own_thread(void);
 /* Deep copies of a reply's (or request's) lists, for the generated holds: 0 or -1. */
@@ -391,9 +397,11 @@ extern struct xlator_fops gp_default_fops;
 int32_t gp_server_safe_errno(call_frame_t *frame, int fop, int32_t op_ret, int32_t op_errno);
 /* Run the handler of a FOP (GIL held). req: the FOP's deadline, if made before the GIL
  * was taken (else made here); args NULL: their conversion failed. 0: the FOP is or will
- * be answered; -1: the caller answers it EIO. */
+ * be answered; -1: the caller answers it EIO. later: where a tail await's wind may be
+ * left for the caller to send once it has let the GIL go (gp_later_send), or NULL. */
+struct gp_later;
 int gp_dispatch(xlator_t *this, call_frame_t *frame, gp_req *req, int fop, PyObject **args, int nargs,
-                const gp_expect *expect);
+                const gp_expect *expect, struct gp_later **later);
 
 /* The Caller object of `req`, which takes the caller's reference to it; NULL with an
  * exception set (the reference stays the caller's). GIL held. */
@@ -418,6 +426,32 @@ int gp_defer_reply(gp_slot *slot, PyObject *reply);
 gp_req *gp_slot_fast(gp_slot *slot);
 void gp_slot_answered(gp_slot *slot);
 
+/* A tail await's wind sent only once the run that prepared it (gp_run_NAME, on a worker)
+ * has let the GIL go: one GIL hand-over a FOP fewer (task.c, "tail awaits"). The record
+ * keeps the wind's arguments (and their conversion's temporaries) until a worker next
+ * holds the GIL (gp_later_flush). */
+typedef struct gp_later {
+    struct gp_later *next;
+    void (*send)(struct gp_later *l); /* the wind (generated), without the GIL */
+    PyObject *keep;                   /* the arguments' tuple, which the wind's C arguments borrow from */
+    size_t size;
+    gp_tmp tmp;
+} gp_later;
+/* In a winder, GIL held: a zeroed record of `size` bytes for the wind of `slot`, taking
+ * over tmp and a reference to args, when the wind may wait for its run to let the GIL go
+ * (a tail await of the run's own FOP, gp_dispatch's `later`); else NULL: wind now. */
+gp_later *gp_later_take(gp_slot *slot, size_t size, PyObject *args, gp_tmp *tmp);
+/* The run let the GIL go: wind, and queue the record for gp_later_flush. */
+void gp_later_send(gp_later *l);
+/* Drop the records of winds sent (GIL held, on a worker); whether some wait. */
+void gp_later_flush(void);
+extern gp_later *gp_later_head; /* (task.c) */
+static inline int
+gp_later_waiting(void)
+{
+    return __atomic_load_n(&gp_later_head, __ATOMIC_RELAXED) != NULL;
+}
+
 /* What the C driver hands the Python driver (glupy._runtime.takeover's `kind`).
  * Numbered in src/glupy/fop_table.py (TAKEOVERS), which glupy._driver reads; the
  * generated glue asserts at compile time that these agree. */
@@ -435,7 +469,9 @@ typedef struct gp_task gp_task;
 PyObject *gp_mod_wind(PyObject *m, PyObject *const *argv, Py_ssize_t argc);
 PyObject *gp_mod_child_method(PyObject *m, PyObject *const *argv, Py_ssize_t argc);
 /* Run a handler for the FOP that fo carries; answers it one way or another. */
-void gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs, int tail_awaits);
+/* later: where a tail await's wind may be left for the run to send (gp_dispatch), or NULL */
+void gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs, int tail_awaits,
+                   gp_later **later);
 void gp_task_resume(gp_task *t, int fop, PyObject *reply);
 /* Drop a task whose FOP was answered by its deadline (its coroutine is closed). */
 void gp_task_drop(gp_task *t);

@@ -850,8 +850,10 @@ gp_task_wind(gp_task *t, gp_wind_obj *w, int *fop_out)
          * do more with the reply) */
         PyObject *awaited = gp_cr_await_get(t->coro, gp_cr_await_closure); /* t->coro: exactly a coroutine */
         fast = awaited == (PyObject *)w;
-        Py_XDECREF(awaited);
-        PyErr_Clear();
+        if (awaited)
+            Py_DECREF(awaited);
+        else
+            PyErr_Clear();
     }
     PyObject *reply = gp_wind_slot(t->fo, t, NULL, w->fop, w->child, w->args, w->lk_owner, fast, &pending);
     if (!reply && !pending)
@@ -951,8 +953,82 @@ gp_task_drop(gp_task *t)
     gp_task_free(t);
 }
 
+static void gp_task_first(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs,
+                          int tail_awaits);
+
+/* ------------------------------------------------------------ winds sent after the run
+ *
+ * A tail await's wind holds nothing of Python's once its C arguments are made: the
+ * handler is finished as soon as the wind is out (gp_slot_wound) and its reply goes to
+ * the caller in C. So the wind the first step of a handler prepares on a worker is not
+ * sent there, between a release of the GIL and a retaking of it (about 400 instructions
+ * a FOP, callgrind), but by the run (gp_run_NAME) once it has let the GIL go for good
+ * (gp_later_send). Its record holds a reference to the arguments' tuple, which the C
+ * arguments borrow from, and their conversion's temporaries, until a worker next holds
+ * the GIL: the next FOP's run, or the worker itself once it found no work for a few
+ * milliseconds (workers.c, gp_queue_pop). */
+
+typedef struct {
+    gp_frame_obj *fo;  /* the run's FOP */
+    gp_later **later;  /* where its wind goes */
+} gp_later_run;
+static GP_TLS gp_later_run *gp_later_at;
+gp_later *gp_later_head; /* winds sent, their records to drop (pushed without a lock) */
+
+gp_later *
+gp_later_take(gp_slot *slot, size_t size, PyObject *args, gp_tmp *tmp)
+{
+    gp_later_run *run = gp_later_at;
+    if (!run || !slot->fast || slot->fo != run->fo || *run->later)
+        return NULL;
+    gp_later *l = gp_block_alloc_dirty(size); /* (every field is set: the generated winder sets its own) */
+    if (!l)
+        return NULL;
+    l->next = NULL;
+    l->send = NULL;
+    l->size = size;
+    l->keep = Py_NewRef(args);
+    memcpy(&l->tmp, tmp, offsetof(gp_tmp, item) + tmp->n * sizeof(tmp->item[0]));
+    tmp->n = 0;
+    *run->later = l;
+    return l;
+}
+
 void
-gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs, int tail_awaits)
+gp_later_send(gp_later *l)
+{
+    l->send(l);
+    gp_later *head = __atomic_load_n(&gp_later_head, __ATOMIC_RELAXED);
+    do
+        l->next = head;
+    while (!__atomic_compare_exchange_n(&gp_later_head, &head, l, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
+void
+gp_later_flush(void)
+{
+    gp_later *l = __atomic_exchange_n(&gp_later_head, NULL, __ATOMIC_ACQUIRE);
+    while (l) {
+        gp_later *next = l->next;
+        gp_tmp_release(&l->tmp);
+        Py_DECREF(l->keep);
+        gp_block_free(l, l->size);
+        l = next;
+    }
+}
+
+void
+gp_task_start(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs, int tail_awaits,
+              gp_later **later)
+{
+    gp_later_run run = {fo, later}, *outer = gp_later_at;
+    gp_later_at = later ? &run : NULL; /* (the first step only: a resumed handler's wind is not the run's) */
+    gp_task_first(fo, fop, handler, args, nargs, tail_awaits);
+    gp_later_at = outer;
+}
+
+static void
+gp_task_first(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *args, int nargs, int tail_awaits)
 {
     PyObject *r = PyObject_Vectorcall(handler, args, nargs, NULL);
     if (r && PyCoro_CheckExact(r)) {

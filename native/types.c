@@ -368,8 +368,11 @@ gp_frame_dealloc(gp_frame_obj *self)
     if (r) {
         r->fo_alive = 0;
         /* answered (r->frame NULL, for good) needs no lock to see: the common case. A FOP
-         * passed to the child by a tail await is the child's to answer (gp_req_pass). */
-        call_frame_t *frame = __atomic_load_n(&r->frame, __ATOMIC_ACQUIRE) ? gp_req_take_unpassed(r) : NULL;
+         * passed to the child by a tail await is the child's to answer (gp_req_pass), passed
+         * for good as far as this Caller goes (a reply back in Python gets a Caller of its
+         * own): seen without the lock too, its wind being sent after the run (gp_later). */
+        call_frame_t *frame = __atomic_load_n(&r->frame, __ATOMIC_ACQUIRE) && !__atomic_load_n(&r->passed, __ATOMIC_ACQUIRE)
+                                  ? gp_req_take_unpassed(r) : NULL;
         if (frame) {
             gf_log(r->this->name, GF_LOG_ERROR, "glupy: a %s was left unanswered by its handler: answering EIO",
                    gp_fop_names[r->fop]);

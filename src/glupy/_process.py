@@ -435,8 +435,15 @@ def ignore_stray_signals() -> None:
             continue
 
 
+#: guard() ran: this is a GlusterFS daemon whose translators are held back (glupy.testing.chaos
+#: ends its own process only then: in the in-process harness nothing would refuse it)
+GUARDED = False
+
+
 def guard() -> None:
     """Install every guard of this module (once, in a GlusterFS daemon)."""
+    global GUARDED
+    GUARDED = True
     os.register_at_fork(after_in_child=_end_forked_child)
     ignore_stray_signals()
     for name in REFUSED:

@@ -74,7 +74,13 @@ typedef struct {
     PyObject *lk_owner;            /* bytes: wind on a frame of our own with this lock owner; or None */
     int fop;
     int yielded; /* the current await has handed the Wind to the driver */
+    int wound;   /* wound inside the await already (gp_await_here): its reply, or NULL while out, is */
+    PyObject *result;
 } gp_wind_obj;
+
+/* A handler's `return await` of its own FOP's wind, wound where it is awaited (task.c,
+ * "tail awaits"): PYGEN_RETURN, or -1 when the await is not one. */
+static int gp_await_here(gp_wind_obj *w, PyObject **result);
 
 static PyObject *
 gp_wind_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf, PyObject *kwnames)
@@ -96,6 +102,8 @@ gp_wind_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf, PyObjec
     w->lk_owner = Py_NewRef(n == 4 ? args[3] : Py_None);
     w->fop = (int)fop;
     w->yielded = 0;
+    w->wound = 0;
+    w->result = NULL;
     return (PyObject *)w;
 }
 
@@ -115,6 +123,7 @@ gp_wind_dealloc(gp_wind_obj *w)
     Py_DECREF(w->child);
     Py_DECREF(w->args);
     Py_DECREF(w->lk_owner);
+    Py_XDECREF(w->result);
     PyObject_Free(w);
 }
 
@@ -131,6 +140,9 @@ static PySendResult
 gp_wind_am_send(gp_wind_obj *w, PyObject *arg, PyObject **result)
 {
     if (!w->yielded) {
+        int st = gp_await_here(w, result);
+        if (st >= 0)
+            return st;
         w->yielded = 1;
         *result = Py_NewRef(w);
         return PYGEN_NEXT;
@@ -250,6 +262,8 @@ gp_childfn_call(gp_childfn_obj *f, PyObject *const *args, size_t nargsf, PyObjec
             w->lk_owner = Py_NewRef(Py_None);
             w->fop = f->fop;
             w->yielded = 0;
+            w->wound = 0;
+            w->result = NULL;
             return (PyObject *)w;
         }
     }
@@ -346,7 +360,11 @@ struct gp_task {
     PyObject *handler;
     int fop;
     int tail_awaits; /* every await of the handler is `return await` (glupy._driver.tail_await_code) */
+    int answered;    /* its tail await passed the FOP on (gp_await_here): its result is nobody's */
 };
+
+/* The task whose coroutine gp_task_step sends into on this thread (gp_await_here). */
+static GP_TLS gp_task *gp_sending;
 
 static void
 gp_task_free(gp_task *t)
@@ -700,10 +718,14 @@ gp_slot_resume(gp_slot *slot, PyObject *reply)
  * the handler's answer (gp_fast_NAME: the same validation) and, if it passes, unwinds it
  * to the caller at once, in C, on the thread it came on -- as a tail call's reply goes
  * back -- instead of converting it for Python, handing it to a worker, resuming the
- * handler and converting its answer back. The coroutine is finished by the winder as
- * soon as the wind returns, sent None, which it returns and nobody sees (gp_slot_wound):
- * no Python work, and no worker, waits for the reply. A reply that fails the checks takes
- * the ordinary path: Python answers it (EIO and a log line, gp_slot_answer_detached). */
+ * handler and converting its answer back. The wind is made inside the handler's own
+ * await (gp_await_here), whose value is then None, which the handler returns and nobody
+ * sees; elsewhere (CPython other than 3.11 and 3.12) the coroutine is finished by the
+ * winder as soon as the wind returns, sent None (gp_slot_wound, gp_task_answered): no
+ * Python work, and no worker, waits for the reply. On a worker the wind itself goes out
+ * once the run has let the GIL go ("winds sent after the run"). A reply that fails the
+ * checks takes the ordinary path: Python answers it (EIO and a log line,
+ * gp_slot_answer_detached). */
 
 /* The request (borrowed) of the FOP whose reply may go to its caller in C, or NULL. No
  * GIL needed: called by a callback, which must not hold it (a leaf's ENOSYS is answered
@@ -861,13 +883,56 @@ gp_task_wind(gp_task *t, gp_wind_obj *w, int *fop_out)
     return reply;
 }
 
+/* A tail await wound where it is awaited, inside the handler's own SEND (the Wind's
+ * am_send): when it passes the FOP on (the reply goes to the caller in C), the await
+ * returns None at once and the handler returns it, in the same send: no yield to the
+ * driver and no second send to finish the handler (gp_task_answered), about 500
+ * instructions a FOP (callgrind). The handler's own await, not a coroutine's it awaits
+ * (whose code may do more with the reply), is told by the frame running: the handler's.
+ * A reply back in Python (one that failed the checks), or a wind that could not go,
+ * goes to the driver with the Wind, yielded as any (gp_task_step). CPython 3.11 and
+ * 3.12 (the running frame in PyThreadState's cframe); others take gp_task_wind's way. */
+static int
+gp_await_here(gp_wind_obj *w, PyObject **result)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+    gp_task *t = gp_sending;
+    if (!t || !t->tail_awaits || w->fop != t->fop || w->lk_owner != Py_None || !t->fo->req ||
+        PyThreadState_GET()->cframe->current_frame != (void *)((PyCoroObject *)t->coro)->cr_iframe)
+        return -1;
+    int pending;
+    PyObject *reply = gp_wind_slot(t->fo, t, NULL, w->fop, w->child, w->args, w->lk_owner, 1, &pending);
+    if (reply == gp_answered) {
+        Py_DECREF(reply);
+        t->answered = 1;
+        *result = Py_NewRef(Py_None);
+        return PYGEN_RETURN;
+    }
+    w->wound = 1;
+    w->result = reply || pending ? reply : gp_fetch_exception();
+    w->yielded = 1;
+    *result = Py_NewRef(w);
+    return PYGEN_NEXT;
+#else
+    return -1;
+#endif
+}
+
 /* The reply of the handler's tail await went to the caller in C: the handler's coroutine
  * returns what it is sent, here None, which nobody sees. */
+static void gp_task_ended(gp_task *t, PySendResult st, PyObject *out);
+
 static void
 gp_task_answered(gp_task *t)
 {
     PyObject *out = NULL;
-    PySendResult st = PyIter_Send(t->coro, Py_None, &out);
+    gp_task_ended(t, PyIter_Send(t->coro, Py_None, &out), out);
+}
+
+/* The end of a handler whose FOP was answered in C (passed on): nothing of it is used. */
+static void
+gp_task_ended(gp_task *t, PySendResult st, PyObject *out)
+{
     if (st == PYGEN_ERROR)
         gp_log_exception(GP_DOMAIN, "finishing a handler answered in C");
     else if (st == PYGEN_NEXT)
@@ -883,8 +948,15 @@ gp_task_step(gp_task *t, PyObject *value)
 {
     for (;;) {
         PyObject *out = NULL;
+        gp_task *outer = gp_sending;
+        gp_sending = t;
         PySendResult st = PyIter_Send(t->coro, value, &out);
+        gp_sending = outer;
         Py_DECREF(value);
+        if (t->answered) {
+            gp_task_ended(t, st, out);
+            return;
+        }
         if (st == PYGEN_RETURN) {
             gp_task_finish(t, out);
             return;
@@ -903,7 +975,16 @@ gp_task_step(gp_task *t, PyObject *value)
             return;
         }
         int fop;
-        PyObject *reply = gp_task_wind(t, (gp_wind_obj *)out, &fop);
+        gp_wind_obj *wo = (gp_wind_obj *)out;
+        PyObject *reply;
+        if (wo->wound) { /* wound where it was awaited (gp_await_here): its reply, or NULL while out */
+            fop = wo->fop;
+            reply = wo->result;
+            wo->result = NULL;
+            wo->wound = 0;
+        } else {
+            reply = gp_task_wind(t, wo, &fop);
+        }
         Py_DECREF(out);
         if (!reply)
             return; /* pending: gp_task_resume continues */
@@ -1040,6 +1121,7 @@ gp_task_first(gp_frame_obj *fo, int fop, PyObject *handler, PyObject *const *arg
             t->handler = Py_NewRef(handler);
             t->fop = fop;
             t->tail_awaits = tail_awaits;
+            t->answered = 0;
             gp_task_step(t, Py_NewRef(Py_None));
             return;
         }

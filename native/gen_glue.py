@@ -142,6 +142,18 @@ def later_names(args):
     return [f"a_{a.name}_d" if a.kind == "data" else f"a_{a.name}" for a in args if a.kind != "iobref"]
 
 
+def later_stores(args):
+    """Lines moving a winder's converted arguments into its deferred wind (gp_later_NAME).
+    A data argument's vector may point into its own gp_data (`one`, gp_c_data): then into
+    the record's copy, not the winder's stack."""
+    out = []
+    for a, v in zip([a for a in args if a.kind != "iobref"], later_names(args)):
+        out.append(f"        w->{v} = {v};\n")
+        if a.kind == "data":
+            out.append(f"        if ({v}.vector == &{v}.one)\n            w->{v}.vector = &w->{v}.one;\n")
+    return out
+
+
 def later_fields(args):
     """Their declarations as fields of a deferred wind (gp_later_NAME)."""
     return [f"gp_data a_{a.name}_d" if a.kind == "data" else f"{K[a.kind].ctype} a_{a.name}"
@@ -679,7 +691,7 @@ def gen_fop(f) -> str:
         wind_declare="\n".join(declare(f.args, "a_", error_value)), pnames=", ".join(a.name for a in py_args),
         wind_convert="\n".join(wind_convert), wind_call=", ".join(call_args(f.args, "a_")),
         later_fields="".join(f"    {d};\n" for d in later_fields(f.args)),
-        later_stores="".join(f"        w->{v} = {v};\n" for v in later_names(f.args)),
+        later_stores="".join(later_stores(f.args)),
         later_call=", ".join(call_args(f.args, "w->a_")),
         unwind_declare="\n".join(declare(f.reply, "r_", error_value)), unwind_convert="\n".join(unwind_convert),
         validate="\n".join(validate(f)), unwind_call=", ".join(call_args(f.reply, "r_")),

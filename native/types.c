@@ -951,7 +951,8 @@ gp_loc_obj_make(loc_t *loc, int fop, int take)
     GP_TRACK(o);
     if (!loc)
         return (PyObject *)o;
-    memcpy(o->loc.gfid, gp_gfid_null(loc->gfid) && loc->inode ? loc->inode->gfid : loc->gfid, 16);
+    /* loc_copy's gfid (a held copy has it already, as it was when the FOP came) */
+    memcpy(o->loc.gfid, !take && gp_gfid_null(loc->gfid) && loc->inode ? loc->inode->gfid : loc->gfid, 16);
     memcpy(o->loc.pargfid, loc->pargfid, 16);
     if (plen) {
         memcpy(o->text, loc->path, plen);

@@ -265,16 +265,24 @@ def _ends_process(sig: Any) -> bool:
     return isinstance(sig, int) and sig not in HARMLESS_SIGNALS
 
 
+def _ours(pid: int) -> bool:
+    """pid is this process: its pid, or the id of one of its threads (a signal or a resource
+    limit aimed at a thread's id reaches the whole process: SIGKILL to a worker's
+    native_id ended a FUSE client, prlimit on it lowered the process's limits)."""
+    return pid == os.getpid() or (pid > 0 and os.path.isdir(f"/proc/self/task/{pid}"))
+
+
 def _reaches_self(pid: int) -> bool:
-    """os.kill(pid, ...) reaches this process: its pid, its group (0, -pgid) or every process (-1)."""
-    return pid in (os.getpid(), 0, -1) or (pid < -1 and -pid == os.getpgrp())
+    """os.kill(pid, ...) reaches this process: its pid or a thread's, its group (0, -pgid) or
+    every process (-1)."""
+    return pid in (0, -1) or _ours(pid) or (pid < -1 and -pid == os.getpgrp())
 
 
 def _pidfd_of_self(fd: int) -> bool:
     try:
         with open(f"/proc/self/fdinfo/{fd}") as info:
-            return any(line.split() == ["Pid:", str(os.getpid())] for line in info)
-    except (OSError, ValueError):
+            return any(line.startswith("Pid:") and _ours(int(line.split()[1])) for line in info)
+    except (OSError, ValueError, IndexError):
         return False
 
 
@@ -284,10 +292,11 @@ def _refuse_ending(call: str) -> None:
 
 
 def _guard_ending() -> None:
-    """Refuse what ends the process outright from a handler: os._exit and os.abort, and a
-    signal that ends or stops it sent to itself (os.kill, os.killpg, signal.raise_signal,
-    signal.pthread_kill, signal.pidfd_send_signal). (sys.exit raises SystemExit, which
-    fails the FOP like any exception.)"""
+    """Refuse what ends the process outright from a handler: os._exit and os.abort, a
+    signal that ends or stops it sent to itself or one of its threads (os.kill,
+    os.killpg, signal.raise_signal, signal.pthread_kill, signal.pidfd_send_signal), and
+    faulthandler's exit=True watchdog. (sys.exit raises SystemExit, which fails the FOP
+    like any exception.)"""
     import _signal  # type: ignore[import-not-found]
 
     def _exit(code: int) -> None:
@@ -326,6 +335,7 @@ def _guard_ending() -> None:
 
     signal.raise_signal = _signal.raise_signal = raise_signal
     signal.pthread_kill = _signal.pthread_kill = pthread_kill
+    _guard_faulthandler()
     if hasattr(_signal, "pidfd_send_signal"):
         real_pidfd_send = _signal.pidfd_send_signal
 
@@ -335,6 +345,30 @@ def _guard_ending() -> None:
             real_pidfd_send(pidfd, sig, siginfo, flags)
 
         signal.pidfd_send_signal = _signal.pidfd_send_signal = pidfd_send_signal
+
+
+def _guard_faulthandler() -> None:
+    """faulthandler.dump_traceback_later(..., exit=True) ("dump the stacks and restart if I
+    hang") ends the process with _exit when its timer runs out, from a C thread: refused
+    (exit=False, the dump alone, goes through); so are faulthandler's own crash helpers
+    (_sigsegv, _sigabrt, ...), which exist to crash a process."""
+    import faulthandler
+
+    real_later = faulthandler.dump_traceback_later
+
+    def dump_traceback_later(timeout: float, repeat: bool = False, file: Any = None, exit: bool = False) -> None:
+        if exit:
+            _refuse_ending("faulthandler.dump_traceback_later(..., exit=True)")
+        if file is None:
+            real_later(timeout, repeat=repeat, exit=False)
+        else:
+            real_later(timeout, repeat=repeat, file=file, exit=False)
+
+    faulthandler.dump_traceback_later = dump_traceback_later
+    for name in ("_sigsegv", "_sigabrt", "_sigfpe", "_read_null", "_fatal_error", "_fatal_error_c_thread",
+                 "_stack_overflow"):
+        if hasattr(faulthandler, name):
+            setattr(faulthandler, name, lambda *args, _name=name, **kwargs: _refuse_ending(f"faulthandler.{_name}()"))
 
 
 def _lowers(resource_mod: Any, which: int, limits: tuple[int, int]) -> bool:
@@ -360,7 +394,7 @@ def _guard_resource() -> None:
         setrlimit(which, limits)
 
     def guarded_prlimit(pid: int, which: int, *limits: Any) -> Any:
-        if limits and pid in (0, os.getpid()) and _lowers(resource, which, limits[0]):
+        if limits and (pid == 0 or _ours(pid)) and _lowers(resource, which, limits[0]):
             raise PermissionError(f"glupy: lowering the GlusterFS process's resource limit {which} would change it for "
                                   "every translator in it (and for GlusterFS itself)")
         return prlimit(pid, which, *limits)

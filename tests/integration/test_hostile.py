@@ -537,7 +537,7 @@ def check_process_wide(path: Path, where: str, alive: Any) -> None:
     for name in STRAY:
         assert timed_getxattr(path, f"user.{where}.kill-{name}")[1] == errno.ENODATA, name
     assert timed_getxattr(path, f"user.{where}.itimer-prof")[1] == errno.ENODATA
-    for kind in [f"kill-{name}" for name in ENDING] + ["os-exit", "abort"]:
+    for kind in [f"kill-{name}" for name in ENDING] + ["os-exit", "abort", "tid-kill", "watchdog-exit"]:
         assert timed_getxattr(path, f"user.{where}.{kind}")[1] == errno.EIO, kind
     # GlusterFS's connections are left alone (the stats below go through them)
     assert timed_getxattr(path, f"user.{where}.socket-close-all")[1] == errno.ENODATA

@@ -37,7 +37,7 @@ def test_the_guards_in_a_process_of_their_own():
     stay within what is safe, what would end the process (os._exit, os.abort, a fatal
     signal to itself) is refused, a fork's child ends at once even with os._exit replaced."""
     code = r"""
-import os, resource, signal, sys
+import faulthandler, os, resource, signal, sys, threading
 from glupy import _process
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGTERM})
 _process.guard()
@@ -66,12 +66,17 @@ for call in (lambda: os._exit(1), os.abort, lambda: os.kill(os.getpid(), signal.
              lambda: os.kill(0, signal.SIGTERM), lambda: os.kill(-1, signal.SIGSEGV),
              lambda: os.kill(-os.getpgrp(), signal.SIGSTOP), lambda: os.killpg(0, signal.SIGKILL),
              lambda: signal.raise_signal(signal.SIGSEGV), lambda: signal.pthread_kill(threading.get_ident(), 9),
-             lambda: signal.pidfd_send_signal(os.pidfd_open(os.getpid()), signal.SIGKILL)):
+             lambda: signal.pidfd_send_signal(os.pidfd_open(os.getpid()), signal.SIGKILL),
+             lambda: os.kill(threading.get_native_id(), signal.SIGKILL),  # a thread's id: the whole process
+             lambda: faulthandler.dump_traceback_later(0.01, exit=True), faulthandler._sigsegv,
+             lambda: resource.prlimit(threading.get_native_id(), resource.RLIMIT_NOFILE, (3, 3))):
     try:
         call()
     except PermissionError:
         ending.append(True)
-assert len(ending) == 10, ending
+assert len(ending) == 14, ending
+faulthandler.dump_traceback_later(60)  # a dump without exit goes through
+faulthandler.cancel_dump_traceback_later()
 os.kill(os.getpid(), 0)  # what does not end the process still goes
 signal.raise_signal(signal.SIGCHLD)
 child = os.fork()  # (ended by the fork guard with 70)

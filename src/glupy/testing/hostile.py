@@ -766,6 +766,8 @@ class ProcessWide(glupy.Translator):
       its own process; each of these ended a GlusterFS process without a log line (KILL,
       SEGV, ABRT, TERM, STOP and QUIT, which end or stop it at once, are refused: EIO);
     * ``os-exit``, ``abort``: ``os._exit(1)``, ``os.abort()`` ("exit on error"; refused: EIO);
+    * ``tid-kill``: SIGKILL to its own thread's id (which ends the whole process; refused: EIO);
+    * ``watchdog-exit``: ``faulthandler.dump_traceback_later(0.2, exit=True)`` (refused: EIO);
     * ``socket-close-all``: ``socket.socket(fileno=fd).close()`` of every fd from 3 to 4095
       (GlusterFS's own connections are refused);
     * ``itimer-prof``: arms a profiling timer of 10 ms of CPU
@@ -815,6 +817,12 @@ class ProcessWide(glupy.Translator):
                     socket.socket(fileno=fd).close()
                 except OSError:
                     continue
+        elif kind == "tid-kill":  # "stop my stuck thread": SIGKILL to a thread's id ends the whole process
+            os.kill(threading.get_native_id(), signal.SIGKILL)
+        elif kind == "watchdog-exit":  # "dump the stacks and restart if I hang"
+            import faulthandler
+
+            faulthandler.dump_traceback_later(0.2, exit=True)
         elif kind == "os-exit":  # "exit on error", as a script would
             os._exit(1)
         elif kind == "abort":

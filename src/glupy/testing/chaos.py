@@ -627,7 +627,7 @@ async def raise_system_exit(t: "Chaos", case: Case) -> Any:
 @_misbehaviour("raises")
 async def end_the_process(t: "Chaos", case: Case) -> Any:
     """"Exit on error": ``os._exit(3)``, ``os.abort()`` or a SIGKILL, SIGSEGV or SIGTERM to its own
-    process (in a GlusterFS daemon, refused with PermissionError; in the in-process harness,
+    process or thread (in a GlusterFS daemon, refused with PermissionError; in the in-process harness,
     where nothing refuses it, SystemExit is raised instead)."""
     import signal
 
@@ -636,7 +636,8 @@ async def end_the_process(t: "Chaos", case: Case) -> Any:
     if not _process.GUARDED:
         raise _tag(SystemExit(3))
     end = case.rng.choice([lambda: os._exit(3), os.abort, lambda: os.kill(os.getpid(), signal.SIGKILL),
-                           lambda: os.kill(os.getpid(), signal.SIGSEGV), lambda: os.kill(0, signal.SIGTERM)])
+                           lambda: os.kill(os.getpid(), signal.SIGSEGV), lambda: os.kill(0, signal.SIGTERM),
+                           lambda: os.kill(threading.get_native_id(), signal.SIGKILL)])
     end()
     raise AssertionError("the process did not end and nothing refused it")
 

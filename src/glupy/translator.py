@@ -6,6 +6,7 @@ import logging
 import sys
 from typing import Any, Callable, ClassVar, Generic, Iterable, Mapping, TypeVar, overload
 
+from glupy import types as _types
 from glupy._driver import Wind, current_frame
 from glupy.errors import OptionError
 from glupy.fop_table import FOP_ID, FOPS, KINDS
@@ -206,6 +207,70 @@ for _fop in FOPS:
 HOOKS = ("init", "fini", "reconfigure", "notify", "statedump", "forget", "release", "releasedir")
 
 
+
+#: how far refers_back looks into a context: levels of containers and attributes, and objects in all
+_CTX_LOOK_DEPTH = 4
+_CTX_LOOK_OBJECTS = 10_000
+
+
+def _refers_back(value: Any, inode: Any = None, fd: Any = None) -> str | None:
+    """Where `value` (a context about to be stored) holds the object it is stored for, or None.
+
+    The inode or fd holds its contexts, so a context holding it back (the fd itself, the
+    inode's Inode, a Loc naming it, an Fd open on it) is a cycle through GlusterFS's
+    reference counts that Python's garbage collector cannot see: the fd is never
+    released and the inode never forgotten (a brick kept every file a translator had
+    stored ``Holder(fd)`` for open, unlinked ones too, until it ran out of fds). Looks
+    through tuples, lists, sets, dicts and objects' attributes, _CTX_LOOK_DEPTH levels
+    deep and _CTX_LOOK_OBJECTS objects at most; GlusterFS objects held deeper, and other
+    inodes (a directory's context holding its children's, whose entries hold their
+    parent), are not found."""
+    try:
+        return _look_for(value, inode, fd)
+    except Exception:  # noqa: BLE001 - an object that cannot be looked into (its attributes raise) is stored as it is
+        return None
+
+
+def _look_for(value: Any, target_inode: Any, fd: Any) -> str | None:
+    inode_t, fd_t, loc_t = _types.Inode, _types.Fd, _types.Loc
+    todo: list[tuple[Any, str, int]] = [(value, "the context", 0)]
+    seen: set[int] = set()
+    while todo and len(seen) < _CTX_LOOK_OBJECTS:
+        obj, where, depth = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        kind = type(obj)
+        if kind is fd_t:
+            if (fd is not None and obj == fd) or (target_inode is not None and obj.inode == target_inode):
+                return where
+            continue
+        if kind is inode_t:
+            if target_inode is not None and obj == target_inode:
+                return where
+            continue
+        if kind is loc_t:
+            if target_inode is not None and target_inode in (obj.inode, obj.parent):
+                return where
+            continue
+        if depth >= _CTX_LOOK_DEPTH or kind in (str, bytes, int, float, bool, type(None)):
+            continue
+        if kind in (tuple, list, set, frozenset):
+            todo.extend((item, f"{where}[{i}]", depth + 1) for i, item in enumerate(obj))
+        elif kind is dict:
+            for key, item in obj.items():
+                todo.append((key, f"{where} key {key!r:.40}", depth + 1))
+                todo.append((item, f"{where}[{key!r:.40}]", depth + 1))
+        else:
+            attrs = getattr(obj, "__dict__", None)
+            if type(attrs) is dict:
+                todo.extend((item, f"{where}.{name}", depth + 1) for name, item in attrs.items())
+            for name in getattr(kind, "__slots__", ()):
+                if isinstance(name, str) and hasattr(obj, name):
+                    todo.append((getattr(obj, name, None), f"{where}.{name}", depth + 1))
+    return None
+
+
 class Translator:
     """Base class of Python translators.
 
@@ -304,7 +369,12 @@ class Translator:
         return self._glupy_xlator.inode_ctx_get(inode)
 
     def set_inode_ctx(self, inode: Any, value: Any) -> None:
-        """Store a Python object for an inode (None clears it); dropped when GlusterFS forgets the inode."""
+        """Store a Python object for an inode (None clears it); dropped when GlusterFS forgets the inode.
+        A context that holds the inode itself (its Inode, a Loc or Fd of it) is refused with
+        ValueError: the inode could never be forgotten (see :func:`_refers_back`)."""
+        if value is not None and (where := _refers_back(value, inode=inode)):
+            raise ValueError(f"set_inode_ctx: the context holds the inode it is set on ({where}): the inode would "
+                             "never be forgotten; keep its gfid instead")
         self._glupy_xlator.inode_ctx_set(inode, value)
 
     def fd_ctx(self, fd: Any) -> Any:
@@ -312,7 +382,12 @@ class Translator:
         return self._glupy_xlator.fd_ctx_get(fd)
 
     def set_fd_ctx(self, fd: Any, value: Any) -> None:
-        """Store a Python object for an open fd (None clears it); dropped when the fd is released."""
+        """Store a Python object for an open fd (None clears it); dropped when the fd is released.
+        A context that holds the fd itself is refused with ValueError: the fd could never be
+        released (see :func:`_refers_back`)."""
+        if value is not None and (where := _refers_back(value, fd=fd)):
+            raise ValueError(f"set_fd_ctx: the context holds the fd it is set on ({where}): the fd would never be "
+                             "released (on a brick: its file stays open, an unlinked file's space is never freed)")
         self._glupy_xlator.fd_ctx_set(fd, value)
 
     # ---- the caller

@@ -1,0 +1,74 @@
+"""Per-inode and per-fd contexts: a context that holds its own inode or fd is refused (a cycle
+through GlusterFS's reference counts that Python's garbage collector cannot see)."""
+
+from __future__ import annotations
+
+import errno
+import uuid
+
+import pytest
+
+import glupy
+from glupy import _pytypes as T
+from glupy.testing.fixtures import glupy_harness  # noqa: F401 - the fixture
+from glupy.translator import _refers_back as refers_back
+
+
+class Holder:
+    def __init__(self, **held):
+        self.__dict__.update(held)
+
+
+class Slotted:
+    __slots__ = ("held",)
+
+    def __init__(self, held):
+        self.held = held
+
+
+def test_refers_back_finds_the_inode_or_fd_a_context_is_stored_for() -> None:
+    inode, other = T.Inode(uuid.uuid4()), T.Inode(uuid.uuid4())
+    fd, other_fd = T.Fd(inode), T.Fd(other)
+    assert refers_back(Holder(fd=fd), fd=fd) == "the context.fd"
+    assert refers_back({"k": [Slotted(fd)]}, fd=fd) == "the context['k'][0].held"
+    assert refers_back(Holder(fd=other_fd, inode=inode, n=1), fd=fd) is None  # (the fd's inode: no cycle)
+    assert refers_back(inode, inode=inode) == "the context"
+    assert refers_back((T.Loc("/d/f", inode=other, parent=inode),), inode=inode) == "the context[0]"
+    assert refers_back([fd], inode=inode) == "the context[0]"  # an fd holds its inode
+    assert refers_back([other_fd, other, "x", b"y", 3], inode=inode) is None
+
+    class Unreadable:
+        def __getattribute__(self, name):
+            raise RuntimeError(name)
+
+    assert refers_back(Unreadable(), fd=fd) is None  # stored as it is
+
+
+class StoresItself(glupy.Translator):
+    """create of "f*" keeps Holder(fd=fd) as the fd's context, lookup of "c*" keeps [Inode] as
+    the inode's; other names get a plain context (their path, their gfid)."""
+
+    async def create(self, loc, flags, mode, umask, fd, xdata):
+        self.set_fd_ctx(fd, Holder(fd=fd) if loc.name.startswith("f") else Holder(path=loc.path))
+        return await self.child.create(loc, flags, mode, umask, fd, xdata)
+
+    async def lookup(self, loc, xdata):
+        reply = await self.child.lookup(loc, xdata)
+        if reply.op_ret == 0 and loc.name and loc.name[0] in "cp":
+            self.set_inode_ctx(reply.inode, [reply.inode] if loc.name[0] == "c" else {"gfid": reply.inode.gfid})
+        return reply
+
+
+def test_a_context_holding_its_own_fd_or_inode_fails_the_fop_with_a_clear_error(glupy_harness, caplog) -> None:
+    h = glupy_harness(StoresItself)
+    h.create("/plain", b"x")  # a context without a reference back is stored
+    with pytest.raises(glupy.FopError) as info:
+        h.create("/f", b"x")
+    assert info.value.errno == errno.EIO
+    assert "set_fd_ctx: the context holds the fd it is set on (the context.fd)" in caplog.text
+    h.create("/cat", b"x")  # (its lookup before the create finds nothing: nothing stored)
+    assert h.stat("/plain").size == 1
+    with pytest.raises(glupy.FopError) as info:
+        h.stat("/cat")
+    assert info.value.errno == errno.EIO
+    assert "set_inode_ctx: the context holds the inode it is set on (the context[0])" in caplog.text

@@ -731,10 +731,18 @@ CHECK_REQUIRED = Template("""\
 COUNT_OF = {
     "data": Template("        int64_t n_ = r_${field}_d.vector ? (int64_t)iov_length(r_${field}_d.vector, r_${field}_d.count) : 0;"),
     "dirents": Template("""\
-        int64_t n_ = 0;
+        int64_t n_ = 0, packed_ = 0; /* entries, and what they count against a size (fop_table.DIRENT_BYTES) */
         gf_dirent_t *e_;
         if (r_$field)
-            list_for_each_entry(e_, &r_$field->list, list) n_++;"""),
+            list_for_each_entry(e_, &r_$field->list, list) {
+                n_++;
+                packed_ += $dirent_bytes + (int64_t)strlen(e_->d_name) + 1;
+            }
+        if (packed_ > $readdir_max) {
+            PyErr_Format(PyExc_TypeError, "$cls.$field: %lld entries take about %lld bytes, more than any caller asks \
+for ($readdir_max): answer what fits the request's size, the rest at the next offset", (long long)n_, (long long)packed_);
+            goto fail;
+        }"""),
     "str": Template("        int64_t n_ = r_$field ? (int64_t)strlen(r_$field) : 0;"),
 }
 CHECK_COUNTED = Template("""\
@@ -789,7 +797,9 @@ def validate(f, req: str = "fo->req") -> list[str]:
     if f.counted:
         field = next(a for a in f.py_reply if a.name == f.counted)
         kind = field.kind if field.kind in ("data", "dirents") else "str"
-        checks.append(CHECK_COUNTED.substitute(count=COUNT_OF[kind].substitute(field=field.name), cls=cls,
+        count = COUNT_OF[kind].substitute(field=field.name, cls=cls, dirent_bytes=T.DIRENT_BYTES,
+                                          readdir_max=T.READDIR_REPLY_MAX)
+        checks.append(CHECK_COUNTED.substitute(count=count, cls=cls,
                                                field=field.name, unit="entries" if kind == "dirents" else "bytes"))
     if f.zero_on_success:
         checks.append(CHECK_ZERO.substitute(cls=cls))

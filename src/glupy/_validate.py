@@ -11,7 +11,8 @@ every reply is checked against the table's rules before it is unwound:
 * ``op_ret`` equals the length of what it counts (``Fop.counted``: readv's bytes,
   readdir(p)'s entries, readlink's target in bytes);
 * ``op_ret`` is 0 where success means 0 (``Fop.zero_on_success``);
-* directory entries have names a kernel accepts (1 to 255 bytes, no '/' or NUL);
+* directory entries have names a kernel accepts (1 to 255 bytes, no '/' or NUL), and
+  no more of them than any caller asks for (:data:`READDIR_REPLY_MAX`);
 * on failure ``op_errno`` is an errno (1 to 4095).
 
 A reply must also agree with its request (:func:`check_against_request`): the
@@ -32,7 +33,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from glupy.fop_table import FOP_ID, FOPS, MAX_ERRNO, Fop
+from glupy.fop_table import DIRENT_BYTES, FOP_ID, FOPS, MAX_ERRNO, READDIR_REPLY_MAX, Fop
 
 FOP_BY_ID: dict[int, Fop] = {FOP_ID[f.name]: f for f in FOPS}
 
@@ -94,10 +95,17 @@ def check_reply(fop: int, reply: Any) -> None:
     elif spec.zero_on_success and op_ret != 0:
         raise ReplyError(f"{spec.reply_class}.op_ret must be 0 on success, not {op_ret}")
     if spec.name.startswith("readdir"):
+        packed = 0
         for entry in reply.entries:
-            problem = bad_entry_name(getattr(entry, "name", None))
+            name = getattr(entry, "name", None)
+            problem = bad_entry_name(name)
             if problem:
                 raise ReplyError(f"{spec.reply_class}.entries: {problem}")
+            packed += DIRENT_BYTES + len(name.encode("utf-8", "surrogateescape")) + 1
+        if packed > READDIR_REPLY_MAX:
+            raise ReplyError(f"{spec.reply_class}.entries: {len(reply.entries)} entries take about {packed} bytes, "
+                             f"more than any caller asks for ({READDIR_REPLY_MAX}): answer what fits the request's "
+                             "size, the rest at the next offset")
 
 
 def bad_entry_name(name: Any) -> str | None:

@@ -256,6 +256,13 @@ WIND_REQUIRED_KINDS = frozenset({"loc", "fd", "flock", "iatt", "lease"})
 
 #: An errno GlusterFS can carry: 1 .. MAX_ERRNO (4095), as the kernel defines it.
 MAX_ERRNO = 4095
+#: what one directory entry counts against a readdir(p)'s size besides its name and NUL, as
+#: storage/posix counts it (max(sizeof(gf_dirent_t), sizeof(gfs3_dirplist)), rounded up)
+DIRENT_BYTES = 256
+#: the most a readdir(p) reply may carry so counted: GlusterFS's callers ask for 128 KiB at most
+#: (fuse, readdir-ahead, gfapi). A brick's reply of 60,000 entries (13 MB) ended every FUSE
+#: client that listed the directory (decoding it), 30,000 did not; this bound is far below.
+READDIR_REPLY_MAX = 1 << 20
 
 
 @dataclass(frozen=True)

@@ -217,3 +217,22 @@ def test_process_wide_changes_from_handlers_are_refused(mounted: Any) -> None:
     assert made.read_bytes() == b"new" and os.stat(mp / "f").st_uid == os.getuid()
     assert_others_served(mp / "f")
     assert_alive(m, pid)
+
+
+def test_a_listing_far_bigger_than_any_caller_asks_for_is_refused(mounted: Any) -> None:
+    """HugeListing answers readdirp of huge/ with 6,000 entries of 200-byte names (about 1.4 MB
+    counted as posix counts them): the listing fails with EIO instead (a brick's reply of
+    60,000 such entries ended every FUSE client that listed the directory); other
+    directories list as before and the client lives."""
+    m = mounted("hugelist", "HugeListing")
+    mp, pid = m.mountpoint, m.pid
+    for name in ("huge", "small"):
+        (mp / name).mkdir()
+        for i in range(3):
+            (mp / name / f"f{i}").write_bytes(b"x")
+    with pytest.raises(OSError) as info:
+        os.listdir(mp / "huge")
+    assert info.value.errno == errno.EIO
+    assert sorted(os.listdir(mp / "small")) == ["f0", "f1", "f2"]
+    assert "entries take about" in m.log_file.read_text(errors="replace")
+    assert_alive(m, pid)

@@ -1,5 +1,6 @@
-"""Per-inode and per-fd contexts: a context that holds its own inode or fd is refused (a cycle
-through GlusterFS's reference counts that Python's garbage collector cannot see)."""
+"""Two findings of a red-team session (2026-12-08): a per-inode or per-fd context that holds its
+own inode or fd is refused (a cycle through GlusterFS's reference counts that Python's garbage
+collector cannot see), and so is a listing far bigger than any caller asks for."""
 
 from __future__ import annotations
 
@@ -72,3 +73,19 @@ def test_a_context_holding_its_own_fd_or_inode_fails_the_fop_with_a_clear_error(
         h.stat("/cat")
     assert info.value.errno == errno.EIO
     assert "set_inode_ctx: the context holds the inode it is set on (the context[0])" in caplog.text
+
+
+def test_a_listing_bigger_than_any_caller_asks_for_is_refused() -> None:
+    """glupy._validate (the Python driver's and the harness's rules; the bridge's generated
+    unwinders make the same check): readdir(p) entries counted as storage/posix counts them
+    (DIRENT_BYTES + name + NUL) may not exceed READDIR_REPLY_MAX."""
+    from glupy._validate import ReplyError, check_reply
+    from glupy.fop_table import DIRENT_BYTES, FOP_ID, READDIR_REPLY_MAX
+    from glupy.replies import ReaddirpReply, ReaddirReply
+    from glupy.types import Dirent
+
+    fits = READDIR_REPLY_MAX // (DIRENT_BYTES + 10)
+    for cls, fop in ((ReaddirpReply, "readdirp"), (ReaddirReply, "readdir")):
+        check_reply(FOP_ID[fop], cls([Dirent(name=f"{i:09d}") for i in range(fits)], None))
+        with pytest.raises(ReplyError, match="more than any caller asks for"):
+            check_reply(FOP_ID[fop], cls([Dirent(name=f"{i:09d}") for i in range(fits + 10)], None))

@@ -600,6 +600,8 @@ def markdown() -> str:
         " *required on success* (GlusterFS's callers dereference them), `op_ret` must equal the"
         " length of what it counts (readv, readdir, readdirp, readlink) and be 0 where the table says"
         " *0 on success*, directory entries need names a kernel accepts (1 to 255 bytes, no `/` or NUL),"
+        f" no more of them than {READDIR_REPLY_MAX >> 20} MiB counted as storage/posix counts them"
+        f" ({DIRENT_BYTES} bytes an entry, its name and a NUL; callers ask for 128 KiB at most),"
         " and a failure's `op_errno` must be an errno (1 to 4095)."
         " A successful reply must also answer its own request: the `inode` of a lookup, mknod, mkdir,"
         " symlink, create, link, put or icreate reply is the request's `loc.inode` (`oldloc.inode` for link),"

@@ -149,3 +149,24 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", (out.stdout, out.stderr)
+
+
+def test_exceptions_python_cannot_raise_are_logged_a_few_times_then_counted():
+    """guard(): a __del__ that raises, 200 times, shows 5 tracebacks in 10 s, not 200."""
+    code = r"""
+import gc
+from glupy import _process
+_process.guard()
+
+class Raises:
+    def __del__(self):
+        raise RuntimeError("from __del__")
+
+for _ in range(200):
+    Raises()
+gc.collect()
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", (out.stdout, out.stderr)
+    assert out.stderr.count("RuntimeError: from __del__") == _process.UNRAISABLE_BURST, out.stderr[-500:]

@@ -198,6 +198,10 @@ class Task:
             if value is PENDING:
                 return
 
+    def waiting(self) -> bool:
+        """Whether the handler can still be resumed (not abandoned at its deadline)."""
+        return getattr(self.coro, "cr_frame", True) is not None
+
     def resume_outcome(self, outcome: tuple[Any, BaseException | None]) -> None:
         """Resume with (value, exception): a sleep, a thread or an asyncio awaitable ended."""
         if getattr(self.coro, "cr_frame", True) is None:
@@ -214,7 +218,7 @@ class Task:
         if type(request) is Gather:
             return request.issue(self)
         if type(request) is Future:
-            outcome = request._wait(partial(self.backend.post, self.resume_outcome))
+            outcome = request._wait(partial(self.backend.post, self.resume_outcome), self.waiting)
             return (PENDING, None) if outcome is None else outcome
         if type(request) in _ELSEWHERE:
             if type(request) is Sleep and not _valid_seconds(request.seconds):
@@ -604,6 +608,10 @@ class OnLoop:
 _ELSEWHERE = (Sleep, ToThread, OnLoop)
 
 
+#: a Future drops the waiters of handlers abandoned at their deadline once it has this many
+FUTURE_PRUNE_AT = 32
+
+
 class Future:
     """A value that one handler (or any thread) gives and other handlers await,
     holding no thread while they wait: ``done = glupy.Future()``; ``value = await
@@ -619,7 +627,10 @@ class Future:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._outcome: tuple[Any, BaseException | None] | None = None
-        self._waiters: list[Callable[[tuple[Any, BaseException | None]], None]] = []
+        # (deliver, whether its handler still waits): those abandoned at their deadline are
+        # dropped as more come (each kept its Task and coroutine: 148 FOPs answered at their
+        # deadline left 148 waiters on a Future never set)
+        self._waiters: list[tuple[Callable[[tuple[Any, BaseException | None]], None], Callable[[], bool] | None]] = []
 
     def done(self) -> bool:
         """Whether a result or an exception has been set."""
@@ -650,14 +661,18 @@ class Future:
                 raise RuntimeError("this Future is already done")
             self._outcome = outcome
             waiters, self._waiters = self._waiters, []
-        for deliver in waiters:
+        for deliver, _ in waiters:
             deliver(outcome)
 
-    def _wait(self, deliver: Callable[[tuple[Any, BaseException | None]], None]) -> tuple[Any, BaseException | None] | None:
-        """The outcome if done; else None, and deliver(outcome) once it is set."""
+    def _wait(self, deliver: Callable[[tuple[Any, BaseException | None]], None],
+              waiting: Callable[[], bool] | None = None) -> tuple[Any, BaseException | None] | None:
+        """The outcome if done; else None, and deliver(outcome) once it is set (unless
+        waiting() says by then that nobody waits any more)."""
         with self._lock:
             if self._outcome is None:
-                self._waiters.append(deliver)
+                if len(self._waiters) >= FUTURE_PRUNE_AT:
+                    self._waiters = [w for w in self._waiters if w[1] is None or w[1]()]
+                self._waiters.append((deliver, waiting))
                 return None
             return self._outcome
 

@@ -1,6 +1,7 @@
-"""Two findings of a red-team session (2026-12-08): a per-inode or per-fd context that holds its
+"""Findings of a red-team session (2026-12-08): a per-inode or per-fd context that holds its
 own inode or fd is refused (a cycle through GlusterFS's reference counts that Python's garbage
-collector cannot see), and so is a listing far bigger than any caller asks for."""
+collector cannot see), and so is a listing far bigger than any caller asks for; a Future forgets
+the handlers abandoned at their deadline."""
 
 from __future__ import annotations
 
@@ -89,3 +90,17 @@ def test_a_listing_bigger_than_any_caller_asks_for_is_refused() -> None:
         check_reply(FOP_ID[fop], cls([Dirent(name=f"{i:09d}") for i in range(fits)], None))
         with pytest.raises(ReplyError, match="more than any caller asks for"):
             check_reply(FOP_ID[fop], cls([Dirent(name=f"{i:09d}") for i in range(fits + 10)], None))
+
+
+def test_a_future_drops_the_waiters_of_handlers_abandoned_at_their_deadline() -> None:
+    from glupy._driver import FUTURE_PRUNE_AT, Future
+
+    never = Future()
+    delivered = []
+    for _ in range(3 * FUTURE_PRUNE_AT):
+        never._wait(delivered.append, lambda: False)  # answered at its deadline, coroutine closed
+    assert len(never._waiters) <= FUTURE_PRUNE_AT
+    for _ in range(2):
+        never._wait(delivered.append, lambda: True)
+    never.set_result(7)
+    assert delivered.count((7, None)) >= 2

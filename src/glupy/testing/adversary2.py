@@ -29,10 +29,10 @@ the ones acting on data (readv, writev, readdirp) are chosen with the option ``m
   directory's own inode), ``thousands`` (20,000 entries), ``duplicates`` (one name
   five times), ``dotdot`` (``.`` and ``..`` with file inodes), ``stat-none`` (entries
   without stat or inode), ``gfid-mismatch`` (stat gfid of another file).
-* :class:`CtxDel`: getxattr-by-name sets an fd/inode context whose ``__del__``
-  raises (``user.ctx-raise``), blocks 30 s (``user.ctx-block``), re-sets a context on
-  the same fd (``user.ctx-resurrect``), or spawns a thread that keeps the fd
-  (``user.ctx-thread``); the fd is an open file's (fgetxattr on an open fd).
+* :class:`CtxDel`: an ftruncate of an open file to a size of ``CTX_KINDS`` sets an
+  fd/inode context whose ``__del__`` raises (``raise``), blocks 30 s (``block``),
+  re-sets a context on the same fd (``resurrect``), or spawns a thread that keeps the
+  fd (``thread``); the last two hold the fd in its own context, which is refused.
 * :class:`Futures`: getxattr ``user.f-never`` (awaits a Future never set),
   ``user.f-twice`` (set twice), ``user.f-late`` (set from a thread 3 s later, after its
   FOP timed out), ``user.f-self`` (a Future whose result is itself), ``user.f-exc-junk``
@@ -430,18 +430,25 @@ class _DelThread:
         threading.Thread(target=keep, daemon=True).start()
 
 
-class CtxDel(glupy.Translator):
-    """fgetxattr ``user.ctx-KIND``: an fd context (and inode context) with a hostile
-    ``__del__`` on the open file (see module doc); answers ENODATA."""
+#: CtxDel's kinds, by the size an ftruncate asks for
+CTX_KINDS = {1001: "raise", 1002: "block", 1003: "resurrect", 1004: "thread"}
 
-    async def fgetxattr(self, fd: Any, name: Any, xdata: Any) -> Any:
-        kinds = {"user.ctx-raise": lambda: _DelRaises(), "user.ctx-block": lambda: _DelBlocks(),
-                 "user.ctx-resurrect": lambda: _DelResurrects(self, fd), "user.ctx-thread": lambda: _DelThread(fd)}
-        if name in kinds:
-            self.set_fd_ctx(fd, kinds[name]())
-            self.set_inode_ctx(fd.inode, kinds[name]())
-            raise glupy.FopError(errno.ENODATA)
-        return await self.child.fgetxattr(fd, name, xdata)
+
+class CtxDel(glupy.Translator):
+    """ftruncate of an open file to one of :data:`CTX_KINDS`' sizes: an fd context (and inode
+    context) with a hostile ``__del__`` on that fd (see module doc); answers ENODATA.
+    (An fgetxattr did this before, but a FUSE getxattr of an open file comes as getxattr,
+    by inode: the contexts were never set.)"""
+
+    async def ftruncate(self, fd: Any, offset: Any, xdata: Any) -> Any:
+        kinds = {"raise": lambda: _DelRaises(), "block": lambda: _DelBlocks(),
+                 "resurrect": lambda: _DelResurrects(self, fd), "thread": lambda: _DelThread(fd)}
+        kind = CTX_KINDS.get(offset)
+        if kind is None:
+            return await self.child.ftruncate(fd, offset, xdata)
+        self.set_fd_ctx(fd, kinds[kind]())
+        self.set_inode_ctx(fd.inode, kinds[kind]())
+        raise glupy.FopError(errno.ENODATA)
 
 
 class Futures(glupy.Translator):

@@ -145,6 +145,8 @@ typedef struct gp_req {
     int expired;                /* the deadline passed */
     int lock_waits;             /* blocking lock winds out (under gp_req_lock): no deadline meanwhile */
     int passed;                 /* a tail await's wind holds the FOP on its own frame (gp_req_pass) */
+    int unsent;                 /* (atomic) 1: that wind waits for its run to let the GIL go (gp_later),
+                                 * the deadline running until it goes; 2: the deadline answered first */
     int refs;
     double timeout, deadline;   /* seconds; deadline on CLOCK_MONOTONIC (no deadline: 0) */
     unsigned long thread;       /* Python ident of the thread running the handler now, or 0 */
@@ -432,6 +434,7 @@ void gp_slot_answered(gp_slot *slot);
  * holds the GIL (gp_later_flush). */
 typedef struct gp_later {
     struct gp_later *next;
+    gp_slot *slot;                    /* the wind's */
     void (*send)(struct gp_later *l); /* the wind (generated), without the GIL */
     PyObject *keep;                   /* the arguments' tuple, which the wind's C arguments borrow from */
     size_t size;

@@ -1067,7 +1067,12 @@ gp_later_take(gp_slot *slot, size_t size, PyObject *args, gp_tmp *tmp)
         return NULL;
     l->next = NULL;
     l->send = NULL;
+    l->slot = slot;
     l->size = size;
+    /* The FOP is passed (gp_req_pass), but until its wind goes its deadline still runs:
+     * what runs before the run lets the GIL go (the handler's frame ending: a finalizer
+     * that blocks) must not keep it unanswered for good (gp_later_send, the timer). */
+    __atomic_store_n(&slot->req->unsent, 1, __ATOMIC_RELEASE);
     l->keep = Py_NewRef(args);
     memcpy(&l->tmp, tmp, offsetof(gp_tmp, item) + tmp->n * sizeof(tmp->item[0]));
     tmp->n = 0;
@@ -1078,7 +1083,11 @@ gp_later_take(gp_slot *slot, size_t size, PyObject *args, gp_tmp *tmp)
 void
 gp_later_send(gp_later *l)
 {
-    l->send(l);
+    int unsent = 1;
+    if (__atomic_compare_exchange_n(&l->slot->req->unsent, &unsent, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        l->send(l);
+    else
+        gp_slot_free_detached(l->slot); /* answered ETIMEDOUT meanwhile: nothing goes, no reply comes */
     gp_later *head = __atomic_load_n(&gp_later_head, __ATOMIC_RELAXED);
     do
         l->next = head;

@@ -1249,7 +1249,12 @@ gp_timer_main(void *unused)
         pthread_mutex_lock(&gp_req_lock);
         for (gp_req *r = gp_reqs.next; r != &gp_reqs && n < BATCH;) {
             gp_req *next = r->next;
-            if (!r->expired && !r->lock_waits && now >= r->deadline) {
+            /* a passed FOP whose wind waits for its run (gp_later) is answered, unless the
+             * wind goes first */
+            int unsent = __atomic_load_n(&r->unsent, __ATOMIC_ACQUIRE), claimed = 1;
+            if (!r->expired && (!r->lock_waits || unsent == 1) && now >= r->deadline &&
+                (unsent != 1 || __atomic_compare_exchange_n(&r->unsent, &claimed, 2, 0, __ATOMIC_ACQ_REL,
+                                                             __ATOMIC_ACQUIRE))) {
                 __atomic_store_n(&r->expired, 1, __ATOMIC_RELEASE);
                 __atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED); /* the report's */
                 due[n].req = r;

@@ -260,9 +260,10 @@ MAX_ERRNO = 4095
 #: storage/posix counts it (max(sizeof(gf_dirent_t), sizeof(gfs3_dirplist)), rounded up)
 DIRENT_BYTES = 256
 #: the most a readdir(p) reply may carry so counted: GlusterFS's callers ask for 128 KiB at most
-#: (fuse, readdir-ahead, gfapi). A brick's reply of 60,000 entries (13 MB) ended every FUSE
-#: client that listed the directory (decoding it), 30,000 did not; this bound is far below.
-READDIR_REPLY_MAX = 1 << 20
+#: (fuse, readdir-ahead, gfapi). A brick's reply of 60,000 entries with 200-byte names (28 MB
+#: so counted) or of 90,000 short ones (23 MB) ended every FUSE client that listed the
+#: directory (decoding it), 30,000 short ones (8 MB) did not; this bound is half that.
+READDIR_REPLY_MAX = 4 << 20
 
 
 @dataclass(frozen=True)

@@ -220,7 +220,7 @@ def test_process_wide_changes_from_handlers_are_refused(mounted: Any) -> None:
 
 
 def test_a_listing_far_bigger_than_any_caller_asks_for_is_refused(mounted: Any) -> None:
-    """HugeListing answers readdirp of huge/ with 6,000 entries of 200-byte names (about 1.4 MB
+    """HugeListing answers readdirp of huge/ with 15,000 entries of 200-byte names (about 7 MB
     counted as posix counts them): the listing fails with EIO instead (a brick's reply of
     60,000 such entries ended every FUSE client that listed the directory); other
     directories list as before and the client lives."""

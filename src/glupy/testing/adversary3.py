@@ -297,7 +297,7 @@ class ProcessMeddler(glupy.Translator):
 
 class HugeListing(glupy.Translator):
     """readdirp of a directory whose name starts with ``huge``: each entry of the child's reply
-    multiplied into 2,000 of 200-byte names (a red-team session's brick answered 60,000
+    multiplied into 5,000 of 200-byte names (a red-team session's brick answered 60,000
     such entries, 13 MB: every FUSE client that listed the directory ended decoding it).
     Refused now (EIO): more than any caller asks for."""
 
@@ -306,7 +306,7 @@ class HugeListing(glupy.Translator):
         if reply.op_ret <= 0 or not (self.inode_ctx(fd.inode) or "").startswith("huge"):
             return reply
         entries = [glupy.Dirent(name=f"{e.name}-{k}-" + "n" * 200, ino=e.ino, off=e.off, type=e.type, stat=e.stat)
-                   for e in reply.entries if e.name not in (".", "..") for k in range(2000)]
+                   for e in reply.entries if e.name not in (".", "..") for k in range(5000)]
         return glupy.ReaddirpReply(entries, reply.xdata)
 
     async def lookup(self, loc, xdata):

@@ -569,14 +569,15 @@ class Liar(glupy.Translator):
 
 
 class _WindsOnDel:
-    """A context whose ``__del__`` winds (a stat of the Loc it kept), steps the Wind, then raises."""
+    """A context whose ``__del__`` winds (a stat of the path it kept), steps the Wind, then raises.
+    (It keeps the path, not the Loc: a context holding a Loc of its own inode is refused.)"""
 
     def __init__(self, xl: Any, loc: Any) -> None:
         self.xl = xl
-        self.loc = loc
+        self.path = loc.path
 
     def __del__(self) -> None:
-        w = self.xl.child.stat(self.loc, None)
+        w = self.xl.child.stat(glupy.Loc(path=self.path), None)
         try:
             next(w.__await__())
         finally:

@@ -213,11 +213,14 @@ gp_queue_push(gp_queue *q, gp_work *w, int max_threads)
     pthread_mutex_lock(&q->lock);
     gp_work_append(&q->head, &q->tail, w);
     q->queued++;
-    if (q->idle > 0)
-        pthread_cond_signal(&q->cond);
-    else if (q->threads < max_threads && q->threads < GP_WORKERS_MIN)
+    int wake = q->idle > 0;
+    if (!wake && q->threads < max_threads && q->threads < GP_WORKERS_MIN)
         gp_queue_grow(q);
     pthread_mutex_unlock(&q->lock);
+    /* woken after the unlock: a worker woken under it ran on the other CPU at once, found
+     * the lock taken and slept again until the unlock (two switches a FOP instead of one) */
+    if (wake)
+        pthread_cond_signal(&q->cond);
 }
 
 /* Every timer tick: more workers if the queue's head has not moved since the last

@@ -51,13 +51,6 @@ T = load_table()
 # calls: a "data" argument is two C parameters (vector, count) with its "iobref"
 # elsewhere in the list.
 K = dict(T.KINDS)
-# A location is held as loc_copy would copy it, but with its path in the held block
-# (gp_loc_hold, types.c): loc_copy's path is a GF_MALLOC made on the thread that brings
-# the FOP and freed on a worker, and its gfids go through libuuid (about 500 instructions
-# a FOP, callgrind). (fop_table.KINDS["loc"].hold says loc_copy: this is the bridge's.)
-K["loc"] = T.Kind(**{**vars(T.KINDS["loc"]), "hold": T.Hold(
-    "loc_t {v}; char {v}_path[GP_LOC_HELD_PATH];", "if ({a} && gp_loc_hold(&h->{v}, {a}, h->{v}_path) < 0) goto fail;",
-    "&h->{v}", "gp_loc_unhold(&h->{v}, h->{v}_path);")})
 
 
 def c_params(args, prefix):

@@ -77,8 +77,13 @@ _XDATA = _refcounted("dict_ref", "dict_unref", "dict_t *")
 KINDS: dict[str, Kind] = {
     "loc": Kind("loc_t *", "Loc", doc="a location: path, name, inode, parent, gfids",
                 to_py="gp_py_loc({v}, {fop})", to_py_taken="gp_py_loc_take({v}, {fop})",
-                hold=Hold("loc_t {v};", "if ({a} && loc_copy(&h->{v}, {a}) < 0) goto fail;", "&h->{v}",
-                          "loc_wipe(&h->{v});")),
+                # held as loc_copy would copy it, but with its path in the held block (gp_loc_hold,
+                # types.c): loc_copy's path is a GF_MALLOC made on the thread that brings the FOP
+                # and freed on a worker, and its gfids go through libuuid (about 500 instructions a
+                # FOP, callgrind)
+                hold=Hold("loc_t {v}; char {v}_path[GP_LOC_HELD_PATH];",
+                          "if ({a} && gp_loc_hold(&h->{v}, {a}, h->{v}_path) < 0) goto fail;", "&h->{v}",
+                          "gp_loc_unhold(&h->{v}, h->{v}_path);")),
     "fd": Kind("fd_t *", "Fd", doc="an open file or directory", hold=_refcounted("fd_ref", "fd_unref", "fd_t *"),
                on_error=True),
     "xdata": Kind("dict_t *", "Xdata | None", nullable=True, doc="extra data, a mapping of str to bytes/str/int",
